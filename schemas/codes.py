@@ -1,0 +1,243 @@
+"""Controlled vocabularies of the canonical safeguarding schema.
+
+Every agency has its own code lists (CIN census, CTF, FHIR, police); the
+canonical model uses these enumerations and the mapping engine translates
+native codes into them through explicit code tables, so a value that no table
+knows is an error rather than a silent guess.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AgencyKind(StrEnum):
+    """The statutory partners a MASH enquires of."""
+
+    POLICE = "police"
+    HEALTH = "health"
+    EDUCATION = "education"
+    SOCIAL_CARE = "social_care"
+
+
+class Rag(StrEnum):
+    """Screening rating; sets how fast partners must answer."""
+
+    RED = "red"
+    AMBER = "amber"
+    GREEN = "green"
+
+
+RAG_ORDER: dict[Rag, int] = {Rag.RED: 0, Rag.AMBER: 1, Rag.GREEN: 2}
+
+
+class Sex(StrEnum):
+    """Canonical sex/gender; native codes (CIN 0/1/2/9, CTF M/F, FHIR) map here via code tables."""
+
+    MALE = "male"
+    FEMALE = "female"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+    NOT_RECORDED = "not_recorded"
+
+
+class ConcernCategory(StrEnum):
+    """Why a child has come to the MASH's attention."""
+
+    NEGLECT = "neglect"
+    PHYSICAL_ABUSE = "physical_abuse"
+    EMOTIONAL_ABUSE = "emotional_abuse"
+    SEXUAL_ABUSE = "sexual_abuse"
+    DOMESTIC_ABUSE = "domestic_abuse"
+    CHILD_SEXUAL_EXPLOITATION = "child_sexual_exploitation"
+    CHILD_CRIMINAL_EXPLOITATION = "child_criminal_exploitation"
+    MISSING = "missing"
+    FGM = "fgm"
+    RADICALISATION = "radicalisation"
+    OTHER = "other"
+
+
+class ReferralSource(StrEnum):
+    """CIN census referral source codes (DfE), kept as the native code values."""
+
+    INDIVIDUAL_FAMILY = "1A"
+    INDIVIDUAL_ACQUAINTANCE = "1B"
+    INDIVIDUAL_SELF = "1C"
+    INDIVIDUAL_OTHER = "1D"
+    SCHOOLS = "2A"
+    EDUCATION_SERVICES = "2B"
+    HEALTH_GP = "3A"
+    HEALTH_VISITOR = "3B"
+    HEALTH_SCHOOL_NURSE = "3C"
+    HEALTH_OTHER_PRIMARY = "3D"
+    HEALTH_A_AND_E = "3E"
+    HEALTH_OTHER = "3F"
+    HOUSING = "4"
+    LA_SOCIAL_CARE = "5A"
+    LA_OTHER_INTERNAL = "5B"
+    LA_EXTERNAL = "5C"
+    LA_EARLY_HELP = "5D"
+    POLICE = "6"
+    OTHER_LEGAL_AGENCY = "7"
+    OTHER = "8"
+    ANONYMOUS = "9"
+    UNKNOWN = "10"
+
+
+class FindingCategory(StrEnum):
+    """What an agency record says, from a controlled vocabulary per agency.
+
+    The prefix names the agency kind that may produce the category; see
+    ``FINDING_CATEGORIES_BY_AGENCY``.
+    """
+
+    # police
+    POLICE_DOMESTIC_ABUSE_INCIDENT = "police.domestic_abuse_incident"
+    POLICE_MISSING_EPISODE = "police.missing_episode"
+    POLICE_ARREST_CHARGE = "police.arrest_charge"
+    POLICE_WARNING_MARKER = "police.warning_marker"
+    POLICE_CHILD_COMING_TO_NOTICE = "police.child_coming_to_notice"
+    POLICE_INFORMATION_HELD = "police.information_held"
+    # health
+    HEALTH_ED_ATTENDANCE = "health.ed_attendance"
+    HEALTH_ADMISSION = "health.admission"
+    HEALTH_SAFEGUARDING_FLAG = "health.safeguarding_flag"
+    HEALTH_CHILD_PROTECTION_FLAG = "health.child_protection_flag"
+    HEALTH_CONDITION = "health.condition"
+    HEALTH_CASELOAD = "health.caseload"
+    # education
+    EDUCATION_ATTENDANCE = "education.attendance"
+    EDUCATION_SUSPENSION_EXCLUSION = "education.suspension_exclusion"
+    EDUCATION_SEN_EHCP = "education.sen_ehcp"
+    EDUCATION_FREE_SCHOOL_MEALS = "education.free_school_meals"
+    EDUCATION_MISSING_EDUCATION = "education.missing_education"
+    EDUCATION_SCHOOL_MOVE = "education.school_move"
+    EDUCATION_IN_CARE = "education.in_care"
+    # children's social care
+    SOCIAL_CARE_REFERRAL = "social_care.referral"
+    SOCIAL_CARE_ASSESSMENT = "social_care.assessment"
+    SOCIAL_CARE_SECTION_47 = "social_care.section_47"
+    SOCIAL_CARE_CHILD_PROTECTION_PLAN = "social_care.child_protection_plan"
+    SOCIAL_CARE_LOOKED_AFTER_EPISODE = "social_care.looked_after_episode"
+    SOCIAL_CARE_MISSING_EPISODE = "social_care.missing_episode"
+
+    @property
+    def agency_kind(self) -> AgencyKind:
+        return AgencyKind(self.value.split(".", 1)[0])
+
+
+FINDING_CATEGORIES_BY_AGENCY: dict[AgencyKind, frozenset[FindingCategory]] = {
+    kind: frozenset(c for c in FindingCategory if c.value.startswith(kind.value + "."))
+    for kind in AgencyKind
+}
+
+
+class Sensitivity(StrEnum):
+    """How carefully a finding must be handled when it is shared onwards.
+
+    ``sexual_health`` and ``mental_health`` are released only where the sharing
+    policy says so; ``police_restricted`` is police material that may be shared
+    only with named partners.
+    """
+
+    STANDARD = "standard"
+    SEXUAL_HEALTH = "sexual_health"
+    MENTAL_HEALTH = "mental_health"
+    POLICE_RESTRICTED = "police_restricted"
+
+
+class HandlingCode(StrEnum):
+    """Police handling codes (National Intelligence Model / 3x5x2 style).
+
+    ``P`` lawful sharing permitted; ``C`` with conditions; ``DND`` do not
+    disseminate: never sent, only "information held, contact the police MASH".
+    """
+
+    PERMITTED = "P"
+    CONDITIONS = "C"
+    DO_NOT_DISSEMINATE = "DND"
+
+
+class Reliability(StrEnum):
+    """How far a finding can be relied on (source evaluation)."""
+
+    RELIABLE = "reliable"
+    MOSTLY_RELIABLE = "mostly_reliable"
+    UNTESTED = "untested"
+    NOT_RELIABLE = "not_reliable"
+
+
+class ResponseStatus(StrEnum):
+    """An agency's answer to an enquiry."""
+
+    INFORMATION_FOUND = "information_found"
+    NOT_KNOWN = "not_known"
+    PARTIAL = "partial"
+    DECLINED = "declined"
+
+
+class MatchMethod(StrEnum):
+    """How an agency record was matched to an enquiry subject."""
+
+    NHS_NUMBER = "nhs_number"
+    UPN = "upn"
+    LA_CHILD_ID = "la_child_id"
+    POLICE_ID = "police_id"
+    DEMOGRAPHIC = "demographic"
+    MANUAL = "manual"
+
+
+class OutcomeType(StrEnum):
+    """MASH decision outcomes."""
+
+    NFA_ADVICE = "nfa_advice"
+    EARLY_HELP = "early_help"
+    SECTION_17 = "section_17"
+    STRATEGY_SECTION_47 = "strategy_section_47"
+    IMMEDIATE_PROTECTION = "immediate_protection"
+
+
+class LawfulBasis(StrEnum):
+    """Statutory and data-protection gateways that travel with every enquiry."""
+
+    CHILDREN_ACT_1989_S17 = "children_act_1989_s17"
+    CHILDREN_ACT_1989_S47 = "children_act_1989_s47"
+    CHILDREN_ACT_2004_S10 = "children_act_2004_s10"
+    CHILDREN_ACT_2004_S11 = "children_act_2004_s11"
+    UK_GDPR_6_1_E = "uk_gdpr_art6_1_e"
+    UK_GDPR_9_2_G = "uk_gdpr_art9_2_g"
+    DPA_2018_SCH1_PARA18 = "dpa2018_sch1_para18"
+    DPA_2018_SCH8_PARA4 = "dpa2018_sch8_para4"
+
+
+class ConsentStatus(StrEnum):
+    """Consent to share; ``not_sought`` requires a recorded reason."""
+
+    GIVEN = "given"
+    REFUSED = "refused"
+    NOT_SOUGHT = "not_sought"
+
+
+class Classification(StrEnum):
+    """Government Security Classification marking."""
+
+    OFFICIAL = "OFFICIAL"
+    OFFICIAL_SENSITIVE = "OFFICIAL-SENSITIVE"
+
+
+class RelationshipType(StrEnum):
+    """Person-to-person relationships that matter for safeguarding."""
+
+    MOTHER = "mother"
+    FATHER = "father"
+    STEP_PARENT = "step_parent"
+    PARENT = "parent"
+    CARER = "carer"
+    GUARDIAN = "guardian"
+    SIBLING = "sibling"
+    GRANDPARENT = "grandparent"
+    PARTNER_OF_PARENT = "partner_of_parent"
+    OTHER_RELATIVE = "other_relative"
+    HOUSEHOLD_MEMBER = "household_member"
+    EMERGENCY_CONTACT = "emergency_contact"
+    OTHER = "other"

@@ -1,0 +1,99 @@
+"""Enquiries to partner agencies and their responses.
+
+An enquiry carries only what the recipient's sharing policy allows (the hub
+minimises before it is built); a response says what was found, how each
+agency record was matched to each subject and with what confidence, so the
+linked view can show uncertainty instead of hiding it.
+"""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.codes import (
+    AgencyKind,
+    Classification,
+    LawfulBasis,
+    MatchMethod,
+    Rag,
+    ResponseStatus,
+)
+from mashlink.schemas.finding import Finding, SourceRef
+from mashlink.schemas.person import Person
+from mashlink.schemas.relationship import Relationship
+
+
+class Enquiry(CanonicalModel):
+    """"What do you know about these people?" to one agency."""
+
+    enquiry_id: str = Field(min_length=1, max_length=64)
+    referral_id: str = Field(min_length=1, max_length=64)
+    agency_id: str = Field(min_length=1, max_length=64)
+    agency_kind: AgencyKind
+    subjects: list[Person] = Field(min_length=1, description="Minimised per the agency's sharing policy")
+    relationships: list[Relationship] = Field(default_factory=list)
+    questions: list[str] = Field(default_factory=list)
+    concerns: list[str] = Field(default_factory=list)
+    rag: Rag
+    requested_at: AwareDatetime
+    due_at: AwareDatetime
+    lawful_basis: list[LawfulBasis] = Field(min_length=1)
+    consent_note: str | None = None
+    requester: str = Field(min_length=1)
+    classification: Classification = Classification.OFFICIAL_SENSITIVE
+
+    @model_validator(mode="after")
+    def _due_after_requested(self) -> "Enquiry":
+        if self.due_at <= self.requested_at:
+            raise ValueError("due_at must be after requested_at")
+        return self
+
+
+class SubjectMatch(CanonicalModel):
+    """Which enquiry subject an agency record was matched to, how and how sure."""
+
+    subject_person_id: str = Field(min_length=1, description="person_id in the enquiry")
+    record_person_id: str = Field(min_length=1, description="person_id in the response's people")
+    source: SourceRef
+    method: MatchMethod
+    confidence: float = Field(ge=0.0, le=1.0)
+    candidate: bool = Field(default=False, description="True when uncertain: for a person to confirm")
+
+
+class EnquiryResponse(CanonicalModel):
+    """An agency's answer; ``more_to_follow`` marks a partial that will be followed up."""
+
+    response_id: str = Field(min_length=1, max_length=64)
+    enquiry_id: str = Field(min_length=1, max_length=64)
+    referral_id: str = Field(min_length=1, max_length=64)
+    agency_id: str = Field(min_length=1, max_length=64)
+    agency_kind: AgencyKind
+    status: ResponseStatus
+    declined_reason: str | None = Field(default=None, max_length=2000)
+    people: list[Person] = Field(default_factory=list, description="The agency's records of the subjects")
+    matches: list[SubjectMatch] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+    relationships: list[Relationship] = Field(default_factory=list)
+    responder: str = Field(min_length=1, description="Team or role that answered")
+    responded_at: AwareDatetime
+    sequence: int = Field(default=1, ge=1, description="1 for the first answer, then follow-ups")
+    more_to_follow: bool = False
+    note: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EnquiryResponse":
+        if self.status is ResponseStatus.DECLINED and not self.declined_reason:
+            raise ValueError("a declined response must give declined_reason")
+        if self.status is ResponseStatus.NOT_KNOWN and self.findings:
+            raise ValueError("a not_known response cannot carry findings")
+        people = {p.person_id for p in self.people}
+        for i, match in enumerate(self.matches):
+            if match.record_person_id not in people:
+                raise ValueError(f"matches[{i}].record_person_id is not among people")
+        for i, finding in enumerate(self.findings):
+            if finding.subject_person_id not in people:
+                raise ValueError(f"findings[{i}].subject_person_id is not among people")
+            if finding.source.agency_kind is not self.agency_kind:
+                raise ValueError(f"findings[{i}] comes from another agency kind")
+        return self

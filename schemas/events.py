@@ -1,0 +1,53 @@
+"""Events that flow on the events exchange: alerts, escalations, re-ratings.
+
+They are small and carry ids, not personal data, so operators' tools and
+dashboards can subscribe without receiving case material.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, Field
+
+from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.codes import AgencyKind, Rag
+
+
+class EscalationLevel(StrEnum):
+    AT_RISK = "at_risk"
+    OVERDUE = "overdue"
+
+
+class Escalation(CanonicalModel):
+    """An enquiry is close to (at_risk) or past (overdue) its deadline."""
+
+    escalation_id: str = Field(min_length=1, max_length=64)
+    enquiry_id: str = Field(min_length=1, max_length=64)
+    referral_id: str = Field(min_length=1, max_length=64)
+    agency_id: str = Field(min_length=1)
+    rag: Rag
+    level: EscalationLevel
+    due_at: AwareDatetime
+    raised_at: AwareDatetime
+
+
+class AlertKind(StrEnum):
+    UNSCHEDULED_CARE_ATTENDANCE = "unscheduled_care_attendance"
+    CHILD_COMING_TO_NOTICE = "child_coming_to_notice"
+    MISSING_EPISODE = "missing_episode"
+
+
+class Alert(CanonicalModel):
+    """A partner event about a child the MASH is working with (cf. CP-IS)."""
+
+    alert_id: str = Field(min_length=1, max_length=64)
+    kind: AlertKind
+    agency_id: str = Field(min_length=1)
+    agency_kind: AgencyKind
+    referral_id: str | None = None
+    enquiry_id: str | None = None
+    person_ref: str = Field(min_length=1, description="Hub subject key, never a name")
+    occurred_at: AwareDatetime
+    location: str | None = Field(default=None, description="Organisation code, e.g. ODS of the ED")
+    detail: str = Field(default="", max_length=2000)

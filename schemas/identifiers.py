@@ -1,0 +1,192 @@
+"""Identifiers as (system, value, scope, check, verification).
+
+There is no shared key across agencies, so identifiers are the strongest
+matching evidence the hub has. A value that fails its check digit is *kept*
+and marked ``check="failed"``: dropping it would hide a typo an analyst can
+still use, and trusting it would merge two different children. Only an
+identifier whose check passed can ever be used for an exact match.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mashlink.schemas.base import CanonicalModel
+
+
+class IdentifierSystem(StrEnum):
+    """Which agency namespace an identifier lives in."""
+
+    NHS_NUMBER = "nhs_number"
+    UPN = "upn"
+    LA_CHILD_ID = "la_child_id"
+    POLICE_PERSON_ID = "police_person_id"
+    PNC_ID = "pnc_id"
+    HOSPITAL_MRN = "hospital_mrn"
+    SCHOOL_URN = "school_urn"
+    OTHER = "other"
+
+
+#: Systems whose values are only unique inside an organisation (LA, force, trust).
+SCOPED_SYSTEMS: frozenset[IdentifierSystem] = frozenset(
+    {
+        IdentifierSystem.LA_CHILD_ID,
+        IdentifierSystem.POLICE_PERSON_ID,
+        IdentifierSystem.HOSPITAL_MRN,
+    }
+)
+
+FHIR_NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+
+UPN_ALPHABET = "ABCDEFGHJKLMNPQRTUVWXYZ"
+UPN_UNKNOWN_CODES: frozenset[str] = frozenset(f"UN{i}" for i in range(1, 8))
+
+_NHS_RE = re.compile(r"^\d{10}$")
+_UPN_RE = re.compile(r"^[A-Z]\d{11}[0-9A-Z]$")
+_URN_RE = re.compile(r"^\d{6}$")
+_PNC_RE = re.compile(r"^\d{2,4}/\d{1,7}[A-Z]$")
+
+
+class VerificationStatus(StrEnum):
+    """NHS number verification status (FHIR extension codes; HL7 v2 PID-32 NSTS01-08)."""
+
+    VERIFIED = "01"
+    NOT_VERIFIED = "02"
+    TRACE_REQUIRED = "03"
+    TRACE_ATTEMPTED_NO_MATCH = "04"
+    TRACE_NEEDS_RESOLUTION = "05"
+    TRACE_IN_PROGRESS = "06"
+    NOT_PRESENT_TRACE_NOT_REQUIRED = "07"
+    TRACE_POSTPONED = "08"
+
+
+CheckResult = Literal["passed", "failed", "not_applicable", "unknown_code"]
+
+
+def nhs_number_is_valid(value: str) -> bool:
+    """Modulus 11 check of a 10-digit NHS number (check digit 10 is never valid)."""
+    if not _NHS_RE.match(value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:9], range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(value[9])
+
+
+def nhs_check_digit(first_nine: str) -> int | None:
+    """The modulus 11 check digit for nine digits, or None when none exists (remainder 10)."""
+    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1)))
+    check = 11 - total % 11
+    if check == 11:
+        return 0
+    return None if check == 10 else check
+
+
+def normalise_nhs_number(value: str) -> str:
+    """Strip spaces and hyphens, as NHS numbers are often written 999 123 4567."""
+    return re.sub(r"[\s-]", "", value)
+
+
+def upn_check_letter(body: str) -> str:
+    """The DfE check letter for the 12 characters after it.
+
+    Characters 2-13 are weighted 2..13; a letter in position 13 (temporary
+    UPN) counts as its index in the UPN alphabet. The weighted sum modulo 23
+    indexes ``ABCDEFGHJKLMNPQRTUVWXYZ``.
+    """
+    total = 0
+    for weight, ch in zip(range(2, 14), body):
+        digit = UPN_ALPHABET.index(ch) if ch.isalpha() else int(ch)
+        total += digit * weight
+    return UPN_ALPHABET[total % 23]
+
+
+def upn_is_valid(value: str) -> bool:
+    """True when the 13-character UPN's check letter matches."""
+    if not _UPN_RE.match(value):
+        return False
+    if value[-1].isalpha() and value[-1] not in UPN_ALPHABET:
+        return False
+    return upn_check_letter(value[1:]) == value[0]
+
+
+def upn_is_temporary(value: str) -> bool:
+    """Temporary UPNs end with a letter instead of a digit."""
+    return len(value) == 13 and value[-1].isalpha()
+
+
+class Identifier(CanonicalModel):
+    """One identifier of a person or organisation, with the result of its check.
+
+    ``scope`` says which organisation issued a scoped id (LA code, force code,
+    ODS code); ``check`` is computed, never taken on trust from input.
+    """
+
+    system: IdentifierSystem
+    value: str = Field(min_length=1, max_length=64)
+    scope: str | None = Field(default=None, description="Issuing LA, force or organisation code")
+    check: CheckResult = "not_applicable"
+    check_detail: str | None = None
+    verification: VerificationStatus | None = Field(
+        default=None, description="NHS number verification status (01-08)"
+    )
+    temporary: bool = False
+
+    @model_validator(mode="after")
+    def _run_checks(self) -> "Identifier":
+        system = self.system
+        if system is IdentifierSystem.NHS_NUMBER:
+            value = normalise_nhs_number(self.value)
+            object.__setattr__(self, "value", value)
+            ok = nhs_number_is_valid(value)
+            object.__setattr__(self, "check", "passed" if ok else "failed")
+            object.__setattr__(
+                self,
+                "check_detail",
+                None if ok else "NHS number must be 10 digits passing the modulus 11 check",
+            )
+        elif system is IdentifierSystem.UPN:
+            value = self.value.upper()
+            object.__setattr__(self, "value", value)
+            if value in UPN_UNKNOWN_CODES:
+                object.__setattr__(self, "check", "unknown_code")
+                object.__setattr__(self, "check_detail", f"UPN not known ({value})")
+            else:
+                ok = upn_is_valid(value)
+                object.__setattr__(self, "check", "passed" if ok else "failed")
+                object.__setattr__(self, "temporary", upn_is_temporary(value))
+                object.__setattr__(
+                    self,
+                    "check_detail",
+                    None if ok else "UPN must be a check letter, 11 digits and a digit or letter, with a matching check letter",
+                )
+        elif system is IdentifierSystem.SCHOOL_URN:
+            ok = bool(_URN_RE.match(self.value))
+            object.__setattr__(self, "check", "passed" if ok else "failed")
+            object.__setattr__(self, "check_detail", None if ok else "school URN must be 6 digits")
+        elif system is IdentifierSystem.PNC_ID:
+            ok = bool(_PNC_RE.match(self.value.upper()))
+            object.__setattr__(self, "check", "passed" if ok else "failed")
+            object.__setattr__(
+                self, "check_detail", None if ok else "PNC id must look like YY/NNNNNNNA"
+            )
+        if system in SCOPED_SYSTEMS and not self.scope:
+            raise ValueError(f"{system.value} identifiers are only unique within an organisation: scope is required")
+        if self.verification is not None and system is not IdentifierSystem.NHS_NUMBER:
+            raise ValueError("verification status applies to NHS numbers only")
+        return self
+
+    @property
+    def trusted(self) -> bool:
+        """Usable for an exact match: its check passed (or it has no check) and it is not temporary."""
+        return self.check in ("passed", "not_applicable") and not self.temporary
+
+    @property
+    def key(self) -> tuple[str, str | None, str]:
+        """Identity key for exact matching: scoped systems include their scope."""
+        return (self.system.value, self.scope if self.system in SCOPED_SYSTEMS else None, self.value)

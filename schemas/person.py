@@ -1,0 +1,195 @@
+"""People: children (including unborn), parents, carers and household members.
+
+Safeguarding identity is messy: names change, dates of birth are estimated or
+partial, an unborn child has only an expected date and a mother. The model
+keeps all of that explicitly rather than forcing it into exact fields, because
+matching across agencies (and its confidence) depends on it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.codes import Sex
+from mashlink.schemas.identifiers import Identifier, IdentifierSystem
+
+# UK postcode (incl. GIR 0AA, BFPO excluded), validated after normalisation.
+_POSTCODE_RE = re.compile(r"^(GIR 0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2})$")
+
+
+def normalise_postcode(raw: str) -> str:
+    """Upper-case, single space before the inward code ("ls11aa" -> "LS1 1AA")."""
+    compact = re.sub(r"\s+", "", raw).upper()
+    if len(compact) < 5:
+        return compact
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+def postcode_is_valid(value: str) -> bool:
+    """True for a normalised UK postcode."""
+    return bool(_POSTCODE_RE.match(value))
+
+
+class NameUse(StrEnum):
+    """Why a name is on record."""
+
+    OFFICIAL = "official"
+    PREFERRED = "preferred"
+    PREVIOUS = "previous"
+    ALIAS = "alias"
+    MAIDEN = "maiden"
+    OTHER = "other"
+
+
+class HumanName(CanonicalModel):
+    """A name as recorded by an agency."""
+
+    use: NameUse = NameUse.OFFICIAL
+    given: list[str] = Field(default_factory=list, description="Given names, first first")
+    family: str | None = None
+    prefix: str | None = None
+    text: str | None = Field(default=None, description="The name as written, when not structured")
+
+    @model_validator(mode="after")
+    def _something_named(self) -> "HumanName":
+        if not self.given and not self.family and not self.text:
+            raise ValueError("a name needs at least a given name, a family name or text")
+        return self
+
+
+class BirthDate(CanonicalModel):
+    """A date of birth that may be exact, partial (year or year-month) or estimated."""
+
+    value: date
+    precision: Literal["day", "month", "year"] = "day"
+    estimated: bool = False
+
+    @field_validator("value")
+    @classmethod
+    def _not_in_future(cls, value: date) -> date:
+        if value > date.today():
+            raise ValueError("date of birth cannot be in the future (use expected_birth_date for unborn children)")
+        return value
+
+
+class AddressType(StrEnum):
+    HOME = "home"
+    TEMPORARY = "temporary"
+    PREVIOUS = "previous"
+    CARE_PLACEMENT = "care_placement"
+    SCHOOL = "school"
+    OTHER = "other"
+
+
+class Period(CanonicalModel):
+    """A date range; either end may be open."""
+
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Period":
+        if self.start and self.end and self.end < self.start:
+            raise ValueError("period end is before its start")
+        return self
+
+
+class Address(CanonicalModel):
+    """A postal address; the postcode is normalised and its validity recorded, not assumed."""
+
+    lines: list[str] = Field(default_factory=list)
+    town: str | None = None
+    postcode: str | None = None
+    postcode_valid: bool | None = None
+    uprn: str | None = Field(default=None, pattern=r"^\d{1,12}$")
+    type: AddressType = AddressType.HOME
+    period: Period | None = None
+
+    @model_validator(mode="after")
+    def _normalise_postcode(self) -> "Address":
+        if self.postcode:
+            normalised = normalise_postcode(self.postcode)
+            self.__dict__["postcode"] = normalised
+            self.__dict__["postcode_valid"] = postcode_is_valid(normalised)
+        else:
+            self.__dict__["postcode_valid"] = None
+        if not self.lines and not self.postcode and not self.uprn:
+            raise ValueError("an address needs lines, a postcode or a UPRN")
+        return self
+
+
+class ContactPoint(CanonicalModel):
+    system: Literal["phone", "email", "other"]
+    value: str = Field(min_length=1)
+    use: Literal["home", "mobile", "work", "other"] | None = None
+
+
+class Ethnicity(CanonicalModel):
+    """Ethnicity in the code set the agency used (DfE and NHS sets differ)."""
+
+    code_set: Literal["dfe", "nhs"]
+    code: str = Field(min_length=1, max_length=8)
+    display: str | None = None
+
+
+class Language(CanonicalModel):
+    code: str = Field(min_length=2, max_length=8, description="ISO 639 code where known")
+    interpreter_needed: bool | None = None
+
+
+class Person(CanonicalModel):
+    """A person as known to one agency (or as referred to the MASH).
+
+    ``person_id`` is local to the message that carries it, so relationships and
+    matches can point at people before anyone is matched across agencies.
+    """
+
+    person_id: str = Field(min_length=1, max_length=64)
+    names: list[HumanName] = Field(default_factory=list)
+    birth_date: BirthDate | None = None
+    unborn: bool = False
+    expected_birth_date: date | None = None
+    mother_person_id: str | None = Field(default=None, description="For unborn children: the mother")
+    death_date: date | None = None
+    sex: Sex | None = None
+    ethnicity: Ethnicity | None = None
+    language: Language | None = None
+    identifiers: list[Identifier] = Field(default_factory=list)
+    addresses: list[Address] = Field(default_factory=list)
+    contacts: list[ContactPoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unborn_rules(self) -> "Person":
+        if self.unborn:
+            if self.birth_date is not None:
+                raise ValueError("an unborn child has an expected_birth_date, not a birth_date")
+            if self.expected_birth_date is None:
+                raise ValueError("an unborn child needs an expected_birth_date")
+        elif self.expected_birth_date is not None:
+            raise ValueError("expected_birth_date is only for unborn children (set unborn: true)")
+        return self
+
+    def identifier(self, system: IdentifierSystem) -> Identifier | None:
+        """The first identifier of a system (trusted ones first)."""
+        found = [i for i in self.identifiers if i.system is system]
+        found.sort(key=lambda i: not i.trusted)
+        return found[0] if found else None
+
+    @property
+    def official_name(self) -> HumanName | None:
+        for name in self.names:
+            if name.use is NameUse.OFFICIAL:
+                return name
+        return self.names[0] if self.names else None
+
+
+#: Person fields a sharing policy can allow or withhold, by name.
+PERSON_SHAREABLE_FIELDS: frozenset[str] = frozenset(
+    name for name in Person.model_fields if name not in ("person_id", "unborn", "mother_person_id")
+)
