@@ -8,14 +8,21 @@ in a mapping or a newer sender's extra field is an error, not silent loss.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_SCHEMA_VERSIONS: frozenset[str] = frozenset({"1.0"})
 
 
 class CanonicalModel(BaseModel):
-    """Strict-ish base: unknown fields are errors, strings are trimmed."""
+    """Strict-ish base: unknown fields are errors, strings are trimmed.
+
+    NaN and infinity are refused because JSON cannot carry them: a model that
+    accepted them would not survive its own round trip through the broker.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -23,4 +30,21 @@ class CanonicalModel(BaseModel):
         populate_by_name=True,
         use_enum_values=False,
         validate_default=True,
+        allow_inf_nan=False,
+    )
+
+
+def rule_error(
+    model: str, loc: tuple[str | int, ...], rule: str, message: str, value: Any = None
+) -> ValidationError:
+    """A validation error for a cross-field rule, located at the offending field.
+
+    Raised from a model validator, pydantic prefixes the location with where
+    the model sits (``subjects.0.birth_date``), so an error says the field, the
+    rule (the error ``type``) and the position, instead of pointing at the
+    whole model.
+    """
+    return ValidationError.from_exception_data(
+        model,
+        [InitErrorDetails(type=PydanticCustomError(rule, message), loc=loc, input=value)],
     )

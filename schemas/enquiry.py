@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.codes import (
     AgencyKind,
     Classification,
@@ -46,7 +46,10 @@ class Enquiry(CanonicalModel):
     @model_validator(mode="after")
     def _due_after_requested(self) -> "Enquiry":
         if self.due_at <= self.requested_at:
-            raise ValueError("due_at must be after requested_at")
+            raise rule_error(
+                "Enquiry", ("due_at",), "due_before_requested", "due_at must be after requested_at",
+                self.due_at.isoformat(),
+            )
         return self
 
 
@@ -83,17 +86,42 @@ class EnquiryResponse(CanonicalModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "EnquiryResponse":
+        name = "EnquiryResponse"
         if self.status is ResponseStatus.DECLINED and not self.declined_reason:
-            raise ValueError("a declined response must give declined_reason")
+            raise rule_error(
+                name, ("declined_reason",), "declined_reason_required",
+                "a declined response must give declined_reason", self.declined_reason,
+            )
         if self.status is ResponseStatus.NOT_KNOWN and self.findings:
-            raise ValueError("a not_known response cannot carry findings")
+            raise rule_error(
+                name, ("findings",), "not_known_with_findings",
+                "a not_known response cannot carry findings", len(self.findings),
+            )
         people = {p.person_id for p in self.people}
         for i, match in enumerate(self.matches):
             if match.record_person_id not in people:
-                raise ValueError(f"matches[{i}].record_person_id is not among people")
+                raise rule_error(
+                    name, ("matches", i, "record_person_id"), "unknown_person_id",
+                    "record_person_id is not among people", match.record_person_id,
+                )
         for i, finding in enumerate(self.findings):
             if finding.subject_person_id not in people:
-                raise ValueError(f"findings[{i}].subject_person_id is not among people")
+                raise rule_error(
+                    name, ("findings", i, "subject_person_id"), "unknown_person_id",
+                    "subject_person_id is not among people", finding.subject_person_id,
+                )
             if finding.source.agency_kind is not self.agency_kind:
-                raise ValueError(f"findings[{i}] comes from another agency kind")
+                raise rule_error(
+                    name, ("findings", i, "source", "agency_kind"), "agency_kind_mismatch",
+                    f"finding comes from {finding.source.agency_kind.value}, "
+                    f"but the response is from {self.agency_kind.value}",
+                    finding.source.agency_kind.value,
+                )
+        for i, rel in enumerate(self.relationships):
+            for end in ("from_person_id", "to_person_id"):
+                if getattr(rel, end) not in people:
+                    raise rule_error(
+                        name, ("relationships", i, end), "unknown_person_id",
+                        "relationship refers to a person_id that is not among people", getattr(rel, end),
+                    )
         return self

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.codes import (
     AgencyKind,
     FindingCategory,
@@ -37,8 +37,8 @@ class Finding(CanonicalModel):
     finding_id: str = Field(min_length=1, max_length=128)
     subject_person_id: str = Field(min_length=1, description="The person in the same message it is about")
     category: FindingCategory
-    start: date | datetime | None = None
-    end: date | datetime | None = None
+    start: date | AwareDatetime | None = Field(default=None, description="A date, or a timezone-aware date-time")
+    end: date | AwareDatetime | None = None
     summary: str = Field(default="", max_length=4000)
     codes: list[str] = Field(default_factory=list, description="Native codes kept for audit, e.g. CIN factors 3A, 10A")
     attributes: dict[str, str | int | float | bool | None] = Field(
@@ -54,13 +54,25 @@ class Finding(CanonicalModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Finding":
         if self.category.agency_kind is not self.source.agency_kind:
-            raise ValueError(
-                f"category {self.category.value} is not in the {self.source.agency_kind.value} vocabulary"
+            raise rule_error(
+                "Finding",
+                ("category",),
+                "category_agency_mismatch",
+                f"category {self.category.value} is not in the {self.source.agency_kind.value} vocabulary",
+                self.category.value,
             )
         if self.handling_code is not None and self.source.agency_kind is not AgencyKind.POLICE:
-            raise ValueError("handling codes apply to police material only")
+            raise rule_error(
+                "Finding",
+                ("handling_code",),
+                "handling_code_police_only",
+                "handling codes apply to police material only",
+                self.handling_code.value,
+            )
         if self.start and self.end and _as_date(self.end) < _as_date(self.start):
-            raise ValueError("finding end is before its start")
+            raise rule_error(
+                "Finding", ("end",), "finding_order", "finding end is before its start", self.end.isoformat()
+            )
         return self
 
     @property

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 
 
 class IdentifierSystem(StrEnum):
@@ -139,46 +139,59 @@ class Identifier(CanonicalModel):
 
     @model_validator(mode="after")
     def _run_checks(self) -> "Identifier":
+        # ``check``, ``check_detail`` and (for UPNs) ``temporary`` are always
+        # recomputed here: an input that claims check="passed" is not believed.
         system = self.system
+        check: CheckResult = "not_applicable"
+        detail: str | None = None
+        value = self.value
         if system is IdentifierSystem.NHS_NUMBER:
-            value = normalise_nhs_number(self.value)
-            object.__setattr__(self, "value", value)
+            value = normalise_nhs_number(value)
             ok = nhs_number_is_valid(value)
-            object.__setattr__(self, "check", "passed" if ok else "failed")
-            object.__setattr__(
-                self,
-                "check_detail",
-                None if ok else "NHS number must be 10 digits passing the modulus 11 check",
-            )
+            check = "passed" if ok else "failed"
+            detail = None if ok else "NHS number must be 10 digits passing the modulus 11 check"
         elif system is IdentifierSystem.UPN:
-            value = self.value.upper()
-            object.__setattr__(self, "value", value)
+            value = value.upper()
             if value in UPN_UNKNOWN_CODES:
-                object.__setattr__(self, "check", "unknown_code")
-                object.__setattr__(self, "check_detail", f"UPN not known ({value})")
+                check, detail = "unknown_code", f"UPN not known ({value})"
+                object.__setattr__(self, "temporary", False)
             else:
                 ok = upn_is_valid(value)
-                object.__setattr__(self, "check", "passed" if ok else "failed")
+                check = "passed" if ok else "failed"
                 object.__setattr__(self, "temporary", upn_is_temporary(value))
-                object.__setattr__(
-                    self,
-                    "check_detail",
-                    None if ok else "UPN must be a check letter, 11 digits and a digit or letter, with a matching check letter",
+                detail = (
+                    None
+                    if ok
+                    else "UPN must be a check letter, 11 digits and a digit or letter, with a matching check letter"
                 )
         elif system is IdentifierSystem.SCHOOL_URN:
-            ok = bool(_URN_RE.match(self.value))
-            object.__setattr__(self, "check", "passed" if ok else "failed")
-            object.__setattr__(self, "check_detail", None if ok else "school URN must be 6 digits")
+            ok = bool(_URN_RE.match(value))
+            check = "passed" if ok else "failed"
+            detail = None if ok else "school URN must be 6 digits"
         elif system is IdentifierSystem.PNC_ID:
-            ok = bool(_PNC_RE.match(self.value.upper()))
-            object.__setattr__(self, "check", "passed" if ok else "failed")
-            object.__setattr__(
-                self, "check_detail", None if ok else "PNC id must look like YY/NNNNNNNA"
-            )
+            value = value.upper()
+            ok = bool(_PNC_RE.match(value))
+            check = "passed" if ok else "failed"
+            detail = None if ok else "PNC id must look like YY/NNNNNNNA"
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "check", check)
+        object.__setattr__(self, "check_detail", detail)
         if system in SCOPED_SYSTEMS and not self.scope:
-            raise ValueError(f"{system.value} identifiers are only unique within an organisation: scope is required")
+            raise rule_error(
+                "Identifier",
+                ("scope",),
+                "scope_required",
+                f"{system.value} identifiers are only unique within an organisation: scope is required",
+                self.scope,
+            )
         if self.verification is not None and system is not IdentifierSystem.NHS_NUMBER:
-            raise ValueError("verification status applies to NHS numbers only")
+            raise rule_error(
+                "Identifier",
+                ("verification",),
+                "verification_nhs_only",
+                "verification status applies to NHS numbers only",
+                self.verification.value,
+            )
         return self
 
     @property

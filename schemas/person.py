@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.codes import Sex
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
 
@@ -96,7 +96,7 @@ class Period(CanonicalModel):
     @model_validator(mode="after")
     def _ordered(self) -> "Period":
         if self.start and self.end and self.end < self.start:
-            raise ValueError("period end is before its start")
+            raise rule_error("Period", ("end",), "period_order", "period end is before its start", self.end.isoformat())
         return self
 
 
@@ -168,11 +168,28 @@ class Person(CanonicalModel):
     def _unborn_rules(self) -> "Person":
         if self.unborn:
             if self.birth_date is not None:
-                raise ValueError("an unborn child has an expected_birth_date, not a birth_date")
+                raise rule_error(
+                    "Person",
+                    ("birth_date",),
+                    "unborn_birth_date",
+                    "an unborn child has an expected_birth_date, not a birth_date",
+                    self.birth_date.value.isoformat(),
+                )
             if self.expected_birth_date is None:
-                raise ValueError("an unborn child needs an expected_birth_date")
+                raise rule_error(
+                    "Person",
+                    ("expected_birth_date",),
+                    "unborn_expected_birth_date_required",
+                    "an unborn child needs an expected_birth_date",
+                )
         elif self.expected_birth_date is not None:
-            raise ValueError("expected_birth_date is only for unborn children (set unborn: true)")
+            raise rule_error(
+                "Person",
+                ("expected_birth_date",),
+                "expected_birth_date_unborn_only",
+                "expected_birth_date is only for unborn children (set unborn: true)",
+                self.expected_birth_date.isoformat(),
+            )
         return self
 
     def identifier(self, system: IdentifierSystem) -> Identifier | None:

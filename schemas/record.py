@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.person import Person
 from mashlink.schemas.relationship import Relationship
@@ -33,14 +33,25 @@ class AgencyRecord(CanonicalModel):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "AgencyRecord":
-        ids = {self.person.person_id, *(p.person_id for p in self.related_people)}
-        if len(ids) != 1 + len(self.related_people):
-            raise ValueError("person_id values must be unique within a record")
+        ids = {self.person.person_id}
+        for i, related in enumerate(self.related_people):
+            if related.person_id in ids:
+                raise rule_error(
+                    "AgencyRecord", ("related_people", i, "person_id"), "person_id_duplicate",
+                    "person_id values must be unique within a record", related.person_id,
+                )
+            ids.add(related.person_id)
         for i, rel in enumerate(self.relationships):
-            for end in (rel.from_person_id, rel.to_person_id):
-                if end not in ids:
-                    raise ValueError(f"relationships[{i}] refers to unknown person_id {end!r}")
+            for end in ("from_person_id", "to_person_id"):
+                if getattr(rel, end) not in ids:
+                    raise rule_error(
+                        "AgencyRecord", ("relationships", i, end), "unknown_person_id",
+                        "relationship refers to a person_id that is not in this record", getattr(rel, end),
+                    )
         for i, finding in enumerate(self.findings):
             if finding.subject_person_id not in ids:
-                raise ValueError(f"findings[{i}] refers to unknown person_id {finding.subject_person_id!r}")
+                raise rule_error(
+                    "AgencyRecord", ("findings", i, "subject_person_id"), "unknown_person_id",
+                    "finding refers to a person_id that is not in this record", finding.subject_person_id,
+                )
         return self

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.codes import (
     Classification,
     ConcernCategory,
@@ -42,9 +42,13 @@ class Consent(CanonicalModel):
     @model_validator(mode="after")
     def _reason_when_not_sought(self) -> "Consent":
         if self.status in (ConsentStatus.NOT_SOUGHT, ConsentStatus.REFUSED) and not self.reason:
-            raise ValueError(
+            raise rule_error(
+                "Consent",
+                ("reason",),
+                "consent_reason_required",
                 f"consent {self.status.value}: the reason must be recorded "
-                "(e.g. seeking consent would place the child at risk)"
+                "(e.g. seeking consent would place the child at risk)",
+                self.reason,
             )
         return self
 
@@ -69,23 +73,42 @@ class Referral(CanonicalModel):
 
     @property
     def rag(self) -> Rag:
-        """The current rating: the latest in the history."""
-        return max(self.rag_history, key=lambda change: change.at).rag
+        """The current rating: the latest in the history (on a tie, the later entry)."""
+        return max(enumerate(self.rag_history), key=lambda item: (item[1].at, item[0]))[1].rag
 
     @model_validator(mode="after")
     def _consistent(self) -> "Referral":
-        people = [*self.subjects, *self.household]
-        ids = [p.person_id for p in people]
-        if len(ids) != len(set(ids)):
-            raise ValueError("person_id values must be unique across subjects and household")
-        known = set(ids)
+        known: set[str] = set()
+        for group in ("subjects", "household"):
+            for i, person in enumerate(getattr(self, group)):
+                if person.person_id in known:
+                    raise rule_error(
+                        "Referral",
+                        (group, i, "person_id"),
+                        "person_id_duplicate",
+                        "person_id values must be unique across subjects and household",
+                        person.person_id,
+                    )
+                known.add(person.person_id)
         for i, rel in enumerate(self.relationships):
-            for end in (rel.from_person_id, rel.to_person_id):
-                if end not in known:
-                    raise ValueError(f"relationships[{i}] refers to unknown person_id {end!r}")
+            for end in ("from_person_id", "to_person_id"):
+                if getattr(rel, end) not in known:
+                    raise rule_error(
+                        "Referral",
+                        ("relationships", i, end),
+                        "unknown_person_id",
+                        "relationship refers to a person_id that is not among subjects or household",
+                        getattr(rel, end),
+                    )
         for i, person in enumerate(self.subjects):
             if person.unborn and person.mother_person_id and person.mother_person_id not in known:
-                raise ValueError(f"subjects[{i}].mother_person_id refers to unknown person_id")
+                raise rule_error(
+                    "Referral",
+                    ("subjects", i, "mother_person_id"),
+                    "unknown_person_id",
+                    "mother_person_id is not among subjects or household",
+                    person.mother_person_id,
+                )
         return self
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, rule_error
 from mashlink.schemas.codes import RelationshipType
 from mashlink.schemas.person import Period
 
@@ -28,5 +28,11 @@ class Relationship(CanonicalModel):
     @model_validator(mode="after")
     def _distinct(self) -> "Relationship":
         if self.from_person_id == self.to_person_id:
-            raise ValueError("a relationship needs two different people")
+            raise rule_error(
+                "Relationship",
+                ("to_person_id",),
+                "relationship_same_person",
+                "a relationship needs two different people",
+                self.to_person_id,
+            )
         return self
