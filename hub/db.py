@@ -1,0 +1,100 @@
+"""Engines and sessions for the hub database: SQLite by default, PostgreSQL by URL.
+
+SQLite is made safe for several writers in one process (and several
+processes on one machine): WAL journal, a busy timeout, foreign keys on, and
+every transaction opened with ``BEGIN IMMEDIATE`` so a writer takes the write
+lock up front instead of failing half way with "database is locked". That is
+also what serialises appends to the audit chain on SQLite. Driver-level
+autocommit is switched off (pysqlite's own BEGIN handling is bypassed) so
+SAVEPOINTs work, which the response consumer needs to reject one message of a
+batch without losing the rest.
+
+PostgreSQL gets an optional ``schema``: the connection's ``search_path`` is
+pinned to it, so tests (and deployments that share a database) keep the hub's
+tables apart without the models knowing about schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(database_url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """Create an engine configured for the hub's transaction discipline.
+
+    ``schema`` (PostgreSQL only) must be a plain lower-case identifier; it is
+    created if missing and put first on the ``search_path``.
+    """
+    url = make_url(database_url)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema is only supported on PostgreSQL")
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    if backend != "postgresql":
+        raise ValueError(f"database_url must be sqlite or postgresql, not {backend!r}")
+    connect_args: dict[str, Any] = {}
+    if schema is not None:
+        if not _SCHEMA_RE.match(schema):
+            raise ValueError(f"schema {schema!r} must match {_SCHEMA_RE.pattern}")
+        connect_args["options"] = f"-csearch_path={schema}"
+    engine = create_engine(url, echo=echo, connect_args=connect_args, pool_pre_ping=True,
+                           pool_size=10, max_overflow=10)
+    if schema is not None:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return engine
+
+
+def drop_schema(engine: Engine, schema: str) -> None:
+    """Drop a PostgreSQL schema and everything in it (test teardown)."""
+    if not _SCHEMA_RE.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    engine.dispose()
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see module docstring)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on any error."""
+    with factory() as session:
+        with session.begin():
+            yield session

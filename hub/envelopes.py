@@ -1,0 +1,45 @@
+"""Envelopes the hub creates: one place that fills in the ids, sender and times."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from mashlink.schemas.codes import Rag
+from mashlink.schemas.envelope import Envelope, MessageType
+
+HUB_SENDER = "hub"
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def hub_envelope(
+    message_type: MessageType,
+    body: BaseModel,
+    *,
+    correlation_id: str,
+    recipient: str,
+    sent_at: datetime,
+    enquiry_id: str | None = None,
+    causation_id: str | None = None,
+    rag: Rag | None = None,
+    due_at: datetime | None = None,
+) -> Envelope:
+    """An unsigned envelope from the hub (the codec signs it when the outbox encodes it)."""
+    return Envelope(
+        message_id=new_message_id(),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        enquiry_id=enquiry_id,
+        message_type=message_type,
+        sender=HUB_SENDER,
+        recipient=recipient,
+        sent_at=sent_at,
+        due_at=due_at,
+        rag=rag,
+        body=body.model_dump(mode="json"),
+    )

@@ -1,0 +1,147 @@
+"""The outbox relay: publish committed messages until the broker confirms them.
+
+A state change and the messages it causes are committed in one transaction
+(``UnitOfWork.send``); this relay then publishes unpublished rows in id order,
+in batches, through ``Broker.publish`` (which returns only when every message
+is confirmed). Rows are marked published only for confirmed message ids; on
+``PublishError`` the unconfirmed ones stay for the next pass, so nothing is
+lost if the broker or the hub goes down between commit and publish.
+
+The stored payload is the exact signed envelope: the relay verifies it (a
+tampered row is held back with its reason, never published) and publishes
+those very bytes with ``Broker.publish_raw``.
+At-least-once: a crash after publish but before the mark republishes the
+batch, and consumers drop the duplicate by message id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mashlink.broker.codec import EnvelopeCodec
+from mashlink.broker.errors import MessageRejected, PublishError
+from mashlink.broker.link import RawMessage
+from mashlink.hub.models import OutboxRow
+
+log = structlog.get_logger(__name__)
+
+
+class Publisher(Protocol):
+    """What the relay needs of a broker (``mashlink.broker.client.Broker`` fits)."""
+
+    def publish_raw(self, raws: Sequence[RawMessage]) -> None: ...
+
+
+@dataclass
+class RelayPass:
+    published: int = 0
+    failed: int = 0
+    corrupt: int = 0
+
+
+class OutboxRelay:
+    def __init__(self, factory: sessionmaker[Session], broker: Publisher, codec: EnvelopeCodec, *,
+                 clock: Callable[[], datetime], batch_size: int = 200) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.factory = factory
+        self.broker = broker
+        self.codec = codec
+        self.clock = clock
+        self.batch_size = batch_size
+
+    def pending(self) -> int:
+        with self.factory() as session:
+            return session.execute(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.published_at.is_(None))
+            ).scalar_one()
+
+    def relay_once(self) -> RelayPass:
+        """Publish one batch of unpublished rows; mark the confirmed ones."""
+        with self.factory() as session:
+            with session.begin():
+                rows = session.execute(
+                    select(OutboxRow.id, OutboxRow.message_id, OutboxRow.exchange, OutboxRow.routing_key,
+                           OutboxRow.payload)
+                    .where(OutboxRow.published_at.is_(None))
+                    .order_by(OutboxRow.id)
+                    .limit(self.batch_size)
+                ).all()
+        result = RelayPass()
+        if not rows:
+            return result
+        messages: list[RawMessage] = []
+        corrupt: dict[int, str] = {}
+        for row in rows:
+            payload = bytes(row.payload)
+            try:
+                envelope = self.codec.decode(payload)
+            except MessageRejected as exc:
+                corrupt[row.id] = f"{exc.reason.value}: {exc.detail}"[:500]
+                continue
+            if envelope.message_id != row.message_id:
+                corrupt[row.id] = "payload message_id differs from the outbox row"
+                continue
+            messages.append(RawMessage(body=payload, exchange=row.exchange, routing_key=row.routing_key,
+                                       message_id=row.message_id, message_type=str(envelope.message_type)))
+        confirmed: set[str] = set()
+        failures: dict[str, str] = {}
+        if messages:
+            try:
+                self.broker.publish_raw(messages)
+                confirmed = {m.message_id for m in messages}
+            except PublishError as exc:
+                confirmed = set(exc.confirmed)
+                failures = {m.message_id: exc.failed.get(m.message_id, str(exc))
+                            for m in messages if m.message_id not in confirmed}
+        now = self.clock()
+        with self.factory() as session:
+            with session.begin():
+                ids = [r.id for r in rows if r.message_id in confirmed]
+                if ids:
+                    session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                                    .values(published_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
+                for row in rows:
+                    reason = failures.get(row.message_id) or corrupt.get(row.id)
+                    if reason is not None:
+                        session.execute(update(OutboxRow).where(OutboxRow.id == row.id)
+                                        .values(attempts=OutboxRow.attempts + 1, last_error=reason[:500]))
+        result.published = len(confirmed)
+        result.failed = len(failures)
+        result.corrupt = len(corrupt)
+        if failures or corrupt:
+            log.warning("outbox.publish_incomplete", published=result.published, failed=result.failed,
+                        corrupt=result.corrupt)
+        return result
+
+    def drain(self, max_passes: int = 1000) -> int:
+        """Publish until nothing is left or a pass makes no progress; returns how many were published."""
+        total = 0
+        for _ in range(max_passes):
+            done = self.relay_once()
+            total += done.published
+            if done.published == 0 or done.failed or done.corrupt:
+                break
+        return total
+
+    def run(self, stop: threading.Event, *, idle_wait_s: float = 0.05, error_wait_s: float = 1.0) -> None:
+        """Relay until ``stop`` is set; back off after failures, never exit on them."""
+        while not stop.is_set():
+            try:
+                done = self.relay_once()
+            except Exception:  # database or broker trouble: log, wait, retry
+                log.exception("outbox.relay_error")
+                stop.wait(error_wait_s)
+                continue
+            if done.failed or done.corrupt:
+                stop.wait(error_wait_s)
+            elif done.published < self.batch_size:
+                stop.wait(idle_wait_s)

@@ -1,0 +1,148 @@
+"""``HubRuntime``: the hub's background work, in threads, with graceful shutdown.
+
+Four threads, each with its own ``Broker`` (kombu connections are not
+thread-safe) made by ``broker_factory`` inside the thread:
+
+* ``hub-outbox``    ``OutboxRelay.run``: publishes committed outbox rows
+* ``hub-responses`` a consumer of the responses queue -> ``HubService.handle_responses``
+* ``hub-events``    a consumer of the hub's events queue -> ``HubService.handle_events``
+* ``hub-deadlines`` ``DeadlineTracker.run``: escalations from the database
+
+``stop()`` sets one event; every loop checks it, finishes the batch in hand
+(its transaction commits or rolls back as a whole) and exits, then brokers
+are closed. Nothing is lost by stopping at any moment: unpublished outbox
+rows, unacknowledged deliveries and due escalations are all picked up from
+the database and the broker on the next start.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from mashlink.broker.client import Broker
+from mashlink.hub.outbox import OutboxRelay
+from mashlink.hub.service import HubService
+from mashlink.hub.tracker import DeadlineTracker
+
+log = structlog.get_logger(__name__)
+
+BrokerFactory = Callable[[], Broker]
+
+
+class HubRuntime:
+    def __init__(
+        self,
+        service: HubService,
+        broker_factory: BrokerFactory,
+        *,
+        tick_interval_s: float = 5.0,
+        relay_batch_size: int = 200,
+        consumer_prefetch: int = 200,
+        consumer_max_batch: int = 100,
+        consumer_max_wait_s: float = 0.02,
+        restart_wait_s: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.broker_factory = broker_factory
+        self.tick_interval_s = tick_interval_s
+        self.consumer_prefetch = consumer_prefetch
+        self.consumer_max_batch = consumer_max_batch
+        self.consumer_max_wait_s = consumer_max_wait_s
+        self.restart_wait_s = restart_wait_s
+        self.relay_batch_size = relay_batch_size
+        self.tracker = DeadlineTracker(service.store, service.topology, clock=service.clock)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.errors: list[str] = []
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def declare(self) -> None:
+        """Declare the broker topology for the hub and every configured agency (idempotent)."""
+        broker = self.broker_factory()
+        try:
+            broker.declare([a.id for a in self.service.settings.agencies])
+        finally:
+            broker.close()
+
+    def start(self, *, declare: bool = True) -> None:
+        if self.running:
+            raise RuntimeError("hub runtime already started")
+        if declare:
+            self.declare()
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._guard, args=("hub-outbox", self._relay), name="hub-outbox", daemon=True),
+            threading.Thread(target=self._guard, args=("hub-responses", self._responses), name="hub-responses",
+                             daemon=True),
+            threading.Thread(target=self._guard, args=("hub-events", self._events), name="hub-events", daemon=True),
+            threading.Thread(target=self._guard, args=("hub-deadlines", self._deadlines), name="hub-deadlines",
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        log.info("hub.runtime_started", threads=len(self._threads))
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """Ask every loop to finish its batch and exit; wait up to ``timeout_s`` in total."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout_s)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            log.warning("hub.runtime_stop_timeout", threads=stuck)
+        else:
+            log.info("hub.runtime_stopped")
+
+    def __enter__(self) -> HubRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- loops -------------------------------------------------------------
+    def _guard(self, name: str, body: Callable[[], Any]) -> None:
+        """Run a loop; if it dies (e.g. the broker is down at start), log and start it again."""
+        while not self._stop.is_set():
+            try:
+                body()
+                return
+            except Exception as exc:
+                self.errors.append(f"{name}: {type(exc).__name__}: {exc}"[:500])
+                log.exception("hub.thread_error", thread=name)
+                self._stop.wait(self.restart_wait_s)
+
+    def _relay(self) -> None:
+        broker = self.broker_factory()
+        try:
+            relay = OutboxRelay(self.service.factory, broker, self.service.codec, clock=self.service.clock,
+                                batch_size=self.relay_batch_size)
+            relay.run(self._stop)
+        finally:
+            broker.close()
+
+    def _consume(self, queue: str, handler: Any, name: str) -> None:
+        broker = self.broker_factory()
+        try:
+            consumer = broker.consumer([queue], handler, prefetch=self.consumer_prefetch,
+                                       max_batch=self.consumer_max_batch, max_wait_s=self.consumer_max_wait_s,
+                                       name=name)
+            consumer.run(self._stop)
+        finally:
+            broker.close()
+
+    def _responses(self) -> None:
+        self._consume(self.service.topology.responses_queue, self.service.handle_responses, "hub-responses")
+
+    def _events(self) -> None:
+        self._consume(self.service.topology.events_queue, self.service.handle_events, "hub-events")
+
+    def _deadlines(self) -> None:
+        self.tracker.run(self._stop, interval_s=self.tick_interval_s)

@@ -1,0 +1,556 @@
+"""``HubService``: the façade the API, the CLI and the demo use.
+
+Every public method is one unit of work: validate first (nothing is stored
+or sent on bad input), then change state, stage the messages it causes in the
+outbox and append the audit events, all in one transaction. Publishing is the
+outbox relay's job and deadlines are the tracker's (see ``HubRuntime``), so
+this class never talks to the broker itself and can be used from any thread.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Engine, and_, case, func, select
+
+from mashlink.broker.codec import EnvelopeCodec, describe_validation_error
+from mashlink.broker.errors import RejectReason
+from mashlink.broker.messages import Delivery, HandlerResult
+from mashlink.broker.topology import Topology
+from mashlink.config.deadlines import DeadlinePolicy
+from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
+from mashlink.hub.audit import VerificationResult, verify_audit_chain
+from mashlink.hub.db import make_engine, session_factory
+from mashlink.hub.envelopes import hub_envelope
+from mashlink.hub.errors import Conflict, InvalidInput, NotFound
+from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
+from mashlink.hub.migrate import migrate_engine
+from mashlink.hub.minimise import minimise_people, withheld_fields
+from mashlink.hub.models import (
+    OUTSTANDING,
+    AlertRow,
+    AuditEventRow,
+    DecisionRow,
+    EnquiryRow,
+    EnquiryStatus,
+    OutcomeRow,
+    RagChangeRow,
+    ReferralRow,
+    ReferralStatus,
+    ResponseRow,
+)
+from mashlink.hub.outbox import OutboxRelay, Publisher
+from mashlink.hub.tracker import DeadlineTracker
+from mashlink.hub.responses import already_processed, handle_response_batch, remember
+from mashlink.hub.results import (
+    DecisionResult,
+    EnquiryStatRow,
+    EnquiryState,
+    OpenEnquiryStats,
+    OutcomeSent,
+    ReferralStatus as ReferralStatusView,
+    RerateResult,
+    SentEnquiry,
+    SubmitResult,
+)
+from mashlink.hub.unit import HubStore, UnitOfWork
+from mashlink.schemas.audit import AuditEvent
+from mashlink.schemas.codes import AgencyKind, Rag
+from mashlink.schemas.decision import Decision, Outcome
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from mashlink.schemas.envelope import MessageType
+from mashlink.schemas.events import Alert
+from mashlink.schemas.referral import RagChange, Referral
+
+REFERRER = "referrer"
+_ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def hub_codec(settings: MashlinkSettings) -> EnvelopeCodec:
+    """A codec that signs as the hub and verifies every configured sender."""
+    keys = {sender: settings.signing_key(sender) for sender in settings.signing_keys}
+    return EnvelopeCodec(keys, signer=HUB_SENDER_ID)
+
+
+def _outcome_label(value: str) -> str:
+    return value.replace("_", " ")
+
+
+class HubService:
+    """The hub's use cases over one database."""
+
+    def __init__(
+        self,
+        settings: MashlinkSettings,
+        engine: Engine,
+        *,
+        topology: Topology | None = None,
+        codec: EnvelopeCodec | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        deadlines: DeadlinePolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.topology = topology or Topology()
+        self.codec = codec or hub_codec(settings)
+        self.clock = clock
+        self.deadlines = deadlines or DeadlinePolicy.from_settings(settings)
+        self.factory = session_factory(engine)
+        self.store = HubStore(self.factory, self.codec, clock)
+
+    @classmethod
+    def open(cls, settings: MashlinkSettings, *, schema: str | None = None, migrate: bool = True,
+             **kwargs: Any) -> "HubService":
+        """Create the engine from ``settings.database_url`` and bring the schema up to date."""
+        settings.ensure_state_dir()
+        engine = make_engine(settings.database_url, schema=schema)
+        if migrate:
+            migrate_engine(engine)
+        return cls(settings, engine, **kwargs)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def deadline_tracker(self, *, batch_size: int = 500) -> DeadlineTracker:
+        return DeadlineTracker(self.store, self.topology, clock=self.clock, batch_size=batch_size)
+
+    def outbox_relay(self, broker: Publisher, *, batch_size: int = 200) -> OutboxRelay:
+        return OutboxRelay(self.factory, broker, self.codec, clock=self.clock, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ intake
+    def submit_referral(self, referral: Referral | Mapping[str, Any], *,
+                        agencies: Sequence[str] | None = None, actor: str = "mash") -> SubmitResult:
+        """Validate, store, and fan out one minimised enquiry per agency (all enabled by default)."""
+        referral = self._validate_referral(referral)
+        targets = self._target_agencies(agencies)
+        la = referral.local_authority if referral.local_authority in self.settings.rag else None
+        if la is None and referral.local_authority != self.settings.local_authority.code:
+            raise InvalidInput("referral", [
+                f"local_authority: no RAG timescales configured for {referral.local_authority!r} "
+                f"(configured: {', '.join(sorted(self.settings.rag))})"])
+        rag = referral.rag
+        with self.store.unit() as uow:
+            if uow.session.get(ReferralRow, referral.referral_id) is not None:
+                raise Conflict(f"referral {referral.referral_id!r} already exists")
+            uow.session.add(ReferralRow(
+                referral_id=referral.referral_id, received_at=referral.received_at, submitted_at=uow.now,
+                local_authority=referral.local_authority, rag=rag.value, status=ReferralStatus.OPEN.value,
+                submitted_by=actor, body=referral.model_dump(mode="json"),
+            ))
+            uow.session.flush()  # no ORM relationships: the parent row goes first explicitly
+            for change in sorted(referral.rag_history, key=lambda c: c.at):
+                uow.session.add(RagChangeRow(referral_id=referral.referral_id, rag=change.rag.value,
+                                             at=change.at, by=change.by, reason=change.reason))
+            uow.audit("referral.received", actor=actor, referral_id=referral.referral_id, detail={
+                "rag": rag.value, "source": referral.source.value, "subject_count": len(referral.subjects),
+                "household_count": len(referral.household), "concerns": [c.value for c in referral.concerns],
+                "agencies": list(targets), "consent": referral.consent.status.value,
+                "lawful_basis": [b.value for b in referral.lawful_basis],
+            })
+            sent = [self._send_enquiry(uow, referral, agency_id, actor) for agency_id in targets]
+        return SubmitResult(referral_id=referral.referral_id, rag=rag, enquiries=sent)
+
+    def _validate_referral(self, referral: Referral | Mapping[str, Any]) -> Referral:
+        if isinstance(referral, Referral):
+            return referral
+        try:
+            return Referral.model_validate(referral)
+        except ValidationError as exc:
+            raise InvalidInput("referral", [describe_validation_error(exc)]) from None
+
+    def _target_agencies(self, agencies: Sequence[str] | None) -> list[str]:
+        enabled = {a.id for a in self.settings.enabled_agencies()}
+        if agencies is None:
+            targets = [a.id for a in self.settings.enabled_agencies()]
+        else:
+            problems = []
+            for i, agency_id in enumerate(agencies):
+                if agency_id not in enabled:
+                    known = ", ".join(sorted(enabled)) or "none"
+                    problems.append(f"agencies[{i}]: {agency_id!r} is not an enabled agency (enabled: {known})")
+            if problems:
+                raise InvalidInput("referral", problems)
+            targets = list(dict.fromkeys(agencies))
+        if not targets:
+            raise InvalidInput("referral", ["agencies: no enabled agency to send enquiries to"])
+        return targets
+
+    def _send_enquiry(self, uow: UnitOfWork, referral: Referral, agency_id: str, actor: str) -> SentEnquiry:
+        agency = self.settings.agency(agency_id)
+        policy = self.settings.policy_for(agency_id)
+        people = [*referral.subjects, *referral.household]
+        rag = referral.rag
+        requested_at = uow.now
+        due_at = self.deadlines.deadline_for(rag, requested_at, referral.local_authority
+                                             if referral.local_authority in self.settings.rag else None)
+        at_risk_at = self.deadlines.at_risk_at(rag, requested_at, referral.local_authority
+                                               if referral.local_authority in self.settings.rag else None)
+        consent = referral.consent
+        consent_note = consent.status.value + (f": {consent.reason}" if consent.reason else "")
+        enquiry = Enquiry(
+            enquiry_id=uuid.uuid4().hex, referral_id=referral.referral_id, agency_id=agency.id,
+            agency_kind=agency.kind, subjects=minimise_people(people, policy),
+            relationships=referral.relationships, concerns=[c.value for c in referral.concerns],
+            questions=["What do you know about these people that is relevant to the safeguarding concern?"],
+            rag=rag, requested_at=requested_at, due_at=due_at, lawful_basis=referral.lawful_basis,
+            consent_note=consent_note, requester=f"{self.settings.local_authority.name} MASH",
+            classification=referral.classification,
+        )
+        env = hub_envelope(MessageType.ENQUIRY, enquiry, correlation_id=referral.referral_id,
+                           recipient=agency.id, sent_at=uow.now, enquiry_id=enquiry.enquiry_id,
+                           rag=rag, due_at=due_at)
+        uow.send(self.topology.enquiry(env))
+        row = EnquiryRow(
+            enquiry_id=enquiry.enquiry_id, referral_id=referral.referral_id, agency_id=agency.id,
+            agency_kind=agency.kind.value, rag=rag.value, status=EnquiryStatus.OPEN.value,
+            requested_at=requested_at, due_at=due_at, at_risk_at=at_risk_at, last_sequence=0,
+            message_id=env.message_id, body=enquiry.model_dump(mode="json"),
+        )
+        schedule_escalation(row)
+        uow.session.add(row)
+        withheld = sorted({f for p in people for f in withheld_fields(p, policy)})
+        uow.audit("enquiry.sent", actor=actor, referral_id=referral.referral_id,
+                  enquiry_id=enquiry.enquiry_id, message_id=env.message_id, detail={
+                      "agency_id": agency.id, "agency_kind": agency.kind.value, "rag": rag.value,
+                      "due_at": due_at.isoformat(), "subject_count": len(enquiry.subjects),
+                      "withheld_fields": withheld,
+                  })
+        return SentEnquiry(enquiry_id=enquiry.enquiry_id, agency_id=agency.id, agency_kind=agency.kind,
+                           rag=rag, requested_at=requested_at, due_at=due_at, at_risk_at=at_risk_at,
+                           message_id=env.message_id, withheld_fields=withheld)
+
+    # ------------------------------------------------------------------ re-rating
+    def rerate(self, referral_id: str, rag: Rag | str, by: str, reason: str) -> RerateResult:
+        """Record a new rating; outstanding enquiries get new deadlines and are re-sent on the new RAG queue."""
+        try:
+            change = RagChange(rag=rag, at=self.clock(), by=by, reason=reason)
+        except ValidationError as exc:
+            raise InvalidInput("re-rating", [describe_validation_error(exc)]) from None
+        with self.store.unit(change.at) as uow:
+            row = uow.session.get(ReferralRow, referral_id, with_for_update=True)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            if row.status != ReferralStatus.OPEN.value:
+                raise Conflict(f"referral {referral_id!r} is {row.status}: only open referrals can be re-rated")
+            previous = Rag(row.rag)
+            referral = Referral.model_validate(row.body)
+            referral = referral.model_copy(update={"rag_history": [*referral.rag_history, change]})
+            row.body = referral.model_dump(mode="json")
+            row.rag = change.rag.value
+            uow.session.add(RagChangeRow(referral_id=referral_id, rag=change.rag.value, at=change.at,
+                                         by=change.by, reason=change.reason))
+            uow.audit("referral.rerated", actor=by, referral_id=referral_id,
+                      detail={"previous_rag": previous.value, "rag": change.rag.value}, reason=reason or None)
+            resent: list[SentEnquiry] = []
+            if change.rag is not previous:
+                enquiries = uow.session.execute(
+                    select(EnquiryRow).where(EnquiryRow.referral_id == referral_id,
+                                             EnquiryRow.status.in_(OUTSTANDING))
+                    .order_by(EnquiryRow.agency_id).with_for_update()
+                ).scalars().all()
+                for enquiry_row in enquiries:
+                    resent.append(self._resend(uow, enquiry_row, change, by, row.local_authority))
+        return RerateResult(referral_id=referral_id, previous_rag=previous, rag=change.rag, resent=resent)
+
+    def _resend(self, uow: UnitOfWork, row: EnquiryRow, change: RagChange, by: str, la: str) -> SentEnquiry:
+        la_code = la if la in self.settings.rag else None
+        previous_rag, previous_message = row.rag, row.message_id
+        due_at = self.deadlines.deadline_for(change.rag, row.requested_at, la_code)
+        at_risk_at = self.deadlines.at_risk_at(change.rag, row.requested_at, la_code)
+        enquiry = Enquiry.model_validate(row.body).model_copy(update={"rag": change.rag, "due_at": due_at})
+        env = hub_envelope(MessageType.ENQUIRY, enquiry, correlation_id=row.referral_id,
+                           recipient=row.agency_id, sent_at=uow.now, enquiry_id=row.enquiry_id,
+                           causation_id=previous_message, rag=change.rag, due_at=due_at)
+        uow.send(self.topology.enquiry(env))
+        row.rag, row.due_at, row.at_risk_at = change.rag.value, due_at, at_risk_at
+        row.message_id, row.body = env.message_id, enquiry.model_dump(mode="json")
+        if row.status == EnquiryStatus.OVERDUE.value:
+            row.status = EnquiryStatus.PARTIAL.value if row.last_sequence else EnquiryStatus.OPEN.value
+        row.at_risk_raised_at = row.overdue_raised_at = None  # a new deadline: escalate against it afresh
+        schedule_escalation(row)
+        uow.audit("enquiry.resent", actor=by, referral_id=row.referral_id, enquiry_id=row.enquiry_id,
+                  message_id=env.message_id, detail={
+                      "agency_id": row.agency_id, "previous_rag": previous_rag, "rag": change.rag.value,
+                      "due_at": due_at.isoformat(), "previous_message_id": previous_message,
+                  })
+        return SentEnquiry(enquiry_id=row.enquiry_id, agency_id=row.agency_id,
+                           agency_kind=AgencyKind(row.agency_kind), rag=change.rag,
+                           requested_at=row.requested_at, due_at=due_at, at_risk_at=at_risk_at,
+                           message_id=env.message_id)
+
+    # ------------------------------------------------------------------ decision & outcomes
+    def record_decision(self, decision: Decision | Mapping[str, Any], *, actor: str | None = None) -> DecisionResult:
+        """Record the MASH decision; tell the referrer and each contributing agency (one Outcome each)."""
+        if not isinstance(decision, Decision):
+            try:
+                decision = Decision.model_validate(decision)
+            except ValidationError as exc:
+                raise InvalidInput("decision", [describe_validation_error(exc)]) from None
+        actor = actor or decision.decided_by
+        known_agencies = {a.id for a in self.settings.agencies}
+        problems = [f"notify[{i}]: {who!r} is neither 'referrer' nor a configured agency id"
+                    for i, who in enumerate(decision.notify) if who != REFERRER and who not in known_agencies]
+        if problems:
+            raise InvalidInput("decision", problems)
+        with self.store.unit() as uow:
+            session = uow.session
+            referral_row = session.get(ReferralRow, decision.referral_id, with_for_update=True)
+            if referral_row is None:
+                raise NotFound("referral", decision.referral_id)
+            if referral_row.status == ReferralStatus.DECIDED.value:
+                raise Conflict(f"referral {decision.referral_id!r} already has a decision")
+            if session.get(DecisionRow, decision.decision_id) is not None:
+                raise Conflict(f"decision id {decision.decision_id!r} is already used")
+            session.add(DecisionRow(
+                decision_id=decision.decision_id, referral_id=decision.referral_id,
+                outcome=decision.outcome.value, decided_by=decision.decided_by, decided_at=decision.decided_at,
+                recorded_at=uow.now, body=decision.model_dump(mode="json"),
+            ))
+            session.flush()
+            uow.audit("decision.recorded", actor=actor, referral_id=decision.referral_id,
+                      detail={"decision_id": decision.decision_id, "outcome": decision.outcome.value,
+                              "previous_status": referral_row.status})
+            withdrawn = self._withdraw_outstanding(uow, decision.referral_id, actor)
+            contributors = sorted(set(session.execute(
+                select(ResponseRow.agency_id).where(ResponseRow.referral_id == decision.referral_id)
+            ).scalars()))
+            recipients = list(dict.fromkeys([REFERRER, *contributors, *decision.notify]))
+            referral = Referral.model_validate(referral_row.body)
+            outcomes = [self._send_outcome(uow, decision, referral, who, actor) for who in recipients]
+            referral_row.status = ReferralStatus.DECIDED.value
+            if referral_row.closed_at is None:
+                referral_row.closed_at, referral_row.closed_reason = uow.now, "decided"
+        return DecisionResult(decision_id=decision.decision_id, referral_id=decision.referral_id,
+                              outcome=decision.outcome, outcomes=outcomes, withdrawn_enquiries=withdrawn)
+
+    def _withdraw_outstanding(self, uow: UnitOfWork, referral_id: str, actor: str) -> list[str]:
+        rows = uow.session.execute(
+            select(EnquiryRow).where(EnquiryRow.referral_id == referral_id, EnquiryRow.status.in_(OUTSTANDING))
+            .with_for_update()
+        ).scalars().all()
+        for row in rows:
+            previous = row.status
+            row.status = EnquiryStatus.WITHDRAWN.value
+            schedule_escalation(row)
+            uow.audit("enquiry.withdrawn", actor=actor, referral_id=referral_id, enquiry_id=row.enquiry_id,
+                      detail={"agency_id": row.agency_id, "previous_status": previous})
+        return [r.enquiry_id for r in rows]
+
+    def _send_outcome(self, uow: UnitOfWork, decision: Decision, referral: Referral, who: str,
+                      actor: str) -> OutcomeSent:
+        # Minimised: the outcome and its date only; the rationale may quote other agencies' findings.
+        outcome = Outcome(
+            outcome_id=uuid.uuid4().hex, referral_id=decision.referral_id, decision_id=decision.decision_id,
+            outcome=decision.outcome, recipient=referral.referrer if who == REFERRER else who,
+            summary=(f"MASH decision on referral {decision.referral_id}: "
+                     f"{_outcome_label(decision.outcome.value)} ({decision.decided_at:%Y-%m-%d})."),
+            sent_at=uow.now,
+        )
+        routing_key = f"outcome.{who}"
+        env = hub_envelope(MessageType.OUTCOME, outcome, correlation_id=decision.referral_id, recipient=who,
+                           sent_at=uow.now)
+        uow.send(self.topology.event(env, routing_key))
+        uow.session.add(OutcomeRow(outcome_id=outcome.outcome_id, decision_id=decision.decision_id,
+                                   referral_id=decision.referral_id, recipient=who, routing_key=routing_key,
+                                   message_id=env.message_id, sent_at=uow.now,
+                                   body=outcome.model_dump(mode="json")))
+        uow.audit("outcome.sent", actor=actor, referral_id=decision.referral_id, message_id=env.message_id,
+                  detail={"outcome_id": outcome.outcome_id, "recipient": who,
+                          "outcome": decision.outcome.value, "decision_id": decision.decision_id})
+        return OutcomeSent(outcome_id=outcome.outcome_id, recipient=who, routing_key=routing_key,
+                           message_id=env.message_id)
+
+    # ------------------------------------------------------------------ consumers
+    def handle_responses(self, deliveries: list[Delivery]) -> list[HandlerResult]:
+        """BatchHandler for the responses queue (one transaction per batch)."""
+        return handle_response_batch(self.store, deliveries)
+
+    def handle_events(self, deliveries: list[Delivery]) -> list[HandlerResult]:
+        """BatchHandler for the hub's events queue: alerts are stored and audited."""
+        results: list[HandlerResult] = []
+        with self.store.unit() as uow:
+            for delivery in deliveries:
+                results.append(self._one_event(uow, delivery))
+        return results
+
+    def _one_event(self, uow: UnitOfWork, delivery: Delivery) -> HandlerResult:
+        env = delivery.envelope
+        if env.sender == HUB_SENDER_ID:
+            return HandlerResult.ack()  # the hub's own events (outcomes, escalations) echoed back
+        if already_processed(uow, env.message_id):
+            return HandlerResult.ack()
+        mt = env.message_type.value if isinstance(env.message_type, MessageType) else str(env.message_type)
+        if mt != MessageType.ALERT.value:
+            detail = f"message_type {mt!r}: the hub events queue takes alerts only"
+            uow.audit("message.rejected", actor="hub", message_id=env.message_id,
+                      detail={"reason": RejectReason.UNKNOWN_MESSAGE_TYPE.value, "message_type": mt,
+                              "sender": env.sender}, reason=detail)
+            return HandlerResult.reject(RejectReason.UNKNOWN_MESSAGE_TYPE, detail)
+        try:
+            alert = delivery.body if isinstance(delivery.body, Alert) else Alert.model_validate(env.body)
+            if alert.agency_id != env.sender:
+                raise ValueError("body.agency_id differs from envelope.sender")
+        except (ValidationError, ValueError) as exc:
+            detail = ("Alert: " + describe_validation_error(exc, "body.")) if isinstance(exc, ValidationError) \
+                else str(exc)
+            uow.audit("message.rejected", actor="hub", message_id=env.message_id,
+                      detail={"reason": RejectReason.INVALID_BODY.value, "message_type": mt,
+                              "sender": env.sender}, reason=detail)
+            return HandlerResult.reject(RejectReason.INVALID_BODY, detail)
+        with uow.savepoint():
+            if uow.session.get(AlertRow, alert.alert_id) is None:
+                uow.session.add(AlertRow(
+                    alert_id=alert.alert_id, message_id=env.message_id, kind=alert.kind.value,
+                    agency_id=alert.agency_id, referral_id=alert.referral_id, enquiry_id=alert.enquiry_id,
+                    occurred_at=alert.occurred_at, received_at=uow.now, body=alert.model_dump(mode="json"),
+                ))
+                uow.audit("alert.received", actor=alert.agency_id, referral_id=alert.referral_id,
+                          enquiry_id=alert.enquiry_id, message_id=env.message_id,
+                          detail={"alert_id": alert.alert_id, "kind": alert.kind.value,
+                                  "agency_kind": alert.agency_kind.value, "person_ref": alert.person_ref,
+                                  "location": alert.location})
+            remember(uow, env)
+        return HandlerResult.ack()
+
+    # ------------------------------------------------------------------ reading
+    def referral(self, referral_id: str) -> Referral:
+        with self.store.read() as session:
+            row = session.get(ReferralRow, referral_id)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            return Referral.model_validate(row.body)
+
+    def referral_status(self, referral_id: str) -> ReferralStatusView:
+        with self.store.read() as session:
+            row = session.get(ReferralRow, referral_id)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            counts = dict(session.execute(
+                select(ResponseRow.enquiry_id, func.count()).where(ResponseRow.referral_id == referral_id)
+                .group_by(ResponseRow.enquiry_id)
+            ).all())
+            enquiries = session.execute(
+                select(EnquiryRow).where(EnquiryRow.referral_id == referral_id).order_by(EnquiryRow.agency_id)
+            ).scalars().all()
+            decision_row = session.execute(
+                select(DecisionRow).where(DecisionRow.referral_id == referral_id)
+            ).scalar_one_or_none()
+            history = session.execute(
+                select(RagChangeRow).where(RagChangeRow.referral_id == referral_id).order_by(RagChangeRow.at,
+                                                                                              RagChangeRow.id)
+            ).scalars().all()
+            return ReferralStatusView(
+                referral_id=row.referral_id, status=row.status, rag=Rag(row.rag), received_at=row.received_at,
+                submitted_at=row.submitted_at, closed_at=row.closed_at, closed_reason=row.closed_reason,
+                rag_history=[RagChange(rag=h.rag, at=h.at, by=h.by, reason=h.reason) for h in history],
+                enquiries=[EnquiryState(
+                    enquiry_id=e.enquiry_id, agency_id=e.agency_id, agency_kind=AgencyKind(e.agency_kind),
+                    rag=Rag(e.rag), status=e.status, last_response_status=e.last_response_status,
+                    responses=counts.get(e.enquiry_id, 0), requested_at=e.requested_at, due_at=e.due_at,
+                    at_risk_at=e.at_risk_at, answered_at=e.answered_at, at_risk_raised_at=e.at_risk_raised_at,
+                    overdue_raised_at=e.overdue_raised_at) for e in enquiries],
+                decision=Decision.model_validate(decision_row.body) if decision_row else None,
+            )
+
+    def responses(self, referral_id: str) -> list[EnquiryResponse]:
+        """Every response received for a referral, follow-ups included, in sequence order per enquiry."""
+        with self.store.read() as session:
+            rows = session.execute(
+                select(ResponseRow).where(ResponseRow.referral_id == referral_id)
+                .order_by(ResponseRow.agency_id, ResponseRow.enquiry_id, ResponseRow.sequence, ResponseRow.id)
+            ).scalars().all()
+            return [EnquiryResponse.model_validate(r.body) for r in rows]
+
+    def enquiries(self, referral_id: str) -> list[Enquiry]:
+        """The enquiries as last sent (after any re-rating)."""
+        with self.store.read() as session:
+            rows = session.execute(
+                select(EnquiryRow).where(EnquiryRow.referral_id == referral_id).order_by(EnquiryRow.agency_id)
+            ).scalars().all()
+            return [Enquiry.model_validate(r.body) for r in rows]
+
+    def linked_view(self, referral_id: str, now: datetime | None = None) -> Any:
+        """The linked view (``mashlink.hub.linked_view.build_linked_view``) of one referral."""
+        from mashlink.hub.linked_view import build_linked_view
+
+        now = now or self.clock()
+        with self.store.read() as session:
+            row = session.get(ReferralRow, referral_id)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            referral = Referral.model_validate(row.body)
+            enquiry_rows = session.execute(
+                select(EnquiryRow).where(EnquiryRow.referral_id == referral_id).order_by(EnquiryRow.agency_id)
+            ).scalars().all()
+            response_rows = session.execute(
+                select(ResponseRow).where(ResponseRow.referral_id == referral_id)
+                .order_by(ResponseRow.sequence, ResponseRow.id)
+            ).scalars().all()
+            enquiries = [Enquiry.model_validate(e.body) for e in enquiry_rows]
+            responses = [EnquiryResponse.model_validate(r.body) for r in response_rows]
+            overdue = {e.agency_id for e in enquiry_rows
+                       if e.status == EnquiryStatus.OVERDUE.value
+                       or (e.status in ACTIVE and e.due_at <= now)}
+        return build_linked_view(referral, enquiries, responses, now=now, overdue=overdue)
+
+    def open_enquiry_stats(self, now: datetime | None = None) -> OpenEnquiryStats:
+        """Outstanding enquiries by agency and RAG, with how many are at risk and overdue at ``now``."""
+        now = now or self.clock()
+        at_risk = case((and_(EnquiryRow.at_risk_at <= now, EnquiryRow.due_at > now), 1), else_=0)
+        overdue = case((EnquiryRow.due_at <= now, 1), else_=0)
+        with self.store.read() as session:
+            rows = session.execute(
+                select(EnquiryRow.agency_id, EnquiryRow.rag, func.count(), func.sum(at_risk), func.sum(overdue))
+                .where(EnquiryRow.status.in_(OUTSTANDING))
+                .group_by(EnquiryRow.agency_id, EnquiryRow.rag)
+                .order_by(EnquiryRow.agency_id, EnquiryRow.rag)
+            ).all()
+        return OpenEnquiryStats(at=now, rows=[
+            EnquiryStatRow(agency_id=a, rag=Rag(r), open=int(n), at_risk=int(ar or 0), overdue=int(od or 0))
+            for a, r, n, ar, od in rows
+        ])
+
+    # ------------------------------------------------------------------ audit
+    def audit_events(self, *, referral_id: str | None = None, action: str | None = None,
+                     after_sequence: int = 0, limit: int = 100) -> list[AuditEvent]:
+        """Audit events in sequence order, optionally for one referral or one action (prefix with '.*')."""
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("audit query", [f"limit: must be between 1 and 10000 (got {limit})"])
+        query = select(AuditEventRow).where(AuditEventRow.sequence > after_sequence)
+        if referral_id is not None:
+            query = query.where(AuditEventRow.referral_id == referral_id)
+        if action is not None:
+            if action.endswith(".*"):
+                query = query.where(AuditEventRow.action.like(action[:-1] + "%"))
+            else:
+                query = query.where(AuditEventRow.action == action)
+        with self.store.read() as session:
+            rows = session.execute(query.order_by(AuditEventRow.sequence).limit(limit)).scalars().all()
+            return [AuditEvent(**{k: getattr(r, k) for k in AuditEvent.model_fields}) for r in rows]
+
+    def verify_audit(self) -> VerificationResult:
+        with self.factory() as session:
+            return verify_audit_chain(session)
+
+    def record_ops_action(self, actor: str, action: str, message_id: str | None, reason: str | None) -> AuditEvent:
+        """Audit an operator's action (e.g. ``dlq.replayed``, ``dlq.discarded``) on a message."""
+        problems = []
+        if not actor:
+            problems.append("actor: required")
+        if not _ACTION_RE.match(action or ""):
+            problems.append(f"action: {action!r} must be dotted lower-case words, e.g. dlq.replayed")
+        if problems:
+            raise InvalidInput("ops action", problems)
+        with self.store.unit() as uow:
+            uow.audit(action, actor=actor, message_id=message_id, reason=reason)
+            written = uow.audit_buffer.flush(uow.session)
+        return written[-1]

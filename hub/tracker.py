@@ -1,0 +1,128 @@
+"""The deadline tracker: raise at-risk and overdue escalations from the database.
+
+Nothing about deadlines lives in memory. Each open enquiry carries the time
+of its next escalation in an indexed column; ``tick(now)`` takes the rows
+whose time has come in batches (an index range scan, never the whole table,
+so a million open enquiries cost no more than the few that are due), writes
+an ``Escalation`` event to the outbox, marks the row and audits it, all in
+one transaction per batch. A restarted hub therefore raises on its first tick
+everything whose time passed while it was down. When an enquiry is found
+already past its due time, only the overdue escalation is raised (an at-risk
+warning for a deadline that has passed helps nobody).
+
+On PostgreSQL the batch is taken ``FOR UPDATE SKIP LOCKED`` so two hub
+instances never raise the same escalation twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+
+from mashlink.broker.topology import Topology
+from mashlink.hub.envelopes import hub_envelope
+from mashlink.hub.lifecycle import maybe_close_referral, schedule_escalation
+from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow
+from mashlink.hub.results import TickResult
+from mashlink.hub.unit import Clock, HubStore, UnitOfWork
+from mashlink.schemas.codes import Rag
+from mashlink.schemas.envelope import MessageType
+from mashlink.schemas.events import Escalation, EscalationLevel
+
+log = structlog.get_logger(__name__)
+TRACKER_ACTOR = "hub.deadline-tracker"
+
+
+class DeadlineTracker:
+    def __init__(self, store: HubStore, topology: Topology, *, clock: Clock, batch_size: int = 500) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.store = store
+        self.topology = topology
+        self.clock = clock
+        self.batch_size = batch_size
+
+    def tick(self, now: datetime | None = None, *, max_batches: int | None = None) -> TickResult:
+        """Raise every escalation due at ``now``; returns what was raised."""
+        now = now or self.clock()
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        result = TickResult(at=now)
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            with self.store.unit(now) as uow:
+                raised = self._batch(uow, result)
+            batches += 1
+            if raised < self.batch_size:
+                break
+        if result.raised:
+            log.info("deadlines.escalated", at_risk=result.at_risk, overdue=result.overdue,
+                     referrals_closed=result.referrals_closed)
+        return result
+
+    def _batch(self, uow: UnitOfWork, result: TickResult) -> int:
+        session = uow.session
+        query = (
+            select(EnquiryRow)
+            .where(EnquiryRow.next_escalation_at.is_not(None), EnquiryRow.next_escalation_at <= uow.now)
+            .order_by(EnquiryRow.next_escalation_at)
+            .limit(self.batch_size)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = session.execute(query).scalars().all()
+        referrals: set[str] = set()
+        for row in rows:
+            level = EscalationLevel.OVERDUE if row.due_at <= uow.now else EscalationLevel.AT_RISK
+            self._raise(uow, row, level)
+            if level is EscalationLevel.OVERDUE:
+                result.overdue += 1
+                referrals.add(row.referral_id)
+            else:
+                result.at_risk += 1
+        for referral_id in sorted(referrals):
+            if maybe_close_referral(uow, referral_id, actor=TRACKER_ACTOR):
+                result.referrals_closed += 1
+        return len(rows)
+
+    def _raise(self, uow: UnitOfWork, row: EnquiryRow, level: EscalationLevel) -> None:
+        escalation = Escalation(
+            escalation_id=uuid.uuid4().hex, enquiry_id=row.enquiry_id, referral_id=row.referral_id,
+            agency_id=row.agency_id, rag=Rag(row.rag), level=level, due_at=row.due_at, raised_at=uow.now,
+        )
+        env = hub_envelope(MessageType.ESCALATION, escalation, correlation_id=row.referral_id,
+                           recipient=row.agency_id, sent_at=uow.now, enquiry_id=row.enquiry_id,
+                           causation_id=row.message_id, rag=Rag(row.rag), due_at=row.due_at)
+        uow.send(self.topology.event(env, f"escalation.{level.value}.{row.agency_id}"))
+        uow.session.add(EscalationRow(
+            escalation_id=escalation.escalation_id, enquiry_id=row.enquiry_id, referral_id=row.referral_id,
+            agency_id=row.agency_id, rag=row.rag, level=level.value, due_at=row.due_at, raised_at=uow.now,
+            message_id=env.message_id,
+        ))
+        if level is EscalationLevel.OVERDUE:
+            row.overdue_raised_at = uow.now
+            if row.at_risk_raised_at is None:
+                row.at_risk_raised_at = uow.now  # passed while the hub was down: overdue supersedes it
+            row.status = EnquiryStatus.OVERDUE.value
+        else:
+            row.at_risk_raised_at = uow.now
+        schedule_escalation(row)
+        uow.audit(f"escalation.{level.value}", actor=TRACKER_ACTOR, referral_id=row.referral_id,
+                  enquiry_id=row.enquiry_id, message_id=env.message_id,
+                  detail={"escalation_id": escalation.escalation_id, "agency_id": row.agency_id,
+                          "rag": row.rag, "due_at": row.due_at.isoformat()})
+
+    def run(self, stop: threading.Event, *, interval_s: float = 5.0, error_wait_s: float = 5.0) -> None:
+        """Tick every ``interval_s`` until ``stop`` is set; errors are logged, never fatal."""
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("deadlines.tick_error")
+                stop.wait(error_wait_s)
+                continue
+            stop.wait(interval_s)

@@ -1,0 +1,91 @@
+"""A unit of work: one database transaction with its audit events and outbox rows.
+
+State changes, the audit events that describe them and the messages they
+cause are committed together or not at all. Audit events are appended to the
+chain at the very end (see ``mashlink.hub.audit``) so the chain lock is held
+only briefly. ``savepoint()`` lets a batch handler undo one message's effects
+(including its buffered audit events) and carry on with the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mashlink.broker.codec import EnvelopeCodec
+from mashlink.broker.messages import OutgoingMessage
+from mashlink.hub.audit import AuditBuffer
+from mashlink.hub.models import OutboxRow
+
+Clock = Callable[[], datetime]
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, codec: EnvelopeCodec, now: datetime) -> None:
+        self.session = session
+        self.codec = codec
+        self.now = now
+        self.audit_buffer = AuditBuffer()
+
+    def audit(self, action: str, *, actor: str, referral_id: str | None = None,
+              enquiry_id: str | None = None, message_id: str | None = None,
+              detail: dict[str, Any] | None = None, reason: str | None = None) -> None:
+        self.audit_buffer.record(actor=actor, action=action, at=self.now, referral_id=referral_id,
+                                 enquiry_id=enquiry_id, message_id=message_id, detail=detail,
+                                 reason=reason)
+
+    def send(self, message: OutgoingMessage) -> OutboxRow:
+        """Stage a message: signed and encoded now, published by the relay after commit."""
+        env = message.envelope
+        row = OutboxRow(
+            message_id=env.message_id,
+            message_type=env.message_type.value if hasattr(env.message_type, "value") else str(env.message_type),
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            payload=self.codec.encode(env),
+            created_at=self.now,
+            published_at=None,
+            attempts=0,
+        )
+        self.session.add(row)
+        return row
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo this block's effects and audit events if it raises (the exception propagates)."""
+        mark = self.audit_buffer.mark()
+        nested = self.session.begin_nested()
+        try:
+            yield
+            nested.commit()
+        except BaseException:
+            nested.rollback()
+            self.audit_buffer.rollback_to(mark)
+            raise
+
+
+class HubStore:
+    """Opens units of work on the hub database."""
+
+    def __init__(self, factory: sessionmaker[Session], codec: EnvelopeCodec, clock: Clock) -> None:
+        self.factory = factory
+        self.codec = codec
+        self.clock = clock
+
+    @contextmanager
+    def unit(self, now: datetime | None = None) -> Iterator[UnitOfWork]:
+        with self.factory() as session:
+            with session.begin():
+                uow = UnitOfWork(session, self.codec, now or self.clock())
+                yield uow
+                uow.audit_buffer.flush(session)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.factory() as session:
+            with session.begin():
+                yield session
