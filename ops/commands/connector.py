@@ -1,0 +1,98 @@
+"""``mashlink connector AGENCY_ID``: run one agency's connector until SIGTERM/SIGINT.
+
+The process consumes the agency's enquiry queues on the configured broker
+(red on its own consumer), answers through the agency's connector and
+publishes responses to the hub. SIGTERM or Ctrl-C stops it gracefully:
+no new work is taken, work in hand is answered, confirmed and acknowledged,
+and the rest stays queued for the next start.
+
+Until the native format connectors exist, ``--simulated`` answers from the
+simulated agency system (the ``reference`` connector); an agency configured
+with ``connector: reference`` is simulated anyway.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import typer
+
+from mashlink.config.errors import ConfigError
+from mashlink.config.settings import load_settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("connector")
+    def connector(
+        agency_id: str = typer.Argument(..., help="The agency id from the configuration (e.g. police-synth)."),
+        simulated: bool = typer.Option(
+            False, "--simulated", help="Answer from the simulated agency system (the only backend so far)."
+        ),
+        file: Path | None = typer.Option(None, "--file", "-f", help="YAML configuration file."),
+        namespace: str = typer.Option("mashlink", help="Broker topology namespace (queue name prefix)."),
+        red_workers: int = typer.Option(2, min=1, max=64, help="Worker threads for red enquiries."),
+        standard_workers: int = typer.Option(4, min=1, max=256, help="Worker threads for amber and green."),
+    ) -> None:
+        """Run one agency's connector against the configured broker until SIGTERM."""
+        from mashlink.broker.topology import Topology
+        from mashlink.connectors.reference.factory import reference_connector
+        from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
+        from mashlink.connectors.wiring import connector_broker_factory
+        from mashlink.ops.logging import configure_logging
+
+        try:
+            settings = load_settings(file)
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        configure_logging(settings.log_level, settings.log_json)
+        agency = next((a for a in settings.agencies if a.id == agency_id), None)
+        if agency is None:
+            known = ", ".join(a.id for a in settings.agencies) or "none"
+            typer.echo(f"agency {agency_id!r} is not configured (agencies: {known})", err=True)
+            raise typer.Exit(2)
+        if not agency.enabled:
+            typer.echo(f"agency {agency_id!r} is disabled in the configuration (enabled: false)", err=True)
+            raise typer.Exit(2)
+        if agency.connector != "reference" and not simulated:
+            typer.echo(
+                f"connector {agency.connector!r} for {agency_id!r} is not available yet; "
+                "run with --simulated to answer from the simulated agency system",
+                err=True,
+            )
+            raise typer.Exit(2)
+        if settings.broker_url.startswith("memory://"):
+            typer.echo(
+                "warning: broker_url is memory:// (in-process only); a separate hub process will not see "
+                "this connector. Set MASHLINK_BROKER_URL=amqp://... to connect processes.",
+                err=True,
+            )
+        options = dict(agency.options) if agency.connector == "reference" else {}
+        try:
+            conn = reference_connector(agency.id, agency.kind, options=options)
+            factory = connector_broker_factory(settings, agency.id, topology=Topology(namespace))
+            runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers)
+        except (KeyError, ValueError) as exc:
+            typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+        stop = threading.Event()
+
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        runner = ConnectorRunner(conn, factory, runner_settings)
+        typer.echo(f"connector {agency_id} ({agency.kind.value}, simulated) running; SIGTERM or Ctrl-C to stop",
+                   err=True)
+        runner.run(stop)
+        stats = runner.stats
+        typer.echo(
+            f"connector {agency_id} stopped: answered {stats.answered}, rejected {stats.rejected}, "
+            f"retried {stats.retried}",
+            err=True,
+        )

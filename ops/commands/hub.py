@@ -1,0 +1,47 @@
+"""``mashlink hub``: run the MASH hub (HTTP API, outbox relay, consumers, deadline tracker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from mashlink.hub.api import create_app
+from mashlink.hub.runtime import HubRuntime
+from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("hub")
+    def hub(
+        host: str = typer.Option(None, help="Bind address (default from settings: hub_http_host)."),
+        port: int = typer.Option(None, help="Port (default from settings: hub_http_port)."),
+        config: Path = typer.Option(None, "--config", help="YAML settings file (default MASHLINK_CONFIG)."),
+        tick: float = typer.Option(1.0, help="Seconds between deadline checks."),
+    ) -> None:
+        """Run the hub until interrupted: API, outbox relay, response/event consumers, deadlines.
+
+        Stopping (Ctrl-C / SIGTERM) finishes the batch in hand; nothing is lost:
+        unpublished messages and due escalations are picked up on the next start.
+        """
+        settings = settings_or_exit(config)
+        service = open_hub(settings)
+        factory = hub_broker_factory(settings, service.topology)
+        runtime = HubRuntime(service, factory, tick_interval_s=tick)
+        runtime.start()
+
+        def queue_stats():  # type: ignore[no-untyped-def]
+            broker = factory()
+            try:
+                return broker.queue_stats()
+            finally:
+                broker.close()
+
+        try:
+            uvicorn.run(create_app(service, queue_stats=queue_stats),
+                        host=host or settings.hub_http_host, port=port or settings.hub_http_port,
+                        log_level="warning")
+        finally:
+            runtime.stop()
+            service.close()

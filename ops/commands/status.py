@@ -1,0 +1,64 @@
+"""``mashlink status``: queues, consumers and outstanding enquiries at a glance.
+
+What an ops person checks first: are messages piling up, is every queue
+consumed, and which agencies have enquiries at risk or overdue by RAG.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    def status(
+        json: bool = typer.Option(False, "--json", help="One JSON document instead of tables."),
+        config: Path = typer.Option(None, "--config", help="YAML settings file."),
+    ) -> None:
+        """Queue depths and consumers; open / at-risk / overdue enquiries by agency and RAG."""
+        settings = settings_or_exit(config)
+        service = open_hub(settings)
+        try:
+            stats = service.open_enquiry_stats()
+        finally:
+            service.close()
+        queues: list[dict[str, object]] = []
+        broker_error = None
+        try:
+            broker = hub_broker_factory(settings, service.topology)()
+            try:
+                broker.declare([a.id for a in settings.agencies])
+                queues = [q.model_dump() for q in broker.queue_stats()]
+            finally:
+                broker.close()
+        except Exception as exc:  # noqa: BLE001 - status must report an unreachable broker, not crash
+            broker_error = f"{type(exc).__name__}: {exc}"
+        if json:
+            typer.echo(jsonlib.dumps({"enquiries": stats.model_dump(mode="json"), "queues": queues,
+                                      "broker_error": broker_error}, indent=2))
+            return
+        console = Console()
+        table = Table(title="Outstanding enquiries")
+        for col in ("agency", "RAG", "open", "at risk", "overdue"):
+            table.add_column(col, justify="right" if col in ("open", "at risk", "overdue") else "left")
+        for row in stats.rows:
+            table.add_row(row.agency_id, row.rag.value, str(row.open), str(row.at_risk), str(row.overdue))
+        table.add_row("total", "", str(stats.total_open), str(stats.total_at_risk), str(stats.total_overdue))
+        console.print(table)
+        if broker_error:
+            console.print(f"[red]broker unreachable[/red]: {broker_error}")
+            return
+        qtable = Table(title=f"Queues ({settings.broker_url.split('@')[-1]})")
+        qtable.add_column("queue")
+        qtable.add_column("messages", justify="right")
+        qtable.add_column("consumers", justify="right")
+        for q in queues:
+            qtable.add_row(str(q["name"]), str(q["messages"]), str(q["consumers"]))
+        console.print(qtable)
