@@ -1,0 +1,428 @@
+"""``MashlinkSettings``: every setting, from ``MASHLINK_*`` environment over YAML.
+
+Precedence, highest first: keyword overrides given to ``load_settings``,
+``MASHLINK_*`` environment variables (nested with ``__``, e.g.
+``MASHLINK_SIGNING_KEYS__HUB``), the YAML file (``MASHLINK_CONFIG`` or the
+packaged ``config/mashlink.yaml``), then the defaults below, each of which
+runs on one machine. There is no global settings object: callers load
+settings once at start-up and pass them on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from mashlink.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
+from mashlink.config.models import (
+    SENSITIVE_HEALTH,
+    SLUG_PATTERN,
+    AgencyConfig,
+    CalendarSettings,
+    LocalAuthority,
+    RagTimescale,
+    RagTimescales,
+    SharingPolicy,
+)
+from mashlink.config.yaml_source import MashlinkYamlSource, line_for, yaml_line_map
+from mashlink.schemas.codes import AgencyKind
+
+ENV_PREFIX = "MASHLINK_"
+CONFIG_ENV_VAR = "MASHLINK_CONFIG"
+#: Every development key starts with this, so it can be recognised and warned about.
+DEV_KEY_PREFIX = "dev-insecure-"
+HUB_SENDER_ID = "hub"
+MIN_KEY_LENGTH = 16
+
+
+def default_config_path() -> Path:
+    """The packaged default configuration, found next to this module (not the CWD)."""
+    return Path(__file__).resolve().with_name("mashlink.yaml")
+
+
+def resolve_config_path(path: Path | str | None = None) -> Path:
+    """Which YAML file to read: the argument, else ``MASHLINK_CONFIG``, else the packaged file."""
+    if path is not None:
+        return Path(path)
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    return Path(from_env) if from_env else default_config_path()
+
+
+def _default_rag() -> dict[str, RagTimescales]:
+    return {
+        "999": RagTimescales(
+            red=RagTimescale(hours=4, out_of_hours=True),
+            amber=RagTimescale(hours=24),
+            green=RagTimescale(hours=72),
+        )
+    }
+
+
+def _err(loc: tuple[Any, ...], rule: str, value: Any) -> InitErrorDetails:
+    # Message braces are escaped: PydanticCustomError treats {...} as context placeholders.
+    message = rule.replace("{", "{{").replace("}", "}}")
+    return InitErrorDetails(type=PydanticCustomError("config_rule", message), loc=loc, input=value)
+
+
+@dataclass
+class _Facts:
+    """What the cross-section rules look at, from a valid model or raw input."""
+
+    agencies: list[tuple[int, str, bool]]  # (index, id, enabled)
+    policies: list[str]
+    senders: list[str]
+    la_code: str | None
+    rag_codes: list[str] | None
+
+    @classmethod
+    def from_model(cls, m: "MashlinkSettings") -> "_Facts":
+        return cls(
+            agencies=[(i, a.id, a.enabled) for i, a in enumerate(m.agencies)],
+            policies=list(m.sharing_policies), senders=list(m.signing_keys),
+            la_code=m.local_authority.code, rag_codes=list(m.rag),
+        )
+
+    @classmethod
+    def from_raw(cls, data: dict[str, Any]) -> "_Facts":
+        def get(obj: Any, key: str, default: Any = None) -> Any:
+            return obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
+
+        agencies = []
+        raw_agencies = data.get("agencies")
+        if isinstance(raw_agencies, list):
+            for i, a in enumerate(raw_agencies):
+                agency_id = get(a, "id")
+                if isinstance(agency_id, str):
+                    agencies.append((i, agency_id, bool(get(a, "enabled", True))))
+        policies = data.get("sharing_policies")
+        keys = data.get("signing_keys")
+        rag = data.get("rag")
+        la = data.get("local_authority")
+        la_code = get(la, "code", "999") if la is not None else "999"
+        return cls(
+            agencies=agencies,
+            policies=[str(k) for k in policies] if isinstance(policies, Mapping) else [],
+            senders=[str(k) for k in keys] if isinstance(keys, Mapping) else [HUB_SENDER_ID],
+            la_code=str(la_code) if la_code is not None else None,
+            rag_codes=[str(k) for k in rag] if isinstance(rag, Mapping) else None,
+        )
+
+
+def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitErrorDetails]:
+    """Every-agency-has-a-policy and friends; sections that failed on their own are skipped."""
+    errors: list[InitErrorDetails] = []
+    ids: dict[str, int] = {}
+    for index, agency_id, _ in f.agencies:
+        if agency_id in ids:
+            errors.append(_err(("agencies", index, "id"),
+                               f"duplicate agency id {agency_id!r} (also agencies[{ids[agency_id]}].id)",
+                               agency_id))
+        elif agency_id == HUB_SENDER_ID:
+            errors.append(_err(("agencies", index, "id"), "'hub' is reserved for the hub itself", agency_id))
+        else:
+            ids[agency_id] = index
+    if ("sharing_policies",) not in failed:
+        for index, agency_id, _ in f.agencies:
+            if ids.get(agency_id) == index and agency_id not in f.policies:
+                errors.append(_err(("agencies", index, "id"),
+                                   f"agency {agency_id!r} has no entry in sharing_policies "
+                                   "(every agency needs a sharing policy)", agency_id))
+    for agency_id in f.policies:
+        if agency_id not in ids:
+            errors.append(_err(("sharing_policies", agency_id),
+                               f"policy for unknown agency {agency_id!r} (no agencies[].id matches)", agency_id))
+    if ("signing_keys",) not in failed:
+        for sender in f.senders:
+            if sender != HUB_SENDER_ID and sender not in ids:
+                errors.append(_err(("signing_keys", sender),
+                                   f"key for unknown sender {sender!r} (must be 'hub' or an agency id)", None))
+        for sender in dict.fromkeys([HUB_SENDER_ID, *[i for _, i, enabled in f.agencies if enabled]]):
+            if sender not in f.senders:
+                errors.append(_err(("signing_keys",),
+                                   f"no signing key for sender {sender!r} (needed to sign and verify envelopes)",
+                                   None))
+    if f.rag_codes is not None and f.la_code is not None and ("rag",) not in failed \
+            and ("local_authority",) not in failed and f.la_code not in f.rag_codes:
+        errors.append(_err(("rag",), f"no timescales for the served local authority {f.la_code!r} "
+                                     "(local_authority.code)", None))
+    return errors
+
+
+SenderId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+
+
+class MashlinkSettings(BaseSettings):
+    """All mashlink settings. Build with ``load_settings()``; the object is immutable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    config_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("config_file", "mashlink_config"),
+        description="The YAML file these settings were read from (MASHLINK_CONFIG)",
+    )
+    broker_url: str = Field(default="memory://", repr=False, description="memory:// on one machine, amqp://... for RabbitMQ")
+    state_dir: Path = Field(default=Path(".mashlink"), description="Local state (SQLite file, spool)")
+    database_url: str = Field(default="", repr=False, description="SQLAlchemy URL; default a SQLite file in state_dir")
+    local_authority: LocalAuthority = Field(default_factory=LocalAuthority)
+    hub_http_host: str = Field(default="127.0.0.1", min_length=1)
+    hub_http_port: int = Field(default=8080, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    signing_keys: dict[SenderId, SecretStr] = Field(
+        default_factory=lambda: {HUB_SENDER_ID: SecretStr(DEV_KEY_PREFIX + "hub-change-me-0000")},
+        description="HMAC keys for envelope signatures, per sender id ('hub' or an agency id)",
+    )
+    agencies: list[AgencyConfig] = Field(default_factory=list, max_length=200)
+    sharing_policies: dict[str, SharingPolicy] = Field(default_factory=dict)
+    rag: dict[str, RagTimescales] = Field(default_factory=_default_rag, min_length=1)
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+
+    # -- sources -----------------------------------------------------------------
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Overrides, then environment, then the YAML file (no .env files: one place per setting)."""
+        explicit = getattr(init_settings, "init_kwargs", {}).get("config_file")
+        yaml_source = MashlinkYamlSource(settings_cls, resolve_config_path(explicit))
+        return init_settings, env_settings, yaml_source, file_secret_settings
+
+    # -- field rules ---------------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _default_database(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("database_url"):
+            state_dir = Path(data.get("state_dir") or ".mashlink")
+            data = {**data, "database_url": f"sqlite:///{(state_dir / 'hub.sqlite').as_posix()}"}
+        return data
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in {"memory", "amqp", "amqps", "pyamqp"}:
+            raise ValueError("must be memory:// or an amqp:// / amqps:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, value: str) -> str:
+        if not (value.startswith("sqlite:") or value.startswith("postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// SQLAlchemy URL")
+        return value
+
+    @field_validator("rag", "sharing_policies", mode="before")
+    @classmethod
+    def _string_keys(cls, value: Any) -> Any:
+        # YAML reads an unquoted LA code (999) as an int; it is an identifier.
+        if isinstance(value, Mapping):
+            return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in value.items()}
+        return value
+
+    @field_validator("signing_keys")
+    @classmethod
+    def _key_strength(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        short = sorted(k for k, secret in value.items() if len(secret.get_secret_value()) < MIN_KEY_LENGTH)
+        if short:
+            raise ValueError(f"keys must be at least {MIN_KEY_LENGTH} characters; too short: {', '.join(short)}")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_section_rules(cls, data: Any, handler: Any) -> "MashlinkSettings":
+        """Rules that span sections, each reported at its own key path.
+
+        Run in a wrap validator so they are reported together with field
+        errors (an after-validator would be skipped when any field fails):
+        from the validated model when it is valid, else best effort from the
+        raw input.
+        """
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            field_errors = [
+                InitErrorDetails(
+                    type=PydanticCustomError(e["type"], str(e["msg"]).replace("{", "{{").replace("}", "}}")),
+                    loc=tuple(e["loc"]), input=e.get("input"),
+                )
+                for e in exc.errors(include_url=False)
+            ]
+            failed = {tuple(e["loc"][:1]) for e in exc.errors()}
+            cross = [] if not isinstance(data, dict) else _cross_section_errors(_Facts.from_raw(data), failed)
+            raise ValidationError.from_exception_data(cls.__name__, field_errors + cross) from None
+        errors = _cross_section_errors(_Facts.from_model(model), set())
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return model
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry passwords: show them masked, never raw.
+        yield "broker_url", _mask_url(self.broker_url)
+        yield "database_url", _mask_url(self.database_url)
+        yield from super().__repr_args__()
+
+    # -- questions other parts ask -----------------------------------------------------
+    def agency(self, agency_id: str) -> AgencyConfig:
+        for agency in self.agencies:
+            if agency.id == agency_id:
+                return agency
+        raise KeyError(f"no agency {agency_id!r} is configured")
+
+    def enabled_agencies(self, kind: AgencyKind | None = None) -> list[AgencyConfig]:
+        return [a for a in self.agencies if a.enabled and (kind is None or a.kind == kind)]
+
+    def policy_for(self, agency_id: str) -> SharingPolicy:
+        """The sharing policy of a configured agency (KeyError naming it otherwise)."""
+        try:
+            return self.sharing_policies[agency_id]
+        except KeyError:
+            raise KeyError(f"no sharing policy for agency {agency_id!r}") from None
+
+    def timescales_for(self, la_code: str | None = None) -> RagTimescales:
+        code = la_code or self.local_authority.code
+        try:
+            return self.rag[code]
+        except KeyError:
+            raise KeyError(f"no RAG timescales for local authority {code!r}") from None
+
+    def signing_key(self, sender_id: str) -> bytes:
+        """The HMAC key of a sender as bytes (KeyError naming the sender otherwise)."""
+        try:
+            return self.signing_keys[sender_id].get_secret_value().encode("utf-8")
+        except KeyError:
+            raise KeyError(f"no signing key for sender {sender_id!r}") from None
+
+    def dev_key_senders(self) -> list[str]:
+        return sorted(k for k, v in self.signing_keys.items() if v.get_secret_value().startswith(DEV_KEY_PREFIX))
+
+    def warnings(self) -> list[str]:
+        """Things that are valid but unsafe or unusual; shown by ``config check`` and at start-up."""
+        out: list[str] = []
+        dev = self.dev_key_senders()
+        if dev and not self.broker_url.startswith("memory://"):
+            out.append(
+                f"development signing keys in use with broker {self.broker_url.split('@')[-1]!r} "
+                f"for: {', '.join(dev)}; set MASHLINK_SIGNING_KEYS__<SENDER> to real secrets"
+            )
+        for agency in self.agencies:
+            policy = self.sharing_policies.get(agency.id)
+            if policy is None:
+                continue
+            sensitive = sorted(s.value for s in policy.sensitivities & SENSITIVE_HEALTH)
+            if sensitive and agency.kind is not AgencyKind.SOCIAL_CARE:
+                out.append(f"sharing_policies.{agency.id}: sensitive health ({', '.join(sensitive)}) "
+                           f"released to a {agency.kind.value} agency; check local policy allows it")
+            if policy.receives_police_intelligence and agency.kind is AgencyKind.EDUCATION:
+                out.append(f"sharing_policies.{agency.id}: education receives police intelligence; "
+                           "check this is limited to an agreed scheme")
+        if not self.agencies:
+            out.append("no agencies configured: enquiries have nowhere to go")
+        return out
+
+    def ensure_state_dir(self) -> Path:
+        """Create the state directory (and a SQLite file's folder) on first use, not at import."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.database_url.startswith("sqlite:///") and self.database_url != "sqlite:///:memory:":
+            Path(self.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
+
+    def masked_dump(self) -> dict[str, Any]:
+        """Effective settings as plain data with secrets masked (for ``config show``)."""
+        data = self.model_dump(mode="json")
+        data["signing_keys"] = {
+            sender: ("dev key (insecure)" if sender in self.dev_key_senders() else "********")
+            for sender in self.signing_keys
+        }
+        data["broker_url"] = _mask_url(self.broker_url)
+        data["database_url"] = _mask_url(self.database_url)
+        for policy in data["sharing_policies"].values():
+            for key in ("subject_fields", "finding_categories", "sensitivities"):
+                policy[key] = sorted(policy[key])
+        return data
+
+
+def _mask_url(url: str) -> str:
+    """Hide the password in ``scheme://user:password@host``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}" if ":" in creds else url
+
+
+def _env_var_for(top: str) -> str | None:
+    """The MASHLINK_* variable that set top-level key ``top``, if any."""
+    if top == "config_file":
+        return CONFIG_ENV_VAR if CONFIG_ENV_VAR in os.environ else None
+    name = (ENV_PREFIX + top).upper()
+    for var in os.environ:
+        upper = var.upper()
+        if upper == name or upper.startswith(name + "__"):
+            return var
+    return None
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkSettings:
+    """Load and validate settings; raise ``ConfigError`` listing every problem.
+
+    ``path`` chooses the YAML file (else ``MASHLINK_CONFIG``, else the packaged
+    default). ``overrides`` win over everything (tests, CLI flags).
+    """
+    config_path = resolve_config_path(path)
+    try:
+        return MashlinkSettings(config_file=config_path, **overrides)
+    except ValidationError as exc:
+        try:
+            lines = yaml_line_map(config_path.read_text(encoding="utf-8"))
+        except OSError:
+            lines = {}
+
+        def origin_for(loc: tuple[Any, ...]) -> str:
+            top = str(loc[0]) if loc else ""
+            if top in overrides:
+                return "override"
+            env_var = _env_var_for(top) if top else None
+            if env_var:
+                return f"environment {env_var}"
+            line = line_for(lines, loc)
+            return f"{config_path.name}:{line}" if line else ""
+
+        raise ConfigError(issues_from_validation_error(exc, origin_for=origin_for), file=config_path) from None
+    except SettingsError as exc:
+        raise ConfigError([ConfigIssue("", f"environment variable cannot be parsed: {exc}")],
+                          file=config_path) from None
+
+
+__all__ = [
+    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "MashlinkSettings", "default_config_path",
+    "load_settings", "resolve_config_path",
+]
