@@ -8,8 +8,6 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from mashlink.hub.linked_view import render_text
-from mashlink.ops.demo import run_demo
 from mashlink.ops.logging import configure_logging
 
 
@@ -25,6 +23,9 @@ def register(app: typer.Typer) -> None:
 
         All data is synthetic. Exit status 0 only when every enquiry was answered and nothing was lost.
         """
+        from mashlink.hub.linked_view import render_text
+        from mashlink.ops.demo import run_demo
+
         configure_logging("WARNING")
         report = run_demo(state_dir=state_dir, timeout_s=timeout)
         if json:

@@ -14,13 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mashlink.broker.client import Broker
-from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mashlink.broker.client import Broker
 
 dlq_app = typer.Typer(help="Inspect, replay or discard dead-lettered messages.", no_args_is_help=True)
 
 
-def _broker(config: Path | None) -> tuple[Broker, object]:
+def _broker(config: Path | None) -> "tuple[Broker, object]":
+    from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+
     settings = settings_or_exit(config)
     service = open_hub(settings)
     broker = hub_broker_factory(settings, service.topology)()

@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-import uvicorn
 
-from mashlink.hub.api import create_app
-from mashlink.hub.runtime import HubRuntime
-from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +21,12 @@ def register(app: typer.Typer) -> None:
         Stopping (Ctrl-C / SIGTERM) finishes the batch in hand; nothing is lost:
         unpublished messages and due escalations are picked up on the next start.
         """
+        import uvicorn
+
+        from mashlink.hub.api import create_app
+        from mashlink.hub.runtime import HubRuntime
+        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+
         settings = settings_or_exit(config)
         service = open_hub(settings)
         factory = hub_broker_factory(settings, service.topology)

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import typer
 
-from mashlink.hub.errors import Conflict, InvalidInput
-from mashlink.ops.wiring import open_hub, settings_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +22,9 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Validate a referral, store it and fan out one minimised enquiry per agency."""
+        from mashlink.hub.errors import Conflict, InvalidInput
+        from mashlink.ops.wiring import open_hub, settings_or_exit
+
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:

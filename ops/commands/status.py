@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +22,8 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Queue depths and consumers; open / at-risk / overdue enquiries by agency and RAG."""
+        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+
         settings = settings_or_exit(config)
         service = open_hub(settings)
         try:
