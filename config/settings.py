@@ -184,6 +184,10 @@ class MashlinkSettings(BaseSettings):
         description="The YAML file these settings were read from (MASHLINK_CONFIG)",
     )
     broker_url: str = Field(default="memory://", repr=False, description="memory:// on one machine, amqp://... for RabbitMQ")
+    broker_namespace: str = Field(
+        default="mashlink", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$",
+        description="Prefix of every exchange and queue; separate deployments on one broker use different ones",
+    )
     state_dir: Path = Field(default=Path(".mashlink"), description="Local state (SQLite file, spool)")
     database_url: str = Field(default="", repr=False, description="SQLAlchemy URL; default a SQLite file in state_dir")
     local_authority: LocalAuthority = Field(default_factory=LocalAuthority)

@@ -33,7 +33,7 @@ def connector_broker_factory(
 ) -> BrokerFactory:
     """A factory of Brokers for one agency's connector (one Broker per lane thread)."""
     codec = connector_codec(settings, agency_id, hub_id)
-    topo = topology or Topology()
+    topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:
         return Broker(settings.broker_url, codec, topo, **broker_options)  # type: ignore[arg-type]

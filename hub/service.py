@@ -100,7 +100,7 @@ class HubService:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.topology = topology or Topology()
+        self.topology = topology or Topology(settings.broker_namespace)
         self.codec = codec or hub_codec(settings)
         self.clock = clock
         self.deadlines = deadlines or DeadlinePolicy.from_settings(settings)

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
             False, "--simulated", help="Answer from the simulated agency system (the only backend so far)."
         ),
         file: Path | None = typer.Option(None, "--file", "-f", help="YAML configuration file."),
-        namespace: str = typer.Option("mashlink", help="Broker topology namespace (queue name prefix)."),
+        namespace: str = typer.Option(None, help="Broker topology namespace (default: settings broker_namespace)."),
         red_workers: int = typer.Option(2, min=1, max=64, help="Worker threads for red enquiries."),
         standard_workers: int = typer.Option(4, min=1, max=256, help="Worker threads for amber and green."),
     ) -> None:
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         options = dict(agency.options) if agency.connector == "reference" else {}
         try:
             conn = reference_connector(agency.id, agency.kind, options=options)
-            factory = connector_broker_factory(settings, agency.id, topology=Topology(namespace))
+            factory = connector_broker_factory(settings, agency.id, topology=Topology(namespace or settings.broker_namespace))
             runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers)
         except (KeyError, ValueError) as exc:
             typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
