@@ -1,0 +1,71 @@
+"""Errors of the broker layer.
+
+Two families matter to callers: ``MessageRejected`` means a message can never
+be processed as it is (it is parked in its dead-letter queue with the reason,
+never retried), ``PublishError`` means the broker did not take responsibility
+for a message (nack, unroutable, no confirm in time, connection lost), so the
+caller must keep it (e.g. leave it in the outbox) and try again.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RejectReason(StrEnum):
+    """Why a message was parked in a dead-letter queue (``x-mashlink-reason``)."""
+
+    BAD_FORMAT = "bad_format"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_SCHEMA_VERSION = "unknown_schema_version"
+    UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
+    INVALID_BODY = "invalid_body"
+    MAPPING_FAILURE = "mapping_failure"
+    PROCESSING_FAILURE = "processing_failure"
+    DELIVERY_LIMIT = "delivery_limit"
+    UNROUTABLE = "unroutable"
+
+
+class MessageRejected(Exception):
+    """A permanent failure: the message goes to its DLQ with ``reason`` and ``detail``.
+
+    ``detail`` ends up in message headers and logs, so it names fields, rules
+    and positions but never carries the offending values (personal data).
+    """
+
+    def __init__(self, reason: RejectReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+
+class PublishError(Exception):
+    """The broker did not confirm every message of a publish.
+
+    ``failed`` maps message id -> why (nacked, unroutable, timeout, connection
+    lost); ``confirmed`` lists the message ids the broker did confirm in the
+    same call, so an outbox relay can mark those as sent and keep the rest.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed: dict[str, str] | None = None,
+        confirmed: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failed: dict[str, str] = dict(failed or {})
+        self.confirmed: list[str] = list(confirmed or [])
+
+
+class BrokerError(Exception):
+    """Misuse or an unrecoverable broker condition (e.g. DLQ operation before declare)."""
+
+
+class ParkedMessageNotFound(LookupError):
+    """No parked message with that id in any known dead-letter queue."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"no parked message with id {message_id!r} in the dead-letter queues")
+        self.message_id = message_id

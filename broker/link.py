@@ -1,0 +1,388 @@
+"""One kombu connection plus a publisher-confirm channel, for both transports.
+
+``Link`` hides the two differences between RabbitMQ (py-amqp) and the
+embedded ``memory://`` transport that matter to publishing:
+
+* RabbitMQ: the channel is put in confirm mode and publishing keeps a
+  *window* of many messages in flight, collecting ``basic_ack`` /
+  ``basic_nack`` / ``basic_return`` through py-amqp's ``channel.events``
+  callbacks while draining. kombu's own ``confirm_publish`` waits for each
+  message's confirm before sending the next one (one round trip per message);
+  see ``mashlink bench publish`` for the measured difference.
+* memory://: a publish is a synchronous in-process put, so it is "confirmed"
+  when it returns; ``mandatory`` is emulated by resolving the route first, so
+  an unroutable message is an error on both transports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import amqp
+import kombu
+import structlog
+
+
+log = structlog.get_logger(__name__)
+
+CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class RawMessage:
+    """Bytes plus route and AMQP properties: what actually goes on the wire."""
+
+    body: bytes
+    exchange: str
+    routing_key: str
+    message_id: str
+    message_type: str | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+def is_memory_url(url: str) -> bool:
+    return url.split("://", 1)[0].lower() == "memory"
+
+
+class LinkLost(Exception):
+    """The connection broke during a publish; ``confirmed``/``failed`` say what settled before."""
+
+    def __init__(self, cause: BaseException, confirmed: set[int], failed: dict[int, str]) -> None:
+        super().__init__(f"connection lost: {type(cause).__name__}: {cause}")
+        self.cause = cause
+        self.confirmed = confirmed
+        self.failed = failed
+
+
+class _ConfirmTracker:
+    """Maps confirm delivery tags to positions in the current publish call."""
+
+    def __init__(self) -> None:
+        self.next_tag = 1
+        self.reset()
+
+    def reset(self) -> None:
+        self.outstanding: dict[int, int] = {}  # delivery tag -> index in batch
+        self.message_ids: dict[int, str] = {}
+        self.tags_by_mid: dict[str, list[int]] = {}
+        self.returned: dict[int, str] = {}
+        self.confirmed: set[int] = set()
+        self.failed: dict[int, str] = {}
+        self.last_progress = time.monotonic()
+
+    def sent(self, index: int, message_id: str) -> None:
+        tag = self.next_tag
+        self.next_tag += 1
+        self.outstanding[tag] = index
+        self.message_ids[tag] = message_id
+        self.tags_by_mid.setdefault(message_id, []).append(tag)
+
+    def _take(self, tag: int, multiple: bool) -> list[int]:
+        if multiple:
+            return list(itertools.takewhile(lambda t: t <= tag, self.outstanding))
+        return [tag] if tag in self.outstanding else []
+
+    def _settle(self, tag: int) -> int:
+        index = self.outstanding.pop(tag)
+        mid = self.message_ids.pop(tag)
+        tags = self.tags_by_mid.get(mid)
+        if tags:
+            tags.remove(tag)
+            if not tags:
+                del self.tags_by_mid[mid]
+        self.last_progress = time.monotonic()
+        return index
+
+    def on_ack(self, delivery_tag: int, multiple: bool = False) -> None:
+        for tag in self._take(delivery_tag, multiple):
+            returned = self.returned.pop(tag, None)
+            index = self._settle(tag)
+            if returned is None:
+                self.confirmed.add(index)
+            else:
+                self.failed[index] = returned
+
+    def on_nack(self, delivery_tag: int, multiple: bool = False) -> None:
+        for tag in self._take(delivery_tag, multiple):
+            self.returned.pop(tag, None)
+            self.failed[self._settle(tag)] = "nacked by the broker (e.g. queue full with reject-publish)"
+
+    def on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+        props = getattr(message, "properties", {}) or {}
+        mid = props.get("message_id")
+        reason = f"unroutable: exchange {exchange!r} routing key {routing_key!r} ({getattr(exc, 'reply_text', exc)})"
+        for tag in self.tags_by_mid.get(mid, ()):
+            if tag not in self.returned:
+                self.returned[tag] = reason
+                return
+        log.warning("broker.return_unmatched", exchange=exchange, routing_key=routing_key)
+
+
+class Link:
+    """A connection and its confirm channel. Not thread-safe: one per thread."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        heartbeat_s: int = 30,
+        confirm_timeout_s: float = 10.0,
+        window: int = 1000,
+        polling_interval: float = 0.01,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
+        if window < 1:
+            raise ValueError("publish window must be >= 1")
+        self.url = url
+        self.memory = is_memory_url(url)
+        self.heartbeat_s = heartbeat_s
+        self.confirm_timeout_s = confirm_timeout_s
+        self.window = window
+        self.polling_interval = polling_interval
+        self.connect_timeout_s = connect_timeout_s
+        self._conn: kombu.Connection | None = None
+        self._pub: Any = None
+        self._tracker = _ConfirmTracker()
+
+    # ---- connection ----------------------------------------------------
+    def _new_connection(self) -> kombu.Connection:
+        if self.memory:
+            return kombu.Connection(self.url, transport_options={"polling_interval": self.polling_interval})
+        return kombu.Connection(
+            self.url,
+            heartbeat=self.heartbeat_s,
+            connect_timeout=self.connect_timeout_s,
+            transport_options={"confirm_publish": False},
+        )
+
+    @property
+    def connection(self) -> kombu.Connection:
+        """The live kombu connection (connecting if needed)."""
+        if self._conn is None:
+            conn = self._new_connection()
+            try:
+                conn.connect()
+            except Exception:
+                conn.release()
+                raise
+            self._conn = conn
+            self._pub = None
+        return self._conn
+
+    @property
+    def current_connection(self) -> kombu.Connection | None:
+        """The connection if one is open, without connecting (diagnostics, tests)."""
+        return self._conn
+
+    @property
+    def recoverable_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors after which a new connection is the remedy."""
+        return (
+            amqp.exceptions.ConnectionError,
+            amqp.exceptions.RecoverableConnectionError,
+            ConnectionError,
+            OSError,
+            socket.timeout,
+        ) + tuple(self.connection_errors())
+
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        conn = self._conn or self._new_connection()
+        return tuple(conn.connection_errors)
+
+    def channel(self) -> Any:
+        return self.connection.channel()
+
+    def reset(self) -> None:
+        """Drop the connection without ceremony (it may already be dead)."""
+        conn, self._conn, self._pub = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.collect()
+            except Exception:  # noqa: BLE001 - a dead connection may fail to close in many ways
+                pass
+
+    def close(self) -> None:
+        conn, self._conn, self._pub = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # noqa: BLE001
+                conn.collect()
+
+    def heartbeat_check(self) -> None:
+        if self._conn is not None and not self.memory:
+            self._conn.heartbeat_check()
+
+    def drain(self, timeout: float) -> bool:
+        """Process one batch of incoming frames; False on timeout."""
+        try:
+            self.connection.drain_events(timeout=max(timeout, 0.0))
+            return True
+        except socket.timeout:
+            return False
+
+    # ---- publishing ----------------------------------------------------
+    def _publish_channel(self) -> Any:
+        if self._pub is None or getattr(self._pub, "is_open", True) is False:
+            ch = self.connection.channel()
+            if not self.memory:
+                ch.confirm_select()
+                self._tracker = _ConfirmTracker()
+                ch.events["basic_ack"].add(self._tracker.on_ack)
+                ch.events["basic_nack"].add(self._tracker.on_nack)
+                ch.events["basic_return"].add(self._tracker.on_return)
+            self._pub = ch
+        return self._pub
+
+    def publish(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
+        """Publish all, many in flight; return (confirmed indexes, failed index -> reason).
+
+        A message is failed when the broker nacks it, returns it as
+        unroutable, closes the channel (e.g. missing exchange) or sends no
+        confirm within ``confirm_timeout_s`` of the last confirm received.
+        Raises :class:`LinkLost` (carrying what did settle) when the
+        connection breaks; the caller decides whether to reconnect and
+        re-publish the rest.
+        """
+        if not messages:
+            return set(), {}
+        if self.memory:
+            return self._publish_memory(messages)
+        try:
+            return self._publish_amqp(messages)
+        except self.recoverable_errors as exc:
+            tracker = self._tracker
+            confirmed, failed = set(tracker.confirmed), dict(tracker.failed)
+            self.reset()
+            raise LinkLost(exc, confirmed, failed) from exc
+
+    def _publish_memory(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
+        ch = self._publish_channel()
+        confirmed: set[int] = set()
+        failed: dict[int, str] = {}
+        for index, m in enumerate(messages):
+            if not memory_routes(ch, m.exchange, m.routing_key):
+                failed[index] = f"unroutable: exchange {m.exchange!r} routing key {m.routing_key!r}"
+                continue
+            props: dict[str, Any] = {"delivery_mode": 2, "message_id": m.message_id}
+            if m.message_type:
+                props["type"] = m.message_type
+            msg = ch.prepare_message(
+                m.body, content_type=CONTENT_TYPE, headers=dict(m.headers), properties=props
+            )
+            ch.basic_publish(msg, exchange=m.exchange, routing_key=m.routing_key)
+            confirmed.add(index)
+        return confirmed, failed
+
+    def _publish_amqp(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
+        try:
+            ch = self._publish_channel()
+        except amqp.exceptions.ChannelError as exc:
+            self._pub = None
+            return set(), {i: f"cannot open confirm channel: {exc}" for i in range(len(messages))}
+        tracker = self._tracker
+        tracker.reset()
+        if not ch.is_open or self.connection.connection is None:
+            raise amqp.exceptions.RecoverableConnectionError("publish channel is closed")
+        stopped = ""
+        try:
+            for index, m in enumerate(messages):
+                while len(tracker.outstanding) >= self.window and not stopped:
+                    if not self._wait_confirms(tracker):
+                        stopped = "not sent: an earlier message timed out waiting for its confirm"
+                if stopped:
+                    break
+                props: dict[str, Any] = {
+                    "content_type": CONTENT_TYPE,
+                    "delivery_mode": 2,
+                    "message_id": m.message_id,
+                    "application_headers": dict(m.headers),
+                }
+                if m.message_type:
+                    props["type"] = m.message_type
+                tracker.sent(index, m.message_id)
+                # py-amqp's basic_publish also polls the socket before each
+                # message, which is where confirms get processed as we go.
+                ch.basic_publish(
+                    amqp.Message(m.body, **props),
+                    exchange=m.exchange,
+                    routing_key=m.routing_key,
+                    mandatory=True,
+                )
+            while tracker.outstanding:
+                if not self._wait_confirms(tracker):
+                    break
+        except amqp.exceptions.ChannelError as exc:
+            # e.g. 404 NOT_FOUND for a missing exchange: the server closed the
+            # channel; every message not yet confirmed is failed.
+            self._pub = None
+            stopped = f"not sent: channel closed by broker: {exc}"
+            self._fail_outstanding(tracker, f"channel closed by broker: {exc}")
+        confirmed, failed = set(tracker.confirmed), dict(tracker.failed)
+        # Every message is accounted for: confirmed or failed, never neither.
+        for index in range(len(messages)):
+            if index not in confirmed and index not in failed:
+                failed[index] = stopped or "not confirmed"
+        return confirmed, failed
+
+    @staticmethod
+    def _fail_outstanding(tracker: _ConfirmTracker, reason: str) -> None:
+        for index in tracker.outstanding.values():
+            tracker.failed[index] = reason
+        tracker.outstanding.clear()
+        tracker.message_ids.clear()
+        tracker.tags_by_mid.clear()
+
+    def _wait_confirms(self, tracker: _ConfirmTracker) -> bool:
+        """Drain until progress or timeout; False (and all outstanding failed) on timeout."""
+        remaining = tracker.last_progress + self.confirm_timeout_s - time.monotonic()
+        if remaining <= 0:
+            log.warning("broker.confirm_timeout", pending=len(tracker.outstanding))
+            self._fail_outstanding(tracker, f"no publisher confirm within {self.confirm_timeout_s}s")
+            # Late confirms must not be misattributed: a new channel numbers from 1 again.
+            self._drop_publish_channel()
+            return False
+        self.drain(min(remaining, 1.0))
+        return True
+
+    def _drop_publish_channel(self) -> None:
+        ch, self._pub = self._pub, None
+        if ch is not None:
+            try:
+                ch.close()
+            except Exception:  # noqa: BLE001 - best effort on a channel we no longer trust
+                pass
+
+
+def memory_routes(ch: Any, exchange: str, routing_key: str) -> set[str]:
+    """Queues a memory:// publish would reach (empty = unroutable)."""
+    if not exchange:
+        return {routing_key} if ch._has_queue(routing_key) else set()
+    try:
+        table = ch.get_table(exchange)
+    except KeyError:
+        return set()
+    found = ch.typeof(exchange).lookup(table, exchange, routing_key, None)
+    return {q for q in found if q and ch._has_queue(q)}
+
+
+def requeue_memory(ch: Any, message: Any, queue: str) -> None:
+    """Put an unacked memory:// message back on ``queue`` and drop our hold on it.
+
+    The memory transport does not restore unacked messages when a channel
+    closes (``do_restore = False``), and its own restore re-routes through the
+    exchange (duplicating topic deliveries); this puts the message back on the
+    exact queue it came from, marked redelivered.
+    """
+    raw = message.serializable()
+    props = dict(raw["properties"])
+    props["delivery_info"] = dict(props.get("delivery_info") or {}, redelivered=True)
+    props["delivery_tag"] = ch._next_delivery_tag()
+    raw["properties"] = props
+    ch._put(queue, raw)
+    message.ack()
