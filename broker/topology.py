@@ -66,6 +66,10 @@ class Topology:
         self.dead_letter_exchange = f"{namespace}.dlx"
         self.responses_queue = f"{namespace}.hub.responses"
         self.events_queue = f"{namespace}.hub.events"
+        #: Outcomes for the referrer (who may be outside every agency) wait here
+        #: for the notification channel (email, portal) to collect them, so an
+        #: outcome is never unroutable and ops can see what is still to be told.
+        self.referrer_outcomes_queue = f"{namespace}.referrer.outcomes"
 
     # ---- names ---------------------------------------------------------
     @staticmethod
@@ -136,6 +140,7 @@ class Topology:
                 self.events_queue, tuple((self.events_exchange, p) for p in self.hub_event_patterns)
             ),
         ]
+        specs.append(QueueSpec(self.referrer_outcomes_queue, ((self.events_exchange, "outcome.referrer"),)))
         for agency in dict.fromkeys(agency_ids):
             self._check_agency(agency)
             for rag in RAG_ORDER:

@@ -64,8 +64,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def topology(unique_name: str) -> Topology:
-    return Topology(f"hubtest-{unique_name}",
-                    hub_event_patterns=("alert.#", "referral.#", "outcome.referrer"))
+    return Topology(f"hubtest-{unique_name}")
 
 
 @pytest.fixture

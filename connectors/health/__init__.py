@@ -1,0 +1,12 @@
+"""Health connector: HL7 v2 over MLLP (ADT feed, REF/RRI I12) and FHIR R4 (UK Core).
+
+Modules, each with one job:
+
+* ``mllp``: MLLP framing, server and client over TCP.
+* ``hl7_fast`` / ``hl7_extract`` / ``hl7_record``: fast inbound HL7 v2 parsing
+  and translation to the canonical ``AgencyRecord``.
+* ``hl7_ack``: ACK/NAK messages built with hl7apy.
+* ``adt``: the ADT feed as canonical events, with the ED-attendance alert.
+* ``referral``: REF^I12 enquiries out, RRI^I12 answers in.
+* ``fhir_*``: FHIR R4 client, translation, Task delivery and a simulator.
+"""

@@ -1,0 +1,100 @@
+"""``mashlink translate hl7v2 FILE`` and ``mashlink translate fhir FILE``: readers and registration.
+
+The mapping engine's format registry discovers connector formats through the
+``mashlink.formats`` entry-point group; ``register`` is that entry point. The
+specs live in ``config/mappings/hl7v2-adt.yaml`` and ``config/mappings/fhir-r4.yaml``
+so a trust adapts codes, extensions and paths in YAML.
+
+* hl7v2: a file of ER7 messages (CR, LF or CRLF separators), one record per
+  message; split with the fast parser (escapes decoded once, here).
+* fhir: one resource or a Bundle (JSON), validated with the R4B models first
+  (an invalid document is an input error naming each element path); one
+  record per Patient, carrying the Patient and the resources that reference it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mashlink.connectors.health.fhir_translate import subject_reference
+from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
+from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
+from mashlink.mapping.errors import InputError, Position
+from mashlink.mapping.readers import RowProblem
+
+GROUPS = {"Encounter": "encounters", "Flag": "flags", "Condition": "conditions",
+          "EpisodeOfCare": "episodes", "RelatedPerson": "related"}
+
+
+def _text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise InputError(str(path), "file not found or unreadable") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
+    """One record per MSH-started message, pre-split for the HL7 path language."""
+    text = _text(path)
+    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    chunks: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(lines, start=1):
+        if line.startswith("MSH"):
+            chunks.append((number, [line]))
+        elif line.strip():
+            if not chunks:
+                raise InputError(str(path), "HL7 v2 data before the first MSH segment", number)
+            chunks[-1][1].append(line)
+    for number, (line, segments) in enumerate(chunks, start=1):
+        position = Position(str(path), number, line=line)
+        try:
+            yield FastMessage.parse("\r".join(segments)).to_path_message(), position
+        except Hl7ParseError as exc:
+            yield RowProblem(str(exc)), position
+
+
+def fhir_records(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Group a resource or Bundle into one dict per Patient: {patient, encounters, flags, ...}."""
+    if document.get("resourceType") == "Bundle":
+        resources = [e["resource"] for e in document.get("entry", []) or [] if isinstance(e.get("resource"), dict)]
+    else:
+        resources = [document]
+    records = {str(r.get("id")): {"patient": r, **{g: [] for g in GROUPS.values()}}
+               for r in resources if r.get("resourceType") == "Patient"}
+    for r in resources:
+        group = GROUPS.get(r.get("resourceType", ""))
+        pid = subject_reference(r) if group else None
+        if group and pid in records:
+            records[pid][group].append(r)
+    return list(records.values())
+
+
+def read_fhir(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
+    try:
+        document = json.loads(_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    try:
+        validate_resource(document)
+    except FhirValidationError as exc:
+        raise InputError(str(path), str(exc)) from None
+    for number, record in enumerate(fhir_records(document), start=1):
+        yield record, Position(str(path), number, path=f"Patient/{record['patient'].get('id', '?')}")
+
+
+def register(registry: Any) -> None:
+    """Entry point for ``mashlink.formats``: adds the hl7v2 and fhir formats."""
+    from mashlink.mapping.formats import mappings_dir
+
+    base = mappings_dir()
+    registry.register("hl7v2", read_hl7v2_fast, base / "hl7v2-adt.yaml",
+                      "HL7 v2 ADT messages (ER7; CR, LF or CRLF)", replace=True)
+    registry.register("fhir", read_fhir, base / "fhir-r4.yaml",
+                      "FHIR R4 (UK Core) resource or Bundle, JSON", replace=True)
