@@ -1,0 +1,168 @@
+"""The education connector: answers MASH enquiries from the CTF pupil index.
+
+Model 2 (search): CTF files dropped by schools or the LA education system
+are ingested into the pupil index; each enquiry subject is searched by UPN or
+demographics and the answer carries the pupil's findings with provenance.
+Rules, as in every connector: only confirmed matches release findings and
+contacts; uncertain matches come back as candidates (a minimal view, no
+findings) for a person to confirm; nothing found -> ``not_known``.
+
+Model 3 delivery (a task in the education team's own tool) is the delivery
+helper's job (``connectors/delivery``) and composes with this class.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mashlink.connectors.base import PermanentEnquiryError, response_id_for
+from mashlink.connectors.education.formats import ctf_spec_path
+from mashlink.connectors.education.index import PupilIndex
+from mashlink.connectors.education.ingest import DropFolder, IngestReport
+from mashlink.connectors.education.search import PupilHit, search_pupils
+from mashlink.connectors.reference.connector import candidate_view
+from mashlink.hub.matching import DEFAULT_THRESHOLDS, MatchThresholds
+from mashlink.mapping import CompiledMapping, load_spec
+from mashlink.schemas.codes import AgencyKind, ResponseStatus
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.finding import Finding
+from mashlink.schemas.person import Person
+from mashlink.schemas.relationship import Relationship
+
+
+class EducationOptions(BaseModel):
+    """``AgencyConfig.options`` for the ``ctf`` connector."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: Path = Field(description="Where the pupil index lives (index.sqlite3)")
+    drop_folder: Path | None = Field(default=None, description="CTF drop folder root (incoming/processed/failed)")
+    spec: Path | None = Field(default=None, description="Mapping spec; default config/mappings/ctf.yaml")
+    responder: str = Field(default="Education MASH team", min_length=1)
+    ingest_on_enquiry: bool = Field(default=True, description="Ingest pending drops before each search")
+
+
+class EducationConnector:
+    """Implements :class:`mashlink.connectors.base.AgencyConnector` over a :class:`PupilIndex`."""
+
+    agency_kind: AgencyKind = AgencyKind.EDUCATION
+
+    def __init__(self, agency_id: str, index: PupilIndex, *, mapping: CompiledMapping | None = None,
+                 drop_folder: DropFolder | None = None, responder: str = "Education MASH team",
+                 ingest_on_enquiry: bool = True, thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> None:
+        self.agency_id = agency_id
+        self.index = index
+        self.mapping = mapping or load_spec(ctf_spec_path())
+        self.drop_folder = drop_folder
+        self.responder = responder
+        self.ingest_on_enquiry = ingest_on_enquiry
+        self.thresholds = thresholds
+        self._ingest_lock = threading.Lock()
+
+    @classmethod
+    def from_options(cls, agency_id: str, options: EducationOptions | dict[str, Any]) -> "EducationConnector":
+        opts = options if isinstance(options, EducationOptions) else EducationOptions.model_validate(options)
+        return cls(
+            agency_id,
+            PupilIndex(opts.state_dir / "index.sqlite3"),
+            mapping=load_spec(opts.spec or ctf_spec_path()),
+            drop_folder=DropFolder(opts.drop_folder) if opts.drop_folder else None,
+            responder=opts.responder,
+            ingest_on_enquiry=opts.ingest_on_enquiry,
+        )
+
+    def ingest_pending(self) -> IngestReport:
+        """Ingest whatever is waiting in the drop folder (one ingest at a time)."""
+        if self.drop_folder is None:
+            return IngestReport()
+        with self._ingest_lock:
+            return self.drop_folder.ingest(self.index, self.mapping)
+
+    # -- the connector interface ----------------------------------------------------------
+    def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
+        if enquiry.agency_id != self.agency_id:
+            raise PermanentEnquiryError(f"enquiry.agency_id is not this connector's agency ({self.agency_id})")
+        if enquiry.agency_kind is not AgencyKind.EDUCATION:
+            raise PermanentEnquiryError(f"enquiry.agency_kind {enquiry.agency_kind.value} is not education")
+        if self.ingest_on_enquiry:
+            self.ingest_pending()
+        now = datetime.now(timezone.utc)
+        by_id = {s.person_id: s for s in enquiry.subjects}
+        people: dict[str, Person] = {}
+        matches: list[SubjectMatch] = []
+        findings: dict[str, Finding] = {}
+        relationships: list[Relationship] = []
+        confirmed_records: set[str] = set()
+        candidates: set[str] = set()
+        for subject in enquiry.subjects:
+            mother = by_id.get(subject.mother_person_id) if subject.mother_person_id else None
+            for hit in search_pupils(self.index, subject, subject_mother=mother, thresholds=self.thresholds):
+                self._add_hit(subject, hit, people, matches, findings, relationships, confirmed_records, candidates)
+        if not matches:
+            return [self._response(enquiry, ResponseStatus.NOT_KNOWN, now, [], [], [], [])]
+        pending = sorted(candidates - confirmed_records)
+        note = (f"{len(pending)} possible pupil record(s) need confirmation before anything is shared about them."
+                if pending else None)
+        return [self._response(enquiry, ResponseStatus.INFORMATION_FOUND, now, list(people.values()), matches,
+                               list(findings.values()), relationships, note=note)]
+
+    def _add_hit(self, subject: Person, hit: PupilHit, people: dict[str, Person], matches: list[SubjectMatch],
+                 findings: dict[str, Finding], relationships: list[Relationship], confirmed: set[str],
+                 candidates: set[str]) -> None:
+        record = hit.record
+        person = record.person
+        source = record.source.model_copy(update={"agency_id": self.agency_id})
+        if hit.confirmed:
+            confirmed.add(person.person_id)
+            people[person.person_id] = person
+            for related in record.related_people:
+                people[related.person_id] = related
+            for finding in record.findings:
+                findings[finding.finding_id] = finding.model_copy(
+                    update={"source": finding.source.model_copy(update={"agency_id": self.agency_id})})
+            for rel in record.relationships:
+                if rel not in relationships:
+                    relationships.append(rel)
+        else:
+            candidates.add(person.person_id)
+            people.setdefault(person.person_id, candidate_view(person))
+        matches.append(SubjectMatch(
+            subject_person_id=subject.person_id,
+            record_person_id=person.person_id,
+            source=source,
+            method=hit.result.method,
+            confidence=hit.result.confidence,
+            candidate=not hit.confirmed,
+        ))
+
+    def _response(self, enquiry: Enquiry, status: ResponseStatus, now: datetime, people: list[Person],
+                  matches: list[SubjectMatch], findings: list[Finding], relationships: list[Relationship],
+                  *, note: str | None = None) -> EnquiryResponse:
+        return EnquiryResponse(
+            response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1),
+            enquiry_id=enquiry.enquiry_id,
+            referral_id=enquiry.referral_id,
+            agency_id=self.agency_id,
+            agency_kind=AgencyKind.EDUCATION,
+            status=status,
+            people=people,
+            matches=matches,
+            findings=findings,
+            relationships=relationships,
+            responder=self.responder,
+            responded_at=now,
+            sequence=1,
+            note=note,
+        )
+
+
+def connector_from_config(agency: Any) -> EducationConnector:
+    """Build from a ``mashlink.config.models.AgencyConfig`` whose connector is ``ctf``."""
+    if agency.connector != "ctf":
+        raise ValueError(f"agency {agency.id!r} uses connector {agency.connector!r}, not 'ctf'")
+    return EducationConnector.from_options(agency.id, dict(agency.options))
