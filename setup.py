@@ -35,7 +35,7 @@ setup(
         "mashlink.config": ["*.yaml", "mappings/*.yaml", "mappings/**/*.yaml", "mappings/**/*.csv", "codes/*"],
         "mashlink.schemas": ["json/*.json"],
         "mashlink.hub": ["migrations/*.ini", "migrations/*.mako", "migrations/versions/*.py"],
-        "mashlink.connectors": ["**/*.json", "**/*.yaml"],
+        "mashlink.connectors": ["**/*.json", "**/*.yaml", "**/*.csv", "**/*.xml"],
         "mashlink.ops": ["static/*"],
     },
 )

@@ -1,0 +1,229 @@
+"""POLE exports: write them (JSON, CSV set) and simulate a force system's export.
+
+The simulated force is the synthetic population's police view
+(:func:`mashlink.connectors.simulators.police.build_police`) re-expressed as a
+POLE graph, so the police connector, the demo and the tests all see the same
+families as every other simulated agency: no second population is invented.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from mashlink.connectors.delivery.atomic import atomic_write_text
+from mashlink.connectors.police.schema import (
+    EntityKind,
+    ExportHeader,
+    LinkType,
+    PoleEvent,
+    PoleExport,
+    PoleLink,
+    PoleLocation,
+    PoleName,
+    PoleObject,
+    PolePerson,
+    PpnDetails,
+    WarningMarker,
+)
+from mashlink.connectors.police.reader import LIST_SEPARATOR
+from mashlink.connectors.simulators.police import SYSTEM, build_police
+from mashlink.connectors.simulators.population import Population
+from mashlink.schemas.codes import FindingCategory, HandlingCode, RelationshipType
+from mashlink.schemas.identifiers import IdentifierSystem
+
+_EVENT_TYPE = {
+    FindingCategory.POLICE_DOMESTIC_ABUSE_INCIDENT: "DA",
+    FindingCategory.POLICE_MISSING_EPISODE: "MISPER",
+    FindingCategory.POLICE_ARREST_CHARGE: "ARREST",
+    FindingCategory.POLICE_CHILD_COMING_TO_NOTICE: "CCTN",
+    FindingCategory.POLICE_INFORMATION_HELD: "INTEL",
+    FindingCategory.POLICE_WARNING_MARKER: "INTEL",  # only DND "markers" become events: they are intelligence
+}
+_ROLE_BY_TYPE = {"MISPER": LinkType.MISSING_PERSON, "ARREST": LinkType.ARRESTED, "CCTN": LinkType.SUBJECT_OF_CCTN}
+_FAMILY_LINK = {
+    RelationshipType.MOTHER: LinkType.PARENT, RelationshipType.FATHER: LinkType.PARENT,
+    RelationshipType.PARENT: LinkType.PARENT, RelationshipType.STEP_PARENT: LinkType.STEP_PARENT,
+    RelationshipType.CARER: LinkType.CARER, RelationshipType.GUARDIAN: LinkType.GUARDIAN,
+    RelationshipType.PARTNER_OF_PARENT: LinkType.PARTNER, RelationshipType.SIBLING: LinkType.SIBLING,
+}
+_PPN_CONCERNS = {"DA", "CSE", "CCE", "MISSING", "NEGLECT"}
+_SEX = {"male": "M", "female": "F", "other": "X"}
+
+
+def simulated_force_export(population: Population, *, agency_id: str = "police-synth",
+                           exported_at: datetime | None = None) -> PoleExport:
+    """The synthetic population's police records as one POLE export (deterministic per seed and as_of)."""
+    sim = build_police(population, agency_id)
+    force = population.force_code
+    year = population.as_of.year
+    persons: list[PolePerson] = []
+    events: list[PoleEvent] = []
+    links: list[PoleLink] = []
+    locations: dict[str, PoleLocation] = {}
+    objects: list[PoleObject] = []
+    key_of: dict[str, str] = {}  # police id -> population key
+    n_event = 0
+
+    def link(ltype: LinkType, fk: EntityKind, fid: str, tk: EntityKind, tid: str, **extra: object) -> None:
+        links.append(PoleLink(link_id=f"LK-{len(links) + 1:06d}", type=ltype, from_kind=fk, from_id=fid,
+                              to_kind=tk, to_id=tid, **extra))  # type: ignore[arg-type]
+
+    for record in sim.records:
+        copy = record.person
+        police_id = copy.identifier(IdentifierSystem.POLICE_PERSON_ID)
+        assert police_id is not None
+        pid = police_id.value
+        synth = next(p for p in population.people() if p.police_id == pid)
+        key_of[pid] = synth.key
+        family = population.family(synth.family_id)
+        markers: list[WarningMarker] = []
+        arrested = False
+        for finding in record.findings:
+            if finding.category is FindingCategory.POLICE_WARNING_MARKER and not finding.do_not_disseminate:
+                markers.append(WarningMarker(
+                    marker_id=f"WM-{pid}-{len(markers) + 1}", code=finding.codes[0] if finding.codes else "WM",
+                    description=finding.summary, from_date=finding.start,  # type: ignore[arg-type]
+                    handling_code=(finding.handling_code or HandlingCode.CONDITIONS).value))
+                continue
+            n_event += 1
+            etype = _EVENT_TYPE[finding.category]
+            arrested |= etype == "ARREST"
+            attrs = {k: v for k, v in finding.attributes.items() if k != "role"}
+            risk = attrs.pop("risk", None)
+            ppn = None
+            if etype == "CCTN":
+                grading = "high" if ("CSE" in finding.codes or "CCE" in finding.codes or risk == "high") else "medium"
+                ppn = PpnDetails(
+                    risk_grading=grading,  # type: ignore[arg-type]
+                    concerns=[c for c in finding.codes if c in _PPN_CONCERNS] or ["CCTN"],
+                    submitted_at=datetime.combine(finding.start, time(10, 0), tzinfo=UTC),  # type: ignore[arg-type]
+                    local_authority=population.la_code, officer="Response team (synthetic)")
+            event_id = f"EV-{n_event:06d}"
+            events.append(PoleEvent(
+                event_id=event_id, reference=f"{force}-{year}-{n_event:06d}", type=etype,
+                occurred_from=finding.start, occurred_to=finding.end,  # type: ignore[arg-type]
+                summary=finding.summary, handling_code=(finding.handling_code or HandlingCode.PERMITTED).value,
+                codes=list(finding.codes), risk=risk if risk in ("standard", "medium", "high") else None,  # type: ignore[arg-type]
+                reliability=finding.reliability.value, attributes=attrs, ppn=ppn,  # type: ignore[arg-type]
+            ))
+            role = finding.attributes.get("role")
+            ltype = LinkType(role) if role in ("victim", "suspect") else _ROLE_BY_TYPE.get(etype, LinkType.SUBJECT)
+            link(ltype, EntityKind.PERSON, pid, EntityKind.EVENT, event_id)
+            loc_id = f"LOC-{family.family_id}"
+            link(LinkType.OCCURRED_AT, EntityKind.EVENT, event_id, EntityKind.LOCATION, loc_id)
+        pnc = f"{(synth.birth_date.year + 18) % 100:02d}/{int(pid[3:8]):07d}{'ABCDEFGHJKLMNPQRTUVWXYZ'[int(pid[-3:]) % 23]}" \
+            if arrested and synth.birth_date else None
+        persons.append(PolePerson(
+            person_id=pid, pnc_id=pnc,
+            names=[PoleName(use=n.use.value if n.use.value in ("official", "alias", "previous", "preferred")
+                            else "alias", given=n.given, family=n.family) for n in copy.names],  # type: ignore[arg-type]
+            birth_date=copy.birth_date.value if copy.birth_date else None,
+            sex=_SEX.get(copy.sex.value if copy.sex else "", "U"),  # type: ignore[arg-type]
+            warning_markers=markers,
+        ))
+        loc_id = f"LOC-{family.family_id}"
+        if loc_id not in locations:
+            locations[loc_id] = PoleLocation(location_id=loc_id, lines=list(family.lines), town=family.town,
+                                             postcode=family.postcode)
+        link(LinkType.RESIDENT, EntityKind.PERSON, pid, EntityKind.LOCATION, loc_id)
+        if arrested:
+            obj_id = f"OB-{pid}"
+            objects.append(PoleObject(object_id=obj_id, type="vehicle", description="Silver hatchback (synthetic)",
+                                      identifier=f"ZZ{pid[-2:]} SYN"))
+            link(LinkType.OWNER, EntityKind.PERSON, pid, EntityKind.OBJECT, obj_id)
+
+    # Family links between people the force holds.
+    by_key = {key: pid for pid, key in key_of.items()}
+    for family in population.families:
+        for fl in family.links:
+            if fl.from_key in by_key and fl.to_key in by_key and fl.type in _FAMILY_LINK:
+                link(_FAMILY_LINK[fl.type], EntityKind.PERSON, by_key[fl.from_key], EntityKind.PERSON,
+                     by_key[fl.to_key], parental_responsibility=fl.parental_responsibility)
+
+    stamp = exported_at or datetime.combine(population.as_of, time(6, 0), tzinfo=UTC)
+    return PoleExport(
+        export=ExportHeader(export_id=f"{force}-{population.as_of:%Y%m%d}-{population.seed}", force_code=force,
+                            system=SYSTEM, exported_at=stamp),
+        persons=persons, objects=objects, locations=list(locations.values()), events=events, links=links,
+    )
+
+
+# --------------------------------------------------------------------------- writers
+def write_json(export: PoleExport, path: Path) -> Path:
+    """The export as one JSON document, written atomically."""
+    return atomic_write_text(Path(path), export.dump_json() + "\n")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    return str(value)
+
+
+def _csv_text(header: list[str], rows: list[dict[str, object]]) -> str:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(row.get(h)) for h in header])
+    return buf.getvalue()
+
+
+def csv_set_texts(export: PoleExport) -> dict[str, str]:
+    """role -> CSV text of the export as a CSV set (see docs/pole/README.md for the columns)."""
+    head = export.export
+    persons, names, markers = [], [], []
+    for p in export.persons:
+        official = p.names[0]
+        persons.append({"person_id": p.person_id, "pnc_id": p.pnc_id, "given_names": " ".join(official.given),
+                        "family_name": official.family, "birth_date": p.birth_date, "sex": p.sex,
+                        "ethnicity": p.ethnicity, "force_code": head.force_code, "system": head.system})
+        for n in p.names[1:]:
+            names.append({"person_id": p.person_id, "use": n.use, "given_names": " ".join(n.given),
+                          "family_name": n.family})
+        for m in p.warning_markers:
+            markers.append({"person_id": p.person_id, **m.model_dump()})
+    attr_keys = sorted({k for e in export.events for k in e.attributes})
+    events = []
+    for e in export.events:
+        row: dict[str, object] = {k: v for k, v in e.model_dump().items() if k not in ("attributes", "ppn")}
+        row.update({f"attr_{k}": v for k, v in e.attributes.items()})
+        if e.ppn:
+            row.update({f"ppn_{k}": v for k, v in e.ppn.model_dump().items()})
+        events.append(row)
+    max_lines = max((len(loc.lines) for loc in export.locations), default=1) or 1
+    locations = [{"location_id": loc.location_id, **{f"line{i + 1}": v for i, v in enumerate(loc.lines)},
+                  "town": loc.town, "postcode": loc.postcode, "uprn": loc.uprn} for loc in export.locations]
+    return {
+        "persons": _csv_text(["person_id", "pnc_id", "given_names", "family_name", "birth_date", "sex", "ethnicity",
+                              "force_code", "system"], persons),
+        "names": _csv_text(["person_id", "use", "given_names", "family_name"], names),
+        "markers": _csv_text(["person_id", "marker_id", "code", "description", "from_date", "to_date",
+                              "handling_code"], markers),
+        "events": _csv_text(["event_id", "reference", "type", "occurred_from", "occurred_to", "summary",
+                             "handling_code", "classification", "codes", "risk", "reliability"]
+                            + [f"attr_{k}" for k in attr_keys]
+                            + ["ppn_risk_grading", "ppn_concerns", "ppn_referred_to_mash", "ppn_submitted_at",
+                               "ppn_local_authority", "ppn_officer"], events),
+        "links": _csv_text(["link_id", "type", "from_kind", "from_id", "to_kind", "to_id", "from_date", "to_date",
+                            "parental_responsibility"], [lk.model_dump(mode="json") for lk in export.links]),
+        "locations": _csv_text(["location_id", *[f"line{i + 1}" for i in range(max_lines)], "town", "postcode",
+                                "uprn"], locations),
+        "objects": _csv_text(["object_id", "type", "description", "identifier"],
+                             [o.model_dump() for o in export.objects]),
+    }
+
+
+def write_csv_set(export: PoleExport, folder: Path, prefix: str = "") -> list[Path]:
+    """The export as a CSV set in ``folder`` (each file atomic); returns the paths, persons first."""
+    texts = csv_set_texts(export)
+    return [atomic_write_text(Path(folder) / f"{prefix}{role}.csv", text) for role, text in texts.items()]
