@@ -8,5 +8,11 @@ Modules, each with one job:
 * ``hl7_ack``: ACK/NAK messages built with hl7apy.
 * ``adt``: the ADT feed as canonical events, with the ED-attendance alert.
 * ``referral``: REF^I12 enquiries out, RRI^I12 answers in.
-* ``fhir_*``: FHIR R4 client, translation, Task delivery and a simulator.
+* ``fhir_*``: FHIR R4 client, translation, Task delivery and a simulator;
+  ``fhir_tasks``: Model 3 Task connector and the poller publishing answers later.
+* ``options``: typed connector options (``connector: fhir`` / ``hl7v2``).
+* ``wiring``: builders used by ``mashlink.connectors.factory``.
+* ``adt_service``: ADT listener, alert publisher, watch lists, events consumer.
+* ``state``: the SQLite watch list and open-Task records in the state dir.
+* ``simulators``: seeded synthetic trust (FHIR server, MLLP peer) for CLI, tests, demo.
 """

@@ -39,6 +39,9 @@ from mashlink.schemas.record import AgencyRecord
 
 log = structlog.get_logger("mashlink.connectors.health.adt")
 
+#: Namespace of ADT event and alert ids (never change: ids must be stable across releases).
+ADT_NAMESPACE = uuid.UUID("5b0e7a52-3c8d-5f19-a2e4-96d1c7f08b3a")
+
 
 class AdtEventKind(StrEnum):
     ADMISSION = "admission"  # A01
@@ -203,7 +206,9 @@ class AdtFeed:
             for cx in facts.merged_identifiers
         ]
         event = AdtEvent(
-            event_id=uuid.uuid4().hex,
+            # Same message (a retransmission after a lost ACK), same id.
+            event_id=uuid.uuid5(ADT_NAMESPACE, f"adt:{self.agency_id}:{facts.sending_application}:"
+                                f"{facts.sending_facility}:{facts.control_id}").hex,
             kind=kind,
             trigger=trigger,
             control_id=facts.control_id,
@@ -236,7 +241,9 @@ class AdtFeed:
                 continue
             location = (facts.visit.facility if facts.visit else "") or facts.sending_facility or None
             alert = Alert(
-                alert_id=uuid.uuid4().hex,
+                # Deterministic: the same attendance re-sent (or re-read after a restart) gives the same
+                # alert id and the hub stores it once.
+                alert_id=uuid.uuid5(ADT_NAMESPACE, f"alert:{self.agency_id}:{key[0]}:{key[1]}").hex,
                 kind=AlertKind.UNSCHEDULED_CARE_ATTENDANCE,
                 agency_id=self.agency_id,
                 agency_kind=AgencyKind.HEALTH,

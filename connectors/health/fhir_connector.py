@@ -285,8 +285,12 @@ class FhirTaskDelivery:
             ids.append(created["id"])
         return ids
 
-    def collect(self, enquiry: Enquiry) -> EnquiryResponse | None:
-        """The response once every subject's Task is finished (completed/rejected), else None."""
+    def collect(self, enquiry: Enquiry, *, sequence: int = 1) -> EnquiryResponse | None:
+        """The response once every subject's Task is finished (completed/rejected), else None.
+
+        ``sequence`` numbers the answer among the enquiry's responses (2 when an
+        acknowledgement was sent first), so its ``response_id`` is stable.
+        """
         tasks = []
         for subject in enquiry.subjects:
             task = self._existing(self.task_identifier(enquiry, subject))
@@ -327,7 +331,8 @@ class FhirTaskDelivery:
                 findings.append(Finding(finding_id=f"Task/{task['id']}#output-{i}", subject_person_id=record_person_id,
                                         category=category, summary=str(out.get("valueString", ""))[:4000],
                                         source=source, sensitivity=sensitivity))
-        base = dict(response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1), enquiry_id=enquiry.enquiry_id,
+        base = dict(response_id=response_id_for(enquiry.enquiry_id, self.agency_id, sequence), sequence=sequence,
+                    enquiry_id=enquiry.enquiry_id,
                     referral_id=enquiry.referral_id, agency_id=self.agency_id, agency_kind=AgencyKind.HEALTH,
                     responder="Trust safeguarding team (FHIR Task)", responded_at=datetime.now(timezone.utc))
         if declined and not matches:

@@ -47,11 +47,12 @@ class Hl7ReferralConnector:
     agency_kind = AgencyKind.HEALTH
 
     def __init__(self, agency_id: str, host: str, port: int, *, timeout: float = 30.0,
-                 receiving_facility: str = "") -> None:
+                 sending_facility: str = "MASH", receiving_facility: str = "") -> None:
         self.agency_id = agency_id
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.sending_facility = sending_facility
         self.receiving_facility = receiving_facility
 
     def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
@@ -61,6 +62,7 @@ class Hl7ReferralConnector:
                 digest = hashlib.sha256(f"{enquiry.enquiry_id}/{subject.person_id}".encode()).hexdigest()
                 control_id = f"RF{int(digest[:15], 16) % 10**12:012d}"  # same enquiry+subject, same id
                 ref = build_ref_i12(enquiry, subject, control_id=control_id,
+                                    sending_facility=self.sending_facility,
                                     receiving_facility=self.receiving_facility)
                 reply = client.send(ref)
                 msg = FastMessage.parse(reply)

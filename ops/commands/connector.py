@@ -6,9 +6,12 @@ publishes responses to the hub. SIGTERM or Ctrl-C stops it gracefully:
 no new work is taken, work in hand is answered, confirmed and acknowledged,
 and the rest stays queued for the next start.
 
-Until the native format connectors exist, ``--simulated`` answers from the
-simulated agency system (the ``reference`` connector); an agency configured
-with ``connector: reference`` is simulated anyway.
+The connector is built from the agency's configuration by
+``mashlink.connectors.factory`` (``connector: fhir``, ``hl7v2``, ``reference``
+or a plugin path), together with the background services it owns (for a
+health trust: the ADT listener, the FHIR Task poller, the events consumer).
+``--simulated`` answers from the simulated agency system (the ``reference``
+connector) whatever is configured.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def register(app: typer.Typer) -> None:
     def connector(
         agency_id: str = typer.Argument(..., help="The agency id from the configuration (e.g. police-synth)."),
         simulated: bool = typer.Option(
-            False, "--simulated", help="Answer from the simulated agency system (the only backend so far)."
+            False, "--simulated", help="Answer from the simulated agency system instead of the configured connector."
         ),
         file: Path | None = typer.Option(None, "--file", "-f", help="YAML configuration file."),
         namespace: str = typer.Option(None, help="Broker topology namespace (default: settings broker_namespace)."),
@@ -38,7 +41,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one agency's connector against the configured broker until SIGTERM."""
         from mashlink.broker.topology import Topology
-        from mashlink.connectors.reference.factory import reference_connector
+        from mashlink.connectors.factory import (
+            ConnectorContext,
+            ConnectorUnavailable,
+            agency_index,
+            build_connector,
+        )
         from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
         from mashlink.connectors.wiring import connector_broker_factory
         from mashlink.ops.logging import configure_logging
@@ -57,25 +65,23 @@ def register(app: typer.Typer) -> None:
         if not agency.enabled:
             typer.echo(f"agency {agency_id!r} is disabled in the configuration (enabled: false)", err=True)
             raise typer.Exit(2)
-        if agency.connector != "reference" and not simulated:
-            typer.echo(
-                f"connector {agency.connector!r} for {agency_id!r} is not available yet; "
-                "run with --simulated to answer from the simulated agency system",
-                err=True,
-            )
-            raise typer.Exit(2)
         if settings.broker_url.startswith("memory://"):
             typer.echo(
                 "warning: broker_url is memory:// (in-process only); a separate hub process will not see "
                 "this connector. Set MASHLINK_BROKER_URL=amqp://... to connect processes.",
                 err=True,
             )
-        options = dict(agency.options) if agency.connector == "reference" else {}
+        topology = Topology(namespace or settings.broker_namespace)
         try:
-            conn = reference_connector(agency.id, agency.kind, options=options)
-            factory = connector_broker_factory(settings, agency.id, topology=Topology(namespace or settings.broker_namespace))
+            factory = connector_broker_factory(settings, agency.id, topology=topology)
+            context = ConnectorContext(settings=settings, agency=agency, agency_index=agency_index(settings, agency.id),
+                                       topology=topology, broker_factory=factory, simulated=simulated)
+            built = build_connector(context)
             runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers)
-        except (KeyError, ValueError) as exc:
+        except ConfigError as exc:
+            typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except (ConnectorUnavailable, KeyError, ValueError) as exc:
             typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
             raise typer.Exit(2) from None
 
@@ -86,10 +92,18 @@ def register(app: typer.Typer) -> None:
 
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
-        runner = ConnectorRunner(conn, factory, runner_settings)
-        typer.echo(f"connector {agency_id} ({agency.kind.value}, simulated) running; SIGTERM or Ctrl-C to stop",
-                   err=True)
-        runner.run(stop)
+        try:
+            built.start_services()
+        except OSError as exc:  # a listener port in use, a state file not writable
+            typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
+            raise typer.Exit(2) from None
+        runner = ConnectorRunner(built.connector, factory, runner_settings)
+        typer.echo(f"connector {agency_id} ({agency.kind.value}, {built.description or agency.connector}) running; "
+                   "SIGTERM or Ctrl-C to stop", err=True)
+        try:
+            runner.run(stop)
+        finally:
+            built.stop_services()
         stats = runner.stats
         typer.echo(
             f"connector {agency_id} stopped: answered {stats.answered}, rejected {stats.rejected}, "

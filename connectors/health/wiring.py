@@ -1,0 +1,138 @@
+"""Builders for health agencies: ``connector: fhir`` and ``connector: hl7v2``.
+
+Called by ``mashlink.connectors.factory.build_connector`` with the agency's
+context. What gets built, from the typed options:
+
+* ``fhir`` with ``delivery: search`` (default): ``FhirSearchConnector``
+  (Model 2, answers from the trust's FHIR API);
+* ``fhir`` with ``delivery: task``: ``FhirTaskConnector`` plus a
+  ``TaskPoller`` that publishes completed Tasks out of band (Model 3);
+* ``hl7v2``: ``Hl7ReferralConnector`` (REF^I12 out, RRI^I12 back over MLLP);
+* with ``adt_listen``: the MLLP ADT listener (alerts for watched children),
+  the watch list fed from received enquiries (SQLite in the state dir) and
+  the agency events consumer that ends watching when the outcome arrives;
+  with ``watch_cp_flags`` (fhir), children with a child-protection Flag on
+  the FHIR server are watched too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mashlink.config.settings import HUB_SENDER_ID
+from mashlink.connectors.base import AgencyConnector
+from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
+from mashlink.connectors.health.adt import AdtFeed, WatchList
+from mashlink.connectors.health.adt_service import (
+    AdtListener,
+    AgencyEventsListener,
+    AlertPublisher,
+    CompositeWatchList,
+    FhirCpFlagWatchList,
+    WatchingConnector,
+)
+from mashlink.connectors.health.fhir_client import FhirClient
+from mashlink.connectors.health.fhir_connector import FhirSearchConnector, FhirTaskDelivery
+from mashlink.connectors.health.hl7_connector import Hl7ReferralConnector
+from mashlink.connectors.health.hl7_record import DEFAULT_ED_LOCATIONS, Hl7RecordOptions
+from mashlink.connectors.health.options import (
+    FhirOptions,
+    Hl7v2Options,
+    _HealthOptions,
+    parse_options,
+    resolve_token,
+)
+from mashlink.connectors.health.state import HealthState
+
+
+@dataclass
+class _Closer:
+    """Closes a resource (the FHIR HTTP client) when the process stops."""
+
+    resource: FhirClient
+    name: str = "fhir-client"
+
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        self.resource.close()
+
+
+def _state(ctx: ConnectorContext, options: _HealthOptions) -> HealthState:
+    return HealthState(options.state_file or ctx.state_path("health.sqlite"))
+
+
+def _with_adt(ctx: ConnectorContext, options: _HealthOptions, connector: AgencyConnector, state: HealthState,
+              services: list[BackgroundService], extra_watch: WatchList | None = None) -> AgencyConnector:
+    """Add the ADT listener (and watching) when ``adt_listen`` is configured."""
+    listen = options.adt_listen
+    if listen is None:
+        return connector
+    alerts = AlertPublisher(ctx.broker_factory, ctx.agency.id, hub_id=HUB_SENDER_ID)
+    watch: WatchList = state if extra_watch is None else CompositeWatchList([state, extra_watch])
+    feed = AdtFeed(
+        agency_id=ctx.agency.id, watch_list=watch, publish_alert=alerts,
+        options=Hl7RecordOptions(agency_id=ctx.agency.id,
+                                 ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations}),
+    )
+    services.append(AdtListener(feed, listen.host, listen.port, listen.mllp(), validate=listen.validate_messages,
+                                application=listen.application, on_stop=alerts.close))
+    return WatchingConnector(connector, state)
+
+
+def _events(ctx: ConnectorContext, state: HealthState, services: list[BackgroundService]) -> None:
+    services.append(AgencyEventsListener(ctx.broker_factory, ctx.agency.id, state))
+
+
+def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
+    """``connector: fhir``: search (Model 2) or Task delivery (Model 3), optional ADT listener."""
+    from mashlink.connectors.delivery.answers import AnswerPublisher
+    from mashlink.connectors.health.fhir_tasks import FhirTaskConnector, TaskPoller
+
+    options: FhirOptions = parse_options(FhirOptions, dict(ctx.agency.options), ctx.agency_index,
+                                         file=ctx.config_file)
+    token = resolve_token(options, ctx.agency_index, file=ctx.config_file)
+    client = FhirClient(options.client_settings(token))
+    agency_id = ctx.agency.id
+    services: list[BackgroundService] = []
+    needs_state = options.delivery == "task" or options.adt_listen is not None
+    state = _state(ctx, options) if needs_state else None
+    connector: AgencyConnector
+    if options.delivery == "task":
+        assert state is not None
+        delivery = FhirTaskDelivery(agency_id, client, requester=options.responder)
+        connector = FhirTaskConnector(agency_id, delivery, state, responder=options.responder)
+        services.append(TaskPoller(delivery, state, AnswerPublisher(ctx.broker_factory, agency_id),
+                                   interval_s=options.task_poll_interval_s))
+        description = f"FHIR Task delivery to {options.base_url}"
+    else:
+        connector = FhirSearchConnector(agency_id, client, options.connector_options(agency_id))
+        description = f"FHIR search of {options.base_url}"
+    if state is not None:
+        cp = (FhirCpFlagWatchList(client, agency_id, options.mapping_options(agency_id))
+              if options.watch_cp_flags else None)
+        connector = _with_adt(ctx, options, connector, state, services, cp)
+        _events(ctx, state, services)
+    services.append(_Closer(client))
+    if options.adt_listen is not None:
+        description += f"; ADT listener on {options.adt_listen.host}:{options.adt_listen.port}"
+    return BuiltConnector(connector, services, description)
+
+
+def build_hl7v2(ctx: ConnectorContext) -> BuiltConnector:
+    """``connector: hl7v2``: REF^I12 to the trust's engine, RRI^I12 back; optional ADT listener."""
+    options: Hl7v2Options = parse_options(Hl7v2Options, dict(ctx.agency.options), ctx.agency_index,
+                                          file=ctx.config_file)
+    connector: AgencyConnector = Hl7ReferralConnector(
+        ctx.agency.id, options.host, options.port, timeout=options.timeout_s,
+        sending_facility=options.sending_facility, receiving_facility=options.receiving_facility,
+    )
+    services: list[BackgroundService] = []
+    description = f"HL7 v2 REF/RRI I12 with {options.host}:{options.port}"
+    if options.adt_listen is not None:
+        state = _state(ctx, options)
+        connector = _with_adt(ctx, options, connector, state, services)
+        _events(ctx, state, services)
+        description += f"; ADT listener on {options.adt_listen.host}:{options.adt_listen.port}"
+    return BuiltConnector(connector, services, description)
