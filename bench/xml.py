@@ -1,0 +1,151 @@
+"""XML connectors: raw lxml streaming vs full translation (CTF, CIN), and peak memory on a 1 GB CIN file.
+
+For each format the same synthetic file is measured twice in this run:
+``raw_parse_per_s`` is a hardened ``iterparse`` over the records (clearing
+as it goes: the floor any streaming reader pays), ``translate_per_s`` is the
+connector's reader plus the compiled mapping into validated
+``AgencyRecord`` models. ``overhead_ratio`` = raw / translate.
+
+``peak_rss_mb`` runs ``mashlink social-care translate cin`` on a generated
+CIN census in a separate process (written to a temporary file, never
+committed) and reads the child's peak RSS. The full run uses a 1 GB file and
+takes several minutes at current translate rates; ``--quick`` uses 50 MB.
+CTF figures need the education connector (``mashlink.connectors.education``);
+without it only CIN is reported and the report says so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from mashlink.bench.report import BenchReport, BenchRow
+from mashlink.connectors.social_care.cin import CinReader
+from mashlink.connectors.social_care.synthetic import write_cin_file
+from mashlink.connectors.xml_safety import iterparse_safe
+from mashlink.mapping import load_spec, mappings_dir
+
+NAME = "xml"
+
+_RSS_SCRIPT = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+    "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def measure_translate_rss(cin_file: Path, output: Path) -> tuple[int, float]:
+    """Run the streaming translate in a child process; (exit status, peak RSS in MB of that child)."""
+    mashlink = [sys.executable, "-m", "mashlink.ops.cli"]
+    cmd = [sys.executable, "-c", _RSS_SCRIPT, *mashlink, "social-care", "translate", "cin", str(cin_file),
+           "--output", str(output), "--jsonl"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]), int(out[1]) / 1024.0
+
+
+def _raw_rate(path: Path, tag: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    n = 0
+    for _event, element in iterparse_safe(path, tag=tag, max_bytes=None):
+        n += 1
+        len(element)
+    return n, n / (time.perf_counter() - start)
+
+
+def _translate_rate(path: Path, spec: Path, reader: Any) -> tuple[int, float]:
+    mapping = load_spec(spec)
+    start = time.perf_counter()
+    n = 0
+    for native, position in reader(path, mapping, None):
+        mapping.translate(native, position)
+        n += 1
+    return n, n / (time.perf_counter() - start)
+
+
+def write_ctf(path: Path, pupils: int) -> None:
+    """A synthetic CTF (CTfile / Header / CTFpupilData / Pupil) with attendance and an exclusion each."""
+    from mashlink.connectors.social_care.synthetic import synthetic_children
+
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<CTfile><Header><DocumentName>Common Transfer File'
+                 "</DocumentName><CTFversion>23.0</CTFversion><DateTime>2024-05-01T09:00:00</DateTime>"
+                 "<SupplierID>Synthetic MIS</SupplierID><SourceSchool><LEA>999</LEA><Estab>2001</Estab>"
+                 "<SchoolName>Example Primary</SchoolName></SourceSchool><DestSchool><LEA>999</LEA>"
+                 "<Estab>4001</Estab></DestSchool></Header><CTFpupilData>\n")
+        for child in synthetic_children("999", pupils):
+            assert child.birth_date is not None
+            fh.write(
+                f"<Pupil><UPN>{child.upn}</UPN><Surname>{child.family}</Surname><Forename>{child.given}</Forename>"
+                f"<DOB>{child.birth_date.isoformat()}</DOB><Sex>{'M' if child.sex == '1' else 'F'}</Sex>"
+                "<BasicDetails><Ethnicity>WBRI</Ethnicity></BasicDetails>"
+                "<Address><PostCode>LS1 1AA</PostCode></Address>"
+                "<Attendance><YearData><Year>2023</Year><SessionsPossible>320</SessionsPossible>"
+                "<SessionsAuthorised>20</SessionsAuthorised><SessionsUnauthorised>16</SessionsUnauthorised>"
+                "</YearData></Attendance>"
+                "<Exclusions><Exclusion><StartDate>2023-11-02</StartDate><Category>FIXD</Category>"
+                "<Reason>PA</Reason><Sessions>2</Sessions></Exclusion></Exclusions></Pupil>\n")
+        fh.write("</CTFpupilData></CTfile>\n")
+
+
+def _ctf(tmp: Path, count: int) -> tuple[Path, Path, Any, str] | None:
+    """The education connector's CTF spec and reader, when that package exists."""
+    try:
+        from mashlink.connectors.education.ctf_reader import read_ctf
+        from mashlink.connectors.education.formats import ctf_spec_path
+    except ImportError:
+        return None
+    path = tmp / "ctf.xml"
+    write_ctf(path, count)
+    return path, ctf_spec_path(), read_ctf, "Pupil"
+
+
+def run(quick: bool) -> BenchReport:
+    rows: list[BenchRow] = []
+    metrics: dict[str, Any] = {}
+    children = 1500 if quick else 4000
+    with tempfile.TemporaryDirectory(prefix="mashlink-bench-xml-") as tmpdir:
+        tmp = Path(tmpdir)
+        cin = tmp / "cin.xml"
+        write_cin_file(cin, children=children)
+        n_raw, raw = _raw_rate(cin, "Child")
+        n_tr, tr = _translate_rate(cin, mappings_dir() / "cin.yaml", CinReader())
+        assert n_raw == n_tr == children
+        metrics["cin"] = {"raw_parse_per_s": round(raw, 1), "translate_per_s": round(tr, 1),
+                          "overhead_ratio": round(raw / tr, 2), "records": children}
+        rows += [BenchRow(label="CIN raw iterparse", value=round(raw, 1), unit="children/s", note="baseline"),
+                 BenchRow(label="CIN translate", value=round(tr, 1), unit="children/s",
+                          note=f"overhead x{raw / tr:.1f} (target <= 2)")]
+        ctf = _ctf(tmp, children)
+        if ctf is None:
+            metrics["ctf"] = "not measured: mashlink.connectors.education (CTF reader/spec) is not available"
+            rows.append(BenchRow(label="CTF", value=0, unit="-", note="education connector absent: not measured"))
+        else:
+            path, spec, reader, tag = ctf
+            _n, craw = _raw_rate(path, tag)
+            _n, ctr = _translate_rate(path, spec, reader)
+            metrics["ctf"] = {"raw_parse_per_s": round(craw, 1), "translate_per_s": round(ctr, 1),
+                              "overhead_ratio": round(craw / ctr, 2)}
+            rows += [BenchRow(label="CTF raw iterparse", value=round(craw, 1), unit="pupils/s", note="baseline"),
+                     BenchRow(label="CTF translate", value=round(ctr, 1), unit="pupils/s",
+                              note=f"overhead x{craw / ctr:.1f}")]
+        size = (50 if quick else 1024) * 1024 * 1024
+        big = tmp / "cin-big.xml"
+        written = write_cin_file(big, target_bytes=size)
+        start = time.perf_counter()
+        rc, rss = measure_translate_rss(big, tmp / "out.jsonl")
+        elapsed = time.perf_counter() - start
+        metrics["peak_rss_mb"] = round(rss, 1)
+        metrics["rss_file_mb"] = round(os.path.getsize(big) / 1024 / 1024, 1)
+        metrics["rss_children"] = written
+        metrics["rss_translate_s"] = round(elapsed, 1)
+        metrics["rss_exit_status"] = rc
+        rows.append(BenchRow(label=f"peak RSS, CIN {metrics['rss_file_mb']} MB", value=round(rss, 1), unit="MB",
+                             note=f"{written} children in {elapsed:.0f} s, exit {rc} (target < 300 MB)"))
+    return BenchReport(name=NAME, description="XML connectors: raw lxml streaming vs translation; streaming memory",
+                       rows=rows, metrics=metrics,
+                       targets={"overhead_ratio": "<= 2", "peak_rss_mb": "< 300"})
