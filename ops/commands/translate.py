@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Option(None, "--spec", help="Use this mapping spec instead of the format's default."),
         jsonl: bool = typer.Option(False, "--jsonl", help="One JSON record per line instead of a JSON array."),
         explain: bool = typer.Option(False, "--explain", help="List source path -> canonical field, and exit."),
-        strict: bool = typer.Option(False, "--strict", help="Any rejected record fails the run (exit 1, no output)."),
+        strict: bool = typer.Option(False, "--strict", help="Any rejected record or unreadable file fails the run (exit 1, no output)."),
         exclude_none: bool = typer.Option(False, "--exclude-none", help="Leave out empty (null) fields."),
     ) -> None:
         """Translate native records into canonical AgencyRecord JSON."""
@@ -121,7 +121,9 @@ def register(app: typer.Typer) -> None:
             f"{mapping.name}: {result.accepted_count} record(s) accepted, {result.rejected_count} rejected"
             + (f", {len(result.file_errors)} file(s) unreadable" if result.file_errors else "")
         )
-        if result.file_errors or result.accepted_count == 0 or (strict and result.rejected_count):
+        # Non-zero only when nothing usable was read (or --strict and anything failed):
+        # one unreadable file in a batch must not withhold the good files' records.
+        if result.accepted_count == 0 or (strict and (result.rejected_count or result.file_errors)):
             raise typer.Exit(1)
         dumped = [r.model_dump_json(exclude_none=exclude_none) for r in result.records]
         if jsonl:
