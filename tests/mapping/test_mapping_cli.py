@@ -91,12 +91,22 @@ def test_nothing_usable_exits_1_without_output() -> None:
     assert "0 record(s) accepted, 2 rejected" in result.stderr
 
 
-def test_unparseable_file_exits_1_with_position() -> None:
-    result = run("translate", "json", str(DATA / "broken.json"), str(DATA / "cases.json"))
+def test_unparseable_file_alone_exits_1_with_position() -> None:
+    result = run("translate", "json", str(DATA / "broken.json"))
     assert result.exit_code == 1
     assert result.stdout == ""
     assert "broken.json line 3 column 1: not valid JSON" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unparseable_file_does_not_withhold_the_good_files_records() -> None:
+    result = run("translate", "json", str(DATA / "broken.json"), str(DATA / "cases.json"))
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)  # the good file's records
+    assert "broken.json line 3 column 1: not valid JSON" in result.stderr
+    assert "1 file(s) unreadable" in result.stderr
+    strict = run("translate", "json", "--strict", str(DATA / "broken.json"), str(DATA / "cases.json"))
+    assert strict.exit_code == 1 and strict.stdout == ""
 
 
 def test_csv_bad_rows_with_line_numbers() -> None:
@@ -131,7 +141,7 @@ def test_explain_lists_what_leaves() -> None:
 
 
 def test_spec_override_and_unknown_format(tmp_path: Path) -> None:
-    result = run("translate", "fhir", str(DATA / "patient.fhir.json"), "--spec", str(DATA / "fhir-person.yaml"))
+    result = run("translate", "json", str(DATA / "patient.fhir.json"), "--spec", str(DATA / "fhir-person.yaml"))
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)[0]["identifiers"][0]["verification"] == "01"
     result = run("translate", "nope", str(DATA / "cases.json"))
@@ -151,7 +161,7 @@ def test_bad_spec_exit_2_names_line(tmp_path: Path) -> None:
 
 
 def test_xml_and_hl7_via_spec() -> None:
-    xml = run("translate", "cin", str(DATA / "cin.xml"), "--spec", str(DATA / "cin-person.yaml"), "--jsonl")
+    xml = run("translate", "xml", str(DATA / "cin.xml"), "--spec", str(DATA / "cin-person.yaml"), "--jsonl")
     assert xml.exit_code == 0, xml.stderr
     people = [json.loads(line) for line in xml.stdout.splitlines()]
     assert [p["person_id"] for p in people] == ["LA-1", "LA-2"]
