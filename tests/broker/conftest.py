@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from broker_helpers import AGENCY, KEYS
+from tests.broker.broker_helpers import AGENCY, KEYS
 from mashlink.broker import Broker, EnvelopeCodec, Topology
 
 

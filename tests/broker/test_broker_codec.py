@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from broker_helpers import AGENCY, KEYS, enquiry_envelope
+from tests.broker.broker_helpers import AGENCY, KEYS, enquiry_envelope
 from mashlink.broker import EnvelopeCodec, MessageRejected, RejectReason
 from mashlink.schemas.enquiry import Enquiry
 

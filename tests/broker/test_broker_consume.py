@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broker_helpers import AGENCY, Recorder, enquiry_envelope
+from tests.broker.broker_helpers import AGENCY, Recorder, enquiry_envelope
 from mashlink.broker import Broker, EnvelopeCodec, RejectReason, Topology, Verdict
 from mashlink.broker.link import RawMessage
 from mashlink.schemas.codes import Rag

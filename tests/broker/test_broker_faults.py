@@ -9,7 +9,7 @@ import time
 import kombu
 import pytest
 
-from broker_helpers import AGENCY, KEYS, Recorder, enquiry_envelope
+from tests.broker.broker_helpers import AGENCY, KEYS, Recorder, enquiry_envelope
 from mashlink.broker import Broker, EnvelopeCodec, PublishError, RejectReason, Topology
 from mashlink.broker.link import Link
 from mashlink.schemas.codes import Rag

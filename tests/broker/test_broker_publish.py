@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker_helpers import AGENCY, Recorder, enquiry_envelope
+from tests.broker.broker_helpers import AGENCY, Recorder, enquiry_envelope
 from mashlink.broker import Broker, OutgoingMessage, PublishError, Topology
 from mashlink.schemas.codes import Rag
 

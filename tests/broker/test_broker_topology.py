@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from broker_helpers import AGENCY, enquiry_envelope
+from tests.broker.broker_helpers import AGENCY, enquiry_envelope
 from mashlink.broker import Broker, Topology
 from mashlink.schemas.codes import Rag
 

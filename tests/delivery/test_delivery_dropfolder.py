@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conftest import AGENCY, Collector, make_enquiry
+from tests.delivery.conftest import AGENCY, Collector, make_enquiry
 from mashlink.connectors.delivery.atomic import atomic_write_text
 from mashlink.connectors.delivery.connector import DropFolderChannel, Model3Connector, Model3Delivery
 from mashlink.connectors.delivery.dropfolder import DropFolder, InboxPoller
@@ -115,7 +115,7 @@ def test_answer_stays_in_inbox_when_the_broker_is_unavailable(tmp_path: Path, pe
     from mashlink.broker.topology import Topology
     from mashlink.connectors.delivery.answers import AnswerPublisher
 
-    from conftest import KEYS
+    from tests.delivery.conftest import KEYS
 
     unreachable = AnswerPublisher(lambda: Broker("amqp://guest:guest@127.0.0.1:1//", EnvelopeCodec(KEYS, signer=AGENCY),
                                                  Topology("dlvdown"), confirm_timeout_s=1,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from conftest import AGENCY, HOOK_KEY, Collector, make_enquiry
+from tests.delivery.conftest import AGENCY, HOOK_KEY, Collector, make_enquiry
 from mashlink.connectors.delivery.connector import Model3Connector, Model3Delivery, WebhookChannel
 from mashlink.connectors.delivery.models import AgencyAnswer, AnswerFinding, AnswerMatch, DeliveryTask
 from mashlink.connectors.delivery.pending import PendingStore

@@ -18,7 +18,7 @@ from mashlink.config.settings import MashlinkSettings, load_settings
 from mashlink.hub.db import drop_schema, make_engine
 from mashlink.hub.migrate import migrate_engine
 from mashlink.hub.service import HubService
-from hub_support import FakeClock
+from tests.hub.hub_support import FakeClock
 
 
 @dataclass

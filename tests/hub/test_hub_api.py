@@ -10,7 +10,7 @@ import httpx
 import pytest
 import uvicorn
 
-from hub_support import referral_data
+from tests.hub.hub_support import referral_data
 from mashlink.hub.api import create_app
 from mashlink.hub.service import HubService
 

@@ -20,7 +20,7 @@ from mashlink.hub.service import HubService
 from mashlink.schemas.enquiry import Enquiry
 from mashlink.schemas.envelope import Envelope, MessageType
 
-from hub_support import referral_data
+from tests.hub.hub_support import referral_data
 
 AGENCIES = ["police-synth", "health-synth", "education-synth", "social-care-synth"]
 

@@ -21,7 +21,7 @@ from mashlink.schemas.enquiry import Enquiry
 from mashlink.schemas.envelope import Envelope, MessageType
 from mashlink.schemas.events import Escalation
 
-from hub_support import FakeClock, referral_data
+from tests.hub.hub_support import FakeClock, referral_data
 
 AGENCIES = ["education-synth", "health-synth", "police-synth", "social-care-synth"]
 KINDS = {"police-synth": "police", "health-synth": "health", "education-synth": "education",

@@ -13,7 +13,7 @@ from mashlink.hub.migrate import current_revision, head_revision, migrate_engine
 from mashlink.hub.models import Base
 from mashlink.hub.service import HubService
 
-from hub_support import referral_data
+from tests.hub.hub_support import referral_data
 
 
 def test_migrations_produce_the_models_schema(hub_db) -> None:  # type: ignore[no-untyped-def]
