@@ -16,8 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from mashlink.mapping.compiler import CompiledMapping
-from mashlink.mapping.errors import InputError, Issue, RecordError
+from mashlink.mapping.errors import InputError, Issue, RecordError  # noqa: F401 (InputError re-exported)
 from mashlink.mapping.readers import Reader, RowProblem
+from mashlink.mapping.stream import StreamSummary, iter_native
 
 
 @dataclass
@@ -38,23 +39,24 @@ class BatchResult:
 
 def translate_files(mapping: CompiledMapping, reader: Reader, files: Iterable[Path],
                     on_reject: Callable[[RecordError], Any] | None = None) -> BatchResult:
-    """Translate every record of every file; never raises for bad input."""
+    """Translate every record of every file; never raises for bad input.
+
+    Readers with ``read_set`` (a CSV set such as SSDA903) receive all files at once.
+    """
     result = BatchResult()
-    for path in files:
+    summary = StreamSummary(warnings=result.warnings)
+    for native, position in iter_native(reader, [Path(p) for p in files], mapping, summary):
+        if isinstance(native, RowProblem):
+            error = RecordError(position, [Issue("record", "format", native.message)], mapping.file)
+            result.rejected.append(error)
+            if on_reject:
+                on_reject(error)
+            continue
         try:
-            for native, position in reader(Path(path), mapping, result.warnings.append):
-                if isinstance(native, RowProblem):
-                    error = RecordError(position, [Issue("record", "format", native.message)], mapping.file)
-                    result.rejected.append(error)
-                    if on_reject:
-                        on_reject(error)
-                    continue
-                try:
-                    result.records.append(mapping.translate(native, position))
-                except RecordError as error:
-                    result.rejected.append(error)
-                    if on_reject:
-                        on_reject(error)
-        except InputError as error:
-            result.file_errors.append(error)
+            result.records.append(mapping.translate(native, position))
+        except RecordError as error:
+            result.rejected.append(error)
+            if on_reject:
+                on_reject(error)
+    result.file_errors.extend(summary.file_errors)
     return result

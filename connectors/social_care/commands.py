@@ -19,7 +19,7 @@ import typer
 from mashlink.connectors.social_care.cin import CinReader
 from mashlink.connectors.social_care.index import SocialCareIndex
 from mashlink.connectors.social_care.ssda903 import Ssda903Reader
-from mashlink.connectors.social_care.stream import translate_to
+from mashlink.mapping.stream import translate_to
 from mashlink.mapping import SpecErrors, load_spec
 from mashlink.mapping.formats import mappings_dir
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mashlink.connectors.social_care.stream import StreamSummary, iter_native
+from mashlink.mapping.stream import StreamSummary, iter_native
 from mashlink.mapping import load_spec
 from mashlink.mapping.formats import mappings_dir
 from mashlink.mapping.compiler import CompiledMapping

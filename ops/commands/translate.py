@@ -21,10 +21,10 @@ from mashlink.mapping import (
     SpecErrors,
     default_registry,
     load_spec,
-    translate_files,
 )
 from mashlink.mapping.formats import READERS_BY_LANGUAGE
 from mashlink.mapping.readers import Reader
+from mashlink.mapping.stream import translate_to
 
 
 def _err(message: str) -> None:
@@ -102,6 +102,7 @@ def register(app: typer.Typer) -> None:
         explain: bool = typer.Option(False, "--explain", help="List source path -> canonical field, and exit."),
         strict: bool = typer.Option(False, "--strict", help="Any rejected record or unreadable file fails the run (exit 1, no output)."),
         exclude_none: bool = typer.Option(False, "--exclude-none", help="Leave out empty (null) fields."),
+        output: Path = typer.Option(None, "--output", "-o", help="Write here (atomically) instead of stdout."),
     ) -> None:
         """Translate native records into canonical AgencyRecord JSON."""
         registry = default_registry()
@@ -112,24 +113,23 @@ def register(app: typer.Typer) -> None:
         if not files:
             _err("give one or more input files (or --explain)")
             raise typer.Exit(2)
-        result = translate_files(mapping, reader, files, on_reject=lambda e: _err(str(e)))
-        for warning in result.warnings:
+        # Records stream through a temporary file (flat memory for a 1 GB census) and are
+        # published only if the run is usable: never partial output.
+        summary = translate_to(mapping, reader, list(files), output, jsonl=jsonl, exclude_none=exclude_none,
+                               strict=strict, on_reject=lambda e: _err(str(e)))
+        for warning in summary.warnings:
             _err(f"warning: {warning}")
-        for error in result.file_errors:
+        for error in summary.file_errors:
             _err(f"cannot read {error}")
         _err(
-            f"{mapping.name}: {result.accepted_count} record(s) accepted, {result.rejected_count} rejected"
-            + (f", {len(result.file_errors)} file(s) unreadable" if result.file_errors else "")
+            f"{mapping.name}: {summary.accepted} record(s) accepted, {summary.rejected} rejected"
+            + (f" ({summary.flagged} kept with data-quality issues)" if summary.flagged else "")
+            + (f", {len(summary.file_errors)} file(s) unreadable" if summary.file_errors else "")
         )
         # Non-zero only when nothing usable was read (or --strict and anything failed):
         # one unreadable file in a batch must not withhold the good files' records.
-        if result.accepted_count == 0 or (strict and (result.rejected_count or result.file_errors)):
+        if not summary.usable or (strict and (summary.rejected or summary.file_errors)):
             raise typer.Exit(1)
-        dumped = [r.model_dump_json(exclude_none=exclude_none) for r in result.records]
-        if jsonl:
-            typer.echo("\n".join(dumped))
-        else:
-            typer.echo("[\n" + ",\n".join(dumped) + "\n]")
 
     mapping_app = typer.Typer(help="Inspect and check mapping specs.", no_args_is_help=True)
 

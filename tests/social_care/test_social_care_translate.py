@@ -188,3 +188,15 @@ def test_ssda903_xml_through_the_generic_translate(tmp_path: Path) -> None:
     assert (episode["start"], episode["end"]) == ("2023-05-01", "2023-05-09")
     la = [i for i in record["person"]["identifiers"] if i["system"] == "la_child_id"][0]
     assert la["scope"] == "999"
+
+
+def test_ssda903_csv_set_through_the_generic_translate_is_joined_and_written_atomically(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "canonical.json"
+    out.parent.mkdir()
+    result = _run("translate", "ssda903", *map(str, _csv_set(tmp_path)), "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    recs = _records(out.read_text(encoding="utf-8"))
+    assert set(recs) == {"LA0001", "LA0010"}
+    assert len(_by_category(recs["LA0001"], "social_care.looked_after_episode")) == 2
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind

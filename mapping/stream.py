@@ -1,8 +1,8 @@
 """Translate with flat memory, and still never leave partial output.
 
-``mapping.batch.translate_files`` keeps every record in memory and the
-``translate`` command prints at the end: right for small files, impossible
-for a 1 GB CIN census. Here each record is serialised as soon as it is
+``mapping.batch.translate_files`` keeps every record in memory: right for a
+library caller with small files, impossible for a 1 GB CIN census. Here (and
+so in ``mashlink translate``) each record is serialised as soon as it is
 translated and written to a temporary file next to the destination; only
 when the run is usable is the file moved into place (``os.replace``, atomic)
 or copied to stdout. A run that reads nothing usable leaves nothing behind.
