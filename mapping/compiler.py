@@ -1,5 +1,9 @@
 """Compile a spec into a ``CompiledMapping``: closures built once, run per record.
 
+The closures are the reference interpreter; ``codegen`` also turns them into
+one generated Python function per spec, used first for every record (see
+``CompiledMapping.translate_dict``).
+
 Loading does all the slow and error-prone work (YAML, pydantic checks of the
 spec, path parsing, target checks against the model, code table checks), and
 collects every problem with its file and line. Translating a record then only
@@ -17,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mashlink.mapping.codegen import compile_fast
 from mashlink.mapping.codes import CodeTable, CodeEntry, default_codes_dir, load_tables
 from mashlink.mapping.errors import (
     Issue,
@@ -91,7 +96,8 @@ def _each(fn: Callable[[Any], Any], values: list[Any]) -> list[Any]:
 class _ValueRule:
     __slots__ = ("target", "setter", "paths", "from_record", "const", "has_const", "copy_steps",
                  "steps", "want_all", "multi", "code", "code_field", "default", "has_default", "required",
-                 "on_error", "label", "line", "source_text", "run")
+                 "on_error", "label", "line", "source_text", "run", "target_steps",
+                 "step_kinds")
 
     def specialise(self) -> None:
         """Pick the cheapest runner for this rule: most rules are constants or plain copies."""
@@ -193,7 +199,8 @@ class _ValueRule:
 class _ObjectRule:
     """Builds one object from sub-rules; omitted when none of them found a native value."""
 
-    __slots__ = ("target", "setter", "rules", "required", "label", "line", "for_each", "from_record", "split")
+    __slots__ = ("target", "setter", "rules", "required", "label", "line", "for_each", "from_record", "split",
+                 "target_steps")
 
     def run(self, node: Any, ctx: _Ctx, out: dict[str, Any], item: str | None) -> bool:
         if self.for_each is None:
@@ -246,6 +253,8 @@ class CompiledMapping:
         self.source_paths = source_paths
         self._has_issues = has_issues
         self._record_id_steps = parse_target("source.record_id")
+        self._validate = model.model_validate
+        self._fast = compile_fast(rules, spec.language, spec.spec)
 
     @property
     def name(self) -> str:
@@ -268,7 +277,21 @@ class CompiledMapping:
             yield item, f"{self.records_path.expr}[{i}]"
 
     def translate_dict(self, native: Any, position: Position) -> dict[str, Any]:
-        """Run the rules into a plain dict (not yet validated); raises RecordError."""
+        """Run the rules into a plain dict (not yet validated); raises RecordError.
+
+        The generated fast path builds the dict for a good record; a record it
+        gives up on (an error to report) goes through the rule interpreter,
+        which names the field, rule, native path and spec line.
+        """
+        fast = self._fast
+        if fast is not None:
+            out = fast(native)
+            if out is not None:
+                return out
+        return self._interpret(native, position)
+
+    def _interpret(self, native: Any, position: Position) -> dict[str, Any]:
+        """The reference interpreter: walks the compiled rules and collects every issue."""
         out: dict[str, Any] = {}
         ctx = _Ctx(native, out)
         for rule in self.rules:
@@ -283,7 +306,7 @@ class CompiledMapping:
         """Translate one native record into the target model; raises RecordError."""
         out = self.translate_dict(native, position)
         try:
-            return self.model.model_validate(out)
+            return self._validate(out)
         except ValidationError as exc:
             raise RecordError(self._position(out, position), self._issues_from(exc), self.file) from None
 
@@ -401,6 +424,7 @@ class _Compiler:
         compiled.rules = self.rules(rule.rules or [], (*loc, "rules"), sub_prefix, src_prefix,
                                     in_item or rule.for_each is not None)
         compiled.setter = compile_setter(steps)
+        compiled.target_steps = tuple(steps)
         return compiled
 
     def value_rule(self, rule: RuleSpec, loc: tuple[Any, ...], steps: list[TargetStep], full_text: str,
@@ -410,6 +434,7 @@ class _Compiler:
         compiled.label = label
         compiled.line = line
         compiled.setter = compile_setter(steps)
+        compiled.target_steps = tuple(steps)
         compiled.has_const = "const" in rule.model_fields_set
         compiled.const = rule.const
         compiled.copy_steps = None
@@ -446,6 +471,7 @@ class _Compiler:
             compiled.source_text = ", ".join(sources)
         # transforms
         fns = []
+        kinds: list[Any] = []  # factories of argument-less transforms, for codegen to inline
         for j, tspec in enumerate(rule.transforms):
             tloc = (*loc, "transforms", j)
             if isinstance(tspec, dict):
@@ -461,9 +487,11 @@ class _Compiler:
                 continue
             try:
                 fns.append((factory(targs), tname in LIST_TRANSFORMS))
+                kinds.append(factory if targs in (None, True, {}) else None)
             except ValueError as exc:
                 self.err(tloc, label, f"transform {tname}: {exc}")
         compiled.steps = tuple(fns)
+        compiled.step_kinds = tuple(kinds)
         # code table
         compiled.code = None
         compiled.code_field = "value"

@@ -123,8 +123,16 @@ class FindingCategory(StrEnum):
 
     @property
     def agency_kind(self) -> AgencyKind:
-        return AgencyKind(self.value.split(".", 1)[0])
+        # A table lookup: every finding of every record checks its category
+        # against its source, and building the enum from the prefix each time
+        # (``AgencyKind(value.split(".")[0])``) is slow.
+        return _AGENCY_OF_CATEGORY[self]
 
+
+#: The agency kind of each category (its prefix); built once, at import.
+_AGENCY_OF_CATEGORY: dict[FindingCategory, AgencyKind] = {
+    category: AgencyKind(category.value.split(".", 1)[0]) for category in FindingCategory
+}
 
 FINDING_CATEGORIES_BY_AGENCY: dict[AgencyKind, frozenset[FindingCategory]] = {
     kind: frozenset(c for c in FindingCategory if c.value.startswith(kind.value + "."))

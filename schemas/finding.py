@@ -21,6 +21,9 @@ from mashlink.schemas.codes import (
 )
 
 
+_POLICE = AgencyKind.POLICE  # a module constant: enum class attribute lookups are slow per record
+
+
 class SourceRef(CanonicalModel):
     """Where a record lives in an agency system."""
 
@@ -61,7 +64,7 @@ class Finding(CanonicalModel):
                 f"category {self.category.value} is not in the {self.source.agency_kind.value} vocabulary",
                 self.category.value,
             )
-        if self.handling_code is not None and self.source.agency_kind is not AgencyKind.POLICE:
+        if self.handling_code is not None and self.source.agency_kind is not _POLICE:
             raise rule_error(
                 "Finding",
                 ("handling_code",),
