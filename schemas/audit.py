@@ -6,15 +6,15 @@ or editing an event breaks every later hash and a verifier can prove it.
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, UtcDatetime
 
 
 class AuditEvent(CanonicalModel):
     sequence: int = Field(ge=1)
     event_id: str = Field(min_length=1, max_length=64)
-    at: AwareDatetime
+    at: UtcDatetime
     actor: str = Field(min_length=1, description="User, service or agency id")
     action: str = Field(min_length=1, description="e.g. referral.created, enquiry.sent, dlq.replayed")
     referral_id: str | None = None

@@ -8,12 +8,27 @@ in a mapping or a newer sender's extra field is an error, not silent loss.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 SCHEMA_VERSION = "1.0"
+
+
+def _to_utc(value: datetime) -> datetime:
+    """UTC inside: an offset is kept only as far as the instant it names.
+
+    A local time with a zone (e.g. Europe/London in the autumn fold) is
+    converted once, here, so every later comparison and every stored or sent
+    value is an unambiguous UTC instant.
+    """
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+
+
+#: A timezone-aware datetime, normalised to UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 SUPPORTED_SCHEMA_VERSIONS: frozenset[str] = frozenset({"1.0"})
 
 

@@ -6,9 +6,9 @@ model says who is to be told so the hub can prove they were.
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, UtcDatetime
 from mashlink.schemas.codes import OutcomeType
 
 
@@ -18,7 +18,7 @@ class Decision(CanonicalModel):
     outcome: OutcomeType
     rationale: str = Field(min_length=1, max_length=20000)
     decided_by: str = Field(min_length=1)
-    decided_at: AwareDatetime
+    decided_at: UtcDatetime
     notify: list[str] = Field(default_factory=list, description="Agency ids and referrer to be told")
 
 
@@ -31,4 +31,4 @@ class Outcome(CanonicalModel):
     outcome: OutcomeType
     recipient: str = Field(min_length=1)
     summary: str = Field(default="", max_length=4000)
-    sent_at: AwareDatetime
+    sent_at: UtcDatetime

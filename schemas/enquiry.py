@@ -8,9 +8,9 @@ linked view can show uncertainty instead of hiding it.
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
+from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
 from mashlink.schemas.codes import (
     AgencyKind,
     Classification,
@@ -36,8 +36,8 @@ class Enquiry(CanonicalModel):
     questions: list[str] = Field(default_factory=list)
     concerns: list[str] = Field(default_factory=list)
     rag: Rag
-    requested_at: AwareDatetime
-    due_at: AwareDatetime
+    requested_at: UtcDatetime
+    due_at: UtcDatetime
     lawful_basis: list[LawfulBasis] = Field(min_length=1)
     consent_note: str | None = None
     requester: str = Field(min_length=1)
@@ -79,7 +79,7 @@ class EnquiryResponse(CanonicalModel):
     findings: list[Finding] = Field(default_factory=list)
     relationships: list[Relationship] = Field(default_factory=list)
     responder: str = Field(min_length=1, description="Team or role that answered")
-    responded_at: AwareDatetime
+    responded_at: UtcDatetime
     sequence: int = Field(default=1, ge=1, description="1 for the first answer, then follow-ups")
     more_to_follow: bool = False
     note: str | None = Field(default=None, max_length=4000)

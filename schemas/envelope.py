@@ -12,9 +12,9 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from mashlink.schemas.base import SCHEMA_VERSION, CanonicalModel
+from mashlink.schemas.base import CanonicalModel, SCHEMA_VERSION, UtcDatetime
 from mashlink.schemas.codes import Rag
 
 
@@ -37,8 +37,8 @@ class Envelope(CanonicalModel):
     schema_version: str = SCHEMA_VERSION
     sender: str = Field(min_length=1, max_length=64)
     recipient: str = Field(min_length=1, max_length=64)
-    sent_at: AwareDatetime
-    due_at: AwareDatetime | None = None
+    sent_at: UtcDatetime
+    due_at: UtcDatetime | None = None
     rag: Rag | None = None
     body: dict[str, Any]
     signature: str | None = Field(default=None, description="hex HMAC-SHA256 over signing_bytes()")

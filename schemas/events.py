@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel
+from mashlink.schemas.base import CanonicalModel, UtcDatetime
 from mashlink.schemas.codes import AgencyKind, Rag
 
 
@@ -28,8 +28,8 @@ class Escalation(CanonicalModel):
     agency_id: str = Field(min_length=1)
     rag: Rag
     level: EscalationLevel
-    due_at: AwareDatetime
-    raised_at: AwareDatetime
+    due_at: UtcDatetime
+    raised_at: UtcDatetime
 
 
 class AlertKind(StrEnum):
@@ -48,6 +48,6 @@ class Alert(CanonicalModel):
     referral_id: str | None = None
     enquiry_id: str | None = None
     person_ref: str = Field(min_length=1, description="Hub subject key, never a name")
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     location: str | None = Field(default=None, description="Organisation code, e.g. ODS of the ED")
     detail: str = Field(default="", max_length=2000)

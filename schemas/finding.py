@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
+from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
 from mashlink.schemas.codes import (
     AgencyKind,
     FindingCategory,
@@ -40,8 +40,8 @@ class Finding(CanonicalModel):
     finding_id: str = Field(min_length=1, max_length=128)
     subject_person_id: str = Field(min_length=1, description="The person in the same message it is about")
     category: FindingCategory
-    start: date | AwareDatetime | None = Field(default=None, description="A date, or a timezone-aware date-time")
-    end: date | AwareDatetime | None = None
+    start: date | UtcDatetime | None = Field(default=None, description="A date, or a timezone-aware date-time")
+    end: date | UtcDatetime | None = None
     summary: str = Field(default="", max_length=4000)
     codes: list[str] = Field(default_factory=list, description="Native codes kept for audit, e.g. CIN factors 3A, 10A")
     attributes: dict[str, str | int | float | bool | None] = Field(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
+from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
 from mashlink.schemas.codes import (
     Classification,
     ConcernCategory,
@@ -29,7 +29,7 @@ class RagChange(CanonicalModel):
     """One rating decision; the history shows who re-rated and why."""
 
     rag: Rag
-    at: AwareDatetime
+    at: UtcDatetime
     by: str = Field(min_length=1)
     reason: str = Field(default="", max_length=2000)
 
@@ -57,7 +57,7 @@ class Referral(CanonicalModel):
     """A contact/referral with its subjects, household and rating."""
 
     referral_id: str = Field(min_length=1, max_length=64)
-    received_at: AwareDatetime
+    received_at: UtcDatetime
     local_authority: str = Field(min_length=1, max_length=16, description="LA code the MASH serves")
     source: ReferralSource
     referrer: str = Field(min_length=1, max_length=200, description="Referring organisation or role")
