@@ -109,12 +109,20 @@ BUILTIN_BUILDERS: Mapping[str, str] = MappingProxyType({
     "reference": "mashlink.connectors.factory:build_reference",
     "fhir": "mashlink.connectors.health.wiring:build_fhir",
     "hl7v2": "mashlink.connectors.health.wiring:build_hl7v2",
+    "pole": "mashlink.connectors.police.wiring:build_pole",
+    "ctf": "mashlink.connectors.education.wiring:build_ctf",
+    "cin": "mashlink.connectors.social_care.wiring:build_social_care",
+    "ssda903": "mashlink.connectors.social_care.wiring:build_social_care",
 })
 
 #: Connector names -> pydantic model of their options, for checking without building.
 OPTION_MODELS: Mapping[str, str] = MappingProxyType({
     "fhir": "mashlink.connectors.health.options:FhirOptions",
     "hl7v2": "mashlink.connectors.health.options:Hl7v2Options",
+    "pole": "mashlink.connectors.police.options:PoleOptions",
+    "ctf": "mashlink.connectors.education.options:CtfOptions",
+    "cin": "mashlink.connectors.social_care.options:SocialCareWiringOptions",
+    "ssda903": "mashlink.connectors.social_care.options:SocialCareWiringOptions",
 })
 
 
@@ -176,17 +184,19 @@ def build_connector(ctx: ConnectorContext, builders: Mapping[str, str] = BUILTIN
 def options_issues(settings: MashlinkSettings) -> list[ConfigIssue]:
     """Problems in the ``options`` of every agency whose connector declares an options model.
 
-    For ``mashlink config check``: validates shape only (no secrets read, no connections).
+    For ``mashlink config check``: validates shape only (no secrets read, no connections,
+    no files looked at). Each issue names ``agencies[i].options.<field>`` and, when the
+    value is in the YAML file, its line.
     """
     issues: list[ConfigIssue] = []
     for i, agency in enumerate(settings.agencies):
         path = OPTION_MODELS.get(agency.connector)
         if path is None:
             continue
-        from mashlink.connectors.health.options import parse_options
+        from mashlink.connectors.delivery.options import parse_connector_options
 
         try:
-            parse_options(_load(path), dict(agency.options), i)
+            parse_connector_options(_load(path), dict(agency.options), i, file=settings.config_file)
         except ConfigError as exc:
             issues.extend(exc.issues)
     return issues

@@ -54,8 +54,20 @@ def _summary(settings: MashlinkSettings) -> list[str]:
 
 @config_app.command("check")
 def check(file: Path | None = FILE_OPTION) -> None:
-    """Validate the configuration: print OK and a summary, or every error (exit 1)."""
+    """Validate the configuration: print OK and a summary, or every error (exit 1).
+
+    Connector options (``agencies[i].options``) are checked too, against each
+    built-in connector's options model, so a bad option is found here and not
+    when the connector process starts. Shape only: no secret is read, no file
+    or connection is opened.
+    """
+    from mashlink.connectors.factory import options_issues
+
     settings = _load_or_exit(file)
+    issues = options_issues(settings)
+    if issues:
+        typer.echo(str(ConfigError(issues, file=settings.config_file)), err=True)
+        raise typer.Exit(1)
     typer.echo("OK: configuration is valid")
     for line in _summary(settings):
         typer.echo(f"  {line}")

@@ -7,9 +7,12 @@ no new work is taken, work in hand is answered, confirmed and acknowledged,
 and the rest stays queued for the next start.
 
 The connector is built from the agency's configuration by
-``mashlink.connectors.factory`` (``connector: fhir``, ``hl7v2``, ``reference``
-or a plugin path), together with the background services it owns (for a
-health trust: the ADT listener, the FHIR Task poller, the events consumer).
+``mashlink.connectors.factory`` (``connector: fhir``, ``hl7v2``, ``pole``,
+``ctf``, ``cin``, ``ssda903``, ``reference`` or a plugin path), together with
+the background services it owns (for a health trust: the ADT listener, the
+FHIR Task poller, the events consumer; for police, education and social care:
+export reload, drop-folder / inbox ingest, and the Model 3 answer endpoint or
+answer inbox).
 ``--simulated`` answers from the simulated agency system (the ``reference``
 connector) whatever is configured.
 """

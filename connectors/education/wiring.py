@@ -1,0 +1,105 @@
+"""Builder for LA education services: ``connector: ctf``.
+
+Called by :func:`mashlink.connectors.factory.build_connector`. What gets built
+from :class:`~mashlink.connectors.education.options.CtfOptions`:
+
+* an :class:`EducationConnector` over its :class:`PupilIndex` (SQLite in the
+  state directory) searching by UPN or demographics (Model 2);
+* with ``drop_folder``, the ``ctf-ingest`` background service: one ingest
+  pass at start, then every ``ingest_interval_s`` (files placed while the
+  connector runs are picked up; nothing is ever lost, see ``ingest.py``);
+* with ``delivery`` (Model 3), the enquiry is also (or only, with
+  ``search: false``) delivered into the education team's own tool.
+
+:func:`education_from_settings` builds the same connector for the CLI
+(``mashlink education ingest``) without a broker.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from mashlink.config.errors import ConfigError, ConfigIssue
+from mashlink.config.settings import MashlinkSettings
+from mashlink.connectors.base import AgencyConnector
+from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
+from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from mashlink.connectors.education.connector import EducationConnector
+from mashlink.connectors.education.formats import ctf_spec_path
+from mashlink.connectors.education.index import PupilIndex
+from mashlink.connectors.education.ingest import DropFolder, IngestReport
+from mashlink.connectors.education.options import CtfOptions
+from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
+from mashlink.config.models import AgencyConfig
+from mashlink.mapping import load_spec
+from mashlink.mapping.errors import MappingEngineError
+from mashlink.schemas.codes import AgencyKind
+
+log = structlog.get_logger(__name__)
+
+
+def ctf_options(settings: MashlinkSettings, agency: AgencyConfig, agency_index: int) -> CtfOptions:
+    return parse_connector_options(CtfOptions, dict(agency.options), agency_index, file=settings.config_file)
+
+
+def education_connector(settings: MashlinkSettings, agency: AgencyConfig, agency_index: int, options: CtfOptions,
+                        *, drop_folder: Path | None = None) -> EducationConnector:
+    """The search connector over the agency's index (``drop_folder`` overrides the configured one)."""
+    state_dir = settings.state_dir
+    index_path = (resolve_path(state_dir, options.index_file) if options.index_file
+                  else state_dir / f"connector-{agency.id}.ctf-index.sqlite3")
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    spec = resolve_path(state_dir, options.spec) if options.spec else ctf_spec_path()
+    try:
+        mapping = load_spec(spec)
+    except (MappingEngineError, OSError) as exc:
+        raise ConfigError([ConfigIssue(path=f"agencies[{agency_index}].options.spec",
+                                       rule=f"cannot load mapping spec {spec}: {exc}")],
+                          file=settings.config_file) from None
+    folder = drop_folder or (resolve_path(state_dir, options.drop_folder) if options.drop_folder else None)
+    return EducationConnector(agency.id, PupilIndex(index_path), mapping=mapping,
+                              drop_folder=DropFolder(folder) if folder else None, responder=options.responder,
+                              ingest_on_enquiry=options.ingest_on_enquiry)
+
+
+def education_from_settings(settings: MashlinkSettings, agency_id: str, *, drop_folder: Path | None = None
+                            ) -> EducationConnector:
+    """The configured ``ctf`` agency's search connector (CLI use: no broker, no services)."""
+    index = next(i for i, a in enumerate(settings.agencies) if a.id == agency_id)
+    agency = settings.agencies[index]
+    return education_connector(settings, agency, index, ctf_options(settings, agency, index),
+                               drop_folder=drop_folder)
+
+
+def _log_report(agency_id: str, report: IngestReport) -> IngestReport:
+    if report.files:
+        log.info("education.drop_ingested", agency_id=agency_id, files=len(report.files), accepted=report.accepted,
+                 rejected=report.rejected, failed_files=len(report.failed_files))
+    return report
+
+
+def build_ctf(ctx: ConnectorContext) -> BuiltConnector:
+    """``connector: ctf``: pupil index search with a background drop-folder ingest; optional Model 3."""
+    options = ctf_options(ctx.settings, ctx.agency, ctx.agency_index)
+    services: list[BackgroundService] = []
+    parts: list[str] = []
+    search: EducationConnector | None = None
+    if options.delivery is None or options.delivery.search:
+        search = education_connector(ctx.settings, ctx.agency, ctx.agency_index, options)
+        parts.append(f"CTF pupil index ({search.index.count()} pupil(s))")
+        if search.drop_folder is not None:
+            connector_ = search
+            services.append(PeriodicService("ctf-ingest", lambda: _log_report(ctx.agency.id,
+                                                                              connector_.ingest_pending()),
+                                            options.ingest_interval_s))
+            parts.append(f"drop folder {search.drop_folder.root} every {options.ingest_interval_s:g} s")
+    wiring: DeliveryWiring | None = None
+    if options.delivery is not None:
+        wiring = build_delivery(ctx, options.delivery, agency_kind=AgencyKind.EDUCATION, organisation=options.la_code)
+        services.extend(wiring.services)
+        parts.append(wiring.description)
+    connector: AgencyConnector = compose(ctx, search, wiring, agency_kind=AgencyKind.EDUCATION,
+                                         responder=options.responder)
+    return BuiltConnector(connector, services, "; ".join(parts))

@@ -1,0 +1,200 @@
+"""Builder for police agencies: ``connector: pole``.
+
+Called by :func:`mashlink.connectors.factory.build_connector`. What gets built
+from :class:`~mashlink.connectors.police.options.PoleOptions`:
+
+* a :class:`PoleSource` that lists the configured export files and loads
+  them into a :class:`PoleStore`;
+* a :class:`ReloadingPoliceConnector`: a :class:`PoliceConnector` over the
+  current store, replaced by a new one when the exports change (checked on
+  each enquiry, or by the ``pole-reload`` background service on an interval);
+* with ``delivery`` (Model 3), the police connector's own delivery step plus
+  the answer endpoint / inbox service; answers from the team's tool go
+  through the same handling-code release rules as search results (DND never
+  leaves). With ``delivery.search: false`` the enquiry is delivered only.
+
+A reload that finds unreadable files or no usable record keeps the previous
+store (an export half copied in place must not blank the force's answers) and
+is not retried until the files change again. At start-up, no export file or
+no usable record stops the process: a police connector answering "not known"
+from an empty store would hide risk.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from mashlink.config.errors import ConfigError, ConfigIssue
+from mashlink.connectors.base import AgencyConnector
+from mashlink.connectors.delivery.atomic import is_temporary
+from mashlink.connectors.delivery.connector import Model3Delivery
+from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
+from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
+from mashlink.connectors.police.connector import PoliceConnector, PoliceOptions
+from mashlink.connectors.police.options import PoleOptions
+from mashlink.connectors.police.release import release_findings
+from mashlink.connectors.police.store import PoleStore
+from mashlink.mapping import CompiledMapping, load_spec
+from mashlink.connectors.police.formats import pole_spec_path
+from mashlink.schemas.codes import AgencyKind
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+
+log = structlog.get_logger(__name__)
+_EXPORT_SUFFIXES = (".json", ".csv")
+
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+class PoleSource:
+    """The configured export paths: which files they hold now, and a fingerprint that changes with them."""
+
+    def __init__(self, paths: list[Path], mapping: CompiledMapping | None = None) -> None:
+        self.paths = paths
+        self.mapping = mapping or load_spec(pole_spec_path())
+
+    def files(self) -> list[Path]:
+        out: list[Path] = []
+        for path in self.paths:
+            if path.is_dir():
+                out.extend(sorted(p for p in path.iterdir()
+                                  if p.is_file() and p.suffix.lower() in _EXPORT_SUFFIXES and not is_temporary(p)))
+            elif path.is_file():
+                out.append(path)
+        return out
+
+    def fingerprint(self) -> Fingerprint:
+        prints = []
+        for f in self.files():
+            try:
+                st = f.stat()
+            except FileNotFoundError:  # replaced between listing and stat: the next check sees it
+                continue
+            prints.append((str(f), st.st_mtime_ns, st.st_size))
+        return tuple(prints)
+
+    def load(self) -> tuple[PoleStore, Fingerprint]:
+        before = self.fingerprint()
+        store = PoleStore.load([Path(p) for p, _, _ in before], mapping=self.mapping)
+        return store, before
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    reloaded: bool
+    records: int
+    problem: str = ""
+
+
+class ReloadingPoliceConnector:
+    """``AgencyConnector``: each enquiry is answered by the police connector of the current export snapshot."""
+
+    agency_kind = AgencyKind.POLICE
+
+    def __init__(self, agency_id: str, source: PoleSource, store: PoleStore, fingerprint: Fingerprint,
+                 options: PoliceOptions, *, delivery: Model3Delivery | None = None,
+                 check_on_enquiry: bool = True) -> None:
+        self.agency_id = agency_id
+        self.source = source
+        self.options = options
+        self.delivery = delivery
+        self.check_on_enquiry = check_on_enquiry
+        self.reloads = 0
+        self._current = PoliceConnector(agency_id, store, options, delivery=delivery)
+        self._fingerprint = fingerprint
+        self._refused: Fingerprint | None = None  # a changed set of files that could not be used
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> PoleStore:
+        return self._current.store
+
+    def refresh(self, *, block: bool = True) -> ReloadOutcome:
+        """Reload when the export files changed; keep the old store if the new files cannot be used."""
+        if not self._lock.acquire(blocking=block):
+            return ReloadOutcome(False, len(self.store), "another reload is in progress")
+        try:
+            now = self.source.fingerprint()
+            if now == self._fingerprint or now == self._refused:
+                return ReloadOutcome(False, len(self.store))
+            store, loaded = self.source.load()
+            if store.file_errors or len(store) == 0:
+                self._refused = loaded
+                problem = (f"{len(store.file_errors)} unreadable file(s)" if store.file_errors
+                           else "no usable record")
+                log.error("police.reload_refused", agency_id=self.agency_id, files=len(loaded), problem=problem,
+                          kept_records=len(self.store))
+                return ReloadOutcome(False, len(self.store), problem)
+            self._current = PoliceConnector(self.agency_id, store, self.options, delivery=self.delivery)
+            self._fingerprint = loaded
+            self._refused = None
+            self.reloads += 1
+            log.info("police.exports_reloaded", agency_id=self.agency_id, files=len(loaded), records=len(store),
+                     rejected=len(store.rejected))
+            return ReloadOutcome(True, len(store))
+        finally:
+            self._lock.release()
+
+    def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
+        if self.check_on_enquiry:
+            self.refresh(block=False)  # a reload in progress elsewhere: answer from the current snapshot
+        connector = self._current  # one snapshot for the whole enquiry
+        return connector.handle(enquiry)
+
+
+def _initial_load(ctx: ConnectorContext, options: PoleOptions, source: PoleSource) -> tuple[PoleStore, Fingerprint]:
+    prefix = f"agencies[{ctx.agency_index}].options.exports"
+    missing = [ConfigIssue(path=f"{prefix}[{i}]", rule=f"no such file or folder: {p}")
+               for i, p in enumerate(source.paths) if not p.exists()]
+    if missing:
+        raise ConfigError(missing, file=ctx.config_file)
+    store, fingerprint = source.load()
+    if not fingerprint:
+        raise ConfigError([ConfigIssue(path=prefix, rule="no POLE export file (*.json, *.csv) found there")],
+                          file=ctx.config_file)
+    if len(store) == 0:
+        first = str(store.file_errors[0]) if store.file_errors else f"{len(store.rejected)} record(s) rejected"
+        raise ConfigError([ConfigIssue(path=prefix, rule=f"no usable POLE record in {len(fingerprint)} file(s): "
+                                                         f"{first}")], file=ctx.config_file)
+    if store.file_errors or store.rejected:
+        log.warning("police.exports_partly_loaded", agency_id=ctx.agency.id, records=len(store),
+                    rejected=len(store.rejected), unreadable_files=len(store.file_errors))
+    return store, fingerprint
+
+
+def build_pole(ctx: ConnectorContext) -> BuiltConnector:
+    """``connector: pole``: search the force's POLE exports, reloaded when they change; optional Model 3."""
+    options: PoleOptions = parse_connector_options(PoleOptions, dict(ctx.agency.options), ctx.agency_index,
+                                                   file=ctx.config_file)
+    agency_id = ctx.agency.id
+    police_options = PoliceOptions(responder=options.responder, contact=options.contact)
+    services: list[BackgroundService] = []
+    wiring: DeliveryWiring | None = None
+    if options.delivery is not None:
+        wiring = build_delivery(
+            ctx, options.delivery, agency_kind=AgencyKind.POLICE, organisation=options.force_code,
+            release=lambda findings: release_findings(findings, contact=options.contact, agency_id=agency_id))
+        services.extend(wiring.services)
+    parts: list[str] = []
+    connector: AgencyConnector
+    if options.delivery is not None and not options.delivery.search:
+        assert wiring is not None
+        connector = compose(ctx, None, wiring, agency_kind=AgencyKind.POLICE, responder=options.responder)
+    else:
+        source = PoleSource([resolve_path(ctx.settings.state_dir, p) for p in options.exports])
+        store, fingerprint = _initial_load(ctx, options, source)
+        reloading = ReloadingPoliceConnector(
+            agency_id, source, store, fingerprint, police_options,
+            delivery=wiring.delivery if wiring else None, check_on_enquiry=options.reload == "on_enquiry")
+        connector = reloading
+        if options.reload == "interval":
+            services.insert(0, PeriodicService("pole-reload", reloading.refresh, options.reload_interval_s))
+        parts.append(f"POLE search of {len(fingerprint)} export file(s), {len(store)} person(s), "
+                     f"reload {options.reload.replace('_', ' ')}")
+    if wiring is not None:
+        parts.append(wiring.description)
+    return BuiltConnector(connector, services, "; ".join(parts))
