@@ -187,13 +187,14 @@ def test_no_deadline_missed_while_the_hub_was_down(tmp_path: Path) -> None:
                 select(AuditEventRow.action).where(AuditEventRow.enquiry_id == social.enquiry_id)
             ).scalars().all()
         assert any("overdue" in a for a in actions)
-        # The escalation reached the social care agency's events queue.
+        # The escalation reaches the social care agency's events queue once the outbox relay publishes it.
+        events_queue = loop.topology.agency_events_queue("social-care-synth")
         broker = loop.broker()
         try:
-            stats = {q.name: q.messages for q in broker.queue_stats()}
+            wait_for(lambda: {q.name: q.messages for q in broker.queue_stats([events_queue])}[events_queue] >= 1,
+                     30, "the overdue escalation on the agency's events queue")
         finally:
             broker.close()
-        assert stats[loop.topology.agency_events_queue("social-care-synth")] >= 1
     finally:
         loop.close()
 
