@@ -175,7 +175,7 @@ def date_transform(args: Any, *, with_time: bool = False) -> Transform:
         if isinstance(v, date):
             return v
         text = _str(v).strip()
-        today = date.today()
+        today: date | None = None  # read only when needed (two-digit years, not_future): once per value is costly
         for fmt, rx in compiled:
             try:
                 if rx is None:
@@ -192,6 +192,8 @@ def date_transform(args: Any, *, with_time: bool = False) -> Transform:
                     g = m.groupdict()
                     month, day = int(g.get("m") or 1), int(g.get("d") or 1)
                     if g.get("yy") is not None:
+                        if today is None:
+                            today = date.today()
                         year = resolve_two_digit_year(int(g["yy"]), month, day, pivot, today)
                     else:
                         year = int(g["y"])
@@ -204,7 +206,7 @@ def date_transform(args: Any, *, with_time: bool = False) -> Transform:
                 if rx is not None:
                     raise TransformError(f"value shaped {value_shape(text)!r} is not a real date ({fmt})") from None
                 continue
-            if not_future and (result.date() if isinstance(result, datetime) else result) > today:
+            if not_future and (result.date() if isinstance(result, datetime) else result) > (today or date.today()):
                 raise TransformError("date is in the future (not_future is set)")
             return result
         raise TransformError(f"value shaped {value_shape(text)!r} matches none of the date formats: {label}")
