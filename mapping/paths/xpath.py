@@ -45,13 +45,23 @@ _Element = etree._Element
 def _value(item: Any) -> Any:
     if isinstance(item, _Element):
         if len(item):
-            return item  # element with children: for for_each / nested paths
+            return _element_value(item)
         return item.text
     if isinstance(item, bool):
         return item
     if isinstance(item, float):
         return int(item) if item.is_integer() else item
     return str(item)
+
+
+def _element_value(item: _Element) -> Any:
+    """An element with children is structure (for for_each / nested paths) unless every
+    child is a comment or PI: in a messy extract (<SchoolName>Example <!-- x --> School</SchoolName>)
+    the value is then the element's text without them."""
+    for child in item:
+        if isinstance(child.tag, str):
+            return item
+    return "".join([item.text or "", *(child.tail or "" for child in item)])
 
 
 # --- the Python evaluator ------------------------------------------------------------------
@@ -739,9 +749,9 @@ def _child_first(tags: tuple[str, ...]) -> Callable[[Any, dict], Any]:
                 return None
             index = cache.get(node) or _children(node, cache)
             for el in index.get(tag, ()):
-                if len(el):
+                text = _element_value(el) if len(el) else el.text
+                if text is el:
                     return el
-                text = el.text
                 if text:
                     return text
             return None
@@ -755,9 +765,9 @@ def _child_first(tags: tuple[str, ...]) -> Callable[[Any, dict], Any]:
             index = cache.get(node) or _children(node, cache)
             for mid in index.get(tag1, ()):
                 for el in (cache.get(mid) or _children(mid, cache)).get(tag2, ()):
-                    if len(el):
+                    text = _element_value(el) if len(el) else el.text
+                    if text is el:
                         return el
-                    text = el.text
                     if text:
                         return text
             return None
@@ -772,9 +782,9 @@ def _child_first(tags: tuple[str, ...]) -> Callable[[Any, dict], Any]:
             if not nodes:
                 return None
         for el in nodes:
-            if len(el):
+            text = _element_value(el) if len(el) else el.text
+            if text is el:
                 return el
-            text = el.text
             if text:
                 return text
         return None

@@ -286,3 +286,16 @@ def test_detached_records_fall_back_to_lxml_for_the_document_node() -> None:
     root = copy.deepcopy(REC)
     for expr in ("../Header/LEA", "..", "/Rec/@n", "count(ancestor::*)"):
         assert _key(_forced(expr).all(root)) == _key(compile_xpath(expr, NS, fast=False).all(root)), expr
+
+
+def test_comment_inside_a_leaf_is_not_structure_on_either_path() -> None:
+    from lxml import etree
+
+    record = etree.fromstring("<R><SchoolName>Example <!-- stray --> School</SchoolName><B><C>1</C></B></R>")
+    for fast in (True, False):
+        path = compile_xpath("SchoolName", {}, fast=fast)
+        assert path.first(record) == "Example  School"
+        if path.fast_first is not None:
+            assert path.fast_first(record, {}) == "Example  School"
+        structured = compile_xpath("B", {}, fast=fast).first(record)
+        assert getattr(structured, "tag", None) == "B"
