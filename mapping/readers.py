@@ -131,11 +131,11 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
         yield record, Position(str(path), number, line=line, path=where)
 
 
-def read_hl7v2(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tuple[Any, Position]]:
-    """A file of ER7 HL7 v2 messages (each starts with MSH); one message is one record."""
-    from mashlink.mapping.paths.hl7 import split_message
+def hl7_messages(path: Path, text: str) -> list[tuple[int, str]]:
+    """Split a file of ER7 HL7 v2 messages (CR, LF or CRLF) into (first line number, message).
 
-    text = _read_text(path, "utf-8")
+    Every message starts with MSH; anything before the first MSH is an InputError.
+    """
     lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
     chunks: list[tuple[int, list[str]]] = []
     for number, line in enumerate(lines, start=1):
@@ -145,9 +145,16 @@ def read_hl7v2(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[t
             if not chunks:
                 raise InputError(str(path), "HL7 v2 data before the first MSH segment", number)
             chunks[-1][1].append(line)
-    for number, (line, segments) in enumerate(chunks, start=1):
+    return [(line, "\r".join(segments)) for line, segments in chunks]
+
+
+def read_hl7v2(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tuple[Any, Position]]:
+    """A file of ER7 HL7 v2 messages (each starts with MSH); one message is one record."""
+    from mashlink.mapping.paths.hl7 import split_message
+
+    for number, (line, message) in enumerate(hl7_messages(path, _read_text(path, "utf-8")), start=1):
         position = Position(str(path), number, line=line)
         try:
-            yield split_message("\r".join(segments)), position
+            yield split_message(message), position
         except ValueError as exc:
             yield RowProblem(str(exc)), position

@@ -23,7 +23,7 @@ from mashlink.connectors.health.fhir_translate import subject_reference
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
 from mashlink.mapping.errors import InputError, Position
-from mashlink.mapping.readers import RowProblem
+from mashlink.mapping.readers import RowProblem, hl7_messages
 
 GROUPS = {"Encounter": "encounters", "Flag": "flags", "Condition": "conditions",
           "EpisodeOfCare": "episodes", "RelatedPerson": "related"}
@@ -42,20 +42,10 @@ def _text(path: Path) -> str:
 
 def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
     """One record per MSH-started message, pre-split for the HL7 path language."""
-    text = _text(path)
-    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
-    chunks: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.startswith("MSH"):
-            chunks.append((number, [line]))
-        elif line.strip():
-            if not chunks:
-                raise InputError(str(path), "HL7 v2 data before the first MSH segment", number)
-            chunks[-1][1].append(line)
-    for number, (line, segments) in enumerate(chunks, start=1):
+    for number, (line, message) in enumerate(hl7_messages(path, _text(path)), start=1):
         position = Position(str(path), number, line=line)
         try:
-            yield FastMessage.parse("\r".join(segments)).to_path_message(), position
+            yield FastMessage.parse(message).to_path_message(), position
         except Hl7ParseError as exc:
             yield RowProblem(str(exc)), position
 
