@@ -27,8 +27,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
+import amqp
 import kombu
 
 from mashlink.bench.report import BenchReport, BenchRow
@@ -137,6 +138,109 @@ def raw_kombu_publish_confirmed(url: str, exchange: str, routing_key: str, bodie
                 message_id=uuid.uuid4().hex,
             )
         return time.perf_counter() - start
+
+
+def _amqp_connection(url: str) -> amqp.Connection:
+    """A bare py-amqp connection for the URL (the same library kombu uses underneath)."""
+    parsed = urlparse(url)
+    vhost = unquote(parsed.path[1:]) if parsed.path not in ("", "/") else "/"
+    conn = amqp.Connection(
+        host=f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 5672}",
+        userid=unquote(parsed.username or "guest"),
+        password=unquote(parsed.password or "guest"),
+        virtual_host=vhost or "/",
+    )
+    conn.connect()
+    return conn
+
+
+def raw_amqp_publish_windowed(url: str, exchange: str, routing_key: str, bodies: Sequence[bytes], *,
+                              window: int = 1000, timeout_s: float = 60.0) -> float:
+    """Baseline: bare py-amqp, confirm mode, up to ``window`` unconfirmed messages in flight. Seconds.
+
+    The fastest way a plain client publishes persistent, mandatory messages
+    with confirms: no per-message wait, acks (``multiple`` or single) and
+    returns counted as they arrive; it returns when every message is
+    confirmed and fails loudly on a nack or return.
+    """
+    conn = _amqp_connection(url)
+    try:
+        ch = conn.channel()
+        ch.confirm_select()
+        state = {"confirmed": 0, "sent": 0, "bad": 0}
+
+        def on_ack(delivery_tag: int, multiple: bool = False) -> None:
+            state["confirmed"] = delivery_tag if multiple else state["confirmed"] + 1
+
+        def on_bad(*_args: object, **_kwargs: object) -> None:
+            state["bad"] += 1
+
+        ch.events["basic_ack"].add(on_ack)
+        ch.events["basic_nack"].add(on_bad)
+        ch.events["basic_return"].add(on_bad)
+        start = time.perf_counter()
+        deadline = start + timeout_s
+        for body in bodies:
+            while state["sent"] - state["confirmed"] >= window:
+                conn.drain_events(timeout=max(deadline - time.perf_counter(), 0.001))
+            ch.basic_publish(
+                amqp.Message(body, content_type="application/json", delivery_mode=2, message_id=uuid.uuid4().hex),
+                exchange=exchange, routing_key=routing_key, mandatory=True,
+            )
+            state["sent"] += 1
+        while state["confirmed"] < state["sent"] and time.perf_counter() < deadline:
+            try:
+                conn.drain_events(timeout=max(deadline - time.perf_counter(), 0.001))
+            except socket.timeout:
+                break
+        elapsed = time.perf_counter() - start
+        if state["bad"] or state["confirmed"] < state["sent"]:
+            raise RuntimeError(f"bare publish: {state['confirmed']} of {state['sent']} confirmed, "
+                               f"{state['bad']} nacked or returned")
+        return elapsed
+    finally:
+        conn.close()
+
+
+def raw_amqp_consume(url: str, queue: str, count: int, *, prefetch: int = 1000, ack_every: int = 1,
+                     timeout_s: float = 60.0) -> float:
+    """Baseline: bare py-amqp consumer, manual acks, until ``count`` messages are acked. Seconds.
+
+    ``ack_every=1`` acks each message; a larger value acks with
+    ``multiple=True`` every ``ack_every`` messages (and the remainder at the end).
+    """
+    conn = _amqp_connection(url)
+    try:
+        ch = conn.channel()
+        ch.basic_qos(0, prefetch, False)
+        state = {"got": 0, "last_tag": 0, "acked": 0}
+
+        def on_message(message: amqp.Message) -> None:
+            state["got"] += 1
+            tag = message.delivery_info["delivery_tag"]
+            if ack_every <= 1:
+                ch.basic_ack(tag)
+                state["acked"] = state["got"]
+            else:
+                state["last_tag"] = tag
+                if state["got"] - state["acked"] >= ack_every or state["got"] >= count:
+                    ch.basic_ack(tag, multiple=True)
+                    state["acked"] = state["got"]
+
+        ch.basic_consume(queue, callback=on_message, no_ack=False)
+        start = time.perf_counter()
+        deadline = start + timeout_s
+        while state["acked"] < count and time.perf_counter() < deadline:
+            try:
+                conn.drain_events(timeout=1)
+            except socket.timeout:
+                pass
+        elapsed = time.perf_counter() - start
+        if state["acked"] < count:
+            raise RuntimeError(f"bare consume: {state['acked']} of {count} acked within {timeout_s}s")
+        return elapsed
+    finally:
+        conn.close()
 
 
 def pika_publish_confirmed(url: str, exchange: str, routing_key: str, bodies: Sequence[bytes]) -> float:

@@ -7,9 +7,11 @@ is confirmed). Rows are marked published only for confirmed message ids; on
 ``PublishError`` the unconfirmed ones stay for the next pass, so nothing is
 lost if the broker or the hub goes down between commit and publish.
 
-The stored payload is the exact signed envelope: the relay verifies it (a
-tampered row is held back with its reason, never published) and publishes
-those very bytes with ``Broker.publish_raw``.
+The stored payload is the exact signed envelope: the relay verifies its
+HMAC over the stored bytes (``EnvelopeCodec.verify_bytes``: a tampered row is
+held back with its reason, never published) and publishes those very bytes
+with ``Broker.publish_raw``. It does not parse the payload into an Envelope:
+the relay only forwards bytes, and every consumer decodes and verifies fully.
 At-least-once: a crash after publish but before the mark republishes the
 batch, and consumers drop the duplicate by message id.
 """
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.errors import MessageRejected, PublishError
 from mashlink.broker.link import RawMessage
+from mashlink.hub.db import read_only
 from mashlink.hub.models import OutboxRow
 
 log = structlog.get_logger(__name__)
@@ -68,6 +71,7 @@ class OutboxRelay:
         """Publish one batch of unpublished rows; mark the confirmed ones."""
         with self.factory() as session:
             with session.begin():
+                read_only(session)  # a scan: no write lock, so it never waits for the response writers
                 rows = session.execute(
                     select(OutboxRow.id, OutboxRow.message_id, OutboxRow.exchange, OutboxRow.routing_key,
                            OutboxRow.payload)
@@ -83,15 +87,15 @@ class OutboxRelay:
         for row in rows:
             payload = bytes(row.payload)
             try:
-                envelope = self.codec.decode(payload)
+                data = self.codec.verify_bytes(payload)
             except MessageRejected as exc:
                 corrupt[row.id] = f"{exc.reason.value}: {exc.detail}"[:500]
                 continue
-            if envelope.message_id != row.message_id:
+            if data.get("message_id") != row.message_id:
                 corrupt[row.id] = "payload message_id differs from the outbox row"
                 continue
             messages.append(RawMessage(body=payload, exchange=row.exchange, routing_key=row.routing_key,
-                                       message_id=row.message_id, message_type=str(envelope.message_type)))
+                                       message_id=row.message_id, message_type=str(data["message_type"])))
         confirmed: set[str] = set()
         failures: dict[str, str] = {}
         if messages:

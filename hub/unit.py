@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.messages import OutgoingMessage
 from mashlink.hub.audit import AuditBuffer
+from mashlink.hub.db import read_only
 from mashlink.hub.models import OutboxRow
 
 Clock = Callable[[], datetime]
@@ -86,6 +87,7 @@ class HubStore:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A transaction that only reads (on SQLite it takes no write lock; do not write in it)."""
         with self.factory() as session:
             with session.begin():
-                yield session
+                yield read_only(session)

@@ -115,3 +115,26 @@ def test_invalid_body_names_field_without_leaking_values() -> None:
 def test_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         EnvelopeCodec({"hub": b""})
+
+
+def _verify_rejects(codec: EnvelopeCodec, raw: bytes) -> MessageRejected:
+    with pytest.raises(MessageRejected) as info:
+        codec.verify_bytes(raw)
+    return info.value
+
+
+def test_verify_bytes_accepts_encoded_bytes_and_refuses_any_edit() -> None:
+    codec = EnvelopeCodec(KEYS)
+    env = enquiry_envelope()
+    raw = codec.encode(env)
+    fields = codec.verify_bytes(raw)
+    assert fields["message_id"] == env.message_id and fields["message_type"] == "enquiry"
+
+    edited_body = raw.replace(env.message_id.encode(), b"0" * len(env.message_id), 1)
+    assert _verify_rejects(codec, edited_body).reason is RejectReason.BAD_SIGNATURE
+    sig = json.loads(raw)["signature"]
+    flipped = raw.replace(sig.encode(), ("0" if sig[0] != "0" else "1").encode() + sig[1:].encode())
+    assert _verify_rejects(codec, flipped).reason is RejectReason.BAD_SIGNATURE
+    assert _verify_rejects(EnvelopeCodec({"hub": b"another-key-0123456789abcdef"}), raw).reason in (
+        RejectReason.BAD_SIGNATURE,)
+    assert _verify_rejects(codec, b"not json at all").reason in (RejectReason.BAD_FORMAT, RejectReason.BAD_SIGNATURE)
