@@ -41,7 +41,7 @@ from mashlink.schemas.envelope import Envelope, MessageType
 NAME = "publish"
 AMQP_URL = os.environ.get("MASHLINK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 AGENCY = "bench-agency"
-KEYS = {"hub": b"bench-hub-key-0123456789"}
+KEYS = {"hub": b"bench-hub-key-01234x56789"}
 
 
 @dataclass

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import random
+import string
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ _FACTORS = ["3A", "10A", "11A", "24A", "1B", "4B"]
 def _nhs_numbers(rng: random.Random, count: int) -> list[str]:
     out: list[str] = []
     while len(out) < count:
-        body = "999" + "".join(rng.choice("0123456789") for _ in range(6))
+        body = "999" + "".join(rng.choice(string.digits) for _ in range(6))
         check = nhs_check_digit(body)
         if check is not None:
             out.append(body + str(check))

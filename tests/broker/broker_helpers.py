@@ -11,7 +11,7 @@ from mashlink.schemas.codes import Rag
 from mashlink.schemas.envelope import Envelope, MessageType
 
 AGENCY = "police-synth"
-KEYS = {"hub": b"hub-test-key-0123456789", AGENCY: b"police-test-key-0123456789"}
+KEYS = {"hub": b"hub-test-key-01234x56789", AGENCY: b"police-test-key-01234x56789"}
 
 
 def enquiry_envelope(rag: Rag = Rag.GREEN, *, n: int = 0, sender: str = "hub", recipient: str = AGENCY) -> Envelope:

@@ -31,7 +31,7 @@ AGENCIES = {
     AgencyKind.SOCIAL_CARE: "social-care-synth",
 }
 KEYS = {"hub": b"hub-test-key-0123456789abcdef"} | {
-    agency: f"{agency}-test-key-0123456789".encode() for agency in AGENCIES.values()
+    agency: f"{agency}-test-key-01234x56789".encode() for agency in AGENCIES.values()
 }
 
 

@@ -24,7 +24,7 @@ from mashlink.schemas.person import BirthDate, HumanName, Person
 
 AGENCY = "education-synth"
 KEYS = {"hub": b"hub-test-key-0123456789abcdef", AGENCY: b"education-synth-test-key-012345"}
-HOOK_KEY = b"webhook-shared-secret-0123456789"
+HOOK_KEY = b"webhook-shared-secret-01234x56789"
 
 
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,7 +102,7 @@ def test_wrong_check_digit_in_999_range_fails(number: str) -> None:
 @given(nhs_numbers())
 @settings(max_examples=50)
 def test_any_single_digit_change_in_check_digit_fails(number: str) -> None:
-    for digit in "0123456789":
+    for digit in string.digits:
         if digit != number[-1]:
             assert not nhs_number_is_valid(number[:-1] + digit)
 
@@ -116,7 +118,7 @@ def test_check_digit_ten_is_never_valid(nine: str) -> None:
     # the weighted sum leaves remainder 1, so 11 - 1 = 10: no digit can be right
     total = sum(int(d) * w for d, w in zip(nine, range(10, 1, -1)))
     assert total % 11 == 1
-    for last in "0123456789":
+    for last in string.digits:
         assert not nhs_number_is_valid(nine + last)
         assert nhs(nine + last).check == "failed"
 

@@ -39,7 +39,7 @@ def write_config(path: Path, agencies: list[dict[str, Any]], **top: Any) -> Path
     data = {
         **top,
         "signing_keys": {"hub": "test-hub-key-0123456789abcdef",
-                         **{a["id"]: f"test-{a['id']}-key-0123456789" for a in agencies}},
+                         **{a["id"]: f"test-{a['id']}-key-01234x56789" for a in agencies}},
         "agencies": [{"name": f"Synthetic {a['id']}", **a} for a in agencies],
         "sharing_policies": {a["id"]: POLICIES[a["kind"]] for a in agencies},
     }

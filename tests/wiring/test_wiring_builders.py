@@ -150,7 +150,7 @@ def test_example_configuration_is_valid_and_builds_all_three(tmp_path: Path, pop
         build(settings, "education-synth")
     assert {i.path for i in exc.value.issues} == {"agencies[1].options.delivery.key_env"}
     assert "SYNTH_EDUCATION_WEBHOOK_KEY" in str(exc.value)
-    monkeypatch.setenv("SYNTH_EDUCATION_WEBHOOK_KEY", "synthetic-webhook-key-0123456789")
+    monkeypatch.setenv("SYNTH_EDUCATION_WEBHOOK_KEY", "synthetic-webhook-key-01234x56789")
 
     police = build(settings, "police-synth")
     assert [s.name for s in police.services] == ["pole-reload"]
