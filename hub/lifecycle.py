@@ -27,6 +27,18 @@ def schedule_escalation(row: EnquiryRow) -> None:
         row.next_escalation_at, row.next_escalation_level = None, None
 
 
+def closure_reason(statuses: set[str]) -> str | None:
+    """Why a referral whose enquiries have these statuses can close, or None while any is active.
+
+    The one closing rule, used by :func:`maybe_close_referral` and by the batched
+    response handler: every enquiry answered ("all_answered"), or none still
+    expected in time because the rest are overdue or withdrawn ("deadlines_passed").
+    """
+    if not statuses.isdisjoint(ACTIVE):
+        return None
+    return "all_answered" if statuses <= {EnquiryStatus.ANSWERED.value} else "deadlines_passed"
+
+
 def maybe_close_referral(uow: UnitOfWork, referral_id: str, *, actor: str) -> bool:
     """Close an open referral once no agency is still expected to answer in time.
 
@@ -38,17 +50,12 @@ def maybe_close_referral(uow: UnitOfWork, referral_id: str, *, actor: str) -> bo
     referral = session.get(ReferralRow, referral_id)
     if referral is None or referral.status != ReferralStatus.OPEN.value:
         return False
-    still_active = session.execute(
-        select(EnquiryRow.enquiry_id)
-        .where(EnquiryRow.referral_id == referral_id, EnquiryRow.status.in_(ACTIVE))
-        .limit(1)
-    ).first()
-    if still_active is not None:
-        return False
     statuses = set(session.execute(
         select(EnquiryRow.status).where(EnquiryRow.referral_id == referral_id)
     ).scalars())
-    reason = "all_answered" if statuses <= {EnquiryStatus.ANSWERED.value} else "deadlines_passed"
+    reason = closure_reason(statuses)
+    if reason is None:
+        return False
     referral.status = ReferralStatus.CLOSED.value
     referral.closed_at = uow.now
     referral.closed_reason = reason

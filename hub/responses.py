@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, insert, select, update
 from mashlink.broker.codec import describe_validation_error
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
+from mashlink.hub.lifecycle import closure_reason, schedule_escalation
 from mashlink.hub.models import (
     EnquiryRow,
     EnquiryStatus,
@@ -310,9 +310,9 @@ def _close_finished(uow: UnitOfWork, state: _BatchState, referral_ids: list[str]
         statuses[referral_id].add(status)
     for referral_id in referral_ids:
         found = statuses[referral_id]
-        if state.referral_status.get(referral_id) != ReferralStatus.OPEN.value or not found.isdisjoint(ACTIVE):
+        reason = closure_reason(found)
+        if state.referral_status.get(referral_id) != ReferralStatus.OPEN.value or reason is None:
             continue
-        reason = "all_answered" if found <= {EnquiryStatus.ANSWERED.value} else "deadlines_passed"
         state.referral_status[referral_id] = ReferralStatus.CLOSED.value
         state.closed.append({"b_referral_id": referral_id, "b_status": ReferralStatus.CLOSED.value,
                              "b_closed_at": uow.now, "b_closed_reason": reason})
