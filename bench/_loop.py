@@ -166,8 +166,8 @@ def _connector_main(spec: ConnectorSpec, ready: Any, stop: Any) -> None:
 
 
 @contextmanager
-def connector_process(spec: ConnectorSpec, *, start_timeout_s: float = 60.0) -> Iterator[None]:
-    """Run the instant connectors in a child process for the duration of the block."""
+def connector_process(spec: ConnectorSpec, *, start_timeout_s: float = 60.0) -> Iterator[int | None]:
+    """Run the instant connectors in a child process for the duration of the block; yields its pid."""
     ctx = mp.get_context("spawn")
     ready, stop = ctx.Event(), ctx.Event()
     proc = ctx.Process(target=_connector_main, args=(spec, ready, stop), name="bench-connectors", daemon=True)
@@ -175,7 +175,7 @@ def connector_process(spec: ConnectorSpec, *, start_timeout_s: float = 60.0) -> 
     try:
         if not ready.wait(start_timeout_s):
             raise RuntimeError("benchmark connectors did not start")
-        yield
+        yield proc.pid
     finally:
         stop.set()
         proc.join(45)
@@ -211,3 +211,42 @@ class Stopwatch:
         with self._lock:
             self.marks.setdefault(label, now)
         return now
+
+
+def local_broker_pid() -> int | None:
+    """The local RabbitMQ node's process (``beam.smp``), when the broker runs on this machine."""
+    import psutil
+
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "beam.smp":
+            return proc.pid
+    return None
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by named processes between ``start`` and ``stop``.
+
+    On a shared 2-core machine the broker, the hub and the connectors compete
+    for the same cores, so a rate alone does not say where the time went: CPU
+    per unit of work does, and it is what a capacity plan needs.
+    """
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        import psutil
+
+        self._procs = {label: psutil.Process(pid) for label, pid in pids.items() if pid is not None}
+        self._start: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    @staticmethod
+    def _cpu(proc: Any) -> float:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> "CpuMeter":
+        self._start = {label: self._cpu(proc) for label, proc in self._procs.items()}
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self.seconds = {label: self._cpu(proc) - self._start[label] for label, proc in self._procs.items()}
+        return self.seconds

@@ -56,10 +56,12 @@ from mashlink.bench._loop import (
     AMQP_URL,
     POSTGRES_URL,
     ConnectorSpec,
+    CpuMeter,
     bench_namespace,
     bench_settings,
     connector_process,
     declared,
+    local_broker_pid,
     percentile,
     quiet_logging,
     temp_state,
@@ -131,8 +133,10 @@ def _raw_baseline(bodies: list[bytes], roundtrips: int) -> dict[str, float]:
     messages = 2 * roundtrips
     wire = [bodies[i % len(bodies)] for i in range(messages)]
     with bench_target(AMQP_URL) as target:
+        meter = CpuMeter({"client": os.getpid(), "rabbitmq": local_broker_pid()}).start()
         publish_1 = raw_amqp_publish_windowed(AMQP_URL, target.exchange, target.routing_key, wire)
         consume_each = raw_amqp_consume(AMQP_URL, target.queue, messages, ack_every=1)
+        cpu = meter.stop()
         publish_2 = raw_amqp_publish_windowed(AMQP_URL, target.exchange, target.routing_key, wire)
         consume_multiple = raw_amqp_consume(AMQP_URL, target.queue, messages, ack_every=100)
         # One confirm round trip per message costs the same for every message, so the naive client
@@ -154,6 +158,7 @@ def _raw_baseline(bodies: list[bytes], roundtrips: int) -> dict[str, float]:
         "single_publish_s": single_publish_s,
         "single_consume_s": single_consume_s,
         "raw_limit_single_confirm_per_s": roundtrips / single_total if single_total > 0 else float("inf"),
+        "cpu_s": cpu,
     }
 
 
@@ -206,7 +211,7 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
         try:
             with declared(hub_factory, agency_ids):
                 runtime = HubRuntime(service, hub_factory)
-                with connector_process(ConnectorSpec(settings_overrides=overrides, namespace=namespace)):
+                with connector_process(ConnectorSpec(settings_overrides=overrides, namespace=namespace)) as pid:
                     runtime.start(declare=False)
                     try:
                         _drive(service, warm, in_flight, timeout_s=60)  # connections, caches, JIT-free warm-up
@@ -219,12 +224,15 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
                     ids = [r.referral_id for r in queued]
                     open_before = _open_count(service) - len(ids)
                     runtime = HubRuntime(service, hub_factory)
+                    meter = CpuMeter({"hub": os.getpid(), "connectors": pid, "rabbitmq": local_broker_pid()})
+                    meter.start()
                     started = time.monotonic()
                     runtime.start(declare=False)
                     try:
                         # Every open referral is one of the backlog (the warm-up ones closed before).
                         wait_until(lambda: _open_count(service) <= open_before, timeout_s=300, interval_s=0.02)
                         elapsed = time.monotonic() - started
+                        loop_cpu = meter.stop()
                         completed = _closed_count(service, ids)
                         # Phase 2, latency: submitted closed-loop with a bounded number in flight.
                         lat_started = time.monotonic()
@@ -274,6 +282,12 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
         "raw_single_publish_s": round(raw["single_publish_s"], 2),
         "raw_single_consume_s": round(raw["single_consume_s"], 2),
     }
+    # Where the CPU went, per round trip: the loop's processes in phase 1 and the bare client's
+    # (its first publish + each-ack consume pass). The broker shares these two cores.
+    per_rt = {f"cpu_us_per_rt_{k}": round(v * 1e6 / roundtrips, 1) for k, v in loop_cpu.items()} if roundtrips else {}
+    raw_rt = backlog * AGENCIES_PER_REFERRAL
+    per_rt.update({f"raw_cpu_us_per_rt_{k}": round(v * 1e6 / raw_rt, 1) for k, v in raw["cpu_s"].items()})
+    metrics.update(per_rt)
     if errors:
         metrics["runtime_errors"] = len(errors)
     rows = [
@@ -291,6 +305,10 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
         BenchRow(label="bare kombu, one confirm at a time (naive client)", value=single, unit="round trips/s",
                  note=f"publish {raw['single_publish_s']:.1f}s + consume {raw['single_consume_s']:.1f}s"),
         BenchRow(label="ratio mashlink / naive client", value=metrics["ratio_single_confirm"], unit="x"),
+        *[BenchRow(label=f"CPU per round trip: {k.removeprefix('cpu_us_per_rt_')} (loop)", value=v, unit="us")
+          for k, v in per_rt.items() if k.startswith("cpu_")],
+        *[BenchRow(label=f"CPU per round trip: {k.removeprefix('raw_cpu_us_per_rt_')} (bare client run)", value=v,
+                   unit="us") for k, v in per_rt.items() if k.startswith("raw_cpu_")],
     ]
     return BenchReport(
         name=NAME,

@@ -2,7 +2,8 @@
 
 Precedence, highest first: keyword overrides given to ``load_settings``,
 ``MASHLINK_*`` environment variables (nested with ``__``, e.g.
-``MASHLINK_SIGNING_KEYS__HUB``), the YAML file (``MASHLINK_CONFIG`` or the
+``MASHLINK_SIGNING_KEYS__HUB``; an agency id's hyphens may be written as
+underscores there, ``MASHLINK_SIGNING_KEYS__HEALTH_TRUST``), the YAML file (``MASHLINK_CONFIG`` or the
 packaged ``config/mashlink.yaml``), then the defaults below, each of which
 runs on one machine. There is no global settings object: callers load
 settings once at start-up and pass them on.
@@ -227,6 +228,32 @@ class MashlinkSettings(BaseSettings):
             state_dir = Path(data.get("state_dir") or ".mashlink")
             data = {**data, "database_url": f"sqlite:///{(state_dir / 'hub.sqlite').as_posix()}"}
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shell_safe_key_names(cls, data: Any) -> Any:
+        """Accept ``MASHLINK_SIGNING_KEYS__HEALTH_TRUST`` for agency ``health-trust``.
+
+        Agency ids contain hyphens, which a POSIX shell cannot put in a variable
+        name (``export`` refuses them), so the environment spells them with
+        underscores. A key name is mapped back only when it is not itself a
+        sender and a configured agency has the hyphenated id; it then replaces
+        that agency's key from the YAML file, as any environment variable does
+        (a sender id in the file cannot contain an underscore).
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("signing_keys"), Mapping):
+            return data
+        agencies = data.get("agencies") or []
+        ids = {a.get("id") if isinstance(a, Mapping) else getattr(a, "id", None) for a in agencies}
+        ids.discard(None)
+        keys = dict(data["signing_keys"])
+        for name in list(keys):
+            if not isinstance(name, str) or "_" not in name or name in ids or name == HUB_SENDER_ID:
+                continue
+            hyphenated = name.replace("_", "-")
+            if hyphenated in ids:  # only the environment can spell it so: it overrides the file's key
+                keys[hyphenated] = keys.pop(name)
+        return {**data, "signing_keys": keys}
 
     @field_validator("broker_url")
     @classmethod

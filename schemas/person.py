@@ -214,6 +214,32 @@ class Person(CanonicalModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _death_date_plausible(self) -> "Person":
+        """A death date in the future or before the birth is a keying error, and it would hide a live child.
+
+        A partial or estimated birth date is compared only as far as it is
+        known (a birth "in 2015" does not make a death in March 2015 wrong).
+        """
+        if self.death_date is None:
+            return self
+        if self.death_date > _today():
+            raise rule_error("Person", ("death_date",), "death_date_future", "date of death cannot be in the future",
+                             self.death_date.isoformat())
+        born = self.birth_date
+        if born is not None:
+            died = self.death_date
+            if born.precision == "year":
+                before = died.year < born.value.year
+            elif born.precision == "month":
+                before = (died.year, died.month) < (born.value.year, born.value.month)
+            else:
+                before = died < born.value
+            if before:
+                raise rule_error("Person", ("death_date",), "death_before_birth",
+                                 "date of death is before the date of birth", died.isoformat())
+        return self
+
     def identifier(self, system: IdentifierSystem) -> Identifier | None:
         """The first identifier of a system (trusted ones first)."""
         found = [i for i in self.identifiers if i.system is system]

@@ -48,7 +48,16 @@ class AgencyRecord(CanonicalModel):
                         "AgencyRecord", ("relationships", i, end), "unknown_person_id",
                         "relationship refers to a person_id that is not in this record", getattr(rel, end),
                     )
+        kind = self.source.agency_kind
         for i, finding in enumerate(self.findings):
+            if finding.source.agency_kind is not kind:
+                # One record is one agency's account; a finding from another agency inside it
+                # would be shown in the chronology under the wrong source.
+                raise rule_error(
+                    "AgencyRecord", ("findings", i, "source", "agency_kind"), "finding_agency_mismatch",
+                    f"finding comes from {finding.source.agency_kind.value} but the record is from {kind.value}",
+                    finding.source.agency_kind.value,
+                )
             if finding.subject_person_id not in ids:
                 raise rule_error(
                     "AgencyRecord", ("findings", i, "subject_person_id"), "unknown_person_id",

@@ -71,6 +71,22 @@ def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("development signing keys" in w for w in settings.warnings())
 
 
+def test_agency_key_settable_from_a_shell_with_underscores(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "social-care-synth" cannot be part of an exported variable name; underscores stand in for hyphens.
+    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__SOCIAL_CARE_SYNTH", "social-care-secret-from-the-vault")
+    settings = load_settings()
+    assert settings.signing_key("social-care-synth") == b"social-care-secret-from-the-vault"
+    assert "social_care_synth" not in settings.signing_keys
+    assert settings.signing_key("police-synth").startswith(DEV_KEY_PREFIX.encode())
+
+
+def test_underscored_key_for_no_known_agency_is_still_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__NOBODY_HERE", "a-key-for-an-agency-that-is-not-configured")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "nobody_here" in str(info.value)
+
+
 def test_overrides_beat_environment_and_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASHLINK_HUB_HTTP_PORT", "9090")
     monkeypatch.setenv("MASHLINK_REQUIRE_SERVICES", "1")  # read by the test suite, not a setting

@@ -76,6 +76,36 @@ def test_future_date_of_birth_nested_location() -> None:
     assert only_error(info)["loc"] == ("related_people", 0, "birth_date", "value")
 
 
+def test_death_before_birth_rejected_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        person(birth_date={"value": "2015-06-10"}, death_date="2015-06-09")
+    error = only_error(info)
+    assert error["loc"] == ("death_date",) and error["type"] == "death_before_birth"
+
+
+def test_future_death_date_rejected() -> None:
+    with pytest.raises(ValidationError) as info:
+        person(death_date=(TODAY + timedelta(days=1)).isoformat())
+    assert only_error(info)["type"] == "death_date_future"
+
+
+@pytest.mark.parametrize(("precision", "birth", "death", "ok"), [
+    ("year", "2015-01-01", "2015-03-02", True),     # born "in 2015": a death in March 2015 is possible
+    ("year", "2015-01-01", "2014-12-31", False),
+    ("month", "2015-06-01", "2015-06-01", True),
+    ("month", "2015-06-01", "2015-05-31", False),
+    ("day", "2015-06-10", "2015-06-10", True),
+])
+def test_death_date_compared_at_the_birth_dates_precision(precision: str, birth: str, death: str, ok: bool) -> None:
+    fields = {"birth_date": {"value": birth, "precision": precision}, "death_date": death}
+    if ok:
+        assert person(**fields).death_date == date.fromisoformat(death)
+    else:
+        with pytest.raises(ValidationError) as info:
+            person(**fields)
+        assert only_error(info)["type"] == "death_before_birth"
+
+
 def test_today_is_a_valid_birth_date() -> None:
     assert person(birth_date={"value": TODAY}).birth_date.value == TODAY  # type: ignore[union-attr]
 
