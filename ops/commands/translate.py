@@ -10,6 +10,8 @@ governance readers which native fields leave the agency, and where they go.
 
 from __future__ import annotations
 
+import copy
+
 import json as jsonlib
 from pathlib import Path
 
@@ -92,6 +94,19 @@ def _resolve(registry: FormatRegistry, fmt: str, spec: Path | None) -> tuple[Com
     return mapping, READERS_BY_LANGUAGE[mapping.language]
 
 
+def _with_la_code(reader: Reader, fmt: str, la: str) -> Reader:
+    """A copy of the format's reader that scopes LA child ids to ``la`` (the registered reader is shared)."""
+    if not hasattr(reader, "la_code"):
+        _err(f"--la does not apply to format {fmt!r}: its files name their own organisation")
+        raise typer.Exit(2)
+    if not la.strip():
+        _err("--la: give the LA code (e.g. 999)")
+        raise typer.Exit(2)
+    scoped = copy.copy(reader)
+    scoped.la_code = la.strip()  # type: ignore[attr-defined]
+    return scoped
+
+
 def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate(
@@ -103,10 +118,14 @@ def register(app: typer.Typer) -> None:
         strict: bool = typer.Option(False, "--strict", help="Any rejected record or unreadable file fails the run (exit 1, no output)."),
         exclude_none: bool = typer.Option(False, "--exclude-none", help="Leave out empty (null) fields."),
         output: Path = typer.Option(None, "--output", "-o", help="Write here (atomically) instead of stdout."),
+        la: str = typer.Option(None, "--la", help="LA code for files that carry none (cin, ssda903): "
+                                                 "scopes LA child ids."),
     ) -> None:
         """Translate native records into canonical AgencyRecord JSON."""
         registry = default_registry()
         mapping, reader = _resolve(registry, fmt, spec)
+        if la is not None:
+            reader = _with_la_code(reader, fmt, la)
         if explain:
             typer.echo(_explain_text(mapping))
             return

@@ -136,8 +136,9 @@ def _csv_set(tmp_path: Path) -> list[Path]:
     return [tmp_path / n for n in files]
 
 
-def test_ssda903_csv_set_is_joined_on_child_with_two_digit_years(tmp_path: Path) -> None:
-    result = _run("social-care", "translate", "ssda903", *map(str, _csv_set(tmp_path)), "--la", "999")
+@pytest.mark.parametrize("command", [["translate", "ssda903"], ["social-care", "translate", "ssda903"]])
+def test_ssda903_csv_set_is_joined_on_child_with_two_digit_years(tmp_path: Path, command: list[str]) -> None:
+    result = _run(*command, *map(str, _csv_set(tmp_path)), "--la", "999")
     assert result.exit_code == 0, result.stderr
     recs = _records(result.stdout)
     assert set(recs) == {"LA0001", "LA0010"}
@@ -160,6 +161,14 @@ def test_ssda903_csv_set_is_joined_on_child_with_two_digit_years(tmp_path: Path)
     assert [i["rule"] for i in second["issues"]] == ["csv_row"]                  # short episode row flagged
     assert "id LA0099" in result.stderr and "no header row" in result.stderr     # orphan episode named
     assert "2 record(s) accepted" in result.stderr and "1 rejected" in result.stderr
+
+
+def test_generic_translate_refuses_la_for_formats_that_name_their_organisation(tmp_path: Path) -> None:
+    path = tmp_path / "cases.json"
+    path.write_text('{"cases": []}', encoding="utf-8")
+    result = _run("translate", "json", str(path), "--la", "999")
+    assert result.exit_code == 2
+    assert "--la does not apply to format 'json'" in result.stderr
 
 
 def test_ssda903_legal_status_codes_are_checked(tmp_path: Path) -> None:
