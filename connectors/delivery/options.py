@@ -9,11 +9,17 @@ to a web hook or as a file in a drop folder::
       url: https://cases.agency.example/mashlink/tasks
       answer_listen: 0.0.0.0:8443         # where the agency POSTs its signed answers
       key_env: POLICE_WEBHOOK_KEY         # or key_file: /run/secrets/police-webhook
+      answer_key_env: POLICE_ANSWER_KEY   # optional: the tool signs answers with its own key
       search: true                        # false: deliver only, no Model 2 search
 
 The web-hook HMAC key is never in the YAML: it comes from an environment
 variable or a secret file named here, read at start-up, so a missing key stops
 the process with the variable's name (``agencies[i].options.delivery.key_env``).
+``key_env``/``key_file`` signs the tasks mashlink sends; by default the same
+key verifies the answers that come back. Give ``answer_key_env`` or
+``answer_key_file`` to verify answers with a second key, so that a leaked
+task key (held by whoever reads the tasks) cannot forge answers, and each key
+can be rotated on its own.
 
 This module also holds :func:`parse_connector_options`, the one place where a
 connector's option dictionary becomes its model with errors named as the
@@ -67,6 +73,10 @@ class WebhookDeliveryOptions(_DeliveryCommon):
         default=None, description="Public URL the agency posts answers to (behind a proxy); default from answer_listen")
     key_env: str | None = Field(default=None, pattern=_ENV_NAME, description="Environment variable with the HMAC key")
     key_file: Path | None = Field(default=None, description="File with the HMAC key (a mounted secret)")
+    answer_key_env: str | None = Field(default=None, pattern=_ENV_NAME,
+                                       description="Environment variable with the key answers are signed with "
+                                                   "(default: the task key)")
+    answer_key_file: Path | None = Field(default=None, description="File with the answers' key (a mounted secret)")
     max_attempts: int = Field(default=5, ge=1, le=50)
     backoff_base_s: float = Field(default=0.5, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
@@ -93,6 +103,8 @@ class WebhookDeliveryOptions(_DeliveryCommon):
         if (self.key_env is None) == (self.key_file is None):
             raise ValueError("give exactly one of key_env or key_file (the web-hook key is never written in the "
                              "configuration file)")
+        if self.answer_key_env is not None and self.answer_key_file is not None:
+            raise ValueError("give at most one of answer_key_env or answer_key_file")
         if self.answer_url is None and self.listen[0] in ("0.0.0.0", "::", ""):
             raise ValueError("answer_url is required when answer_listen binds every interface: the agency's tool "
                              "needs an address it can reach")
@@ -105,22 +117,34 @@ class WebhookDeliveryOptions(_DeliveryCommon):
         return _host_port(self.answer_listen)
 
     def resolve_key(self, environ: dict[str, str] | None = None) -> tuple[bytes | None, str, str]:
-        """The HMAC key, or (None, sub-key, problem) naming what is missing or too weak."""
-        env = os.environ if environ is None else environ
-        if self.key_env is not None:
-            key_name, value = "key_env", env.get(self.key_env, "").strip()
-            if not value:
-                return None, key_name, f"environment variable {self.key_env} is not set or empty"
-        else:
-            assert self.key_file is not None
-            key_name = "key_file"
-            try:
-                value = self.key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                return None, key_name, f"cannot read {self.key_file}: {exc.strerror or exc}"
-        if len(value) < MIN_HOOK_KEY_LENGTH:
-            return None, key_name, f"the web-hook key must be at least {MIN_HOOK_KEY_LENGTH} characters"
-        return value.encode("utf-8"), "", ""
+        """The HMAC key tasks are signed with, or (None, sub-key, problem) naming what is missing or too weak."""
+        return _read_key("key", self.key_env, self.key_file, environ)
+
+    def resolve_answer_key(self, environ: dict[str, str] | None = None) -> tuple[bytes | None, str, str]:
+        """The key answers are verified with: its own when configured, else the task key."""
+        if self.answer_key_env is None and self.answer_key_file is None:
+            return self.resolve_key(environ)
+        return _read_key("answer_key", self.answer_key_env, self.answer_key_file, environ)
+
+
+def _read_key(prefix: str, env_name: str | None, file: Path | None,
+              environ: dict[str, str] | None) -> tuple[bytes | None, str, str]:
+    """A key from an environment variable or a secret file; (None, option name, problem) when unusable."""
+    env = os.environ if environ is None else environ
+    if env_name is not None:
+        key_name, value = f"{prefix}_env", env.get(env_name, "").strip()
+        if not value:
+            return None, key_name, f"environment variable {env_name} is not set or empty"
+    else:
+        assert file is not None
+        key_name = f"{prefix}_file"
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return None, key_name, f"cannot read {file}: {exc.strerror or exc}"
+    if len(value) < MIN_HOOK_KEY_LENGTH:
+        return None, key_name, f"the web-hook key must be at least {MIN_HOOK_KEY_LENGTH} characters"
+    return value.encode("utf-8"), "", ""
 
 
 class DropFolderDeliveryOptions(_DeliveryCommon):

@@ -185,9 +185,13 @@ def build_delivery(ctx: ConnectorContext, options: WebhookDeliveryOptions | Drop
     services: list[BackgroundService]
     if isinstance(options, WebhookDeliveryOptions):
         key, sub_key, problem = options.resolve_key()
-        if key is None:
-            raise ConfigError([ConfigIssue(path=f"agencies[{ctx.agency_index}].options.delivery.{sub_key}",
-                                           rule=problem)], file=ctx.config_file)
+        answer_key, answer_sub_key, answer_problem = options.resolve_answer_key()
+        missing = [(sub_key, problem)] if key is None else []
+        if answer_key is None and answer_sub_key != sub_key:
+            missing.append((answer_sub_key, answer_problem))
+        if missing or key is None or answer_key is None:
+            raise ConfigError([ConfigIssue(path=f"agencies[{ctx.agency_index}].options.delivery.{name}", rule=rule)
+                               for name, rule in missing], file=ctx.config_file)
         verify: bool | str = (str(resolve_path(state_dir, options.verify_tls))
                               if isinstance(options.verify_tls, Path) else options.verify_tls)
         sender = WebhookSender(options.url, key, max_attempts=options.max_attempts,
@@ -195,7 +199,7 @@ def build_delivery(ctx: ConnectorContext, options: WebhookDeliveryOptions | Drop
                                timeout_s=options.timeout_s, verify_tls=verify)
         webhook = WebhookChannel(sender, reply_to=options.answer_url)
         channel = webhook
-        services = [AnswerEndpointService(receiver, key, options, webhook, publisher)]
+        services = [AnswerEndpointService(receiver, answer_key, options, webhook, publisher)]
         description = f"web hook delivery to {options.url}, answers on {options.answer_listen}"
     else:
         folder = DropFolder(resolve_path(state_dir, options.path))

@@ -30,6 +30,7 @@ from mashlink.schemas.person import HumanName, Person
 from tests.wiring.helpers import build, enquiry_for, settings_for, subject_like, write_config
 
 HOOK_KEY = "synthetic-hook-key-0123456789abcdef"
+ANSWER_KEY = "synthetic-answer-key-fedcba9876543210"
 
 
 class HubSide:
@@ -74,16 +75,22 @@ def _team_answer(task: DeliveryTask) -> AgencyAnswer:
                                 category="education.attendance", record_id="ATT/77", summary="Attendance 81%")])
 
 
+@pytest.mark.parametrize("separate_answer_key", [False, True])
 def test_webhook_delivery_end_to_end_on_loopback(tmp_path: Path, topology: Topology, population,  # type: ignore[no-untyped-def]
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch, separate_answer_key: bool) -> None:
     monkeypatch.setenv("TEST_EDU_HOOK_KEY", HOOK_KEY)
     key = HOOK_KEY.encode()
-    with WebhookAgencySimulator(key, key, _team_answer, fail_first=1) as tool:
+    answer_key = ANSWER_KEY.encode() if separate_answer_key else key
+    delivery: dict[str, object] = {
+        "mode": "webhook", "answer_listen": "127.0.0.1:0", "key_env": "TEST_EDU_HOOK_KEY",
+        "backoff_base_s": 0.01, "backoff_max_s": 0.05, "system": "Synth education tool"}
+    if separate_answer_key:
+        monkeypatch.setenv("TEST_EDU_ANSWER_KEY", ANSWER_KEY)
+        delivery["answer_key_env"] = "TEST_EDU_ANSWER_KEY"
+    with WebhookAgencySimulator(key, answer_key, _team_answer, fail_first=1) as tool:
+        delivery["url"] = tool.task_url
         config = write_config(tmp_path / "c.yaml", [{"id": "edu-x", "kind": "education", "connector": "ctf", "options": {
-            "drop_folder": "ctf", "la_code": "999",
-            "delivery": {"mode": "webhook", "url": tool.task_url, "answer_listen": "127.0.0.1:0",
-                         "key_env": "TEST_EDU_HOOK_KEY", "backoff_base_s": 0.01, "backoff_max_s": 0.05,
-                         "system": "Synth education tool"}}}])
+            "drop_folder": "ctf", "la_code": "999", "delivery": delivery}}])
         settings = settings_for(config, tmp_path / "state")
         hub = HubSide(settings, topology, "edu-x")
         built = build(settings, "edu-x", topology)
@@ -110,6 +117,10 @@ def test_webhook_delivery_end_to_end_on_loopback(tmp_path: Path, topology: Topol
             # A forged answer (wrong key) is refused with 401 and publishes nothing.
             forged = tool.answer_task(tool.tasks[enquiry.enquiry_id], key=b"another-key-0123456789abcdef")
             assert forged is not None and forged.status_code == 401
+            if separate_answer_key:
+                # Whoever holds only the task key cannot answer: answers need the answer key.
+                with_task_key = tool.answer_task(tool.tasks[enquiry.enquiry_id], key=key)
+                assert with_task_key is not None and with_task_key.status_code == 401
         finally:
             built.stop_services()
             hub.broker.close()

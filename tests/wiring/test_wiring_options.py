@@ -68,11 +68,19 @@ def test_model_rules_and_files_checked_at_build(tmp_path: Path, monkeypatch: pyt
             "delivery": {"mode": "webhook", "url": "http://127.0.0.1:9/t", "answer_listen": "127.0.0.1:0",
                          "key_file": "missing.key"}}},
         {"id": "edu-c", "kind": "education", "connector": "ctf", "options": {"spec": "no-such-spec.yaml"}},
+        {"id": "edu-d", "kind": "education", "connector": "ctf", "options": {
+            "delivery": {"mode": "webhook", "url": "http://127.0.0.1:9/t", "answer_listen": "127.0.0.1:0",
+                         "key_file": "missing.key", "answer_key_env": "TEST_UNSET_ANSWER_KEY"}}},
+        {"id": "edu-e", "kind": "education", "connector": "ctf", "options": {
+            "delivery": {"mode": "webhook", "url": "http://127.0.0.1:9/t", "answer_listen": "127.0.0.1:0",
+                         "key_env": "A_KEY", "answer_key_env": "B_KEY", "answer_key_file": "b.key"}}},
     ])
+    monkeypatch.delenv("TEST_UNSET_ANSWER_KEY", raising=False)
     settings = settings_for(config, tmp_path / "state")
     issues = {i.path: i.rule for i in options_issues(settings)}
     assert "exports is required" in issues["agencies[0].options"]
     assert "answer_url is required" in issues["agencies[2].options.delivery"]
+    assert "at most one of answer_key_env or answer_key_file" in issues["agencies[6].options.delivery"]
     with pytest.raises(ConfigError) as exc:
         build(settings, "police-b")
     assert list(issue_paths(exc.value)) == ["agencies[1].options.exports[0]"]
@@ -80,6 +88,11 @@ def test_model_rules_and_files_checked_at_build(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(ConfigError) as exc:
         build(settings, "edu-b")
     assert "cannot read" in issue_paths(exc.value)["agencies[3].options.delivery.key_file"]
+    with pytest.raises(ConfigError) as exc:
+        build(settings, "edu-d")  # both keys unusable: both named, each at its own option
+    named = issue_paths(exc.value)
+    assert "cannot read" in named["agencies[5].options.delivery.key_file"]
+    assert "TEST_UNSET_ANSWER_KEY is not set" in named["agencies[5].options.delivery.answer_key_env"]
     with pytest.raises(ConfigError) as exc:
         build(settings, "edu-c")
     assert "agencies[4].options.spec" in issue_paths(exc.value)
