@@ -126,8 +126,32 @@ class EnvelopeCodec:
             envelope = Envelope.model_validate(data)
         except ValidationError as exc:
             raise MessageRejected(RejectReason.BAD_FORMAT, "envelope: " + describe_validation_error(exc)) from None
-        self.verify(envelope)
+        if not self._signed_as_received(raw, envelope):
+            self.verify(envelope)
         return envelope
+
+    def _signed_as_received(self, raw: bytes, envelope: Envelope) -> bool:
+        """True when the received bytes are exactly what :meth:`encode` signed, with a matching HMAC.
+
+        Every mashlink sender writes the canonical signing JSON with the
+        signature appended as the last member, so the HMAC can be checked over
+        the bytes as received instead of re-serialising the parsed envelope
+        (which cost a tenth of a connector's CPU per message). The parsed
+        envelope came from these same authenticated bytes. Anything else (a
+        sender that serialises differently, or a forgery) falls through to
+        :meth:`verify`, which decides.
+        """
+        signature = envelope.signature
+        if not signature or len(signature) != 64:
+            return False
+        tail = _SIGNATURE_PREFIX + signature.encode("ascii", "replace") + b'"}'
+        if not raw.endswith(tail):
+            return False
+        key = self._key(envelope.sender)
+        if key is None:
+            return False
+        expected = hmac.new(key, raw[: len(raw) - len(tail)] + b"}", hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace"))
 
     def verify_bytes(self, raw: bytes) -> dict[str, Any]:
         """Check bytes exactly as :meth:`encode` wrote them, without building an Envelope.

@@ -347,9 +347,50 @@ class Consumer:
             )
         if ready:
             results = self._invoke([d for _, d in ready])
+            acked: list[_Pending] = []
             for (pending, _delivery), result in zip(ready, results, strict=True):
-                self._apply(pending, result)
+                if result.verdict == Verdict.ACK:
+                    acked.append(pending)
+                else:
+                    self._apply(pending, result)
+            self._settle_all(acked)
         return len(batch)
+
+    def _settle_all(self, acked: list[_Pending]) -> None:
+        """Ack a batch, with one ``multiple`` ack frame where that cannot ack anything else.
+
+        A ``multiple`` ack settles every unacked delivery up to its tag on the
+        channel, so it only covers tags below the lowest one this consumer
+        still holds for other reasons (buffered, waiting for a retry): those
+        must stay unacked or a crash would lose them. The rest are acked one
+        by one. memory:// (kombu's virtual channel ignores ``multiple``)
+        always acks one by one.
+        """
+        if len(acked) < 2 or self.link.memory:
+            for pending in acked:
+                self._settle(pending)
+            return
+        channel = acked[0].message.channel
+        if any(p.message.channel is not channel for p in acked):
+            for pending in acked:
+                self._settle(pending)
+            return
+        ids = {id(p) for p in acked}
+        held_lower = [p.message.delivery_tag for p in self._held.values()
+                      if id(p) not in ids and not p.settled and p.message.channel is channel]
+        limit = min(held_lower) if held_lower else None
+        covered = [p for p in acked if limit is None or p.message.delivery_tag < limit]
+        if len(covered) < 2:
+            for pending in acked:
+                self._settle(pending)
+            return
+        channel.basic_ack(max(p.message.delivery_tag for p in covered), multiple=True)
+        for pending in covered:
+            pending.settled = True
+            self._held.pop(pending.seq, None)
+        for pending in acked:
+            if not pending.settled:
+                self._settle(pending)
 
     def _invoke(self, deliveries: list[Delivery]) -> list[HandlerResult]:
         try:

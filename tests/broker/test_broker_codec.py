@@ -35,6 +35,24 @@ def test_tampered_body_is_bad_signature() -> None:
     assert _reject(codec, json.dumps(data).encode()).reason is RejectReason.BAD_SIGNATURE
 
 
+def test_other_serialisation_of_a_correctly_signed_envelope_still_verifies() -> None:
+    # A sender in another language may write the same envelope with other spacing and key
+    # order; the signature covers the canonical form, so it verifies the slower way.
+    codec = EnvelopeCodec(KEYS)
+    data = json.loads(codec.encode(enquiry_envelope()))
+    reordered = {"signature": data.pop("signature"), **dict(reversed(list(data.items())))}
+    decoded = codec.decode(json.dumps(reordered, indent=2).encode())
+    assert decoded.message_id == data["message_id"]
+
+
+def test_edited_bytes_with_the_signature_still_last_are_bad_signature() -> None:
+    codec = EnvelopeCodec(KEYS)
+    raw = codec.encode(enquiry_envelope())
+    edited = raw.replace(b'"requester":"', b'"requester":"x', 1)
+    assert edited != raw
+    assert _reject(codec, edited).reason is RejectReason.BAD_SIGNATURE
+
+
 def test_signature_with_another_senders_key_is_bad_signature() -> None:
     forger = EnvelopeCodec({"hub": KEYS[AGENCY]})  # signs "hub" messages with the police key
     raw = forger.encode(enquiry_envelope())

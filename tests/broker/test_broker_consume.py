@@ -225,6 +225,25 @@ def test_unacked_messages_survive_consumer_close(broker: Broker, topology: Topol
     assert delivery.attempts == 2
 
 
+def test_batch_acks_never_cover_a_message_held_for_retry(broker: Broker, topology: Topology, make_broker) -> None:  # type: ignore[no-untyped-def]
+    # One batch of eight: the third waits for a retry (unacked), the rest are acked, below it in
+    # one "multiple" frame where the transport has one. After a crash only the third comes back.
+    envs = [enquiry_envelope() for _ in range(8)]
+    held = envs[2].message_id
+    slow_retry = make_broker(retry_backoff_s=30.0, retry_backoff_max_s=60.0)
+    broker.publish([topology.enquiry(env) for env in envs])
+    rec = Recorder(verdicts={held: [Verdict.RETRY]})
+    consumer = slow_retry.consumer(topology.enquiry_queues(AGENCY), rec, max_batch=20)
+    consumer.run_once(1.0)
+    assert sorted(rec.ids()) == sorted(e.message_id for e in envs)
+    consumer.close()
+    again = Recorder()
+    with broker.consumer(topology.enquiry_queues(AGENCY), again) as consumer2:
+        consumer2.run_once(3)
+    assert again.ids() == [held]
+    assert again.seen[0].redelivered
+
+
 def test_queue_stats(broker: Broker, topology: Topology) -> None:
     broker.publish([topology.enquiry(enquiry_envelope(Rag.RED)) for _ in range(3)])
     broker.publish([topology.response(enquiry_envelope(sender=AGENCY, recipient="hub"))])
