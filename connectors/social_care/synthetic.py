@@ -74,7 +74,10 @@ def cin_child_xml(child: CinChild, rng: random.Random, *, referrals: int = 1, wi
     start = (child.birth_date or date(2024, 1, 1)) + timedelta(days=200)
     for r in range(referrals):
         ref = start + timedelta(days=90 * r)
-        factors = "".join(f"<AssessmentFactors>{f}</AssessmentFactors>" for f in rng.sample(_FACTORS, 2))
+        picked = rng.sample(_FACTORS, 2)
+        if "21" in picked:  # "21 no factors identified" stands alone (DfE validation rule 8869)
+            picked = ["21"]
+        factors = "".join(f"<AssessmentFactors>{f}</AssessmentFactors>" for f in picked)
         category = rng.choice(_CATEGORIES)
         parts.append(
             "<CINdetails>"
