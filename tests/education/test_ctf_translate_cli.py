@@ -107,11 +107,12 @@ def test_persistent_absence_threshold_is_configured_in_yaml(tmp_path: Path) -> N
 def test_exclusions_sen_fsm_moves_in_care_and_missing_education(records: dict[str, dict]) -> None:
     ava, noah = records["K999200124001"], records["Z999200124002"]
     (suspension,) = findings(ava, "suspension_exclusion")
-    assert suspension["attributes"] == {"type": "suspension", "reason": "Persistent disruptive behaviour",
+    assert suspension["attributes"] == {"type": "suspension", "reason": "Persistent or general disruptive behaviour",
                                         "sessions": 6}
-    assert suspension["codes"] == ["FIXD", "PD"] and suspension["start"] == "2024-01-15"
+    assert suspension["codes"] == ["FIXD", "DB"] and suspension["start"] == "2024-01-15"
     (permanent,) = findings(noah, "suspension_exclusion")
     assert permanent["attributes"]["type"] == "permanent_exclusion" and permanent["codes"] == ["PERM", "PA"]
+    assert permanent["attributes"]["reason"] == "Physical assault against an adult"  # PA = adult, PP = pupil
 
     sen = sorted(findings(ava, "sen_ehcp"), key=lambda f: f["start"])
     assert [(f["attributes"]["sen_provision"], f["attributes"]["ehcp"], f["attributes"]["current"]) for f in sen] == [

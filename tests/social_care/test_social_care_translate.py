@@ -149,7 +149,9 @@ def test_ssda903_csv_set_is_joined_on_child_with_two_digit_years(tmp_path: Path,
     assert episodes[0]["attributes"]["legal_status"] == "C1"
     assert episodes[0]["attributes"]["legal_status_label"] == "Interim care order"
     assert episodes[0]["attributes"]["placement"] == "U4"
-    assert episodes[0]["attributes"]["reason_new_episode"] == "L"
+    assert episodes[0]["attributes"]["reason_new_episode"] == "S"
+    assert episodes[0]["attributes"]["reason_new_episode_label"] == "Started to be looked after"
+    assert episodes[1]["attributes"]["reason_new_episode"] == "P"
     assert episodes[1]["attributes"]["active"] is True
     missing = _by_category(first, "social_care.missing_episode")[0]
     assert (missing["start"], missing["attributes"]["missing_type"]) == ("2023-09-03", "missing")
@@ -173,7 +175,7 @@ def test_generic_translate_refuses_la_for_formats_that_name_their_organisation(t
 
 def test_ssda903_legal_status_codes_are_checked(tmp_path: Path) -> None:
     (tmp_path / "header.csv").write_text("CHILD,SEX,DOB,ETHNIC\nLA1,1,01/01/2012,WBRI\n", encoding="utf-8")
-    rows = "".join(f"LA1,0{i + 1}/01/2020,L,{ls},N1,U4,PR1,0{i + 2}/01/2020,X1\n"
+    rows = "".join(f"LA1,0{i + 1}/01/2020,{'L' if i else 'S'},{ls},N1,U4,PR1,0{i + 2}/01/2020,X1\n"
                    for i, ls in enumerate(["C1", "C2", "E1", "J1", "J2", "J3", "L1", "V2", "Q9"]))
     (tmp_path / "episodes.csv").write_text("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n" + rows,
                                            encoding="utf-8")
