@@ -23,6 +23,7 @@ import mashlink
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
 from mashlink.hub.service import HubService
+from mashlink.hub.audit_anchor import AuditAnchor
 from mashlink.schemas.audit import AuditEvent
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.decision import Decision
@@ -122,6 +123,16 @@ def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | No
     def audit_verify() -> Any:
         """Recompute the hash chain; any edit, deletion or reordering is reported."""
         return JSONResponse(service.verify_audit().model_dump(mode="json"))
+
+    @app.post("/audit/verify")
+    def audit_verify_anchors(anchors: list[AuditAnchor]) -> Any:
+        """The chain, and that it still agrees with anchors taken earlier (``GET /audit/anchor``)."""
+        return JSONResponse(service.verify_audit(anchors).model_dump(mode="json"))
+
+    @app.get("/audit/anchor", response_model=AuditAnchor)
+    def audit_anchor() -> AuditAnchor:
+        """The chain head now, signed by the hub: store it outside this hub's database."""
+        return service.audit_anchor()
 
     @app.get("/health/live")
     def live() -> dict[str, str]:

@@ -162,7 +162,8 @@ _EVENT_COLUMNS = tuple(AuditEvent.model_fields)
 
 class VerificationProblem(BaseModel):
     sequence: int | None
-    kind: str = Field(description="gap | broken_link | hash_mismatch | out_of_order | head_mismatch")
+    kind: str = Field(description="gap | broken_link | hash_mismatch | out_of_order | head_mismatch | "
+                                  "anchor_signature | anchor_missing | anchor_mismatch")
     detail: str
 
 
@@ -172,6 +173,7 @@ class VerificationResult(BaseModel):
     last_sequence: int
     head_sequence: int
     problems: list[VerificationProblem]
+    anchors_checked: int = 0
 
 
 def _iter_rows(session: Session, batch: int) -> Iterator[Any]:

@@ -25,6 +25,7 @@ from mashlink.broker.topology import Topology
 from mashlink.config.deadlines import DeadlinePolicy
 from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
 from mashlink.hub.audit import VerificationResult, verify_audit_chain
+from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, take_anchor
 from mashlink.hub.db import make_engine, session_factory
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
@@ -537,9 +538,23 @@ class HubService:
             rows = session.execute(query.order_by(AuditEventRow.sequence).limit(limit)).scalars().all()
             return [AuditEvent(**{k: getattr(r, k) for k in AuditEvent.model_fields}) for r in rows]
 
-    def verify_audit(self) -> VerificationResult:
+    def verify_audit(self, anchors: Sequence[AuditAnchor] = ()) -> VerificationResult:
+        """The chain checked on its own and, for each anchor kept outside the database, against it."""
         with self.factory() as session:
-            return verify_audit_chain(session)
+            result = verify_audit_chain(session)
+            if not anchors:
+                return result
+            keys = {sender: self.settings.signing_key(sender) for sender in {a.signer for a in anchors}
+                    if sender in self.settings.signing_keys}
+            problems = check_anchors(session, anchors, keys=keys)
+        return result.model_copy(update={"ok": result.ok and not problems, "problems": result.problems + problems,
+                                         "anchors_checked": len(anchors)})
+
+    def audit_anchor(self) -> AuditAnchor:
+        """The chain head now, signed with the hub's key: keep it where the database's writers cannot."""
+        with self.store.read() as session:
+            return take_anchor(session, key=self.settings.signing_key(HUB_SENDER_ID), signer=HUB_SENDER_ID,
+                               now=self.clock())
 
     def record_ops_action(self, actor: str, action: str, message_id: str | None, reason: str | None) -> AuditEvent:
         """Audit an operator's action (e.g. ``dlq.replayed``, ``dlq.discarded``) on a message."""

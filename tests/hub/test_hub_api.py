@@ -87,6 +87,13 @@ def test_rerate_audit_verify_health_metrics_and_openapi(api: httpx.Client) -> No
     assert any(a.startswith("referral.") for a in actions)
     verify = api.get("/audit/verify").json()
     assert verify["ok"] is True
+    anchor = api.get("/audit/anchor").json()
+    assert anchor["sequence"] == verify["head_sequence"] and len(anchor["signature"]) == 64
+    against = api.post("/audit/verify", json=[anchor]).json()
+    assert against["ok"] is True and against["anchors_checked"] == 1
+    forged = api.post("/audit/verify", json=[{**anchor, "hash": "0" * 64}]).json()
+    assert forged["ok"] is False and forged["problems"][0]["kind"] == "anchor_signature"
+    assert api.post("/audit/verify", json=[{"sequence": "x"}]).status_code == 422
 
     assert api.get("/health/live").json() == {"status": "ok"}
     assert api.get("/health/ready").status_code == 200

@@ -1,0 +1,133 @@
+"""``mashlink audit list|verify|anchor``: read and prove the hub's audit trail.
+
+``verify`` recomputes the hash chain (any edit, deletion, reordering or cut-off
+tail is reported with its sequence number) and, given anchor files taken
+earlier by ``anchor``, checks the chain still agrees with each of them, which
+also catches a consistent rewrite of history by someone with database access.
+Exit status 1 when anything is wrong, so a scheduled job can alert on it.
+A typical schedule: ``mashlink audit anchor -o /mnt/worm/anchor-$(date +%F).json``
+daily, and ``mashlink audit verify --anchor /mnt/worm/anchor-*.json`` after it.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+audit_app = typer.Typer(help="List, verify and anchor the hub's tamper-evident audit trail.",
+                        no_args_is_help=True)
+
+
+def _load_anchors(paths: list[Path]) -> list:  # type: ignore[type-arg]
+    """Anchor files (one anchor, or a JSON list of them); exit 2 naming the file and field when unreadable."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from mashlink.broker.codec import describe_validation_error
+    from mashlink.hub.audit_anchor import AuditAnchor
+
+    adapter = TypeAdapter(AuditAnchor | list[AuditAnchor])
+    anchors: list[AuditAnchor] = []
+    for path in paths:
+        try:
+            parsed = adapter.validate_json(path.read_bytes())
+        except OSError as exc:
+            typer.echo(f"cannot read anchor {path}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+        except ValidationError as exc:
+            typer.echo(f"anchor {path} is not a mashlink audit anchor: {describe_validation_error(exc)}", err=True)
+            raise typer.Exit(2) from None
+        anchors.extend(parsed if isinstance(parsed, list) else [parsed])
+    return anchors
+
+
+@audit_app.command("verify")
+def verify(
+    anchor: list[Path] = typer.Option(None, "--anchor", help="Anchor file(s) taken earlier by 'audit anchor'."),
+    json: bool = typer.Option(False, "--json", help="The result as one JSON document."),
+    config: Path = typer.Option(None, "--config", help="YAML settings file."),
+) -> None:
+    """Recompute the chain and check it against anchors; exit 1 on any problem."""
+    from mashlink.ops.wiring import open_hub, settings_or_exit
+
+    anchors = _load_anchors(list(anchor or []))
+    settings = settings_or_exit(config)
+    service = open_hub(settings)
+    try:
+        result = service.verify_audit(anchors)
+    finally:
+        service.close()
+    if json:
+        typer.echo(jsonlib.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        state = "OK" if result.ok else f"{len(result.problems)} problem(s)"
+        typer.echo(f"audit chain {state}: {result.events_checked} event(s) checked, head {result.head_sequence}, "
+                   f"{result.anchors_checked} anchor(s) checked")
+        for problem in result.problems:
+            typer.echo(f"  event {problem.sequence}: {problem.kind}: {problem.detail}", err=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def anchor_cmd(
+    output: Path = typer.Option(None, "--output", "-o", help="Write the anchor here (atomically)."),
+    config: Path = typer.Option(None, "--config", help="YAML settings file."),
+) -> None:
+    """Print (or write) the chain head signed by the hub, to keep outside its database."""
+    from mashlink.connectors.delivery.atomic import atomic_write_text
+    from mashlink.ops.wiring import open_hub, settings_or_exit
+
+    settings = settings_or_exit(config)
+    service = open_hub(settings)
+    try:
+        taken = service.audit_anchor()
+    finally:
+        service.close()
+    text = taken.model_dump_json(indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write_text(output, text)
+    typer.echo(f"anchor for event {taken.sequence} written to {output}", err=True)
+
+
+@audit_app.command("list")
+def list_cmd(
+    referral: str = typer.Option(None, "--referral", help="Only this referral's events."),
+    action: str = typer.Option(None, "--action", help="Only this action (a prefix with '.*', e.g. dlq.*)."),
+    after: int = typer.Option(0, "--after", help="Events after this sequence number."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000),
+    json: bool = typer.Option(False, "--json"),
+    config: Path = typer.Option(None, "--config", help="YAML settings file."),
+) -> None:
+    """Audit events in sequence order (ids, codes and counts only: no personal data)."""
+    from mashlink.hub.errors import InvalidInput
+    from mashlink.ops.wiring import open_hub, settings_or_exit
+
+    settings = settings_or_exit(config)
+    service = open_hub(settings)
+    try:
+        events = service.audit_events(referral_id=referral, action=action, after_sequence=after, limit=limit)
+    except InvalidInput as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        service.close()
+    if json:
+        typer.echo(jsonlib.dumps([e.model_dump(mode="json") for e in events], indent=2))
+        return
+    table = Table(title=f"Audit events: {len(events)}")
+    for col in ("seq", "at", "actor", "action", "referral", "enquiry", "reason"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(str(e.sequence), e.at.isoformat(timespec="seconds"), e.actor, e.action, e.referral_id or "",
+                      e.enquiry_id or "", (e.reason or "")[:60])
+    Console(width=200).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")
