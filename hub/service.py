@@ -133,32 +133,40 @@ class HubService:
         """Validate, store, and fan out one minimised enquiry per agency (all enabled by default)."""
         referral = self._validate_referral(referral)
         targets = self._target_agencies(agencies)
+        self._check_local_authority(referral)
+        with self.store.unit() as uow:
+            if uow.session.get(ReferralRow, referral.referral_id) is not None:
+                raise Conflict(f"referral {referral.referral_id!r} already exists")
+            sent = self._store_referral(uow, referral, targets, actor)
+        return SubmitResult(referral_id=referral.referral_id, rag=referral.rag, enquiries=sent)
+
+    def _check_local_authority(self, referral: Referral) -> None:
         la = referral.local_authority if referral.local_authority in self.settings.rag else None
         if la is None and referral.local_authority != self.settings.local_authority.code:
             raise InvalidInput("referral", [
                 f"local_authority: no RAG timescales configured for {referral.local_authority!r} "
                 f"(configured: {', '.join(sorted(self.settings.rag))})"])
+
+    def _store_referral(self, uow: UnitOfWork, referral: Referral, targets: Sequence[str],
+                        actor: str) -> list[SentEnquiry]:
+        """The referral, its RAG history, audit and one enquiry per target, in the caller's unit of work."""
         rag = referral.rag
-        with self.store.unit() as uow:
-            if uow.session.get(ReferralRow, referral.referral_id) is not None:
-                raise Conflict(f"referral {referral.referral_id!r} already exists")
-            uow.session.add(ReferralRow(
-                referral_id=referral.referral_id, received_at=referral.received_at, submitted_at=uow.now,
-                local_authority=referral.local_authority, rag=rag.value, status=ReferralStatus.OPEN.value,
-                submitted_by=actor, body=referral.model_dump(mode="json"),
-            ))
-            uow.session.flush()  # no ORM relationships: the parent row goes first explicitly
-            for change in sorted(referral.rag_history, key=lambda c: c.at):
-                uow.session.add(RagChangeRow(referral_id=referral.referral_id, rag=change.rag.value,
-                                             at=change.at, by=change.by, reason=change.reason))
-            uow.audit("referral.received", actor=actor, referral_id=referral.referral_id, detail={
-                "rag": rag.value, "source": referral.source.value, "subject_count": len(referral.subjects),
-                "household_count": len(referral.household), "concerns": [c.value for c in referral.concerns],
-                "agencies": list(targets), "consent": referral.consent.status.value,
-                "lawful_basis": [b.value for b in referral.lawful_basis],
-            })
-            sent = [self._send_enquiry(uow, referral, agency_id, actor) for agency_id in targets]
-        return SubmitResult(referral_id=referral.referral_id, rag=rag, enquiries=sent)
+        uow.session.add(ReferralRow(
+            referral_id=referral.referral_id, received_at=referral.received_at, submitted_at=uow.now,
+            local_authority=referral.local_authority, rag=rag.value, status=ReferralStatus.OPEN.value,
+            submitted_by=actor, body=referral.model_dump(mode="json"),
+        ))
+        uow.session.flush()  # no ORM relationships: the parent row goes first explicitly
+        for change in sorted(referral.rag_history, key=lambda c: c.at):
+            uow.session.add(RagChangeRow(referral_id=referral.referral_id, rag=change.rag.value,
+                                         at=change.at, by=change.by, reason=change.reason))
+        uow.audit("referral.received", actor=actor, referral_id=referral.referral_id, detail={
+            "rag": rag.value, "source": referral.source.value, "subject_count": len(referral.subjects),
+            "household_count": len(referral.household), "concerns": [c.value for c in referral.concerns],
+            "agencies": list(targets), "consent": referral.consent.status.value,
+            "lawful_basis": [b.value for b in referral.lawful_basis],
+        })
+        return [self._send_enquiry(uow, referral, agency_id, actor) for agency_id in targets]
 
     def _validate_referral(self, referral: Referral | Mapping[str, Any]) -> Referral:
         if isinstance(referral, Referral):
@@ -376,12 +384,49 @@ class HubService:
         return handle_response_batch(self.store, deliveries)
 
     def handle_events(self, deliveries: list[Delivery]) -> list[HandlerResult]:
-        """BatchHandler for the hub's events queue: alerts are stored and audited."""
+        """BatchHandler for the hub's events queue: alerts are stored and audited; agencies' referrals fanned out."""
         results: list[HandlerResult] = []
         with self.store.unit() as uow:
             for delivery in deliveries:
                 results.append(self._one_event(uow, delivery))
         return results
+
+    def _referral_event(self, uow: UnitOfWork, delivery: Delivery) -> HandlerResult:
+        """A referral sent by a partner agency's connector (e.g. a police CCTN / PPN), fanned out like any other.
+
+        The sender is authenticated by the envelope signature and must be a
+        configured agency; the referral is stored, audited and its enquiries
+        queued in this unit of work, so it is durable when the message is
+        acked. A referral id that already exists (the agency sent the same
+        notice again) has one effect: it is acknowledged and audited as a
+        duplicate, never stored twice.
+        """
+        env = delivery.envelope
+
+        def reject(reason: RejectReason, detail: str) -> HandlerResult:
+            uow.audit("message.rejected", actor="hub", message_id=env.message_id,
+                      detail={"reason": reason.value, "message_type": MessageType.REFERRAL.value,
+                              "sender": env.sender}, reason=detail)
+            return HandlerResult.reject(reason, detail)
+
+        if env.sender not in {a.id for a in self.settings.agencies}:
+            return reject(RejectReason.PROCESSING_FAILURE, f"sender {env.sender!r} is not a configured agency")
+        try:
+            referral = delivery.body if isinstance(delivery.body, Referral) else Referral.model_validate(env.body)
+            self._check_local_authority(referral)
+            targets = self._target_agencies(None)
+        except ValidationError as exc:
+            return reject(RejectReason.INVALID_BODY, "Referral: " + describe_validation_error(exc, "body."))
+        except InvalidInput as exc:
+            return reject(RejectReason.INVALID_BODY, str(exc))
+        with uow.savepoint():
+            if uow.session.get(ReferralRow, referral.referral_id) is None:
+                self._store_referral(uow, referral, targets, actor=env.sender)
+            else:
+                uow.audit("referral.duplicate", actor=env.sender, referral_id=referral.referral_id,
+                          message_id=env.message_id, detail={"sender": env.sender})
+            remember(uow, env)
+        return HandlerResult.ack()
 
     def _one_event(self, uow: UnitOfWork, delivery: Delivery) -> HandlerResult:
         env = delivery.envelope
@@ -390,8 +435,10 @@ class HubService:
         if already_processed(uow, env.message_id):
             return HandlerResult.ack()
         mt = env.message_type.value if isinstance(env.message_type, MessageType) else str(env.message_type)
+        if mt == MessageType.REFERRAL.value:
+            return self._referral_event(uow, delivery)
         if mt != MessageType.ALERT.value:
-            detail = f"message_type {mt!r}: the hub events queue takes alerts only"
+            detail = f"message_type {mt!r}: the hub events queue takes alerts and referrals only"
             uow.audit("message.rejected", actor="hub", message_id=env.message_id,
                       detail={"reason": RejectReason.UNKNOWN_MESSAGE_TYPE.value, "message_type": mt,
                               "sender": env.sender}, reason=detail)

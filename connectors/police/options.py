@@ -16,6 +16,7 @@ Example::
       reload_interval_s: 300
       contact: "Synthshire Police MASH team, 01632 960000"
       delivery: {mode: drop_folder, path: police-worklist}   # optional Model 3
+      cctn_intake: true                     # CCTN / PPN records become MASH referrals
 """
 
 from __future__ import annotations
@@ -43,10 +44,16 @@ class PoleOptions(_Options):
     force_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,10}$",
                                    description="Organisation named on findings in the team's own answers")
     delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
+    cctn_intake: bool = Field(default=False, description="Send each child-coming-to-notice / PPN record in the "
+                                                         "exports to the hub as a referral (over the broker)")
+    cctn_interval_s: float = Field(default=30.0, ge=0.05, le=86_400,
+                                   description="How often new notices are looked for (and failed sends retried)")
 
     @model_validator(mode="after")
     def _has_a_source(self) -> "PoleOptions":
         searching = self.delivery is None or self.delivery.search
         if searching and not self.exports:
             raise ValueError("exports is required (files or folders of POLE exports) unless delivery.search is false")
+        if self.cctn_intake and not searching:
+            raise ValueError("cctn_intake reads the exports: it needs delivery.search (and exports)")
         return self

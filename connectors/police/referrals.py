@@ -9,13 +9,14 @@ tables council IT can edit; the lawful basis for police sharing; consent
 ``not_sought`` with the reason) and submits it with
 :meth:`HubService.submit_referral`.
 
-Why the hub service and not a ``referral`` broker message: the hub's events
-consumer takes alerts only (``HubService.handle_events`` rejects any other
-message type), while ``submit_referral`` commits the referral, its audit
-record and its enquiries (outbox) in one database transaction: durable the
-moment it returns. Referral ids are deterministic (uuid5 of force and
-occurrence reference), so importing the same export twice creates one
-referral (the second import reports it as already submitted).
+Two ways in. On the hub's machine (``mashlink police intake``) the referral
+goes straight to ``HubService.submit_referral``, which commits it, its audit
+record and its enquiries (outbox) in one transaction. From the force's side
+(the police connector with ``cctn_intake: true``, or ``intake --via-broker``)
+it is a signed ``referral`` message over the broker, which the hub's events
+consumer stores and fans out the same way. Referral ids are deterministic
+(uuid5 of force and occurrence reference), so importing the same export twice
+creates one referral.
 
 DND records never become referrals (they are never disseminated); they are
 reported as skipped with the reason, by reference only.
@@ -27,14 +28,14 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
 from mashlink.broker.codec import describe_validation_error
 from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.hub.errors import Conflict
-from mashlink.hub.service import HubService
+from mashlink.connectors.referral_sender import HubReferralSink, ReferralSink
 from mashlink.mapping.codes import CodeTable, default_codes_dir, load_table
 from mashlink.schemas.codes import (
     ConcernCategory,
@@ -47,6 +48,9 @@ from mashlink.schemas.codes import (
 from mashlink.schemas.finding import Finding
 from mashlink.schemas.record import AgencyRecord
 from mashlink.schemas.referral import Consent, RagChange, Referral
+
+if TYPE_CHECKING:
+    from mashlink.hub.service import HubService
 
 log = structlog.get_logger(__name__)
 
@@ -135,10 +139,16 @@ class CctnReferralBuilder:
 
 
 class CctnIntake:
-    """Submits CCTN/PPN records found in police records to the hub, once each."""
+    """Submits CCTN/PPN records found in police records to the hub, once each.
 
-    def __init__(self, hub: HubService, builder: CctnReferralBuilder) -> None:
-        self.hub = hub
+    ``hub`` is a :class:`HubService` (the CLI on the hub's machine) or any
+    :class:`~mashlink.connectors.referral_sender.ReferralSink`, such as the
+    broker sink a police connector uses from the force's side.
+    """
+
+    def __init__(self, hub: "HubService | ReferralSink", builder: CctnReferralBuilder) -> None:
+        # A hub service (it has submit_referral) is adapted; anything else is already a sink.
+        self.sink: ReferralSink = HubReferralSink(hub) if hasattr(hub, "submit_referral") else hub  # type: ignore[assignment]
         self.builder = builder
 
     def submit(self, records: Iterable[AgencyRecord], *, agencies: list[str] | None = None) -> IntakeReport:
@@ -157,11 +167,55 @@ class CctnIntake:
                     report.skipped.append((reference, str(exc)))
                     log.warning("police.cctn_skipped", reference=reference, reason=str(exc))
                     continue
-                try:
-                    self.hub.submit_referral(referral, agencies=agencies, actor=ACTOR)
-                except Conflict:
+                if not self.sink.submit(referral, agencies=agencies, actor=ACTOR):
                     report.already_submitted.append(referral.referral_id)
                     continue
                 report.submitted.append(referral.referral_id)
                 log.info("police.cctn_referred", referral_id=referral.referral_id, rag=referral.rag.value)
+        return report
+
+
+class CctnForwarder:
+    """The police connector's CCTN/PPN intake: every new notice in the current exports, to the hub, once.
+
+    Runs as a background pass (after each export reload it finds the new
+    notices). Referral ids sent in this process are remembered so a pass
+    only sends what is new; after a restart everything is sent again and the
+    hub keeps one of each (deterministic referral and message ids). A notice
+    that cannot be sent (broker down) is not remembered, so the next pass
+    tries it again; one that cannot become a referral is logged once by
+    reference and reason.
+    """
+
+    def __init__(self, records: Callable[[], Iterable[AgencyRecord]], sink: ReferralSink,
+                 builder: CctnReferralBuilder) -> None:
+        self.records = records
+        self.sink = sink
+        self.builder = builder
+        self.sent: set[str] = set()
+        self._skipped: set[str] = set()
+
+    def run_once(self) -> IntakeReport:
+        report = IntakeReport()
+        for record in self.records():
+            for finding in self.builder.cctn_findings(record):
+                reference = str(finding.attributes.get("reference") or finding.source.record_id)
+                referral_id = referral_id_for(finding.source.organisation or "force", reference)
+                if referral_id in self.sent or referral_id in self._skipped:
+                    continue
+                try:
+                    referral = self.builder.build(record, finding)
+                except ValidationError as exc:
+                    reason = "Referral: " + describe_validation_error(exc)
+                except ValueError as exc:
+                    reason = str(exc)
+                else:
+                    self.sink.submit(referral, agencies=None, actor=ACTOR)  # raises when it cannot send
+                    self.sent.add(referral_id)
+                    report.submitted.append(referral_id)
+                    log.info("police.cctn_forwarded", referral_id=referral_id, rag=referral.rag.value)
+                    continue
+                self._skipped.add(referral_id)
+                report.skipped.append((reference, reason))
+                log.warning("police.cctn_skipped", reference=reference, reason=reason)
         return report

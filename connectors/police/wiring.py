@@ -37,6 +37,8 @@ from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService,
 from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
 from mashlink.connectors.police.connector import PoliceConnector, PoliceOptions
 from mashlink.connectors.police.options import PoleOptions
+from mashlink.connectors.police.referrals import CctnForwarder, CctnReferralBuilder
+from mashlink.connectors.referral_sender import BrokerReferralSink
 from mashlink.connectors.police.release import release_findings
 from mashlink.connectors.police.store import PoleStore
 from mashlink.mapping import CompiledMapping, load_spec
@@ -195,6 +197,11 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
             services.insert(0, PeriodicService("pole-reload", reloading.refresh, options.reload_interval_s))
         parts.append(f"POLE search of {len(fingerprint)} export file(s), {len(store)} person(s), "
                      f"reload {options.reload.replace('_', ' ')}")
+        if options.cctn_intake:
+            forwarder = CctnForwarder(lambda: reloading.store.records, BrokerReferralSink(ctx.broker_factory, agency_id),
+                                      CctnReferralBuilder(default_local_authority=ctx.settings.local_authority.code))
+            services.append(PeriodicService("cctn-intake", forwarder.run_once, options.cctn_interval_s))
+            parts.append("CCTN/PPN records sent to the hub as referrals")
     if wiring is not None:
         parts.append(wiring.description)
     return BuiltConnector(connector, services, "; ".join(parts))

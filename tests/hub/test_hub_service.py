@@ -13,7 +13,7 @@ from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, Verdict
 from mashlink.config.deadlines import DeadlinePolicy
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
-from mashlink.hub.models import AuditEventRow, EscalationRow, InboxRow, OutboxRow, ReferralRow, ResponseRow
+from mashlink.hub.models import AuditEventRow, EnquiryRow, EscalationRow, InboxRow, OutboxRow, ReferralRow, ResponseRow
 from mashlink.hub.service import HubService
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.decision import Outcome
@@ -331,6 +331,44 @@ def test_alerts_are_stored_once_and_audited(hub: HubService) -> None:
                                                                 attempts=1)])
     assert [r.verdict for r in results] == [Verdict.ACK] * 3
     assert [e.action for e in hub.audit_events(action="alert.received")] == ["alert.received"]
+
+
+def _referral_delivery(message_id: str, body: dict, sender: str = "police-synth") -> Delivery:
+    env = Envelope(message_id=message_id, correlation_id=body.get("referral_id", "x"),
+                   message_type=MessageType.REFERRAL, sender=sender, recipient="hub",
+                   sent_at=datetime(2025, 6, 2, 11, tzinfo=timezone.utc), body=body)
+    return Delivery(envelope=env, queue="events", redelivered=False, attempts=1)
+
+
+def test_a_referral_from_an_agency_is_fanned_out_once(hub: HubService) -> None:
+    body = {**referral_data("REF-CCTN-1"), "source": "6", "referrer": "Synthshire Police (synthetic)"}
+    first = _referral_delivery("m-ref-1", body)
+    again_other_message = _referral_delivery("m-ref-2", body)  # the force sent the same notice twice
+    results = hub.handle_events([first, first, again_other_message])
+    assert [r.verdict for r in results] == [Verdict.ACK] * 3
+    with hub.factory() as session:
+        row = session.get(ReferralRow, "REF-CCTN-1")
+        assert row is not None and row.submitted_by == "police-synth"
+        agencies = set(session.execute(select(EnquiryRow.agency_id).where(
+            EnquiryRow.referral_id == "REF-CCTN-1")).scalars())
+    assert agencies == {a.id for a in hub.settings.enabled_agencies()}
+    assert [e.referral_id for e in hub.audit_events(action="referral.received")] == ["REF-CCTN-1"]
+    (duplicate,) = hub.audit_events(action="referral.duplicate")
+    assert duplicate.message_id == "m-ref-2" and duplicate.actor == "police-synth"
+
+
+def test_an_agency_referral_that_breaks_a_rule_is_rejected_and_audited(hub: HubService) -> None:
+    unknown_la = _referral_delivery("m-ref-3", {**referral_data("REF-CCTN-2"), "local_authority": "123"})
+    invalid = _referral_delivery("m-ref-4", {**referral_data("REF-CCTN-3"), "subjects": []})
+    stranger = _referral_delivery("m-ref-5", referral_data("REF-CCTN-4"), sender="not-an-agency")
+    results = hub.handle_events([unknown_la, invalid, stranger])
+    assert [(r.verdict, r.reason) for r in results] == [
+        (Verdict.REJECT, RejectReason.INVALID_BODY), (Verdict.REJECT, RejectReason.INVALID_BODY),
+        (Verdict.REJECT, RejectReason.PROCESSING_FAILURE)]
+    assert "local_authority" in (results[0].detail or "") and "body.subjects" in (results[1].detail or "")
+    with hub.factory() as session:
+        assert session.execute(select(func.count()).select_from(ReferralRow)).scalar_one() == 0
+    assert len(hub.audit_events(action="message.rejected")) == 3
 
 
 def test_ops_actions_are_audited_and_the_chain_verifies(hub: HubService) -> None:

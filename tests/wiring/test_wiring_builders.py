@@ -153,7 +153,7 @@ def test_example_configuration_is_valid_and_builds_all_three(tmp_path: Path, pop
     monkeypatch.setenv("SYNTH_EDUCATION_WEBHOOK_KEY", "synthetic-webhook-key-01234x56789")
 
     police = build(settings, "police-synth")
-    assert [s.name for s in police.services] == ["pole-reload"]
+    assert [s.name for s in police.services] == ["pole-reload", "cctn-intake"]
     education = build(settings, "education-synth")
     assert isinstance(education.connector, SearchAndDeliverConnector)
     assert [s.name for s in education.services] == ["ctf-ingest", "answer-server"]

@@ -9,14 +9,20 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from mashlink.config.settings import load_settings
 from mashlink.connectors.education.index import PupilIndex
 from mashlink.connectors.education.synthetic import ctf_from_population
 from mashlink.connectors.police.schema import EXAMPLES_DIR
 from mashlink.connectors.simulators.population import generate_population
+from mashlink.broker.topology import Topology
+from mashlink.hub.errors import NotFound
+from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
+from mashlink.ops.wiring import hub_broker_factory
 
-from tests.wiring.helpers import write_config
+from tests.wiring.helpers import wait_for, write_config
 
 MASHLINK = str(Path(sys.executable).with_name("mashlink"))
 
@@ -60,6 +66,52 @@ def test_police_intake_creates_a_referral_in_the_sqlite_hub_once(tmp_path: Path)
     bad.write_text("{not json", encoding="utf-8")
     unreadable = _run("police", "intake", str(bad), "--file", str(config))
     assert unreadable.returncode == 1 and "nothing usable" in unreadable.stderr
+
+
+@pytest.mark.rabbitmq
+def test_police_intake_via_broker_reaches_the_hub_without_its_database(tmp_path: Path, amqp_url: str,
+                                                                      unique_name: str) -> None:
+    namespace = f"tcli{unique_name}"
+    config = write_config(tmp_path / "c.yaml", [
+        {"id": "police-x", "kind": "police", "connector": "pole", "options": {"exports": ["exports"]}},
+        {"id": "edu-x", "kind": "education", "connector": "ctf"},
+    ], state_dir=str(tmp_path / "state"), database_url=f"sqlite:///{tmp_path / 'hub.sqlite'}",
+        broker_url=amqp_url, broker_namespace=namespace)
+    settings = load_settings(config)
+    topology = Topology(namespace)
+    hub = HubService.open(settings, topology=topology)
+    runtime = HubRuntime(hub, hub_broker_factory(settings, topology))
+    runtime.start()  # the hub side, as `mashlink hub` runs it
+    example = EXAMPLES_DIR / "pole-example.json"
+    try:
+        # The force's machine: a configuration without the hub's database is enough.
+        sent = _run("police", "intake", str(example), "--file", str(config), "--via-broker", "police-x", "--json")
+        assert sent.returncode == 0, sent.stderr
+        (referral_id,) = json.loads(sent.stdout)["submitted"]
+        status = wait_for(lambda: _status_or_none(hub, referral_id), what="the referral in the hub")
+        assert sorted(e.agency_id for e in status.enquiries) == ["edu-x", "police-x"]
+        assert hub.referral(referral_id).source.value == "6"
+        wrong = _run("police", "intake", str(example), "--file", str(config), "--via-broker", "edu-x")
+        assert wrong.returncode == 2 and "not a configured police agency" in wrong.stderr
+        both = _run("police", "intake", str(example), "--file", str(config), "--via-broker", "police-x",
+                    "--agency", "edu-x")
+        assert both.returncode == 2 and "hub chooses" in both.stderr
+    finally:
+        runtime.stop()
+        cleaner = hub_broker_factory(settings, topology)()
+        try:
+            cleaner.delete_topology([a.id for a in settings.agencies])
+        finally:
+            cleaner.close()
+        hub.close()
+    assert not runtime.errors
+
+
+def _status_or_none(hub: HubService, referral_id: str):  # type: ignore[no-untyped-def]
+    try:
+        return hub.referral_status(referral_id)
+    except NotFound:
+        return None
 
 
 def test_education_ingest_runs_one_pass_and_prints_the_report(tmp_path: Path) -> None:
