@@ -130,6 +130,31 @@ class Broker:
             self._declared[spec.name] = spec
         log.info("broker.declared", queues=len(specs), namespace=self.topology.namespace)
 
+    def ensure_agency_queues(self, agency_id: str) -> None:
+        """For an agency's connector: declare its queues, or, without the right to, check they exist.
+
+        With least-privilege credentials (``broker/permissions.py``) an agency
+        may not declare anything: the hub declared its queues and bindings.
+        Then each of its work queues and their DLQs is checked passively, so
+        a missing one is a clear error naming it, not a silent consumer on
+        nothing. The DLQ specs are remembered either way (parking needs them).
+        """
+        try:
+            self.declare([agency_id])
+            return
+        except amqp.exceptions.AccessRefused as exc:
+            log.info("broker.declare_refused_checking_existing", agency_id=agency_id, detail=str(exc)[:200])
+            self._link.reset()
+        own = {*self.topology.enquiry_queues(agency_id), self.topology.agency_events_queue(agency_id)}
+        wanted = own | {self.topology.dlq_for(q) for q in own}
+        specs = [s for s in self.topology.queues([agency_id]) if s.name in wanted]
+        missing = [stat.name for stat in self.queue_stats([s.name for s in specs]) if stat.messages < 0]
+        if missing:
+            raise BrokerError(f"queue(s) {', '.join(missing)} do not exist and this broker user may not declare "
+                              "them: start the hub first (it declares every agency's queues)")
+        for spec in specs:
+            self._declared[spec.name] = spec
+
     @property
     def declared_queues(self) -> list[str]:
         return list(self._declared)

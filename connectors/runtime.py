@@ -182,7 +182,7 @@ class ConnectorRunner:
             broker: Broker | None = None
             try:
                 broker = self.broker_factory()
-                broker.declare([self.agency_id])
+                broker.ensure_agency_queues(self.agency_id)
                 queues = [broker.topology.enquiry_queue(self.agency_id, rag) for rag in rags]
                 with ThreadPoolExecutor(workers, thread_name_prefix=f"{self.agency_id}-{name}") as pool:
                     handler = _BatchHandler(self, broker, pool)

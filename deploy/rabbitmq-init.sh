@@ -1,22 +1,30 @@
 #!/bin/sh
 # Per-agency broker credentials with least privilege, created through the
-# RabbitMQ management HTTP API once the broker is healthy. Each agency may
-# read only its own enquiry queues and publish only to the responses and
-# events exchanges; the hub gets the whole mashlink namespace.
+# RabbitMQ management HTTP API once the broker is healthy. The rules are those
+# of broker/permissions.py (`mashlink broker permissions` prints them as
+# rabbitmqctl commands; a test runs this script against that module):
+#   hub:    configure, write and read the whole namespace (it declares every
+#           queue and binding);
+#   agency: declare nothing (configure ^$); publish only to the hub, events
+#           and dead-letter exchanges, and on the events exchange only alerts
+#           and its own referrals (topic permission); read only its own
+#           enquiry queues and its own events queue.
 set -eu
 API="http://rabbitmq:15672/api"
 AUTH="${RABBITMQ_ADMIN_USER}:${RABBITMQ_ADMIN_PASSWORD}"
 VHOST="%2F"
+NS="${MASHLINK_BROKER_NAMESPACE:-mashlink}"
 
 put() { curl -fsS -u "$AUTH" -H 'content-type: application/json' -X PUT "$API/$1" -d "$2"; }
 
 put "users/hub" "{\"password\":\"${HUB_BROKER_PASSWORD}\",\"tags\":\"\"}"
-put "permissions/$VHOST/hub" '{"configure":"^mashlink\\..*","write":"^mashlink\\..*","read":"^mashlink\\..*"}'
+put "permissions/$VHOST/hub" "{\"configure\":\"^$NS\\\\..*\",\"write\":\"^$NS\\\\..*\",\"read\":\"^$NS\\\\..*\"}"
 
 for agency in police-synth health-synth education-synth social-care-synth; do
   var=$(echo "$agency" | tr 'a-z-' 'A-Z_')_BROKER_PASSWORD
   eval pw=\${$var}
   put "users/$agency" "{\"password\":\"$pw\",\"tags\":\"\"}"
-  put "permissions/$VHOST/$agency" "{\"configure\":\"^mashlink\\\\.enquiry\\\\.$agency\\\\..*\",\"write\":\"^mashlink\\\\.(responses|events)$\",\"read\":\"^mashlink\\\\.(enquiry\\\\.$agency\\\\..*|agency\\\\.$agency\\\\..*)\"}"
+  put "permissions/$VHOST/$agency" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(hub|events|dlx)\$\",\"read\":\"^$NS\\\\.(enquiry\\\\.$agency\\\\.(red|amber|green)|events\\\\.$agency)\$\"}"
+  put "topic-permissions/$VHOST/$agency" "{\"exchange\":\"$NS.events\",\"write\":\"^(alert\\\\.[a-z_]+|referral\\\\.$agency)\$\",\"read\":\"^\$\"}"
 done
 echo "broker users provisioned"

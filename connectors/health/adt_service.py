@@ -248,7 +248,7 @@ class AgencyEventsListener:
             broker: Broker | None = None
             try:
                 broker = self.broker_factory()
-                broker.declare([self.agency_id])
+                broker.ensure_agency_queues(self.agency_id)
                 consumer = broker.consumer([broker.topology.agency_events_queue(self.agency_id)], self.handle,
                                            prefetch=50, max_batch=50, name=f"{self.agency_id}:events")
                 self._ready.set()

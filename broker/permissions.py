@@ -1,0 +1,79 @@
+"""Least-privilege RabbitMQ permissions for each agency's broker user, derived from the topology.
+
+An agency's connector runs on the agency's side with its own broker user. It
+must be able to consume its own enquiry queues, publish responses, alerts and
+referrals to the hub, and park a poison message in its DLQ, and nothing else:
+no declaring or binding (binding its queue to another agency's routing key
+would read that agency's enquiries), no reading anyone else's queue. The hub
+declares every queue and binding (it has the namespace), so an agency's
+``configure`` permission is empty and its connector only checks, passively,
+that its queues exist (``Broker.ensure_agency_queues``).
+
+On the topic exchange ``{ns}.events`` RabbitMQ's topic permissions also pin
+the routing keys an agency may publish: alerts and its own referrals, never
+an ``outcome.*`` or ``escalation.*`` that would look like the hub's.
+
+These are rendered as ``rabbitmqctl`` commands (``mashlink broker
+permissions``) and as the management-API bodies ``deploy/rabbitmq-init.sh``
+sends; a test checks that script against this module.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from mashlink.broker.topology import RAG_ORDER, Topology
+
+
+class TopicPermission(BaseModel):
+    exchange: str
+    write: str
+    read: str
+
+
+class BrokerPermissions(BaseModel):
+    """One user's permissions on one virtual host (RabbitMQ regular expressions)."""
+
+    user: str
+    vhost: str = "/"
+    configure: str
+    write: str
+    read: str
+    topic: list[TopicPermission] = Field(default_factory=list)
+
+    def rabbitmqctl(self) -> list[list[str]]:
+        """``rabbitmqctl`` argument lists that apply these permissions (the user must exist)."""
+        commands = [["set_permissions", "-p", self.vhost, self.user, self.configure, self.write, self.read]]
+        commands += [["set_topic_permissions", "-p", self.vhost, self.user, t.exchange, t.write, t.read]
+                     for t in self.topic]
+        return commands
+
+
+def _ns(topology: Topology) -> str:
+    return re.escape(topology.namespace)
+
+
+def agency_permissions(topology: Topology, agency_id: str, *, vhost: str = "/",
+                       user: str | None = None) -> BrokerPermissions:
+    """What agency ``agency_id``'s connector needs, and no more (its broker user is named after it by default)."""
+    agency = topology._check_agency(agency_id)  # letters, digits, '_' and '-': literal in a regex
+    ns = _ns(topology)
+    rags = "|".join(r.value for r in RAG_ORDER)
+    return BrokerPermissions(
+        user=user or agency,
+        vhost=vhost,
+        configure="^$",
+        write=f"^{ns}\\.(hub|events|dlx)$",
+        read=f"^{ns}\\.(enquiry\\.{agency}\\.({rags})|events\\.{agency})$",
+        topic=[TopicPermission(exchange=topology.events_exchange,
+                               write=f"^(alert\\.[a-z_]+|referral\\.{agency})$", read="^$")],
+    )
+
+
+def hub_permissions(topology: Topology, *, user: str = "hub", vhost: str = "/") -> BrokerPermissions:
+    """The hub declares, binds and operates every queue of its namespace."""
+    ns = _ns(topology)
+    return BrokerPermissions(user=user, vhost=vhost, configure=f"^{ns}\\..*", write=f"^{ns}\\..*",
+                             read=f"^{ns}\\..*")
