@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mashlink.broker.client import Broker
 from mashlink.broker.codec import describe_validation_error
-from mashlink.broker.errors import PublishError, RejectReason
+from mashlink.broker.errors import BrokerError, PublishError, RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult, OutgoingMessage
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import AgencyConnector, PermanentEnquiryError, response_message_id
@@ -198,7 +198,9 @@ class ConnectorRunner:
             except Exception as exc:  # noqa: BLE001 - a lane must outlive broker outages and bugs
                 with self._lock:
                     self.stats.lane_failures += 1
-                self._log.error("connector.lane_failed", lane=name, error=type(exc).__name__,
+                # Our own broker errors name queues and what to do (never message content): log them.
+                detail = str(exc)[:300] if isinstance(exc, BrokerError) else None
+                self._log.error("connector.lane_failed", lane=name, error=type(exc).__name__, detail=detail,
                                 retry_in_s=self.settings.restart_backoff_s)
                 if not signalled:
                     signalled = True
