@@ -13,13 +13,13 @@ same referral again (a re-read export, a restart) is one effect at the hub.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
 from mashlink.broker.client import Broker
+from mashlink.broker.shared_publisher import SharedPublisher
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import CONNECTOR_NAMESPACE
 from mashlink.hub.errors import Conflict
@@ -60,11 +60,9 @@ class BrokerReferralSink:
     """
 
     def __init__(self, broker_factory: Callable[[], Broker], agency_id: str, *, hub_id: str = HUB_SENDER_ID) -> None:
-        self.broker_factory = broker_factory
         self.agency_id = agency_id
         self.hub_id = hub_id
-        self._broker: Broker | None = None
-        self._lock = threading.Lock()
+        self._publisher = SharedPublisher(broker_factory)
 
     def envelope(self, referral: Referral) -> Envelope:
         return Envelope(
@@ -78,23 +76,8 @@ class BrokerReferralSink:
         if agencies:
             raise ValueError("agencies: the hub chooses the agencies for a referral sent over the broker")
         env = self.envelope(referral)
-        with self._lock:
-            if self._broker is None:
-                self._broker = self.broker_factory()
-            broker = self._broker
-            try:
-                broker.publish([broker.topology.event(env, f"referral.{self.agency_id}")])
-            except Exception:
-                self._broker = None
-                try:
-                    broker.close()
-                except Exception:  # noqa: BLE001 - closing a broken connection
-                    pass
-                raise
+        self._publisher.publish(lambda topology: [topology.event(env, f"referral.{self.agency_id}")])
         return True
 
     def close(self) -> None:
-        with self._lock:
-            if self._broker is not None:
-                self._broker.close()
-                self._broker = None
+        self._publisher.close()

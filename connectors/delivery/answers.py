@@ -21,12 +21,12 @@ inbox poller at once.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mashlink.broker.client import Broker
+from mashlink.broker.shared_publisher import SharedPublisher
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import CONNECTOR_NAMESPACE
 from mashlink.connectors.delivery.pending import PendingEnquiry
@@ -41,11 +41,9 @@ def answer_message_id(agency_id: str, enquiry_id: str, sequence: int) -> str:
 
 class AnswerPublisher:
     def __init__(self, broker_factory: Callable[[], Broker], agency_id: str, *, hub_id: str = HUB_SENDER_ID) -> None:
-        self.broker_factory = broker_factory
         self.agency_id = agency_id
         self.hub_id = hub_id
-        self._broker: Broker | None = None
-        self._lock = threading.Lock()
+        self._publisher = SharedPublisher(broker_factory)
 
     def envelope(self, response: EnquiryResponse, pending: PendingEnquiry) -> Envelope:
         return Envelope(
@@ -64,24 +62,8 @@ class AnswerPublisher:
     def publish(self, response: EnquiryResponse, pending: PendingEnquiry) -> Envelope:
         """Publish with confirms; raises PublishError (the caller keeps the answer and retries)."""
         env = self.envelope(response, pending)
-        with self._lock:
-            if self._broker is None:
-                self._broker = self.broker_factory()
-            broker = self._broker
-            try:
-                broker.publish([broker.topology.response(env)])
-            except Exception:
-                # A broken connection is replaced on the next publish.
-                self._broker = None
-                try:
-                    broker.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                raise
+        self._publisher.publish(lambda topology: [topology.response(env)])
         return env
 
     def close(self) -> None:
-        with self._lock:
-            if self._broker is not None:
-                self._broker.close()
-                self._broker = None
+        self._publisher.close()

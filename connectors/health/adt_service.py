@@ -31,6 +31,7 @@ from typing import Any
 import structlog
 
 from mashlink.broker.client import Broker
+from mashlink.broker.shared_publisher import SharedPublisher
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.config.settings import HUB_SENDER_ID
@@ -64,11 +65,10 @@ class AlertPublisher:
     """
 
     def __init__(self, broker_factory: BrokerFactory, agency_id: str, *, hub_id: str = HUB_SENDER_ID) -> None:
-        self.broker_factory = broker_factory
         self.agency_id = agency_id
         self.hub_id = hub_id
-        self._broker: Broker | None = None
-        self._lock = threading.Lock()
+        self._publisher = SharedPublisher(broker_factory)
+        self._count_lock = threading.Lock()
         self.published = 0
 
     def envelope(self, alert: Alert) -> Envelope:
@@ -80,26 +80,12 @@ class AlertPublisher:
 
     def __call__(self, alert: Alert) -> None:
         env = self.envelope(alert)
-        with self._lock:
-            if self._broker is None:
-                self._broker = self.broker_factory()
-            broker = self._broker
-            try:
-                broker.publish([broker.topology.event(env, f"alert.{alert.kind.value}")])
-            except Exception:
-                self._broker = None
-                try:
-                    broker.close()
-                except Exception:  # noqa: BLE001 - closing a broken connection
-                    pass
-                raise
+        self._publisher.publish(lambda topology: [topology.event(env, f"alert.{alert.kind.value}")])
+        with self._count_lock:
             self.published += 1
 
     def close(self) -> None:
-        with self._lock:
-            if self._broker is not None:
-                self._broker.close()
-                self._broker = None
+        self._publisher.close()
 
 
 class WatchingConnector:
