@@ -29,7 +29,7 @@ from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.envelope import Envelope, MessageType
 from tests.hub.hub_support import referral_data
-from tests.wiring.helpers import wait_for
+from tests.wiring.helpers import drop_topology, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 AGENCY = "police-synth"
@@ -107,10 +107,6 @@ def test_least_privilege_connector_answers_and_may_do_nothing_else(
     finally:
         runner.stop(timeout_s=15)
         runtime.stop()
-        cleaner = hub_broker_factory(hub_settings, topology)()
-        try:
-            cleaner.delete_topology([a.id for a in hub_settings.agencies])
-        finally:
-            cleaner.close()
+        drop_topology(hub_settings, topology)
         hub.close()
     assert not runtime.errors

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mashlink.broker.client import Broker
 from mashlink.broker.topology import Topology
 from mashlink.connectors.police.referrals import CctnForwarder, CctnReferralBuilder
 from mashlink.connectors.police.store import PoleStore
@@ -20,7 +19,7 @@ from mashlink.hub.service import HubService
 from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.envelope import Envelope, MessageType
 from mashlink.schemas.events import Alert
-from tests.wiring.helpers import build, settings_for, wait_for, write_config
+from tests.wiring.helpers import build, drop_topology, settings_for, wait_for, write_config
 
 
 @pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -83,11 +82,7 @@ def test_cctn_records_become_hub_referrals_once(tmp_path: Path, broker_url: str,
     finally:
         built.stop_services()
         runtime.stop()
-        cleaner = Broker(settings.broker_url, hub_broker_factory(settings, topology)().codec, topology)
-        try:
-            cleaner.delete_topology([a.id for a in settings.agencies])
-        finally:
-            cleaner.close()
+        drop_topology(settings, topology)
         hub.close()
     assert len(_referrals(hub)) == 1
     assert [e.referral_id for e in hub.audit_events(action="referral.received")] == [referral_id]

@@ -87,3 +87,14 @@ def wait_for(condition: Callable[[], Any], timeout_s: float = 30.0, what: str = 
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def drop_topology(settings: MashlinkSettings, topology: Topology) -> None:
+    """Delete a test's exchanges and queues (every configured agency's), as the hub's user."""
+    from mashlink.ops.wiring import hub_broker_factory
+
+    cleaner = hub_broker_factory(settings, topology)()
+    try:
+        cleaner.delete_topology([a.id for a in settings.agencies])
+    finally:
+        cleaner.close()

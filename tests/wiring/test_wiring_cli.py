@@ -22,7 +22,7 @@ from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.ops.wiring import hub_broker_factory
 
-from tests.wiring.helpers import wait_for, write_config
+from tests.wiring.helpers import drop_topology, wait_for, write_config
 
 MASHLINK = str(Path(sys.executable).with_name("mashlink"))
 
@@ -98,11 +98,7 @@ def test_police_intake_via_broker_reaches_the_hub_without_its_database(tmp_path:
         assert both.returncode == 2 and "hub chooses" in both.stderr
     finally:
         runtime.stop()
-        cleaner = hub_broker_factory(settings, topology)()
-        try:
-            cleaner.delete_topology([a.id for a in settings.agencies])
-        finally:
-            cleaner.close()
+        drop_topology(settings, topology)
         hub.close()
     assert not runtime.errors
 
