@@ -196,6 +196,9 @@ class MashlinkSettings(BaseSettings):
     hub_http_port: int = Field(default=8080, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
+    audit_check_interval_s: float = Field(
+        default=3600.0, ge=0, le=7 * 86_400,
+        description="How often the hub verifies its audit chain and logs a signed anchor (0: never)")
     signing_keys: dict[SenderId, SecretStr] = Field(
         default_factory=lambda: {HUB_SENDER_ID: SecretStr(DEV_KEY_PREFIX + "hub-change-me-0000")},
         description="HMAC keys for envelope signatures, per sender id ('hub' or an agency id)",

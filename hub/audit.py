@@ -174,12 +174,12 @@ class VerificationResult(BaseModel):
     head_sequence: int
     problems: list[VerificationProblem]
     anchors_checked: int = 0
+    last_hash: str = Field(default=GENESIS_HASH, description="Hash of the last event checked")
 
 
-def _iter_rows(session: Session, batch: int) -> Iterator[Any]:
-    """Stream the chain in sequence order, a page at a time, as plain rows (not ORM-tracked)."""
+def _iter_rows(session: Session, batch: int, after: int = 0) -> Iterator[Any]:
+    """Stream the chain in sequence order after ``after``, a page at a time, as plain rows (not ORM-tracked)."""
     table = AuditEventRow.__table__
-    after = 0
     while True:
         rows = session.execute(
             select(*table.c).where(table.c.sequence > after).order_by(table.c.sequence).limit(batch)
@@ -190,14 +190,21 @@ def _iter_rows(session: Session, batch: int) -> Iterator[Any]:
         after = rows[-1].sequence
 
 
-def verify_audit_chain(session: Session, *, batch: int = 2000, max_problems: int = 100) -> VerificationResult:
-    """Recompute every hash and link; report edits, deletions, reordering and truncation."""
+def verify_audit_chain(session: Session, *, batch: int = 2000, max_problems: int = 100,
+                       after_sequence: int = 0, after_hash: str = GENESIS_HASH) -> VerificationResult:
+    """Recompute every hash and link; report edits, deletions, reordering and truncation.
+
+    ``after_sequence`` / ``after_hash`` start from a point already verified
+    (an anchor): only the events after it are recomputed. That is sound only
+    together with checking the anchor itself (``check_anchors``), which
+    catches any rewrite up to it.
+    """
     problems: list[VerificationProblem] = []
-    previous_hash = GENESIS_HASH
-    expected = 1
+    previous_hash = after_hash
+    expected = after_sequence + 1
     checked = 0
-    last = 0
-    for row in _iter_rows(session, batch):
+    last = after_sequence
+    for row in _iter_rows(session, batch, after_sequence):
         checked += 1
         if row.sequence != expected:
             problems.append(VerificationProblem(
@@ -229,4 +236,4 @@ def verify_audit_chain(session: Session, *, batch: int = 2000, max_problems: int
             detail=f"chain head records sequence {head_sequence} but the last event is {last}: "
                    "events were removed from the end or the head was altered"))
     return VerificationResult(ok=not problems, events_checked=checked, last_sequence=last,
-                              head_sequence=head_sequence, problems=problems)
+                              head_sequence=head_sequence, problems=problems, last_hash=previous_hash)

@@ -53,12 +53,16 @@ def _signature(anchor: AuditAnchor, key: bytes) -> str:
     return hmac.new(key, anchor.signing_bytes(), hashlib.sha256).hexdigest()
 
 
+def sign_anchor(sequence: int, hash_: str, *, key: bytes, signer: str, now: datetime) -> AuditAnchor:
+    anchor = AuditAnchor(sequence=sequence, hash=hash_, taken_at=now, signer=signer)
+    return anchor.model_copy(update={"signature": _signature(anchor, key)})
+
+
 def take_anchor(session: Session, *, key: bytes, signer: str, now: datetime) -> AuditAnchor:
     """The current head, signed. Reads the head row, so it names a committed state."""
     head = session.execute(select(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID)).scalar_one_or_none()
-    anchor = AuditAnchor(sequence=head.sequence if head else 0, hash=head.hash if head else GENESIS_HASH,
-                         taken_at=now, signer=signer)
-    return anchor.model_copy(update={"signature": _signature(anchor, key)})
+    return sign_anchor(head.sequence if head else 0, head.hash if head else GENESIS_HASH, key=key, signer=signer,
+                       now=now)
 
 
 def check_anchors(session: Session, anchors: Iterable[AuditAnchor], *, keys: dict[str, bytes]) -> list[VerificationProblem]:

@@ -42,6 +42,22 @@ def read_only(session: Session) -> Session:
     return session
 
 
+def snapshot(session: Session) -> Session:
+    """One consistent view for a multi-statement read (call before the first statement).
+
+    PostgreSQL's default READ COMMITTED lets each statement see newer commits,
+    so a page-by-page walk of the audit chain followed by a read of its head
+    could see a head that moved on meanwhile and report a false mismatch.
+    REPEATABLE READ fixes the view at the first statement. A SQLite read
+    transaction (WAL) is already a snapshot from its first read.
+    """
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if not is_sqlite(session.get_bind()):
+        options["isolation_level"] = "REPEATABLE READ"
+    session.connection(execution_options=options)
+    return session
+
+
 def is_sqlite(engine_or_url: Engine | str) -> bool:
     url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
     return url.get_backend_name() == "sqlite"

@@ -7,6 +7,8 @@ thread-safe) made by ``broker_factory`` inside the thread:
 * ``hub-responses`` a consumer of the responses queue -> ``HubService.handle_responses``
 * ``hub-events``    a consumer of the hub's events queue -> ``HubService.handle_events``
 * ``hub-deadlines`` ``DeadlineTracker.run``: escalations from the database
+* ``hub-audit``     ``AuditWatch.run_once`` every ``audit_check_interval_s``: verifies
+  the chain since its last anchor and logs a new signed anchor (off when 0)
 
 ``stop()`` sets one event; every loop checks it, finishes the batch in hand
 (its transaction commits or rolls back as a whole) and exits, then brokers
@@ -24,6 +26,7 @@ from typing import Any
 import structlog
 
 from mashlink.broker.client import Broker
+from mashlink.hub.audit_watch import AuditWatch
 from mashlink.hub.outbox import OutboxRelay
 from mashlink.hub.service import HubService
 from mashlink.hub.tracker import DeadlineTracker
@@ -45,6 +48,7 @@ class HubRuntime:
         consumer_max_batch: int = 100,
         consumer_max_wait_s: float = 0.02,
         restart_wait_s: float = 1.0,
+        audit_check_interval_s: float | None = None,
     ) -> None:
         self.service = service
         self.broker_factory = broker_factory
@@ -55,6 +59,9 @@ class HubRuntime:
         self.restart_wait_s = restart_wait_s
         self.relay_batch_size = relay_batch_size
         self.tracker = DeadlineTracker(service.store, service.topology, clock=service.clock)
+        self.audit_check_interval_s = (service.settings.audit_check_interval_s if audit_check_interval_s is None
+                                       else audit_check_interval_s)
+        self.audit_watch = AuditWatch(service)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
@@ -85,6 +92,9 @@ class HubRuntime:
             threading.Thread(target=self._guard, args=("hub-deadlines", self._deadlines), name="hub-deadlines",
                              daemon=True),
         ]
+        if self.audit_check_interval_s > 0:
+            self._threads.append(threading.Thread(target=self._guard, args=("hub-audit", self._audit),
+                                                  name="hub-audit", daemon=True))
         for thread in self._threads:
             thread.start()
         log.info("hub.runtime_started", threads=len(self._threads))
@@ -146,3 +156,9 @@ class HubRuntime:
 
     def _deadlines(self) -> None:
         self.tracker.run(self._stop, interval_s=self.tick_interval_s)
+
+    def _audit(self) -> None:
+        """First pass at start (a tampered chain is reported before any work), then on the interval."""
+        while not self._stop.is_set():
+            self.audit_watch.run_once()
+            self._stop.wait(self.audit_check_interval_s)

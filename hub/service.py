@@ -26,7 +26,7 @@ from mashlink.config.deadlines import DeadlinePolicy
 from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
 from mashlink.hub.audit import VerificationResult, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, take_anchor
-from mashlink.hub.db import make_engine, session_factory
+from mashlink.hub.db import make_engine, session_factory, snapshot
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
@@ -588,6 +588,7 @@ class HubService:
     def verify_audit(self, anchors: Sequence[AuditAnchor] = ()) -> VerificationResult:
         """The chain checked on its own and, for each anchor kept outside the database, against it."""
         with self.factory() as session:
+            snapshot(session)  # chain pages and head from one consistent view, while the hub keeps writing
             result = verify_audit_chain(session)
             if not anchors:
                 return result

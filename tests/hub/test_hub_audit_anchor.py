@@ -122,3 +122,38 @@ def test_cli_anchor_then_verify_and_a_rewrite_exits_1(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text('{"sequence": -1}')
     bad = _cli(state, "audit", "verify", "--anchor", str(tmp_path / "junk.json"))
     assert bad.returncode == 2 and "junk.json is not a mashlink audit anchor" in bad.stderr
+
+
+def test_scheduled_check_verifies_only_what_is_new_and_catches_a_rewrite(hub: HubService) -> None:
+    from mashlink.hub.audit_watch import AuditWatch
+
+    watch = AuditWatch(hub)
+    _chain(hub)
+    first = watch.run_once()
+    assert first.ok and watch.anchor is not None and watch.anchor.sequence == first.head_sequence
+    assert first.events_checked == first.head_sequence
+    hub.submit_referral(referral_data("REF-C"))
+    second = watch.run_once()
+    assert second.ok and 0 < second.events_checked < second.head_sequence  # only the new events recomputed
+    good = watch.anchor
+    _rewrite_from(hub, 2, actor="someone-else")
+    caught = watch.run_once()
+    assert not caught.ok and ("anchor_mismatch" in {p.kind for p in caught.problems})
+    assert watch.anchor == good  # no new anchor over a broken chain: the next pass fails again
+    assert not watch.run_once().ok
+
+
+def test_scheduled_check_sees_an_edit_after_its_anchor(hub: HubService) -> None:
+    from mashlink.hub.audit_watch import AuditWatch
+
+    watch = AuditWatch(hub)
+    _chain(hub)
+    assert watch.run_once().ok
+    anchored = watch.anchor.sequence  # type: ignore[union-attr]
+    hub.submit_referral(referral_data("REF-D"))
+    with hub.factory() as session:
+        session.execute(update(AuditEventRow).where(AuditEventRow.sequence == anchored + 2)
+                        .values(actor="someone-else"))
+        session.commit()
+    problems = watch.run_once().problems
+    assert [(p.sequence, p.kind) for p in problems] == [(anchored + 2, "hash_mismatch")]

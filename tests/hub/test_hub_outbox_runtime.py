@@ -153,7 +153,20 @@ def test_runtime_round_trip(hub: HubService, make_broker, topology: Topology) ->
             time.sleep(0.1)
         status = hub.referral_status(result.referral_id)
         assert status.status == "closed" and [e.responses for e in status.enquiries] == [1, 1]
+        # The scheduled audit check ran at start and keeps a signed anchor of what it verified.
+        deadline = time.monotonic() + 30
+        while runtime.audit_watch.last is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runtime.audit_watch.last is not None and runtime.audit_watch.last.ok
+        assert runtime.audit_watch.anchor is not None and len(runtime.audit_watch.anchor.signature) == 64
     finally:
         runtime.stop()
     assert not runtime.running
     assert hub.verify_audit().ok
+    quiet = HubRuntime(hub, make_broker, audit_check_interval_s=0)
+    quiet.start(declare=False)
+    try:
+        names = {t.name for t in quiet._threads}
+    finally:
+        quiet.stop()
+    assert "hub-deadlines" in names and "hub-audit" not in names  # 0 switches the scheduled check off
