@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mashlink.broker.client import Broker
 from mashlink.broker.codec import describe_validation_error
 from mashlink.broker.errors import BrokerError, PublishError, RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult, OutgoingMessage
+from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import AgencyConnector, PermanentEnquiryError, response_message_id
 from mashlink.schemas.codes import Rag
