@@ -107,6 +107,9 @@ class InstantConnector:
     arrival time before answering; the red-overtakes benchmark uses it.
     """
 
+    #: Like the reference connectors, it answers from memory (see ``AgencyConnector.answers_inline``).
+    answers_inline = True
+
     def __init__(self, agency_id: str, agency_kind: AgencyKind,
                  on_enquiry: Callable[[Enquiry, float], None] | None = None) -> None:
         self.agency_id = agency_id

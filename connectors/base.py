@@ -38,6 +38,14 @@ class AgencyConnector(Protocol):
     Raise :class:`PermanentEnquiryError` when this enquiry can never be
     answered (it is parked in the dead-letter queue with the reason); any
     other exception is treated as transient and the enquiry is retried.
+
+    Optional attribute ``answers_inline`` (default False): True when
+    ``handle`` computes its answer locally, without waiting on an agency
+    system (an in-memory index, a simulator). The runner then calls it on the
+    lane's own thread. The worker pool exists for connectors that wait on
+    HTTP, MLLP or files; for work that only uses the CPU it adds thread
+    hand-offs and nothing else, because the interpreter runs one thread at a
+    time.
     """
 
     agency_id: str

@@ -311,7 +311,9 @@ class _BatchHandler:
         except Exception as exc:  # noqa: BLE001 - transient by default: retry with back-off
             return HandlerResult.retry(f"{type(exc).__name__} in connector"), []
 
-    def __call__(self, deliveries: list[Delivery]) -> list[HandlerResult]:
+    def _outcomes(self, deliveries: list[Delivery]) -> list[tuple[HandlerResult | None, list[Envelope]]]:
+        if getattr(self.runner.connector, "answers_inline", False):
+            return [self._work(d) for d in deliveries]  # local, CPU-only answers: no thread hand-off
         futures: list[Future[tuple[HandlerResult | None, list[Envelope]]]] = [
             self.pool.submit(self._work, d) for d in deliveries
         ]
@@ -321,7 +323,10 @@ class _BatchHandler:
             if pending:
                 self.keepalive()
                 self.broker.link.heartbeat_check()
-        outcomes = [f.result() for f in futures]
+        return [f.result() for f in futures]
+
+    def __call__(self, deliveries: list[Delivery]) -> list[HandlerResult]:
+        outcomes = self._outcomes(deliveries)
         topology = self.broker.topology
         outgoing = [topology.response(env) for _verdict, envs in outcomes for env in envs]
         confirmed: set[str] | None = None

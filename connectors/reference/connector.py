@@ -77,6 +77,8 @@ class ReferenceConnector:
 
     #: Follow-up categories when ``ReferenceOptions.follow_up_categories`` is None.
     default_follow_up: frozenset[FindingCategory] = frozenset()
+    #: The simulated system is in memory: answers need no worker thread (see ``AgencyConnector``).
+    answers_inline = True
 
     def __init__(self, agency_id: str, simulator: AgencySimulator, options: ReferenceOptions | None = None) -> None:
         self.agency_id = agency_id

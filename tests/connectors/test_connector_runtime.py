@@ -84,6 +84,31 @@ def _runner(make_broker: Callable[..., Broker], connector, **settings: object) -
     return ConnectorRunner(connector, lambda: make_broker(POLICE), RunnerSettings(**settings))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("inline", [False, True])
+def test_inline_connectors_answer_on_the_lane_thread_others_in_the_pool(
+        make_broker: Callable[..., Broker], hub: Broker, population: Population, inline: bool) -> None:
+    threads: list[str] = []
+
+    class Recording(QuickConnector):
+        answers_inline = inline
+
+        def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
+            threads.append(threading.current_thread().name)
+            return super().handle(enquiry)
+
+    runner = _runner(make_broker, Recording())
+    collector = ResponseCollector(hub)
+    runner.start()
+    try:
+        hub.publish([hub.topology.enquiry(e) for e in _envelopes(population, 5, Rag.GREEN)])
+        assert len(collector.until(lambda envs: len(envs) >= 5)) == 5
+    finally:
+        runner.stop()
+    assert len(threads) == 5
+    in_pool = [name.startswith(f"{POLICE}-") for name in threads]  # pool threads are named <agency>-<lane>_N
+    assert in_pool == [not inline] * 5, threads
+
+
 def test_reference_connector_end_to_end_with_deterministic_ids(
     hub: Broker, make_broker: Callable[..., Broker], population: Population
 ) -> None:
