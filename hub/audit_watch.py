@@ -11,18 +11,25 @@ Each pass (``AuditWatch.run_once``):
 
 A failed check is logged as ``audit.verify_failed`` at ERROR with the
 problem kinds and sequence numbers (never event content) and kept in
-``last`` for the health endpoint; the next pass checks again from the last
-anchor that was good.
+``last``; the next pass checks again from the last anchor that was good.
+
+The last good anchor is also kept in a file (``anchor_file``, in the state
+directory), so a restarted hub continues from it instead of recomputing a
+chain of millions of events at every start. The file is as trustworthy as
+its signature: a forged or edited one fails the check (reported), and an
+older genuine one only means more is verified.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 
 from mashlink.config.settings import HUB_SENDER_ID
+from mashlink.connectors.delivery.atomic import atomic_write_text
 from mashlink.hub.audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, sign_anchor
 from mashlink.hub.db import snapshot
@@ -41,10 +48,25 @@ class AuditCheck:
 
 
 class AuditWatch:
-    def __init__(self, service: HubService) -> None:
+    def __init__(self, service: HubService, *, anchor_file: Path | None = None) -> None:
         self.service = service
-        self.anchor: AuditAnchor | None = None  # the last anchor taken while the chain verified
+        self.anchor_file = anchor_file
+        self.anchor: AuditAnchor | None = self._load()  # the last anchor taken while the chain verified
         self.last: AuditCheck | None = None
+
+    def _load(self) -> AuditAnchor | None:
+        if self.anchor_file is None or not self.anchor_file.exists():
+            return None
+        try:
+            return AuditAnchor.model_validate_json(self.anchor_file.read_bytes())
+        except (OSError, ValueError) as exc:  # unreadable: start from the beginning, and say so
+            log.warning("audit.anchor_file_unreadable", file=str(self.anchor_file), error=type(exc).__name__)
+            return None
+
+    def _save(self, anchor: AuditAnchor) -> None:
+        if self.anchor_file is not None:
+            self.anchor_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.anchor_file, anchor.model_dump_json())
 
     def run_once(self) -> AuditCheck:
         service = self.service
@@ -71,4 +93,5 @@ class AuditWatch:
         log.info("audit.anchor", sequence=self.anchor.sequence, hash=self.anchor.hash,
                  taken_at=self.anchor.taken_at.isoformat(), signer=self.anchor.signer,
                  signature=self.anchor.signature, events_checked=result.events_checked)
+        self._save(self.anchor)
         return check

@@ -61,7 +61,7 @@ class HubRuntime:
         self.tracker = DeadlineTracker(service.store, service.topology, clock=service.clock)
         self.audit_check_interval_s = (service.settings.audit_check_interval_s if audit_check_interval_s is None
                                        else audit_check_interval_s)
-        self.audit_watch = AuditWatch(service)
+        self.audit_watch = AuditWatch(service, anchor_file=service.settings.state_dir / "audit-anchor.json")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []

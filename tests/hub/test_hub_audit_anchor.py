@@ -157,3 +157,21 @@ def test_scheduled_check_sees_an_edit_after_its_anchor(hub: HubService) -> None:
         session.commit()
     problems = watch.run_once().problems
     assert [(p.sequence, p.kind) for p in problems] == [(anchored + 2, "hash_mismatch")]
+
+
+def test_a_restarted_hub_continues_from_its_saved_anchor(hub: HubService, tmp_path: Path) -> None:
+    from mashlink.hub.audit_watch import AuditWatch
+
+    anchor_file = tmp_path / "audit-anchor.json"
+    _chain(hub)
+    assert AuditWatch(hub, anchor_file=anchor_file).run_once().ok
+    saved = AuditAnchor.model_validate_json(anchor_file.read_text())
+    hub.submit_referral(referral_data("REF-E"))
+    restarted = AuditWatch(hub, anchor_file=anchor_file)
+    assert restarted.anchor == saved
+    check = restarted.run_once()
+    assert check.ok and check.events_checked == check.head_sequence - saved.sequence  # only what is new
+    forged = saved.model_copy(update={"sequence": saved.sequence - 1}).model_dump_json()
+    anchor_file.write_text(forged)
+    kinds = [p.kind for p in AuditWatch(hub, anchor_file=anchor_file).run_once().problems]
+    assert kinds[0] == "anchor_signature"  # an edited anchor file is reported, never trusted
