@@ -1,8 +1,8 @@
 """Simulated children's social care case system (Mosaic / LCS-like).
 
 The social care view: referrals (with CIN referral source codes),
-assessments (with CIN factor codes such as 3A domestic abuse, 10A missing,
-13A gangs), section 47 enquiries, child protection plans
+assessments (with CIN factor codes such as 3A domestic violence, 10A missing,
+24A child criminal exploitation), section 47 enquiries, child protection plans
 (with category), looked-after episodes and missing episodes. Children carry
 the LA child id (scoped to the LA), and usually the NHS number and UPN too.
 The pre-birth referral is held on an unborn record.
@@ -78,8 +78,8 @@ def _findings(scenario: Scenario, p: SynthPerson, book: FindingBook) -> None:
         book.add(C.SOCIAL_CARE_REFERRAL, 14, "Referral from health visitor: supervision concerns.", codes=("3B",),
                  attributes={"referral_source": "3B"})
     elif scenario is Scenario.LOOKED_AFTER:
-        book.add(C.SOCIAL_CARE_ASSESSMENT, 320, "Assessment: gang involvement and going missing.", ended_days_ago=300,
-                 codes=("13A", "10A"), attributes={"factors": "13A,10A"})
+        book.add(C.SOCIAL_CARE_ASSESSMENT, 320, "Assessment: criminal exploitation and missing.", ended_days_ago=300,
+                 codes=("24A", "10A"), attributes={"factors": "24A,10A"})
         book.add(C.SOCIAL_CARE_LOOKED_AFTER_EPISODE, 300, "Looked after: interim care order; foster placement.",
                  codes=("C1", "U4"), attributes={"legal_status": "C1", "placement": "U4", "active": True})
         book.add(C.SOCIAL_CARE_MISSING_EPISODE, 20, "Missing from placement for two days.", ended_days_ago=18,

@@ -21,7 +21,8 @@ def t(name: str, args=None):
 def test_shipped_code_tables() -> None:
     tables = load_tables([default_codes_dir()])
     assert tables["sex-cin"].lookup("2").value == "female"
-    assert tables["sex-cin"].lookup("9").value == "not_recorded"
+    assert tables["sex-cin"].lookup("9").value == "other"  # DfE: 9 = indeterminate
+    assert tables["sex-cin"].lookup("0").value == "not_recorded"  # DfE: 0 = not recorded or unborn
     assert tables["sex-ctf"].lookup("m").value == "male"
     assert tables["sex-fhir"].lookup("other").value == "other"
     assert tables["sex-fhir"].lookup("MALE") is None  # FHIR codes are case-sensitive
