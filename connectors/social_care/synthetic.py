@@ -53,8 +53,14 @@ class CinChild:
     family: str | None
 
 
-def cin_child_xml(child: CinChild, rng: random.Random, *, referrals: int = 1, with_names: bool = True) -> str:
-    """One ``<Child>`` element as text (DfE 2023/24 shape, optional local extensions)."""
+def cin_child_xml(child: CinChild, rng: random.Random, *, referrals: int = 1, with_names: bool = True,
+                  extensions: bool = True) -> str:
+    """One ``<Child>`` element as text in the DfE 2023/24 shape.
+
+    ``extensions`` adds what many LA extracts carry but the DfE schema does
+    not (NHS number and names inside ``ChildIdentifiers``); without
+    them the child validates against the DfE schema.
+    """
     ids = [f"<LAchildID>{child.la_child_id}</LAchildID>"]
     if child.upn:
         ids.append(f"<UPN>{child.upn}</UPN>")
@@ -65,9 +71,9 @@ def cin_child_xml(child: CinChild, rng: random.Random, *, referrals: int = 1, wi
     if child.expected_birth_date:
         ids.append(f"<ExpectedPersonBirthDate>{child.expected_birth_date.isoformat()}</ExpectedPersonBirthDate>")
     ids.append(f"<GenderCurrent>{child.sex}</GenderCurrent>")
-    if child.nhs_number:
+    if extensions and child.nhs_number:
         ids.append(f"<NHSNumber>{child.nhs_number}</NHSNumber>")
-    if with_names and child.given:
+    if extensions and with_names and child.given:
         ids.append(f"<Forename>{child.given}</Forename><Surname>{child.family}</Surname>")
     parts = [f"<Child><ChildIdentifiers>{''.join(ids)}</ChildIdentifiers>",
              "<ChildCharacteristics><Ethnicity>WBRI</Ethnicity></ChildCharacteristics>"]
@@ -95,7 +101,7 @@ def cin_child_xml(child: CinChild, rng: random.Random, *, referrals: int = 1, wi
             f"<ChildProtectionPlans><CPPstartDate>{(ref + timedelta(days=15)).isoformat()}</CPPstartDate>"
             f"<InitialCategoryOfAbuse>{category}</InitialCategoryOfAbuse>"
             f"<LatestCategoryOfAbuse>{category}</LatestCategoryOfAbuse>"
-            "<NumberOfPreviousCPP>0</NumberOfPreviousCPP>"
+            "<NumberOfPreviousCPP>1</NumberOfPreviousCPP>"  # xs:positiveInteger in the DfE schema
             f"<Reviews><CPPreviewDate>{(ref + timedelta(days=60)).isoformat()}</CPPreviewDate></Reviews>"
             "</ChildProtectionPlans>"
             "</CINdetails>"
@@ -124,12 +130,16 @@ def synthetic_children(la_code: str, count: int, seed: int = 11) -> Iterator[Cin
 
 
 def write_cin_file(out: IO[str] | Path, *, la_code: str = "999", children: int | None = None,
-                   target_bytes: int | None = None, seed: int = 11, referrals: int = 2) -> int:
-    """Write a CIN census with ``children`` children, or until about ``target_bytes``; returns children written."""
+                   target_bytes: int | None = None, seed: int = 11, referrals: int = 2,
+                   extensions: bool = True) -> int:
+    """Write a CIN census with ``children`` children, or until about ``target_bytes``; returns children written.
+
+    ``extensions=False`` writes only what the DfE schema defines (the file then validates against it).
+    """
     if isinstance(out, Path):
         with out.open("w", encoding="utf-8") as fh:
             return write_cin_file(fh, la_code=la_code, children=children, target_bytes=target_bytes, seed=seed,
-                                  referrals=referrals)
+                                  referrals=referrals, extensions=extensions)
     rng = random.Random(seed)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n<Message>')
     out.write(cin_header_xml(la_code))
@@ -140,7 +150,7 @@ def write_cin_file(out: IO[str] | Path, *, la_code: str = "999", children: int |
     for child in synthetic_children(la_code, limit, seed):
         if target_bytes is not None and size >= target_bytes:
             break
-        text = cin_child_xml(child, rng, referrals=referrals) + "\n"
+        text = cin_child_xml(child, rng, referrals=referrals, extensions=extensions) + "\n"
         out.write(text)
         size += len(text)
         written += 1
