@@ -22,6 +22,7 @@ Wired together by ``connectors.health.wiring`` when ``options.adt_listen`` is se
 
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -165,10 +166,10 @@ class AdtListener:
 
     def __init__(self, feed: AdtFeed, host: str, port: int, settings: MllpSettings, *,
                  validate: bool = False, application: str = "MASHLINK",
-                 on_stop: Callable[[], None] | None = None) -> None:
+                 on_stop: Callable[[], None] | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.feed = feed
         self.server = ThreadedMllpServer(feed.receiver(validate=validate, application=application), host, port,
-                                         settings)
+                                         settings, ssl_context)
         self.on_stop = on_stop
 
     @property

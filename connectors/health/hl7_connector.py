@@ -10,6 +10,7 @@ A NAK from the trust (AE/AR) is a permanent error for AR and a retry for AE.
 from __future__ import annotations
 
 import hashlib
+import ssl
 from datetime import datetime, timezone
 from typing import Any
 
@@ -47,8 +48,11 @@ class Hl7ReferralConnector:
     agency_kind = AgencyKind.HEALTH
 
     def __init__(self, agency_id: str, host: str, port: int, *, timeout: float = 30.0,
-                 sending_facility: str = "MASH", receiving_facility: str = "") -> None:
+                 sending_facility: str = "MASH", receiving_facility: str = "",
+                 ssl_context: ssl.SSLContext | None = None, server_name: str | None = None) -> None:
         self.agency_id = agency_id
+        self.ssl_context = ssl_context
+        self.server_name = server_name
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -57,7 +61,8 @@ class Hl7ReferralConnector:
 
     def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
         answers: list[EnquiryResponse] = []
-        with MllpClient(self.host, self.port, timeout=self.timeout) as client:
+        with MllpClient(self.host, self.port, timeout=self.timeout, ssl_context=self.ssl_context,
+                        server_name=self.server_name) as client:
             for subject in enquiry.subjects:
                 digest = hashlib.sha256(f"{enquiry.enquiry_id}/{subject.person_id}".encode()).hexdigest()
                 control_id = f"RF{int(digest[:15], 16) % 10**12:012d}"  # same enquiry+subject, same id

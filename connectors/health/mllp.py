@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -158,8 +159,10 @@ class MllpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         settings: MllpSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context
         self.host = host
         self.requested_port = port
         self.settings = settings or MllpSettings()
@@ -170,10 +173,12 @@ class MllpServer:
         self.port: int | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connection, self.host, self.requested_port)
+        self._server = await asyncio.start_server(self._on_connection, self.host, self.requested_port,
+                                                  ssl=self.ssl_context, ssl_handshake_timeout=30.0
+                                                  if self.ssl_context is not None else None)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
-        log.info("mllp.listening", host=self.host, port=self.port)
+        log.info("mllp.listening", host=self.host, port=self.port, tls=self.ssl_context is not None)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -311,8 +316,9 @@ class ThreadedMllpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         settings: MllpSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.server = MllpServer(handler, host, port, settings)
+        self.server = MllpServer(handler, host, port, settings, ssl_context)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="mllp-server", daemon=True)
         self._ready = threading.Event()
@@ -370,7 +376,11 @@ class MllpClient:
         timeout: float = 10.0,
         max_frame_bytes: int = 4_194_304,
         encoding: str = "utf-8",
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
+        self.ssl_context = ssl_context
+        self.server_name = server_name
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -382,7 +392,17 @@ class MllpClient:
     def connect(self) -> "MllpClient":
         if self._sock is None:
             try:
-                self._sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+                sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+                if self.ssl_context is not None:
+                    try:
+                        sock = self.ssl_context.wrap_socket(sock, server_hostname=self.server_name or self.host)
+                    except BaseException:
+                        sock.close()
+                        raise
+                self._sock = sock
+            except ssl.SSLError as exc:  # before OSError: SSLError is one
+                raise MllpError(f"TLS handshake with MLLP peer {self.host}:{self.port} failed: "
+                                f"{exc.reason or exc}") from exc
             except OSError as exc:
                 raise MllpError(f"cannot connect to MLLP peer {self.host}:{self.port}: {exc}") from exc
             self._sock.settimeout(self.timeout)

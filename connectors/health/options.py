@@ -24,6 +24,7 @@ from mashlink.connectors.health.fhir_client import FhirClientSettings, RetryPoli
 from mashlink.connectors.health.fhir_connector import FhirConnectorOptions
 from mashlink.connectors.health.fhir_translate import FhirMappingOptions
 from mashlink.connectors.health.mllp import MllpSettings
+from mashlink.connectors.health.tls import ClientTls, ServerTls
 from mashlink.schemas.codes import Sensitivity
 
 HEALTH_SENSITIVITIES = frozenset({Sensitivity.STANDARD, Sensitivity.SEXUAL_HEALTH, Sensitivity.MENTAL_HEALTH})
@@ -80,6 +81,7 @@ class AdtListenOptions(_Options):
     emergency_locations: frozenset[str] = Field(
         default_factory=frozenset, description="PV1-3 point-of-care codes that mean an emergency department"
     )
+    tls: ServerTls | None = Field(default=None, description="MLLP over TLS (certificate, key, optional client CA)")
 
     def mllp(self) -> MllpSettings:
         return MllpSettings(max_frame_bytes=self.max_frame_bytes, idle_timeout=self.idle_timeout_s,
@@ -171,6 +173,7 @@ class Hl7v2Options(_HealthOptions):
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for each RRI^I12")
     sending_facility: str = Field(default="MASH", min_length=1, max_length=180)
     receiving_facility: str = Field(default="", max_length=180)
+    tls: ClientTls | None = Field(default=None, description="MLLP over TLS to the integration engine")
 
 
 def _prefix(agency_index: int) -> str:

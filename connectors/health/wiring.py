@@ -17,8 +17,10 @@ context. What gets built, from the typed options:
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 
+from mashlink.config.errors import ConfigError, ConfigIssue
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import AgencyConnector
 from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
@@ -43,6 +45,7 @@ from mashlink.connectors.health.options import (
     resolve_token,
 )
 from mashlink.connectors.health.state import HealthState
+from mashlink.connectors.health.tls import ClientTls, ServerTls, tls_problem
 
 
 @dataclass
@@ -76,9 +79,23 @@ def _with_adt(ctx: ConnectorContext, options: _HealthOptions, connector: AgencyC
         options=Hl7RecordOptions(agency_id=ctx.agency.id,
                                  ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations}),
     )
+    tls = _tls_context(ctx, listen.tls, "adt_listen.tls") if listen.tls is not None else None
     services.append(AdtListener(feed, listen.host, listen.port, listen.mllp(), validate=listen.validate_messages,
-                                application=listen.application, on_stop=alerts.close))
+                                application=listen.application, on_stop=alerts.close, ssl_context=tls))
     return WatchingConnector(connector, state)
+
+
+def _tls_context(ctx: ConnectorContext, tls: ServerTls | ClientTls, where: str) -> ssl.SSLContext:
+    """The SSL context, or a ConfigError naming the option when a certificate or key cannot be used."""
+    prefix = f"agencies[{ctx.agency_index}].options.{where}"
+    missing = tls.missing_files()
+    if missing:
+        raise ConfigError([ConfigIssue(path=f"{prefix}.{name}", rule=f"no such file: {path}") for name, path in missing],
+                          file=ctx.config_file)
+    try:
+        return tls.context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError([ConfigIssue(path=prefix, rule=tls_problem(exc))], file=ctx.config_file) from None
 
 
 def _events(ctx: ConnectorContext, state: HealthState, services: list[BackgroundService]) -> None:
@@ -124,12 +141,14 @@ def build_hl7v2(ctx: ConnectorContext) -> BuiltConnector:
     """``connector: hl7v2``: REF^I12 to the trust's engine, RRI^I12 back; optional ADT listener."""
     options: Hl7v2Options = parse_options(Hl7v2Options, dict(ctx.agency.options), ctx.agency_index,
                                           file=ctx.config_file)
+    tls = _tls_context(ctx, options.tls, "tls") if options.tls is not None else None
     connector: AgencyConnector = Hl7ReferralConnector(
         ctx.agency.id, options.host, options.port, timeout=options.timeout_s,
         sending_facility=options.sending_facility, receiving_facility=options.receiving_facility,
+        ssl_context=tls, server_name=options.tls.server_name if options.tls is not None else None,
     )
     services: list[BackgroundService] = []
-    description = f"HL7 v2 REF/RRI I12 with {options.host}:{options.port}"
+    description = f"HL7 v2 REF/RRI I12 with {options.host}:{options.port}" + (" over TLS" if tls else "")
     if options.adt_listen is not None:
         state = _state(ctx, options)
         connector = _with_adt(ctx, options, connector, state, services)

@@ -28,6 +28,8 @@ POLICIES: dict[str, dict[str, Any]] = {
                   "finding_categories": ["education.attendance", "education.suspension_exclusion",
                                          "education.school_move", "education.in_care"],
                   "sensitivities": ["standard"]},
+    "health": {"subject_fields": ["names", "birth_date", "sex", "addresses", "identifiers.nhs_number"],
+               "finding_categories": "all", "sensitivities": ["standard"]},
     "social_care": {"subject_fields": ["names", "birth_date", "expected_birth_date", "sex", "addresses",
                                        "identifiers"],
                     "finding_categories": "all", "sensitivities": ["standard"]},
