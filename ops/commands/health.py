@@ -18,6 +18,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import typer
 
@@ -62,6 +63,23 @@ def _wait_for_signal() -> None:
     signal.signal(signal.SIGINT, _on_signal)
     while not stop.wait(0.5):
         pass
+
+
+def _tls_or_exit(tls: Any) -> Any:
+    """The SSL context of a ``ServerTls``/``ClientTls``, or exit 2 naming the unusable file (never its contents)."""
+    import ssl
+
+    from mashlink.connectors.health.tls import tls_problem
+
+    missing = tls.missing_files()
+    if missing:
+        typer.echo("TLS: " + "; ".join(f"{name}: no such file: {path}" for name, path in missing), err=True)
+        raise typer.Exit(2)
+    try:
+        return tls.context()
+    except (OSError, ssl.SSLError) as exc:
+        typer.echo(f"TLS: {tls_problem(exc)}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -110,6 +128,10 @@ def register(app: typer.Typer) -> None:
         patients: int = typer.Option(12, min=1, max=10_000, help="Synthetic patients the trust knows."),
         seed: int = typer.Option(2024, help="Seed of the synthetic population (same as fhir-simulator)."),
         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)."),
+        tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Serve MLLP over TLS with this certificate."),
+        tls_key: Path | None = typer.Option(None, "--tls-key", help="Private key for --tls-cert."),
+        tls_client_ca: Path | None = typer.Option(None, "--tls-client-ca", help="Require client certificates from "
+                                                                                 "this CA (mutual TLS)."),
     ) -> None:
         """Run a synthetic trust HL7 v2 engine that answers REF^I12 with RRI^I12, until Ctrl-C."""
         from mashlink.connectors.health.mllp import ThreadedMllpServer
@@ -118,8 +140,16 @@ def register(app: typer.Typer) -> None:
         _logging(log_level)
 
         peer = seeded_trust_peer(patients, seed)
+        context = None
+        if tls_cert is not None or tls_key is not None:
+            from mashlink.connectors.health.tls import ServerTls
+
+            if tls_cert is None or tls_key is None:
+                typer.echo("--tls-cert and --tls-key go together", err=True)
+                raise typer.Exit(2)
+            context = _tls_or_exit(ServerTls(cert_file=tls_cert, key_file=tls_key, client_ca_file=tls_client_ca))
         try:
-            server = ThreadedMllpServer(peer, host, port).start()
+            server = ThreadedMllpServer(peer, host, port, ssl_context=context).start()
         except OSError as exc:
             typer.echo(f"cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
@@ -169,6 +199,10 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(10.0, min=0.1, help="Seconds to wait for each acknowledgement."),
         raw: bool = typer.Option(False, "--raw", help="Print each acknowledgement in full."),
         log_level: str = typer.Option("WARNING", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)."),
+        tls: bool = typer.Option(False, "--tls", help="MLLP over TLS (system CAs unless --tls-ca)."),
+        tls_ca: Path | None = typer.Option(None, "--tls-ca", help="CA bundle for the listener's certificate."),
+        tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Client certificate (mutual TLS)."),
+        tls_key: Path | None = typer.Option(None, "--tls-key", help="Private key for --tls-cert."),
     ) -> None:
         """Send each message over one MLLP connection and print its ACK; exit 1 if any was AE/AR."""
         from mashlink.connectors.health.hl7_ack import parse_ack
@@ -181,9 +215,21 @@ def register(app: typer.Typer) -> None:
         if not messages:
             typer.echo(f"{file}: no HL7 messages found (each must start with an MSH segment)", err=True)
             raise typer.Exit(2)
+        context = None
+        if tls or tls_ca or tls_cert or tls_key:
+            from pydantic import ValidationError
+
+            from mashlink.connectors.health.tls import ClientTls
+
+            try:
+                client_tls = ClientTls(ca_file=tls_ca, cert_file=tls_cert, key_file=tls_key)
+            except ValidationError as exc:
+                typer.echo(f"--tls-cert/--tls-key: {exc.errors()[0]['msg']}", err=True)
+                raise typer.Exit(2) from None
+            context = _tls_or_exit(client_tls)
         failures = 0
         try:
-            with MllpClient(host, port, timeout=timeout) as client:
+            with MllpClient(host, port, timeout=timeout, ssl_context=context) as client:
                 for number, message in enumerate(messages, start=1):
                     sent_id = peek_header(message)[0] or "?"
                     reply = client.send(message)

@@ -113,3 +113,27 @@ def test_unusable_tls_files_stop_the_connector_naming_the_option(pki: Path, tmp_
         build(settings, "trust-y")
     assert "agencies[1].options.adt_listen.tls" in str(mismatched.value)
     assert "unusable certificate or key" in str(mismatched.value)
+
+
+def test_send_hl7_over_tls_from_the_command_line(pki: Path, tmp_path: Path) -> None:
+    import sys
+
+    mashlink = str(Path(sys.executable).with_name("mashlink"))
+    sample = tmp_path / "a04.hl7"
+    assert subprocess.run([mashlink, "health", "sample-adt", "-o", str(sample)], timeout=60).returncode == 0
+    received: list[bytes] = []
+    from mashlink.connectors.health.hl7_receiver import Hl7Receiver
+
+    server = ServerTls(cert_file=pki / "engine.crt", key_file=pki / "engine.key")
+    with ThreadedMllpServer(Hl7Receiver(received.append), ssl_context=server.context()) as srv:
+        sent = subprocess.run([mashlink, "health", "send-hl7", str(sample), "--port", str(srv.port),
+                               "--tls", "--tls-ca", str(pki / "trust.crt")], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        assert " -> AA " in sent.stdout and len(received) == 1
+        untrusted = subprocess.run([mashlink, "health", "send-hl7", str(sample), "--port", str(srv.port),
+                                    "--tls", "--tls-ca", str(pki / "other.crt")], capture_output=True, text=True,
+                                   timeout=60)
+        assert untrusted.returncode == 2 and "TLS handshake" in untrusted.stderr
+    missing = subprocess.run([mashlink, "health", "send-hl7", str(sample), "--port", "1", "--tls-ca",
+                              str(tmp_path / "nope.pem")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "ca_file: no such file" in missing.stderr
