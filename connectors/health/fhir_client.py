@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+
+from mashlink.connectors.health.oauth import TokenError
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -110,19 +112,25 @@ class FhirClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.settings = settings
         self.base = settings.base_url.rstrip("/") + "/"
         headers = {"Accept": FHIR_JSON}
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
-        self._http = httpx.Client(timeout=settings.timeout, headers=headers)
+        # ``auth`` (e.g. OAuth client credentials) sets the Authorization header per request.
+        self._http = httpx.Client(timeout=settings.timeout, headers=headers, auth=auth)
+        self._auth = auth
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.attempts = 0  # total HTTP attempts made, for operators and tests
 
     def close(self) -> None:
         self._http.close()
+        closer = getattr(self._auth, "close", None)
+        if callable(closer):
+            closer()
 
     def __enter__(self) -> "FhirClient":
         return self
@@ -139,6 +147,8 @@ class FhirClient:
             wait: float | None = None
             try:
                 response = self._http.request(method, url, **kwargs)
+            except TokenError as exc:  # the OAuth token endpoint refused us: an authorisation problem
+                raise FhirAuthError(exc.status, f"no access token: {exc.detail}") from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last = exc
                 log.warning("fhir.transport_error", method=method, attempt=attempt, error_type=type(exc).__name__)

@@ -24,6 +24,7 @@ from mashlink.connectors.health.fhir_client import FhirClientSettings, RetryPoli
 from mashlink.connectors.health.fhir_connector import FhirConnectorOptions
 from mashlink.connectors.health.fhir_translate import FhirMappingOptions
 from mashlink.connectors.health.mllp import MllpSettings
+from mashlink.connectors.health.oauth import JwtClientCredentials
 from mashlink.connectors.health.tls import ClientTls, ServerTls
 from mashlink.schemas.codes import Sensitivity
 
@@ -102,6 +103,8 @@ class FhirOptions(_HealthOptions):
 
     base_url: str = Field(min_length=1, description="FHIR base URL, e.g. https://fhir.trust.example.nhs.uk/R4")
     auth: BearerAuth | None = None
+    oauth: JwtClientCredentials | None = Field(
+        default=None, description="OAuth 2.0 client credentials with a signed JWT (NHS / SMART backend services)")
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     page_size: int = Field(default=50, ge=1, le=1000)
     max_pages: int = Field(default=20, ge=1, le=1000)
@@ -149,6 +152,8 @@ class FhirOptions(_HealthOptions):
     def _thresholds(self) -> "FhirOptions":
         if self.candidate_threshold > self.auto_match_threshold:
             raise ValueError("candidate_threshold must not exceed auto_match_threshold")
+        if self.auth is not None and self.oauth is not None:
+            raise ValueError("give auth (a fixed bearer token) or oauth (client credentials), not both")
         return self
 
     def mapping_options(self, agency_id: str) -> FhirMappingOptions:

@@ -44,6 +44,7 @@ from mashlink.connectors.health.options import (
     parse_options,
     resolve_token,
 )
+from mashlink.connectors.health.oauth import JwtClientCredentials, JwtClientCredentialsAuth
 from mashlink.connectors.health.state import HealthState
 from mashlink.connectors.health.tls import ClientTls, ServerTls, tls_problem
 
@@ -98,6 +99,24 @@ def _tls_context(ctx: ConnectorContext, tls: ServerTls | ClientTls, where: str) 
         raise ConfigError([ConfigIssue(path=prefix, rule=tls_problem(exc))], file=ctx.config_file) from None
 
 
+def _oauth(ctx: ConnectorContext, settings: JwtClientCredentials, timeout_s: float) -> JwtClientCredentialsAuth:
+    """The OAuth client, or a ConfigError naming the option when the private key cannot be read."""
+    path = f"agencies[{ctx.agency_index}].options.oauth.private_key_file"
+    try:
+        auth = JwtClientCredentialsAuth(settings, timeout_s=timeout_s)
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(path=path, rule=f"cannot read {settings.private_key_file}: "
+                                                       f"{exc.strerror or type(exc).__name__}")],
+                          file=ctx.config_file) from None
+    try:
+        auth.assertion()  # a key that cannot sign is found now, not at the first enquiry
+    except Exception as exc:  # noqa: BLE001 - PyJWT/cryptography raise several types for a bad key
+        auth.close()
+        raise ConfigError([ConfigIssue(path=path, rule=f"not a usable {settings.algorithm} private key "
+                                                       f"({type(exc).__name__})")], file=ctx.config_file) from None
+    return auth
+
+
 def _events(ctx: ConnectorContext, state: HealthState, services: list[BackgroundService]) -> None:
     services.append(AgencyEventsListener(ctx.broker_factory, ctx.agency.id, state))
 
@@ -110,7 +129,8 @@ def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
     options: FhirOptions = parse_options(FhirOptions, dict(ctx.agency.options), ctx.agency_index,
                                          file=ctx.config_file)
     token = resolve_token(options, ctx.agency_index, file=ctx.config_file)
-    client = FhirClient(options.client_settings(token))
+    oauth = _oauth(ctx, options.oauth, options.timeout_s) if options.oauth is not None else None
+    client = FhirClient(options.client_settings(token), auth=oauth)
     agency_id = ctx.agency.id
     services: list[BackgroundService] = []
     needs_state = options.delivery == "task" or options.adt_listen is not None
