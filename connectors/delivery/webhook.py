@@ -140,12 +140,14 @@ def answer_app(receiver: AnswerReceiver, key: bytes, *, path: str = "/mashlink/a
 class HttpServer:
     """A uvicorn server in a background thread (port 0 picks a free port; see ``url``)."""
 
-    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", port: int = 0,
+                 tls_cert_file: str | None = None, tls_key_file: str | None = None) -> None:
         self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                     access_log=False)
+                                     access_log=False, ssl_certfile=tls_cert_file, ssl_keyfile=tls_key_file)
         self.server = uvicorn.Server(self.config)
         self.thread = threading.Thread(target=self.server.run, name="mashlink-http", daemon=True)
         self.host = host
+        self.scheme = "https" if tls_cert_file else "http"
 
     def start(self, timeout_s: float = 20.0) -> "HttpServer":
         self.thread.start()
@@ -162,7 +164,7 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def stop(self) -> None:
         self.server.should_exit = True

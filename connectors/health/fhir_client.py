@@ -13,19 +13,20 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
-
-from mashlink.connectors.health.oauth import TokenError
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from mashlink.connectors.health.oauth import TokenError
 from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
 
 log = structlog.get_logger("mashlink.connectors.health.fhir")
@@ -49,6 +50,7 @@ class FhirClientSettings(BaseModel):
     base_url: str
     timeout: float = Field(default=10.0, gt=0)
     bearer_token: SecretStr | None = None
+    ca_file: Path | None = Field(default=None, description="CA bundle for the server's certificate (default: system)")
     page_size: int = Field(default=50, ge=1, le=1000)
     max_pages: int = Field(default=20, ge=1)
     retry: RetryPolicy = RetryPolicy()
@@ -120,7 +122,9 @@ class FhirClient:
         if settings.bearer_token is not None:
             headers["Authorization"] = f"Bearer {settings.bearer_token.get_secret_value()}"
         # ``auth`` (e.g. OAuth client credentials) sets the Authorization header per request.
-        self._http = httpx.Client(timeout=settings.timeout, headers=headers, auth=auth)
+        self._http = httpx.Client(timeout=settings.timeout, headers=headers, auth=auth,
+                                  verify=ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file
+                                  else True)
         self._auth = auth
         self._sleep = sleep
         self._rng = rng or random.Random()

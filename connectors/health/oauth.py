@@ -16,6 +16,7 @@ the configuration (a mounted secret); it is read once at start.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import uuid
@@ -71,12 +72,13 @@ class TokenError(Exception):
 
 
 class JwtClientCredentialsAuth(httpx.Auth):
-    def __init__(self, settings: JwtClientCredentials, *, timeout_s: float = 10.0,
+    def __init__(self, settings: JwtClientCredentials, *, timeout_s: float = 10.0, ca_file: Path | None = None,
                  clock: Callable[[], float] = time.time, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self._key = settings.private_key_file.read_text(encoding="utf-8")  # raises for a missing file
         self._clock = clock
-        self._http = httpx.Client(timeout=timeout_s, transport=transport)
+        self._http = httpx.Client(timeout=timeout_s, transport=transport,
+                                  verify=ssl.create_default_context(cafile=ca_file) if ca_file else True)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0

@@ -105,6 +105,9 @@ class FhirOptions(_HealthOptions):
     auth: BearerAuth | None = None
     oauth: JwtClientCredentials | None = Field(
         default=None, description="OAuth 2.0 client credentials with a signed JWT (NHS / SMART backend services)")
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle for the FHIR server's and token endpoint's certificates "
+                                  "(a trust's private CA); default: the system store")
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     page_size: int = Field(default=50, ge=1, le=1000)
     max_pages: int = Field(default=20, ge=1, le=1000)
@@ -162,7 +165,8 @@ class FhirOptions(_HealthOptions):
 
     def client_settings(self, token: SecretStr | None) -> FhirClientSettings:
         return FhirClientSettings(base_url=self.base_url, timeout=self.timeout_s, bearer_token=token,
-                                  page_size=self.page_size, max_pages=self.max_pages, retry=self.retry)
+                                  ca_file=self.ca_file, page_size=self.page_size, max_pages=self.max_pages,
+                                  retry=self.retry)
 
     def connector_options(self, agency_id: str) -> FhirConnectorOptions:
         return FhirConnectorOptions(release=self.release, auto_match_threshold=self.auto_match_threshold,

@@ -18,6 +18,7 @@ context. What gets built, from the typed options:
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from dataclasses import dataclass
 
 from mashlink.config.errors import ConfigError, ConfigIssue
@@ -99,11 +100,12 @@ def _tls_context(ctx: ConnectorContext, tls: ServerTls | ClientTls, where: str) 
         raise ConfigError([ConfigIssue(path=prefix, rule=tls_problem(exc))], file=ctx.config_file) from None
 
 
-def _oauth(ctx: ConnectorContext, settings: JwtClientCredentials, timeout_s: float) -> JwtClientCredentialsAuth:
+def _oauth(ctx: ConnectorContext, settings: JwtClientCredentials, timeout_s: float,
+           ca_file: Path | None) -> JwtClientCredentialsAuth:
     """The OAuth client, or a ConfigError naming the option when the private key cannot be read."""
     path = f"agencies[{ctx.agency_index}].options.oauth.private_key_file"
     try:
-        auth = JwtClientCredentialsAuth(settings, timeout_s=timeout_s)
+        auth = JwtClientCredentialsAuth(settings, timeout_s=timeout_s, ca_file=ca_file)
     except OSError as exc:
         raise ConfigError([ConfigIssue(path=path, rule=f"cannot read {settings.private_key_file}: "
                                                        f"{exc.strerror or type(exc).__name__}")],
@@ -129,7 +131,10 @@ def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
     options: FhirOptions = parse_options(FhirOptions, dict(ctx.agency.options), ctx.agency_index,
                                          file=ctx.config_file)
     token = resolve_token(options, ctx.agency_index, file=ctx.config_file)
-    oauth = _oauth(ctx, options.oauth, options.timeout_s) if options.oauth is not None else None
+    if options.ca_file is not None and not options.ca_file.is_file():
+        raise ConfigError([ConfigIssue(path=f"agencies[{ctx.agency_index}].options.ca_file",
+                                       rule=f"no such file: {options.ca_file}")], file=ctx.config_file)
+    oauth = _oauth(ctx, options.oauth, options.timeout_s, options.ca_file) if options.oauth is not None else None
     client = FhirClient(options.client_settings(token), auth=oauth)
     agency_id = ctx.agency.id
     services: list[BackgroundService] = []

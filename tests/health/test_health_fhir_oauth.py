@@ -132,3 +132,32 @@ def test_unreadable_or_unusable_key_stops_the_connector_naming_the_option(tmp_pa
         build(settings, "trust-b")
     assert "agencies[1].options.oauth.private_key_file" in str(unusable.value)
     assert "not a usable RS512 private key" in str(unusable.value)
+
+
+def test_https_fhir_and_token_endpoint_behind_a_private_ca(tmp_path_factory: pytest.TempPathFactory,
+                                                          tmp_path: Path) -> None:
+    """A trust's own CA: trusted when named in ca_file, refused otherwise (no silent 'verify off')."""
+    from mashlink.connectors.health.fhir_client import FhirUnavailable, RetryPolicy
+    from tests.health.pki import make_pki
+
+    pki = make_pki(tmp_path_factory)
+    private, public = _key_pair(tmp_path)
+    peer = Peer(public)
+    peer.server = HttpServer(peer.server.config.app, tls_cert_file=str(pki / "engine.crt"),
+                             tls_key_file=str(pki / "engine.key"))
+    with peer:
+        assert peer.url.startswith("https://127.0.0.1:")
+        oauth = JwtClientCredentials(token_url=f"{peer.url}/oauth2/token", client_id=CLIENT_ID,
+                                     private_key_file=private)
+        trusted = FhirClient(FhirClientSettings(base_url=f"{peer.url}/R4", ca_file=pki / "trust.crt"),
+                             auth=JwtClientCredentialsAuth(oauth, ca_file=pki / "trust.crt"))
+        try:
+            assert trusted.search("Patient", {"family": "Testchild"}) == []
+        finally:
+            trusted.close()
+        no_ca = FhirClient(FhirClientSettings(base_url=f"{peer.url}/R4", retry=RetryPolicy(max_attempts=1)))
+        try:
+            with pytest.raises(FhirUnavailable):
+                no_ca.read("Patient", "p1")
+        finally:
+            no_ca.close()

@@ -9,7 +9,6 @@ at build naming the option.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,36 +22,13 @@ from mashlink.connectors.health.tls import ClientTls, ServerTls
 from mashlink.schemas.codes import ResponseStatus
 from tests.health.test_health_ref_rri import FINDINGS, KNOWN, PATIENTS, _enquiry
 from mashlink.connectors.health.synthetic import patient_person
+from tests.health.pki import make_pki
 from tests.wiring.helpers import build, settings_for, write_config
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    tool = shutil.which("openssl")
-    assert tool is not None, "openssl is needed to make test certificates"
-    subprocess.run([tool, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _ca(d: Path, name: str) -> None:
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.crt",
-             "-days", "2", "-subj", f"/CN=Synthetic {name} CA", cwd=d)
-
-
-def _leaf(d: Path, name: str, ca: str, san: str) -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-             "-subj", f"/CN=synthetic-{name}", cwd=d)
-    (d / f"{name}.ext").write_text(f"subjectAltName={san}\n", encoding="utf-8")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
-             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("pki")
-    _ca(d, "trust")
-    _ca(d, "other")
-    _leaf(d, "engine", "trust", "IP:127.0.0.1,DNS:localhost")
-    _leaf(d, "mash", "trust", "DNS:mash.synthshire.example")
-    return d
+    return make_pki(tmp_path_factory)
 
 
 def _peer() -> SyntheticTrustPeer:
