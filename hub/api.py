@@ -24,6 +24,7 @@ from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
 from mashlink.hub.service import HubService
 from mashlink.hub.audit_anchor import AuditAnchor
+from mashlink.hub.audit_watch import AuditCheck
 from mashlink.schemas.audit import AuditEvent
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.decision import Decision
@@ -51,8 +52,13 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(body)"
 
 
-def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | None = None) -> FastAPI:
-    """Build the API around one service (and optionally a broker queue-stats callable)."""
+def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | None = None,
+               audit_check: Callable[[], AuditCheck | None] | None = None) -> FastAPI:
+    """Build the API around one service (optionally a broker queue-stats callable and the runtime's audit check).
+
+    ``audit_check`` gives the latest scheduled audit self-check (``HubRuntime.audit_watch.last``), so
+    monitoring can alert on ``mashlink_audit_chain_ok 0`` instead of reading logs.
+    """
     app = FastAPI(
         title="mashlink hub",
         version=mashlink.__version__,
@@ -165,6 +171,14 @@ def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | No
             for stat in queue_stats():
                 depth.labels(stat.name).set(stat.messages)
                 consumers.labels(stat.name).set(stat.consumers)
+        check = audit_check() if audit_check is not None else None
+        if check is not None:
+            Gauge("mashlink_audit_chain_ok", "1 when the last scheduled audit check passed, 0 when it found "
+                  "tampering", registry=registry).set(1 if check.ok else 0)
+            Gauge("mashlink_audit_chain_checked_timestamp_seconds", "When the audit chain was last checked",
+                  registry=registry).set(check.checked_at.timestamp())
+            Gauge("mashlink_audit_chain_head_sequence", "Events in the audit chain at the last check",
+                  registry=registry).set(check.head_sequence)
         return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app

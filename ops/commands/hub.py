@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
                 broker.close()
 
         try:
-            uvicorn.run(create_app(service, queue_stats=queue_stats),
+            uvicorn.run(create_app(service, queue_stats=queue_stats, audit_check=lambda: runtime.audit_watch.last),
                         host=host or settings.hub_http_host, port=port or settings.hub_http_port,
                         log_level="warning")
         finally:

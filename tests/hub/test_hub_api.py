@@ -12,12 +12,19 @@ import uvicorn
 
 from tests.hub.hub_support import referral_data
 from mashlink.hub.api import create_app
+from mashlink.hub.audit_watch import AuditWatch
 from mashlink.hub.service import HubService
 
 
 @pytest.fixture
-def api(hub: HubService) -> Iterator[httpx.Client]:
-    config = uvicorn.Config(create_app(hub), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def watch(hub: HubService) -> AuditWatch:
+    return AuditWatch(hub)
+
+
+@pytest.fixture
+def api(hub: HubService, watch: AuditWatch) -> Iterator[httpx.Client]:
+    app = create_app(hub, audit_check=lambda: watch.last)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -101,6 +108,21 @@ def test_rerate_audit_verify_health_metrics_and_openapi(api: httpx.Client) -> No
     assert 'mashlink_enquiries_open{agency=' in metrics
     spec = api.get("/openapi.json").json()
     assert "/referrals" in spec["paths"] and "/referrals/{referral_id}/linked-view" in spec["paths"]
+
+
+def test_metrics_show_the_scheduled_audit_check(api: httpx.Client, hub: HubService, watch: AuditWatch) -> None:
+    assert "mashlink_audit_chain_ok" not in api.get("/metrics").text  # no check has run yet
+    assert api.post("/referrals", json=referral_data("REF-API-AUD")).status_code == 201
+    watch.run_once()
+    metrics = api.get("/metrics").text
+    assert "mashlink_audit_chain_ok 1.0" in metrics
+    assert f"mashlink_audit_chain_head_sequence {float(watch.last.head_sequence)}" in metrics  # type: ignore[union-attr]
+    with hub.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_events SET actor = 'someone-else' WHERE sequence = 1")
+    hub.submit_referral(referral_data("REF-API-AUD2"))
+    watch.anchor = None  # check from the start (a restarted hub without its anchor file)
+    watch.run_once()
+    assert "mashlink_audit_chain_ok 0.0" in api.get("/metrics").text
 
 
 def test_unknown_referral_is_404(api: httpx.Client) -> None:
