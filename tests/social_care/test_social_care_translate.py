@@ -187,6 +187,22 @@ def test_ssda903_legal_status_codes_are_checked(tmp_path: Path) -> None:
     assert any(i["rule"] == "code table ssda903-legal-status" for i in record["issues"])
 
 
+def test_ssda903_reason_episode_ceased_is_checked_and_labelled(tmp_path: Path) -> None:
+    (tmp_path / "header.csv").write_text("CHILD,SEX,DOB,ETHNIC\nLA2,2,01/01/2012,WBRI\n", encoding="utf-8")
+    rows = "".join(f"LA2,0{i + 1}/02/2020,S,C2,N1,U4,PR1,0{i + 2}/02/2020,{rec}\n"
+                   for i, rec in enumerate(["E4A", "E45", "E9", "Q7"]))
+    (tmp_path / "episodes.csv").write_text("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n" + rows,
+                                           encoding="utf-8")
+    result = _run("translate", "ssda903", str(tmp_path / "header.csv"), str(tmp_path / "episodes.csv"),
+                  "--la", "999")
+    record = _records(result.stdout)["LA2"]
+    ceased = [(e["attributes"].get("reason_episode_ceased"), e["attributes"].get("reason_episode_ceased_label", ""))
+              for e in record["findings"]]
+    assert [c for c, _ in ceased] == ["E4A", "E45", "E9", None]  # Q7 is not a DfE code: kept out, flagged
+    assert "care planning" in ceased[0][1] and "special guardianship" in ceased[1][1].lower()
+    assert any(i["rule"] == "code table ssda903-reason-episode-ceased" for i in record["issues"])
+
+
 def test_ssda903_xml_through_the_generic_translate(tmp_path: Path) -> None:
     path = tmp_path / "ssda903.xml"
     path.write_text(SSDA903_XML, encoding="utf-8")
