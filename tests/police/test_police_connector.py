@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from mashlink.broker.client import Broker
@@ -54,6 +54,23 @@ def test_search_by_name_dob_address_and_by_police_id(force_files: dict[str, list
     assert record.identifier(IdentifierSystem.PNC_ID) is not None
 
 
+def _one_digit_wrong(value: date) -> date:
+    """The same date with one digit of the day mistyped (a typo, not a different person).
+
+    The synthetic population is generated relative to today, so the mother's
+    day of birth varies from run to run; a fixed shift of days can cross a
+    month or change two digits, which is a *different* date of birth.
+    """
+    for delta in (1, -1, 10, -10):
+        try:
+            typo = value.replace(day=value.day + delta)
+        except ValueError:
+            continue
+        if sum(a != b for a, b in zip(f"{value:%Y%m%d}", f"{typo:%Y%m%d}")) == 1:
+            return typo
+    raise AssertionError(f"no one-digit typo of {value}")
+
+
 def test_uncertain_match_is_a_candidate_without_findings(force_files: dict[str, list[Path]],
                                                          population: Population) -> None:
     store = PoleStore.load(force_files["csv"])
@@ -62,7 +79,7 @@ def test_uncertain_match_is_a_candidate_without_findings(force_files: dict[str, 
     true = population.as_person(f"{family.family_id}-M", person_id="s1")
     assert true.birth_date is not None
     shifted = true.model_copy(update={"addresses": [], "birth_date": BirthDate(
-        value=true.birth_date.value + timedelta(days=3))})
+        value=_one_digit_wrong(true.birth_date.value))})
     [response] = connector.handle(enquiry(shifted))
     [match] = response.matches
     assert match.candidate and 0.5 < match.confidence < 0.9
