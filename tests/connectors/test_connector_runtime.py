@@ -109,6 +109,47 @@ def test_inline_connectors_answer_on_the_lane_thread_others_in_the_pool(
     assert in_pool == [not inline] * 5, threads
 
 
+@pytest.mark.parametrize("inline", [False, True])
+def test_inline_connectors_take_larger_batches_others_never_more_than_their_pool(
+        make_broker: Callable[..., Broker], hub: Broker, population: Population, inline: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backlog is worked in batches of ``inline_batch`` by an inline connector, of the pool size otherwise."""
+    from mashlink.connectors import runtime
+
+    sizes: list[int] = []
+    original = runtime._BatchHandler.__call__
+
+    def recording(self, deliveries):  # type: ignore[no-untyped-def]
+        sizes.append(len(deliveries))
+        return original(self, deliveries)
+
+    monkeypatch.setattr(runtime._BatchHandler, "__call__", recording)
+
+    class Connector(QuickConnector):
+        answers_inline = inline
+
+    hub.publish([hub.topology.enquiry(e) for e in _envelopes(population, 40, Rag.GREEN)])
+    collector = ResponseCollector(hub)
+    runner = _runner(make_broker, Connector(), standard_workers=2, inline_batch=16, max_wait_s=0.2)
+    runner.start()
+    try:
+        assert len(collector.until(lambda envs: len(envs) >= 40)) == 40
+    finally:
+        runner.stop()
+    assert sum(sizes) == 40 and runner.stats.answered == 40
+    if inline:
+        assert 2 < max(sizes) <= 16, sizes
+    else:
+        assert max(sizes) <= 2, sizes
+
+
+def test_lane_batch_is_the_pool_unless_answers_are_inline() -> None:
+    settings = RunnerSettings(inline_batch=32)
+    assert settings.lane_batch(4, inline=False) == 4
+    assert settings.lane_batch(4, inline=True) == 32
+    assert settings.lane_batch(64, inline=True) == 64  # never smaller than the pool
+
+
 def test_reference_connector_end_to_end_with_deterministic_ids(
     hub: Broker, make_broker: Callable[..., Broker], population: Population
 ) -> None:
