@@ -80,7 +80,7 @@ class RunnerSettings(BaseModel):
     retry_slots: int = Field(
         default=2, ge=0, le=64,
         description="Extra unacked deliveries per lane, so enquiries waiting out a retry back-off "
-        "cannot stall the lane; batches never exceed the worker pool",
+        "cannot stall the lane; batches never exceed the lane batch (see lane_batch)",
     )
     restart_backoff_s: float = Field(default=1.0, gt=0, le=60, description="Pause before a failed lane restarts")
     inline_batch: int = Field(

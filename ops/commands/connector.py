@@ -41,9 +41,10 @@ def register(app: typer.Typer) -> None:
         namespace: str = typer.Option(None, help="Broker topology namespace (default: settings broker_namespace)."),
         red_workers: int = typer.Option(2, min=1, max=64, help="Worker threads for red enquiries."),
         standard_workers: int = typer.Option(4, min=1, max=256, help="Worker threads for amber and green."),
-        inline_batch: int = typer.Option(
-            32, min=1, max=1000,
-            help="Batch size for a connector that answers from memory (the reference connectors and simulators).",
+        inline_batch: int | None = typer.Option(
+            None, min=1, max=1000,
+            help="Batch size for a connector that answers from memory (the reference connectors and simulators); "
+            "default: the runner's (32).",
         ),
     ) -> None:
         """Run one agency's connector against the configured broker until SIGTERM."""
@@ -84,8 +85,8 @@ def register(app: typer.Typer) -> None:
             context = ConnectorContext(settings=settings, agency=agency, agency_index=agency_index(settings, agency.id),
                                        topology=topology, broker_factory=factory, simulated=simulated)
             built = build_connector(context)
-            runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers,
-                                             inline_batch=inline_batch)
+            batch = {} if inline_batch is None else {"inline_batch": inline_batch}  # None: the runner's default
+            runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers, **batch)
         except ConfigError as exc:
             typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
             raise typer.Exit(2) from None
