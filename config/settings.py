@@ -40,6 +40,7 @@ from mashlink.config.models import (
     RagTimescales,
     SharingPolicy,
 )
+from mashlink.config.security import SecuritySettings
 from mashlink.config.yaml_source import MashlinkYamlSource, line_for, yaml_line_map
 from mashlink.schemas.codes import AgencyKind
 
@@ -89,6 +90,8 @@ class _Facts:
     senders: list[str]
     la_code: str | None
     rag_codes: list[str] | None
+    environment: str = "development"
+    oidc_missing: bool = True
 
     @classmethod
     def from_model(cls, m: "MashlinkSettings") -> "_Facts":
@@ -96,6 +99,7 @@ class _Facts:
             agencies=[(i, a.id, a.enabled) for i, a in enumerate(m.agencies)],
             policies=list(m.sharing_policies), senders=list(m.signing_keys),
             la_code=m.local_authority.code, rag_codes=list(m.rag),
+            environment=m.environment, oidc_missing=m.security.oidc is None,
         )
 
     @classmethod
@@ -121,6 +125,8 @@ class _Facts:
             senders=[str(k) for k in keys] if isinstance(keys, Mapping) else [HUB_SENDER_ID],
             la_code=str(la_code) if la_code is not None else None,
             rag_codes=[str(k) for k in rag] if isinstance(rag, Mapping) else None,
+            environment=str(data.get("environment") or "development"),
+            oidc_missing=not (isinstance(data.get("security"), Mapping) and data["security"].get("oidc")),
         )
 
 
@@ -157,6 +163,11 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
                 errors.append(_err(("signing_keys",),
                                    f"no signing key for sender {sender!r} (needed to sign and verify envelopes)",
                                    None))
+    if f.environment == "production" and f.oidc_missing and ("security",) not in failed:
+        errors.append(_err(("security", "oidc", "issuer"),
+                           "environment is production but no identity provider is configured: set "
+                           "security.oidc.issuer and security.oidc.audience (the development issuer "
+                           "is refused outside environment: development)", None))
     if f.rag_codes is not None and f.la_code is not None and ("rag",) not in failed \
             and ("local_authority",) not in failed and f.la_code not in f.rag_codes:
         errors.append(_err(("rag",), f"no timescales for the served local authority {f.la_code!r} "
@@ -207,6 +218,10 @@ class MashlinkSettings(BaseSettings):
     sharing_policies: dict[str, SharingPolicy] = Field(default_factory=dict)
     rag: dict[str, RagTimescales] = Field(default_factory=_default_rag, min_length=1)
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="development allows the embedded dev token issuer; production requires security.oidc")
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     # -- sources -----------------------------------------------------------------
     @classmethod
