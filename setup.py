@@ -36,6 +36,6 @@ setup(
         "mashlink.schemas": ["json/*.json"],
         "mashlink.hub": ["migrations/*.ini", "migrations/*.mako", "migrations/versions/*.py"],
         "mashlink.connectors": ["**/*.json", "**/*.yaml", "**/*.csv", "**/*.xml"],
-        "mashlink.ops": ["static/*"],
+        "mashlink.ops": ["static/*", "static/swagger-ui/*"],
     },
 )

@@ -1,0 +1,1 @@
+"""Web helpers shared by mashlink's HTTP apps (offline API docs)."""
