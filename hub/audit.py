@@ -1,11 +1,15 @@
 """The tamper-evident audit chain: append (serialised) and verify.
 
-Each event's hash is sha256 over the previous event's hash followed by the
-canonical JSON of the event (sorted keys, no spaces, everything but the hash
-itself). Editing an event changes its hash; deleting one leaves a gap in the
-sequence and a broken link; reordering changes the sequence numbers the
-hashes were computed over; cutting events off the end disagrees with the
-chain head. ``verify_audit_chain`` reports each of those.
+Each event's hash is HMAC-SHA256, keyed with the audit key
+(``mashlink.hub.audit_key``, which the database does not hold), over the
+previous event's hash followed by the canonical JSON of the event (sorted
+keys, no spaces, everything but the hash itself). Editing an event changes
+its hash; deleting one leaves a gap in the sequence and a broken link;
+reordering changes the sequence numbers the hashes were computed over;
+cutting events off the end disagrees with the chain head.
+``verify_audit_chain`` reports each of those. Because the hash is keyed,
+someone who can write the database but does not hold the key cannot
+recompute the hashes after an edit, nor seal a forged event onto the end.
 
 Appends are buffered for the length of a unit of work and written at commit
 time under a lock on the single ``audit_head`` row (``SELECT ... FOR UPDATE``
@@ -19,6 +23,7 @@ Detail values are restricted to ids, codes and counts: no personal data.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterator
@@ -71,10 +76,12 @@ def canonical_json(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def event_hash(event_fields: dict[str, Any], previous_hash: str) -> str:
-    """sha256(previous_hash + canonical JSON of the event without its hash)."""
+def event_hash(event_fields: dict[str, Any], previous_hash: str, *, key: bytes) -> str:
+    """HMAC-SHA256(key, previous_hash + canonical JSON of the event without its hash)."""
+    if not key:
+        raise ValueError("the audit chain needs a non-empty key")
     payload = {k: v for k, v in event_fields.items() if k != "hash"}
-    return hashlib.sha256((previous_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
+    return hmac.new(key, (previous_hash + canonical_json(payload)).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _fields(row: Any) -> dict[str, Any]:
@@ -117,8 +124,10 @@ class AuditBuffer:
     def rollback_to(self, mark: int) -> None:
         del self.pending[mark:]
 
-    def flush(self, session: Session) -> list[AuditEvent]:
+    def flush(self, session: Session, *, key: bytes) -> list[AuditEvent]:
         """Append the pending events under the head lock (call last, just before commit).
+
+        ``key`` is the audit key: each event's hash is an HMAC with it.
 
         Each event is still built and rendered through the ``AuditEvent``
         model (so the hashed JSON is exactly what ``verify_audit_chain``
@@ -144,8 +153,8 @@ class AuditBuffer:
                 referral_id=item.referral_id, enquiry_id=item.enquiry_id, message_id=item.message_id,
                 detail=item.detail, reason=item.reason, previous_hash=previous, hash=GENESIS_HASH,
             )
-            digest = event_hash(event.model_dump(mode="json", exclude={"hash"}), previous)
-            event.hash = digest  # a sha256 hex digest: valid for the field by construction
+            digest = event_hash(event.model_dump(mode="json", exclude={"hash"}), previous, key=key)
+            event.hash = digest  # an HMAC-SHA256 hex digest: valid for the field by construction
             rows.append({name: getattr(event, name) for name in _EVENT_COLUMNS})
             written.append(event)
             previous = digest
@@ -190,9 +199,12 @@ def _iter_rows(session: Session, batch: int, after: int = 0) -> Iterator[Any]:
         after = rows[-1].sequence
 
 
-def verify_audit_chain(session: Session, *, batch: int = 2000, max_problems: int = 100,
+def verify_audit_chain(session: Session, *, key: bytes, batch: int = 2000, max_problems: int = 100,
                        after_sequence: int = 0, after_hash: str = GENESIS_HASH) -> VerificationResult:
     """Recompute every hash and link; report edits, deletions, reordering and truncation.
+
+    ``key`` is the audit key the chain was written with; with any other key
+    every event is a ``hash_mismatch`` (so a wrong key is never silently "OK").
 
     ``after_sequence`` / ``after_hash`` start from a point already verified
     (an anchor): only the events after it are recomputed. That is sound only
@@ -215,13 +227,14 @@ def verify_audit_chain(session: Session, *, batch: int = 2000, max_problems: int
                 sequence=row.sequence, kind="broken_link",
                 detail="previous_hash does not match the hash of the event before it"))
         try:
-            recomputed = event_hash(_fields(row), row.previous_hash)
+            recomputed = event_hash(_fields(row), row.previous_hash, key=key)
         except Exception as exc:  # a row edited into an invalid shape
             recomputed = f"invalid: {type(exc).__name__}"
         if recomputed != row.hash:
             problems.append(VerificationProblem(
                 sequence=row.sequence, kind="hash_mismatch",
-                detail="stored hash does not match the event's content: the event was altered"))
+                detail="stored hash does not match the event's content under the audit key: the event "
+                       "was altered, or was not written with this key"))
         previous_hash = row.hash
         expected = row.sequence + 1
         last = row.sequence

@@ -18,18 +18,28 @@ directory), so a restarted hub continues from it instead of recomputing a
 chain of millions of events at every start. The file is as trustworthy as
 its signature: a forged or edited one fails the check (reported), and an
 older genuine one only means more is verified.
+
+When ``security.audit_anchor_dir`` is set (a write-once mount, another
+team's share), each new anchor is also written there as a file of its own,
+``anchor-<sequence>-<UTC time>.json``, created with ``O_EXCL`` (never
+overwriting one) and fsynced: the anchors leave the box without anyone
+running a job, and ``mashlink audit verify --anchor-dir DIR`` checks the
+chain against all of them. A failed write is logged at ERROR
+(``audit.anchor_write_failed``) and the hub carries on: losing one copy of
+an anchor must not stop safeguarding work.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import structlog
 
 from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.delivery.atomic import atomic_write_text
+from mashlink.connectors.delivery.atomic import atomic_write_text, fsync_dir
 from mashlink.hub.audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, sign_anchor
 from mashlink.hub.db import snapshot
@@ -47,12 +57,40 @@ class AuditCheck:
     problems: tuple[VerificationProblem, ...] = ()
 
 
+def anchor_file_name(anchor: AuditAnchor) -> str:
+    """``anchor-<sequence>-<UTC time>.json``: sorts by sequence, and names differ for each new anchor."""
+    taken = anchor.taken_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"anchor-{anchor.sequence:012d}-{taken}.json"
+
+
+def write_anchor_once(directory: Path, anchor: AuditAnchor) -> Path:
+    """Create a new file for ``anchor`` in ``directory``; never replaces one (FileExistsError instead).
+
+    Written in place with ``O_CREAT | O_EXCL`` rather than renamed from a
+    temporary file, because write-once storage may refuse the rename or the
+    removal of a temporary; the file is fsynced, then its directory.
+    """
+    path = directory / anchor_file_name(anchor)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        os.write(fd, (anchor.model_dump_json(indent=2) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(directory)
+    return path
+
+
 class AuditWatch:
-    def __init__(self, service: HubService, *, anchor_file: Path | None = None) -> None:
+    def __init__(self, service: HubService, *, anchor_file: Path | None = None,
+                 anchor_dir: Path | None = None) -> None:
         self.service = service
         self.anchor_file = anchor_file
+        # Where each new anchor is also written (default: security.audit_anchor_dir; None: nowhere).
+        self.anchor_dir = anchor_dir if anchor_dir is not None else service.settings.security.audit_anchor_dir
         self.anchor: AuditAnchor | None = self._load()  # the last anchor taken while the chain verified
         self.last: AuditCheck | None = None
+        self._shipped: tuple[int, str] | None = None  # (sequence, hash) last written to anchor_dir
 
     def _load(self) -> AuditAnchor | None:
         if self.anchor_file is None or not self.anchor_file.exists():
@@ -68,6 +106,19 @@ class AuditWatch:
             self.anchor_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.anchor_file, anchor.model_dump_json())
 
+    def _ship(self, anchor: AuditAnchor) -> None:
+        """Copy a new anchor to ``anchor_dir``; an anchor of an unchanged head adds no proof, so is skipped."""
+        if self.anchor_dir is None or self._shipped == (anchor.sequence, anchor.hash):
+            return
+        try:
+            path = write_anchor_once(self.anchor_dir, anchor)
+        except OSError as exc:
+            log.error("audit.anchor_write_failed", dir=str(self.anchor_dir), sequence=anchor.sequence,
+                      error=type(exc).__name__, errno=exc.errno)
+            return
+        self._shipped = (anchor.sequence, anchor.hash)
+        log.info("audit.anchor_written", file=str(path), sequence=anchor.sequence)
+
     def run_once(self) -> AuditCheck:
         service = self.service
         keys = {sender: service.settings.signing_key(sender) for sender in service.settings.signing_keys}
@@ -75,7 +126,8 @@ class AuditWatch:
             snapshot(session)
             start = self.anchor
             problems = check_anchors(session, [start], keys=keys) if start else []
-            result = verify_audit_chain(session, after_sequence=start.sequence if start else 0,
+            result = verify_audit_chain(session, key=service.store.audit_key,
+                                        after_sequence=start.sequence if start else 0,
                                         after_hash=start.hash if start else GENESIS_HASH)
         problems = [*problems, *result.problems]
         check = AuditCheck(ok=not problems, checked_at=service.clock(), events_checked=result.events_checked,
@@ -94,4 +146,5 @@ class AuditWatch:
                  taken_at=self.anchor.taken_at.isoformat(), signer=self.anchor.signer,
                  signature=self.anchor.signature, events_checked=result.events_checked)
         self._save(self.anchor)
+        self._ship(self.anchor)
         return check

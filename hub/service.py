@@ -26,6 +26,7 @@ from mashlink.config.deadlines import DeadlinePolicy
 from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
 from mashlink.hub.audit import VerificationResult, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, take_anchor
+from mashlink.hub.audit_key import audit_key_for
 from mashlink.hub.db import make_engine, session_factory, snapshot
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
@@ -106,7 +107,7 @@ class HubService:
         self.clock = clock
         self.deadlines = deadlines or DeadlinePolicy.from_settings(settings)
         self.factory = session_factory(engine)
-        self.store = HubStore(self.factory, self.codec, clock)
+        self.store = HubStore(self.factory, self.codec, clock, audit_key=audit_key_for(settings))
 
     @classmethod
     def open(cls, settings: MashlinkSettings, *, schema: str | None = None, migrate: bool = True,
@@ -589,7 +590,7 @@ class HubService:
         """The chain checked on its own and, for each anchor kept outside the database, against it."""
         with self.factory() as session:
             snapshot(session)  # chain pages and head from one consistent view, while the hub keeps writing
-            result = verify_audit_chain(session)
+            result = verify_audit_chain(session, key=self.store.audit_key)
             if not anchors:
                 return result
             keys = {sender: self.settings.signing_key(sender) for sender in {a.signer for a in anchors}
@@ -615,5 +616,5 @@ class HubService:
             raise InvalidInput("ops action", problems)
         with self.store.unit() as uow:
             uow.audit(action, actor=actor, message_id=message_id, reason=reason)
-            written = uow.audit_buffer.flush(uow.session)
+            written = uow.flush_audit()
         return written[-1]

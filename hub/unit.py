@@ -21,16 +21,18 @@ from mashlink.broker.messages import OutgoingMessage
 from mashlink.hub.audit import AuditBuffer
 from mashlink.hub.db import read_only
 from mashlink.hub.models import OutboxRow
+from mashlink.schemas.audit import AuditEvent
 
 Clock = Callable[[], datetime]
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, codec: EnvelopeCodec, now: datetime) -> None:
+    def __init__(self, session: Session, codec: EnvelopeCodec, now: datetime, *, audit_key: bytes) -> None:
         self.session = session
         self.codec = codec
         self.now = now
         self.audit_buffer = AuditBuffer()
+        self._audit_key = audit_key
 
     def audit(self, action: str, *, actor: str, referral_id: str | None = None,
               enquiry_id: str | None = None, message_id: str | None = None,
@@ -38,6 +40,10 @@ class UnitOfWork:
         self.audit_buffer.record(actor=actor, action=action, at=self.now, referral_id=referral_id,
                                  enquiry_id=enquiry_id, message_id=message_id, detail=detail,
                                  reason=reason)
+
+    def flush_audit(self) -> list[AuditEvent]:
+        """Append the buffered audit events to the chain now (the unit also does this at its end)."""
+        return self.audit_buffer.flush(self.session, key=self._audit_key)
 
     def send(self, message: OutgoingMessage) -> OutboxRow:
         """Stage a message: signed and encoded now, published by the relay after commit."""
@@ -72,18 +78,22 @@ class UnitOfWork:
 class HubStore:
     """Opens units of work on the hub database."""
 
-    def __init__(self, factory: sessionmaker[Session], codec: EnvelopeCodec, clock: Clock) -> None:
+    def __init__(self, factory: sessionmaker[Session], codec: EnvelopeCodec, clock: Clock, *,
+                 audit_key: bytes) -> None:
+        if not audit_key:
+            raise ValueError("HubStore needs the audit key (mashlink.hub.audit_key.audit_key_for)")
         self.factory = factory
         self.codec = codec
         self.clock = clock
+        self.audit_key = audit_key  # keys the audit chain's HMAC; never stored in the database
 
     @contextmanager
     def unit(self, now: datetime | None = None) -> Iterator[UnitOfWork]:
         with self.factory() as session:
             with session.begin():
-                uow = UnitOfWork(session, self.codec, now or self.clock())
+                uow = UnitOfWork(session, self.codec, now or self.clock(), audit_key=self.audit_key)
                 yield uow
-                uow.audit_buffer.flush(session)
+                uow.flush_audit()
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -7,6 +7,8 @@ also catches a consistent rewrite of history by someone with database access.
 Exit status 1 when anything is wrong, so a scheduled job can alert on it.
 A typical schedule: ``mashlink audit anchor -o /mnt/worm/anchor-$(date +%F).json``
 daily, and ``mashlink audit verify --anchor /mnt/worm/anchor-*.json`` after it.
+With ``security.audit_anchor_dir`` set, the running hub writes an anchor there
+itself at every scheduled check; ``verify --anchor-dir DIR`` checks them all.
 """
 
 from __future__ import annotations
@@ -44,16 +46,35 @@ def _load_anchors(paths: list[Path]) -> list:  # type: ignore[type-arg]
     return anchors
 
 
+def _anchor_files(directory: Path) -> list[Path]:
+    """Every anchor file in a directory the hub writes them to (security.audit_anchor_dir); exit 2 if unreadable."""
+    from mashlink.connectors.delivery.atomic import is_temporary
+
+    try:
+        return sorted(p for p in directory.iterdir() if p.suffix == ".json" and not is_temporary(p) and p.is_file())
+    except OSError as exc:
+        typer.echo(f"cannot read anchor directory {directory}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @audit_app.command("verify")
 def verify(
     anchor: list[Path] = typer.Option(None, "--anchor", help="Anchor file(s) taken earlier by 'audit anchor'."),
+    anchor_dir: list[Path] = typer.Option(None, "--anchor-dir", help="Check every anchor file (*.json) in this "
+                                                                      "directory, e.g. security.audit_anchor_dir."),
     json: bool = typer.Option(False, "--json", help="The result as one JSON document."),
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """Recompute the chain and check it against anchors; exit 1 on any problem."""
     from mashlink.ops.wiring import open_hub, settings_or_exit
 
-    anchors = _load_anchors(list(anchor or []))
+    files = list(anchor or [])
+    for directory in anchor_dir or []:
+        found = _anchor_files(directory)
+        if not found:
+            typer.echo(f"warning: no anchor files in {directory}", err=True)
+        files.extend(found)
+    anchors = _load_anchors(files)
     settings = settings_or_exit(config)
     service = open_hub(settings)
     try:

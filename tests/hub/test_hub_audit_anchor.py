@@ -27,7 +27,10 @@ def _chain(hub: HubService) -> None:
 
 
 def _rewrite_from(hub: HubService, sequence: int, actor: str) -> None:
-    """What someone with write access to the database could do: edit an event, re-seal everything after it."""
+    """What someone with database write access AND the audit key could do: edit an event, re-seal the rest.
+
+    (Without the key the re-sealed hashes do not verify at all: see test_audit_keyed.py.)
+    """
     with hub.factory() as session:
         rows = session.execute(select(AuditEventRow).where(AuditEventRow.sequence >= sequence)
                                .order_by(AuditEventRow.sequence)).scalars().all()
@@ -36,7 +39,7 @@ def _rewrite_from(hub: HubService, sequence: int, actor: str) -> None:
         rows[0].actor = actor
         for row in rows:
             row.previous_hash = previous
-            row.hash = event_hash(_fields(row), previous)
+            row.hash = event_hash(_fields(row), previous, key=hub.store.audit_key)
             previous = row.hash
         session.execute(update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ID).values(hash=previous))
         session.commit()
@@ -58,7 +61,7 @@ def test_a_consistent_rewrite_passes_the_chain_but_not_the_anchor(hub: HubServic
     assert hub.verify_audit([anchor]).ok
     _rewrite_from(hub, 3, actor="someone-else")
     alone = hub.verify_audit()
-    assert alone.ok  # the limit of a bare hash chain, and why anchors exist
+    assert alone.ok  # the limit of a chain whose key leaked, and why anchors exist
     checked = hub.verify_audit([anchor])
     assert not checked.ok and checked.anchors_checked == 1
     assert [(p.sequence, p.kind) for p in checked.problems] == [(anchor.sequence, "anchor_mismatch")]

@@ -106,7 +106,7 @@ def test_concurrent_writers_do_not_fork_the_chain(hub_db, hub_settings, topology
         sequences = [r[0] for r in conn.execute(text("SELECT sequence FROM audit_events ORDER BY sequence"))]
     assert sequences == list(range(1, 4 * 5 * 3 + 1))  # referral.received + enquiry.sent + ops per iteration
     with services[0].factory() as session:
-        assert verify_audit_chain(session).ok
+        assert verify_audit_chain(session, key=services[0].store.audit_key).ok
 
 
 def test_audit_detail_holds_no_personal_data(hub: HubService) -> None:
