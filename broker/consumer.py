@@ -19,6 +19,12 @@ The life of a delivery:
 
 Nothing is acked before the handler returned and the follow-up copy (retry
 or DLQ) is confirmed, so a crash at any point leads to redelivery, never loss.
+
+``on_reject``, when given, is told of every delivery about to be parked
+(queue, message id, reason, detail and the raw body), before it is parked,
+so the application can keep its own record (the hub audits signature
+failures). If it raises, the delivery is held unacked and parking is tried
+again later, as for a failed DLQ publish: the record is not skipped.
 Retry bookkeeping is application-level so it behaves the same on memory://
 and RabbitMQ; RabbitMQ's quorum ``x-delivery-limit`` + DLX remains the
 backstop for consumers that crash before they can decide anything.
@@ -85,6 +91,20 @@ class _Pending:
         return str(props.get("message_id") or "") or synthetic_message_id(self.message.body or b"")
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """A delivery being parked, as told to ``on_reject``. ``body`` is untrusted: parse it defensively."""
+
+    queue: str
+    message_id: str
+    reason: RejectReason
+    detail: str
+    body: bytes
+
+
+RejectHook = Callable[[Rejection], None]
+
+
 @dataclass(order=True)
 class _Deferred:
     due: float
@@ -128,6 +148,7 @@ class Consumer:
         max_attempts: int = 5,
         retry_backoff_s: float = 1.0,
         retry_backoff_max_s: float = 60.0,
+        on_reject: RejectHook | None = None,
     ) -> None:
         if not queues:
             raise ValueError("a consumer needs at least one queue")
@@ -147,6 +168,7 @@ class Consumer:
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self.retry_backoff_max_s = retry_backoff_max_s
+        self.on_reject = on_reject
         self._seq = itertools.count()
         self._channel: Any = None
         self._consumers: list[kombu.Consumer] = []
@@ -496,7 +518,17 @@ class Consumer:
             return
         self._settle(pending)
 
-    def _park(self, pending: _Pending, reason: RejectReason, detail: str) -> None:
+    def _park(self, pending: _Pending, reason: RejectReason, detail: str, notified: bool = False) -> None:
+        if not notified and self.on_reject is not None:
+            body = pending.message.body
+            try:
+                self.on_reject(Rejection(pending.queue, pending.message_id, reason, detail or "",
+                                         body.encode() if isinstance(body, str) else bytes(body or b"")))
+            except Exception as exc:  # noqa: BLE001 - hold the message and try again, never drop the record
+                log.error("consumer.on_reject_failed", consumer=self.name, message_id=pending.message_id,
+                          reason=reason.value, error=type(exc).__name__)
+                self._defer(5.0, pending, partial(self._park, pending, reason, detail))
+                return
         headers = self._route_headers(pending)
         headers.update(
             {
@@ -513,7 +545,7 @@ class Consumer:
             # Keep holding it (unacked, so never lost) and try again later.
             log.error("consumer.park_failed", consumer=self.name, message_id=pending.message_id,
                       reason=reason.value, dlq=dlq)
-            self._defer(5.0, pending, partial(self._park, pending, reason, detail))
+            self._defer(5.0, pending, partial(self._park, pending, reason, detail, True))
             return
         log.info("consumer.parked", consumer=self.name, message_id=pending.message_id, reason=reason.value,
                  queue=pending.queue, attempts=pending.attempts)

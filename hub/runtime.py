@@ -10,6 +10,13 @@ thread-safe) made by ``broker_factory`` inside the thread:
 * ``hub-audit``     ``AuditWatch.run_once`` every ``audit_check_interval_s``: verifies
   the chain since its last anchor and logs a new signed anchor (off when 0)
 
+A delivery to a hub queue that fails its envelope signature (forged, signed
+with the wrong key, unsigned, or from a sender with no key) is parked by the
+consumer as before, and is also recorded in the hub's audit chain as
+``message.signature_failed`` (``record_signature_failure``) before it is
+parked: a forgery attempt is a security event that auditors must see, not
+only an operator's dead letter.
+
 ``stop()`` sets one event; every loop checks it, finishes the batch in hand
 (its transaction commits or rolls back as a whole) and exits, then brokers
 are closed. Nothing is lost by stopping at any moment: unpublished outbox
@@ -19,6 +26,8 @@ the database and the broker on the next start.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +35,10 @@ from typing import Any
 import structlog
 
 from mashlink.broker.client import Broker
+from mashlink.broker.consumer import Rejection
+from mashlink.broker.errors import RejectReason
+from mashlink.broker.headers import synthetic_message_id
+from mashlink.schemas.envelope import MessageType
 from mashlink.hub.audit_watch import AuditWatch
 from mashlink.hub.outbox import OutboxRelay
 from mashlink.hub.service import HubService
@@ -34,6 +47,50 @@ from mashlink.hub.tracker import DeadlineTracker
 log = structlog.get_logger(__name__)
 
 BrokerFactory = Callable[[], Broker]
+
+_SENDER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")  # config.models.SLUG_PATTERN
+_MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_MESSAGE_TYPES = frozenset(t.value for t in MessageType)
+
+
+def _claims(body: bytes) -> dict[str, Any]:
+    """What an unauthenticated body claims about itself (never trusted, only recorded as codes)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def record_signature_failure(service: HubService, rejection: Rejection) -> None:
+    """Audit a delivery whose signature failed as ``message.signature_failed`` (ids and codes only).
+
+    The body is unauthenticated, so only values shaped like codes are kept:
+    the claimed sender (a sender id, or ``<invalid>``), the message type, and
+    why the check failed (``missing``: no signature; ``unknown_sender``: no
+    key for the claimed sender; ``mismatch``: signed with another key or
+    altered). Nothing of the body's content is recorded.
+    """
+    claims = _claims(rejection.body)
+    sender = claims.get("sender")
+    sender = sender if isinstance(sender, str) and _SENDER_RE.match(sender) else "<invalid>"
+    message_type = claims.get("message_type")
+    if not claims.get("signature"):
+        failure = "missing"
+    elif sender not in service.settings.signing_keys:
+        failure = "unknown_sender"
+    else:
+        failure = "mismatch"
+    message_id = rejection.message_id
+    if not _MESSAGE_ID_RE.match(message_id):
+        message_id = synthetic_message_id(rejection.body)
+    with service.store.unit() as uow:
+        uow.audit("message.signature_failed", actor="hub", message_id=message_id, detail={
+            "sender": sender, "queue": rejection.queue, "reason": rejection.reason.value, "failure": failure,
+            "message_type": message_type if message_type in _MESSAGE_TYPES else None,
+        })
+    log.warning("hub.signature_failed", message_id=message_id, sender=sender, queue=rejection.queue,
+                failure=failure)
 
 
 class HubRuntime:
@@ -144,9 +201,15 @@ class HubRuntime:
             consumer = broker.consumer([queue], handler, prefetch=self.consumer_prefetch,
                                        max_batch=self.consumer_max_batch, max_wait_s=self.consumer_max_wait_s,
                                        name=name)
+            consumer.on_reject = self._on_reject
             consumer.run(self._stop)
         finally:
             broker.close()
+
+    def _on_reject(self, rejection: Rejection) -> None:
+        """The consumers' hook: signature failures become audit events (other reasons are dead letters only)."""
+        if rejection.reason is RejectReason.BAD_SIGNATURE:
+            record_signature_failure(self.service, rejection)
 
     def _responses(self) -> None:
         self._consume(self.service.topology.responses_queue, self.service.handle_responses, "hub-responses")
