@@ -85,7 +85,9 @@ class OidcSettings(_Section):
     """
 
     issuer: str = Field(min_length=1, description="Expected 'iss', e.g. https://login.microsoftonline.com/<tenant>/v2.0")
-    audience: list[str] = Field(min_length=1, description="Accepted 'aud' values (the hub's app id / client id)")
+    # str | list: pydantic-settings then takes MASHLINK_SECURITY__OIDC__AUDIENCE=mashlink-hub as plain text
+    # (a list-only field would insist on JSON in the environment).
+    audience: str | list[str] = Field(description="Accepted 'aud' value(s) (the hub's app id / client id)")
     jwks_url: str | None = Field(default=None, description="JWKS address; default: from the issuer's "
                                                             ".well-known/openid-configuration")
     algorithms: list[Algorithm] = Field(default_factory=lambda: ["RS256", "ES256"], min_length=1)
@@ -101,10 +103,17 @@ class OidcSettings(_Section):
                                                                      "client's agency id")
     name_claim: str = "name"
 
-    @field_validator("audience", mode="before")
+    @field_validator("audience")
     @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    def _some_audience(cls, value: str | list[str]) -> str | list[str]:
+        if not (value if isinstance(value, list) else value.strip()) or (isinstance(value, list)
+                                                                       and not all(v.strip() for v in value)):
+            raise ValueError("at least one non-empty audience is required")
+        return value
+
+    @property
+    def audiences(self) -> list[str]:
+        return [self.audience] if isinstance(self.audience, str) else list(self.audience)
 
 
 class DevIssuerSettings(_Section):

@@ -30,6 +30,9 @@ from mashlink.config.settings import MashlinkSettings
 from mashlink.hub.auth.principal import Principal
 
 
+JWKS_REFETCH_COOLDOWN_S = 5.0
+
+
 class AuthenticationError(Exception):
     """The caller could not be authenticated; ``error`` is the RFC 6750 code."""
 
@@ -49,8 +52,13 @@ class JwksKeySource:
     def __init__(self, url: str, *, cache_s: int = 300, ca_file: str | None = None, timeout_s: float = 5.0) -> None:
         context = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.url = url
-        self._client = PyJWKClient(url, cache_keys=True, lifespan=cache_s, timeout=int(max(1, timeout_s)),
-                                   ssl_context=context)
+        # cache_keys=False: the JWKS cache (``lifespan``) alone decides, so a key the IdP withdrew stops
+        # verifying when that cache expires (PyJWT's per-key LRU cache would keep it for the process's life).
+        # A short cool-down lets a freshly rotated key in within seconds while bounding how often
+        # tokens naming made-up kids can make the hub call the IdP.
+        self._client = PyJWKClient(url, cache_keys=False, cache_jwk_set=True, lifespan=cache_s,
+                                   timeout=int(max(1, timeout_s)), ssl_context=context,
+                                   cooldown_duration=JWKS_REFETCH_COOLDOWN_S)
 
     def key_for(self, token: str, kid: str | None) -> PyJWK:
         if not kid:
@@ -118,11 +126,14 @@ class ClaimMapping:
                 roles.add(self.role_map[value])
             elif value in Role._value2member_map_:
                 roles.add(Role(value))
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not 1 <= len(subject) <= 256:
+            raise AuthenticationError("token 'sub' must be a string of 1 to 256 characters")
         agency = _claim(claims, self.agency_claim)
         agency_id = agency if isinstance(agency, str) and agency in self.known_agencies else None
         name = _claim(claims, self.name_claim)
         return Principal(
-            subject=str(claims["sub"]), display_name=name if isinstance(name, str) and name else None,
+            subject=subject, display_name=name[:256] if isinstance(name, str) and name else None,
             kind="client" if Role.SYSTEM in roles else "person", roles=frozenset(roles),
             local_authorities=frozenset(_strings(_claim(claims, self.la_claim))), agency_id=agency_id,
             issuer=issuer,
@@ -195,7 +206,7 @@ def verifier_for(settings: MashlinkSettings) -> TokenVerifier:
         url = oidc.jwks_url or _discover_jwks(oidc)
         return TokenVerifier(JwksKeySource(url, cache_s=oidc.jwks_cache_s,
                                            ca_file=str(oidc.ca_file) if oidc.ca_file else None),
-                             issuer=oidc.issuer, audience=oidc.audience, algorithms=list(oidc.algorithms),
+                             issuer=oidc.issuer, audience=oidc.audiences, algorithms=list(oidc.algorithms),
                              leeway_s=oidc.leeway_s, claims=ClaimMapping.from_oidc(oidc, agencies))
     from mashlink.hub.auth.dev_issuer import DevIssuer
 
