@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from mashlink.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
+from mashlink.config.lawful_basis import LawfulBasisRules
 from mashlink.config.models import (
     SENSITIVE_HEALTH,
     SLUG_PATTERN,
@@ -222,6 +223,7 @@ class MashlinkSettings(BaseSettings):
         default="development",
         description="development allows the embedded dev token issuer; production requires security.oidc")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    lawful_basis_rules: LawfulBasisRules = Field(default_factory=LawfulBasisRules)
 
     # -- sources -----------------------------------------------------------------
     @classmethod

@@ -206,24 +206,88 @@ class OutcomeType(StrEnum):
 
 
 class LawfulBasis(StrEnum):
-    """Statutory and data-protection gateways that travel with every enquiry."""
+    """Statutory and data-protection gateways that travel with every enquiry.
 
-    CHILDREN_ACT_1989_S17 = "children_act_1989_s17"
-    CHILDREN_ACT_1989_S47 = "children_act_1989_s47"
-    CHILDREN_ACT_2004_S10 = "children_act_2004_s10"
-    CHILDREN_ACT_2004_S11 = "children_act_2004_s11"
-    UK_GDPR_6_1_E = "uk_gdpr_art6_1_e"
+    Which combinations suffice for an enquiry to each agency kind, and for
+    each ``Purpose``, is configuration (``mashlink.config.lawful_basis``);
+    these are only the codes. Each cites the provision it names.
+    """
+
+    # Statutory gateways: the duty or power under which the agencies co-operate.
+    CHILDREN_ACT_1989_S17 = "children_act_1989_s17"  # CA 1989 s17: services for children in need
+    CHILDREN_ACT_1989_S47 = "children_act_1989_s47"  # CA 1989 s47: LA duty to enquire; s47(9)-(11) duty to assist
+    CHILDREN_ACT_2004_S10 = "children_act_2004_s10"  # CA 2004 s10: co-operation to improve well-being
+    CHILDREN_ACT_2004_S11 = "children_act_2004_s11"  # CA 2004 s11: duty to safeguard and promote welfare
+    # Education Act 2002 s175: LAs and governing bodies of maintained schools and
+    # FE institutions safeguard and promote the welfare of children (schools are
+    # not among the bodies CA 2004 s11 names).
+    EDUCATION_ACT_2002_S175 = "education_act_2002_s175"
+    # UK GDPR (general processing: health, education, social care).
+    UK_GDPR_6_1_E = "uk_gdpr_art6_1_e"  # Art 6(1)(e): public task / official authority
+    # Art 9(2)(g): substantial public interest, with a DPA 2018 Sch 1 Part 2 condition (s10(3)).
     UK_GDPR_9_2_G = "uk_gdpr_art9_2_g"
+    # Art 9(2)(h): health or social care, with DPA 2018 Sch 1 para 2 (s10(2)) and s11(1)
+    # (by or under the responsibility of a health or social work professional).
+    UK_GDPR_9_2_H = "uk_gdpr_art9_2_h"
+    DPA_2018_SCH1_PARA2 = "dpa2018_sch1_para2"  # DPA 2018 Sch 1 Part 1 para 2: health or social care purposes
+    # DPA 2018 Sch 1 Part 2 para 18: safeguarding of children and of individuals at risk.
     DPA_2018_SCH1_PARA18 = "dpa2018_sch1_para18"
+    # DPA 2018 Part 3 (law enforcement processing by competent authorities: police).
+    # DPA 2018 s35: the first data protection principle; s35(5) sensitive processing that is
+    # strictly necessary for a law enforcement purpose and meets a Schedule 8 condition.
+    DPA_2018_S35 = "dpa2018_s35"
+    # DPA 2018 Sch 8 para 4: safeguarding of children and of individuals at risk.
     DPA_2018_SCH8_PARA4 = "dpa2018_sch8_para4"
 
 
+class Purpose(StrEnum):
+    """Why the MASH is asking: the stage of the safeguarding process an enquiry serves.
+
+    Stages follow *Working Together to Safeguard Children* (HM Government,
+    2023) and mirror the MASH decisions in ``OutcomeType``. The purpose is
+    recorded alongside the lawful basis because necessity and proportionality
+    are judged against it (golden rules of information sharing, 2024), and
+    some purposes need a particular gateway (a s47 enquiry needs CA 1989 s47).
+    """
+
+    #: Screening a contact / referral in the MASH to decide the response: the
+    #: routine purpose of every MASH enquiry, and the default.
+    MASH_SCREENING = "mash_screening"
+    #: Early help assessment and support (Working Together 2023 ch. 2; CA 2004 s10).
+    EARLY_HELP = "early_help"
+    #: Child in need assessment (CA 1989 s17 and Sch 2 para 3).
+    SECTION_17_ASSESSMENT = "section_17_assessment"
+    #: Strategy discussion where there is reasonable cause to suspect significant
+    #: harm (Working Together 2023 ch. 4; the CA 1989 s47 threshold).
+    STRATEGY_DISCUSSION = "strategy_discussion"
+    #: Child protection enquiry (CA 1989 s47).
+    SECTION_47_ENQUIRY = "section_47_enquiry"
+    #: Immediate protection: emergency action (CA 1989 s44 emergency protection
+    #: order, s46 police protection), followed by a strategy discussion and s47 enquiry.
+    IMMEDIATE_PROTECTION = "immediate_protection"
+
+
 class ConsentStatus(StrEnum):
-    """Consent to share; ``not_sought`` requires a recorded reason."""
+    """Consent to share, and whether the sharing goes ahead without it.
+
+    Consent is not the lawful basis for safeguarding sharing (that is public
+    task with a statutory gateway); it is sought where that is safe. Where it
+    is not sought, or refused, the record must say who decided, when, why and
+    who authorised it (DPA 2018 Sch 1 para 18(2) and Sch 8 para 4: consent
+    cannot be given, cannot reasonably be obtained, or seeking it would
+    prejudice the child's protection; HM Government, *Information sharing
+    advice*, 2024). Every status other than ``given`` therefore requires the
+    decision fields of ``Consent``.
+    """
 
     GIVEN = "given"
+    #: Sought and refused (or withdrawn); the decision about sharing is recorded.
     REFUSED = "refused"
+    #: Deliberately not sought: seeking it would place the child at risk or
+    #: prejudice enquiries, or it cannot reasonably be obtained.
     NOT_SOUGHT = "not_sought"
+    #: Sought and refused, and shared regardless because the child's safety comes first.
+    OVERRIDDEN = "overridden"
 
 
 class Classification(StrEnum):

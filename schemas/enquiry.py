@@ -16,6 +16,7 @@ from mashlink.schemas.codes import (
     Classification,
     LawfulBasis,
     MatchMethod,
+    Purpose,
     Rag,
     ResponseStatus,
 )
@@ -38,6 +39,10 @@ class Enquiry(CanonicalModel):
     rag: Rag
     requested_at: UtcDatetime
     due_at: UtcDatetime
+    purpose: Purpose = Field(
+        default=Purpose.MASH_SCREENING,
+        description="The referral's purpose (the safeguarding stage); mash_screening when not given",
+    )
     lawful_basis: list[LawfulBasis] = Field(min_length=1)
     consent_note: str | None = None
     requester: str = Field(min_length=1)

@@ -4,13 +4,21 @@ The lawful basis and consent position travel with the referral (and every
 enquiry made from it) because each partner must be able to see why it is
 being asked to share, and a case review must be able to see why consent was
 not sought.
+
+``purpose`` says which safeguarding stage the sharing serves. It defaults to
+``mash_screening`` because that is what a referral arriving at the MASH is
+for until screening decides otherwise (early help, s17 assessment, strategy
+discussion and s47 enquiry, immediate protection): a referrer or connector
+that does not say is, by definition, asking the MASH to screen. The default
+is explicit in every dump and in the JSON Schema, never absent.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
 from mashlink.schemas.codes import (
@@ -18,6 +26,7 @@ from mashlink.schemas.codes import (
     ConcernCategory,
     ConsentStatus,
     LawfulBasis,
+    Purpose,
     Rag,
     ReferralSource,
 )
@@ -34,22 +43,64 @@ class RagChange(CanonicalModel):
     reason: str = Field(default="", max_length=2000)
 
 
+#: Statuses under which sharing goes ahead without consent: the decision must be on record.
+CONSENT_DECISION_STATUSES: frozenset[ConsentStatus] = frozenset(
+    {ConsentStatus.NOT_SOUGHT, ConsentStatus.REFUSED, ConsentStatus.OVERRIDDEN}
+)
+#: The fields that record that decision, and what each says.
+CONSENT_DECISION_FIELDS: dict[str, str] = {
+    "reason": "why (e.g. seeking consent would place the child at risk)",
+    "decided_by": "who decided",
+    "decided_at": "when it was decided",
+    "authorised_by": "who authorised it (e.g. the MASH manager or team leader)",
+}
+
+
 class Consent(CanonicalModel):
+    """The consent position and, when sharing goes ahead without consent, the decision.
+
+    ``given`` needs nothing more. ``not_sought``, ``refused`` and
+    ``overridden`` each require ``reason`` (why), ``decided_by`` (who),
+    ``decided_at`` (when) and ``authorised_by`` (who authorised it), because a
+    case review must be able to see why the family's consent was not the basis
+    for sharing and who took responsibility for that (see ``ConsentStatus``).
+    ``recorded_by`` is who entered the record, which need not be the decider.
+    """
+
+    # The same rule in the exported JSON Schema, for agencies that do not validate in Python.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"status": {"enum": sorted(s.value for s in CONSENT_DECISION_STATUSES)}},
+               "required": ["status"]},
+        "then": {"required": list(CONSENT_DECISION_FIELDS),
+                 "properties": {name: {"type": "string", "pattern": r"\S"} for name in CONSENT_DECISION_FIELDS}},
+    })
+
     status: ConsentStatus
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, description="Why consent was not sought or not followed")
     recorded_by: str | None = None
+    decided_by: str | None = Field(default=None, max_length=200,
+                                   description="Who decided not to seek consent or to share without it")
+    decided_at: UtcDatetime | None = Field(default=None, description="When that decision was made")
+    authorised_by: str | None = Field(default=None, max_length=200,
+                                      description="Who authorised the decision (manager or team leader)")
 
     @model_validator(mode="after")
-    def _reason_when_not_sought(self) -> "Consent":
-        if self.status in (ConsentStatus.NOT_SOUGHT, ConsentStatus.REFUSED) and not self.reason:
-            raise rule_error(
-                "Consent",
-                ("reason",),
-                "consent_reason_required",
-                f"consent {self.status.value}: the reason must be recorded "
-                "(e.g. seeking consent would place the child at risk)",
-                self.reason,
-            )
+    def _decision_recorded(self) -> "Consent":
+        if self.status not in CONSENT_DECISION_STATUSES:
+            return self
+        missing = [name for name in CONSENT_DECISION_FIELDS if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValidationError.from_exception_data("Consent", [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "consent_reason_required" if name == "reason" else "consent_decision_required",
+                        f"consent {self.status.value}: {name} must be recorded: "
+                        f"{CONSENT_DECISION_FIELDS[name]}",
+                    ),
+                    loc=(name,), input=getattr(self, name),
+                )
+                for name in missing
+            ])
         return self
 
 
@@ -67,6 +118,10 @@ class Referral(CanonicalModel):
     household: list[Person] = Field(default_factory=list, description="Adults and other household members")
     relationships: list[Relationship] = Field(default_factory=list)
     rag_history: list[RagChange] = Field(min_length=1)
+    purpose: Purpose = Field(
+        default=Purpose.MASH_SCREENING,
+        description="Why the MASH is asking (the safeguarding stage); mash_screening when not given",
+    )
     lawful_basis: list[LawfulBasis] = Field(min_length=1)
     consent: Consent
     classification: Classification = Classification.OFFICIAL_SENSITIVE

@@ -59,6 +59,8 @@ CONSENT_REASON = (
     "risk or prejudice police enquiries; shared under statutory safeguarding duties (Children Act 2004 s11)."
 )
 ACTOR = "police-connector"
+#: Who authorises sharing a PPN without consent: the force's standing decision, recorded as such.
+CONSENT_AUTHORITY = "Force PPN policy under the MASH information sharing agreement"
 
 
 @dataclass
@@ -118,9 +120,13 @@ class CctnReferralBuilder:
         }
         household = [people[i] for i in sorted(household_ids) if i in people]
         known = {child.person_id, *(p.person_id for p in household)}
+        # Sufficient for enquiries to every agency kind (default lawful-basis rules): the
+        # gateways, UK GDPR Art 6(1)(e) and Art 9(2)(g) + DPA 2018 Sch 1 para 18 for the
+        # partners, DPA 2018 Part 3 (s35 + Sch 8 para 4) for the police's own data.
         lawful = [LawfulBasis.CHILDREN_ACT_2004_S11,
                   LawfulBasis.CHILDREN_ACT_1989_S47 if rag is Rag.RED else LawfulBasis.CHILDREN_ACT_1989_S17,
-                  LawfulBasis.UK_GDPR_6_1_E, LawfulBasis.DPA_2018_SCH8_PARA4]
+                  LawfulBasis.UK_GDPR_6_1_E, LawfulBasis.UK_GDPR_9_2_G, LawfulBasis.DPA_2018_SCH1_PARA18,
+                  LawfulBasis.DPA_2018_S35, LawfulBasis.DPA_2018_SCH8_PARA4]
         return Referral(
             referral_id=referral_id_for(finding.source.organisation or "force", reference),
             received_at=now,
@@ -134,7 +140,9 @@ class CctnReferralBuilder:
             relationships=[r for r in record.relationships if r.from_person_id in known and r.to_person_id in known],
             rag_history=[RagChange(rag=rag, at=now, by=ACTOR, reason=f"PPN risk grading {grading}")],
             lawful_basis=lawful,
-            consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason=CONSENT_REASON, recorded_by=ACTOR),
+            consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason=CONSENT_REASON, recorded_by=ACTOR,
+                            decided_by=f"Submitting officer, PPN {reference}", decided_at=now,
+                            authorised_by=CONSENT_AUTHORITY),
         )
 
 

@@ -25,10 +25,12 @@ CONSENT_NOT_SOUGHT = (
     "Consent not sought: seeking it would alert the alleged perpetrator and place the child at "
     "risk of significant harm (recorded by MASH screening)."
 )
+# Each is sufficient for all four agency kinds under the default lawful-basis rules
+# (the police Part 3 route is DPA 2018 s35 with Sch 8 para 4).
 _S47_BASIS = [LB.CHILDREN_ACT_1989_S47, LB.CHILDREN_ACT_2004_S11, LB.UK_GDPR_6_1_E, LB.UK_GDPR_9_2_G,
-              LB.DPA_2018_SCH1_PARA18, LB.DPA_2018_SCH8_PARA4]
+              LB.DPA_2018_SCH1_PARA18, LB.DPA_2018_S35, LB.DPA_2018_SCH8_PARA4]
 _S17_BASIS = [LB.CHILDREN_ACT_1989_S17, LB.CHILDREN_ACT_2004_S10, LB.UK_GDPR_6_1_E, LB.UK_GDPR_9_2_G,
-              LB.DPA_2018_SCH1_PARA18, LB.DPA_2018_SCH8_PARA4]
+              LB.DPA_2018_SCH1_PARA18, LB.DPA_2018_S35, LB.DPA_2018_SCH8_PARA4]
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def _referral(
         rag_history=[RagChange(rag=rag, at=now - timedelta(minutes=10), by="MASH screening",
                                reason=f"Rated {rag.value} at screening")],
         lawful_basis=_S47_BASIS if rag is Rag.RED else _S17_BASIS,
-        consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason=CONSENT_NOT_SOUGHT, recorded_by="MASH screening"),
+        consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason=CONSENT_NOT_SOUGHT, recorded_by="MASH screening",
+                        decided_by="MASH screening", decided_at=now - timedelta(minutes=10),
+                        authorised_by="MASH team manager"),
     )
 
 

@@ -30,6 +30,7 @@ from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.referral import Referral
+from tests.lawful_support import SAFEGUARDING_BASIS, consent_not_sought
 
 AGENCY = "health-x"
 
@@ -60,8 +61,8 @@ def referral_about(patient: SyntheticPatient, referral_id: str, person_id: str =
         "narrative": "Synthetic test referral.",
         "subjects": [patient_person(patient, person_id).model_dump(mode="json")],
         "rag_history": [{"rag": "amber", "at": now.isoformat(), "by": "mash-screener"}],
-        "lawful_basis": ["children_act_1989_s47"],
-        "consent": {"status": "not_sought", "reason": "Seeking consent could place the child at risk."},
+        "lawful_basis": list(SAFEGUARDING_BASIS),
+        "consent": consent_not_sought(now),
     })
 
 

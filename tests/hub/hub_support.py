@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from mashlink.schemas.identifiers import nhs_check_digit
+from tests.lawful_support import SAFEGUARDING_BASIS, consent_not_sought
 
 
 class FakeClock:
@@ -77,6 +78,6 @@ def referral_data(referral_id: str = "REF-0001", *, rag: str = "amber",
         ],
         "relationships": [{"from_person_id": "m1", "to_person_id": "c1", "type": "mother"}],
         "rag_history": [{"rag": rag, "at": received.isoformat(), "by": "mash-screener-1", "reason": "screened"}],
-        "lawful_basis": ["children_act_1989_s47", "uk_gdpr_art6_1_e"],
-        "consent": {"status": "not_sought", "reason": "seeking consent could place the child at risk"},
+        "lawful_basis": list(SAFEGUARDING_BASIS),
+        "consent": consent_not_sought(received, "seeking consent could place the child at risk"),
     }

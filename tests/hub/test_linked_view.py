@@ -24,7 +24,6 @@ from mashlink.hub.matching import MatchDecision
 from mashlink.schemas.codes import (
     AgencyKind,
     ConcernCategory,
-    ConsentStatus,
     FindingCategory,
     HandlingCode,
     LawfulBasis,
@@ -40,6 +39,7 @@ from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem, nhs_check_digit
 from mashlink.schemas.person import Address, BirthDate, HumanName, Person
 from mashlink.schemas.referral import Consent, RagChange, Referral
+from tests.lawful_support import consent_not_sought
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=timezone.utc)
 DUE = T0 + timedelta(hours=4)
@@ -81,7 +81,8 @@ def referral(subjects: list[Person] | None = None, household: list[Person] | Non
         ],
         rag_history=[RagChange(rag=Rag.RED, at=T0 - timedelta(minutes=30), by="mash-screener")],
         lawful_basis=[LawfulBasis.CHILDREN_ACT_2004_S11],
-        consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason="seeking consent could place the children at risk"),
+        consent=Consent.model_validate(consent_not_sought(T0 - timedelta(hours=1),
+                                                          "seeking consent could place the children at risk")),
     )
 
 

@@ -38,6 +38,7 @@ from mashlink.schemas.codes import (
     LawfulBasis,
     MatchMethod,
     OutcomeType,
+    Purpose,
     Rag,
     ReferralSource,
     Reliability,
@@ -73,7 +74,7 @@ from mashlink.schemas.person import (
     Person,
 )
 from mashlink.schemas.record import AgencyRecord, RecordIssue
-from mashlink.schemas.referral import Consent, RagChange, Referral
+from mashlink.schemas.referral import CONSENT_DECISION_STATUSES, Consent, RagChange, Referral
 from mashlink.schemas.relationship import Relationship
 
 # --------------------------------------------------------------------------- scalars
@@ -392,11 +393,18 @@ def agency_records(draw: st.DrawFn) -> AgencyRecord:
 @st.composite
 def consents(draw: st.DrawFn) -> Consent:
     status = draw(st.sampled_from(ConsentStatus))
-    needs_reason = status in (ConsentStatus.NOT_SOUGHT, ConsentStatus.REFUSED)
+    decided = status in CONSENT_DECISION_STATUSES  # who, when, why and who authorised are then required
+
+    def maybe(strategy: st.SearchStrategy) -> object:
+        return draw(strategy) if decided else draw(st.none() | strategy)
+
     return Consent(
         status=status,
-        reason=draw(texts(max_size=80)) if needs_reason else draw(st.none() | texts(max_size=80)),
+        reason=maybe(texts(max_size=80)),
         recorded_by=draw(st.none() | texts(max_size=30)),
+        decided_by=maybe(texts(max_size=30)),
+        decided_at=maybe(aware_datetimes()),
+        authorised_by=maybe(texts(max_size=30)),
     )
 
 
@@ -429,6 +437,7 @@ def referrals(draw: st.DrawFn) -> Referral:
         household=household,
         relationships=draw(st.lists(relationships(person_ids), max_size=3)) if len(person_ids) > 1 else [],
         rag_history=draw(st.lists(rag_changes(), min_size=1, max_size=3)),
+        purpose=draw(st.sampled_from(Purpose)),
         lawful_basis=draw(st.lists(st.sampled_from(LawfulBasis), min_size=1, max_size=3, unique=True)),
         consent=draw(consents()),
         classification=draw(st.sampled_from(Classification)),
@@ -451,6 +460,7 @@ def enquiries(draw: st.DrawFn) -> Enquiry:
         rag=draw(st.sampled_from(Rag)),
         requested_at=requested_at,
         due_at=requested_at + draw(st.timedeltas(min_value=timedelta(minutes=1), max_value=timedelta(days=10))),
+        purpose=draw(st.sampled_from(Purpose)),
         lawful_basis=draw(st.lists(st.sampled_from(LawfulBasis), min_size=1, max_size=3, unique=True)),
         consent_note=draw(st.none() | texts(max_size=60)),
         requester=draw(texts(max_size=30)),

@@ -59,7 +59,8 @@ def test_valid_referral() -> None:
 
 def test_consent_not_sought_without_reason_rejected() -> None:
     data = referral_data()
-    data["consent"] = {"status": "not_sought"}
+    data["consent"] = {"status": "not_sought", "decided_by": "screener", "decided_at": iso(T0),
+                       "authorised_by": "team manager"}
     with pytest.raises(ValidationError) as info:
         Referral.model_validate(data)
     error = only_error(info)
@@ -69,13 +70,14 @@ def test_consent_not_sought_without_reason_rejected() -> None:
 
 
 def test_consent_not_sought_with_reason_accepted() -> None:
-    consent = Consent(status="not_sought", reason="seeking consent would place the child at risk")
+    consent = Consent(status="not_sought", reason="seeking consent would place the child at risk",
+                      decided_by="screener", decided_at=T0, authorised_by="team manager")
     assert consent.reason
 
 
 def test_blank_reason_counts_as_missing() -> None:
     with pytest.raises(ValidationError):
-        Consent(status="not_sought", reason="   ")
+        Consent(status="not_sought", reason="   ", decided_by="screener", decided_at=T0, authorised_by="manager")
 
 
 # ----------------------------------------------------------------------------- RAG

@@ -28,6 +28,7 @@ from mashlink.schemas.person import BirthDate, HumanName, Person
 from mashlink.schemas.referral import Referral
 
 from tests.wiring.helpers import settings_for, wait_for, write_config
+from tests.lawful_support import SAFEGUARDING_BASIS, consent_not_sought
 
 MASHLINK = str(Path(sys.executable).with_name("mashlink"))
 AGENCY = "edu-proc"
@@ -142,8 +143,8 @@ def test_ctf_connector_process_answers_the_hub_over_rabbitmq(
             "referrer": "Synthtown Primary School", "concerns": ["neglect"], "narrative": "Synthetic referral.",
             "subjects": [subject.model_dump(mode="json")],
             "rag_history": [{"rag": "amber", "at": now, "by": "mash-screener"}],
-            "lawful_basis": ["children_act_1989_s47"],
-            "consent": {"status": "not_sought", "reason": "Seeking consent could place the child at risk."},
+            "lawful_basis": list(SAFEGUARDING_BASIS),
+            "consent": consent_not_sought(now),
         }), agencies=[AGENCY])
         (response,) = wait_for(lambda: service.responses(referral_id), 60, "the education response in the hub")
         assert response.status is ResponseStatus.INFORMATION_FOUND and response.agency_id == AGENCY
