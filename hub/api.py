@@ -1,47 +1,104 @@
-"""The hub's HTTP API (FastAPI, OpenAPI at /docs and /openapi.json).
+"""The hub's HTTP API (FastAPI; OpenAPI at /openapi.json).
 
-A thin layer over ``HubService``: every route validates with the canonical
-pydantic models, calls one service method and maps hub errors to HTTP
-(InvalidInput -> 422 listing every problem, NotFound -> 404, Conflict ->
-409). Nothing here holds state of its own; the service is passed in.
+A thin layer over ``HubService`` and ``AccessService``. Every route but the
+two health probes is guarded by exactly one permission, declared on the route
+(``x-mashlink-permission`` in the OpenAPI document, so a test can walk every
+route against every role): the caller is authenticated from a bearer token
+(or a mutual-TLS proxy's verified client identity), then the one
+authorisation function decides, from the permission table in configuration
+and, for a referral, its local authority and the agencies it involves. The
+actor recorded anywhere is the authenticated principal, never a request
+field. Errors are RFC 9457 problem documents (``application/problem+json``)
+naming the field, the rule and the position.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import mashlink
+from mashlink.config.security import Permission, Role
+from mashlink.hub.access import AccessService, actor_of
+from mashlink.hub.audit_anchor import AuditAnchor
+from mashlink.hub.audit_watch import AuditCheck
+from mashlink.hub.auth.authorise import AccessDecision, authorise
+from mashlink.hub.auth.http import Authenticator, www_authenticate
+from mashlink.hub.auth.principal import Principal
+from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier, verifier_for
+from mashlink.hub.disclosures import DisclosureEntry
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
 from mashlink.hub.service import HubService
-from mashlink.hub.audit_anchor import AuditAnchor
-from mashlink.hub.audit_watch import AuditCheck
 from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.codes import Rag
+from mashlink.schemas.codes import OutcomeType, Rag
 from mashlink.schemas.decision import Decision
 from mashlink.schemas.referral import Referral
 
+#: OpenAPI extension naming the permission that guards a route ("public" for the health probes).
+PERMISSION_KEY = "x-mashlink-permission"
+PUBLIC = "public"
+PROBLEM_JSON = "application/problem+json"
+MAX_SEQUENCE = 2**62
+REFERRAL_ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+                                  description="Referral id (printable ASCII, at most 64 characters)")]
+
 
 class RerateRequest(BaseModel):
+    """A new rating; who re-rated is the signed-in user (a ``by`` field is refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     rag: Rag
-    by: str = Field(min_length=1)
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ProblemDetail(BaseModel):
-    """Error body: every problem names the field, the rule and the position."""
+class DecisionRequest(BaseModel):
+    """The MASH decision; ``decided_by`` is the signed-in manager, never a body field."""
 
-    error: str
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=64)
+    outcome: OutcomeType
+    rationale: str = Field(min_length=1, max_length=20000)
+    decided_at: datetime | None = Field(default=None, description="Default: now")
+    notify: list[str] = Field(default_factory=list, max_length=200)
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem document; ``problems`` name the field, the rule and the position."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str = ""
     problems: list[str] = Field(default_factory=list)
+    error: str = Field(description="Same as title (kept for clients of earlier versions)")
+
+
+class Forbidden(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def problem(status: int, title: str, detail: str = "", problems: list[str] | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ProblemDetail(title=title, status=status, detail=detail, problems=problems or [], error=title)
+    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -52,99 +109,258 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out or "(body)"
 
 
-def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | None = None,
-               audit_check: Callable[[], AuditCheck | None] | None = None) -> FastAPI:
-    """Build the API around one service (optionally a broker queue-stats callable and the runtime's audit check).
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, by header and while streaming."""
 
-    ``audit_check`` gives the latest scheduled audit self-check (``HubRuntime.audit_watch.last``), so
-    monitoring can alert on ``mashlink_audit_chain_ok 0`` instead of reading logs.
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "request body too large",
+                           f"request bodies are limited to {self.max_bytes} bytes (security.max_body_bytes)")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ProblemDetail, "content": {PROBLEM_JSON: {}}} for code in codes}
+
+
+def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
+               queue_stats: Callable[[], list[Any]] | None = None,
+               audit_check: Callable[[], AuditCheck | None] | None = None) -> FastAPI:
+    """Build the API around one service.
+
+    ``verifier`` checks bearer tokens (default: the configured identity
+    provider, or the development issuer under ``environment: development``).
+    ``queue_stats`` gives broker queue depths for /metrics and
+    ``audit_check`` the latest scheduled audit self-check.
     """
+    settings = service.settings
+    security = settings.security
+    auth = Authenticator(verifier or verifier_for(settings), security)
+    access = AccessService(service)
+    bearer = HTTPBearer(auto_error=False, description="OpenID Connect access token (or a dev-issuer token)")
+
     app = FastAPI(
         title="mashlink hub",
         version=mashlink.__version__,
-        description="MASH hub: referrals, enquiry fan-out, linked view, decisions and audit.",
+        description="MASH hub: referrals, enquiry fan-out, linked view, decisions and audit. "
+                    "Every route except /health/* needs a bearer token.",
+        docs_url=None, redoc_url=None, openapi_url=None,
     )
+    app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
+
+    # ------------------------------------------------------------------ errors
+    @app.exception_handler(AuthenticationError)
+    async def _unauthenticated(_request: Request, exc: AuthenticationError) -> JSONResponse:
+        return problem(401, "authentication required", exc.description,
+                       headers={"WWW-Authenticate": www_authenticate(exc)})
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
+        return problem(403, "forbidden", exc.reason)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{_location(tuple(e['loc']))}: {e['msg']} ({e['type']})" for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
+        return problem(422, "invalid request", "; ".join(problems)[:2000], problems)
 
     @app.exception_handler(InvalidInput)
     async def _invalid_input(_request: Request, exc: InvalidInput) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"error": f"invalid {exc.what}", "problems": exc.problems})
+        return problem(422, f"invalid {exc.what}", "; ".join(exc.problems)[:2000], exc.problems)
 
     @app.exception_handler(NotFound)
     async def _not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"error": str(exc), "problems": []})
+        return problem(404, str(exc))
 
     @app.exception_handler(Conflict)
     async def _conflict(_request: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"error": str(exc), "problems": []})
+        return problem(409, str(exc))
 
-    error_responses: dict[int | str, dict[str, Any]] = {
-        422: {"model": ProblemDetail}, 404: {"model": ProblemDetail}, 409: {"model": ProblemDetail},
-    }
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
-    @app.post("/referrals", status_code=201, response_model=SubmitResult, responses=error_responses)
-    def submit_referral(referral: Referral, agencies: list[str] | None = Query(default=None)) -> SubmitResult:
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "internal error", "the hub could not complete the request; see the hub's log")
+
+    # ------------------------------------------------------------------ guards
+    def require(permission: Permission) -> Any:
+        """A dependency: the authenticated principal, holding ``permission`` in the table."""
+
+        def dependency(request: Request, _creds: Any = Depends(bearer)) -> Principal:
+            principal = auth.principal(request)
+            decision = authorise(principal, permission, security)
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
+            return principal
+
+        return Depends(dependency)
+
+    def on_referral(principal: Principal, permission: Permission, referral_id: str,
+                    request: Request) -> AccessDecision:
+        """Referral-level check (LA scope, agency involvement, break-glass); denials are audited."""
+        decision = authorise(principal, permission, security, referral=access.scope(referral_id),
+                             break_glass_reason=request.headers.get("x-break-glass-reason"))
+        if not decision.allowed:
+            access.denied(principal, permission, referral_id, decision.reason)
+            raise Forbidden(decision.reason)
+        return decision
+
+    def guarded(permission: Permission | str) -> dict[str, Any]:
+        value = permission.value if isinstance(permission, Permission) else permission
+        return {"openapi_extra": {PERMISSION_KEY: value}}
+
+    errors = _responses(400, 401, 403, 404, 409, 413, 422)
+
+    # ------------------------------------------------------------------ referrals
+    @app.post("/referrals", status_code=201, response_model=SubmitResult, responses=errors,
+              **guarded(Permission.REFERRAL_CREATE))
+    def submit_referral(referral: Referral, request: Request,
+                        agencies: list[str] | None = Query(default=None, max_length=200),
+                        principal: Principal = require(Permission.REFERRAL_CREATE)) -> SubmitResult:
         """Validate a referral, store it and fan out one minimised enquiry per agency."""
-        return service.submit_referral(referral, agencies=agencies, actor="api")
+        decision = authorise(principal, Permission.REFERRAL_CREATE, security,
+                             local_authority=referral.local_authority)
+        if not decision.allowed:
+            raise Forbidden(decision.reason)
+        return service.submit_referral(referral, agencies=agencies, actor=actor_of(principal))
 
-    @app.get("/referrals/{referral_id}", response_model=ReferralStatus, responses=error_responses)
-    def referral_status(referral_id: str) -> ReferralStatus:
-        """Per-agency status, deadlines, RAG history and decision of one referral."""
-        return service.referral_status(referral_id)
+    @app.get("/referrals/{referral_id}", response_model=ReferralStatus, responses=errors,
+             **guarded(Permission.REFERRAL_READ))
+    def referral_status(referral_id: REFERRAL_ID, request: Request,
+                        principal: Principal = require(Permission.REFERRAL_READ)) -> ReferralStatus:
+        """Per-agency status, deadlines, RAG history and decision of one referral (audited read)."""
+        decision = on_referral(principal, Permission.REFERRAL_READ, referral_id, request)
+        return access.referral_status(principal, decision, referral_id)
 
-    @app.get("/referrals/{referral_id}/linked-view", responses=error_responses)
-    def linked_view(referral_id: str) -> Any:
-        """Subjects matched across agencies and one chronology with provenance."""
-        return JSONResponse(service.linked_view(referral_id).model_dump(mode="json"))
+    @app.get("/referrals/{referral_id}/linked-view", responses=errors, **guarded(Permission.LINKED_VIEW_READ))
+    def linked_view(referral_id: REFERRAL_ID, request: Request,
+                    principal: Principal = require(Permission.LINKED_VIEW_READ)) -> Any:
+        """Subjects matched across agencies and one chronology with provenance, as released to the caller."""
+        decision = on_referral(principal, Permission.LINKED_VIEW_READ, referral_id, request)
+        return JSONResponse(access.linked_view(principal, decision, referral_id).model_dump(mode="json"))
 
-    @app.post("/referrals/{referral_id}/rerate", response_model=RerateResult, responses=error_responses)
-    def rerate(referral_id: str, body: RerateRequest) -> RerateResult:
+    @app.post("/referrals/{referral_id}/rerate", response_model=RerateResult, responses=errors,
+              **guarded(Permission.REFERRAL_RERATE))
+    def rerate(referral_id: REFERRAL_ID, body: RerateRequest, request: Request,
+               principal: Principal = require(Permission.REFERRAL_RERATE)) -> RerateResult:
         """Change the RAG rating while enquiries are open; deadlines are recomputed."""
-        return service.rerate(referral_id, body.rag, body.by, body.reason)
+        on_referral(principal, Permission.REFERRAL_RERATE, referral_id, request)
+        return service.rerate(referral_id, body.rag, actor_of(principal), body.reason)
 
-    @app.post("/referrals/{referral_id}/decision", response_model=DecisionResult, responses=error_responses)
-    def decide(referral_id: str, decision: Decision) -> DecisionResult:
+    @app.post("/referrals/{referral_id}/decision", response_model=DecisionResult, responses=errors,
+              **guarded(Permission.REFERRAL_DECIDE))
+    def decide(referral_id: REFERRAL_ID, body: DecisionRequest, request: Request,
+               principal: Principal = require(Permission.REFERRAL_DECIDE)) -> DecisionResult:
         """Record the MASH decision; outcomes go to the referrer and contributing agencies."""
-        if decision.referral_id != referral_id:
-            raise InvalidInput("decision", [f"referral_id: must equal the path's {referral_id!r}"])
-        return service.record_decision(decision, actor="api")
+        on_referral(principal, Permission.REFERRAL_DECIDE, referral_id, request)
+        actor = actor_of(principal)
+        try:
+            decision = Decision(decision_id=body.decision_id, referral_id=referral_id, outcome=body.outcome,
+                                rationale=body.rationale, decided_by=actor,
+                                decided_at=body.decided_at or datetime.now(timezone.utc), notify=body.notify)
+        except ValueError as exc:
+            raise InvalidInput("decision", [str(exc)]) from None
+        return service.record_decision(decision, actor=actor)
 
-    @app.get("/enquiries/stats", response_model=OpenEnquiryStats)
-    def enquiry_stats() -> OpenEnquiryStats:
-        """Open, at-risk and overdue enquiries by agency and RAG."""
+    # ------------------------------------------------------------------ operations
+    @app.get("/enquiries/stats", response_model=OpenEnquiryStats, responses=errors,
+             **guarded(Permission.ENQUIRY_STATS_READ))
+    def enquiry_stats(principal: Principal = require(Permission.ENQUIRY_STATS_READ)) -> OpenEnquiryStats:
+        """Open, at-risk and overdue enquiries by agency and RAG (counts only)."""
         return service.open_enquiry_stats()
 
-    @app.get("/audit", response_model=list[AuditEvent], responses=error_responses)
-    def audit(referral_id: str | None = None, action: str | None = None,
-              after_sequence: int = 0, limit: int = 100) -> list[AuditEvent]:
-        """The audit trail in sequence order."""
+    # ------------------------------------------------------------------ audit
+    @app.get("/audit", response_model=list[AuditEvent], responses=errors, **guarded(Permission.AUDIT_READ))
+    def audit(referral_id: Annotated[str | None, Query(max_length=64)] = None,
+              action: Annotated[str | None, Query(max_length=100)] = None,
+              after_sequence: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
+              limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+              principal: Principal = require(Permission.AUDIT_READ)) -> list[AuditEvent]:
+        """The audit trail in sequence order (``action=access.break_glass`` lists break-glass openings)."""
         return service.audit_events(referral_id=referral_id, action=action,
                                     after_sequence=after_sequence, limit=limit)
 
-    @app.get("/audit/verify")
-    def audit_verify() -> Any:
-        """Recompute the hash chain; any edit, deletion or reordering is reported."""
+    @app.get("/audit/verify", responses=errors, **guarded(Permission.AUDIT_VERIFY))
+    def audit_verify(principal: Principal = require(Permission.AUDIT_VERIFY)) -> Any:
+        """Recompute the keyed hash chain; any edit, deletion or reordering is reported."""
         return JSONResponse(service.verify_audit().model_dump(mode="json"))
 
-    @app.post("/audit/verify")
-    def audit_verify_anchors(anchors: list[AuditAnchor]) -> Any:
+    @app.post("/audit/verify", responses=errors, **guarded(Permission.AUDIT_VERIFY))
+    def audit_verify_anchors(anchors: Annotated[list[AuditAnchor], Field(max_length=10_000)],
+                             principal: Principal = require(Permission.AUDIT_VERIFY)) -> Any:
         """The chain, and that it still agrees with anchors taken earlier (``GET /audit/anchor``)."""
         return JSONResponse(service.verify_audit(anchors).model_dump(mode="json"))
 
-    @app.get("/audit/anchor", response_model=AuditAnchor)
-    def audit_anchor() -> AuditAnchor:
+    @app.get("/audit/anchor", response_model=AuditAnchor, responses=errors, **guarded(Permission.AUDIT_VERIFY))
+    def audit_anchor(principal: Principal = require(Permission.AUDIT_VERIFY)) -> AuditAnchor:
         """The chain head now, signed by the hub: store it outside this hub's database."""
         return service.audit_anchor()
 
-    @app.get("/health/live")
+    @app.get("/disclosures", response_model=list[DisclosureEntry], responses=errors,
+             **guarded(Permission.DISCLOSURES_READ))
+    def disclosures(agency: Annotated[str, Query(min_length=1, max_length=64)],
+                    since: datetime | None = None, until: datetime | None = None,
+                    after_id: Annotated[int, Query(ge=0, le=MAX_SEQUENCE)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+                    principal: Principal = require(Permission.DISCLOSURES_READ)) -> list[DisclosureEntry]:
+        """Who received or viewed an agency's records, when and under which basis (for SARs, complaints)."""
+        if Role.AUDITOR not in principal.roles and principal.agency_id != agency:
+            raise Forbidden(f"you may list the disclosure log of your own agency only "
+                            f"({principal.agency_id or 'none'})")
+        if agency not in {a.id for a in settings.agencies}:
+            raise NotFound("agency", agency)
+        return access.disclosures(agency_id=agency, since=since, until=until, after_id=after_id, limit=limit)
+
+    # ------------------------------------------------------------------ documents and probes
+    openapi_deps = [] if security.public_docs else [require(Permission.REFERRAL_READ)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=openapi_deps)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/health/live", **guarded(PUBLIC))
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/health/ready")
+    @app.get("/health/ready", responses={503: {"description": "database unavailable"}}, **guarded(PUBLIC))
     def ready() -> JSONResponse:
         try:
             with service.engine.connect() as conn:
@@ -154,7 +370,19 @@ def create_app(service: HubService, *, queue_stats: Callable[[], list[Any]] | No
                                                           "detail": type(exc).__name__})
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics")
+    def metrics_access(request: Request, _creds: Any = Depends(bearer)) -> None:
+        """/metrics: the scraper's own token (security.metrics.token), or a principal with metrics.read."""
+        if auth.metrics_token_ok(request):
+            return
+        principal = auth.principal(request)
+        decision = authorise(principal, Permission.METRICS_READ, security)
+        if not decision.allowed:
+            raise Forbidden(decision.reason)
+
+    @app.get("/metrics", dependencies=[Depends(metrics_access)], response_class=PlainTextResponse,
+             responses={**errors, 200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                        "description": "Prometheus text exposition format"}},
+             **guarded(Permission.METRICS_READ))
     def metrics() -> PlainTextResponse:
         """Prometheus metrics: open/at-risk/overdue enquiries and queue depths."""
         registry = CollectorRegistry()

@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         """
         import uvicorn
 
-        from mashlink.hub.api import create_app
         from mashlink.hub.runtime import HubRuntime
+        from mashlink.ops.web.hub_app import build_hub_app
         from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
 
         settings = settings_or_exit(config)
@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
                 broker.close()
 
         try:
-            uvicorn.run(create_app(service, queue_stats=queue_stats, audit_check=lambda: runtime.audit_watch.last),
+            uvicorn.run(build_hub_app(service, queue_stats=queue_stats, audit_check=lambda: runtime.audit_watch.last),
                         host=host or settings.hub_http_host, port=port or settings.hub_http_port,
                         log_level="warning")
         finally:

@@ -1,0 +1,101 @@
+"""Reads of personal data, each released per viewer and written to the audit chain.
+
+``AccessService`` is what the HTTP API (and the web workspace) call to read a
+referral: it looks up the referral's scope for the authorisation function,
+builds what was asked for, releases only what the viewer may see
+(``release``), and records the read, with principal, role, purpose and
+whose records were shown, in the same tamper-evident chain and the
+disclosure log the owning agencies inspect. Denials and break-glass
+openings are audited too, so the auditor can list them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from mashlink.config.security import Permission
+from mashlink.hub.auth.authorise import AccessDecision, ReferralScope
+from mashlink.hub.auth.principal import Principal
+from mashlink.hub.disclosures import DisclosureEntry, list_disclosures, record_disclosure
+from mashlink.hub.errors import NotFound
+from mashlink.hub.linked_models import LinkedView
+from mashlink.hub.models import EnquiryRow, ReferralRow
+from mashlink.hub.release import ViewerScope, agencies_shown, release_view
+from mashlink.hub.results import ReferralStatus
+from mashlink.hub.service import HubService
+
+MAX_ACTOR = 200
+
+
+def actor_of(principal: Principal) -> str:
+    """The actor recorded for a principal: display name and subject, never a request field."""
+    return principal.label[:MAX_ACTOR]
+
+
+class AccessService:
+    def __init__(self, hub: HubService) -> None:
+        self.hub = hub
+
+    def scope(self, referral_id: str) -> ReferralScope:
+        """What the authorisation rules need about a referral (404 when there is none)."""
+        with self.hub.store.read() as session:
+            row = session.get(ReferralRow, referral_id)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            agencies = session.execute(
+                select(EnquiryRow.agency_id).where(EnquiryRow.referral_id == referral_id)
+            ).scalars().all()
+            return ReferralScope(referral_id=referral_id, local_authority=row.local_authority,
+                                 agencies=frozenset(agencies), submitted_by=row.submitted_by)
+
+    def disclosures(self, *, agency_id: str, since: datetime | None = None, until: datetime | None = None,
+                    after_id: int = 0, limit: int = 500) -> list[DisclosureEntry]:
+        """The disclosure log of one agency: who received or viewed its records."""
+        with self.hub.store.read() as session:
+            return list_disclosures(session, agency_id=agency_id, since=since, until=until, limit=limit,
+                                    after_id=after_id)
+
+    # ------------------------------------------------------------------ audited reads
+    def linked_view(self, principal: Principal, decision: AccessDecision, referral_id: str) -> LinkedView:
+        view = release_view(self.hub.linked_view(referral_id), ViewerScope.for_principal(principal),
+                            dict(self.hub.settings.sharing_policies))
+        self._record(principal, decision, referral_id, what="linked_view", agencies=agencies_shown(view))
+        return view
+
+    def referral_status(self, principal: Principal, decision: AccessDecision, referral_id: str) -> ReferralStatus:
+        status = self.hub.referral_status(referral_id)
+        scope = ViewerScope.for_principal(principal)
+        if not scope.mash:
+            # An agency sees its own enquiry's state, not other agencies' or the MASH's reasoning.
+            status = status.model_copy(update={
+                "enquiries": [e for e in status.enquiries if e.agency_id == scope.agency_id],
+                "decision": None,
+            })
+        self._record(principal, decision, referral_id, what="referral", agencies=[])
+        return status
+
+    def _record(self, principal: Principal, decision: AccessDecision, referral_id: str, *, what: str,
+                agencies: list[str]) -> None:
+        referral = self.hub.referral(referral_id)
+        role = sorted(decision.roles, key=lambda r: r.value)[0] if decision.roles else principal.primary_role()
+        with self.hub.store.unit() as uow:
+            if decision.break_glass:
+                uow.audit("access.break_glass", actor=actor_of(principal), referral_id=referral_id,
+                          detail={"role": role.value, "what": what, "local_authority": referral.local_authority},
+                          reason=decision.reason or None)
+            record_disclosure(
+                uow, principal_subject=actor_of(principal), principal_name=principal.display_name,
+                role=role.value, purpose=str(getattr(referral, "purpose", "") or "") or None,
+                referral_id=referral_id, agencies=agencies, what=what,
+                lawful_basis=[b.value for b in referral.lawful_basis], break_glass=decision.break_glass,
+                reason=decision.reason if decision.break_glass else None,
+            )
+
+    def denied(self, principal: Principal, permission: Permission, referral_id: str, reason: str) -> None:
+        """A refused attempt on a referral: the auditor sees who tried what."""
+        with self.hub.store.unit() as uow:
+            uow.audit("access.denied", actor=actor_of(principal), referral_id=referral_id,
+                      detail={"permission": permission.value,
+                              "roles": sorted(r.value for r in principal.roles)}, reason=reason[:2000])
