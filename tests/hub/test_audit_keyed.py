@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -28,8 +25,8 @@ from mashlink.hub.audit_key import KEY_FILE, AuditKeyError, audit_key_for
 from mashlink.hub.audit_watch import AuditWatch, anchor_file_name
 from mashlink.hub.models import AuditEventRow, AuditHeadRow
 from mashlink.hub.service import HubService
+from tests.hub.test_hub_audit_anchor import _cli
 
-ROOT = Path(__file__).resolve().parents[2]
 WRONG_KEY = b"not-the-audit-key-of-this-hub-000"
 
 Sealer = Callable[[dict, str], str]  # (event fields, previous hash) -> hash
@@ -212,17 +209,18 @@ def test_an_emptied_key_file_is_an_error_not_a_new_key(tmp_path: Path) -> None:
 
 # ---- anchors written off the box ----------------------------------------------------------------
 
-def _anchor_settings(hub_settings: MashlinkSettings, anchor_dir: Path) -> MashlinkSettings:
-    return hub_settings.model_copy(update={"security": hub_settings.security.model_copy(
+def _with_anchor_dir(hub_db, hub: HubService, hub_settings: MashlinkSettings, anchor_dir: Path) -> HubService:  # type: ignore[no-untyped-def]
+    """The same hub (database, key, clock) configured with security.audit_anchor_dir."""
+    settings = hub_settings.model_copy(update={"security": hub_settings.security.model_copy(
         update={"audit_anchor_dir": anchor_dir})})
+    return HubService(settings, hub_db.engine, topology=hub.topology, clock=hub.clock)
 
 
 def test_each_new_anchor_is_written_once_to_the_anchor_dir(hub_db, hub: HubService, hub_settings: MashlinkSettings,  # type: ignore[no-untyped-def]
                                                            tmp_path: Path) -> None:
     anchor_dir = tmp_path / "worm"
     anchor_dir.mkdir()
-    service = HubService(_anchor_settings(hub_settings, anchor_dir), hub_db.engine, topology=hub.topology,
-                         clock=hub.clock)
+    service = _with_anchor_dir(hub_db, hub, hub_settings, anchor_dir)
     watch = AuditWatch(service)
     _chain(service)
     assert watch.run_once().ok
@@ -247,8 +245,7 @@ def test_an_existing_anchor_file_is_never_overwritten(hub_db, hub: HubService, h
 
     anchor_dir = tmp_path / "worm"
     anchor_dir.mkdir()
-    service = HubService(_anchor_settings(hub_settings, anchor_dir), hub_db.engine, topology=hub.topology,
-                         clock=hub.clock)
+    service = _with_anchor_dir(hub_db, hub, hub_settings, anchor_dir)
     _chain(service)
     probe = AuditWatch(service, anchor_dir=tmp_path / "probe")
     (tmp_path / "probe").mkdir()
@@ -267,8 +264,7 @@ def test_an_unwritable_anchor_dir_is_logged_and_the_hub_carries_on(hub_db, hub: 
                                                                    tmp_path: Path) -> None:
     from structlog.testing import capture_logs
 
-    service = HubService(_anchor_settings(hub_settings, tmp_path / "missing"), hub_db.engine,
-                         topology=hub.topology, clock=hub.clock)
+    service = _with_anchor_dir(hub_db, hub, hub_settings, tmp_path / "missing")
     _chain(service)
     watch = AuditWatch(service)
     with capture_logs() as logs:
@@ -280,12 +276,6 @@ def test_an_unwritable_anchor_dir_is_logged_and_the_hub_carries_on(hub_db, hub: 
     _chain(service, 2)
     watch.run_once()
     assert len(list((tmp_path / "missing").iterdir())) == 1  # the next pass writes again
-
-
-def _cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MASHLINK_STATE_DIR": str(state), "MASHLINK_DATABASE_URL": f"sqlite:///{state / 'hub.sqlite'}"}
-    return subprocess.run([sys.executable, "-m", "mashlink.ops.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_cli_verify_checks_every_anchor_in_a_directory(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -27,34 +26,9 @@ from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.schemas.audit import AuditEvent
 from mashlink.schemas.envelope import Envelope, MessageType
+from tests.hub.test_hub_outbox_runtime import AGENCIES, broker_url, make_broker  # noqa: F401 - shared fixtures
 
-AGENCIES = ["police-synth", "health-synth", "education-synth", "social-care-synth"]
 CHILD_NAME = "Zebedee Testchild"  # must never reach the audit trail
-
-
-@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-def broker_url(request: pytest.FixtureRequest) -> str:
-    return "memory://" if request.param == "memory" else str(request.getfixturevalue("amqp_url"))
-
-
-@pytest.fixture
-def make_broker(broker_url: str, hub: HubService, topology: Topology) -> Iterator[Callable[[], Broker]]:
-    made: list[Broker] = []
-
-    def factory() -> Broker:
-        broker = Broker(broker_url, hub.codec, topology, confirm_timeout_s=10.0, retry_backoff_s=0.05,
-                        retry_backoff_max_s=0.2)
-        made.append(broker)
-        return broker
-
-    yield factory
-    cleaner = Broker(broker_url, hub.codec, topology)
-    try:
-        cleaner.delete_topology(AGENCIES)
-    finally:
-        cleaner.close()
-    for broker in made:
-        broker.close()
 
 
 def _response(sender: str, body_note: str = CHILD_NAME) -> Envelope:
