@@ -103,6 +103,8 @@ class PendingAudit:
     message_id: str | None = None
     detail: dict[str, DetailValue] = field(default_factory=dict)
     reason: str | None = None
+    # Chosen when recorded, not at flush, so rows written in the same unit can name their event.
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class AuditBuffer:
@@ -113,10 +115,12 @@ class AuditBuffer:
 
     def record(self, *, actor: str, action: str, at: datetime, referral_id: str | None = None,
                enquiry_id: str | None = None, message_id: str | None = None,
-               detail: dict[str, Any] | None = None, reason: str | None = None) -> None:
-        self.pending.append(PendingAudit(actor=actor, action=action, at=at, referral_id=referral_id,
-                                         enquiry_id=enquiry_id, message_id=message_id,
-                                         detail=check_detail(detail or {}), reason=reason))
+               detail: dict[str, Any] | None = None, reason: str | None = None) -> str:
+        """Buffer one event; returns the ``event_id`` it will be appended with."""
+        item = PendingAudit(actor=actor, action=action, at=at, referral_id=referral_id, enquiry_id=enquiry_id,
+                            message_id=message_id, detail=check_detail(detail or {}), reason=reason)
+        self.pending.append(item)
+        return item.event_id
 
     def mark(self) -> int:
         return len(self.pending)
@@ -149,7 +153,7 @@ class AuditBuffer:
         for item in self.pending:
             sequence += 1
             event = AuditEvent(
-                sequence=sequence, event_id=uuid.uuid4().hex, at=item.at, actor=item.actor, action=item.action,
+                sequence=sequence, event_id=item.event_id, at=item.at, actor=item.actor, action=item.action,
                 referral_id=item.referral_id, enquiry_id=item.enquiry_id, message_id=item.message_id,
                 detail=item.detail, reason=item.reason, previous_hash=previous, hash=GENESIS_HASH,
             )

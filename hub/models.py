@@ -268,3 +268,32 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     sequence: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DisclosureRow(Base):
+    """One agency's records shown or sent to someone: the disclosure log an agency may ask for.
+
+    One row per (read or send event, agency whose records it disclosed), so
+    "whom did the hub show police records to, when, why" is one indexed
+    query per agency. ``audit_event_id`` names the ``record.read`` audit
+    event the row belongs to: the tamper-evident chain vouches for the event,
+    this table makes it answerable.
+    """
+
+    __tablename__ = "disclosures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    audit_event_id: Mapped[str] = mapped_column(String(64), index=True)
+    principal_subject: Mapped[str] = mapped_column(String(256))
+    principal_name: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    role: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    what: Mapped[str] = mapped_column(String(32))
+    lawful_basis: Mapped[list[str]] = mapped_column(JSON)
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_disclosures_agency_id_id", "agency_id", "id"),)

@@ -36,8 +36,9 @@ class UnitOfWork:
 
     def audit(self, action: str, *, actor: str, referral_id: str | None = None,
               enquiry_id: str | None = None, message_id: str | None = None,
-              detail: dict[str, Any] | None = None, reason: str | None = None) -> None:
-        self.audit_buffer.record(actor=actor, action=action, at=self.now, referral_id=referral_id,
+              detail: dict[str, Any] | None = None, reason: str | None = None) -> str:
+        """Buffer an audit event (appended at commit); returns its ``event_id``."""
+        return self.audit_buffer.record(actor=actor, action=action, at=self.now, referral_id=referral_id,
                                  enquiry_id=enquiry_id, message_id=message_id, detail=detail,
                                  reason=reason)
 

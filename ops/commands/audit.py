@@ -1,10 +1,12 @@
-"""``mashlink audit list|verify|anchor``: read and prove the hub's audit trail.
+"""``mashlink audit list|verify|anchor|disclosures``: read and prove the hub's audit trail.
 
 ``verify`` recomputes the hash chain (any edit, deletion, reordering or cut-off
 tail is reported with its sequence number) and, given anchor files taken
 earlier by ``anchor``, checks the chain still agrees with each of them, which
 also catches a consistent rewrite of history by someone with database access.
 Exit status 1 when anything is wrong, so a scheduled job can alert on it.
+``disclosures --agency ID`` lists whom that agency's records were shown or
+sent to (the disclosure log, ``mashlink.hub.disclosures``).
 A typical schedule: ``mashlink audit anchor -o /mnt/worm/anchor-$(date +%F).json``
 daily, and ``mashlink audit verify --anchor /mnt/worm/anchor-*.json`` after it.
 With ``security.audit_anchor_dir`` set, the running hub writes an anchor there
@@ -147,6 +149,69 @@ def list_cmd(
     for e in events:
         table.add_row(str(e.sequence), e.at.isoformat(timespec="seconds"), e.actor, e.action, e.referral_id or "",
                       e.enquiry_id or "", (e.reason or "")[:60])
+    Console(width=200).print(table)
+
+
+def _when(value: str | None, option: str, *, end_of_day: bool = False):  # type: ignore[no-untyped-def]
+    """A date (YYYY-MM-DD, a whole UTC day) or an ISO date-time (UTC when no offset); exit 2 otherwise."""
+    from datetime import date, datetime, time, timedelta, timezone
+
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value) + timedelta(days=1 if end_of_day else 0)
+            return datetime.combine(day, time(), tzinfo=timezone.utc)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"{option}: {value!r} is not a date (YYYY-MM-DD) or ISO date-time", err=True)
+        raise typer.Exit(2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@audit_app.command("disclosures")
+def disclosures_cmd(
+    agency: str = typer.Option(..., "--agency", help="The agency whose disclosed records to list."),
+    since: str = typer.Option(None, "--since", help="From this date (YYYY-MM-DD, UTC) or date-time."),
+    until: str = typer.Option(None, "--until", help="To this date, inclusive (YYYY-MM-DD), or before this "
+                                                    "date-time."),
+    limit: int = typer.Option(10_000, "--limit", min=1, max=1_000_000, help="At most this many rows."),
+    json: bool = typer.Option(False, "--json", help="The rows as one JSON list."),
+    config: Path = typer.Option(None, "--config", help="YAML settings file."),
+) -> None:
+    """The disclosure log of one agency: who was shown or sent its records, when, why, on what basis."""
+    from mashlink.hub.disclosures import MAX_LIST, DisclosureEntry, list_disclosures
+    from mashlink.ops.wiring import open_hub, settings_or_exit
+
+    start, end = _when(since, "--since"), _when(until, "--until", end_of_day=True)
+    settings = settings_or_exit(config)
+    if agency not in {a.id for a in settings.agencies}:
+        typer.echo(f"--agency: {agency!r} is not a configured agency "
+                   f"({', '.join(sorted(a.id for a in settings.agencies))})", err=True)
+        raise typer.Exit(2)
+    service = open_hub(settings)
+    entries: list[DisclosureEntry] = []
+    try:
+        with service.store.read() as session:
+            while len(entries) < limit:
+                page = list_disclosures(session, agency_id=agency, since=start, until=end,
+                                        limit=min(MAX_LIST, limit - len(entries)),
+                                        after_id=entries[-1].id if entries else 0)
+                entries.extend(page)
+                if not page:
+                    break
+    finally:
+        service.close()
+    if json:
+        typer.echo(jsonlib.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return
+    table = Table(title=f"Disclosures of {agency}'s records: {len(entries)}")
+    for col in ("at", "who", "role", "purpose", "referral", "what", "lawful basis", "break glass"):
+        table.add_column(col)
+    for e in entries:
+        who = f"{e.principal_name} ({e.principal_subject})" if e.principal_name else e.principal_subject
+        table.add_row(e.at.isoformat(timespec="seconds"), who, e.role, e.purpose or "", e.referral_id or "",
+                      e.what, ", ".join(e.lawful_basis), "YES" if e.break_glass else "")
     Console(width=200).print(table)
 
 
