@@ -36,6 +36,7 @@ setup(
         "mashlink.schemas": ["json/*.json"],
         "mashlink.hub": ["migrations/*.ini", "migrations/*.mako", "migrations/versions/*.py"],
         "mashlink.connectors": ["**/*.json", "**/*.yaml", "**/*.csv", "**/*.xml"],
-        "mashlink.ops": ["static/*", "static/swagger-ui/*"],
+        "mashlink.ops": ["static/*", "static/swagger-ui/*", "static/govuk/*", "static/govuk/**/*",
+                         "web/templates/*.html", "web/templates/**/*.html"],
     },
 )
