@@ -30,6 +30,7 @@ from mashlink.hub.audit_key import audit_key_for
 from mashlink.hub.db import make_engine, session_factory, snapshot
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
+from mashlink.hub.lawful import check_lawful_basis
 from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
 from mashlink.hub.migrate import migrate_engine
 from mashlink.hub.minimise import minimise_people, withheld_fields
@@ -135,11 +136,19 @@ class HubService:
         referral = self._validate_referral(referral)
         targets = self._target_agencies(agencies)
         self._check_local_authority(referral)
+        self._check_lawful_basis(referral, targets)
         with self.store.unit() as uow:
             if uow.session.get(ReferralRow, referral.referral_id) is not None:
                 raise Conflict(f"referral {referral.referral_id!r} already exists")
             sent = self._store_referral(uow, referral, targets, actor)
         return SubmitResult(referral_id=referral.referral_id, rag=referral.rag, enquiries=sent)
+
+    def _check_lawful_basis(self, referral: Referral, targets: Sequence[str]) -> None:
+        """Refuse (422) a referral whose basis does not cover every agency it would ask, before anything is stored."""
+        kinds = [self.settings.agency(agency_id).kind for agency_id in targets]
+        problems = check_lawful_basis(referral, kinds, self.settings.lawful_basis_rules)
+        if problems:
+            raise InvalidInput("referral", problems)
 
     def _check_local_authority(self, referral: Referral) -> None:
         la = referral.local_authority if referral.local_authority in self.settings.rag else None
@@ -165,7 +174,7 @@ class HubService:
             "rag": rag.value, "source": referral.source.value, "subject_count": len(referral.subjects),
             "household_count": len(referral.household), "concerns": [c.value for c in referral.concerns],
             "agencies": list(targets), "consent": referral.consent.status.value,
-            "lawful_basis": [b.value for b in referral.lawful_basis],
+            "lawful_basis": [b.value for b in referral.lawful_basis], "purpose": referral.purpose.value,
         })
         return [self._send_enquiry(uow, referral, agency_id, actor) for agency_id in targets]
 
@@ -206,12 +215,17 @@ class HubService:
                                                if referral.local_authority in self.settings.rag else None)
         consent = referral.consent
         consent_note = consent.status.value + (f": {consent.reason}" if consent.reason else "")
+        if consent.decided_by:  # who took responsibility for sharing without consent travels with the enquiry
+            consent_note += (f" (decided by {consent.decided_by}"
+                             + (f" on {consent.decided_at:%Y-%m-%d}" if consent.decided_at else "")
+                             + (f", authorised by {consent.authorised_by}" if consent.authorised_by else "") + ")")
         enquiry = Enquiry(
             enquiry_id=uuid.uuid4().hex, referral_id=referral.referral_id, agency_id=agency.id,
             agency_kind=agency.kind, subjects=minimise_people(people, policy),
             relationships=referral.relationships, concerns=[c.value for c in referral.concerns],
             questions=["What do you know about these people that is relevant to the safeguarding concern?"],
             rag=rag, requested_at=requested_at, due_at=due_at, lawful_basis=referral.lawful_basis,
+            purpose=referral.purpose,
             consent_note=consent_note, requester=f"{self.settings.local_authority.name} MASH",
             classification=referral.classification,
         )
@@ -416,6 +430,7 @@ class HubService:
             referral = delivery.body if isinstance(delivery.body, Referral) else Referral.model_validate(env.body)
             self._check_local_authority(referral)
             targets = self._target_agencies(None)
+            self._check_lawful_basis(referral, targets)
         except ValidationError as exc:
             return reject(RejectReason.INVALID_BODY, "Referral: " + describe_validation_error(exc, "body."))
         except InvalidInput as exc:

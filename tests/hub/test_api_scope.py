@@ -161,3 +161,20 @@ def test_bounded_inputs_answer_problems_not_500(api: httpx.Client, tokens: Token
     weird = api.get("/referrals/%20bad%20id", headers=tokens("practitioner"))
     assert weird.status_code == 422
     assert api.get("/no-such-route", headers=auditor).headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_insufficient_lawful_basis_is_refused_naming_what_is_missing(api: httpx.Client, tokens: Tokens,
+                                                                       hub: HubService) -> None:
+    data = referral_data("REF-BASIS")
+    data["lawful_basis"] = ["children_act_1989_s47", "uk_gdpr_art6_1_e"]  # no special-category condition
+    refused = api.post("/referrals", json=data, headers=tokens("practitioner"))
+    assert refused.status_code == 422, refused.text
+    problems = "\n".join(refused.json()["problems"])
+    assert "lawful_basis" in problems and "health" in problems and "police" in problems
+    assert "dpa2018_sch1_para18" in problems
+    assert api.get("/referrals/REF-BASIS", headers=tokens("practitioner")).status_code == 404
+    # With the conditions it named, the same referral goes out, and its purpose travels with each enquiry.
+    data["lawful_basis"] = referral_data("X")["lawful_basis"]
+    accepted = api.post("/referrals", json=data, headers=tokens("practitioner"))
+    assert accepted.status_code == 201, accepted.text
+    assert {e.purpose for e in hub.enquiries("REF-BASIS")} == {hub.referral("REF-BASIS").purpose}
