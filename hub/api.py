@@ -39,9 +39,18 @@ from mashlink.hub.auth.authorise import AccessDecision, authorise
 from mashlink.hub.auth.http import Authenticator, www_authenticate
 from mashlink.hub.auth.principal import Principal
 from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier, verifier_for
+from mashlink.hub.dead_letters import (
+    DeadLetterActionRequest,
+    DeadLetterActionResult,
+    DeadLetters,
+    DeadLetterSummary,
+    DeadLetterView,
+    record_body_read,
+)
 from mashlink.hub.disclosures import DisclosureEntry
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
+from mashlink.broker.errors import BrokerError, ParkedMessageNotFound, PublishError
 from mashlink.hub.service import HubService
 from mashlink.schemas.audit import AuditEvent
 from mashlink.schemas.codes import OutcomeType, Rag
@@ -55,6 +64,8 @@ PROBLEM_JSON = "application/problem+json"
 MAX_SEQUENCE = 2**62
 REFERRAL_ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                                   description="Referral id (printable ASCII, at most 64 characters)")]
+MESSAGE_ID = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$",
+                                 description="Parked message id (printable ASCII, at most 256 characters)")]
 
 
 class RerateRequest(BaseModel):
@@ -156,19 +167,29 @@ class _TooLarge(Exception):
     pass
 
 
+class _Unavailable(Exception):
+    """A dependency the route needs (the broker) is not there: 503 problem."""
+
+    def __init__(self, title: str, detail: str = "") -> None:
+        self.title, self.detail = title, detail
+        super().__init__(title)
+
+
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ProblemDetail, "content": {PROBLEM_JSON: {}}} for code in codes}
 
 
 def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                queue_stats: Callable[[], list[Any]] | None = None,
-               audit_check: Callable[[], AuditCheck | None] | None = None) -> FastAPI:
+               audit_check: Callable[[], AuditCheck | None] | None = None,
+               dead_letters: DeadLetters | None = None) -> FastAPI:
     """Build the API around one service.
 
     ``verifier`` checks bearer tokens (default: the configured identity
     provider, or the development issuer under ``environment: development``).
     ``queue_stats`` gives broker queue depths for /metrics and
-    ``audit_check`` the latest scheduled audit self-check.
+    ``audit_check`` the latest scheduled audit self-check. ``dead_letters``
+    operates parked messages (without it the /dead-letters routes answer 503).
     """
     settings = service.settings
     security = settings.security
@@ -194,6 +215,10 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
     @app.exception_handler(Forbidden)
     async def _forbidden(_request: Request, exc: Forbidden) -> JSONResponse:
         return problem(403, "forbidden", exc.reason)
+
+    @app.exception_handler(_Unavailable)
+    async def _unavailable(_request: Request, exc: _Unavailable) -> JSONResponse:
+        return problem(503, exc.title, exc.detail)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -348,6 +373,83 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
         if agency not in {a.id for a in settings.agencies}:
             raise NotFound("agency", agency)
         return access.disclosures(agency_id=agency, since=since, until=until, after_id=after_id, limit=limit)
+
+    # ------------------------------------------------------------------ dead letters
+    dlq_errors = {**errors, **_responses(503)}
+
+    def parked_messages() -> DeadLetters:
+        if dead_letters is None:
+            raise _Unavailable("dead letters need the broker",
+                               "this hub was started without a broker connection for dead-letter operations")
+        return dead_letters
+
+    def broker_call(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except ParkedMessageNotFound as exc:
+            raise NotFound("parked message", str(exc.args[0]) if exc.args else "") from None
+        except (BrokerError, PublishError) as exc:
+            raise _Unavailable("broker unavailable", f"the broker did not complete the operation "
+                                                     f"({type(exc).__name__}); the parked copy is unchanged") from None
+
+    @app.get("/dead-letters", response_model=list[DeadLetterSummary], responses=dlq_errors,
+             **guarded(Permission.DLQ_READ))
+    def dead_letter_list(queue: Annotated[str | None, Query(min_length=1, max_length=200,
+                                                            pattern=r"^[\x21-\x7e]+$")] = None,
+                         principal: Principal = require(Permission.DLQ_READ)) -> list[DeadLetterSummary]:
+        """Parked messages with why they were parked: metadata only, never a body (nothing is removed)."""
+        store = parked_messages()
+        return [DeadLetterSummary.of(p) for p in broker_call(lambda: store.list(queue))]
+
+    @app.get("/dead-letters/{message_id}", response_model=DeadLetterView, responses=dlq_errors,
+             **guarded(Permission.DLQ_READ))
+    def dead_letter_show(message_id: MESSAGE_ID,
+                         full: bool = Query(default=False, description="The full body (needs dlq.body_read; "
+                                                                       "recorded as a disclosure)"),
+                         reason: Annotated[str | None, Query(min_length=1, max_length=2000,
+                                                             description="Why the full body is needed "
+                                                                         "(required with full=true)")] = None,
+                         principal: Principal = require(Permission.DLQ_READ)) -> DeadLetterView:
+        """One parked message; its body redacted (ids, codes, message metadata), or in full with dlq.body_read."""
+        role = None
+        if full:
+            decision = authorise(principal, Permission.DLQ_BODY_READ, security)
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
+            if not (reason and reason.strip()):
+                raise InvalidInput("request", ["reason: required with full=true (recorded in the audit trail)"])
+            role = sorted(decision.roles, key=lambda r: r.value)[0]
+        store = parked_messages()
+        parked = broker_call(lambda: store.get(message_id))
+        if parked is None:
+            raise NotFound("parked message", message_id)
+        if role is None:
+            return DeadLetterView.redacted_of(parked)
+        record_body_read(service, principal, role, parked, reason or "")
+        return DeadLetterView.full_of(parked)
+
+    def dead_letter_act(action: str, message_id: str, reason: str, principal: Principal) -> DeadLetterActionResult:
+        store = parked_messages()
+        act = store.replay if action == "replayed" else store.discard
+        parked = broker_call(lambda: act(message_id))
+        event = service.record_ops_action(actor_of(principal), f"dlq.{action}", parked.message_id,
+                                          f"{reason.strip()} (queue {parked.queue}, parked for {parked.reason.value})")
+        return DeadLetterActionResult(message_id=parked.message_id, queue=parked.queue, action=action,  # type: ignore[arg-type]
+                                      audit_event_id=event.event_id)
+
+    @app.post("/dead-letters/{message_id}/replay", response_model=DeadLetterActionResult, responses=dlq_errors,
+              **guarded(Permission.DLQ_ACT))
+    def dead_letter_replay(message_id: MESSAGE_ID, body: DeadLetterActionRequest,
+                           principal: Principal = require(Permission.DLQ_ACT)) -> DeadLetterActionResult:
+        """Republish a parked message to the queue it came from (audited, with the signed-in user as actor)."""
+        return dead_letter_act("replayed", message_id, body.reason, principal)
+
+    @app.post("/dead-letters/{message_id}/discard", response_model=DeadLetterActionResult, responses=dlq_errors,
+              **guarded(Permission.DLQ_ACT))
+    def dead_letter_discard(message_id: MESSAGE_ID, body: DeadLetterActionRequest,
+                            principal: Principal = require(Permission.DLQ_ACT)) -> DeadLetterActionResult:
+        """Remove a parked message for good (audited, with the signed-in user as actor)."""
+        return dead_letter_act("discarded", message_id, body.reason, principal)
 
     # ------------------------------------------------------------------ documents and probes
     openapi_deps = [] if security.public_docs else [require(Permission.REFERRAL_READ)]

@@ -17,8 +17,10 @@ from fastapi.routing import APIRoute
 
 from mashlink.config.security import Permission, Role
 from mashlink.hub.api import PERMISSION_KEY, PUBLIC
+from mashlink.hub.dead_letters import BrokerDeadLetters
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
+from mashlink.ops.wiring import hub_broker_factory
 from tests.hub.api_support import LIAISON_AGENCY, Tokens, serve
 from tests.hub.hub_support import referral_data
 
@@ -38,6 +40,10 @@ SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
     ("GET", "/audit/anchor"): ({}, None),
     ("GET", "/disclosures"): ({"agency": LIAISON_AGENCY[Role.AGENCY_LIAISON]}, None),
     ("GET", "/metrics"): ({}, None),
+    ("GET", "/dead-letters"): ({}, None),
+    ("GET", "/dead-letters/{message_id}"): ({}, None),  # no such parked message: 404 once allowed
+    ("POST", "/dead-letters/{message_id}/replay"): ({}, {"reason": "matrix test"}),
+    ("POST", "/dead-letters/{message_id}/discard"): ({}, {"reason": "matrix test"}),
     ("GET", "/health/live"): ({}, None),
     ("GET", "/health/ready"): ({}, None),
 }
@@ -56,7 +62,10 @@ def guarded_routes(app: Any) -> list[tuple[str, str, str]]:
 
 @pytest.fixture
 def served(hub: HubService) -> Iterator[httpx.Client]:
-    with serve(build_hub_app(hub)) as client:
+    # Dead letters over the embedded broker, so the /dead-letters routes answer (not 503) once allowed.
+    dead_letters = BrokerDeadLetters(hub_broker_factory(hub.settings, hub.topology),
+                                     [a.id for a in hub.settings.agencies])
+    with serve(build_hub_app(hub, dead_letters=dead_letters)) as client:
         yield client
 
 

@@ -10,6 +10,7 @@ quick and repeatable.
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -26,9 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from mashlink.broker.topology import Topology
 from mashlink.config.security import Role
+from mashlink.hub.dead_letters import BrokerDeadLetters
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
+from mashlink.ops.wiring import hub_broker_factory
 from tests.hub.api_support import Tokens, serve
 from tests.hub.hub_support import referral_data
 
@@ -50,7 +54,10 @@ def fuzz_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubService]:
 
 @pytest.fixture(scope="module")
 def fuzz_client(fuzz_hub: HubService) -> Iterator[httpx.Client]:
-    with serve(build_hub_app(fuzz_hub)) as client:
+    # Dead letters on the embedded broker (own namespace), so /dead-letters answers rather than 503.
+    factory = hub_broker_factory(fuzz_hub.settings, Topology(f"fuzz-{uuid.uuid4().hex[:8]}"))
+    dead_letters = BrokerDeadLetters(factory, [a.id for a in fuzz_hub.settings.agencies])
+    with serve(build_hub_app(fuzz_hub, dead_letters=dead_letters)) as client:
         yield client
 
 
