@@ -78,6 +78,11 @@ def test_poison_message_is_parked_then_replayed_after_the_fix(loop: Loop) -> Non
 
         shown = _cli(loop, "dlq", "show", item["message_id"])
         assert shown.returncode == 0 and item["message_id"] in shown.stdout
+        view = json.loads(shown.stdout)  # ops see it redacted: ids and codes, no names
+        assert view["redacted"] is True and view["body"]["message_type"] == "enquiry_response"
+        for person in referral.subjects:
+            for name in person.names:
+                assert all(given not in shown.stdout for given in name.given if len(given) > 2)
         # Listing and showing removed nothing.
         assert len(parked()) == 1
 
