@@ -34,6 +34,16 @@ def redact_personal_data(
     return event_dict
 
 
+def _current_stderr(*_args: Any) -> structlog.PrintLogger:
+    """A logger on whatever ``sys.stderr`` is now, not the stream at configure time.
+
+    A process that swaps stderr (a test runner capturing output, an embedding
+    application) would otherwise leave every later log call writing to a
+    closed stream and raising.
+    """
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Configure structlog once per process (called by the CLI entry points)."""
     numeric = getattr(logging, level.upper(), logging.INFO)
@@ -49,6 +59,6 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_current_stderr,
         cache_logger_on_first_use=False,
     )
