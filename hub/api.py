@@ -100,6 +100,16 @@ class ProblemDetail(BaseModel):
     error: str = Field(description="Same as title (kept for clients of earlier versions)")
 
 
+class HubContext:
+    """The API's collaborators, for pages served by the same app (``app.state.hub``)."""
+
+    def __init__(self, *, service: HubService, auth: Authenticator, access: AccessService,
+                 dead_letters: DeadLetters | None = None, queue_stats: Callable[[], list[Any]] | None = None,
+                 audit_check: Callable[[], AuditCheck | None] | None = None) -> None:
+        self.service, self.auth, self.access = service, auth, access
+        self.dead_letters, self.queue_stats, self.audit_check = dead_letters, queue_stats, audit_check
+
+
 class Forbidden(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -205,6 +215,9 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
         docs_url=None, redoc_url=None, openapi_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
+    # What the workspace pages (assembled in ops.web) share with the API: one authenticator, one access layer.
+    app.state.hub = HubContext(service=service, auth=auth, access=access, dead_letters=dead_letters,
+                               queue_stats=queue_stats, audit_check=audit_check)
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(AuthenticationError)
