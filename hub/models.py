@@ -297,3 +297,29 @@ class DisclosureRow(Base):
     break_glass: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_disclosures_agency_id_id", "agency_id", "id"),)
+
+
+class MatchDecisionRow(Base):
+    """A person's decision on one agency record link: confirmed (into the chronology) or rejected (withheld).
+
+    The key is (referral, subject, agency, source system, record id). A later
+    decision on the same key replaces the earlier one for the linked view:
+    the earlier row gets ``superseded_by`` = the later row's id and both are
+    kept, so a case review sees every change of mind, by whom and why.
+    """
+
+    __tablename__ = "match_decisions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.referral_id"), index=True)
+    subject_person_id: Mapped[str] = mapped_column(String(64))
+    agency_id: Mapped[str] = mapped_column(String(64))
+    source_system: Mapped[str] = mapped_column(String(200))
+    record_id: Mapped[str] = mapped_column(String(200))
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    superseded_by: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("match_decisions.id"), nullable=True)
