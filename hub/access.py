@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from mashlink.config.security import Permission
@@ -21,7 +22,11 @@ from mashlink.hub.auth.principal import Principal
 from mashlink.hub.disclosures import DisclosureEntry, list_disclosures, record_disclosure
 from mashlink.hub.errors import NotFound
 from mashlink.hub.linked_models import LinkedView
-from mashlink.hub.models import EnquiryRow, ReferralRow
+from mashlink.hub.models import AlertRow, EnquiryRow, EscalationRow, OutcomeRow, ReferralRow
+from mashlink.hub.worklist import WorklistFilter, WorklistRow, list_referrals
+from mashlink.schemas.decision import Outcome
+from mashlink.schemas.events import Alert
+from mashlink.schemas.referral import Referral
 from mashlink.hub.release import ViewerScope, agencies_shown, release_view
 from mashlink.hub.results import ReferralStatus
 from mashlink.hub.service import HubService
@@ -32,6 +37,19 @@ MAX_ACTOR = 200
 def actor_of(principal: Principal) -> str:
     """The actor recorded for a principal: display name and subject, never a request field."""
     return principal.label[:MAX_ACTOR]
+
+
+class ReferralPage(BaseModel):
+    """What one viewer may see of a referral; ``referral`` (the full intake record) only for MASH roles."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    referral: Referral | None
+    status: ReferralStatus
+    view: LinkedView
+    alerts: list[Alert]
+    outcomes: list[Outcome]
+    escalations: list[dict[str, str]]
 
 
 class AccessService:
@@ -75,6 +93,52 @@ class AccessService:
             })
         self._record(principal, decision, referral_id, what="referral", agencies=[])
         return status
+
+    def worklist(self, principal: Principal, filters: WorklistFilter) -> list[WorklistRow]:
+        """Referrals the principal may work, filtered; listing children's names is an audited read."""
+        scope = ViewerScope.for_principal(principal)
+        with self.hub.store.read() as session:
+            rows = list_referrals(
+                session, filters=filters, now=self.hub.clock(), deadlines=self.hub.deadlines,
+                local_authorities=principal.local_authorities if scope.mash else None,
+                agency_id=None if scope.mash else (principal.agency_id or ""),
+            )
+        with self.hub.store.unit() as uow:
+            uow.audit("record.listed", actor=actor_of(principal), detail={
+                "role": principal.primary_role().value, "rows": len(rows),
+                "filtered": bool(filters.text or filters.rag or filters.status or filters.local_authority),
+            })
+        return rows
+
+    def referral_page(self, principal: Principal, decision: AccessDecision, referral_id: str) -> "ReferralPage":
+        """Everything the referral page shows, released for this viewer, recorded as one read."""
+        scope = ViewerScope.for_principal(principal)
+        status = self.hub.referral_status(referral_id)
+        view = release_view(self.hub.linked_view(referral_id), scope, dict(self.hub.settings.sharing_policies))
+        referral = self.hub.referral(referral_id)
+        with self.hub.store.read() as session:
+            alerts = [Alert.model_validate(r.body) for r in session.execute(
+                select(AlertRow).where(AlertRow.referral_id == referral_id).order_by(AlertRow.occurred_at.desc())
+            ).scalars()]
+            outcomes = [Outcome.model_validate(r.body) for r in session.execute(
+                select(OutcomeRow).where(OutcomeRow.referral_id == referral_id).order_by(OutcomeRow.sent_at)
+            ).scalars()]
+            escalations = session.execute(
+                select(EscalationRow).where(EscalationRow.referral_id == referral_id)
+            ).scalars().all()
+            raised = [{"agency_id": e.agency_id, "level": e.level, "rag": e.rag,
+                       "raised_at": e.raised_at.isoformat(), "due_at": e.due_at.isoformat()}
+                      for e in sorted(escalations, key=lambda e: e.raised_at)]
+        if not scope.mash:
+            status = status.model_copy(update={
+                "enquiries": [e for e in status.enquiries if e.agency_id == scope.agency_id], "decision": None})
+            alerts = [a for a in alerts if a.agency_id == scope.agency_id]
+            outcomes = [o for o in outcomes if o.recipient == scope.agency_id]
+        self._record(principal, decision, referral_id, what="referral_page", agencies=agencies_shown(view))
+        return ReferralPage(referral=referral if scope.mash else None, status=status, view=view, alerts=alerts,
+                            outcomes=outcomes,
+                            escalations=raised if scope.mash else [e for e in raised
+                                                                   if e["agency_id"] == scope.agency_id])
 
     def _record(self, principal: Principal, decision: AccessDecision, referral_id: str, *, what: str,
                 agencies: list[str]) -> None:
