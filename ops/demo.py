@@ -68,44 +68,97 @@ def demo_settings(state_dir: Path, config: Path | None = None) -> MashlinkSettin
     )
 
 
+class DemoSystem:
+    """The hub and one reference connector per agency in this process, on memory:// and a SQLite file.
+
+    ``run_demo`` starts it, waits for every answer, reports and stops;
+    ``mashlink demo --serve`` keeps it running behind the hub's web app so a
+    newcomer can sign in to the workspace and look around.
+    """
+
+    def __init__(self, *, state_dir: Path | None = None, seed: int = 20240901, config: Path | None = None) -> None:
+        self.state = state_dir or Path(tempfile.mkdtemp(prefix="mashlink-demo-"))
+        self.settings = demo_settings(self.state, config)
+        # memory:// is shared by everything in the process: a unique namespace keeps runs apart.
+        self.topology = Topology(f"demo-{uuid.uuid4().hex[:8]}")
+        self.service = HubService.open(self.settings, topology=self.topology)
+        self.hub_factory = hub_broker_factory(self.settings, self.topology)
+        self.runtime = HubRuntime(self.service, self.hub_factory, tick_interval_s=0.5)
+        self.population = generate_population(seed)
+        self.runners = [
+            ConnectorRunner(
+                connector_from_config(agency, population=self.population),
+                connector_broker_factory(self.settings, agency.id, topology=self.topology),
+            )
+            for agency in self.settings.enabled_agencies()
+        ]
+        self.referral_ids: list[str] = []
+
+    def start(self) -> list[str]:
+        """Start hub and connectors, submit the synthetic referrals; their ids."""
+        self.runtime.start()
+        for runner in self.runners:
+            runner.start()
+        referrals = demo_referrals(self.population, datetime.now(timezone.utc))
+        for referral in referrals:
+            self.service.submit_referral(referral, actor="demo")
+        self.referral_ids = [r.referral_id for r in referrals]
+        return self.referral_ids
+
+    def wait(self, deadline: float) -> bool:
+        return _wait_closed(self.service, self.referral_ids, deadline)
+
+    def report(self, complete: bool, seconds: float) -> DemoReport:
+        return _report(self.service, self.hub_factory, self.referral_ids, complete, seconds)
+
+    def queue_stats(self) -> list:  # type: ignore[type-arg]
+        broker = self.hub_factory()
+        try:
+            return broker.queue_stats()
+        finally:
+            broker.close()
+
+    def app(self):  # type: ignore[no-untyped-def]
+        """The hub's web app (API, docs, workspace) over this demo's hub, broker and dead letters."""
+        from mashlink.hub.dead_letters import BrokerDeadLetters
+        from mashlink.ops.web.hub_app import build_hub_app
+
+        return build_hub_app(self.service, queue_stats=self.queue_stats,
+                             audit_check=lambda: self.runtime.audit_watch.last,
+                             dead_letters=BrokerDeadLetters(self.hub_factory, [a.id for a in self.settings.agencies]))
+
+    def sign_in_links(self, base_url: str) -> list[tuple[str, str]]:
+        """Development sign-in links, one per kind of user, each landing where that user works."""
+        education = next((a.id for a in self.settings.agencies if a.kind.value == "education"), None)
+        links = [("MASH practitioner", "role=practitioner&user=amy"), ("MASH manager", "role=manager&user=mira"),
+                 ("Ops", "role=ops&user=olu"), ("Information governance", "role=auditor&user=ines")]
+        if education:
+            links.append(("School liaison", f"role=agency_liaison&user=lee&agency={education}"))
+        return [(who, f"{base_url}/sign-in/dev?{query}") for who, query in links]
+
+    def stop(self) -> None:
+        for runner in self.runners:
+            runner.stop()
+        self.runtime.stop()
+
+    def close(self) -> None:
+        self.service.close()
+
+
 def run_demo(*, state_dir: Path | None = None, timeout_s: float = 60.0, seed: int = 20240901,
              config: Path | None = None) -> DemoReport:
     """Run the loop end to end and return the linked views and counts."""
     started = time.monotonic()
-    state = state_dir or Path(tempfile.mkdtemp(prefix="mashlink-demo-"))
-    settings = demo_settings(state, config)
-    # memory:// is shared by everything in the process: a unique namespace keeps runs apart.
-    topology = Topology(f"demo-{uuid.uuid4().hex[:8]}")
-    service = HubService.open(settings, topology=topology)
-    hub_factory = hub_broker_factory(settings, topology)
-    runtime = HubRuntime(service, hub_factory, tick_interval_s=0.5)
-    population = generate_population(seed)
-    runners = [
-        ConnectorRunner(
-            connector_from_config(agency, population=population),
-            connector_broker_factory(settings, agency.id, topology=topology),
-        )
-        for agency in settings.enabled_agencies()
-    ]
-    runtime.start()
+    system = DemoSystem(state_dir=state_dir, seed=seed, config=config)
     try:
-        for runner in runners:
-            runner.start()
-        now = datetime.now(timezone.utc)
-        referrals = demo_referrals(population, now)
-        for referral in referrals:
-            service.submit_referral(referral, actor="demo")
-        ids = [r.referral_id for r in referrals]
-        complete = _wait_closed(service, ids, started + timeout_s)
+        system.start()
+        complete = system.wait(started + timeout_s)
     finally:
-        for runner in runners:
-            runner.stop()
-        runtime.stop()
+        system.stop()
     try:
-        report = _report(service, hub_factory, ids, complete, time.monotonic() - started)
+        return system.report(complete, time.monotonic() - started)
     finally:
-        service.close()
-    return report
+        system.close()
 
 
 def _wait_closed(service: HubService, ids: list[str], deadline: float) -> bool:

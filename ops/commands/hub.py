@@ -21,11 +21,10 @@ def register(app: typer.Typer) -> None:
         Stopping (Ctrl-C / SIGTERM) finishes the batch in hand; nothing is lost:
         unpublished messages and due escalations are picked up on the next start.
         """
-        import uvicorn
-
         from mashlink.hub.dead_letters import BrokerDeadLetters
         from mashlink.hub.runtime import HubRuntime
         from mashlink.ops.web.hub_app import build_hub_app
+        from mashlink.ops.web.serving import serve
         from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
 
         settings = settings_or_exit(config)
@@ -43,10 +42,9 @@ def register(app: typer.Typer) -> None:
 
         try:
             dead_letters = BrokerDeadLetters(factory, [a.id for a in settings.agencies])
-            uvicorn.run(build_hub_app(service, queue_stats=queue_stats, audit_check=lambda: runtime.audit_watch.last,
-                                      dead_letters=dead_letters),
-                        host=host or settings.hub_http_host, port=port or settings.hub_http_port,
-                        log_level="warning")
+            serve(build_hub_app(service, queue_stats=queue_stats, audit_check=lambda: runtime.audit_watch.last,
+                                dead_letters=dead_letters),
+                  host=host or settings.hub_http_host, port=port or settings.hub_http_port)
         finally:
             runtime.stop()
             service.close()
