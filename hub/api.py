@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,6 +45,7 @@ from mashlink.hub.dead_letters import (
     DeadLetters,
     DeadLetterSummary,
     DeadLetterView,
+    act_on_dead_letter,
     record_body_read,
 )
 from mashlink.hub.disclosures import DisclosureEntry
@@ -441,14 +442,11 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
         record_body_read(service, principal, role, parked, reason or "")
         return DeadLetterView.full_of(parked)
 
-    def dead_letter_act(action: str, message_id: str, reason: str, principal: Principal) -> DeadLetterActionResult:
+    def dead_letter_act(action: Literal["replayed", "discarded"], message_id: str, reason: str,
+                        principal: Principal) -> DeadLetterActionResult:
         store = parked_messages()
-        act = store.replay if action == "replayed" else store.discard
-        parked = broker_call(lambda: act(message_id))
-        event = service.record_ops_action(actor_of(principal), f"dlq.{action}", parked.message_id,
-                                          f"{reason.strip()} (queue {parked.queue}, parked for {parked.reason.value})")
-        return DeadLetterActionResult(message_id=parked.message_id, queue=parked.queue, action=action,  # type: ignore[arg-type]
-                                      audit_event_id=event.event_id)
+        return broker_call(lambda: act_on_dead_letter(service, store, action, message_id, reason,
+                                                      actor_of(principal)))  # type: ignore[no-any-return]
 
     @app.post("/dead-letters/{message_id}/replay", response_model=DeadLetterActionResult, responses=dlq_errors,
               **guarded(Permission.DLQ_ACT))

@@ -176,6 +176,22 @@ def record_body_read(service: HubService, principal: Principal, role: Role, park
                           reason=reason.strip()[:2000])
 
 
+def act_on_dead_letter(service: HubService, store: DeadLetters, action: Literal["replayed", "discarded"],
+                       message_id: str, reason: str, actor: str) -> DeadLetterActionResult:
+    """Replay or discard one parked message, then audit it (``dlq.replayed`` / ``dlq.discarded``) as ``actor``.
+
+    The one code path of the API routes and the workspace pages. The broker
+    acts first (``ParkedMessageNotFound`` and broker errors pass through, and
+    nothing is audited); the audit reason carries the queue and why it was parked.
+    """
+    act = store.replay if action == "replayed" else store.discard
+    parked = act(message_id)
+    event = service.record_ops_action(actor, f"dlq.{action}", parked.message_id,
+                                      f"{reason.strip()} (queue {parked.queue}, parked for {parked.reason.value})")
+    return DeadLetterActionResult(message_id=parked.message_id, queue=parked.queue, action=action,
+                                  audit_event_id=event.event_id)
+
+
 __all__ = ["BODY_READ_ACTION", "BrokerDeadLetters", "DeadLetterActionRequest", "DeadLetterActionResult",
            "DeadLetterSummary", "DeadLetterView", "DeadLetters", "ParkedMessageNotFound", "WHAT",
-           "envelope_fields", "record_body_read"]
+           "act_on_dead_letter", "envelope_fields", "record_body_read"]
