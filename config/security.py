@@ -102,6 +102,40 @@ class OidcSettings(_Section):
     agency_claim: str = Field(default="mashlink_agency", description="Claim naming an agency liaison's or "
                                                                      "client's agency id")
     name_claim: str = "name"
+    # Browser sign-in (authorization code flow with PKCE, ops/web/workspace/oidc.py).
+    client_id: str | None = Field(default=None, description="The hub's client (application) id at the IdP; "
+                                                            "browser sign-in needs it")
+    client_secret: SecretStr | None = Field(default=None, description="Set for a confidential client (sent "
+                                                                      "with client_secret_basic, or _post when "
+                                                                      "that is all the IdP offers); leave unset "
+                                                                      "for a public client (PKCE only)")
+    redirect_url: str | None = Field(default=None, description="The hub's external https://.../sign-in/callback, "
+                                                               "registered at the IdP (needed behind a proxy); "
+                                                               "default: derived from the request")
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile"],
+                              description="Scopes asked for at sign-in; add the hub's API scope "
+                                          "(Entra: api://mashlink-hub/.default) so the access token is for the hub")
+    token_use: Literal["access_token", "id_token"] = Field(
+        default="access_token",
+        description="Which token the hub verifies (against audience) and keeps as the session: the access "
+                    "token (Entra, Keycloak with an audience mapper: issued for the hub's own API) or the id "
+                    "token (IdPs whose access tokens are opaque or for another API; its 'aud' is client_id, so "
+                    "audience must include client_id)")
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, value: list[str]) -> list[str]:
+        if "openid" not in value:
+            raise ValueError("scopes must include 'openid' (sign-in needs the id token)")
+        return value
+
+    @field_validator("redirect_url")
+    @classmethod
+    def _absolute_redirect(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith(("https://", "http://")) and "#" not in value):
+            raise ValueError("redirect_url must be an absolute http(s) URL without a fragment, "
+                             "e.g. https://mash.example.gov.uk/sign-in/callback")
+        return value
 
     @field_validator("audience")
     @classmethod

@@ -38,7 +38,7 @@ def sign_in_page(request: Request, next: str | None = Query(default=None, max_le
     workspace = Workspace.of(request)
     settings = workspace.hub.service.settings
     if settings.security.oidc is not None:
-        oidc_start = getattr(request.app.state, "oidc_sign_in", None)
+        from mashlink.ops.web.workspace.oidc import start_sign_in as oidc_start  # code flow with PKCE
         if oidc_start is None:
             raise PageForbidden("browser sign-in through the identity provider is not configured")
         return oidc_start(request, safe_next(next))  # type: ignore[no-any-return]
