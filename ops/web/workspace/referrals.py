@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 REFERRAL_ID = Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
 STATUSES = ["open", "closed", "decided"]
 UPDATED = {"rag": "The rating has changed and open enquiries have new deadlines.",
+           "created": "The referral is created and enquiries have gone to every partner agency.",
            "decision": "The decision is recorded and outcomes are on their way.",
            "match": "Your match decision is recorded and the chronology updated."}
 
