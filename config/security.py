@@ -48,6 +48,7 @@ class Permission(StrEnum):
     DLQ_READ = "dlq.read"
     DLQ_BODY_READ = "dlq.body_read"
     DLQ_ACT = "dlq.act"
+    MATCH_CONFIRM = "match.confirm"  # confirm or reject an agency record's link to a referral person
 
 
 #: Roles whose principals are people (authorised per LA); ``system`` is a client.
@@ -59,9 +60,9 @@ def default_permissions() -> dict[Role, frozenset[Permission]]:
     P = Permission
     return {
         Role.PRACTITIONER: frozenset({P.REFERRAL_CREATE, P.REFERRAL_READ, P.LINKED_VIEW_READ, P.BREAK_GLASS,
-                                      P.ENQUIRY_STATS_READ}),
+                                      P.ENQUIRY_STATS_READ, P.MATCH_CONFIRM}),
         Role.MANAGER: frozenset({P.REFERRAL_CREATE, P.REFERRAL_READ, P.LINKED_VIEW_READ, P.BREAK_GLASS,
-                                 P.ENQUIRY_STATS_READ, P.REFERRAL_RERATE, P.REFERRAL_DECIDE}),
+                                 P.ENQUIRY_STATS_READ, P.REFERRAL_RERATE, P.REFERRAL_DECIDE, P.MATCH_CONFIRM}),
         Role.AGENCY_LIAISON: frozenset({P.REFERRAL_READ, P.LINKED_VIEW_READ, P.DISCLOSURES_READ}),
         Role.OPS: frozenset({P.ENQUIRY_STATS_READ, P.METRICS_READ, P.DLQ_READ, P.DLQ_ACT, P.AUDIT_VERIFY}),
         Role.AUDITOR: frozenset({P.AUDIT_READ, P.AUDIT_VERIFY, P.DISCLOSURES_READ, P.DLQ_READ}),

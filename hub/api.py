@@ -50,6 +50,8 @@ from mashlink.hub.dead_letters import (
 )
 from mashlink.hub.disclosures import DisclosureEntry
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
+from mashlink.hub.linked_models import MatchConfirmation
+from mashlink.hub.match_review import MatchDecisionBody
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
 from mashlink.broker.errors import BrokerError, ParkedMessageNotFound, PublishError
 from mashlink.hub.service import HubService
@@ -323,6 +325,25 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
         """Change the RAG rating while enquiries are open; deadlines are recomputed."""
         on_referral(principal, Permission.REFERRAL_RERATE, referral_id, request)
         return service.rerate(referral_id, body.rag, actor_of(principal), body.reason)
+
+    def decide_match(referral_id: str, body: MatchDecisionBody, confirmed: bool, principal: Principal,
+                     request: Request) -> MatchConfirmation:
+        on_referral(principal, Permission.MATCH_CONFIRM, referral_id, request)
+        return service.decide_match(referral_id, body.decided(confirmed), actor=actor_of(principal))
+
+    @app.post("/referrals/{referral_id}/matches/confirm", response_model=MatchConfirmation, responses=errors,
+              **guarded(Permission.MATCH_CONFIRM))
+    def confirm_match(referral_id: REFERRAL_ID, body: MatchDecisionBody, request: Request,
+                      principal: Principal = require(Permission.MATCH_CONFIRM)) -> MatchConfirmation:
+        """Confirm that an agency record is about this referral person: its findings join the chronology."""
+        return decide_match(referral_id, body, True, principal, request)
+
+    @app.post("/referrals/{referral_id}/matches/reject", response_model=MatchConfirmation, responses=errors,
+              **guarded(Permission.MATCH_CONFIRM))
+    def reject_match(referral_id: REFERRAL_ID, body: MatchDecisionBody, request: Request,
+                     principal: Principal = require(Permission.MATCH_CONFIRM)) -> MatchConfirmation:
+        """Reject an agency record's link to this referral person: its findings are withheld."""
+        return decide_match(referral_id, body, False, principal, request)
 
     @app.post("/referrals/{referral_id}/decision", response_model=DecisionResult, responses=errors,
               **guarded(Permission.REFERRAL_DECIDE))

@@ -10,6 +10,12 @@ Rules (and why)
   the two confidences is kept. The decision comes from that confidence and the
   hub's thresholds; an agency that flagged its own match ``candidate`` is never
   promoted to a match by the hub.
+* **An agency's own person-confirmed match is honoured.** A claim with method
+  ``manual`` (a practitioner at the agency confirmed the record, e.g. a
+  completed FHIR Task) that the agency did not flag ``candidate`` is a match
+  even when the hub's score is lower (``confirmed_by_agency_person``); only a
+  hard veto, a different trusted NHS number, UPN or PNC id, still rejects or
+  holds it. A hub practitioner's own decision overrides either way.
 * **Candidates are never merged.** Findings linked only through a candidate
   match go to ``LinkedView.for_review`` (each entry flagged ``candidate=True``),
   not to ``chronology``. A practitioner reading the chronology in a strategy
@@ -70,6 +76,7 @@ from mashlink.schemas.codes import (
 )
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
 from mashlink.schemas.finding import Finding
+from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
 from mashlink.schemas.referral import Referral
 from mashlink.schemas.relationship import Relationship
@@ -81,6 +88,10 @@ __all__ = [
 ]
 
 DND_SUMMARY = "Information held - contact police MASH"
+
+#: Re-check reasons no agency's confirmation overrides: two different trusted national identifiers.
+HARD_VETOES = frozenset(f"{system.value}_conflict" for system in (
+    IdentifierSystem.NHS_NUMBER, IdentifierSystem.UPN, IdentifierSystem.PNC_ID))
 
 _STATUS_FROM_RESPONSE: dict[ResponseStatus, AgencyState] = {
     ResponseStatus.INFORMATION_FOUND: AgencyState.INFORMATION_FOUND,
@@ -319,6 +330,10 @@ def _links(
             reasons.append("agency_confidence_lower")
         method = hub.method
         decided_by = None
+        if claim.method is MatchMethod.MANUAL and not claim.candidate and not _hard_veto(hub.reasons):
+            # A person at the agency confirmed this record: honoured, not re-scored below the threshold.
+            decision, method = MatchDecision.MATCH, MatchMethod.MANUAL
+            reasons.append("confirmed_by_agency_person")
         person_decision = decisions.get(key)
         if person_decision is not None:
             decided_by = person_decision.by
@@ -350,11 +365,20 @@ def _links(
     return links
 
 
+def _hard_veto(reasons: list[str]) -> bool:
+    """The hub holds a different trusted national identifier (NHS number, UPN, PNC id): a different person."""
+    return any(reason in HARD_VETOES for reason in reasons)
+
+
 def _demote_ambiguous(links: list[_Link], thresholds: MatchThresholds) -> None:
-    """One agency record matched to two referral people (twins, unborn twins) cannot be both."""
+    """One agency record matched to two referral people (twins, unborn twins) cannot be both.
+
+    Only a hub practitioner's own decision (``decided_by``) is exempt: an agency
+    that confirmed one record for two children still needs a person here.
+    """
     by_record: dict[tuple[str, str, str], list[_Link]] = {}
     for link in links:
-        if link.match.decision is MatchDecision.MATCH and link.match.method is not MatchMethod.MANUAL:
+        if link.match.decision is MatchDecision.MATCH and link.match.decided_by is None:
             key = (link.match.agency_id, link.match.source.system, link.match.source.record_id)
             by_record.setdefault(key, []).append(link)
     for group in by_record.values():

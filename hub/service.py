@@ -32,6 +32,16 @@ from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.lawful import check_lawful_basis
 from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
+from mashlink.hub.linked_models import MatchConfirmation
+from mashlink.hub.match_review import (
+    CONFIRMED_ACTION,
+    REJECTED_ACTION,
+    MatchDecisionRecord,
+    MatchDecisionRequest,
+    current_row,
+    link_problems,
+    stored_decisions,
+)
 from mashlink.hub.migrate import migrate_engine
 from mashlink.hub.minimise import minimise_people, withheld_fields
 from mashlink.hub.models import (
@@ -41,6 +51,7 @@ from mashlink.hub.models import (
     DecisionRow,
     EnquiryRow,
     EnquiryStatus,
+    MatchDecisionRow,
     OutcomeRow,
     RagChangeRow,
     ReferralRow,
@@ -564,7 +575,77 @@ class HubService:
             overdue = {e.agency_id for e in enquiry_rows
                        if e.status == EnquiryStatus.OVERDUE.value
                        or (e.status in ACTIVE and e.due_at <= now)}
-        return build_linked_view(referral, enquiries, responses, now=now, overdue=overdue)
+        return build_linked_view(referral, enquiries, responses, now=now, overdue=overdue,
+                                 confirmations=self._match_confirmations(referral_id))
+
+    # ------------------------------------------------------------------ match review
+    def decide_match(self, referral_id: str, decision: MatchDecisionRequest | Mapping[str, Any], *,
+                     actor: str) -> MatchConfirmation:
+        """A person confirms or rejects one agency record link; the linked view applies it at once.
+
+        The link must be one the linked view holds for that referral person
+        (as a match, a candidate or a rejected claim); otherwise InvalidInput
+        names the field that does not fit. A later decision on the same key
+        (subject, agency, system, record) supersedes the earlier, and both
+        stay on record. A decided referral still takes decisions: a wrong
+        link found after the MASH decision (another family's records in this
+        child's chronology) must be correctable, and the audit trail shows
+        the correction came after the decision.
+        """
+        request = self._validate_match_decision(decision, actor)
+        problems = link_problems(self.linked_view(referral_id), request)  # NotFound for an unknown referral
+        if problems:
+            raise InvalidInput("match decision", problems)
+        with self.store.unit() as uow:
+            # Lock the referral: two people deciding on one key at once leave one current decision.
+            if uow.session.get(ReferralRow, referral_id, with_for_update=True) is None:
+                raise NotFound("referral", referral_id)
+            previous = current_row(uow.session, referral_id, request)
+            row = MatchDecisionRow(
+                referral_id=referral_id, subject_person_id=request.subject_person_id,
+                agency_id=request.agency_id, source_system=request.source_system, record_id=request.record_id,
+                confirmed=request.confirmed, reason=request.reason, decided_by=actor, decided_at=uow.now,
+            )
+            uow.session.add(row)
+            uow.session.flush()
+            if previous is not None:
+                previous.superseded_by = row.id
+            uow.audit(CONFIRMED_ACTION if request.confirmed else REJECTED_ACTION, actor=actor,
+                      referral_id=referral_id, reason=request.reason, detail={
+                          "subject_person_id": request.subject_person_id, "agency_id": request.agency_id,
+                          "source_system": request.source_system, "record_id": request.record_id,
+                          "match_decision_id": row.id, "supersedes": previous.id if previous else None,
+                      })
+            stored = MatchDecisionRecord.model_validate(row)
+        return stored.confirmation()
+
+    def _validate_match_decision(self, decision: MatchDecisionRequest | Mapping[str, Any],
+                                 actor: str) -> MatchDecisionRequest:
+        problems = []
+        if not (actor or "").strip():
+            problems.append("actor: required (who decided is recorded)")
+        elif len(actor) > 200:
+            problems.append(f"actor: at most 200 characters (got {len(actor)})")
+        try:
+            request = decision if isinstance(decision, MatchDecisionRequest) \
+                else MatchDecisionRequest.model_validate(decision)
+        except ValidationError as exc:
+            problems.append(describe_validation_error(exc))
+        if problems:
+            raise InvalidInput("match decision", problems)
+        return request
+
+    def match_decisions(self, referral_id: str) -> list[MatchDecisionRecord]:
+        """Every decision on the referral's record links, superseded ones included, oldest first."""
+        with self.store.read() as session:
+            if session.get(ReferralRow, referral_id) is None:
+                raise NotFound("referral", referral_id)
+            return stored_decisions(session, referral_id)
+
+    def _match_confirmations(self, referral_id: str) -> list[MatchConfirmation]:
+        """The decisions in force (not superseded), as the linked view builder takes them."""
+        with self.store.read() as session:
+            return [d.confirmation() for d in stored_decisions(session, referral_id, current_only=True)]
 
     def open_enquiry_stats(self, now: datetime | None = None) -> OpenEnquiryStats:
         """Outstanding enquiries by agency and RAG, with how many are at risk and overdue at ``now``."""

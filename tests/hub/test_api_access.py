@@ -33,6 +33,13 @@ SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
     ("GET", "/referrals/{referral_id}/linked-view"): ({}, None),
     ("POST", "/referrals/{referral_id}/rerate"): ({}, {"rag": "red", "reason": "matrix test"}),
     ("POST", "/referrals/{referral_id}/decision"): ({}, {"outcome": "early_help", "rationale": "matrix test"}),
+    # The matrix referral has no agency responses, so a well-formed decision is refused 422 once allowed.
+    ("POST", "/referrals/{referral_id}/matches/confirm"): ({}, {"subject_person_id": "c1", "agency_id": "health-synth",
+                                                               "source_system": "synth", "record_id": "R1",
+                                                               "reason": "matrix test"}),
+    ("POST", "/referrals/{referral_id}/matches/reject"): ({}, {"subject_person_id": "c1", "agency_id": "health-synth",
+                                                              "source_system": "synth", "record_id": "R1",
+                                                              "reason": "matrix test"}),
     ("GET", "/enquiries/stats"): ({}, None),
     ("GET", "/audit"): ({"limit": 5}, None),
     ("GET", "/audit/verify"): ({}, None),
