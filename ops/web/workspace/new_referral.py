@@ -14,9 +14,10 @@ The form works without JavaScript:
   ignored. Pressing Enter in a field submits the referral, never "add
   another": a hidden copy of the main button is the form's first (default)
   submit button.
-* Born / unborn is a pair of radios; with JavaScript the date of birth or the
-  expected date and the mother are revealed (GOV.UK conditional reveal),
-  without it all are shown and the unused ones are ignored.
+* Born / unborn is a pair of radios, followed by the date of birth (if born)
+  and the expected date and mother (if unborn); the fields that do not apply
+  are ignored. No GOV.UK conditional reveal: its script sets aria-expanded on
+  the radio, which ARIA 1.2 does not allow there.
 
 Every problem, whether found reading the form (a date that is not a real date),
 by the canonical model (pydantic) or by the hub (``InvalidInput``, e.g. the
@@ -218,7 +219,7 @@ class Problems:
         if DATE_GROUPS.match(group) and target is None:
             target, parts = f"{group}-day", [f"{group}-{p}" for p in ("day", "month", "year")]
         self.messages[group] = text
-        self.errors.append({"field": target or group, "text": f"{where}: {_lower_first(text)}" if where else text})
+        self.errors.append({"field": target or group, "text": f"{where}: {text}" if where else text})
         self.highlight.update(parts or [target or group])
 
     def __bool__(self) -> bool:
