@@ -169,7 +169,7 @@ def test_the_code_works_once(browser: httpx.Client) -> None:
     url = callback_url(browser)
     assert browser.get(url).status_code == 200
     replay = browser.get(url, follow_redirects=False)
-    assert replay.status_code == 401 and "no sign-in was in progress" in replay.text
+    assert replay.status_code == 401 and "No sign-in was in progress" in replay.text
 
 
 def test_open_redirect_next_ends_on_the_workspace(browser: httpx.Client, site: str) -> None:
@@ -224,8 +224,14 @@ def test_identity_provider_error_is_shown(browser: httpx.Client, idp: IdpFlowSim
     page = browser.get("/workspace/referrals")
     assert page.status_code == 401 and page.url.path == "/sign-in/callback"
     assert "access_denied" in page.text and "not assigned to a role" in page.text
-    assert 'href="/sign-in?next=/workspace"' in page.text  # try again
+    assert 'href="/sign-in?next=/workspace/referrals"' in page.text  # try again, for the same page
     assert idp.token_requests == []
+
+
+def test_an_overlong_answer_is_the_same_clear_page(browser: httpx.Client) -> None:
+    url = callback_url(browser)
+    page = browser.get(with_param(url, error="x" * 5000, error_description="y" * 5000), follow_redirects=False)
+    assert page.status_code == 401 and "x" * 100 in page.text and "x" * 101 not in page.text
 
 
 def test_access_token_for_another_audience_names_the_scope(browser: httpx.Client, idp: IdpFlowSimulator) -> None:
@@ -245,7 +251,7 @@ def test_altered_or_missing_flow_cookie_is_refused(browser: httpx.Client, site: 
     assert page.status_code == 401 and "altered" in page.text
     browser.cookies.clear()
     page = browser.get(url, follow_redirects=False)
-    assert page.status_code == 401 and "no sign-in was in progress" in page.text
+    assert page.status_code == 401 and "No sign-in was in progress" in page.text
 
 
 def test_failures_are_logged_without_tokens_or_personal_data(browser: httpx.Client,

@@ -211,7 +211,7 @@ def start_sign_in(request: Request, next_url: str) -> Response:
         oidc = _configured(request)
         idp = provider(request, oidc)
     except SignInFailed as failure:
-        return _failure_page(request, failure, clear_flow=False)
+        return _failure_page(request, failure, clear_flow=False, next_url=next_url)
     redirect_uri = oidc.redirect_url or str(request.url_for(CALLBACK_ROUTE))
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     query = urlencode({
@@ -331,21 +331,23 @@ def _kept_token(verifier: TokenVerifier, oidc: OidcSettings, tokens: dict[str, A
 
 
 @router.get("/sign-in/callback", name=CALLBACK_ROUTE)
-def sign_in_callback(request: Request, code: str | None = Query(default=None, max_length=4096),
-                     state: str | None = Query(default=None, max_length=512),
-                     error: str | None = Query(default=None, max_length=200),
-                     error_description: str | None = Query(default=None, max_length=1000)) -> Response:
+def sign_in_callback(request: Request, code: str | None = Query(default=None),
+                     state: str | None = Query(default=None), error: str | None = Query(default=None),
+                     error_description: str | None = Query(default=None)) -> Response:
+    # No max_length on the parameters: an over-long one must give the same clear page, not a 422.
+    next_url = "/workspace"
     try:
         oidc = _configured(request)
         flow = open_flow(request)
+        next_url = safe_next(str(flow.get("next") or ""))
         if not state or not hmac.compare_digest(state.encode(), str(flow.get("state", "")).encode()):
             raise SignInFailed("sign-in state", "the answer from the identity provider does not belong to the "
                                                 "sign-in this browser started (state does not match)")
         if error:
             raise SignInFailed("identity provider", "the identity provider did not sign you in",
-                               idp_error=error, idp_description=error_description)
-        if not code:
-            raise SignInFailed("identity provider", "the identity provider sent no authorization code")
+                               idp_error=error[:100], idp_description=(error_description or "")[:500] or None)
+        if not code or len(code) > 8192:
+            raise SignInFailed("identity provider", "the identity provider sent no usable authorization code")
         verifier: TokenVerifier = Workspace.of(request).hub.auth.verifier
         tokens = exchange_code(oidc, provider(request, oidc), code, flow)
         id_token = tokens.get("id_token")
@@ -354,8 +356,8 @@ def sign_in_callback(request: Request, code: str | None = Query(default=None, ma
         verify_id_token(verifier, oidc, id_token, str(flow["nonce"]))
         token, life_s = _kept_token(verifier, oidc, tokens)
     except SignInFailed as failure:
-        return _failure_page(request, failure, clear_flow=True)
-    response = RedirectResponse(safe_next(str(flow.get("next") or "")), status_code=303,
+        return _failure_page(request, failure, clear_flow=True, next_url=next_url)
+    response = RedirectResponse(next_url, status_code=303,
                                 headers={"Cache-Control": "no-store"})
     Workspace.of(request).session.start(response, request, token, life_s)
     _clear_flow_cookie(response)
@@ -363,14 +365,15 @@ def sign_in_callback(request: Request, code: str | None = Query(default=None, ma
     return response
 
 
-def _failure_page(request: Request, failure: SignInFailed, *, clear_flow: bool) -> Response:
+def _failure_page(request: Request, failure: SignInFailed, *, clear_flow: bool, next_url: str) -> Response:
     log.warning("workspace.sign_in_failed", step=failure.step, reason=failure.detail, idp_error=failure.idp_error,
                 status=failure.status)
     workspace = Workspace.of(request)
     heading = "Sign-in is not available" if failure.status >= 500 else "Sign-in failed"
     response = render(request, "workspace/sign_in_error.html", workspace.context(
-        request, None, heading, heading=heading, step=failure.step, detail=failure.detail,
-        idp_error=failure.idp_error, idp_description=failure.idp_description, retry_url=sign_in_url("/workspace")),
+        request, None, heading, heading=heading, step=failure.step,
+        detail=failure.detail[:1].upper() + failure.detail[1:],
+        idp_error=failure.idp_error, idp_description=failure.idp_description, retry_url=sign_in_url(next_url)),
         status_code=failure.status)
     if clear_flow:
         _clear_flow_cookie(response)
