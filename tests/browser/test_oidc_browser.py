@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.support import PageLog, axe_check
-from tests.hub.idp_flow_support import IdpFlowSimulator
+from tests.hub.idp_flow_support import IdpFlowSimulator, running_idp
 from tests.ops.test_oidc_sign_in import PRACTITIONER, _direct_loopback, hub_site  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.browser
@@ -22,14 +22,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[IdpFlowSimulator]:
-    sim = IdpFlowSimulator()
-    sim.add_key("ES256", "ec-1")
-    sim.signing_kid = "ec-1"
-    sim.start()
-    try:
+    with running_idp("ES256", "ec-1") as sim:  # EC keys here, RSA in tests/ops
         yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,8 @@ import hmac
 import json
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -214,3 +216,15 @@ class IdpFlowSimulator(IdpSimulator):
 
     def access_token(self, grant: Grant) -> str:
         return self.token(kid=self.signing_kid, **{**grant.user, **self.access_token_claims})
+
+
+@contextmanager
+def running_idp(alg: str = "RS256", kid: str = "rsa-1", **options: Any) -> Iterator[IdpFlowSimulator]:
+    """An ``IdpFlowSimulator`` on loopback signing with one new ``alg`` key ``kid``, stopped afterwards."""
+    sim = IdpFlowSimulator(signing_kid=kid, **options)
+    sim.add_key(alg, kid)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()

@@ -26,7 +26,7 @@ from mashlink.ops.web.hub_app import build_hub_app
 from mashlink.ops.web.session import COOKIE as SESSION_COOKIE
 from mashlink.ops.web.workspace.oidc import FLOW_COOKIE, pkce_challenge
 from tests.hub.api_support import serve
-from tests.hub.idp_flow_support import CLIENT_ID, IdpFlowSimulator
+from tests.hub.idp_flow_support import CLIENT_ID, IdpFlowSimulator, running_idp
 from tests.hub.idp_support import AUDIENCE
 
 PRACTITIONER = {"sub": "u-priya", "name": "Priya Practitioner", "roles": ["practitioner"], "mashlink_la": ["999"]}
@@ -44,13 +44,8 @@ def _direct_loopback() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def idp() -> Iterator[IdpFlowSimulator]:
-    sim = IdpFlowSimulator()
-    sim.add_key("RS256", "rsa-1")
-    sim.start()
-    try:
+    with running_idp("RS256", "rsa-1") as sim:
         yield sim
-    finally:
-        sim.stop()
 
 
 @contextmanager
@@ -320,3 +315,4 @@ def test_unreachable_identity_provider_is_a_clear_page(other_site: Site, idp: Id
     browser = other_site(issuer="http://127.0.0.1:9/idp", jwks_url=idp.jwks_url)
     page = browser.get("/sign-in")
     assert page.status_code == 503 and "discovery document" in page.text
+

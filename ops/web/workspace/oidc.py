@@ -92,7 +92,6 @@ class Provider:
     authorization_endpoint: str
     token_endpoint: str
     token_auth_methods: tuple[str, ...]
-    end_session_endpoint: str | None
     fetched_at: float
 
 
@@ -108,7 +107,7 @@ def _fetch_provider(oidc: OidcSettings) -> Provider:
             response = client.get(url)
         response.raise_for_status()
         document = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, OSError, ValueError) as exc:  # OSError: an unreadable ca_file
         raise SignInFailed("discovery", f"the identity provider's discovery document ({url}) could not be read "
                                         f"({type(exc).__name__})", status=503) from None
     if not isinstance(document, dict):
@@ -120,12 +119,10 @@ def _fetch_provider(oidc: OidcSettings) -> Provider:
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
             raise SignInFailed("discovery", f"{url} has no {name}", status=503)
     methods = document.get("token_endpoint_auth_methods_supported")
-    end_session = document.get("end_session_endpoint")
     return Provider(authorization_endpoint=str(endpoints["authorization_endpoint"]),
                     token_endpoint=str(endpoints["token_endpoint"]),
                     token_auth_methods=tuple(m for m in methods if isinstance(m, str))
                     if isinstance(methods, list) else ("client_secret_basic",),
-                    end_session_endpoint=end_session if isinstance(end_session, str) else None,
                     fetched_at=time.monotonic())
 
 
@@ -253,7 +250,7 @@ def exchange_code(oidc: OidcSettings, idp: Provider, code: str, flow: dict[str, 
     try:
         with _http(oidc) as client:
             response = client.post(idp.token_endpoint, data=form, headers={"Accept": "application/json", **headers})
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:
         raise SignInFailed("token endpoint", f"the identity provider's token endpoint could not be reached "
                                              f"({type(exc).__name__})") from None
     try:
