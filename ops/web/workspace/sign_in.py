@@ -38,10 +38,9 @@ def sign_in_page(request: Request, next: str | None = Query(default=None, max_le
     workspace = Workspace.of(request)
     settings = workspace.hub.service.settings
     if settings.security.oidc is not None:
-        from mashlink.ops.web.workspace.oidc import start_sign_in as oidc_start  # code flow with PKCE
-        if oidc_start is None:
-            raise PageForbidden("browser sign-in through the identity provider is not configured")
-        return oidc_start(request, safe_next(next))  # type: ignore[no-any-return]
+        from mashlink.ops.web.workspace.oidc import start_sign_in  # code flow with PKCE
+
+        return start_sign_in(request, safe_next(next))
     _dev_issuer(workspace)
     agencies = [{"value": a.id, "text": a.name} for a in settings.agencies]
     return render(request, "workspace/sign_in.html", workspace.context(
