@@ -28,7 +28,8 @@ from mashlink.broker import Topology
 from mashlink.broker.messages import QueueStat
 from mashlink.config.settings import load_settings
 from mashlink.hub.auth.http import Authenticator
-from mashlink.hub.dead_letters import BrokerDeadLetters
+from mashlink.hub.dead_letters import BODY_READ_ACTION, BrokerDeadLetters
+from mashlink.hub.disclosures import READ_ACTION
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
 from mashlink.ops.web.session import COOKIE, WebSession
@@ -37,6 +38,7 @@ from tests.browser.support import PageLog, axe_check
 from tests.hub.api_support import Tokens, serve
 from tests.hub.dead_letter_support import PERSONAL, delete_topology, hub_brokers, park_referral
 from tests.hub.hub_support import FakeClock, referral_data
+from tests.hub.test_api_dead_letters import _with_body_read_for_auditor
 from tests.hub.test_hub_service import _response
 
 pytestmark = pytest.mark.browser
@@ -91,9 +93,11 @@ def _open_hub(tmp_path_factory: pytest.TempPathFactory, topology: Topology,
     return service, clock
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, broker_url: str) -> Iterator[Site]:
+def _serve(tmp_path_factory: pytest.TempPathFactory, broker_url: str, *, grant: bool = False) -> Iterator[Site]:
     topology = Topology(f"wsops-{uuid.uuid4().hex[:10]}")
     hub, clock = _open_hub(tmp_path_factory, topology, broker_url)
+    if grant:  # a council that grants dlq.body_read (to auditors here); the shipped table grants it to nobody
+        hub = _with_body_read_for_auditor(hub)
     settings = hub.settings
     brokers = hub_brokers(settings, broker_url, topology)
     agencies = [a.id for a in settings.agencies]
@@ -203,6 +207,14 @@ def test_queues_without_a_broker_say_so(page: Page, tmp_path_factory: pytest.Tem
             axe_check(page)
             page.goto(f"{url}/workspace/ops/audit", wait_until="networkidle")
             expect(page.locator("#no-check")).to_contain_text("does not run the scheduled audit check")
+        # A broker connection that declared nothing names no queue: each is shown as not reported, never as 0.
+        with serve(build_hub_app(hub, queue_stats=lambda: [])) as client:
+            url = str(client.base_url).rstrip("/")
+            sign_in(page, url, "ops", "olu", "/workspace/ops/queues")
+            expect(page.locator("#none-reported")).to_be_visible()
+            red = hub.topology.enquiry_queue("police-synth", "red")
+            expect(page.locator(f'tr[data-queue="{red}"] [data-depth]')).to_have_text("Not reported")
+            axe_check(page)
     finally:
         hub.close()
 
@@ -356,6 +368,40 @@ def test_an_auditor_reads_dead_letters_but_cannot_act(page: Page, site: Site) ->
     page.wait_for_load_state("networkidle")
 
 
+def test_a_granted_full_read_needs_a_reason_and_is_recorded_before_it_is_shown(
+        page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
+    for granted in _serve(tmp_path_factory, "memory://", grant=True):
+        message_id = granted.park()
+        sign_in(page, granted.url, "auditor", "ida", f"/workspace/ops/dead-letters/{message_id}")
+        no_personal_data(page.content())
+        page.get_by_text("Read the full body").click()
+        page.get_by_role("button", name="Show the full body").click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".govuk-error-summary")).to_contain_text("Enter why you are reading the full body")
+        expect(page.get_by_label("Why do you need the full body?")).to_be_visible()  # the details stay open
+        no_personal_data(page.content())
+        assert granted.hub.audit_events(action=READ_ACTION) == []
+        axe_check(page)
+        page.get_by_label("Why do you need the full body?").fill("misrouting complaint")
+        page.get_by_role("button", name="Show the full body").click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".govuk-notification-banner")).to_contain_text("recorded")
+        expect(page.locator("#body")).to_contain_text('"Ada"')
+        axe_check(page)
+        [read] = granted.hub.audit_events(action=READ_ACTION)
+        assert read.actor == "Ida (ida)" and read.reason == "misrouting complaint"
+        [body_read] = granted.hub.audit_events(action=BODY_READ_ACTION)
+        assert body_read.message_id == message_id and body_read.detail["role"] == "auditor"
+        # Ops in the same hub still see it redacted only, with no way to ask for more.
+        sign_in(page, granted.url, "ops", "olu", f"/workspace/ops/dead-letters/{message_id}")
+        expect(page.get_by_text("Read the full body")).to_have_count(0)
+        no_personal_data(page.content())
+        response = page.request.post(f"{granted.url}/workspace/ops/dead-letters/{message_id}/full",
+                                     form={"csrf_token": csrf_token(page, granted), "reason": "curious"})
+        assert response.status == 403
+        no_personal_data(response.text())
+
+
 # ---------------------------------------------------------------------- audit
 def test_audit_page_verifies_now_and_shows_the_anchor(page: Page, site: Site) -> None:
     sign_in(page, site.url, "ops", "olu", "/workspace/ops/audit")
@@ -376,6 +422,10 @@ def test_audit_page_verifies_now_and_shows_the_anchor(page: Page, site: Site) ->
 
 
 def test_an_auditor_sees_recent_events_and_filters_break_glass_and_denied(page: Page, site: Site) -> None:
+    # A practitioner of another local authority is refused the child's picture: an access.denied event.
+    tokens = Tokens(site.hub.settings)
+    refused = httpx.get(f"{site.url}/referrals/REF-OPS-2/linked-view", headers=tokens("practitioner", las=["998"]))
+    assert refused.status_code == 403
     sign_in(page, site.url, "auditor", "ida", "/workspace/ops/audit")
     events = page.locator("#event-table tbody tr")
     expect(events.first).to_be_visible()
@@ -386,8 +436,10 @@ def test_an_auditor_sees_recent_events_and_filters_break_glass_and_denied(page: 
     page.get_by_role("link", name="Refused access").click()
     page.wait_for_load_state("networkidle")
     assert "action=access.denied" in page.url
-    for action in page.locator("#event-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)"):
-        assert action == "access.denied"
+    actions = page.locator("#event-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.action)")
+    assert actions and set(actions) == {"access.denied"}
+    expect(page.locator("#event-table")).to_contain_text("REF-OPS-2")
+    no_personal_data(page.content())
     page.get_by_role("link", name="Break-glass openings").click()
     page.wait_for_load_state("networkidle")
     expect(page.locator("#event-filters strong")).to_have_text("Break-glass openings")
@@ -435,5 +487,8 @@ def test_the_dead_letter_journey_on_rabbitmq(page: Page, tmp_path_factory: pytes
         red = rabbit.topology.enquiry_queue("police-synth", "red")
         expect(page.locator(f'tr[data-queue="{red}"] [data-depth]')).to_have_text("1")
         expect(page.locator("#embedded-note")).to_have_count(0)
+        # Rates where the management plugin answers, otherwise the page says it is needed (never an error).
+        expect(page.locator("#rates-note")).to_contain_text("RabbitMQ management")
+        no_personal_data(page.content())
         axe_check(page)
 

@@ -206,7 +206,8 @@ def queues(request: Request) -> HTMLResponse:
     return render(request, "workspace/ops/queues.html", workspace.context(
         request, principal, "Queues", wired=workspace.hub.queue_stats is not None, broker_error=broker_error,
         groups=groups, connectors=connectors, rates=rates, embedded=broker_scheme == "memory",
-        total_rows=sum(len(g["rows"]) for g in groups)))
+        none_reported=stats is not None and not any(r["reported"] or r["missing"] for g in groups
+                                                    for r in g["rows"])))
 
 
 # ---------------------------------------------------------------------- dead letters
