@@ -170,3 +170,36 @@ def test_printable_chronology_and_sign_out(page: Page, site: str) -> None:
     page.wait_for_load_state("networkidle")
     page.goto(f"{site}/workspace/referrals", wait_until="networkidle")
     assert "/sign-in" in page.url
+
+
+def test_practitioner_confirms_a_for_review_match_and_the_fact_enters_the_chronology(
+        page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.hub.test_match_review import _referral_with_candidates
+
+    service = HubService.open(load_settings(state_dir=str(tmp_path_factory.mktemp("matches"))))
+    try:
+        _referral_with_candidates(service)
+        assert not service.linked_view("REF-0001").chronology
+        with serve(build_hub_app(service)) as client:
+            site = str(client.base_url).rstrip("/")
+            sign_in(page, site, "practitioner", "amy", next_path="/workspace/referrals/REF-0001")
+            review = page.locator("table.for-review")
+            expect(review).to_have_count(1)
+            row = review.locator("tbody tr").filter(has_text="PAS-1")
+            row.get_by_role("button", name="Confirm").click()  # without a reason: refused, said why
+            page.wait_for_load_state("networkidle")
+            expect(page.locator(".govuk-error-summary")).to_contain_text("Enter why you confirm")
+            axe_check(page)
+            row = page.locator("table.for-review tbody tr").filter(has_text="PAS-1")
+            row.get_by_label("Reason").fill("Same child: the school confirms the spelling Adah")
+            row.get_by_role("button", name="Confirm").click()
+            page.wait_for_load_state("networkidle")
+            expect(page.locator(".govuk-notification-banner--success")).to_contain_text("match decision")
+            expect(page.locator("#chronology ~ table").first).to_contain_text("Child protection flag")
+            axe_check(page)
+        view = service.linked_view("REF-0001")
+        assert any(e.record_id == "PAS-1" for e in view.chronology)
+        events = service.audit_events(action="match.confirmed", referral_id="REF-0001")
+        assert events and events[-1].actor == "Amy (amy)"
+    finally:
+        service.close()

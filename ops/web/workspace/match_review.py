@@ -1,0 +1,55 @@
+"""Confirm or reject an uncertain identity match from the referral page.
+
+The decision goes through the same service call as ``POST
+/referrals/{id}/matches/confirm|reject``: stored with the signed-in
+principal, audited, and applied when the linked view is next built, so the
+page it redirects to already shows the fact in (or out of) the chronology.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from mashlink.config.security import Permission
+from mashlink.hub.access import actor_of
+from mashlink.hub.errors import Conflict, InvalidInput
+from mashlink.hub.match_review import MatchDecisionRequest
+from mashlink.ops.web.workspace.common import Workspace
+from mashlink.ops.web.workspace.referrals import _access, _page
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/workspace/referrals/{referral_id}/matches")
+def decide_match(request: Request, referral_id: str = Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$"),
+                 csrf_token: str = Form(""), decision: str = Form("", max_length=16),
+                 subject_person_id: str = Form("", max_length=64), agency_id: str = Form("", max_length=64),
+                 source_system: str = Form("", max_length=200), record_id: str = Form("", max_length=200),
+                 reason: str = Form("", max_length=2000)) -> Response:
+    workspace = Workspace.of(request)
+    principal = workspace.principal(request)
+    workspace.session.check_csrf(request, csrf_token)
+    workspace.require(principal, Permission.MATCH_CONFIRM)
+    _access(workspace, principal, Permission.MATCH_CONFIRM, referral_id)
+    problem = None
+    if decision not in ("confirm", "reject"):
+        problem = "Choose confirm or reject"
+    elif not reason.strip():
+        problem = f"Enter why you {decision} record {record_id} for this person"
+    else:
+        try:
+            request_model = MatchDecisionRequest(
+                subject_person_id=subject_person_id, agency_id=agency_id, source_system=source_system,
+                record_id=record_id, reason=reason.strip(), confirmed=decision == "confirm")
+            workspace.hub.service.decide_match(referral_id, request_model, actor=actor_of(principal))
+        except ValidationError as exc:
+            problem = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        except (InvalidInput, Conflict) as exc:
+            problem = str(exc)
+    if problem:
+        view = _access(workspace, principal, Permission.LINKED_VIEW_READ, referral_id)
+        return _page(request, principal, view, referral_id, status_code=422,
+                     errors=[{"field": "linked-records", "text": problem}])
+    return RedirectResponse(f"/workspace/referrals/{referral_id}?updated=match#linked-records", status_code=303)
