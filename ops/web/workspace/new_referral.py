@@ -210,11 +210,12 @@ class Problems:
     messages: dict[str, str] = field(default_factory=dict)  # field (group) id -> message beside it
     highlight: set[str] = field(default_factory=set)  # input ids drawn with the error border
     warned: dict[str, str] = field(default_factory=dict)  # identifier field id -> value warned about
+    explained: set[str] = field(default_factory=set)  # fields whose later problems another message explains
 
     def add(self, group: str, text: str, *, target: str | None = None, parts: Iterable[str] = (),
             where: str = "") -> None:
         """The first problem of a field wins (later ones are usually consequences of it)."""
-        if group in self.messages:
+        if group in self.messages or group in self.explained:
             return
         if DATE_GROUPS.match(group) and target is None:
             target, parts = f"{group}-day", [f"{group}-{p}" for p in ("day", "month", "year")]
@@ -384,34 +385,32 @@ def _adult_label(values: Values, n: int) -> str:
     return f"Household member {n}" + (f": {name}" if name else "")
 
 
+def _required(values: Values, problems: Problems, name: str, message: str,
+              allowed: Sequence[str] | None = None) -> str:
+    """The field's value; ``message`` when it is empty (or, with ``allowed``, not one of those)."""
+    value = values.text(name)
+    if (value not in allowed) if allowed is not None else not value:
+        problems.add(name, message)
+    return value
+
+
 def read_form(values: Values, problems: Problems, *, las: Sequence[str], principal: Principal,
               now: datetime) -> Built:
     """Check what only the form can check (choices, dates, formats) and assemble the referral's data."""
     today = now.astimezone(LONDON).date()
-    la = values.text("la")
-    if la not in las:
-        problems.add("la", "Choose the local authority the referral is for")
-    source = values.text("source")
-    if source not in {s.value for s in ReferralSource}:
-        problems.add("source", "Choose where the referral came from")
-    referrer = values.text("referrer")
-    if not referrer:
-        problems.add("referrer", "Enter who made the referral: their organisation or role")
-    rag = values.text("rag")
-    if rag not in {r.value for r in Rag}:
-        problems.add("rag", "Choose the RAG rating")
-    rag_reason = values.text("rag-reason")
-    if not rag_reason:
-        problems.add("rag-reason", "Enter why you gave this rating")
+    la = _required(values, problems, "la", "Choose the local authority the referral is for", las)
+    source = _required(values, problems, "source", "Choose where the referral came from",
+                       [s.value for s in ReferralSource])
+    referrer = _required(values, problems, "referrer", "Enter who made the referral: their organisation or role")
+    rag = _required(values, problems, "rag", "Choose the RAG rating", [r.value for r in Rag])
+    rag_reason = _required(values, problems, "rag-reason", "Enter why you gave this rating")
+    purpose = _required(values, problems, "purpose", "Choose why the MASH is asking", [p.value for p in Purpose])
     concerns = [c for c in values.many("concerns") if c in {c.value for c in ConcernCategory}]
     if not concerns:
         problems.add("concerns", "Choose at least one concern")
     basis = [b for b in values.many("lawful-basis") if b in {b.value for b in LawfulBasis}]
     if not basis:
         problems.add("lawful-basis", "Choose the lawful basis for sharing")
-    purpose = values.text("purpose")
-    if purpose not in {p.value for p in Purpose}:
-        problems.add("purpose", "Choose why the MASH is asking")
 
     built = Built(data={})
     household: list[dict[str, Any]] = []
@@ -549,6 +548,7 @@ def _read_consent(values: Values, problems: Problems, now: datetime) -> dict[str
     match = TIME_FORMAT.match(clock)
     if not match:
         problems.add("consent-decided-at-time", "Enter the time of the decision, for example 14:30")
+        problems.explained.add("consent-decided-at")  # decided_at is missing because of the time
     if day is not None and match:
         at = datetime.combine(day, time(int(match.group(1)), int(match.group(2))), tzinfo=LONDON)
         if at > now + timedelta(minutes=5):
@@ -604,14 +604,23 @@ def add_model_problems(exc: ValidationError, built: Built, problems: Problems) -
 
 
 def add_hub_problems(exc: InvalidInput, built: Built, problems: Problems) -> None:
-    """``InvalidInput`` problems are ``path: message`` (``lawful_basis: enquiries to police need ...``)."""
+    """``InvalidInput`` problems are ``path: message`` (``lawful_basis: enquiries to police need ...``).
+
+    All of a field's problems are shown together (the lawful basis may miss
+    something for several agency kinds), codes as their provisions.
+    """
+    texts: dict[tuple[str, str], list[str]] = {}
     for problem in exc.problems:
         path, _, text = problem.partition(": ")
         loc: list[str | int] = [int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", path) if p]
-        group, where = field_for(loc, built)
         for code, label in LAWFUL_BASES.items():
             text = re.sub(rf"\b{re.escape(code.value)}\b", label.split(":")[0], text)
-        problems.add(group, _message(group, text or problem), where=where)
+        for purpose, (label, _hint) in PURPOSES.items():
+            text = text.replace(f"purpose {purpose.value}", f"the purpose {label}")
+        text = re.sub(r"\s*\[rule [^\]]*\]$", "", text or problem).replace("social_care", "social care").strip()
+        texts.setdefault(field_for(loc, built), []).append(text[:1].upper() + text[1:].rstrip(".") + ".")
+    for (group, where), parts in texts.items():
+        problems.add(group, " ".join(parts), where=where)
 
 
 def identifier_warnings(referral: Referral, built: Built, values: Values, problems: Problems) -> None:
