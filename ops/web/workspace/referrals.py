@@ -65,7 +65,8 @@ def referral_list(request: Request, q: str | None = Query(default=None, max_leng
     return render(request, "workspace/referrals.html", workspace.context(
         request, principal, "Referrals", rows=rows, errors=errors, now=workspace.hub.service.clock(),
         filters={"q": q or "", "rag": rag or "", "status": status or "", "la": la or "", "due": due or ""},
-        statuses=STATUSES, local_authorities=sorted(workspace.hub.service.settings.rag)))
+        statuses=STATUSES, local_authorities=sorted(workspace.hub.service.settings.rag),
+        agencies={a.id: a.name for a in workspace.hub.service.settings.agencies}))
 
 
 def _chronology_filter(view: LinkedView, agency: str | None, category: str | None) -> list[ChronologyEntry]:
