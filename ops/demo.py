@@ -114,7 +114,8 @@ class DemoSystem:
     def queue_stats(self) -> list:  # type: ignore[type-arg]
         broker = self.hub_factory()
         try:
-            return broker.queue_stats()
+            queues = self.topology.queues([a.id for a in self.settings.agencies])
+            return broker.queue_stats([q.name for q in queues])
         finally:
             broker.close()
 

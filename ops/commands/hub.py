@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
         def queue_stats():  # type: ignore[no-untyped-def]
             broker = factory()
             try:
-                return broker.queue_stats()
+                queues = service.topology.queues([a.id for a in settings.agencies])
+                return broker.queue_stats([q.name for q in queues])
             finally:
                 broker.close()
 

@@ -60,7 +60,8 @@ def _app(loop: Loop):  # type: ignore[no-untyped-def]
     def queue_stats() -> list:  # type: ignore[type-arg]
         broker = factory()
         try:
-            return broker.queue_stats()
+            queues = loop.topology.queues([a.id for a in loop.settings.agencies])
+            return broker.queue_stats([q.name for q in queues])
         finally:
             broker.close()
 

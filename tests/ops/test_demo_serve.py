@@ -40,6 +40,13 @@ def test_demo_serve_prints_sign_in_links_serves_the_workspace_and_stops_on_sigte
             assert page.status_code == 200 and str(page.url).endswith("/workspace/referrals")
             assert page.text.count('href="/workspace/referrals/') >= 6  # the demo's referrals
             assert client.get(f"{base}/health/ready").status_code == 200
+            ops = re.search(r"Ops\s+(http://\S+)", output)
+            assert ops, output
+            client.cookies.clear()
+            client.get(ops.group(1))
+            queues = client.get(f"{base}/workspace/ops/queues")
+            assert queues.status_code == 200
+            assert "reported none of the hub" not in queues.text and ".enquiries.police-synth" in queues.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
