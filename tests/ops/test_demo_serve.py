@@ -46,7 +46,8 @@ def test_demo_serve_prints_sign_in_links_serves_the_workspace_and_stops_on_sigte
             client.get(ops.group(1))
             queues = client.get(f"{base}/workspace/ops/queues")
             assert queues.status_code == 200
-            assert "reported none of the hub" not in queues.text and ".enquiries.police-synth" in queues.text
+            assert 'id="none-reported"' not in queues.text, queues.text
+            assert ".enquiry.police-synth.red" in queues.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
