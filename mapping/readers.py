@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from mashlink.mapping import safe_json
 from mashlink.mapping.errors import InputError, Position
 
 
@@ -60,10 +60,7 @@ def read_json(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tu
     """A JSON document (object or array); records chosen by the spec's ``records:`` path."""
     encoding = mapping.spec.reader.get("encoding", "utf-8-sig")
     text = _read_text(path, encoding)
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    document = safe_json.loads(text, str(path))  # bounded depth, numbers, size: InputError, never a crash
     for number, (record, where) in enumerate(mapping.select_records(document), start=1):
         yield record, Position(str(path), number, path=where)
 

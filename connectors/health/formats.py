@@ -67,8 +67,10 @@ def fhir_records(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def read_fhir(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
+    from mashlink.mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
+
     try:
-        document = json.loads(_text(path))
+        document = safe_loads(_text(path), str(path))
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     try:

@@ -90,8 +90,10 @@ def load_json(path: Path) -> PoleDocument:
         raise InputError(str(path), "file not found") from None
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"not valid utf-8 text (byte offset {exc.start})") from None
+    from mashlink.mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
+
     try:
-        raw = json.loads(text)
+        raw = safe_loads(text, str(path))
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("export"), dict):
