@@ -90,8 +90,9 @@ def record_key(pupil: etree._Element) -> str:
     if _UPN_SHAPE.match(upn):
         return upn
     parts = []
-    for name in ("Surname", "Forename", "DOB"):
-        value = _text(pupil, name) or _text(pupil, f"BasicDetails/{name}")
+    for names in (("Surname", "LegalSurname"), ("Forename", "LegalForename"), ("DOB",)):
+        value = next((v for name in names for v in (_text(pupil, name), _text(pupil, f"BasicDetails/{name}")) if v),
+                     "")
         parts.append(value.lower())
     digest = hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:12]
     return f"{upn or 'NOUPN'}-{digest}"
@@ -122,12 +123,44 @@ def annotate_pupil(pupil: etree._Element, threshold: Decimal) -> None:
         year.set(_D + "persistent-absence", "true" if persistent else "false")
 
 
+def _check_one_header(block: etree._Element, previous: etree._Element | None, path: Path,
+                      headers: list[etree._Element]) -> None:
+    """Find the ``Header`` elements around a new pupil block; a second one is an error.
+
+    A CTF has one ``Header``. Every pupil's spec paths read ``/CTfile/Header/...``,
+    so a file that repeats the header (a concatenated or crafted file: 1 KB
+    repeated as 800 ``Header`` + pupil blocks) would make each pupil scan every
+    header parsed so far: quadratic work. The walk back stops at the previous
+    block and the walk forward covers only what the parser has read ahead, and
+    the first extra Header ends the file, so the check itself is linear.
+    """
+    for sibling in block.itersiblings(preceding=True):
+        if sibling is previous:
+            break
+        if sibling.tag == "Header" and all(sibling is not h for h in headers):
+            headers.append(sibling)
+    for sibling in block.itersiblings():
+        if sibling.tag == "Header" and all(sibling is not h for h in headers):
+            headers.append(sibling)
+            break
+    if len(headers) > 1:
+        line = sorted(h.sourceline or 0 for h in headers)[1]
+        raise XmlInputError(str(path), "a Common Transfer File has one Header; this is a second one "
+                                       "(a repeated or concatenated file?)", line)
+
+
 def iter_pupils(path: Path, options: CtfReaderOptions) -> Iterator[tuple[etree._Element, Position]]:
     """(annotated Pupil element, position) for each pupil; raises ``XmlInputError`` for a bad file."""
     number = 0
+    block: etree._Element | None = None
+    headers: list[etree._Element] = []
     for _event, pupil in iterparse_safe(path, tag=options.record_tag, max_bytes=options.max_bytes):
-        if pupil.getparent() is None or pupil.getparent().tag != "CTFpupilData":
+        parent = pupil.getparent()
+        if parent is None or parent.tag != "CTFpupilData":
             continue
+        if parent is not block:
+            _check_one_header(parent, block, path, headers)
+            block = parent
         number += 1
         annotate_pupil(pupil, options.threshold)
         position = Position(str(path), number, line=pupil.sourceline,
