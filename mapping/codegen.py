@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mashlink.mapping import transforms as transforms_module
+from mashlink.mapping.scalars import structure_of
 from mashlink.mapping.targets import APPEND, TargetStep
 
 FastTranslate = Callable[[Any], "dict[str, Any] | None"]
@@ -266,6 +267,11 @@ class _Generator:
                 self.emit(ind + 1, "v = None")
             else:
                 self.first(rule.paths[0], base, "v", ind)
+            if getattr(rule, "scalar", False):
+                # structure (object, element with children, segment) for a single value: the interpreter
+                # reports it (rule "structure"); never str() of it
+                self.emit(ind, "if v is not None and v.__class__ is not str and _structure_of(v) is not None:")
+                self.emit(ind + 1, "return None")
             if mark_found or rule.steps:
                 self.emit(ind, "if v is not None and v != '':")
                 if mark_found:
@@ -419,6 +425,7 @@ def writes_through_values(rules: Sequence[Any]) -> bool:
 def generate_source(rules: Sequence[Any], language: str) -> tuple[str, dict[str, Any]]:
     """Python source of ``_translate(record)`` and the names it needs bound."""
     gen = _Generator(language)
+    gen.names["_structure_of"] = structure_of
     gen.emit(0, "def _translate(record):")
     gen.emit(1, "out = {}")
     if language == "xml":

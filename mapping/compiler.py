@@ -13,6 +13,7 @@ target model, so every guarantee of the canonical model still holds.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,19 @@ from mashlink.mapping.targets import (
     resolve_target,
     value_adapter,
 )
+from mashlink.mapping.targets import _unwrap
+from mashlink.mapping.scalars import STRUCTURE_MESSAGE, structure_of
 from mashlink.mapping.transforms import LIST_TRANSFORMS, TRANSFORMS, describe
 from mashlink.mapping.yamlmarks import MarkedDict, MarkedList, line_of, load_marked_yaml
+
+
+def _structured_target(resolved: ResolvedTarget) -> bool:
+    """True when the rule's target is a model (or list of models): a native object may be its value."""
+    annotation = _unwrap(resolved.annotation)
+    if typing.get_origin(annotation) in (list, tuple):
+        args = typing.get_args(annotation)
+        annotation = _unwrap(args[0]) if args else Any
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def default_models() -> Mapping[str, type[BaseModel]]:
@@ -97,7 +109,7 @@ class _ValueRule:
     __slots__ = ("target", "setter", "paths", "from_record", "const", "has_const", "copy_steps",
                  "steps", "want_all", "multi", "code", "code_field", "default", "has_default", "required",
                  "on_error", "label", "line", "source_text", "run", "target_steps",
-                 "step_kinds")
+                 "step_kinds", "scalar")
 
     def specialise(self) -> None:
         """Pick the cheapest runner for this rule: most rules are constants or plain copies."""
@@ -112,11 +124,17 @@ class _ValueRule:
         elif (len(self.paths) == 1 and not self.steps and self.code is None and not self.multi and not self.want_all
               and not self.required and not self.has_default and self.copy_steps is None and not self.from_record):
             first = self.paths[0].first
+            scalar = self.scalar
 
             def run_plain(node: Any, ctx: _Ctx, out: dict[str, Any], item: str | None) -> bool:
                 value = first(node)
                 if value is None or value == "" or value == []:
                     return False
+                if scalar and value.__class__ is not str:
+                    kind = structure_of(value)
+                    if kind is not None:
+                        self._fail(ctx, item, "structure", STRUCTURE_MESSAGE.format(kind=kind))
+                        return True
                 setter(out, value)
                 return True
             self.run = run_plain
@@ -142,6 +160,10 @@ class _ValueRule:
                 value = self.paths[0].first(base)
             if value is not None and value != "":
                 found = True
+                if self.scalar and value.__class__ is not str:
+                    kind = structure_of(value)
+                    if kind is not None:
+                        return self._fail(ctx, item, "structure", STRUCTURE_MESSAGE.format(kind=kind))
                 if self.steps:
                     try:
                         for fn, whole in self.steps:
@@ -220,6 +242,11 @@ class _ObjectRule:
         base = ctx.record if self.from_record else node
         items = self.for_each.all(base)
         if self.split is not None:
+            kind = structure_of(items)
+            if kind is not None:
+                ctx.issues.append(Issue(self.target, "structure", STRUCTURE_MESSAGE.format(kind=kind) + " (split)",
+                                        self.for_each.expr, self.line, item))
+                return True
             items = [p.strip() for v in items for p in str(v).split(self.split) if p.strip()]
         if not items and self.required:
             ctx.issues.append(Issue(self.target, "required", "no items in the native record",
@@ -447,6 +474,8 @@ class _Compiler:
         compiled.has_default = "default" in rule.model_fields_set
         compiled.default = rule.default
         compiled.source_text = None
+        # A native structure is a value only where the target is a model (an object the spec fills in).
+        compiled.scalar = not _structured_target(resolved)
         if rule.copy_ is not None:
             try:
                 compiled.copy_steps = parse_target(rule.copy_)
