@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -93,6 +93,8 @@ class _Facts:
     rag_codes: list[str] | None
     environment: str = "development"
     oidc_missing: bool = True
+    dev_key_senders: list[str] = field(default_factory=list)
+    broker_is_memory: bool = True
 
     @classmethod
     def from_model(cls, m: "MashlinkSettings") -> "_Facts":
@@ -101,6 +103,7 @@ class _Facts:
             policies=list(m.sharing_policies), senders=list(m.signing_keys),
             la_code=m.local_authority.code, rag_codes=list(m.rag),
             environment=m.environment, oidc_missing=m.security.oidc is None,
+            dev_key_senders=m.dev_key_senders(), broker_is_memory=m.broker_url.startswith("memory://"),
         )
 
     @classmethod
@@ -128,6 +131,10 @@ class _Facts:
             rag_codes=[str(k) for k in rag] if isinstance(rag, Mapping) else None,
             environment=str(data.get("environment") or "development"),
             oidc_missing=not (isinstance(data.get("security"), Mapping) and data["security"].get("oidc")),
+            dev_key_senders=sorted(
+                str(k) for k, v in (keys.items() if isinstance(keys, Mapping) else ())
+                if str(v.get_secret_value() if isinstance(v, SecretStr) else v).startswith(DEV_KEY_PREFIX)),
+            broker_is_memory=str(data.get("broker_url") or "memory://").startswith("memory://"),
         )
 
 
@@ -169,6 +176,13 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
                            "environment is production but no identity provider is configured: set "
                            "security.oidc.issuer and security.oidc.audience (the development issuer "
                            "is refused outside environment: development)", None))
+    # Production with a real broker: a development key would sign messages that leave the process.
+    if f.environment == "production" and not f.broker_is_memory and ("signing_keys",) not in failed:
+        for sender in f.dev_key_senders:
+            errors.append(_err(("signing_keys", sender),
+                               f"environment is production but the signing key of sender {sender!r} is a "
+                               f"development key ({DEV_KEY_PREFIX}...): set MASHLINK_SIGNING_KEYS__"
+                               f"{sender.upper().replace('-', '_')} to a real secret", None))
     if f.rag_codes is not None and f.la_code is not None and ("rag",) not in failed \
             and ("local_authority",) not in failed and f.la_code not in f.rag_codes:
         errors.append(_err(("rag",), f"no timescales for the served local authority {f.la_code!r} "
@@ -378,7 +392,10 @@ class MashlinkSettings(BaseSettings):
         """Things that are valid but unsafe or unusual; shown by ``config check`` and at start-up."""
         out: list[str] = []
         dev = self.dev_key_senders()
-        if dev and not self.broker_url.startswith("memory://"):
+        if dev and self.environment == "production" and self.broker_url.startswith("memory://"):
+            out.append(f"environment is production with development signing keys for: {', '.join(dev)} "
+                       "(refused once broker_url is not memory://); set MASHLINK_SIGNING_KEYS__<SENDER>")
+        elif dev and not self.broker_url.startswith("memory://"):
             out.append(
                 f"development signing keys in use with broker {self.broker_url.split('@')[-1]!r} "
                 f"for: {', '.join(dev)}; set MASHLINK_SIGNING_KEYS__<SENDER> to real secrets"

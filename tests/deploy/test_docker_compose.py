@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,18 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mashlink.config.settings import DEV_KEY_PREFIX
 from tests.conftest import services_required
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {
-    "POSTGRES_PASSWORD": "test-only",
-    "RABBITMQ_ADMIN_PASSWORD": "test-only",
-    "HUB_BROKER_PASSWORD": "test-only",
-    "POLICE_BROKER_PASSWORD": "test-only",
-    "HEALTH_BROKER_PASSWORD": "test-only",
-    "EDUCATION_BROKER_PASSWORD": "test-only",
-    "SOCIAL_CARE_BROKER_PASSWORD": "test-only",
-}
+CONNECTORS = ("connector-police", "connector-health", "connector-education", "connector-social-care")
 
 
 def _docker_compose() -> str:
@@ -32,31 +26,81 @@ def _docker_compose() -> str:
     return path
 
 
-def test_compose_file_is_valid() -> None:
-    exe = _docker_compose()
-    result = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **SECRETS}, timeout=60,
+def _compose_config(env_file: str | None, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` in a copy of the deployment, with ``env_file`` as its .env (or none)."""
+    shutil.copy(ROOT / "docker-compose.yml", tmp_path / "docker-compose.yml")
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    if env_file is not None:
+        shutil.copy(ROOT / env_file, tmp_path / ".env")
+    return subprocess.run(
+        [_docker_compose(), "-f", str(tmp_path / "docker-compose.yml"), "config", *args],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=tmp_path, timeout=60,
     )
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+def test_compose_file_is_valid_with_env_example(tmp_path: Path) -> None:
+    """As documented: cp .env.example .env && docker-compose config."""
+    result = _compose_config(".env.example", tmp_path)
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
     services = rendered["services"]
-    for name in ("rabbitmq", "postgres", "hub", "connector-police", "connector-health",
-                 "connector-education", "connector-social-care"):
+    for name in ("rabbitmq", "postgres", "hub", *CONNECTORS):
         assert name in services, name
     assert "healthcheck" in services["rabbitmq"] and "healthcheck" in services["postgres"]
     assert "healthcheck" in services["hub"]
     # Every connector has its own broker credentials, never the hub's or the admin's.
-    users = {services[n]["environment"]["MASHLINK_BROKER_URL"].split("//")[1].split(":")[0]
-             for n in services if n.startswith("connector-")}
+    users = {services[n]["environment"]["MASHLINK_BROKER_URL"].split("//")[1].split(":")[0] for n in CONNECTORS}
     assert users == {"police-synth", "health-synth", "education-synth", "social-care-synth"}
+    # Only the hub reaches the hub's database; no connector receives its URL or password.
+    assert "MASHLINK_DATABASE_URL" in services["hub"]["environment"]
+    postgres_password = _env_example()["POSTGRES_PASSWORD"]
+    for name in CONNECTORS:
+        env = services[name]["environment"]
+        assert not any("DATABASE" in key for key in env), (name, sorted(env))
+        assert not any(postgres_password in str(value) for value in env.values()), name
+    # Signing keys come from .env: the hub has every sender's, a connector the hub's and its own only.
+    hub_keys = {k for k in services["hub"]["environment"] if k.startswith("MASHLINK_SIGNING_KEYS__")}
+    assert hub_keys == {"MASHLINK_SIGNING_KEYS__" + s for s in
+                        ("HUB", "POLICE_SYNTH", "HEALTH_SYNTH", "EDUCATION_SYNTH", "SOCIAL_CARE_SYNTH")}
+    for name, own in zip(CONNECTORS, ("POLICE_SYNTH", "HEALTH_SYNTH", "EDUCATION_SYNTH", "SOCIAL_CARE_SYNTH")):
+        keys = {k for k in services[name]["environment"] if k.startswith("MASHLINK_SIGNING_KEYS__")}
+        assert keys == {"MASHLINK_SIGNING_KEYS__HUB", "MASHLINK_SIGNING_KEYS__" + own}, name
+        assert services[name]["environment"]["MASHLINK_SIGNING_KEYS__HUB"] == _env_example()["HUB_SIGNING_KEY"]
+    assert services["hub"]["environment"]["MASHLINK_ENVIRONMENT"] == "development"
 
 
-def test_compose_refuses_missing_secrets() -> None:
-    exe = _docker_compose()
-    result = subprocess.run(
-        [exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=60,
-    )
+def test_env_example_names_every_variable_compose_reads() -> None:
+    """Every ${VAR} in docker-compose.yml is in .env.example, with a placeholder that is plainly not a secret."""
+    used = set(re.findall(r"\$\{([A-Z0-9_]+)", (ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
+    example = _env_example()
+    assert used - set(example) == set(), "missing from .env.example"
+    for name, value in example.items():
+        if "PASSWORD" in name or "KEY" in name:
+            assert "change-me" in value, name
+        if "SIGNING_KEY" in name:
+            assert value.startswith(DEV_KEY_PREFIX), name  # refused under environment: production
+
+
+def test_compose_refuses_missing_secrets(tmp_path: Path) -> None:
+    result = _compose_config(None, tmp_path, "-q")
     assert result.returncode != 0
     assert "POSTGRES_PASSWORD" in result.stderr or "RABBITMQ_ADMIN_PASSWORD" in result.stderr
+
+
+def test_compose_refuses_to_start_without_signing_keys(tmp_path: Path) -> None:
+    """Passwords alone are not enough: without real signing keys there is no deployment."""
+    env = "\n".join(f"{k}={v}" for k, v in _env_example().items() if "SIGNING_KEY" not in k)
+    (tmp_path / "no-keys.env").write_text(env + "\n", encoding="utf-8")
+    shutil.copy(tmp_path / "no-keys.env", tmp_path / ".env")
+    result = _compose_config(None, tmp_path, "-q")
+    assert result.returncode != 0
+    assert "SIGNING_KEY" in result.stderr
