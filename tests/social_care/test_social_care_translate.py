@@ -103,7 +103,7 @@ def test_bad_records_are_named_by_la_child_id_or_upn_and_the_rest_translate(tmp_
     assert list(_records(result.stdout)) == ["LA0001"]
     err = result.stderr
     assert f"{path} record 1, id LA0004" in err
-    assert "findings[1].end" in err and "finding_order" in err
+    assert "person.expected_birth_date" in err and "unborn_expected_birth_date_required" in err
     assert f"record 3, id UPN {UPN_OK}" in err and "person.person_id" in err and "required" in err
     assert "Secretname" not in err
     assert "1 record(s) accepted" in err and "2 rejected" in err
