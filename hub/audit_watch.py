@@ -27,6 +27,13 @@ running a job, and ``mashlink audit verify --anchor-dir DIR`` checks the
 chain against all of them. A failed write is logged at ERROR
 (``audit.anchor_write_failed``) and the hub carries on: losing one copy of
 an anchor must not stop safeguarding work.
+
+Several hub instances on one PostgreSQL database: a pass first takes the
+cluster-wide advisory lock ``mashlink.audit-watch`` (``hub.db.try_cluster_lock``,
+held for the pass's snapshot transaction). A hub that finds it held skips
+the pass (``AuditCheck.skipped``; ``last`` keeps its previous value) and
+checks again on its next interval; two hubs never walk the chain at once.
+On SQLite every pass runs, as before.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.delivery.atomic import atomic_write_text, fsync_dir
 from mashlink.hub.audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, sign_anchor
-from mashlink.hub.db import snapshot
+from mashlink.hub.db import snapshot, try_cluster_lock
 from mashlink.hub.service import HubService
 
 log = structlog.get_logger(__name__)
+#: The cluster-wide lock an audit self-check pass holds (PostgreSQL advisory lock, per schema).
+AUDIT_WATCH_LOCK = "mashlink.audit-watch"
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,8 @@ class AuditCheck:
     events_checked: int
     head_sequence: int
     problems: tuple[VerificationProblem, ...] = ()
+    #: True when another hub instance held the check's lock, so this pass checked nothing.
+    skipped: bool = False
 
 
 def anchor_file_name(anchor: AuditAnchor) -> str:
@@ -124,6 +135,10 @@ class AuditWatch:
         keys = {sender: service.settings.signing_key(sender) for sender in service.settings.signing_keys}
         with service.factory() as session:
             snapshot(session)
+            if not try_cluster_lock(session, AUDIT_WATCH_LOCK):
+                log.debug("audit.check_skipped", reason="another hub instance is checking")
+                return AuditCheck(ok=True, checked_at=service.clock(), events_checked=0,
+                                  head_sequence=self.anchor.sequence if self.anchor else 0, skipped=True)
             start = self.anchor
             problems = check_anchors(session, [start], keys=keys) if start else []
             result = verify_audit_chain(session, key=service.store.audit_key,

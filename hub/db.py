@@ -13,7 +13,17 @@ batch without losing the rest.
 
 PostgreSQL gets an optional ``schema``: the connection's ``search_path`` is
 pinned to it, so tests (and deployments that share a database) keep the hub's
-tables apart without the models knowing about schemas.
+tables apart without the models knowing about schemas. A separate process
+(``mashlink hub``) selects a schema through the URL alone:
+``postgresql+psycopg://host/db?options=-csearch_path%3Dmyschema`` (libpq's
+``options``; the schema must exist and be migrated, or the hub migrates it).
+
+Several hub processes may share one PostgreSQL database. Work that must run
+once cluster-wide per tick (deadline scans, the audit self-check) takes
+:func:`try_cluster_lock` at the start of its transaction: a transaction-scoped
+advisory lock keyed by a name and the connection's current schema (so hubs in
+different schemas, e.g. parallel tests, never contend). It is released at
+commit or rollback, and by the server when a crashed hub's connection drops.
 """
 
 from __future__ import annotations
@@ -56,6 +66,22 @@ def snapshot(session: Session) -> Session:
         options["isolation_level"] = "REPEATABLE READ"
     session.connection(execution_options=options)
     return session
+
+
+def try_cluster_lock(session: Session, name: str) -> bool:
+    """Take the cluster-wide lock ``name`` for the rest of this transaction, without waiting.
+
+    PostgreSQL: ``pg_try_advisory_xact_lock(hashtext(name), hashtext(current_schema()))``;
+    ``False`` means another hub instance (in the same schema) holds it now.
+    SQLite: always ``True`` (one database file is one hub's; its writers are
+    already serialised by ``BEGIN IMMEDIATE``).
+    """
+    if is_sqlite(session.get_bind()):
+        return True
+    return bool(session.execute(
+        text("SELECT pg_try_advisory_xact_lock(hashtext(:name), hashtext(current_schema()))"),
+        {"name": name},
+    ).scalar_one())
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:

@@ -14,6 +14,10 @@ with ``Broker.publish_raw``. It does not parse the payload into an Envelope:
 the relay only forwards bytes, and every consumer decodes and verifies fully.
 At-least-once: a crash after publish but before the mark republishes the
 batch, and consumers drop the duplicate by message id.
+
+Several hubs on one PostgreSQL database each run a relay: a batch is claimed
+``FOR UPDATE SKIP LOCKED`` and marked in the claiming transaction, so two
+live relays never publish the same row (see ``relay_once``).
 """
 
 from __future__ import annotations
@@ -22,16 +26,16 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.errors import MessageRejected, PublishError
 from mashlink.broker.link import RawMessage
-from mashlink.hub.db import read_only
+from mashlink.hub.db import is_sqlite, read_only
 from mashlink.hub.models import OutboxRow
 
 log = structlog.get_logger(__name__)
@@ -68,20 +72,58 @@ class OutboxRelay:
             ).scalar_one()
 
     def relay_once(self) -> RelayPass:
-        """Publish one batch of unpublished rows; mark the confirmed ones."""
+        """Publish one batch of unpublished rows; mark the confirmed ones.
+
+        PostgreSQL (several hubs may share the database): the batch is
+        claimed ``FOR UPDATE SKIP LOCKED`` and the row locks are held across
+        the publish until the confirmed rows are marked in the same
+        transaction, so two live hubs never publish the same row; another
+        hub's scan skips the claimed rows and takes the next ones. A hub
+        that dies mid-batch loses its connection, the server rolls the
+        claim back and another hub publishes the batch again (the
+        at-least-once case consumers absorb by message id).
+
+        SQLite (one hub per file): a read-only scan, the publish outside any
+        transaction, then the marks; holding ``BEGIN IMMEDIATE`` across a
+        publish would stall every writer of the hub for a confirm round trip.
+        """
         with self.factory() as session:
-            with session.begin():
-                read_only(session)  # a scan: no write lock, so it never waits for the response writers
-                rows = session.execute(
-                    select(OutboxRow.id, OutboxRow.message_id, OutboxRow.exchange, OutboxRow.routing_key,
-                           OutboxRow.payload)
-                    .where(OutboxRow.published_at.is_(None))
-                    .order_by(OutboxRow.id)
-                    .limit(self.batch_size)
-                ).all()
-        result = RelayPass()
-        if not rows:
-            return result
+            if is_sqlite(session.get_bind()):
+                with session.begin():
+                    read_only(session)  # a scan: no write lock, so it never waits for the response writers
+                    rows = self._scan(session, claim=False)
+                if not rows:
+                    return RelayPass()
+                confirmed, failures, corrupt = self._publish(rows)
+                with session.begin():
+                    self._mark(session, rows, confirmed, failures, corrupt)
+            else:
+                with session.begin():
+                    rows = self._scan(session, claim=True)
+                    if not rows:
+                        return RelayPass()
+                    confirmed, failures, corrupt = self._publish(rows)
+                    self._mark(session, rows, confirmed, failures, corrupt)
+        result = RelayPass(published=len(confirmed), failed=len(failures), corrupt=len(corrupt))
+        if failures or corrupt:
+            log.warning("outbox.publish_incomplete", published=result.published, failed=result.failed,
+                        corrupt=result.corrupt)
+        return result
+
+    def _scan(self, session: Session, *, claim: bool) -> Sequence[Row[Any]]:
+        query = (
+            select(OutboxRow.id, OutboxRow.message_id, OutboxRow.exchange, OutboxRow.routing_key,
+                   OutboxRow.payload)
+            .where(OutboxRow.published_at.is_(None))
+            .order_by(OutboxRow.id)
+            .limit(self.batch_size)
+        )
+        if claim:
+            query = query.with_for_update(skip_locked=True)
+        return session.execute(query).all()
+
+    def _publish(self, rows: Sequence[Row[Any]]) -> tuple[set[str], dict[str, str], dict[int, str]]:
+        """Verify and publish ``rows``; returns (confirmed message ids, failures by id, corrupt by row id)."""
         messages: list[RawMessage] = []
         corrupt: dict[int, str] = {}
         for row in rows:
@@ -106,25 +148,20 @@ class OutboxRelay:
                 confirmed = set(exc.confirmed)
                 failures = {m.message_id: exc.failed.get(m.message_id, str(exc))
                             for m in messages if m.message_id not in confirmed}
+        return confirmed, failures, corrupt
+
+    def _mark(self, session: Session, rows: Sequence[Row[Any]], confirmed: set[str], failures: dict[str, str],
+              corrupt: dict[int, str]) -> None:
         now = self.clock()
-        with self.factory() as session:
-            with session.begin():
-                ids = [r.id for r in rows if r.message_id in confirmed]
-                if ids:
-                    session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
-                                    .values(published_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
-                for row in rows:
-                    reason = failures.get(row.message_id) or corrupt.get(row.id)
-                    if reason is not None:
-                        session.execute(update(OutboxRow).where(OutboxRow.id == row.id)
-                                        .values(attempts=OutboxRow.attempts + 1, last_error=reason[:500]))
-        result.published = len(confirmed)
-        result.failed = len(failures)
-        result.corrupt = len(corrupt)
-        if failures or corrupt:
-            log.warning("outbox.publish_incomplete", published=result.published, failed=result.failed,
-                        corrupt=result.corrupt)
-        return result
+        ids = [r.id for r in rows if r.message_id in confirmed]
+        if ids:
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                            .values(published_at=now, attempts=OutboxRow.attempts + 1, last_error=None))
+        for row in rows:
+            reason = failures.get(row.message_id) or corrupt.get(row.id)
+            if reason is not None:
+                session.execute(update(OutboxRow).where(OutboxRow.id == row.id)
+                                .values(attempts=OutboxRow.attempts + 1, last_error=reason[:500]))
 
     def drain(self, max_passes: int = 1000) -> int:
         """Publish until nothing is left or a pass makes no progress; returns how many were published."""

@@ -10,8 +10,17 @@ everything whose time passed while it was down. When an enquiry is found
 already past its due time, only the overdue escalation is raised (an at-risk
 warning for a deadline that has passed helps nobody).
 
-On PostgreSQL the batch is taken ``FOR UPDATE SKIP LOCKED`` so two hub
-instances never raise the same escalation twice.
+Several hub instances on one PostgreSQL database: each batch transaction
+first takes the cluster-wide advisory lock ``mashlink.deadline-tracker``
+(``hub.db.try_cluster_lock``, per schema, without waiting). The hub that gets
+it does the tick; the others find it held, raise nothing and look again a
+moment later (``_STUCK_WAIT_S``), so a hub killed mid-tick (its transaction
+rolled back, its lock released with its connection) is replaced within one
+short wait and no deadline is missed. The batch is also taken ``FOR UPDATE
+SKIP LOCKED``, a second guard: a row's escalation is raised once even if two
+transactions ever overlapped. One tracker at a time also keeps two hubs from
+each judging a referral still open because the other's overdue enquiry was
+not committed yet. On SQLite nothing changes (one hub per file).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import structlog
 from sqlalchemy import func, select
 
 from mashlink.broker.topology import Topology
+from mashlink.hub.db import try_cluster_lock
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.lifecycle import maybe_close_referral, schedule_escalation
 from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow
@@ -35,6 +45,8 @@ from mashlink.schemas.events import Escalation, EscalationLevel
 
 log = structlog.get_logger(__name__)
 TRACKER_ACTOR = "hub.deadline-tracker"
+#: The cluster-wide lock a tracker batch holds (PostgreSQL advisory lock, per schema).
+TRACKER_LOCK = "mashlink.deadline-tracker"
 #: Wake this long after the due time, so the tick surely sees the escalation as due.
 _WAKE_SLACK_S = 0.002
 #: Back-off when an escalation is due but another instance holds it.
@@ -59,6 +71,8 @@ class DeadlineTracker:
         batches = 0
         while max_batches is None or batches < max_batches:
             with self.store.unit(now) as uow:
+                if not try_cluster_lock(uow.session, TRACKER_LOCK):
+                    break  # another hub instance is ticking; it raises what is due
                 raised = self._batch(uow, result)
             batches += 1
             if raised < self.batch_size:
