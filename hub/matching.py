@@ -19,6 +19,12 @@ How a pair of records is scored (for IG staff)
    LA child id ``12345`` in one council is a different child from ``12345`` in
    the next. A failed-check or temporary identifier is never used for an exact
    match (``<system>_not_trusted``); the pair is scored on demographics instead.
+   The same holds for a placeholder NHS number (``0000000000``, ``9999999999``
+   and the like: ``nhs_number_placeholder``) and for an NHS number whose
+   verification status says it was not traced or the trace failed (02-08:
+   ``nhs_number_untraced``): neither is ever an exact-match key nor a veto, so
+   two unrelated children sharing ``0000000000`` are compared on their names,
+   dates of birth and addresses only.
 
    * Same trusted NHS number, UPN, LA child id (same LA) or police id (same
      force / PNC id): **match** (confidence 1.0 for NHS number and UPN, 0.99 for
@@ -221,6 +227,11 @@ def _identifier_evidence(a: Person, b: Person) -> _IdEvidence:
         if any(not i.trusted for i in ids_a) or any(not i.trusted for i in ids_b):
             if ids_a and ids_b:
                 evidence.reasons.append(f"{name}_not_trusted")
+                untrusted = [i for i in (*ids_a, *ids_b) if not i.trusted]
+                if any(i.check == "placeholder" for i in untrusted):
+                    evidence.reasons.append(f"{name}_placeholder")
+                if any(i.untraced for i in untrusted):
+                    evidence.reasons.append(f"{name}_untraced")
         keys_a = {i.key for i in ids_a if i.trusted}
         keys_b = {i.key for i in ids_b if i.trusted}
         if not keys_a or not keys_b:

@@ -5,11 +5,29 @@ matching evidence the hub has. A value that fails its check digit is *kept*
 and marked ``check="failed"``: dropping it would hide a typo an analyst can
 still use, and trusting it would merge two different children. Only an
 identifier whose check passed can ever be used for an exact match.
+
+NHS numbers from the field need three more rules:
+
+* **Placeholders.** Systems key ``0000000000``, ``1111111111``, ``9999999999``
+  or ``0123456789`` when the real number is not known, and every repeated-digit
+  number passes modulus 11. Such a value is kept with ``check="placeholder"``
+  and is never trusted: two unrelated children sharing ``0000000000`` are not
+  the same child. The list is ``NHS_PLACEHOLDERS``.
+* **Digits are normalised.** Full-width (``９４３４７６５８７０``) and other
+  Unicode decimal digits are folded to ASCII (NFKC, then each decimal digit to
+  ``0-9``) before the check, so the stored value is the canonical ASCII number.
+* **Verification status sets trust.** A number whose status says it was not
+  traced or the trace failed (``NHS_UNTRACED_STATUSES``: 02, 03, 04, 05, 06,
+  07, 08) keeps ``check="passed"`` if its digits are valid but is not
+  ``trusted``: it is never an exact-match key nor a veto. Only 01 (verified)
+  or no status at all (most feeds do not send one) leaves a valid number
+  trusted.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Literal
 
@@ -64,7 +82,27 @@ class VerificationStatus(StrEnum):
     TRACE_POSTPONED = "08"
 
 
-CheckResult = Literal["passed", "failed", "not_applicable", "unknown_code"]
+CheckResult = Literal["passed", "failed", "not_applicable", "unknown_code", "placeholder"]
+
+#: Statuses saying the NHS number was not traced, the trace failed or is pending:
+#: such a number is kept but never used as strong matching evidence.
+NHS_UNTRACED_STATUSES: frozenset[VerificationStatus] = frozenset(
+    {
+        VerificationStatus.NOT_VERIFIED,
+        VerificationStatus.TRACE_REQUIRED,
+        VerificationStatus.TRACE_ATTEMPTED_NO_MATCH,
+        VerificationStatus.TRACE_NEEDS_RESOLUTION,
+        VerificationStatus.TRACE_IN_PROGRESS,
+        VerificationStatus.NOT_PRESENT_TRACE_NOT_REQUIRED,
+        VerificationStatus.TRACE_POSTPONED,
+    }
+)
+
+#: NHS numbers keyed as "unknown": every repeated digit (all pass modulus 11)
+#: and the ascending / descending runs systems use as dummies.
+NHS_PLACEHOLDERS: frozenset[str] = frozenset(
+    {str(d) * 10 for d in range(10)} | {"0123456789", "1234567890", "9876543210", "0987654321"}
+)
 
 # Enum members as module constants: ``IdentifierSystem.NHS_NUMBER`` is an
 # attribute lookup through the enum metaclass (hundreds of ns), and the
@@ -74,6 +112,7 @@ _UPN = IdentifierSystem.UPN
 _SCHOOL_URN = IdentifierSystem.SCHOOL_URN
 _PNC = IdentifierSystem.PNC_ID
 _NHS_DETAIL = "NHS number must be 10 digits passing the modulus 11 check"
+_NHS_PLACEHOLDER_DETAIL = "NHS number is a placeholder (unknown number), never used for matching"
 
 
 _NHS_SEPARATORS_RE = re.compile(r"[\s-]")
@@ -107,11 +146,26 @@ def nhs_check_digit(first_nine: str) -> int | None:
     return None if check == 10 else check
 
 
+def _ascii_digits(value: str) -> str:
+    """NFKC (full-width forms), then every Unicode decimal digit as its ASCII digit."""
+    value = unicodedata.normalize("NFKC", value)
+    if value.isascii():
+        return value
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in value)
+
+
 def normalise_nhs_number(value: str) -> str:
-    """Strip spaces and hyphens, as NHS numbers are often written 999 123 4567."""
+    """ASCII digits without spaces or hyphens (NHS numbers are often written 999 123 4567)."""
+    if not value.isascii():
+        value = _ascii_digits(value)
     if value.isdecimal():  # the usual case: nothing to strip
         return value
     return _NHS_SEPARATORS_RE.sub("", value)
+
+
+def nhs_number_is_placeholder(value: str) -> bool:
+    """True for a normalised NHS number that stands for "not known" (``NHS_PLACEHOLDERS``)."""
+    return value in NHS_PLACEHOLDERS
 
 
 def upn_check_letter(body: str) -> str:
@@ -169,9 +223,12 @@ class Identifier(CanonicalModel):
         value = self.value
         if system is _NHS:
             value = normalise_nhs_number(value)
-            ok = nhs_number_is_valid(value)
-            check = "passed" if ok else "failed"
-            detail = None if ok else _NHS_DETAIL
+            if value in NHS_PLACEHOLDERS:
+                check, detail = "placeholder", _NHS_PLACEHOLDER_DETAIL
+            else:
+                ok = nhs_number_is_valid(value)
+                check = "passed" if ok else "failed"
+                detail = None if ok else _NHS_DETAIL
         elif system is _UPN:
             value = value.upper()
             if value in UPN_UNKNOWN_CODES:
@@ -217,9 +274,15 @@ class Identifier(CanonicalModel):
         return self
 
     @property
+    def untraced(self) -> bool:
+        """An NHS number whose verification status says it was not traced (``NHS_UNTRACED_STATUSES``)."""
+        return self.verification is not None and self.verification in NHS_UNTRACED_STATUSES
+
+    @property
     def trusted(self) -> bool:
-        """Usable for an exact match: its check passed (or it has no check) and it is not temporary."""
-        return self.check in ("passed", "not_applicable") and not self.temporary
+        """Usable for an exact match: its check passed (or it has no check), it is not temporary,
+        not a placeholder and, for an NHS number, not flagged untraced by its verification status."""
+        return self.check in ("passed", "not_applicable") and not self.temporary and not self.untraced
 
     @property
     def key(self) -> tuple[str, str | None, str]:

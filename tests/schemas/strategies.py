@@ -109,8 +109,12 @@ def nine_digit_prefixes_with_check_digit() -> st.SearchStrategy[str]:
 
 
 def nhs_numbers() -> st.SearchStrategy[str]:
-    """Valid synthetic NHS numbers (999 range, modulus 11)."""
-    return nine_digit_prefixes_with_check_digit().map(lambda nine: nine + str(nhs_check_digit(nine)))
+    """Valid synthetic NHS numbers (999 range, modulus 11), never the 9999999999 placeholder."""
+    return (
+        nine_digit_prefixes_with_check_digit()
+        .map(lambda nine: nine + str(nhs_check_digit(nine)))
+        .filter(lambda number: number != "9999999999")
+    )
 
 
 def invalid_nhs_numbers() -> st.SearchStrategy[str]:
