@@ -38,7 +38,7 @@ from mashlink.mapping.errors import InputError, Position
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024**3
 
 
-def _localname(tag: Any) -> str:
+def localname(tag: Any) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
@@ -48,6 +48,35 @@ def la_header(la_code: str) -> etree._Element:
     source = etree.SubElement(header, "Source")
     etree.SubElement(source, "LEA").text = la_code
     return header
+
+
+def nothing_found(path: Path, max_bytes: int | None, name: str, expected: str) -> str:
+    """What a file that yielded no record holds at its top, as "expected X; found Y"."""
+    root: str | None = None
+    seen: list[str] = []
+    events = iterparse_safe(path, tag="{*}*", events=("start",), max_bytes=max_bytes, source=name)
+    try:
+        for count, (_event, element) in enumerate(events):
+            if root is None:
+                root = localname(element.tag)
+            else:
+                parent = element.getparent()
+                tag = localname(element.tag)
+                if parent is not None and parent.getparent() is None and tag not in seen:
+                    seen.append(tag)
+            if len(seen) >= 6 or count > 10_000:
+                break
+    except XmlInputError:
+        pass
+    finally:
+        events.close()
+    if root is None:
+        found = "no elements at all"
+    elif seen:
+        found = f"root element <{root}> containing " + ", ".join(f"<{t}>" for t in seen)
+    else:
+        found = f"root element <{root}> with nothing in it"
+    return f"no child records: expected {expected}; found {found}"
 
 
 class CinReader:
@@ -69,7 +98,7 @@ class CinReader:
         try:
             for _event, element in iterparse_safe(path, tag=("{*}Header", "{*}Child"),
                                                   max_bytes=self.max_bytes, source=name):
-                if _localname(element.tag) == "Header":
+                if localname(element.tag) == "Header":
                     strip_namespaces(element)
                     header = copy.deepcopy(element)
                     continue
@@ -84,8 +113,10 @@ class CinReader:
                                                               path=f"Children/Child[{number}]")
         except XmlInputError as exc:
             raise InputError(name, exc.reason, exc.line, exc.column) from None
-        if number == 0 and warn is not None:
-            warn(f"{name}: no Child elements found (is this a CIN census file?)")
+        if number == 0:
+            # Never a silent "0 accepted, 0 rejected": say what a CIN file holds and what this one held.
+            raise InputError(name, nothing_found(Path(path), self.max_bytes, name,
+                                                  "a CIN census file with Message/Children/Child elements"))
 
     @staticmethod
     def prepare(child: etree._Element, header: etree._Element | None) -> etree._Element:
