@@ -115,6 +115,8 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
     """An XML document parsed safely (no entities, no network); positions carry source lines."""
     from lxml import etree
 
+    from mashlink.mapping.paths.xpath import complete_document, forget_document
+
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
     try:
         root = etree.parse(str(path), parser).getroot()
@@ -123,9 +125,13 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         raise InputError(str(path), f"not well-formed XML: {exc.msg}", line, column) from None
-    for number, (record, where) in enumerate(mapping.select_records(root), start=1):
-        line = getattr(record, "sourceline", None)
-        yield record, Position(str(path), number, line=line, path=where)
+    complete_document(root)  # parsed whole, never changed: document-level paths are evaluated once per file
+    try:
+        for number, (record, where) in enumerate(mapping.select_records(root), start=1):
+            line = getattr(record, "sourceline", None)
+            yield record, Position(str(path), number, line=line, path=where)
+    finally:
+        forget_document(root)
 
 
 def hl7_messages(path: Path, text: str) -> list[tuple[int, str]]:

@@ -800,7 +800,7 @@ class XPathExpr:
     expression is outside the compiled subset.
     """
 
-    __slots__ = ("expr", "_xpath", "_fast", "fast_first", "fast_all")
+    __slots__ = ("expr", "_xpath", "_fast", "fast_first", "fast_all", "document_constant")
 
     def __init__(self, expr: str, xpath: etree.XPath, fast: _Fn | None = None,
                  child_tags: tuple[str, ...] | None = None):
@@ -809,11 +809,23 @@ class XPathExpr:
         self._fast = fast
         self.fast_first: Callable[[Any, dict], Any] | None = None
         self.fast_all: Callable[[Any, dict], list[Any]] | None = None
+        #: depends only on the document (absolute paths; see ``_document_constant``)
+        self.document_constant = _document_constant(expr)
         if fast is not None:
             self.fast_first = _child_first(child_tags) if child_tags else self.first
             self.fast_all = self.all
 
     def _evaluate(self, node: _Element, cache: dict | None) -> Any:
+        if self.document_constant and _COMPLETE_DOCUMENTS:
+            results = _COMPLETE_DOCUMENTS.get(node.getroottree().getroot())
+            if results is not None:
+                result = results.get(self, _MISSING)
+                if result is _MISSING:
+                    result = results[self] = self._evaluate_now(node, cache)
+                return result
+        return self._evaluate_now(node, cache)
+
+    def _evaluate_now(self, node: _Element, cache: dict | None) -> Any:
         fast = self._fast
         if fast is not None:
             try:
@@ -854,6 +866,63 @@ class XPathExpr:
 
     def __repr__(self) -> str:
         return f"XPath({self.expr!r})"
+
+
+#: Roots of documents parsed whole and never changed while records are translated (``complete_document``),
+#: each with its results of document-constant expressions. A repeated header read by every record
+#: (``/CTfile/Header/...`` with 800 headers and 800 pupils) is then evaluated once per document, not once per
+#: record: the cost stays linear in the input. Streaming readers, which change the tree as they go, never
+#: register their documents, so they always evaluate afresh.
+#: The reader registers a document for as long as it yields its records (``forget_document`` after).
+_COMPLETE_DOCUMENTS: dict[_Element, dict[Any, Any]] = {}
+_MISSING = object()
+
+
+def complete_document(root: _Element) -> None:
+    """Declare ``root``'s document whole and unchanging from now on (see ``_COMPLETE_DOCUMENTS``)."""
+    _COMPLETE_DOCUMENTS[root] = {}
+
+
+def forget_document(root: _Element) -> None:
+    """The reader is done with ``root``: drop it and its cached results."""
+    _COMPLETE_DOCUMENTS.pop(root, None)
+
+
+def _document_constant(expr: str) -> bool:
+    """True when ``expr`` reads only absolute paths (outside predicates) and so depends only on the document.
+
+    Conservative: any relative step, ``@``, ``.``, ``..``, ``*`` or zero-argument call (``position()``,
+    ``normalize-space()``: the context node) outside a predicate makes it context-dependent.
+    """
+    try:
+        toks = _tokens(expr)
+    except _Unsupported:
+        return False
+    depth = 0
+    absolute = False
+    for i, (kind, text) in enumerate(toks):
+        before = toks[i - 1] if i else None
+        after = toks[i + 1] if i + 1 < len(toks) else None
+        if kind == "op" and text == "[":
+            depth += 1
+            continue
+        if kind == "op" and text == "]":
+            depth -= 1
+            continue
+        if depth:
+            continue
+        step_start = before is None or before not in (("op", "/"), ("op", "//"), ("op", "::"), ("op", "@"))
+        if kind == "op" and text in ("/", "//") and step_start:
+            absolute = True
+        elif kind == "name" and after == ("op", "("):
+            if toks[i + 2:i + 3] == [("op", ")")] and text not in ("true", "false"):
+                return False
+        elif kind == "name" and after == ("op", "::"):
+            if step_start:
+                return False
+        elif (kind == "name" or kind == "op" and text in ("@", ".", "..", "*")) and step_start:
+            return False
+    return absolute
 
 
 def compile_xpath(expr: str, namespaces: Mapping[str, str] | None = None, *, fast: bool = True) -> XPathExpr:
