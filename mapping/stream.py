@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,13 +63,16 @@ def iter_native(reader: Reader, paths: Sequence[Path], mapping: CompiledMapping,
 def translate_stream(mapping: CompiledMapping, reader: Reader, paths: Sequence[Path], out: IO[str], *,
                      jsonl: bool = False, exclude_none: bool = False,
                      on_reject: Callable[[RecordError], Any] | None = None,
-                     on_record: Callable[[Any], Any] | None = None) -> StreamSummary:
+                     on_record: Callable[[Any], Any] | None = None,
+                     on_progress: Callable[[int], Any] | None = None) -> StreamSummary:
     """Translate every record of ``paths`` and write each to ``out`` at once (JSON array or JSON lines)."""
     summary = StreamSummary()
     first = True
     if not jsonl:
         out.write("[\n")
     for native, position in iter_native(reader, paths, mapping, summary):
+        if on_progress is not None:
+            on_progress(summary.accepted + summary.rejected)
         if isinstance(native, RowProblem):
             error = RecordError(position, [Issue("record", "format", native.message)], mapping.file)
             summary.rejected += 1
@@ -100,19 +106,66 @@ def translate_stream(mapping: CompiledMapping, reader: Reader, paths: Sequence[P
 def translate_to(mapping: CompiledMapping, reader: Reader, paths: Sequence[Path], output: Path | None, *,
                  jsonl: bool = False, exclude_none: bool = False, strict: bool = False,
                  on_reject: Callable[[RecordError], Any] | None = None,
-                 stdout: IO[str] | None = None) -> StreamSummary:
+                 stdout: IO[str] | None = None,
+                 on_progress: Callable[[int], Any] | None = None) -> StreamSummary:
     """Translate into ``output`` (or stdout) through a temporary file; publish only a usable result.
 
     Published when at least one record was accepted (and, with ``strict``, nothing was rejected and every
-    file was read). Otherwise the temporary file is removed and nothing is written.
+    file was read). Otherwise the temporary file is removed and nothing is written. The temporary file is
+    removed on every exit path, SIGTERM and SIGHUP included (see ``_terminate_cleanly``).
+    ``on_progress(records_done)`` is called after every record (the CLI's progress display).
     """
     directory = output.parent if output is not None else None
-    fd, tmp_name = tempfile.mkstemp(prefix=".mashlink-translate-", suffix=".part", dir=directory)
-    tmp = Path(tmp_name)
+    with _terminate_cleanly():
+        tmp: Path | None = None
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=".mashlink-translate-", suffix=".part", dir=directory)
+            tmp = Path(tmp_name)
+            return _translate_via(tmp, fd, mapping, reader, paths, output, jsonl=jsonl,
+                                  exclude_none=exclude_none, strict=strict, on_reject=on_reject, stdout=stdout,
+                                  on_progress=on_progress)
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+
+class Terminated(SystemExit):
+    """SIGTERM/SIGHUP during a run: unwinds like an exception so every ``finally`` (the .part file) runs."""
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """While a run writes its temporary file, SIGTERM and SIGHUP raise ``Terminated`` (exit 128+signal).
+
+    Without this the default action kills the process at once and the ``.part`` file stays behind.
+    Only the main thread may install handlers; elsewhere (a library caller's worker) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signum)
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _translate_via(tmp: Path, fd: int, mapping: CompiledMapping, reader: Reader, paths: Sequence[Path],
+                   output: Path | None, *, jsonl: bool, exclude_none: bool, strict: bool,
+                   on_reject: Callable[[RecordError], Any] | None, stdout: IO[str] | None,
+                   on_progress: Callable[[int], Any] | None) -> StreamSummary:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             summary = translate_stream(mapping, reader, paths, fh, jsonl=jsonl, exclude_none=exclude_none,
-                                       on_reject=on_reject)
+                                       on_reject=on_reject, on_progress=on_progress)
         publish = summary.usable and not (strict and (summary.rejected or summary.file_errors))
         if publish:
             if output is not None:

@@ -11,9 +11,14 @@ governance readers which native fields leave the agency, and where they go.
 from __future__ import annotations
 
 import copy
-
 import json as jsonlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -107,6 +112,53 @@ def _with_la_code(reader: Reader, fmt: str, la: str) -> Reader:
     return scoped
 
 
+def _progress_after() -> float:
+    """Seconds before progress shows (``MASHLINK_PROGRESS_AFTER``; short runs stay quiet)."""
+    try:
+        return max(0.0, float(os.environ.get("MASHLINK_PROGRESS_AFTER", "1")))
+    except ValueError:
+        return 1.0
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], Any] | None]:
+    """A records-done counter on stderr, only when stderr is a terminal (piped or redirected: silent).
+
+    It appears once a run has taken ``MASHLINK_PROGRESS_AFTER`` seconds and disappears when it ends
+    (transient), so stdout and the summary lines are unchanged.
+    """
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    start = time.monotonic()
+    after = _progress_after()
+    state: dict[str, Any] = {"progress": None, "task": None, "next": 0.0}
+
+    def update(done: int) -> None:
+        now = time.monotonic()
+        if now < state["next"]:
+            return
+        state["next"] = now + 0.1
+        if state["progress"] is None:
+            if now - start < after:
+                return
+            progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                TextColumn("{task.completed} record(s)"), TimeElapsedColumn(),
+                                console=Console(stderr=True), transient=True)
+            progress.start()
+            state["progress"], state["task"] = progress, progress.add_task(label, total=None)
+        state["progress"].update(state["task"], completed=done)
+
+    try:
+        yield update
+    finally:
+        if state["progress"] is not None:
+            state["progress"].stop()
+
+
 def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate(
@@ -134,8 +186,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         # Records stream through a temporary file (flat memory for a 1 GB census) and are
         # published only if the run is usable: never partial output.
-        summary = translate_to(mapping, reader, list(files), output, jsonl=jsonl, exclude_none=exclude_none,
-                               strict=strict, on_reject=lambda e: _err(str(e)))
+        # SIGTERM/SIGHUP mid-run: the temporary file is removed and the exit status is 128+signal.
+        with _progress(f"translating {fmt}") as on_progress:
+            summary = translate_to(mapping, reader, list(files), output, jsonl=jsonl, exclude_none=exclude_none,
+                                   strict=strict, on_reject=lambda e: _err(str(e)), on_progress=on_progress)
         for warning in summary.warnings:
             _err(f"warning: {warning}")
         for error in summary.file_errors:
