@@ -10,6 +10,7 @@ untrusted (identifiers) or left empty (dates): nothing silently disappears.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -158,6 +159,31 @@ def _when(value: str, field_name: str, issues: list[RecordIssue]) -> date | date
         return None
 
 
+def visit_finding_id(facts: PatientFacts) -> str:
+    """The id of the visit finding: ``<facility>:<id>``, never empty.
+
+    PV1-19 (visit number) when sent; it is optional in v2.4 and many ED systems
+    leave it empty, so then MSH-10 (message control id); and when even that is
+    missing (a file export), a stable hash of the event: sending application
+    and facility, trigger, patient identifiers, EVN-2 / MSH-7 / PV1-44 times
+    and location. The same message read twice gives the same id.
+    """
+    visit = facts.visit
+    facility = (visit.facility if visit else "") or facts.sending_facility or "visit"
+    if visit is not None and visit.visit_number:
+        return f"{facility}:{visit.visit_number}"
+    if facts.control_id:
+        return f"{facility}:{facts.control_id}"
+    parts = [
+        facts.sending_application, facts.sending_facility, facts.trigger,
+        *sorted(f"{cx.value}^{cx.authority}^{cx.type_code}" for cx in facts.identifiers),
+        facts.event_time, facts.message_time,
+        visit.admit_time if visit else "", visit.point_of_care if visit else "", visit.patient_class if visit else "",
+    ]
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:20]
+    return f"{facility}:evt-{digest}"
+
+
 def facts_to_record(facts: PatientFacts, options: Hl7RecordOptions | None = None) -> AgencyRecord:
     """Build the canonical record of the patient, their next of kin and this visit."""
     opts = options or Hl7RecordOptions()
@@ -213,7 +239,13 @@ def facts_to_record(facts: PatientFacts, options: Hl7RecordOptions | None = None
         relationships.append(Relationship(from_person_id=pid, to_person_id="patient", type=rel, same_household=same))
     findings: list[Finding] = []
     visit = facts.visit
-    if visit is not None and facts.trigger in ("A01", "A03", "A04", "A08") and (visit.visit_number or visit.admit_time):
+    # An A01 / A04 with a PV1 *is* an attendance or admission: no visit number (PV1-19) and no admit
+    # time (PV1-44) is common in ED feeds and must not lose it (``visit_finding_id`` derives the id).
+    # A03 / A08 describe an existing visit and still need PV1-19 or PV1-44 to say which.
+    if visit is not None and (
+        facts.trigger in ("A01", "A04")
+        or (facts.trigger in ("A03", "A08") and (visit.visit_number or visit.admit_time))
+    ):
         emergency = is_emergency_visit(facts, opts)
         category = FindingCategory.HEALTH_ED_ATTENDANCE if emergency else (
             FindingCategory.HEALTH_ADMISSION if visit.patient_class.upper() == "I" or facts.trigger == "A01" else None
@@ -223,7 +255,7 @@ def facts_to_record(facts: PatientFacts, options: Hl7RecordOptions | None = None
             end = _when(visit.discharge_time, "PV1-45", issues) if visit.discharge_time else None
             findings.append(
                 Finding(
-                    finding_id=f"{visit.facility or facts.sending_facility or 'visit'}:{visit.visit_number or facts.control_id}",
+                    finding_id=visit_finding_id(facts),
                     subject_person_id="patient",
                     category=category,
                     start=start,
