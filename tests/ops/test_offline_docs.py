@@ -4,38 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException
 
 from mashlink.ops.web.docs import mount_offline_docs, swagger_ui_directory
+from tests.hub.api_support import serve
 
 VENDORED = Path(__file__).resolve().parents[2] / "ops" / "static" / "swagger-ui"
-
-
-def _serve(app: FastAPI) -> Iterator[httpx.Client]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _small_app() -> FastAPI:
@@ -52,7 +32,8 @@ def _small_app() -> FastAPI:
 def api() -> Iterator[httpx.Client]:
     app = _small_app()
     mount_offline_docs(app)
-    yield from _serve(app)
+    with serve(app) as client:
+        yield client
 
 
 class _Assets(HTMLParser):
@@ -149,7 +130,7 @@ def test_dependencies_guard_the_docs_pages() -> None:
 
     app = _small_app()
     mount_offline_docs(app, dependencies=[Depends(require_token)])
-    for client in _serve(app):
+    with serve(app) as client:
         assert client.get("/docs").status_code == 401
         assert client.get("/docs/oauth2-redirect").status_code == 401
         assert client.get("/ping").status_code == 200

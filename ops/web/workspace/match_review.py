@@ -9,15 +9,14 @@ page it redirects to already shows the fact in (or out of) the chronology.
 from __future__ import annotations
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from mashlink.config.security import Permission
 from mashlink.hub.access import actor_of
 from mashlink.hub.errors import Conflict, InvalidInput
 from mashlink.hub.match_review import MatchDecisionRequest
-from mashlink.ops.web.workspace.common import Workspace
-from mashlink.ops.web.workspace.referrals import _access, _page
+from mashlink.ops.web.workspace.referrals import begin_action, finish_action
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,11 +27,7 @@ def decide_match(request: Request, referral_id: str = Path(min_length=1, max_len
                  subject_person_id: str = Form("", max_length=64), agency_id: str = Form("", max_length=64),
                  source_system: str = Form("", max_length=200), record_id: str = Form("", max_length=200),
                  reason: str = Form("", max_length=2000)) -> Response:
-    workspace = Workspace.of(request)
-    principal = workspace.principal(request)
-    workspace.session.check_csrf(request, csrf_token)
-    workspace.require(principal, Permission.MATCH_CONFIRM)
-    _access(workspace, principal, Permission.MATCH_CONFIRM, referral_id)
+    workspace, principal = begin_action(request, csrf_token, Permission.MATCH_CONFIRM, referral_id)
     problem = None
     if decision not in ("confirm", "reject"):
         problem = "Choose confirm or reject"
@@ -48,8 +43,5 @@ def decide_match(request: Request, referral_id: str = Path(min_length=1, max_len
             problem = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         except (InvalidInput, Conflict) as exc:
             problem = str(exc)
-    if problem:
-        view = _access(workspace, principal, Permission.LINKED_VIEW_READ, referral_id)
-        return _page(request, principal, view, referral_id, status_code=422,
-                     errors=[{"field": "linked-records", "text": problem}])
-    return RedirectResponse(f"/workspace/referrals/{referral_id}?updated=match#linked-records", status_code=303)
+    errors = [{"field": "linked-records", "text": problem}] if problem else []
+    return finish_action(request, workspace, principal, referral_id, errors, {}, "match#linked-records")

@@ -139,14 +139,29 @@ def break_glass(request: Request, referral_id: str = REFERRAL_ID, csrf_token: st
     return _page(request, principal, decision, referral_id)
 
 
-@router.post("/workspace/referrals/{referral_id}/rerate", response_class=HTMLResponse)
-def rerate(request: Request, referral_id: str = REFERRAL_ID, csrf_token: str = Form(""),
-           rag: str = Form("", max_length=8), reason: str = Form("", max_length=2000)) -> Response:
+def begin_action(request: Request, csrf_token: str, permission: Permission, referral_id: str) -> tuple[Workspace, Principal]:
+    """What every action on a referral page checks first: session, CSRF, the permission, the referral's scope."""
     workspace = Workspace.of(request)
     principal = workspace.principal(request)
     workspace.session.check_csrf(request, csrf_token)
-    workspace.require(principal, Permission.REFERRAL_RERATE)
-    decision = _access(workspace, principal, Permission.REFERRAL_RERATE, referral_id)
+    workspace.require(principal, permission)
+    _access(workspace, principal, permission, referral_id)
+    return workspace, principal
+
+
+def finish_action(request: Request, workspace: Workspace, principal: Principal, referral_id: str,
+           errors: list[dict[str, str]], form: dict[str, str], updated: str) -> Response:
+    """Back to the referral: its page with the errors next to the fields (422), or a success banner."""
+    if errors:
+        view_decision = _access(workspace, principal, Permission.LINKED_VIEW_READ, referral_id)
+        return _page(request, principal, view_decision, referral_id, errors=errors, form=form, status_code=422)
+    return RedirectResponse(f"/workspace/referrals/{referral_id}?updated={updated}", status_code=303)
+
+
+@router.post("/workspace/referrals/{referral_id}/rerate", response_class=HTMLResponse)
+def rerate(request: Request, referral_id: str = REFERRAL_ID, csrf_token: str = Form(""),
+           rag: str = Form("", max_length=8), reason: str = Form("", max_length=2000)) -> Response:
+    workspace, principal = begin_action(request, csrf_token, Permission.REFERRAL_RERATE, referral_id)
     errors = []
     if rag not in {r.value for r in Rag}:
         errors.append({"field": "rerate-rag", "text": "Choose the new rating"})
@@ -157,22 +172,13 @@ def rerate(request: Request, referral_id: str = REFERRAL_ID, csrf_token: str = F
             workspace.hub.service.rerate(referral_id, rag, actor_of(principal), reason.strip())
         except (Conflict, InvalidInput) as exc:
             errors.append({"field": "rerate-rag", "text": str(exc)})
-    if errors:
-        view_decision = _access(workspace, principal, Permission.LINKED_VIEW_READ, referral_id)
-        return _page(request, principal, view_decision, referral_id, errors=errors,
-                     form={"rag": rag, "reason": reason}, status_code=422)
-    del decision
-    return RedirectResponse(f"/workspace/referrals/{referral_id}?updated=rag", status_code=303)
+    return finish_action(request, workspace, principal, referral_id, errors, {"rag": rag, "reason": reason}, "rag")
 
 
 @router.post("/workspace/referrals/{referral_id}/decision", response_class=HTMLResponse)
 def decide(request: Request, referral_id: str = REFERRAL_ID, csrf_token: str = Form(""),
            outcome: str = Form("", max_length=32), rationale: str = Form("", max_length=20000)) -> Response:
-    workspace = Workspace.of(request)
-    principal = workspace.principal(request)
-    workspace.session.check_csrf(request, csrf_token)
-    workspace.require(principal, Permission.REFERRAL_DECIDE)
-    _access(workspace, principal, Permission.REFERRAL_DECIDE, referral_id)
+    workspace, principal = begin_action(request, csrf_token, Permission.REFERRAL_DECIDE, referral_id)
     errors = []
     if outcome not in {o.value for o in OutcomeType}:
         errors.append({"field": "decision-outcome", "text": "Choose the decision"})
@@ -186,11 +192,8 @@ def decide(request: Request, referral_id: str = REFERRAL_ID, csrf_token: str = F
                 rationale=rationale.strip(), decided_by=actor, decided_at=datetime.now(timezone.utc)), actor=actor)
         except (Conflict, InvalidInput) as exc:
             errors.append({"field": "decision-outcome", "text": str(exc)})
-    if errors:
-        view_decision = _access(workspace, principal, Permission.LINKED_VIEW_READ, referral_id)
-        return _page(request, principal, view_decision, referral_id, errors=errors,
-                     form={"outcome": outcome, "rationale": rationale}, status_code=422)
-    return RedirectResponse(f"/workspace/referrals/{referral_id}?updated=decision", status_code=303)
+    return finish_action(request, workspace, principal, referral_id, errors,
+                  {"outcome": outcome, "rationale": rationale}, "decision")
 
 
 @router.get("/workspace/referrals/{referral_id}/chronology", response_class=HTMLResponse)
