@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mashlink.mapping import transforms as transforms_module
+from mashlink.mapping import scalars as scalars_module
 from mashlink.mapping.scalars import structure_of
 from mashlink.mapping.targets import APPEND, TargetStep
 
@@ -380,6 +381,8 @@ class _Generator:
         items, element = f"i{uid}", f"e{uid}"
         base = "record" if rule.from_record else scope.node
         self.all(rule.for_each, base, items, ind)
+        self.emit(ind, f"if len({items}) > _scalars.MAX_ITEMS_PER_RULE:")
+        self.emit(ind + 1, "return None")  # the interpreter reports the limit
         if rule.split is not None:
             sep = self.bind(rule.split, "S")
             self.emit(ind, f"{items} = [p.strip() for x in {items} for p in str(x).split({sep}) if p.strip()]")
@@ -426,6 +429,7 @@ def generate_source(rules: Sequence[Any], language: str) -> tuple[str, dict[str,
     """Python source of ``_translate(record)`` and the names it needs bound."""
     gen = _Generator(language)
     gen.names["_structure_of"] = structure_of
+    gen.names["_scalars"] = scalars_module
     gen.emit(0, "def _translate(record):")
     gen.emit(1, "out = {}")
     if language == "xml":

@@ -47,7 +47,8 @@ from mashlink.mapping.targets import (
     value_adapter,
 )
 from mashlink.mapping.targets import _unwrap
-from mashlink.mapping.scalars import STRUCTURE_MESSAGE, structure_of
+from mashlink.mapping import scalars
+from mashlink.mapping.scalars import STRUCTURE_MESSAGE, TOO_MANY_ITEMS_MESSAGE, structure_of
 from mashlink.mapping.transforms import LIST_TRANSFORMS, TRANSFORMS, describe
 from mashlink.mapping.yamlmarks import MarkedDict, MarkedList, line_of, load_marked_yaml
 
@@ -248,6 +249,10 @@ class _ObjectRule:
                                         self.for_each.expr, self.line, item))
                 return True
             items = [p.strip() for v in items for p in str(v).split(self.split) if p.strip()]
+        if len(items) > scalars.MAX_ITEMS_PER_RULE:
+            ctx.issues.append(Issue(self.target, "too many items", TOO_MANY_ITEMS_MESSAGE.format(
+                count=len(items), limit=scalars.MAX_ITEMS_PER_RULE), self.for_each.expr, self.line, item))
+            return True
         if not items and self.required:
             ctx.issues.append(Issue(self.target, "required", "no items in the native record",
                                     self.for_each.expr, self.line, item))

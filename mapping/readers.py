@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,18 @@ from typing import Any, Protocol
 
 from mashlink.mapping import safe_json
 from mashlink.mapping.errors import InputError, Position
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+#: Largest XML file ``read_xml`` parses whole (``MASHLINK_XML_MAX_BYTES``; the tree costs a few times the file).
+MAX_XML_BYTES = _limit("MASHLINK_XML_MAX_BYTES", 256 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,13 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
 
     from mashlink.mapping.paths.xpath import complete_document, forget_document
 
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise InputError(str(path), "file not found or unreadable") from None
+    if size > MAX_XML_BYTES:
+        raise InputError(str(path), f"XML input too large: {size} bytes, the limit is {MAX_XML_BYTES} "
+                                    "(MASHLINK_XML_MAX_BYTES)")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_blank_text=True)
     try:
         root = etree.parse(str(path), parser).getroot()

@@ -37,7 +37,7 @@ def _env_int(name: str, default: int) -> int:
     return value if value > 0 else default
 
 
-MAX_BYTES = _env_int("MASHLINK_JSON_MAX_BYTES", 64 * 1024 * 1024)
+MAX_BYTES = _env_int("MASHLINK_JSON_MAX_BYTES", 256 * 1024 * 1024)
 MAX_DEPTH = _env_int("MASHLINK_JSON_MAX_DEPTH", 64)
 MAX_VALUES = _env_int("MASHLINK_JSON_MAX_VALUES", 1_000_000)
 MAX_NUMBER_CHARS = 100

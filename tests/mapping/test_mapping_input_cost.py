@@ -76,3 +76,40 @@ def test_document_constant_is_conservative() -> None:
     for relative in ("A", ".", "@k", "/a | b", "concat(@k, /a)", "count(/a) + position()", "string()",
                      "../Header/LEA", "child::A", "normalize-space()"):
         assert not _document_constant(relative), relative
+
+
+def test_one_record_fanning_out_past_the_item_limit_is_rejected_naming_it(tmp_path: Path) -> None:
+    import json
+
+    from mashlink.mapping import default_registry, scalars
+    from mashlink.mapping.errors import RecordError
+
+    entry = default_registry().get("json")
+    mapping = load_spec(entry.spec_path)
+    data = json.loads((Path(__file__).parent / "data" / "cases.json").read_text(encoding="utf-8"))
+    limit = scalars.MAX_ITEMS_PER_RULE
+    data["cases"][0]["records"] = [{"id": f"R{i}", "type": "Referral"} for i in range(limit + 1)]
+    path = tmp_path / "fan-out.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    records = list(entry.reader(path, mapping))
+    try:
+        mapping.translate(*records[0])
+    except RecordError as exc:
+        assert f"too many items: {limit + 1} items, the limit is {limit}" in str(exc)
+        assert "MASHLINK_MAX_ITEMS_PER_RULE" in str(exc)
+    else:
+        raise AssertionError("a record over the item limit was accepted")
+    mapping.translate(*records[1])
+
+
+def test_xml_over_the_size_limit_is_refused_naming_it(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from mashlink.mapping import readers
+    from mashlink.mapping.errors import InputError
+
+    monkeypatch.setattr(readers, "MAX_XML_BYTES", 100)
+    path = tmp_path / "big.xml"
+    path.write_text(CTF, encoding="utf-8")
+    with pytest.raises(InputError, match="XML input too large: .* the limit is 100 .*MASHLINK_XML_MAX_BYTES"):
+        list(read_xml(path, load_spec(mappings_dir() / "ctf.yaml")))
