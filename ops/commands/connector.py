@@ -23,11 +23,33 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from mashlink.config.errors import ConfigError
 from mashlink.config.settings import load_settings
+
+if TYPE_CHECKING:
+    from mashlink.broker.topology import Topology
+    from mashlink.config.settings import MashlinkSettings
+
+
+def _require_own_queues(settings: "MashlinkSettings", agency_id: str, topology: "Topology") -> None:
+    """The agency's enquiry and events queues exist (or may be declared); else one paragraph and exit 2."""
+    from mashlink.broker.errors import BrokerError
+    from mashlink.connectors.wiring import connector_broker_factory
+    from mashlink.ops.wiring import UNREACHABLE_EXIT, mask_url
+
+    try:
+        with connector_broker_factory(settings, agency_id, topology=topology, reconnect_attempts=0)() as broker:
+            broker.ensure_agency_queues(agency_id)
+    except BrokerError as exc:
+        typer.echo(f"error: connector {agency_id!r} cannot consume on the broker at {mask_url(settings.broker_url)}: "
+                   f"{exc}. Check that the hub has started once against this broker and namespace "
+                   f"({topology.namespace!r}: MASHLINK_BROKER_NAMESPACE), and the broker user's permissions "
+                   "(`mashlink broker permissions`).", err=True)
+        raise typer.Exit(UNREACHABLE_EXIT) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +80,7 @@ def register(app: typer.Typer) -> None:
         from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
         from mashlink.connectors.wiring import connector_broker_factory
         from mashlink.ops.logging import configure_logging
+        from mashlink.ops.wiring import require_broker, warn_if_in_process
 
         try:
             settings = load_settings(file)
@@ -73,13 +96,10 @@ def register(app: typer.Typer) -> None:
         if not agency.enabled:
             typer.echo(f"agency {agency_id!r} is disabled in the configuration (enabled: false)", err=True)
             raise typer.Exit(2)
-        if settings.broker_url.startswith("memory://"):
-            typer.echo(
-                "warning: broker_url is memory:// (in-process only); a separate hub process will not see "
-                "this connector. Set MASHLINK_BROKER_URL=amqp://... to connect processes.",
-                err=True,
-            )
+        warn_if_in_process(settings, "connector")
+        require_broker(settings)  # one paragraph and exit 2 within 5 s, never a retry loop
         topology = Topology(namespace or settings.broker_namespace)
+        _require_own_queues(settings, agency.id, topology)
         try:
             factory = connector_broker_factory(settings, agency.id, topology=topology)
             context = ConnectorContext(settings=settings, agency=agency, agency_index=agency_index(settings, agency.id),
