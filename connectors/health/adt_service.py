@@ -39,7 +39,7 @@ from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import CONNECTOR_NAMESPACE, AgencyConnector
 from mashlink.connectors.health.adt import AdtFeed, WatchedSubject, WatchList
 from mashlink.connectors.health.fhir_client import FhirClient
-from mashlink.connectors.health.fhir_translate import FhirMappingOptions
+from mashlink.connectors.health.fhir_translate import FhirMappingOptions, classify_flag
 from mashlink.connectors.health.mllp import MllpSettings, ThreadedMllpServer
 from mashlink.connectors.health.state import HealthState
 from mashlink.schemas.codes import AgencyKind
@@ -131,18 +131,13 @@ class FhirCpFlagWatchList:
     def __init__(self, client: FhirClient, agency_id: str, mapping: FhirMappingOptions | None = None) -> None:
         self.client = client
         self.agency_id = agency_id
-        self.markers = {m.lower() for m in (mapping or FhirMappingOptions()).child_protection_markers}
+        self.mapping = mapping or FhirMappingOptions()
 
     def _is_cp(self, flag: dict[str, Any]) -> bool:
+        """An active Flag the translator classifies as child protection (code lists, markers or text)."""
         if flag.get("status") != "active":
             return False
-        concepts = [flag.get("code") or {}, *(flag.get("category") or [])]
-        for concept in concepts:
-            texts = [concept.get("text") or ""]
-            texts += [c.get(k) or "" for c in concept.get("coding", []) or [] for k in ("code", "display")]
-            if any(t.lower() in self.markers for t in texts if t):
-                return True
-        return False
+        return classify_flag(flag, self.mapping)[0] == "child_protection"
 
     def lookup(self, identifiers: Sequence[Identifier]) -> list[WatchedSubject]:
         found: list[WatchedSubject] = []

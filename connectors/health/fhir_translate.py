@@ -57,6 +57,22 @@ class FhirMappingOptions(BaseModel):
     child_protection_markers: frozenset[str] = frozenset(
         {"child-protection-plan", "cp-is", "cpis", "looked-after-child", "child protection plan"}
     )
+    child_protection_codes: dict[str, frozenset[str]] = Field(
+        default_factory=dict,
+        description="Flag code system URI -> codes meaning child protection (CP plan, CP-IS); '*' = any system. "
+        "For local or supplier code systems, e.g. {'https://trust.example.nhs.uk/CodeSystem/alerts': ['CP']}",
+    )
+    safeguarding_codes: dict[str, frozenset[str]] = Field(
+        default_factory=dict, description="Flag code system URI -> codes meaning a safeguarding concern; '*' = any"
+    )
+    child_protection_texts: frozenset[str] = Field(
+        default=frozenset({"child protection", "cp-is", "cpis", "looked after child", "looked-after child"}),
+        description="Phrases in a Flag's code.text / display / category meaning child protection (any case)",
+    )
+    safeguarding_texts: frozenset[str] = Field(
+        default=frozenset({"safeguarding"}),
+        description="Phrases in a Flag's code.text / display / category meaning a safeguarding concern",
+    )
     mental_health_labels: frozenset[str] = frozenset({"PSY", "PSYTHPN", "BH", "mental-health", "CAMHS"})
     sexual_health_labels: frozenset[str] = frozenset({"STD", "HIV", "SEX", "sexual-health", "GUM"})
     relationship_codes: dict[str, RelationshipType] = Field(default_factory=lambda: {
@@ -244,9 +260,75 @@ def _sensitivity(resource: dict[str, Any], extra: list[str], options: FhirMappin
     return Sensitivity.STANDARD
 
 
+def _flag_codings(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """(system, code) of every coding in a Flag's code and category."""
+    concepts = [resource.get("code") or {}, *(resource.get("category") or [])]
+    return [(str(c.get("system") or ""), str(c["code"]))
+            for cc in concepts if isinstance(cc, dict)
+            for c in cc.get("coding", []) or [] if isinstance(c, dict) and c.get("code")]
+
+
+def _flag_texts(resource: dict[str, Any]) -> list[str]:
+    """code.text, category text and every display, lower-cased with '-' / '_' / runs of spaces as one space."""
+    concepts = [resource.get("code") or {}, *(resource.get("category") or [])]
+    texts: list[str] = []
+    for cc in concepts:
+        if not isinstance(cc, dict):
+            continue
+        raw = [cc.get("text")] + [c.get("display") for c in cc.get("coding", []) or [] if isinstance(c, dict)]
+        texts += [" ".join(str(t).lower().replace("-", " ").replace("_", " ").split()) for t in raw if t]
+    return texts
+
+
+def _code_listed(codings: list[tuple[str, str]], lists: dict[str, frozenset[str]]) -> bool:
+    return any(code in lists.get(system, ()) or code in lists.get("*", ()) for system, code in codings)
+
+
+def _text_listed(texts: list[str], phrases: frozenset[str]) -> bool:
+    wanted = [" ".join(p.lower().replace("-", " ").replace("_", " ").split()) for p in phrases]
+    return any(p and p in t for t in texts for p in wanted)
+
+
+def classify_flag(resource: dict[str, Any], options: FhirMappingOptions | None = None) -> tuple[str, str | None]:
+    """(class, matched_by) of a FHIR Flag: ``child_protection``, ``safeguarding`` or ``unclassified``.
+
+    Child protection wins over safeguarding. Evidence, in order: the configured
+    code lists (``child_protection_codes`` / ``safeguarding_codes``, per code
+    system, so local and supplier code systems work as well as SNOMED CT), the
+    marker codes (``child_protection_markers`` / ``safeguarding_markers``, any
+    system, also on meta.tag), then the text: ``code.text``, displays and
+    category text containing a configured phrase (``child_protection_texts`` /
+    ``safeguarding_texts``). A Flag none of these recognise is ``unclassified``:
+    it is still carried as a finding, marked for review, never dropped.
+    """
+    opts = options or default_mapping_options()
+    codings = _flag_codings(resource)
+    markers = (_codes(resource.get("category")) + _codes((resource.get("meta") or {}).get("tag"))
+               + _codes(resource.get("code")))
+    texts = _flag_texts(resource)
+    if _code_listed(codings, opts.child_protection_codes):
+        return "child_protection", "code"
+    if _matches(markers, opts.child_protection_markers):
+        return "child_protection", "marker"
+    if _text_listed(texts, opts.child_protection_texts):
+        return "child_protection", "text"
+    if _code_listed(codings, opts.safeguarding_codes):
+        return "safeguarding", "code"
+    if _matches(markers, opts.safeguarding_markers):
+        return "safeguarding", "marker"
+    if _text_listed(texts, opts.safeguarding_texts):
+        return "safeguarding", "text"
+    return "unclassified", None
+
+
 def resource_finding(resource: dict[str, Any], subject_person_id: str, source: SourceRef,
                      options: FhirMappingOptions) -> Finding | None:
-    """Encounter / Flag / Condition / EpisodeOfCare -> one Finding (None when not safeguarding-relevant)."""
+    """Encounter / Flag / Condition / EpisodeOfCare -> one Finding (None when not safeguarding-relevant).
+
+    Every Flag becomes a finding (``classify_flag``): child protection, safeguarding,
+    or unclassified with ``needs_review`` (category health.safeguarding_flag, the
+    only general flag category the schema has, with ``flag_class=unclassified``).
+    """
     rtype = resource.get("resourceType")
     rid = f"{rtype}/{resource.get('id', '?')}"
     src = source.model_copy(update={"record_id": rid})
@@ -268,19 +350,25 @@ def resource_finding(resource: dict[str, Any], subject_person_id: str, source: S
                        attributes={"status": resource.get("status")}, source=src,
                        sensitivity=_sensitivity(resource, _codes(resource.get("reasonCode")), options))
     if rtype == "Flag":
-        markers = _codes(resource.get("category")) + _codes((resource.get("meta") or {}).get("tag")) + _codes(resource.get("code"))
-        if _matches(markers, options.child_protection_markers):
-            category = FindingCategory.HEALTH_CHILD_PROTECTION_FLAG
-        elif _matches(markers, options.safeguarding_markers):
-            category = FindingCategory.HEALTH_SAFEGUARDING_FLAG
+        flag_class, matched_by = classify_flag(resource, options)
+        category = (FindingCategory.HEALTH_CHILD_PROTECTION_FLAG if flag_class == "child_protection"
+                    else FindingCategory.HEALTH_SAFEGUARDING_FLAG)
+        text = _text(resource.get("code"))
+        if flag_class == "unclassified":
+            summary = f"Flag not classified (review): {text}" if text else "Flag not classified (review)"
         else:
-            return None
+            summary = text or ("Child protection flag" if flag_class == "child_protection" else "Safeguarding flag")
+        codings = [c for c in ((resource.get("code") or {}).get("coding") or []) if isinstance(c, dict)]
         return Finding(finding_id=rid, subject_person_id=subject_person_id, category=category,
                        start=_when(period.get("start")), end=_when(period.get("end")),
-                       summary=_text(resource.get("code")) or "Safeguarding flag",
+                       summary=summary[:4000],
                        codes=[c for c in _codes(resource.get("code"))[:5]],
-                       attributes={"status": resource.get("status")}, source=src,
-                       sensitivity=_sensitivity(resource, [], options))
+                       attributes={"status": resource.get("status"), "flag_class": flag_class,
+                                   "matched_by": matched_by, "needs_review": flag_class == "unclassified",
+                                   "code_text": (resource.get("code") or {}).get("text") or None,
+                                   "code_systems": " ".join(sorted({str(c["system"]) for c in codings
+                                                                    if c.get("system")})) or None},
+                       source=src, sensitivity=_sensitivity(resource, [], options))
     if rtype == "Condition":
         start = _when(resource.get("onsetDateTime") or resource.get("recordedDate"))
         end = _when(resource.get("abatementDateTime"))
@@ -354,6 +442,10 @@ def build_record(patient: dict[str, Any], related: list[dict[str, Any]], options
         finding = resource_finding(res, person.person_id, source, options)
         if finding is not None:
             findings.append(finding)
+            if finding.attributes.get("needs_review"):
+                issues.append(RecordIssue(
+                    field=f"{finding.finding_id}.code", rule="flag.unclassified",
+                    detail="Flag code and text match no child-protection or safeguarding list; kept for review"))
     return AgencyRecord(source=source, person=person, related_people=people, relationships=relationships,
                         findings=findings, issues=issues)
 

@@ -101,3 +101,80 @@ def test_ed_alert_fires_for_a01_without_pv1_19_over_mllp() -> None:
     assert alerts[0].kind is AlertKind.UNSCHEDULED_CARE_ATTENDANCE
     assert events[0].emergency
     assert [f.finding_id for f in events[0].record.findings] == ["RXX01:EDNOVN03"]
+
+
+# --------------------------------------------------------------------------- FHIR Flag (local code systems)
+
+from mashlink.connectors.health.adt_service import FhirCpFlagWatchList  # noqa: E402
+from mashlink.connectors.health.fhir_translate import (  # noqa: E402
+    FhirMappingOptions,
+    classify_flag,
+    translate_document,
+)
+
+LOCAL_ALERTS = "https://synth-trust.example.nhs.uk/CodeSystem/alerts"
+
+
+def _flag(fid: str, code: dict, status: str = "active") -> dict:
+    return {"resourceType": "Flag", "id": fid, "status": status, "code": code,
+            "subject": {"reference": "Patient/p1"}, "period": {"start": "2026-01-05"}}
+
+
+def _bundle(*flags: dict) -> dict:
+    patient = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Okafor", "given": ["Amelia"]}],
+               "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765870"}]}
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": patient}, *({"resource": f} for f in flags)]}
+
+
+def test_flag_with_local_code_and_text_child_protection_is_classified_cp() -> None:
+    flag = _flag("f-local", {"coding": [{"system": LOCAL_ALERTS, "code": "ALRT-17", "display": "Child Protection"}],
+                             "text": "Child Protection"})
+    (record,) = translate_document(_bundle(flag))
+    [finding] = record.findings
+    assert finding.category is FindingCategory.HEALTH_CHILD_PROTECTION_FLAG
+    assert finding.finding_id == "Flag/f-local"
+    assert finding.summary == "Child Protection"
+    assert "ALRT-17" in finding.codes
+    assert finding.attributes["flag_class"] == "child_protection"
+    assert finding.attributes["matched_by"] == "text"
+    assert finding.attributes["code_systems"] == LOCAL_ALERTS
+    assert not finding.attributes["needs_review"]
+    assert record.issues == []
+
+
+def test_flag_classified_by_a_configured_local_code_list() -> None:
+    options = FhirMappingOptions.model_validate(
+        {"child_protection_codes": {LOCAL_ALERTS: ["CPP"]}, "safeguarding_codes": {"*": ["SGC"]}})
+    cp = _flag("f1", {"coding": [{"system": LOCAL_ALERTS, "code": "CPP"}]})  # no text at all
+    sg = _flag("f2", {"coding": [{"system": "urn:other", "code": "SGC"}]})
+    other_system = _flag("f3", {"coding": [{"system": "urn:other", "code": "CPP"}]})
+    assert classify_flag(cp, options) == ("child_protection", "code")
+    assert classify_flag(sg, options) == ("safeguarding", "code")
+    assert classify_flag(other_system, options) == ("unclassified", None)
+
+
+def test_unknown_flag_is_kept_and_flagged_for_review() -> None:
+    flag = _flag("f-unknown", {"coding": [{"system": LOCAL_ALERTS, "code": "ALRT-99", "display": "Alert 99"}],
+                               "text": "Alert 99"})
+    (record,) = translate_document(_bundle(flag))
+    [finding] = record.findings
+    assert finding.finding_id == "Flag/f-unknown"
+    assert finding.attributes["flag_class"] == "unclassified" and finding.attributes["needs_review"] is True
+    assert "ALRT-99" in finding.codes and "Alert 99" in finding.summary
+    assert [(i.field, i.rule) for i in record.issues] == [("Flag/f-unknown.code", "flag.unclassified")]
+
+
+def test_snomed_style_markers_still_classify() -> None:
+    sg = _flag("f-sg", {"text": "Concern"})
+    sg["category"] = [{"coding": [{"code": "safeguarding"}]}]
+    assert classify_flag(sg) == ("safeguarding", "marker")
+    assert classify_flag(_flag("f-cp", {"coding": [{"code": "child-protection-plan"}]}))[0] == "child_protection"
+
+
+def test_cp_watch_list_recognises_a_local_code_cp_flag() -> None:
+    watch = FhirCpFlagWatchList(client=None, agency_id="trust")  # type: ignore[arg-type]
+    local = _flag("f-local", {"coding": [{"system": LOCAL_ALERTS, "code": "ALRT-17"}], "text": "Child Protection"})
+    assert watch._is_cp(local)
+    assert not watch._is_cp(_flag("f-x", {"text": "Alert 99"}))
+    assert not watch._is_cp(_flag("f-old", {"text": "Child Protection"}, status="inactive"))
