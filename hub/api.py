@@ -195,7 +195,8 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                queue_stats: Callable[[], list[Any]] | None = None,
                audit_check: Callable[[], AuditCheck | None] | None = None,
-               dead_letters: DeadLetters | None = None) -> FastAPI:
+               dead_letters: DeadLetters | None = None,
+               broker_ready: Callable[[], None] | None = None) -> FastAPI:
     """Build the API around one service.
 
     ``verifier`` checks bearer tokens (default: the configured identity
@@ -203,6 +204,9 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
     ``queue_stats`` gives broker queue depths for /metrics and
     ``audit_check`` the latest scheduled audit self-check. ``dead_letters``
     operates parked messages (without it the /dead-letters routes answer 503).
+    ``broker_ready`` raises when the broker cannot be reached (quickly), so
+    /health/ready checks the broker as well as the database; it is kept in
+    ``app.state.broker_ready``, where a wrapper may also set it.
     """
     settings = service.settings
     security = settings.security
@@ -494,14 +498,28 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/health/ready", responses={503: {"description": "database unavailable"}}, **guarded(PUBLIC))
+    app.state.broker_ready = broker_ready
+
+    @app.get("/health/ready", responses={503: {"description": "the database or the broker is unavailable"}},
+             **guarded(PUBLIC))
     def ready() -> JSONResponse:
+        """Ready when the database answers and the broker can be reached; 503 names each that cannot."""
+        down: dict[str, str] = {}
         try:
             with service.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # noqa: BLE001 - readiness reports any database failure
-            return JSONResponse(status_code=503, content={"status": "database unavailable",
-                                                          "detail": type(exc).__name__})
+            down["database"] = type(exc).__name__
+        check = getattr(app.state, "broker_ready", None)
+        if check is not None:
+            try:
+                check()
+            except Exception as exc:  # noqa: BLE001 - readiness reports any broker failure
+                down["broker"] = type(exc).__name__
+        if down:
+            return JSONResponse(status_code=503, content={
+                "status": " and ".join(down) + " unavailable", "unavailable": list(down),
+                "detail": "; ".join(f"{name}: {error}" for name, error in down.items())})
         return JSONResponse({"status": "ready"})
 
     def metrics_access(request: Request, _creds: Any = Depends(bearer)) -> None:

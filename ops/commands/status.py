@@ -22,9 +22,17 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Queue depths and consumers; open / at-risk / overdue enquiries by agency and RAG."""
-        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+        from mashlink.ops.wiring import (
+            PREFLIGHT_TIMEOUT_S,
+            UNREACHABLE_EXIT,
+            broker_problem,
+            hub_broker_factory,
+            mask_url,
+            open_hub,
+            settings_or_exit,
+        )
 
-        settings = settings_or_exit(config)
+        settings = settings_or_exit(config)  # checks the broker answers (exit 2 within 5 s otherwise)
         service = open_hub(settings)
         try:
             stats = service.open_enquiry_stats()
@@ -40,10 +48,12 @@ def register(app: typer.Typer) -> None:
             finally:
                 broker.close()
         except Exception as exc:  # noqa: BLE001 - status must report an unreachable broker, not crash
-            broker_error = f"{type(exc).__name__}: {exc}"
+            broker_error = str(broker_problem(settings, exc, PREFLIGHT_TIMEOUT_S))
         if json:
             typer.echo(jsonlib.dumps({"enquiries": stats.model_dump(mode="json"), "queues": queues,
                                       "broker_error": broker_error}, indent=2))
+            if broker_error:
+                raise typer.Exit(UNREACHABLE_EXIT)
             return
         console = Console()
         table = Table(title="Outstanding enquiries")
@@ -54,9 +64,9 @@ def register(app: typer.Typer) -> None:
         table.add_row("total", "", str(stats.total_open), str(stats.total_at_risk), str(stats.total_overdue))
         console.print(table)
         if broker_error:
-            console.print(f"[red]broker unreachable[/red]: {broker_error}")
-            return
-        qtable = Table(title=f"Queues ({settings.broker_url.split('@')[-1]})")
+            typer.echo(f"error: {broker_error}", err=True)
+            raise typer.Exit(UNREACHABLE_EXIT)
+        qtable = Table(title=f"Queues ({mask_url(settings.broker_url).split('@')[-1]})")
         qtable.add_column("queue")
         qtable.add_column("messages", justify="right")
         qtable.add_column("consumers", justify="right")
