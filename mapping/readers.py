@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,18 +19,11 @@ from typing import Any, Protocol
 
 from mashlink.mapping import safe_json
 from mashlink.mapping.errors import InputError, Position
-
-
-def _limit(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
+from mashlink.mapping.limits import env_int
 
 
 #: Largest XML file ``read_xml`` parses whole (``MASHLINK_XML_MAX_BYTES``; the tree costs a few times the file).
-MAX_XML_BYTES = _limit("MASHLINK_XML_MAX_BYTES", 256 * 1024 * 1024)
+MAX_XML_BYTES = env_int("MASHLINK_XML_MAX_BYTES", 256 * 1024 * 1024)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,24 +22,16 @@ parse safe, and any remaining syntax error is reported as before.
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
 from mashlink.mapping.errors import InputError
+from mashlink.mapping.limits import env_int
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-MAX_BYTES = _env_int("MASHLINK_JSON_MAX_BYTES", 256 * 1024 * 1024)
-MAX_DEPTH = _env_int("MASHLINK_JSON_MAX_DEPTH", 64)
-MAX_VALUES = _env_int("MASHLINK_JSON_MAX_VALUES", 1_000_000)
+MAX_BYTES = env_int("MASHLINK_JSON_MAX_BYTES", 256 * 1024 * 1024)
+MAX_DEPTH = env_int("MASHLINK_JSON_MAX_DEPTH", 64)
+MAX_VALUES = env_int("MASHLINK_JSON_MAX_VALUES", 1_000_000)
 MAX_NUMBER_CHARS = 100
 
 # One token per match: a whole string (skipped), a bracket, a number or a literal.

@@ -12,12 +12,13 @@ native path and spec line), never a value.
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from lxml import etree
+
+from mashlink.mapping.limits import env_int
 
 _SCALARS = (str, int, float, bool, Decimal, date, datetime, time)
 _Element = etree._Element
@@ -41,18 +42,10 @@ def structure_of(value: Any) -> str | None:
     return f"a {type(value).__name__} structure"
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 #: Items one ``for_each`` may produce in one record (``MASHLINK_MAX_ITEMS_PER_RULE``). A few MB of native
 #: input fanned out into one canonical record of 100,000 findings cost GB of memory; a record over the
 #: limit is rejected with an error naming it.
-MAX_ITEMS_PER_RULE = _env_int("MASHLINK_MAX_ITEMS_PER_RULE", 10_000)
+MAX_ITEMS_PER_RULE = env_int("MASHLINK_MAX_ITEMS_PER_RULE", 10_000)
 TOO_MANY_ITEMS_MESSAGE = "{count} items, the limit is {limit} per record (MASHLINK_MAX_ITEMS_PER_RULE)"
 
 STRUCTURE_MESSAGE = "{kind} where a single value is expected (structure is never turned into text)"

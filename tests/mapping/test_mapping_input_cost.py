@@ -16,20 +16,9 @@ from typing import Any
 from mashlink.mapping import load_spec, mappings_dir
 from mashlink.mapping.paths.xpath import XPathExpr, _document_constant
 from mashlink.mapping.readers import read_xml
+from tests.mapping.test_mapping_xml_fast import _paths
 
 CTF = (Path(__file__).resolve().parents[1] / "education" / "fixtures" / "ctf-standard.xml").read_text(encoding="utf-8")
-
-
-def _paths(rules: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for rule in rules:
-        if hasattr(rule, "rules"):
-            if rule.for_each is not None:
-                out.append(rule.for_each)
-            out.extend(_paths(rule.rules))
-        else:
-            out.extend(rule.paths)
-    return out
 
 
 def _count_evaluations(path: XPathExpr, counter: dict[str, int]) -> None:
