@@ -155,15 +155,106 @@ class Sensitivity(StrEnum):
 
 
 class HandlingCode(StrEnum):
-    """Police handling codes (National Intelligence Model / 3x5x2 style).
+    """What may be done with a piece of police material: the release decision.
 
-    ``P`` lawful sharing permitted; ``C`` with conditions; ``DND`` do not
-    disseminate: never sent, only "information held, contact the police MASH".
+    ``P`` lawful sharing permitted; ``C`` with conditions (3x5x2: the
+    originator's conditions travel with it); ``DND`` do not disseminate: never
+    sent, only "information held, contact the police MASH". Native codes map
+    here through the ``police-handling-codes`` table: 3x5x2 ``P``/``C``, and the
+    legacy 5x5x5 handling codes ``1``-``5`` (only ``2``, UK non-prosecuting
+    parties, reaches MASH partners, with conditions; the rest are withheld).
+
+    ``UNRECOGNISED``: a native code no table knows (or none at all). Fail safe:
+    the material is withheld exactly like ``DND`` and the record is flagged, so
+    the rest of what the force holds about the person can still be shared.
     """
 
     PERMITTED = "P"
     CONDITIONS = "C"
     DO_NOT_DISSEMINATE = "DND"
+    UNRECOGNISED = "unrecognised"
+
+
+#: Handling codes whose material never leaves the force (replaced by "information held").
+WITHHELD_HANDLING_CODES: frozenset[HandlingCode] = frozenset(
+    {HandlingCode.DO_NOT_DISSEMINATE, HandlingCode.UNRECOGNISED})
+
+
+class GradingScheme(StrEnum):
+    """Police intelligence grading schemes (College of Policing APP, Intelligence management).
+
+    ``3x5x2``: the national scheme since 2016 (source evaluation 1-3,
+    intelligence assessment A-E, handling code P/C with conditions).
+    ``5x5x5``: the legacy scheme still found in older records and exports
+    (source evaluation A-E, intelligence evaluation 1-5, handling code 1-5).
+    """
+
+    NATIONAL_3X5X2 = "3x5x2"
+    LEGACY_5X5X5 = "5x5x5"
+
+
+class SourceEvaluation(StrEnum):
+    """3x5x2 source evaluation."""
+
+    RELIABLE = "1"
+    UNTESTED = "2"
+    NOT_RELIABLE = "3"
+
+
+class IntelligenceAssessment(StrEnum):
+    """3x5x2 intelligence assessment."""
+
+    KNOWN_DIRECTLY = "A"  # known directly to the source
+    KNOWN_INDIRECTLY_CORROBORATED = "B"  # known indirectly to the source but corroborated
+    KNOWN_INDIRECTLY = "C"  # known indirectly to the source
+    NOT_KNOWN = "D"  # not known
+    SUSPECTED_FALSE = "E"  # suspected to be false or malicious
+
+
+class NationalHandlingCode(StrEnum):
+    """3x5x2 handling code (``C``: conditions must be stated by the originator)."""
+
+    PERMITTED = "P"
+    CONDITIONS = "C"
+
+
+class LegacySourceEvaluation(StrEnum):
+    """5x5x5 source evaluation."""
+
+    ALWAYS_RELIABLE = "A"
+    MOSTLY_RELIABLE = "B"
+    SOMETIMES_RELIABLE = "C"
+    UNRELIABLE = "D"
+    UNTESTED = "E"
+
+
+class LegacyIntelligenceEvaluation(StrEnum):
+    """5x5x5 intelligence evaluation."""
+
+    KNOWN_TRUE = "1"  # known to be true without reservation
+    KNOWN_TO_SOURCE = "2"  # known personally to the source but not to the officer
+    CORROBORATED = "3"  # not personally known to the source but corroborated
+    CANNOT_BE_JUDGED = "4"
+    SUSPECTED_FALSE = "5"
+
+
+class LegacyHandlingCode(StrEnum):
+    """5x5x5 handling code (who the material may be disseminated to)."""
+
+    LAW_ENFORCEMENT = "1"  # other UK law enforcement and prosecuting agencies
+    UK_NON_PROSECUTING = "2"  # UK non-prosecuting parties (authorisation and records needed)
+    NON_UK_LAW_ENFORCEMENT = "3"  # non-UK law enforcement agencies (special conditions)
+    ORIGINATING_AGENCY_ONLY = "4"
+    NO_FURTHER_DISSEMINATION = "5"  # refer to the originator; special handling conditions
+
+
+#: The values each scheme allows in each part of the grade.
+GRADING_VALUES: dict[GradingScheme, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
+    GradingScheme.NATIONAL_3X5X2: (frozenset(SourceEvaluation), frozenset(IntelligenceAssessment),
+                                   frozenset(NationalHandlingCode)),
+    GradingScheme.LEGACY_5X5X5: (frozenset(LegacySourceEvaluation), frozenset(LegacyIntelligenceEvaluation),
+                                 frozenset(LegacyHandlingCode)),
+}
 
 
 class Reliability(StrEnum):

@@ -13,8 +13,11 @@ from pydantic import Field, model_validator
 
 from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
 from mashlink.schemas.codes import (
+    GRADING_VALUES,
+    WITHHELD_HANDLING_CODES,
     AgencyKind,
     FindingCategory,
+    GradingScheme,
     HandlingCode,
     Reliability,
     Sensitivity,
@@ -32,6 +35,36 @@ class SourceRef(CanonicalModel):
     system: str = Field(min_length=1, description="Source system, e.g. 'Mosaic', 'Niche RMS'")
     record_id: str = Field(min_length=1)
     organisation: str | None = Field(default=None, description="ODS code, LA code, force code or URN")
+
+
+class IntelligenceGrading(CanonicalModel):
+    """How the police graded a piece of material, as graded (3x5x2, or legacy 5x5x5).
+
+    The native grade is kept as recorded; the release decision is the
+    finding's ``handling_code`` and the coarse reliability its ``reliability``.
+    3x5x2: source evaluation ``1``-``3``, intelligence assessment ``A``-``E``,
+    handling ``P``/``C`` (``C`` with the originator's conditions). 5x5x5:
+    source ``A``-``E``, intelligence ``1``-``5``, handling ``1``-``5``.
+    """
+
+    scheme: GradingScheme
+    source_evaluation: str | None = Field(default=None, max_length=1)
+    intelligence_assessment: str | None = Field(default=None, max_length=1)
+    handling_code: str | None = Field(default=None, max_length=1, description="Native handling code as graded")
+    conditions: str | None = Field(default=None, max_length=2000,
+                                   description="Handling conditions set by the originator (3x5x2 code C)")
+
+    @model_validator(mode="after")
+    def _values_of_scheme(self) -> "IntelligenceGrading":
+        allowed = GRADING_VALUES[self.scheme]
+        for name, value, values in (("source_evaluation", self.source_evaluation, allowed[0]),
+                                    ("intelligence_assessment", self.intelligence_assessment, allowed[1]),
+                                    ("handling_code", self.handling_code, allowed[2])):
+            if value is not None and value not in values:
+                raise rule_error("IntelligenceGrading", (name,), "grading_scheme",
+                                 f"{value!r} is not a {self.scheme.value} {name.replace('_', ' ')} "
+                                 f"(one of {', '.join(sorted(values))})", value)
+        return self
 
 
 class Finding(CanonicalModel):
@@ -52,6 +85,8 @@ class Finding(CanonicalModel):
     sensitivity: Sensitivity = Sensitivity.STANDARD
     handling_code: HandlingCode | None = None
     reliability: Reliability = Reliability.RELIABLE
+    grading: IntelligenceGrading | None = Field(
+        default=None, description="Police intelligence grade as recorded (3x5x2 or legacy 5x5x5)")
     contact: str | None = Field(default=None, description="Whom to contact for more (team, not person)")
 
     @model_validator(mode="after")
@@ -72,6 +107,9 @@ class Finding(CanonicalModel):
                 "handling codes apply to police material only",
                 self.handling_code.value,
             )
+        if self.grading is not None and self.source.agency_kind is not _POLICE:
+            raise rule_error("Finding", ("grading",), "grading_police_only",
+                             "intelligence grading applies to police material only", self.grading.scheme.value)
         if self.start and self.end and _as_date(self.end) < _as_date(self.start):
             raise rule_error(
                 "Finding", ("end",), "finding_order", "finding end is before its start", self.end.isoformat()
@@ -80,7 +118,8 @@ class Finding(CanonicalModel):
 
     @property
     def do_not_disseminate(self) -> bool:
-        return self.handling_code is HandlingCode.DO_NOT_DISSEMINATE
+        """True when the material never leaves the force: DND, or a handling code nobody could read."""
+        return self.handling_code in WITHHELD_HANDLING_CODES
 
 
 def _as_date(value: date | datetime) -> date:

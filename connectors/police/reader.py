@@ -42,6 +42,7 @@ from typing import Any
 from mashlink.connectors.police.schema import LINK_KINDS, EntityKind, LinkType
 from mashlink.mapping.errors import InputError, Position
 from mashlink.mapping.readers import MappingLike, RowProblem
+from mashlink.schemas.codes import GRADING_VALUES, GradingScheme, Reliability
 
 CSV_ROLES = ("persons", "events", "links", "locations", "objects", "names", "markers")
 CSV_REQUIRED = ("persons", "events", "links")
@@ -237,10 +238,117 @@ def load_csv_set(persons_path: Path) -> PoleDocument:
     return doc
 
 
+# --------------------------------------------------------------------------- grading
+GRADE_FIELDS = ("source_evaluation", "intelligence_assessment", "handling_code")
+_3X5X2, _5X5X5 = GradingScheme.NATIONAL_3X5X2, GradingScheme.LEGACY_5X5X5
+#: Coarse reliability of a source evaluation (the native grade is kept alongside). 5x5x5 C
+#: ("sometimes reliable") and E ("untested") are "untested": neither is vouched for.
+SOURCE_RELIABILITY: dict[GradingScheme, dict[str, Reliability]] = {
+    _3X5X2: {"1": Reliability.RELIABLE, "2": Reliability.UNTESTED, "3": Reliability.NOT_RELIABLE},
+    _5X5X5: {"A": Reliability.RELIABLE, "B": Reliability.MOSTLY_RELIABLE, "C": Reliability.UNTESTED,
+             "D": Reliability.NOT_RELIABLE, "E": Reliability.UNTESTED},
+}
+
+
+def _grade_text(value: Any) -> str | None:
+    """A grade value as text (JSON numbers allowed: 1 -> '1'); None when blank; TypeError for structure."""
+    if value is None:
+        return None
+    if isinstance(value, (list, dict)):
+        raise TypeError("a list or object where a single value is expected")
+    text = str(value).strip().upper()
+    return text or None
+
+
+def _infer_scheme(values: dict[str, str | None]) -> GradingScheme | None:
+    """3x5x2 or 5x5x5 from the values: the two schemes use letters and digits the other way round."""
+    for index, name in enumerate(GRADE_FIELDS[::-1]):  # handling code first: P/C versus 1-5
+        value = values[name]
+        if value is None:
+            continue
+        for scheme in (_3X5X2, _5X5X5):
+            if value in GRADING_VALUES[scheme][2 - index]:
+                return scheme
+    return None
+
+
+def grading_of(entity: dict[str, Any], finding_id: str, issues: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The intelligence grade of one event or marker, or None when it carries none.
+
+    The scheme is ``grading_scheme`` when the export says so (``3x5x2`` / ``5x5x5``),
+    otherwise read from the values (3x5x2 grades sources 1-3 and handles P/C;
+    5x5x5 grades sources A-E and handles 1-5). A value outside the scheme is
+    left out of the grade and reported in ``issues`` (field named by finding id,
+    never by a person's name); a 3x5x2 ``C`` without conditions is reported too.
+    An event with only a ``P``/``C``/``DND`` handling code has no grade.
+    """
+    where = f"findings[{finding_id}].grading"
+    values: dict[str, str | None] = {}
+    for name in (*GRADE_FIELDS, "grading_scheme"):
+        try:
+            values[name] = _grade_text(entity.get(name))
+        except TypeError as exc:
+            issues.append({"field": f"{where}.{name}", "rule": "structure", "detail": f"{exc}; left out"})
+            values[name] = None
+    conditions = entity.get("handling_conditions")
+    conditions = conditions.strip() if isinstance(conditions, str) and conditions.strip() else None
+    graded = values["source_evaluation"] or values["intelligence_assessment"] or values["grading_scheme"]
+    legacy_handling = values["handling_code"] in GRADING_VALUES[_5X5X5][2]
+    if not (graded or legacy_handling or conditions):
+        return None
+    scheme: GradingScheme | None = None
+    if values["grading_scheme"]:
+        try:
+            scheme = GradingScheme(values["grading_scheme"].lower().replace(" ", ""))
+        except ValueError:
+            issues.append({"field": f"{where}.scheme", "rule": "grading_scheme",
+                           "detail": f"unknown grading scheme (expected {_3X5X2.value} or {_5X5X5.value}); "
+                                     "scheme read from the values"})
+    scheme = scheme or _infer_scheme(values)
+    if scheme is None:
+        issues.append({"field": where, "rule": "grading_scheme",
+                       "detail": "grade values fit neither 3x5x2 nor 5x5x5; grade left out"})
+        return None
+    grade: dict[str, Any] = {"scheme": scheme.value, "conditions": conditions}
+    for name, allowed in zip(GRADE_FIELDS, GRADING_VALUES[scheme]):
+        value = values[name]
+        if value is None:
+            continue
+        if value in allowed:
+            grade[name] = value
+        elif name != "handling_code" or value not in ("DND", "NFD"):
+            issues.append({"field": f"{where}.{name}", "rule": "grading_scheme",
+                           "detail": f"not a {scheme.value} {name.replace('_', ' ')} "
+                                     f"(one of {', '.join(sorted(allowed))}); left out"})
+    if scheme is _3X5X2 and grade.get("handling_code") == "C" and not conditions:
+        issues.append({"field": f"{where}.conditions", "rule": "conditions_missing",
+                       "detail": "3x5x2 handling code C without conditions: shared as restricted; "
+                                 "the recipient is told to contact the police MASH team"})
+    reliability = SOURCE_RELIABILITY[scheme].get(grade.get("source_evaluation") or "")
+    if reliability is not None:
+        grade["reliability"] = reliability.value
+    return grade
+
+
+def _graded(entity: dict[str, Any], finding_id: str, issues: list[dict[str, str]]) -> dict[str, Any]:
+    """A copy of an event or marker with its ``grading`` (and, unless the export says, its reliability)."""
+    out = dict(entity)
+    grade = grading_of(entity, finding_id, issues)
+    if grade is not None:
+        out["grading"] = grade
+        if out.get("reliability") in (None, "") and grade.get("reliability"):
+            out["reliability"] = grade["reliability"]
+    return out
+
+
 # --------------------------------------------------------------------------- join
 def _problem(pos: Position, record_id: str | None, field_path: str, rule: str, message: str
              ) -> tuple[RowProblem, Position]:
     return RowProblem(f"{field_path}: {rule}: {message}"), pos.with_record_id(record_id)
+
+
+def _structure_name(value: Any) -> str:
+    return {list: "a list", dict: "an object"}.get(type(value), f"a {type(value).__name__}")
 
 
 def person_views(doc: PoleDocument) -> Iterator[tuple[Any, Position]]:
@@ -256,6 +364,10 @@ def person_views(doc: PoleDocument) -> Iterator[tuple[Any, Position]]:
         key = id_field[kind]
         for item in items:
             ident = item.data.get(key)
+            if isinstance(ident, (list, dict)):
+                yield _problem(item.position, None, key, "structure",
+                               f"{_structure_name(ident)} where a single id is expected")
+                continue
             if not isinstance(ident, str) or not ident.strip():
                 yield _problem(item.position, None, key, "required", f"every {kind.value} needs a {key}")
                 continue
@@ -283,6 +395,11 @@ def person_views(doc: PoleDocument) -> Iterator[tuple[Any, Position]]:
         for end, want in (("from", want_from), ("to", want_to)):
             kind_text = str(link.get(f"{end}_kind", "")).strip().lower()
             ident = link.get(f"{end}_id")
+            if ident is not None and not isinstance(ident, str):
+                yield _problem(item.position, link_id, f"{end}_id", "structure",
+                               f"{_structure_name(ident)} where a single id is expected")
+                bad = True
+                break
             if kind_text != want.value:
                 yield _problem(item.position, link_id, f"{end}_kind", "link_kind",
                                f"a {ltype.value} link joins {want_from.value} -> {want_to.value}")
@@ -314,12 +431,17 @@ def person_views(doc: PoleDocument) -> Iterator[tuple[Any, Position]]:
         person = dict(item.data)
         markers = person.get("warning_markers") or []
         view_markers = []
+        grading_issues: list[dict[str, str]] = []
         for i, marker in enumerate(markers if isinstance(markers, list) else []):
             if isinstance(marker, dict):
-                view_markers.append({**marker, "finding_id": f"{person_id}:marker:{marker.get('marker_id', i + 1)}"})
+                finding_id = f"{person_id}:marker:{marker.get('marker_id', i + 1)}"
+                marker = _graded(marker, finding_id, grading_issues)
+                if marker.get("handling_code") in (None, ""):
+                    marker["handling_code"] = "C"  # the exchange schema's default for markers
+                view_markers.append({**marker, "finding_id": finding_id})
         events = []
         for event_id, roles in events_of.get(person_id, {}).items():
-            event = dict(indexes[EntityKind.EVENT][event_id].data)
+            event = _graded(indexes[EntityKind.EVENT][event_id].data, f"{person_id}:{event_id}", grading_issues)
             loc_id = event_location.get(event_id)
             if loc_id:
                 event["location"] = dict(indexes[EntityKind.LOCATION][loc_id].data)
@@ -348,7 +470,7 @@ def person_views(doc: PoleDocument) -> Iterator[tuple[Any, Position]]:
         yield {
             "force": header.get("force_code"), "system": header.get("system"), "export_id": header.get("export_id"),
             "person": person, "addresses": addresses, "events": events, "markers": view_markers,
-            "relatives": relatives,
+            "relatives": relatives, "grading_issues": grading_issues,
         }, item.position.with_record_id(person_id)
 
 

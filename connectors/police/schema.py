@@ -95,7 +95,27 @@ LINK_KINDS: dict[LinkType, tuple[EntityKind, EntityKind]] = {
     LinkType.INVOLVED_IN: (O, E),
 }
 
-HandlingCodeValue = Literal["P", "C", "DND"]
+#: P / C (3x5x2), DND, or a legacy 5x5x5 handling code 1-5 (see police-handling-codes).
+HandlingCodeValue = Literal["P", "C", "DND", "1", "2", "3", "4", "5"]
+GradingSchemeValue = Literal["3x5x2", "5x5x5"]
+SourceEvaluationValue = Literal["1", "2", "3", "A", "B", "C", "D", "E"]
+IntelligenceAssessmentValue = Literal["A", "B", "C", "D", "E", "1", "2", "3", "4", "5"]
+
+
+class _Graded(_Pole):
+    """Intelligence grading of an event or marker: 3x5x2 (national) or legacy 5x5x5.
+
+    3x5x2: source_evaluation 1-3, intelligence_assessment A-E, handling_code P or
+    C (C: handling_conditions say what the conditions are). 5x5x5: source A-E,
+    intelligence 1-5, handling code 1-5. ``grading_scheme`` may be given; the
+    reader otherwise tells the schemes apart by the values.
+    """
+
+    grading_scheme: GradingSchemeValue | None = None
+    source_evaluation: SourceEvaluationValue | None = None
+    intelligence_assessment: IntelligenceAssessmentValue | None = None
+    handling_conditions: str | None = Field(default=None, max_length=2000,
+                                            description="Conditions of a 3x5x2 C code, set by the originator")
 Marking = Literal["OFFICIAL", "OFFICIAL-SENSITIVE"]
 
 
@@ -105,7 +125,7 @@ class PoleName(_Pole):
     family: str | None = None
 
 
-class WarningMarker(_Pole):
+class WarningMarker(_Graded):
     """A person warning marker (e.g. VI violent, WE weapons); handling-coded like events."""
 
     marker_id: str = Field(min_length=1, max_length=64)
@@ -152,7 +172,7 @@ class PpnDetails(_Pole):
     officer: str | None = Field(default=None, max_length=200, description="Submitting role/unit, not a name")
 
 
-class PoleEvent(_Pole):
+class PoleEvent(_Graded):
     event_id: str = Field(min_length=1, max_length=64)
     reference: str = Field(min_length=1, max_length=64, description="Occurrence / incident reference the MASH quotes")
     type: str = Field(min_length=1, max_length=16,

@@ -86,11 +86,15 @@ def test_bad_records_are_named_by_id_and_the_rest_translated(example_doc: dict, 
     path.write_text(json.dumps(doc))
     code, records, err = translate(path)
     assert code == 0
-    assert [r["person"]["person_id"] for r in records] == ["ZZP0000102"]
-    assert "1 record(s) accepted, 3 rejected" in err
-    blocks = err.split(str(path))
-    mia = next(b for b in blocks if "id ZZP0000103" in b)
-    assert "findings[].handling_code" in mia and "police-handling-codes: unknown code" in err
+    # An unknown handling code no longer drops the person (issue 18): Mia is kept, that one
+    # finding is withheld ('unrecognised', like DND) and flagged; see test_police_grading.py.
+    assert [r["person"]["person_id"] for r in records] == ["ZZP0000102", "ZZP0000103"]
+    assert "2 record(s) accepted, 2 rejected" in err
+    mia = records[1]
+    missing = next(f for f in mia["findings"] if f["category"] == "police.missing_episode")
+    assert missing["handling_code"] == "unrecognised"
+    assert {"field": "findings[].attributes.handling", "rule": "code table police-handling-codes",
+            "detail": "unknown code 'MAYBE'"} in mia["issues"]
     assert "id ZZP0000101" in err and "birth_date" in err
     assert "id LK-99" in err and "to_id: unknown_reference" in err
     for name in ("Jodie", "Mia", "Examplesmith", "Samplesworth"):
@@ -116,7 +120,7 @@ def test_bad_csv_rows_do_not_stop_the_set(tmp_path: Path) -> None:
 def test_exit_status_nonzero_only_when_nothing_usable(tmp_path: Path, example_doc: dict) -> None:
     doc = json.loads(json.dumps(example_doc))
     for event in doc["events"]:
-        event["handling_code"] = "??"
+        event["occurred_from"] = "not a date"
     doc["persons"] = [p for p in doc["persons"] if p["person_id"] != "ZZP0000101"]
     doc["links"] = [lk for lk in doc["links"] if "ZZP0000101" not in (lk["from_id"], lk["to_id"])]
     for person in doc["persons"]:
