@@ -200,6 +200,9 @@ def csv_set_texts(export: PoleExport) -> dict[str, str]:
         if e.ppn:
             row.update({f"ppn_{k}": v for k, v in e.ppn.model_dump().items()})
         events.append(row)
+    # Grading columns (3x5x2 / 5x5x5) only when the export carries a grade, so ungraded sets stay as they were.
+    grade_events = [c for c in GRADE_COLUMNS if any(getattr(e, c) for e in export.events)]
+    grade_markers = [c for c in GRADE_COLUMNS if any(getattr(m, c) for p in export.persons for m in p.warning_markers)]
     max_lines = max((len(loc.lines) for loc in export.locations), default=1) or 1
     locations = [{"location_id": loc.location_id, **{f"line{i + 1}": v for i, v in enumerate(loc.lines)},
                   "town": loc.town, "postcode": loc.postcode, "uprn": loc.uprn} for loc in export.locations]
@@ -208,9 +211,9 @@ def csv_set_texts(export: PoleExport) -> dict[str, str]:
                               "force_code", "system"], persons),
         "names": _csv_text(["person_id", "use", "given_names", "family_name"], names),
         "markers": _csv_text(["person_id", "marker_id", "code", "description", "from_date", "to_date",
-                              "handling_code"], markers),
+                              "handling_code", *grade_markers], markers),
         "events": _csv_text(["event_id", "reference", "type", "occurred_from", "occurred_to", "summary",
-                             "handling_code", "classification", "codes", "risk", "reliability"]
+                             "handling_code", "classification", "codes", "risk", "reliability", *grade_events]
                             + [f"attr_{k}" for k in attr_keys]
                             + ["ppn_risk_grading", "ppn_concerns", "ppn_referred_to_mash", "ppn_submitted_at",
                                "ppn_local_authority", "ppn_officer"], events),
@@ -221,6 +224,9 @@ def csv_set_texts(export: PoleExport) -> dict[str, str]:
         "objects": _csv_text(["object_id", "type", "description", "identifier"],
                              [o.model_dump() for o in export.objects]),
     }
+
+
+GRADE_COLUMNS = ("grading_scheme", "source_evaluation", "intelligence_assessment", "handling_conditions")
 
 
 def write_csv_set(export: PoleExport, folder: Path, prefix: str = "") -> list[Path]:

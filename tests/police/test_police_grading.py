@@ -191,3 +191,21 @@ def test_list_for_a_scalar_without_strict_names_the_path_and_keeps_the_rest(tmp_
     path.write_text(json.dumps(only))
     code, records, err = translate(str(path))
     assert code == 1 and records == [] and "$.persons[0]" in err and "person_id: structure" in err
+
+
+def test_graded_export_as_a_csv_set_translates_like_the_json(tmp_path: Path) -> None:
+    from mashlink.connectors.police.export import write_csv_set, write_json
+
+    doc = json.loads(GRADED.read_text())
+    doc["events"][3]["handling_code"] = "P"
+    export = PoleExport.model_validate(doc)
+    json_path = write_json(export, tmp_path / "graded.json")
+    csv_paths = write_csv_set(export, tmp_path / "csv", "graded-")
+    header = (tmp_path / "csv" / "graded-events.csv").read_text().splitlines()[0]
+    assert "source_evaluation" in header and "handling_conditions" in header
+    code_j, from_json, err_j = translate(str(json_path))
+    code_c, from_csv, err_c = translate(*map(str, csv_paths))
+    assert code_j == 0 and code_c == 0, (err_j, err_c)
+    assert from_csv == from_json
+    graded = [f["grading"] for r in from_csv for f in r["findings"] if f["grading"]]
+    assert {g["scheme"] for g in graded} == {"3x5x2", "5x5x5"}
