@@ -8,6 +8,7 @@ findings, each with the source it came from.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -138,14 +139,14 @@ def keep_and_flag(data: dict[str, Any], exc: ValidationError) -> tuple[dict[str,
     return repaired, issues
 
 
-def validate_keeping_and_flagging(data: Any, handler: Callable[[Any], Any]) -> Any:
-    """Run ``handler`` (pydantic's validation); on a native inconsistency, keep and flag, then retry."""
-    try:
-        return handler(data)
-    except ValidationError as exc:
-        if not isinstance(data, dict):
-            raise
-        first = exc
+def validate_keeping_and_flagging(data: Any, validate: Callable[[Any], Any], first: ValidationError) -> Any:
+    """After ``first`` failed on ``data``: keep and flag the native inconsistencies, validate again.
+
+    ``validate`` is the plain validation (Python or JSON); errors that are not
+    native inconsistencies are raised as they are.
+    """
+    if not isinstance(data, dict):
+        raise first
     current: dict[str, Any] = data
     error = first
     for _ in range(_MAX_REPAIR_ROUNDS):
@@ -156,7 +157,7 @@ def validate_keeping_and_flagging(data: Any, handler: Callable[[Any], Any]) -> A
         existing = current.get("issues")
         current["issues"] = [*(existing if isinstance(existing, list) else []), *issues]
         try:
-            return handler(current)
+            return validate(current)
         except ValidationError as exc:
             error = exc
     raise error
@@ -170,11 +171,32 @@ class AgencyRecord(CanonicalModel):
     findings: list[Finding] = Field(default_factory=list)
     issues: list[RecordIssue] = Field(default_factory=list)
 
-    @model_validator(mode="wrap")
+    # Native data that breaks a cross-field rule is kept and flagged (see NATIVE_INCONSISTENCIES).
+    # Done around model_validate / model_validate_json rather than in a wrap validator, which would
+    # hand pydantic a Python object for JSON input and change how JSON values are read (a midnight
+    # date-time would become a date). The mapping engine and every reader of a record go through
+    # these; a record nested in another message was made by this class, so it is already consistent.
+
     @classmethod
-    def _keep_and_flag_native_inconsistencies(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
-        """Native data that breaks a cross-field rule is kept and flagged (see NATIVE_INCONSISTENCIES)."""
-        return validate_keeping_and_flagging(data, handler)
+    def model_validate(cls, obj: Any, **kwargs: Any) -> "AgencyRecord":  # type: ignore[override]
+        validate = super().model_validate
+        try:
+            return validate(obj, **kwargs)
+        except ValidationError as exc:
+            return validate_keeping_and_flagging(obj, lambda data: validate(data, **kwargs), exc)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any  # type: ignore[override]
+                            ) -> "AgencyRecord":
+        validate = super().model_validate_json
+        try:
+            return validate(json_data, **kwargs)
+        except ValidationError as exc:
+            try:
+                data = json.loads(json_data)
+            except ValueError:
+                raise exc from None
+            return validate_keeping_and_flagging(data, lambda d: validate(json.dumps(d), **kwargs), exc)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> "AgencyRecord":

@@ -88,3 +88,16 @@ def test_a_finding_on_its_own_stays_strict() -> None:
     with pytest.raises(ValidationError) as info:
         Finding.model_validate(_native()["findings"][0])
     assert info.value.errors()[0]["type"] == "finding_order"
+
+
+def test_keep_and_flag_from_json_reads_json_values_as_json() -> None:
+    """A midnight UTC date-time stays a date-time (JSON semantics are not lost on the keep-and-flag path)."""
+    import json
+
+    data = _native()
+    data["findings"][0]["start"] = "2024-03-01T00:00:00Z"
+    parsed = AgencyRecord.model_validate_json(json.dumps(data))
+    assert parsed.findings[0].start.isoformat() == "2024-03-01T00:00:00+00:00"
+    assert [i.rule for i in parsed.issues] == ["finding_order"]
+    ok = AgencyRecord.model_validate_json(json.dumps({**_native(), "findings": []}))
+    assert ok.issues == []
