@@ -10,7 +10,9 @@ Tolerance: namespaced files are read as if plain; ``GenderCurrent`` and the
 later ``Sex`` both work (in the spec); elements the 2023/24 schema does not
 know are ignored. Problems are flagged on the record (``m:issue``): text
 stranded between elements, UPNs or NHS numbers failing their checks, a
-header without an LA code.
+header without an LA code. A file with no ``Child`` at all is a file error
+that says what a CIN file holds and what this one held (never a silent
+"0 accepted, 0 rejected").
 """
 
 from __future__ import annotations

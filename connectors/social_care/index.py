@@ -87,6 +87,8 @@ def sniff_format(path: Path) -> str | None:
         return "cin"
     if b"<Child" in head and (b"<CHILD>" in head or b"<Episode" in head or b"<EPISODE" in head):
         return "ssda903"
+    if b"EXPSSDA903" in head:                       # the layout LA systems export (EXPSSDA903/CHILD/HEADER)
+        return "ssda903"
     return None
 
 

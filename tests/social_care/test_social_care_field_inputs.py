@@ -219,3 +219,9 @@ def test_ssda903_nested_element_in_a_leaf_is_an_error_naming_the_path_never_a_re
     assert kept["source"]["record_id"] == "LAC0002"
     assert "Element" not in json.dumps(kept)
     assert any(i["field"].endswith("start") for i in kept["issues"])
+
+
+def test_drop_folder_recognises_the_expssda903_layout() -> None:
+    from mashlink.connectors.social_care.index import sniff_format
+
+    assert sniff_format(FIXTURES / "expssda903.xml") == "ssda903"
