@@ -14,6 +14,7 @@ so a trust adapts codes, extensions and paths in YAML.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from mashlink.connectors.health.fhir_translate import subject_reference
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
+from mashlink.connectors.health.hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
 from mashlink.mapping.errors import InputError, Position
 from mashlink.mapping.readers import RowProblem, hl7_messages
 
@@ -40,12 +41,34 @@ def _text(path: Path) -> str:
         return raw.decode("latin-1")
 
 
+def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
+    """An empty PV1-19 (visit number, optional in v2.4) becomes MSH-10, or a stable hash of the message.
+
+    The spec's finding id is ``visit-`` + PV1-19; without this an ED attendance
+    with no visit number would be rejected and lost. Same message, same id.
+    """
+    derived: str | None = None
+    for segment in path_message.segments:
+        if segment.name != "PV1":
+            continue
+        fields = segment.fields
+        if len(fields) > 19 and fields[19] and fields[19][0] and fields[19][0][0] and fields[19][0][0][0]:
+            continue  # PV1-19.1 is there
+        if derived is None:
+            derived = msg.control_id or "evt-" + hashlib.sha256(msg.to_er7().encode("utf-8")).hexdigest()[:20]
+        if len(fields) <= 19:
+            fields.extend([EMPTY_PATH_FIELD] * (20 - len(fields)))
+        fields[19] = [[[derived]]]
+    return path_message
+
+
 def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
     """One record per MSH-started message, pre-split for the HL7 path language."""
     for number, (line, message) in enumerate(hl7_messages(path, _text(path)), start=1):
         position = Position(str(path), number, line=line)
         try:
-            yield FastMessage.parse(message).to_path_message(), position
+            msg = FastMessage.parse(message)
+            yield _fill_visit_numbers(msg, msg.to_path_message()), position
         except Hl7ParseError as exc:
             yield RowProblem(str(exc)), position
 

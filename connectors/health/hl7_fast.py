@@ -204,6 +204,11 @@ def ts_precision(value: str) -> str:
     return "year" if digits <= 4 else "month" if digits <= 6 else "day"
 
 
+#: The pre-split form of an empty field, shared by every empty field of every path message.
+#: Readers must replace a field (``fields[n] = ...``), never mutate this one.
+EMPTY_PATH_FIELD: list = [[[""]]]
+
+
 class FastMessage:
     """One ER7 message split into segments; fields split on demand and cached.
 
@@ -386,6 +391,7 @@ class FastMessage:
 
         enc = self.enc
         out = Hl7Message()
+        empty, empty_rep, empty_comp = EMPTY_PATH_FIELD, EMPTY_PATH_FIELD[0], EMPTY_PATH_FIELD[0][0]
         for index, seg in enumerate(self.segments):
             name = seg[:3]
             if names is not None and name not in names:
@@ -393,6 +399,12 @@ class FastMessage:
             raw = self._split(index)
             fields: list = [[[[name]]]]
             for number, value in enumerate(raw[1:], start=1):
+                if not value:
+                    # Long runs of empty fields are common (and a cheap attack): one shared,
+                    # never-mutated empty field instead of three new lists each keeps memory
+                    # (and the garbage collector's work) proportional to the content.
+                    fields.append(empty)
+                    continue
                 if name == "MSH" and number in (1, 2):
                     fields.append([[[value]]])
                     continue
@@ -404,8 +416,12 @@ class FastMessage:
                         ]
                     )
                 else:
+                    sub, comp = enc.subcomponent, enc.component
                     fields.append(
-                        [[c.split(enc.subcomponent) for c in r.split(enc.component)] for r in value.split(enc.repetition)]
+                        [
+                            [c.split(sub) if c else empty_comp for c in r.split(comp)] if r else empty_rep
+                            for r in value.split(enc.repetition)
+                        ]
                     )
             out.segments.append(Hl7Segment(name, fields))
         return out
