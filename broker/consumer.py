@@ -46,6 +46,7 @@ from typing import Any
 import amqp
 import kombu
 import structlog
+from structlog.contextvars import bound_contextvars
 
 from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.errors import MessageRejected, RejectReason
@@ -89,6 +90,18 @@ class _Pending:
     def message_id(self) -> str:
         props = self.message.properties or {}
         return str(props.get("message_id") or "") or synthetic_message_id(self.message.body or b"")
+
+
+def _envelope_ids(envelope: Any) -> dict[str, str]:
+    """The ids a log line about this message carries: correlation (the referral) and enquiry, when known."""
+    ids = {"correlation_id": getattr(envelope, "correlation_id", None),
+           "enquiry_id": getattr(envelope, "enquiry_id", None)}
+    return {key: str(value) for key, value in ids.items() if value}
+
+
+def _with_log_context(context: dict[str, Any], action: Callable[[], None]) -> None:
+    with bound_contextvars(**context):
+        action()
 
 
 @dataclass(frozen=True)
@@ -348,33 +361,37 @@ class Consumer:
         for pending in batch:
             body = pending.message.body
             raw = body.encode() if isinstance(body, str) else bytes(body or b"")
-            try:
-                envelope = self.codec.decode(raw)
-            except MessageRejected as rejected:
-                self._park(pending, rejected.reason, rejected.detail)
-                continue
-            except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurdly nested JSON
-                self._park(pending, RejectReason.BAD_FORMAT, f"undecodable: {type(exc).__name__}")
-                continue
-            try:
-                model = self.codec.body(envelope)
-            except MessageRejected as rejected:
-                self._park(pending, rejected.reason, rejected.detail)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a validator bug must not block the queue
-                self._park(pending, RejectReason.INVALID_BODY, f"body validation crashed: {type(exc).__name__}")
-                continue
+            with bound_contextvars(message_id=pending.message_id):  # every log line about it names it
+                try:
+                    envelope = self.codec.decode(raw)
+                except MessageRejected as rejected:
+                    self._park(pending, rejected.reason, rejected.detail)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on absurdly nested JSON
+                    self._park(pending, RejectReason.BAD_FORMAT, f"undecodable: {type(exc).__name__}")
+                    continue
+                with bound_contextvars(**_envelope_ids(envelope)):
+                    try:
+                        model = self.codec.body(envelope)
+                    except MessageRejected as rejected:
+                        self._park(pending, rejected.reason, rejected.detail)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - a validator bug must not block the queue
+                        self._park(pending, RejectReason.INVALID_BODY,
+                                   f"body validation crashed: {type(exc).__name__}")
+                        continue
             ready.append(
                 (pending, Delivery(envelope, pending.queue, pending.redelivered, pending.attempts, model))
             )
         if ready:
             results = self._invoke([d for _, d in ready])
             acked: list[_Pending] = []
-            for (pending, _delivery), result in zip(ready, results, strict=True):
+            for (pending, delivery), result in zip(ready, results, strict=True):
                 if result.verdict == Verdict.ACK:
                     acked.append(pending)
                 else:
-                    self._apply(pending, result)
+                    with bound_contextvars(message_id=pending.message_id, **_envelope_ids(delivery.envelope)):
+                        self._apply(pending, result)
             self._settle_all(acked)
         return len(batch)
 
@@ -415,6 +432,13 @@ class Consumer:
                 self._settle(pending)
 
     def _invoke(self, deliveries: list[Delivery]) -> list[HandlerResult]:
+        # One delivery: the handler's own log lines carry its ids too (a batch's handler binds per message).
+        ids = {"message_id": deliveries[0].message_id, **_envelope_ids(deliveries[0].envelope)} \
+            if len(deliveries) == 1 else {}
+        with bound_contextvars(**ids):
+            return self._invoke_bound(deliveries)
+
+    def _invoke_bound(self, deliveries: list[Delivery]) -> list[HandlerResult]:
         try:
             results = self.handler(deliveries)
         except Exception as exc:  # noqa: BLE001 - a handler failure must never stop the consumer
@@ -461,6 +485,8 @@ class Consumer:
             self._defer(delay, pending, partial(self._retry, pending, result.detail))
 
     def _defer(self, delay: float, pending: _Pending, action: Callable[[], None]) -> None:
+        # A deferred retry or park logs later, with the ids bound now.
+        action = partial(_with_log_context, structlog.contextvars.get_contextvars(), action)
         heapq.heappush(self._deferred, _Deferred(time.monotonic() + delay, next(self._seq), action, pending))
 
     def _run_due(self) -> int:
@@ -547,6 +573,8 @@ class Consumer:
                       reason=reason.value, dlq=dlq)
             self._defer(5.0, pending, partial(self._park, pending, reason, detail, True))
             return
-        log.info("consumer.parked", consumer=self.name, message_id=pending.message_id, reason=reason.value,
-                 queue=pending.queue, attempts=pending.attempts)
+        # WARNING: a parked message needs a person (inspect, fix, replay or discard). The reason is a
+        # code; the detail stays in the DLQ headers (it may quote what the sender sent).
+        log.warning("consumer.parked", consumer=self.name, message_id=pending.message_id, reason=reason.value,
+                    queue=pending.queue, dlq=dlq, attempts=pending.attempts)
         self._settle(pending)

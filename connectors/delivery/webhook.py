@@ -92,6 +92,9 @@ class WebhookSender:
                                  attempts=attempt + 1)
                         return reply.status_code
                     if reply.status_code not in RETRY_STATUSES:
+                        log.warning("delivery.webhook_refused", task_id=task.task_id, enquiry_id=task.enquiry.enquiry_id,
+                                    correlation_id=task.enquiry.referral_id, status=reply.status_code,
+                                    attempts=attempt + 1, reason=f"HTTP {reply.status_code} (not retried)")
                         raise DeliveryRefused(reply.status_code, reply.text[:200])
                     last = f"HTTP {reply.status_code}"
                     header = reply.headers.get("Retry-After")
@@ -100,6 +103,8 @@ class WebhookSender:
                 log.warning("delivery.webhook_retry", task_id=task.task_id, attempt=attempt + 1, problem=last)
                 if attempt + 1 < self.max_attempts:
                     self.sleep(self.backoff(attempt, retry_after))
+        log.warning("delivery.webhook_failed", task_id=task.task_id, enquiry_id=task.enquiry.enquiry_id,
+                    correlation_id=task.enquiry.referral_id, attempts=self.max_attempts, reason=last)
         raise DeliveryFailed(f"web hook not delivered after {self.max_attempts} attempt(s): {last}")
 
 
