@@ -88,6 +88,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(str(exc), err=True)
             raise typer.Exit(1) from None
         configure_logging(settings.log_level, settings.log_json)
+        warn_if_in_process(settings, "connector")
+        require_broker(settings)  # one paragraph and exit 2 within 5 s, never a retry loop
         agency = next((a for a in settings.agencies if a.id == agency_id), None)
         if agency is None:
             known = ", ".join(a.id for a in settings.agencies) or "none"
@@ -96,8 +98,6 @@ def register(app: typer.Typer) -> None:
         if not agency.enabled:
             typer.echo(f"agency {agency_id!r} is disabled in the configuration (enabled: false)", err=True)
             raise typer.Exit(2)
-        warn_if_in_process(settings, "connector")
-        require_broker(settings)  # one paragraph and exit 2 within 5 s, never a retry loop
         topology = Topology(namespace or settings.broker_namespace)
         _require_own_queues(settings, agency.id, topology)
         try:
