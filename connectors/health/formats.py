@@ -6,7 +6,13 @@ specs live in ``config/mappings/hl7v2-adt.yaml`` and ``config/mappings/fhir-r4.y
 so a trust adapts codes, extensions and paths in YAML.
 
 * hl7v2: a file of ER7 messages (CR, LF or CRLF separators), one record per
-  message; split with the fast parser (escapes decoded once, here).
+  message; split with the fast parser (escapes decoded once, here). Size caps:
+  a file over ``MAX_HL7_FILE_BYTES`` (64 MiB; environment variable
+  ``MASHLINK_HL7_MAX_FILE_BYTES``) is an input error before it is read; a
+  message over ``MAX_HL7_MESSAGE_BYTES`` (1 MiB, the MLLP listener's default
+  ``max_frame_bytes``; ``MASHLINK_HL7_MAX_MESSAGE_BYTES``) is rejected on its
+  own and the rest of the file is translated. Cost and memory grow linearly
+  with the input (empty fields share one object; see ``FastMessage.to_path_message``).
 * fhir: one resource or a Bundle (JSON), validated with the R4B models first
   (an invalid document is an input error naming each element path); one
   record per Patient, carrying the Patient and the resources that reference it.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,18 @@ def _text(path: Path) -> str:
         return raw.decode("latin-1")
 
 
+MAX_HL7_FILE_BYTES = 64 * 1024 * 1024
+MAX_HL7_MESSAGE_BYTES = 1024 * 1024
+
+
+def _limit(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise InputError(name, f"{name} must be a whole number of bytes") from None
+
+
 def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
     """An empty PV1-19 (visit number, optional in v2.4) becomes MSH-10, or a stable hash of the message.
 
@@ -63,9 +82,22 @@ def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
 
 
 def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
-    """One record per MSH-started message, pre-split for the HL7 path language."""
+    """One record per MSH-started message, pre-split for the HL7 path language (size caps above)."""
+    max_file = _limit("MASHLINK_HL7_MAX_FILE_BYTES", MAX_HL7_FILE_BYTES)
+    max_message = _limit("MASHLINK_HL7_MAX_MESSAGE_BYTES", MAX_HL7_MESSAGE_BYTES)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # _text reports the unreadable file
+    if size > max_file:
+        raise InputError(str(path), f"HL7 v2 file is {size} bytes, over the {max_file} byte limit "
+                                    "(MASHLINK_HL7_MAX_FILE_BYTES); split it into smaller files")
     for number, (line, message) in enumerate(hl7_messages(path, _text(path)), start=1):
         position = Position(str(path), number, line=line)
+        if len(message) > max_message:
+            yield RowProblem(f"HL7 v2 message is {len(message)} characters, over the {max_message} byte limit "
+                             "(MASHLINK_HL7_MAX_MESSAGE_BYTES)"), position
+            continue
         try:
             msg = FastMessage.parse(message)
             yield _fill_visit_numbers(msg, msg.to_path_message()), position

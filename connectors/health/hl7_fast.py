@@ -15,6 +15,8 @@ parsers extract is a test (tests/health/test_hl7_fast_vs_hl7apy.py).
 
 from __future__ import annotations
 
+import gc
+
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterator
@@ -387,6 +389,17 @@ class FastMessage:
         Splitting only the segments a mapping spec reads keeps the mapping
         path as fast as the direct extraction.
         """
+        # The tree is acyclic and built in one go: pausing the cyclic garbage collector keeps
+        # the cost linear (otherwise every few hundred new lists re-scan all the earlier ones).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._path_message(names)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _path_message(self, names: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
         from mashlink.mapping.paths.hl7 import Hl7Message, Hl7Segment
 
         enc = self.enc

@@ -178,3 +178,74 @@ def test_cp_watch_list_recognises_a_local_code_cp_flag() -> None:
     assert watch._is_cp(local)
     assert not watch._is_cp(_flag("f-x", {"text": "Alert 99"}))
     assert not watch._is_cp(_flag("f-old", {"text": "Child Protection"}, status="inactive"))
+
+
+# --------------------------------------------------------------------------- HL7 size: linear cost, documented caps
+
+import tracemalloc  # noqa: E402
+
+from mashlink.connectors.health.formats import MAX_HL7_FILE_BYTES, MAX_HL7_MESSAGE_BYTES  # noqa: E402
+
+
+def _distinct_lists(path_message) -> int:  # type: ignore[no-untyped-def]
+    seen: set[int] = set()
+    for segment in path_message.segments:
+        for field in segment.fields:
+            for rep in field:
+                seen.update((id(field), id(rep), *(id(comp) for comp in rep)))
+    return len(seen)
+
+
+def _empty_runs(n: int) -> str:
+    base = adt_message(CHILD, "A01", control_id="RUNS0001", emergency=True)
+    # empty fields, components and repetitions, as in the 3.7 MB field file
+    return (base.replace("\rPD1", "|" * n + "\rPD1", 1).replace("^^^NHS^NH", "^^^NHS^NH" + "^" * n + "~" * n, 1)
+            + "\rZXX" + "|" * n)
+
+
+def test_long_runs_of_empty_fields_allocate_in_proportion_to_content() -> None:
+    small = FastMessage.parse(_empty_runs(1_000)).to_path_message()
+    large = FastMessage.parse(_empty_runs(100_000)).to_path_message()
+    # 100x the empty fields, components and repetitions, (almost) no new list objects: they share one
+    assert _distinct_lists(large) - _distinct_lists(small) < 50
+    assert sum(len(s.fields) for s in large.segments) > 200_000  # the fields are still all there
+
+
+def test_path_message_memory_is_linear_in_input_size() -> None:
+    peaks = []
+    for n in (50_000, 200_000):
+        text = _empty_runs(n)
+        tracemalloc.start()
+        FastMessage.parse(text).to_path_message()
+        peaks.append(tracemalloc.get_traced_memory()[1] / len(text))
+        tracemalloc.stop()
+    # bytes of memory per byte of input: bounded and not growing with size (was ~300 per empty field)
+    assert all(p < 40 for p in peaks), peaks
+    assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+def _translate(path: Path):  # type: ignore[no-untyped-def]
+    registry = default_registry(load_entry_points=False)
+    register(registry)
+    entry = registry.get("hl7v2")
+    return translate_files(load_spec(entry.spec_path), entry.reader, [path])
+
+
+def test_hl7_file_over_the_cap_is_a_clear_input_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert MAX_HL7_FILE_BYTES == 64 * 1024 * 1024 and MAX_HL7_MESSAGE_BYTES == 1024 * 1024  # documented
+    path = tmp_path / "big.hl7"
+    path.write_text(_empty_runs(20_000))
+    monkeypatch.setenv("MASHLINK_HL7_MAX_FILE_BYTES", "10000")
+    result = _translate(path)
+    assert result.records == []
+    assert "10000 byte limit" in str(result.file_errors[0])
+
+
+def test_hl7_message_over_the_cap_is_rejected_alone(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "mixed.hl7"
+    small = adt_message(CHILD, "A04", control_id="SMALL001", emergency=True)
+    path.write_text(small + "\r" + _empty_runs(20_000))
+    monkeypatch.setenv("MASHLINK_HL7_MAX_MESSAGE_BYTES", "10000")
+    result = _translate(path)
+    assert len(result.records) == 1 and len(result.rejected) == 1
+    assert "MASHLINK_HL7_MAX_MESSAGE_BYTES" in str(result.rejected[0])
