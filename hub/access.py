@@ -39,6 +39,18 @@ def actor_of(principal: Principal) -> str:
     return principal.label[:MAX_ACTOR]
 
 
+def _status_for(status: ReferralStatus, scope: ViewerScope) -> ReferralStatus:
+    """An agency sees its own enquiry's state and when the rating changed: not who rated or why, not the
+    decision's reasoning, not other agencies' enquiries."""
+    if scope.mash:
+        return status
+    return status.model_copy(update={
+        "enquiries": [e for e in status.enquiries if e.agency_id == scope.agency_id],
+        "decision": None,
+        "rag_history": [change.model_copy(update={"by": "MASH", "reason": ""}) for change in status.rag_history],
+    })
+
+
 class ReferralPage(BaseModel):
     """What one viewer may see of a referral; ``referral`` (the full intake record) only for MASH roles."""
 
@@ -77,42 +89,40 @@ class AccessService:
 
     # ------------------------------------------------------------------ audited reads
     def linked_view(self, principal: Principal, decision: AccessDecision, referral_id: str) -> LinkedView:
-        view = release_view(self.hub.linked_view(referral_id), ViewerScope.for_principal(principal),
+        view = release_view(self.hub.linked_view(referral_id), ViewerScope.for_principal(principal, decision.roles),
                             dict(self.hub.settings.sharing_policies))
         self._record(principal, decision, referral_id, what="linked_view", agencies=agencies_shown(view))
         return view
 
     def referral_status(self, principal: Principal, decision: AccessDecision, referral_id: str) -> ReferralStatus:
-        status = self.hub.referral_status(referral_id)
-        scope = ViewerScope.for_principal(principal)
-        if not scope.mash:
-            # An agency sees its own enquiry's state, not other agencies' or the MASH's reasoning.
-            status = status.model_copy(update={
-                "enquiries": [e for e in status.enquiries if e.agency_id == scope.agency_id],
-                "decision": None,
-            })
+        scope = ViewerScope.for_principal(principal, decision.roles)
+        status = _status_for(self.hub.referral_status(referral_id), scope)
         self._record(principal, decision, referral_id, what="referral", agencies=[])
         return status
 
     def worklist(self, principal: Principal, filters: WorklistFilter) -> list[WorklistRow]:
         """Referrals the principal may work, filtered; listing children's names is an audited read."""
         scope = ViewerScope.for_principal(principal)
+        policy = None if scope.mash else self.hub.settings.sharing_policies.get(scope.agency_id or "")
         with self.hub.store.read() as session:
             rows = list_referrals(
                 session, filters=filters, now=self.hub.clock(), deadlines=self.hub.deadlines,
                 local_authorities=principal.local_authorities if scope.mash else None,
                 agency_id=None if scope.mash else (principal.agency_id or ""),
+                # An agency searches only what its own policy releases (a school cannot probe NHS numbers).
+                search_policy=policy, search_nothing=not scope.mash and policy is None,
             )
         with self.hub.store.unit() as uow:
             uow.audit("record.listed", actor=actor_of(principal), detail={
                 "role": principal.primary_role().value, "rows": len(rows),
                 "filtered": bool(filters.text or filters.rag or filters.status or filters.local_authority),
+                "searched": bool(filters.text), "referral_ids": [r.referral_id for r in rows][:200],
             })
         return rows
 
     def referral_page(self, principal: Principal, decision: AccessDecision, referral_id: str) -> "ReferralPage":
         """Everything the referral page shows, released for this viewer, recorded as one read."""
-        scope = ViewerScope.for_principal(principal)
+        scope = ViewerScope.for_principal(principal, decision.roles)
         status = self.hub.referral_status(referral_id)
         view = release_view(self.hub.linked_view(referral_id), scope, dict(self.hub.settings.sharing_policies))
         referral = self.hub.referral(referral_id)
@@ -130,8 +140,7 @@ class AccessService:
                        "raised_at": e.raised_at.isoformat(), "due_at": e.due_at.isoformat()}
                       for e in sorted(escalations, key=lambda e: e.raised_at)]
         if not scope.mash:
-            status = status.model_copy(update={
-                "enquiries": [e for e in status.enquiries if e.agency_id == scope.agency_id], "decision": None})
+            status = _status_for(status, scope)
             alerts = [a for a in alerts if a.agency_id == scope.agency_id]
             outcomes = [o for o in outcomes if o.recipient == scope.agency_id]
         self._record(principal, decision, referral_id, what="referral_page", agencies=agencies_shown(view))

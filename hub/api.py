@@ -35,7 +35,7 @@ from mashlink.config.security import Permission, Role
 from mashlink.hub.access import AccessService, actor_of
 from mashlink.hub.audit_anchor import AuditAnchor
 from mashlink.hub.audit_watch import AuditCheck
-from mashlink.hub.auth.authorise import AccessDecision, authorise
+from mashlink.hub.auth.authorise import BREAK_GLASS_READS, AccessDecision, authorise
 from mashlink.hub.auth.http import Authenticator, www_authenticate
 from mashlink.hub.auth.principal import Principal
 from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier, verifier_for
@@ -282,7 +282,8 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                     request: Request) -> AccessDecision:
         """Referral-level check (LA scope, agency involvement, break-glass); denials are audited."""
         decision = authorise(principal, permission, security, referral=access.scope(referral_id),
-                             break_glass_reason=request.headers.get("x-break-glass-reason"))
+                             break_glass_reason=request.headers.get("x-break-glass-reason")
+                             if permission in BREAK_GLASS_READS else None)
         if not decision.allowed:
             access.denied(principal, permission, referral_id, decision.reason)
             raise Forbidden(decision.reason)
@@ -305,7 +306,11 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                              local_authority=referral.local_authority)
         if not decision.allowed:
             raise Forbidden(decision.reason)
-        return service.submit_referral(referral, agencies=agencies, actor=actor_of(principal))
+        actor = actor_of(principal)
+        # Who rated it is the signed-in principal, never a name the submitter wrote in the body.
+        referral = referral.model_copy(update={"rag_history": [
+            change.model_copy(update={"by": actor}) for change in referral.rag_history]})
+        return service.submit_referral(referral, agencies=agencies, actor=actor)
 
     @app.get("/referrals/{referral_id}", response_model=ReferralStatus, responses=errors,
              **guarded(Permission.REFERRAL_READ))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from mashlink.config.models import SharingPolicy
+from mashlink.config.security import Role
 from mashlink.hub.auth.authorise import MASH_ROLES
 from mashlink.hub.auth.principal import Principal
 from mashlink.hub.linked_models import LinkedSubject, LinkedView
@@ -37,8 +38,15 @@ class ViewerScope(BaseModel):
     agency_id: str | None = None
 
     @classmethod
-    def for_principal(cls, principal: Principal) -> "ViewerScope":
-        if principal.roles & MASH_ROLES:
+    def for_principal(cls, principal: Principal, granted_by: frozenset[Role] | None = None) -> "ViewerScope":
+        """The scope of the roles that let this viewer in (``granted_by``, from the access decision).
+
+        A person holding a MASH role for one LA and a liaison role for an
+        agency, who opens another LA's referral through the liaison role, sees
+        what the liaison may see, not the MASH picture.
+        """
+        roles = principal.roles if granted_by is None else granted_by
+        if roles & MASH_ROLES:
             return cls(mash=True)
         return cls(agency_id=principal.agency_id)
 

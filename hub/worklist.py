@@ -18,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mashlink.config.deadlines import DeadlinePolicy
+from mashlink.config.models import SharingPolicy
 from mashlink.hub.linked_view import display_name
+from mashlink.hub.minimise import minimise_people
 from mashlink.hub.models import OUTSTANDING, EnquiryRow, ReferralRow
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.person import Person
@@ -96,8 +98,13 @@ def hours_left(deadlines: DeadlinePolicy, rag: Rag, la_code: str, now: datetime,
 
 def list_referrals(session: Session, *, filters: WorklistFilter, now: datetime, deadlines: DeadlinePolicy,
                    local_authorities: frozenset[str] | None, agency_id: str | None,
+                   search_policy: SharingPolicy | None = None, search_nothing: bool = False,
                    scan_limit: int = 2000, limit: int = 200) -> list[WorklistRow]:
-    """Referrals in scope (``local_authorities`` for MASH staff, ``agency_id`` for a liaison), soonest due first."""
+    """Referrals in scope (``local_authorities`` for MASH staff, ``agency_id`` for a liaison), soonest due first.
+
+    ``search_policy``: a viewer outside the MASH searches only the fields their agency's sharing policy
+    releases, so a search cannot test for an identifier the agency is not given.
+    """
     query = select(ReferralRow).order_by(ReferralRow.submitted_at.desc()).limit(scan_limit)
     if filters.status:
         query = query.where(ReferralRow.status == filters.status)
@@ -119,8 +126,14 @@ def list_referrals(session: Session, *, filters: WorklistFilter, now: datetime, 
     out: list[WorklistRow] = []
     for row in rows:
         referral = Referral.model_validate(row.body)
-        if filters.text and not _matches(referral, filters.text):
-            continue
+        if filters.text:
+            searchable = referral
+            if search_policy is not None:
+                searchable = referral.model_copy(update={
+                    "subjects": minimise_people(referral.subjects, search_policy),
+                    "household": minimise_people(referral.household, search_policy)})
+            if search_nothing or not _matches(searchable, filters.text):
+                continue
         mine = enquiries.get(row.referral_id, [])
         if agency_id is not None:
             mine = [e for e in mine if e.agency_id == agency_id]

@@ -124,7 +124,9 @@ class ClaimMapping:
         for value in _strings(_claim(claims, self.role_claim)):
             if value in self.role_map:
                 roles.add(self.role_map[value])
-            elif value in Role._value2member_map_:
+            elif not self.role_map and value in Role._value2member_map_:
+                # Role names map to themselves only when no role_map is configured: with one, a realm-wide
+                # role that happens to be called "manager" (made for another application) grants nothing.
                 roles.add(Role(value))
         subject = claims.get("sub")
         if not isinstance(subject, str) or not 1 <= len(subject) <= 256:

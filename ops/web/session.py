@@ -54,8 +54,11 @@ def safe_next(value: str | None, default: str = "/workspace") -> str:
 
 
 class WebSession:
-    def __init__(self, auth: Authenticator, csrf_key: bytes) -> None:
+    def __init__(self, auth: Authenticator, csrf_key: bytes, *, always_secure: bool = False) -> None:
         self.auth = auth
+        # Outside development the cookie is always Secure: behind a TLS-terminating proxy the request
+        # may look like plain http to the hub, and a bearer token must never travel in clear.
+        self.always_secure = always_secure
         self._csrf_key = hmac.new(csrf_key, b"mashlink-web-csrf-v1", hashlib.sha256).digest()
 
     def token(self, request: Request) -> str | None:
@@ -83,7 +86,7 @@ class WebSession:
 
     def start(self, response: Response, request: Request, token: str, max_age_s: int) -> None:
         response.set_cookie(COOKIE, token, max_age=max_age_s, httponly=True, samesite="lax", path="/",
-                            secure=request.url.scheme == "https")
+                            secure=self.always_secure or request.url.scheme == "https")
 
     @staticmethod
     def end(response: Response) -> None:

@@ -178,3 +178,61 @@ def test_an_insufficient_lawful_basis_is_refused_naming_what_is_missing(api: htt
     accepted = api.post("/referrals", json=data, headers=tokens("practitioner"))
     assert accepted.status_code == 201, accepted.text
     assert {e.purpose for e in hub.enquiries("REF-BASIS")} == {hub.referral("REF-BASIS").purpose}
+
+
+def test_break_glass_opens_for_reading_only_never_for_changes(api: httpx.Client, tokens: Tokens,
+                                                              hub: HubService) -> None:
+    hub.submit_referral(referral_data("REF-BG-WRITE"))
+    elsewhere = {**tokens("manager", user="max", las=["998"]),
+                 "X-Break-Glass-Reason": "Out-of-hours cover, reading the history"}
+    for path, body in (("/referrals/REF-BG-WRITE/rerate", {"rag": "green", "reason": "x"}),
+                       ("/referrals/REF-BG-WRITE/decision", {"outcome": "nfa_advice", "rationale": "x"})):
+        assert api.post(path, json=body, headers=elsewhere).status_code == 403, path
+    assert hub.referral_status("REF-BG-WRITE").rag.value == "amber"
+    assert api.get("/referrals/REF-BG-WRITE", headers=elsewhere).status_code == 200  # reading is allowed
+
+
+def test_agencies_see_when_the_rating_changed_not_who_or_why(api: httpx.Client, tokens: Tokens,
+                                                            hub: HubService) -> None:
+    hub.submit_referral(referral_data("REF-WHY"))
+    api.post("/referrals/REF-WHY/rerate", json={"rag": "red", "reason": "Mother disclosed abuse by a partner"},
+             headers=tokens("manager", user="mira"))
+    liaison = api.get("/referrals/REF-WHY", headers=tokens("agency_liaison", agency="education-synth")).json()
+    assert [c["rag"] for c in liaison["rag_history"]][-1] == "red"
+    assert all(c["by"] == "MASH" and c["reason"] == "" for c in liaison["rag_history"])
+    assert "disclosed" not in str(liaison) and "mira" not in str(liaison)
+    mash = api.get("/referrals/REF-WHY", headers=tokens("practitioner")).json()
+    assert mash["rag_history"][-1]["reason"] == "Mother disclosed abuse by a partner"
+
+
+def test_a_second_role_does_not_widen_what_the_first_one_lets_a_viewer_see(api: httpx.Client, tokens: Tokens,
+                                                                          hub: HubService) -> None:
+    _answered(hub, "REF-TWO-ROLES")
+    both = tokens("practitioner", "agency_liaison", las=["998"], agency="education-synth")
+    view = api.get("/referrals/REF-TWO-ROLES/linked-view", headers=both).json()
+    assert {e["agency_id"] for e in view["chronology"] + view["for_review"]} == {"education-synth"}
+
+
+def test_an_agency_cannot_search_by_an_identifier_its_policy_withholds(hub: HubService) -> None:
+    from mashlink.config.security import Role
+    from mashlink.hub.access import AccessService
+    from mashlink.hub.auth.principal import Principal
+    from mashlink.hub.worklist import WorklistFilter
+    from tests.hub.hub_support import synthetic_nhs_number
+
+    hub.submit_referral(referral_data("REF-PROBE"))
+    school = Principal(subject="lee", kind="person", roles=frozenset({Role.AGENCY_LIAISON}),
+                       agency_id="education-synth", issuer="test")
+    access = AccessService(hub)
+    assert access.worklist(school, WorklistFilter(text=synthetic_nhs_number(123456))) == []
+    assert [r.referral_id for r in access.worklist(school, WorklistFilter(text="A123456789012"))] == ["REF-PROBE"]
+    listed = hub.audit_events(action="record.listed")
+    assert listed[-1].detail["referral_ids"] == ["REF-PROBE"] and listed[-1].detail["searched"] is True
+
+
+def test_the_rating_history_names_the_signed_in_submitter(api: httpx.Client, tokens: Tokens,
+                                                          hub: HubService) -> None:
+    data = referral_data("REF-WHO-RATED")
+    data["rag_history"][0]["by"] = "someone else entirely"
+    assert api.post("/referrals", json=data, headers=tokens("practitioner", user="amy")).status_code == 201
+    assert [c.by for c in hub.referral_status("REF-WHO-RATED").rag_history] == ["Test practitioner (amy)"]

@@ -72,7 +72,9 @@ class Workspace:
 def install(app: FastAPI) -> None:
     """Session handling and the HTML error pages (the API's own handlers keep answering JSON)."""
     hub: HubContext = app.state.hub
-    app.state.workspace = Workspace(hub=hub, session=WebSession(hub.auth, hub.service.settings.signing_key("hub")))
+    settings = hub.service.settings
+    app.state.workspace = Workspace(hub=hub, session=WebSession(
+        hub.auth, settings.signing_key("hub"), always_secure=settings.environment != "development"))
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(_request: Request, exc: SignInRequired) -> Response:
