@@ -95,7 +95,7 @@ def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tupl
     for number, (line, message) in enumerate(hl7_messages(path, _text(path)), start=1):
         position = Position(str(path), number, line=line)
         if len(message) > max_message:
-            yield RowProblem(f"HL7 v2 message is {len(message)} characters, over the {max_message} byte limit "
+            yield RowProblem(f"HL7 v2 message is {len(message)} characters, over the {max_message} limit "
                              "(MASHLINK_HL7_MAX_MESSAGE_BYTES)"), position
             continue
         try:
