@@ -262,12 +262,10 @@ def _grade_text(value: Any) -> str | None:
 
 def _infer_scheme(values: dict[str, str | None]) -> GradingScheme | None:
     """3x5x2 or 5x5x5 from the values: the two schemes use letters and digits the other way round."""
-    for index, name in enumerate(GRADE_FIELDS[::-1]):  # handling code first: P/C versus 1-5
-        value = values[name]
-        if value is None:
-            continue
+    for position in (2, 0, 1):  # handling code first (P/C versus 1-5), then source, then intelligence
+        value = values[GRADE_FIELDS[position]]
         for scheme in (_3X5X2, _5X5X5):
-            if value in GRADING_VALUES[scheme][2 - index]:
+            if value is not None and value in GRADING_VALUES[scheme][position]:
                 return scheme
     return None
 
