@@ -121,9 +121,18 @@ def _all(value: Any) -> Any:
     return None if value is None else marker(value)
 
 
+#: What a kept id or code looks like: no spaces, no free text. Anything else is redacted even under a kept key
+#: (a malformed message may carry a name in ``status`` or a sentence in ``codes``).
+_ID_LIKE = re.compile(r"^[A-Za-z0-9._:/#@+=-]{1,%d}$" % MAX_KEPT)
+#: Digits only, 9 to 12 long (with optional spaces): shaped like an NHS number or a phone number.
+_NUMBER_LIKE = re.compile(r"^\d[\d ]{7,13}\d$")
+
+
 def _kept(value: Any) -> Any:
     if isinstance(value, str):
-        return value if len(value) <= MAX_KEPT else marker(value)
+        if value in code_values():
+            return value
+        return value if _ID_LIKE.match(value) and not _NUMBER_LIKE.match(value) else marker(value)
     if _scalar(value):
         return value
     if isinstance(value, (list, tuple)) and all(_scalar(v) for v in value):
@@ -142,18 +151,24 @@ def _unknown(value: Any) -> Any:
     return _walk(value)
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
 def _walk(value: Any) -> Any:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
-        for key, item in value.items():
+        for index, (key, item) in enumerate(value.items()):
             name = str(key)
             folded = name.lower()
             if folded in REDACT_KEYS:
                 out[name] = _all(item)
             elif folded in KEEP_KEYS:
                 out[name] = _kept(item)
-            else:
+            elif _FIELD_NAME.match(name):
                 out[name] = _unknown(item)
+            else:
+                # A key that is not a field name may itself be data ({"Ada Testchild 2016-03-14": ...}).
+                out[f"[redacted key {index + 1}: {len(name)} chars]"] = _all(item)
         return out
     if isinstance(value, (list, tuple)):
         return [_walk(v) for v in value]
@@ -190,6 +205,12 @@ _SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[._-][a-z0-9]+)+$")
 _DIGITS = re.compile(r"\d[\d ]{4,}\d")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:T[\d:.+\-Z]+)?|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _SQL_TAIL = re.compile(r"\[(?:SQL|parameters):.*", re.DOTALL)
+_WORDY_DATE = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)? (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{2,4}\b",
+                         re.IGNORECASE)
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b", re.IGNORECASE)
+#: Two or more capitalised words in a row look like a person's or a place's name; field paths and rule
+#: names in mashlink's messages are lower case.
+_PROPER_NAMES = re.compile(r"\b[A-Z][a-z'-]+(?: [A-Z][a-z'-]+)+\b")
 
 
 def redact_detail(detail: str) -> str:
@@ -209,6 +230,9 @@ def redact_detail(detail: str) -> str:
 
     text = _QUOTED.sub(quoted, text)
     text = _DATE.sub(lambda m: marker(m.group(0)), text)
+    text = _WORDY_DATE.sub(lambda m: marker(m.group(0)), text)
+    text = _POSTCODE.sub(lambda m: marker(m.group(0)), text)
+    text = _PROPER_NAMES.sub(lambda m: marker(m.group(0)), text)
     return _DIGITS.sub(lambda m: marker(m.group(0)), text)
 
 

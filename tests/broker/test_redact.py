@@ -198,3 +198,22 @@ def test_parked_views_never_carry_the_raw_body() -> None:
     assert shown["redacted"] is True and "raw" not in shown
     assert shown["body"]["body"]["referral_id"] == "REF-RED-2"
     assert "Ada" not in json.dumps(shown) and "Testchild" not in json.dumps(shown)
+
+
+def test_kept_keys_keep_only_id_like_values_and_data_shaped_keys_are_redacted() -> None:
+    """Parked messages are malformed by definition: a name can turn up under a kept key, or as a key."""
+    out = json.dumps(redact_body({
+        "status": "Ada Testchild", "codes": ["Jane Smith lives at 1 High St", "NEG"],
+        "record_id": "NHS 943 476 5919", "Ada Testchild 2016-03-14": {"x": 1},
+        "message_id": "msg-123", "rag": "red",
+    }))
+    for value in ("Ada", "Testchild", "Jane Smith", "High St", "943 476 5919", "2016-03-14"):
+        assert value not in out, value
+    assert '"msg-123"' in out and '"NEG"' in out and '"red"' in out
+
+
+def test_parking_detail_masks_postcodes_names_and_spelled_out_dates() -> None:
+    detail = redact_detail("invalid postcode ZZ99 1ZZ for child Ada Testchild born 14 March 2016 at subjects[0]")
+    for value in ("ZZ99", "Ada Testchild", "March 2016"):
+        assert value not in detail, value
+    assert "subjects[0]" in detail and "invalid postcode" in detail
