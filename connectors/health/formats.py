@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from mashlink.connectors.health.fhir_translate import subject_reference
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.connectors.health.hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
 from mashlink.mapping.errors import InputError, Position
+from mashlink.mapping.limits import env_int
 from mashlink.mapping.readers import RowProblem, hl7_messages
 
 GROUPS = {"Encounter": "encounters", "Flag": "flags", "Condition": "conditions",
@@ -50,14 +50,6 @@ def _text(path: Path) -> str:
 
 MAX_HL7_FILE_BYTES = 64 * 1024 * 1024
 MAX_HL7_MESSAGE_BYTES = 1024 * 1024
-
-
-def _limit(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    try:
-        return int(value) if value else default
-    except ValueError:
-        raise InputError(name, f"{name} must be a whole number of bytes") from None
 
 
 def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
@@ -83,8 +75,8 @@ def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
 
 def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
     """One record per MSH-started message, pre-split for the HL7 path language (size caps above)."""
-    max_file = _limit("MASHLINK_HL7_MAX_FILE_BYTES", MAX_HL7_FILE_BYTES)
-    max_message = _limit("MASHLINK_HL7_MAX_MESSAGE_BYTES", MAX_HL7_MESSAGE_BYTES)
+    max_file = env_int("MASHLINK_HL7_MAX_FILE_BYTES", MAX_HL7_FILE_BYTES)
+    max_message = env_int("MASHLINK_HL7_MAX_MESSAGE_BYTES", MAX_HL7_MESSAGE_BYTES)
     try:
         size = path.stat().st_size
     except OSError:
