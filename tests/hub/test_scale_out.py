@@ -11,20 +11,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from urllib.request import urlopen
+from typing import IO
 
 import pytest
 from sqlalchemy import func, select
@@ -42,6 +41,8 @@ from mashlink.hub.service import HubService, utcnow
 from mashlink.hub.tracker import DeadlineTracker
 from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.codes import Rag
+from mashlink.bench.scaleout import EnquiryTap, free_port, hub_ready, schema_url, spawn_hub
+from tests.e2e.loop import wait_for
 from tests.hub.hub_support import FakeClock, referral_data
 
 pytestmark = [pytest.mark.postgres]
@@ -89,6 +90,30 @@ def _submit(service: HubService, n: int, *, prefix: str) -> list[str]:
     return ids
 
 
+def _as_two_hubs(url: str, schema: str, settings: MashlinkSettings, body, clock=utcnow) -> None:  # type: ignore[no-untyped-def]
+    """Run ``body(hub)`` in two threads at once, each hub a ``HubService`` with its own engine."""
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def hub() -> None:
+        engine = make_engine(url, schema=schema)
+        try:
+            hub = HubService(settings, engine, clock=clock)
+            start.wait()
+            body(hub)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=hub) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    assert not errors, errors
+
+
 # ---- (a) two relays ---------------------------------------------------------
 def test_two_relays_on_one_schema_publish_each_row_once(postgres_url: str, pg_schema: str, tmp_path: Path) -> None:
     settings = load_settings(state_dir=str(tmp_path / "state"), security={"audit_key": AUDIT_KEY})
@@ -100,30 +125,15 @@ def test_two_relays_on_one_schema_publish_each_row_once(postgres_url: str, pg_sc
         assert rows >= 300
         published: list[str] = []
         lock = threading.Lock()
-        start = threading.Barrier(2)
-        errors: list[BaseException] = []
 
-        def relay() -> None:
-            engine = make_engine(postgres_url, schema=pg_schema)  # a hub of its own: own engine, own pool
-            try:
-                factory = HubService(settings, engine).factory
-                relay = OutboxRelay(factory, RecordingPublisher(published, lock), service.codec, clock=utcnow,
-                                    batch_size=10)
-                start.wait()
-                deadline = time.monotonic() + 60
-                while relay.pending() and time.monotonic() < deadline:
-                    relay.relay_once()
-            except BaseException as exc:  # noqa: BLE001 - reported by the test below
-                errors.append(exc)
-            finally:
-                engine.dispose()
+        def relay(hub: HubService) -> None:
+            relay = OutboxRelay(hub.factory, RecordingPublisher(published, lock), service.codec, clock=utcnow,
+                                batch_size=10)
+            deadline = time.monotonic() + 60
+            while relay.pending() and time.monotonic() < deadline:
+                relay.relay_once()
 
-        threads = [threading.Thread(target=relay) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(90)
-        assert not errors, errors
+        _as_two_hubs(postgres_url, pg_schema, settings, relay)
         counts = Counter(published)
         twice = [m for m, n in counts.items() if n > 1]
         assert twice == [], f"{len(twice)} outbox rows published by both relays"
@@ -151,29 +161,14 @@ def test_two_trackers_ticking_at_once_raise_each_escalation_once(postgres_url: s
         with service.factory() as session:
             enquiries = session.execute(select(func.count()).select_from(EnquiryRow)).scalar_one()
         clock.advance(days=30)  # every deadline has passed: one overdue escalation per enquiry
-        start = threading.Barrier(2)
-        errors: list[BaseException] = []
 
-        def tick() -> None:
-            engine = make_engine(postgres_url, schema=pg_schema)
-            try:
-                other = HubService(settings, engine, clock=clock)
-                tracker = DeadlineTracker(other.store, other.topology, clock=clock, batch_size=5)
-                start.wait()
-                deadline = time.monotonic() + 60
-                while tracker.next_escalation_at() is not None and time.monotonic() < deadline:
-                    tracker.tick()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                engine.dispose()
+        def tick(hub: HubService) -> None:
+            tracker = DeadlineTracker(hub.store, hub.topology, clock=clock, batch_size=5)
+            deadline = time.monotonic() + 60
+            while tracker.next_escalation_at() is not None and time.monotonic() < deadline:
+                tracker.tick()
 
-        threads = [threading.Thread(target=tick) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(90)
-        assert not errors, errors
+        _as_two_hubs(postgres_url, pg_schema, settings, tick, clock=clock)
         with service.factory() as session:
             per = session.execute(select(EscalationRow.enquiry_id, EscalationRow.level, func.count())
                                   .group_by(EscalationRow.enquiry_id, EscalationRow.level)).all()
@@ -188,58 +183,6 @@ def test_two_trackers_ticking_at_once_raise_each_escalation_once(postgres_url: s
 
 
 # ---- (c) three hub processes, one killed --------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _ready(port: int) -> bool:
-    try:
-        with urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _wait(condition, timeout_s: float, what: str, interval_s: float = 0.2) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-class Tap:
-    """A plain queue bound to every enquiry routing key: one copy of each enquiry the broker routed."""
-
-    def __init__(self, amqp_url: str, topology: Topology) -> None:
-        from kombu import Connection
-
-        self.connection = Connection(amqp_url)
-        self.channel = self.connection.channel()
-        self.name = f"{topology.namespace}.test-tap"
-        self.channel.queue_declare(self.name, durable=False, auto_delete=False)
-        for agency in AGENCIES:
-            for rag in Rag:
-                self.channel.queue_bind(self.name, topology.enquiries_exchange, f"{agency}.{rag.value}")
-        self.seen: list[str] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            message = self.channel.basic_get(self.name, no_ack=True)
-            if message is None:
-                return self.seen
-            self.seen.append(json.loads(message.body)["message_id"])
-
-    def close(self) -> None:
-        try:
-            self.channel.queue_delete(self.name)
-        finally:
-            self.connection.close()
-
-
 @pytest.mark.rabbitmq
 def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, amqp_url: str, pg_schema: str,
                                                           tmp_path: Path) -> None:
@@ -248,29 +191,32 @@ def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, am
     topology = Topology(namespace)
     base = {k: v for k, v in os.environ.items() if not k.startswith("MASHLINK_")}
     common = {**base, "MASHLINK_BROKER_URL": amqp_url, "MASHLINK_BROKER_NAMESPACE": namespace,
-              "MASHLINK_LOG_LEVEL": "WARNING"}
-    db_url = f"{postgres_url}?options=-csearch_path%3D{pg_schema}"  # a process selects the schema by URL
+              "MASHLINK_LOG_LEVEL": "WARNING", "MASHLINK_STATE_DIR": str(tmp_path / "connectors")}
+    db_url = schema_url(postgres_url, pg_schema)  # a process selects the schema by URL
     settings = load_settings(broker_url=amqp_url, broker_namespace=namespace, state_dir=str(tmp_path / "reader"),
                              security={"audit_key": AUDIT_KEY})
     service = _open(postgres_url, pg_schema, settings, topology=topology)
     hubs: list[subprocess.Popen[bytes]] = []
     connectors: list[subprocess.Popen[bytes]] = []
-    tap: Tap | None = None
+    tap: EnquiryTap | None = None
+    logs: list[IO[bytes]] = []
+
+    def _log(name: str) -> IO[bytes]:  # stderr of each process, kept for a failing run's reader
+        logs.append(open(tmp_path / f"{name}.stderr", "wb"))  # noqa: SIM115 - closed in finally
+        return logs[-1]
+
     try:
-        ports = [_free_port() for _ in range(3)]
-        for i, port in enumerate(ports):
-            env = {**common, "MASHLINK_DATABASE_URL": db_url, "MASHLINK_STATE_DIR": str(tmp_path / f"hub{i}"),
-                   "MASHLINK_SECURITY__AUDIT_KEY": AUDIT_KEY, "MASHLINK_AUDIT_CHECK_INTERVAL_S": "1"}
-            hubs.append(subprocess.Popen(
-                [sys.executable, "-m", "mashlink.ops.cli", "hub", "--host", "127.0.0.1", "--port", str(port),
-                 "--tick", "0.2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        _wait(lambda: all(_ready(p) for p in ports), 40, "three hubs to be ready")
-        tap = Tap(amqp_url, topology)  # exchanges exist once a hub is ready
+        ports = [free_port() for _ in range(3)]
+        hubs.extend(spawn_hub(port, amqp_url=amqp_url, namespace=namespace, database_url=db_url,
+                              state_dir=tmp_path / f"hub{i}", audit_key=AUDIT_KEY, tick_s=0.2,
+                              extra_env={"MASHLINK_AUDIT_CHECK_INTERVAL_S": "1"}, stderr=_log(f"hub{i}"))
+                    for i, port in enumerate(ports))
+        wait_for(lambda: all(hub_ready(p) for p in ports), 40, "three hubs to be ready")
+        tap = EnquiryTap(amqp_url, topology)  # exchanges exist once a hub is ready
         for agency in AGENCIES:
             connectors.append(subprocess.Popen(
                 [sys.executable, "-m", "mashlink.ops.cli", "connector", agency], cwd=ROOT,
-                env={**common, "MASHLINK_STATE_DIR": str(tmp_path / "connectors")},
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                env=common, stdout=subprocess.DEVNULL, stderr=_log(agency)))
 
         population = generate_population(20240901)
         referrals = bulk_referrals(population, 52, utcnow())
@@ -286,18 +232,18 @@ def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, am
 
         # Phase 1: three live hubs. Not one enquiry may reach the broker twice.
         first = [service.submit_referral(r).referral_id for r in referrals[:12]]
-        _wait(lambda: answered(first), 40, "phase 1 answered by the connectors")
-        phase1 = Counter(tap.drain())
+        wait_for(lambda: answered(first), 40, "phase 1 answered by the connectors")
+        phase1 = tap.counts()
         assert [m for m, n in phase1.items() if n > 1] == [], "three live hubs published an enquiry twice"
         assert len(phase1) == 4 * len(first)
 
         # Phase 2: 40 referrals at once; one hub is killed while they are in flight.
         before = responses()
         second = [service.submit_referral(r).referral_id for r in referrals[12:]]
-        _wait(lambda: responses() >= before + 20, 30, "phase 2 under way", 0.02)
+        wait_for(lambda: responses() >= before + 20, 30, "phase 2 under way", 0.02)
         hubs[0].send_signal(signal.SIGKILL)
         hubs[0].wait(timeout=10)
-        _wait(lambda: answered(second), 60, "every enquiry answered after the kill")
+        wait_for(lambda: answered(second), 60, "every enquiry answered after the kill")
 
         with service.factory() as session:
             total = session.execute(select(func.count()).select_from(EnquiryRow)).scalar_one()
@@ -315,7 +261,7 @@ def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, am
         assert unpublished == 0
         assert {a for _, a in enquiry_rows} == {1}, "an outbox row was marked published twice"
         assert escalations == 0  # nothing was due: no hub raised a deadline that had not passed
-        seen = Counter(tap.drain())
+        seen = phase1 + tap.counts()
         assert set(seen) == {m for m, _ in enquiry_rows}
         duplicates = {m: n for m, n in seen.items() if n > 1}
         # Only the killed hub's claimed-but-uncommitted batch may be published again (at-least-once);
@@ -323,6 +269,12 @@ def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, am
         assert len(duplicates) <= 200
         result = service.verify_audit()
         assert result.ok, result.problems[:5]
+        with service.factory() as session:
+            still_open = session.execute(select(func.count()).select_from(ReferralRow).where(
+                ReferralRow.status == "open")).scalar_one()
+        if still_open:  # the closure race named in docs/architecture-notes.md (hub/responses.py)
+            warnings.warn(f"{still_open} fully answered referrals left open by concurrent closure checks",
+                          stacklevel=1)
         for hub in hubs[1:]:
             assert hub.poll() is None, "a surviving hub exited"
         assert time.monotonic() - started < 120
@@ -336,6 +288,8 @@ def test_three_hub_processes_one_killed_every_enquiry_once(postgres_url: str, am
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
+        for file in logs:
+            file.close()
         if tap is not None:
             tap.close()
         broker = hub_broker_factory(settings, topology)()
