@@ -299,7 +299,7 @@ class Ssda903Reader:
                 container = etree.SubElement(child, container_name)
                 rows.sort(key=lambda r: _sort_key(r[2]))
                 for rpath, rline, rvalues in rows:
-                    item = etree.SubElement(container, item_name, file=rpath.name, line=str(rline))
+                    item = etree.SubElement(container, item_name, file=_xml_text(rpath.name)[0], line=str(rline))
                     for col, val in rvalues.items():
                         if val and col != "CHILD":
                             etree.SubElement(item, col).text = val
