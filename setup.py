@@ -32,7 +32,8 @@ setup(
     packages=packages,
     package_dir=package_dir,
     package_data={
-        "mashlink.config": ["*.yaml", "mappings/*.yaml", "mappings/**/*.yaml", "mappings/**/*.csv", "codes/*"],
+        "mashlink.config": ["*.yaml", "mappings/*.yaml", "mappings/**/*.yaml", "mappings/**/*.csv", "codes/*",
+                           "outcome_templates/**/*"],
         "mashlink.schemas": ["json/*.json"],
         "mashlink.hub": ["migrations/*.ini", "migrations/*.mako", "migrations/versions/*.py"],
         "mashlink.connectors": ["**/*.json", "**/*.yaml", "**/*.csv", "**/*.xml"],

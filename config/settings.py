@@ -41,6 +41,7 @@ from mashlink.config.models import (
     RagTimescales,
     SharingPolicy,
 )
+from mashlink.config.referrer import ReferrerNotifySettings
 from mashlink.config.security import SecuritySettings
 from mashlink.config.yaml_source import MashlinkYamlSource, line_for, yaml_line_map
 from mashlink.schemas.codes import AgencyKind
@@ -238,6 +239,9 @@ class MashlinkSettings(BaseSettings):
         description="development allows the embedded dev token issuer; production requires security.oidc")
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     lawful_basis_rules: LawfulBasisRules = Field(default_factory=LawfulBasisRules)
+    referrer_notify: ReferrerNotifySettings = Field(
+        default_factory=ReferrerNotifySettings,
+        description="How referrers are told the outcome (`mashlink notify-referrers`): channels, SMTP, templates")
 
     # -- sources -----------------------------------------------------------------
     @classmethod
