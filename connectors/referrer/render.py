@@ -9,6 +9,7 @@ them and nothing else is passed. ``summary`` is left out too (free text).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,12 @@ class TemplateProblem(Exception):
 class RenderedMessage:
     subject: str
     text: str
+
+
+def _long_date(moment: datetime) -> str:
+    """``6 December 2026``: the outcome's date in Europe/London, as a letter would write it."""
+    local = moment.astimezone(LONDON)
+    return f"{local.day} {local:%B %Y}"
 
 
 def outcome_label(value: str) -> str:
@@ -56,7 +63,7 @@ class OutcomeRenderer:
             "referral_id": outcome.referral_id,
             "outcome": outcome.outcome.value,
             "outcome_label": outcome_label(outcome.outcome.value),
-            "outcome_date": f"{outcome.sent_at.astimezone(LONDON):%d %B %Y}",
+            "outcome_date": _long_date(outcome.sent_at),
             "referrer": outcome.recipient,
             "contact": self.contact.model_dump(),
             "local_authority": self.local_authority,
