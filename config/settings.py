@@ -177,8 +177,8 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
                            "environment is production but no identity provider is configured: set "
                            "security.oidc.issuer and security.oidc.audience (the development issuer "
                            "is refused outside environment: development)", None))
-    # Production with a real broker: a development key would sign messages that leave the process.
-    if f.environment == "production" and not f.broker_is_memory and ("signing_keys",) not in failed:
+    # Production never runs on a development key: it is in the repository for anyone to read.
+    if f.environment == "production" and ("signing_keys",) not in failed:
         for sender in f.dev_key_senders:
             errors.append(_err(("signing_keys", sender),
                                f"environment is production but the signing key of sender {sender!r} is a "

@@ -21,9 +21,10 @@ ART9_PAIRS = {LB.UK_GDPR_9_2_G: LB.DPA_2018_SCH1_PARA18, LB.UK_GDPR_9_2_H: LB.DP
 
 
 def commented_example() -> dict:
-    """The commented ``lawful_basis_rules`` example at the end of config/mashlink.yaml, uncommented."""
+    """The commented ``lawful_basis_rules`` example in config/mashlink.yaml (up to the next blank line), uncommented."""
     text = default_config_path().read_text(encoding="utf-8")
     block = text[text.index("# lawful_basis_rules:"):]
+    block = block.split("\n\n", 1)[0]
     return yaml.safe_load("\n".join(line.removeprefix("#").removeprefix(" ") for line in block.splitlines()))
 
 

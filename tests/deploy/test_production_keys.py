@@ -6,10 +6,10 @@ import pytest
 
 from mashlink.config.errors import ConfigError
 from mashlink.config.settings import load_settings
+from tests.production_support import PRODUCTION_KEYS
 
 OIDC = {"oidc": {"issuer": "https://idp.example.test/realms/mash", "audience": "hub"}}
-REAL = {sender: f"a-real-secret-for-{sender}-0123456789abcdef"
-        for sender in ("hub", "police-synth", "health-synth", "education-synth", "social-care-synth")}
+REAL = PRODUCTION_KEYS
 AMQP = "amqp://hub:pw@rabbitmq:5672//"
 
 
@@ -29,6 +29,7 @@ def test_production_with_real_keys_loads_and_development_only_warns() -> None:
     assert any("development signing keys" in w for w in dev.warnings())
 
 
-def test_production_on_memory_warns_about_development_keys() -> None:
-    single = load_settings(environment="production", security=OIDC)
-    assert any("production with development signing keys" in w for w in single.warnings())
+def test_production_refuses_development_keys_on_memory_too() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environment="production", security=OIDC)
+    assert "signing_keys.hub" in [issue.path for issue in info.value.issues]

@@ -41,6 +41,7 @@ from mashlink.hub.auth.tokens import (
     TokenVerifier,
     verifier_for,
 )
+from tests.production_support import PRODUCTION_KEYS, set_production_keys
 from tests.hub.idp_support import AUDIENCE, DROP, IdpSimulator, b64url_json, hs256_token, new_key, unsigned_token
 
 NOW = lambda: datetime.now(timezone.utc)  # noqa: E731
@@ -100,7 +101,9 @@ def oidc_settings(tmp_path: Path, idp: IdpSimulator, *, environment: str = "prod
     section: dict[str, Any] = {"issuer": idp.issuer, "audience": [AUDIENCE], "jwks_url": idp.jwks_url}
     section.update(oidc)
     section = {k: v for k, v in section.items() if v is not DROP}
-    return load_settings(state_dir=str(tmp_path / "state"), environment=environment, security={"oidc": section})
+    keys = PRODUCTION_KEYS if environment == "production" else {}
+    return load_settings(state_dir=str(tmp_path / "state"), environment=environment, security={"oidc": section},
+                         **({"signing_keys": keys} if keys else {}))
 
 
 @pytest.fixture
@@ -392,7 +395,8 @@ def _closed_port() -> int:
 def test_unreachable_idp_at_start_names_jwks_url(tmp_path: Path) -> None:
     issuer = f"http://127.0.0.1:{_closed_port()}"
     settings = load_settings(state_dir=str(tmp_path / "state"), environment="production",
-                             security={"oidc": {"issuer": issuer, "audience": AUDIENCE}})
+                             security={"oidc": {"issuer": issuer, "audience": AUDIENCE}},
+                             signing_keys=PRODUCTION_KEYS)
     with pytest.raises(RuntimeError) as info:
         verifier_for(settings)
     message = str(info.value)
@@ -436,7 +440,7 @@ def test_dev_issuer_refused_in_production(tmp_path: Path, idp: IdpSimulator) -> 
 
 def test_production_without_oidc_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(state_dir=str(tmp_path / "state"), environment="production")
+        load_settings(state_dir=str(tmp_path / "state"), environment="production", signing_keys=PRODUCTION_KEYS)
     assert [issue.path for issue in info.value.issues] == ["security.oidc.issuer"]
     assert "security.oidc.issuer" in str(info.value)
 
@@ -517,6 +521,7 @@ def test_cli_agency_liaison_needs_agency(cli_env: Path) -> None:
 
 def test_cli_refuses_in_production(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASHLINK_ENVIRONMENT", "production")
+    set_production_keys(monkeypatch)
     monkeypatch.setenv("MASHLINK_SECURITY__OIDC__ISSUER", "https://login.example.org/tenant/v2.0")
     monkeypatch.setenv("MASHLINK_SECURITY__OIDC__AUDIENCE", json.dumps([AUDIENCE]))
     result = run_cli("--role", "practitioner", "--user", "amy")
@@ -528,6 +533,7 @@ def test_cli_refuses_in_production(cli_env: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_cli_production_with_a_plain_audience_env_value(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASHLINK_ENVIRONMENT", "production")
+    set_production_keys(monkeypatch)
     monkeypatch.setenv("MASHLINK_SECURITY__OIDC__ISSUER", "https://login.example.org/tenant/v2.0")
     monkeypatch.setenv("MASHLINK_SECURITY__OIDC__AUDIENCE", AUDIENCE)
     result = run_cli("--role", "practitioner", "--user", "amy")
