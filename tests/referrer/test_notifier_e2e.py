@@ -277,3 +277,25 @@ def test_referrer_without_channel_and_no_default_is_parked(make: Any) -> None:
     _decide(hub)
     wait_for(lambda: len(_parked(loop)) == 1, 20, "the outcome to be parked")
     assert "no channel for this referrer" in _parked(loop)[0].detail
+
+
+def test_outcome_not_signed_by_the_hub_is_parked_unsent(make: Any) -> None:
+    from mashlink.connectors.wiring import connector_broker_factory
+
+    with smtp_server() as (port, inbox):
+        loop, hub = make(_notify(port))
+        make.notifier(loop)
+        _decide(hub)
+        wait_for(lambda: inbox.count() == 1, 20, "the genuine email")
+        genuine = _outcome_envelope(hub)
+        forged = genuine.model_copy(update={"message_id": uuid.uuid4().hex, "sender": "police-synth",
+                                            "signature": None,
+                                            "body": {**genuine.body, "outcome_id": uuid.uuid4().hex}})
+        agency = connector_broker_factory(loop.settings, "police-synth", topology=loop.topology)()
+        try:
+            agency.publish([loop.topology.event(forged, "outcome.referrer")])
+        finally:
+            agency.close()
+        wait_for(lambda: len(_parked(loop)) == 1, 20, "the forged outcome to be parked")
+        assert _parked(loop)[0].reason.value == "bad_signature"
+        assert inbox.count() == 1
