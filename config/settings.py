@@ -354,8 +354,8 @@ class MashlinkSettings(BaseSettings):
 
     def __repr_args__(self) -> Any:
         # URLs may carry passwords: show them masked, never raw.
-        yield "broker_url", _mask_url(self.broker_url)
-        yield "database_url", _mask_url(self.database_url)
+        yield "broker_url", mask_url(self.broker_url)
+        yield "database_url", mask_url(self.database_url)
         yield from super().__repr_args__()
 
     # -- questions other parts ask -----------------------------------------------------
@@ -433,16 +433,16 @@ class MashlinkSettings(BaseSettings):
             sender: ("dev key (insecure)" if sender in self.dev_key_senders() else "********")
             for sender in self.signing_keys
         }
-        data["broker_url"] = _mask_url(self.broker_url)
-        data["database_url"] = _mask_url(self.database_url)
+        data["broker_url"] = mask_url(self.broker_url)
+        data["database_url"] = mask_url(self.database_url)
         for policy in data["sharing_policies"].values():
             for key in ("subject_fields", "finding_categories", "sensitivities"):
                 policy[key] = sorted(policy[key])
         return data
 
 
-def _mask_url(url: str) -> str:
-    """Hide the password in ``scheme://user:password@host``."""
+def mask_url(url: str) -> str:
+    """Hide the password in ``scheme://user:password@host`` (fit for messages and logs)."""
     if "://" not in url or "@" not in url:
         return url
     scheme, rest = url.split("://", 1)
@@ -495,6 +495,6 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkS
 
 
 __all__ = [
-    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "MashlinkSettings", "default_config_path",
+    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "MashlinkSettings", "default_config_path", "mask_url",
     "load_settings", "resolve_config_path",
 ]

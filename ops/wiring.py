@@ -27,7 +27,7 @@ import typer
 from mashlink.broker.client import Broker
 from mashlink.broker.topology import Topology
 from mashlink.config.errors import ConfigError
-from mashlink.config.settings import MashlinkSettings, load_settings
+from mashlink.config.settings import MashlinkSettings, load_settings, mask_url
 from mashlink.hub.service import HubService, hub_codec
 from mashlink.ops.logging import configure_logging
 
@@ -43,16 +43,6 @@ UNREACHABLE_EXIT = 2
 
 class Unreachable(Exception):
     """A database or broker that cannot be used; ``str()`` is the one-paragraph explanation."""
-
-
-def mask_url(url: str) -> str:
-    """``scheme://user:****@host:port/path``: a URL fit for a message (no password)."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:****@{host}" if ":" in creds else url
 
 
 def _host_port(url: str, default_port: int) -> str:
@@ -183,12 +173,6 @@ def broker_readiness(settings: MashlinkSettings, timeout_s: float = 2.0) -> Call
     if settings.broker_url.split("://", 1)[0].lower() == "memory":
         return None
     return lambda: probe_broker(settings, timeout_s)
-
-
-def with_broker_readiness(app: Any, settings: MashlinkSettings) -> Any:
-    """The hub app with /health/ready also checking the broker (``create_app(broker_ready=...)``)."""
-    app.state.broker_ready = broker_readiness(settings)
-    return app
 
 
 def settings_or_exit(config: Path | None = None, **overrides: object) -> MashlinkSettings:

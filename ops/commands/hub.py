@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         from mashlink.hub.runtime import HubRuntime
         from mashlink.ops.web.hub_app import build_hub_app
         from mashlink.ops.web.serving import serve
-        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit, with_broker_readiness
+        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit, broker_readiness
 
         settings = settings_or_exit(config)
         service = open_hub(settings)
@@ -43,8 +43,9 @@ def register(app: typer.Typer) -> None:
 
         try:
             dead_letters = BrokerDeadLetters(factory, [a.id for a in settings.agencies])
-            serve(with_broker_readiness(build_hub_app(service, queue_stats=queue_stats, dead_letters=dead_letters,
-                                                      audit_check=lambda: runtime.audit_watch.last), settings),
+            serve(build_hub_app(service, queue_stats=queue_stats, dead_letters=dead_letters,
+                                audit_check=lambda: runtime.audit_watch.last,
+                                broker_ready=broker_readiness(settings)),
                   host=host or settings.hub_http_host, port=port or settings.hub_http_port)
         finally:
             runtime.stop()

@@ -24,10 +24,11 @@ from mashlink.ops.web.workspace import mount_workspace
 def build_hub_app(service: HubService, *, verifier: TokenVerifier | None = None,
                   queue_stats: Callable[[], list[Any]] | None = None,
                   audit_check: Callable[[], Any] | None = None,
-                  dead_letters: DeadLetters | None = None) -> FastAPI:
+                  dead_letters: DeadLetters | None = None,
+                  broker_ready: Callable[[], None] | None = None) -> FastAPI:
     """The API, Swagger UI at /docs (public unless security.public_docs is off), and the workspace pages."""
     app = create_app(service, verifier=verifier, queue_stats=queue_stats, audit_check=audit_check,
-                     dead_letters=dead_letters)
+                     dead_letters=dead_letters, broker_ready=broker_ready)
     if service.settings.security.public_docs:
         mount_offline_docs(app)
     mount_static(app)

@@ -26,7 +26,7 @@ from mashlink.config.settings import load_settings
 from mashlink.hub.api import create_app
 from mashlink.hub.service import HubService
 from mashlink.ops.cli import app
-from mashlink.ops.wiring import broker_readiness, database_problem, with_broker_readiness
+from mashlink.ops.wiring import broker_readiness, database_problem
 
 MASHLINK = str(Path(sys.executable).with_name("mashlink"))
 BROKER_COMMANDS = [["hub"], ["status"], ["dlq", "list"], ["connector", "police-synth", "--simulated"]]
@@ -177,7 +177,7 @@ def test_readiness_names_the_broker_when_it_is_down(tmp_path: Path) -> None:
         assert reply.json()["unavailable"] == ["broker"]
         assert "pw" not in reply.text.replace("unavailable", "")
         # The same check set on a built app (how `mashlink hub` wires it).
-        wired = TestClient(with_broker_readiness(create_app(service), settings))
+        wired = TestClient(create_app(service, broker_ready=broker_readiness(settings)))
         assert wired.get("/health/ready").json()["unavailable"] == ["broker"]
         # memory:// has nothing to reach: ready.
         assert TestClient(create_app(service, broker_ready=broker_readiness(
