@@ -20,9 +20,6 @@ from types import FrameType
 
 import typer
 
-from mashlink.config.errors import ConfigError
-from mashlink.config.settings import load_settings
-
 
 def register(app: typer.Typer) -> None:
     @app.command("notify-referrers")
@@ -35,14 +32,9 @@ def register(app: typer.Typer) -> None:
         from mashlink.broker.topology import Topology
         from mashlink.connectors.referrer.notifier import NotifierRunner, ReferrerNotifier, notifier_broker_factory
         from mashlink.connectors.referrer.render import TemplateProblem
-        from mashlink.ops.logging import configure_logging
+        from mashlink.ops.wiring import require_broker, settings_or_exit, warn_if_in_process
 
-        try:
-            settings = load_settings(file)
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from None
-        configure_logging(settings.log_level, settings.log_json)
+        settings = settings_or_exit(file)  # exit 1 listing every configuration problem
         config = settings.referrer_notify
         try:
             settings.ensure_state_dir()
@@ -63,8 +55,6 @@ def register(app: typer.Typer) -> None:
         if check:
             typer.echo(f"referrer notifier configuration OK; {summary}")
             return
-        from mashlink.ops.wiring import require_broker, warn_if_in_process
-
         warn_if_in_process(settings, "notify-referrers")
         require_broker(settings)  # one paragraph and exit 2 when the broker is unreachable
         stop = threading.Event()
