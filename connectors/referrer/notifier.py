@@ -212,15 +212,8 @@ class NotifierRunner:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            broker: Broker | None = None
             try:
-                broker = self.broker_factory()
-                broker.declare([])  # idempotent: exchanges, hub queues and referrer.outcomes with its DLQ
-                queue = broker.topology.referrer_outcomes_queue
-                consumer = broker.consumer([queue], self.notifier, prefetch=4, max_batch=1,
-                                           max_wait_s=self.max_wait_s, name="referrer-notifier")
-                self._ready.set()
-                consumer.run(self._stop)
+                self._consume()
             except Exception as exc:  # noqa: BLE001 - outlive broker outages
                 self.failures += 1
                 detail = str(exc)[:300] if isinstance(exc, BrokerError) else None
@@ -228,12 +221,15 @@ class NotifierRunner:
                           retry_in_s=self.restart_backoff_s)
                 self._ready.set()
                 self._stop.wait(self.restart_backoff_s)
-            finally:
-                if broker is not None:
-                    try:
-                        broker.close()
-                    except Exception:  # noqa: BLE001
-                        pass
+
+    def _consume(self) -> None:
+        """One connection's life: declare, consume until stopped or broken (``Broker.close`` never raises)."""
+        with self.broker_factory() as broker:
+            broker.declare([])  # idempotent: exchanges, hub queues and referrer.outcomes with its DLQ
+            consumer = broker.consumer([broker.topology.referrer_outcomes_queue], self.notifier, prefetch=4,
+                                       max_batch=1, max_wait_s=self.max_wait_s, name="referrer-notifier")
+            self._ready.set()
+            consumer.run(self._stop)
 
     def stop(self, timeout_s: float | None = 30.0) -> bool:
         self._stop.set()
