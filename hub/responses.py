@@ -139,9 +139,10 @@ class _Enquiry:
 class _BatchState:
     """What one batch reads up front (three queries) and writes back at the end (one statement per table).
 
-    Reads: the inbox ids already processed, the enquiries answered (locked
-    ``FOR UPDATE`` on PostgreSQL, in id order so two hubs cannot deadlock)
-    and the status of their referrals. Only the columns the rules use are
+    Reads: the inbox ids already processed, the status of the referrals and
+    the enquiries answered (both locked ``FOR UPDATE`` on PostgreSQL,
+    referrals first, each in id order, so two hubs cannot deadlock and the
+    closure check sees the other hub's committed answers). Only the columns the rules use are
     read, as plain rows: the ORM's per-object bookkeeping (and decoding the
     JSON bodies) was most of the cost of a batch, and nothing else in the
     transaction reads these rows through the ORM.
@@ -166,19 +167,27 @@ class _BatchState:
             ).scalars())
         if enquiry_ids:
             table = EnquiryRow.__table__
+            referrals = ReferralRow.__table__
+            postgres = session.get_bind().dialect.name == "postgresql"
+            wanted = sorted(set(enquiry_ids))
+            # Referrals first, then enquiries, each in id order: the order re-rating and decisions lock them in,
+            # so hubs cannot deadlock. Holding the referral lock means two hubs answering the last two enquiries
+            # of one referral take turns, and the second sees the first's answer when it checks for closure.
+            referral_ids = sorted(set(session.execute(
+                select(table.c.referral_id).where(table.c.enquiry_id.in_(wanted))).scalars()))
+            if referral_ids:
+                status_query = (select(referrals.c.referral_id, referrals.c.status)
+                                .where(referrals.c.referral_id.in_(referral_ids)).order_by(referrals.c.referral_id))
+                if postgres:
+                    status_query = status_query.with_for_update()
+                self.referral_status = {referral_id: status
+                                        for referral_id, status in session.execute(status_query)}
             query = (select(*(table.c[name] for name in _ENQUIRY_COLUMNS))
-                     .where(table.c.enquiry_id.in_(sorted(set(enquiry_ids))))
+                     .where(table.c.enquiry_id.in_(wanted))
                      .order_by(table.c.enquiry_id))
-            if session.get_bind().dialect.name == "postgresql":
+            if postgres:
                 query = query.with_for_update()
             self.enquiries = {row.enquiry_id: _Enquiry(*row) for row in session.execute(query)}
-            referral_ids = sorted({e.referral_id for e in self.enquiries.values()})
-            if referral_ids:
-                referrals = ReferralRow.__table__
-                self.referral_status = {referral_id: status for referral_id, status in session.execute(
-                    select(referrals.c.referral_id, referrals.c.status)
-                    .where(referrals.c.referral_id.in_(referral_ids))
-                )}
 
     def write_rows(self, uow: UnitOfWork) -> None:
         """New responses and inbox entries, and the changed enquiries, before the close check reads them."""

@@ -35,8 +35,8 @@ from sqlalchemy import func, select
 from mashlink.broker.topology import Topology
 from mashlink.hub.db import try_cluster_lock
 from mashlink.hub.envelopes import hub_envelope
-from mashlink.hub.lifecycle import maybe_close_referral, schedule_escalation
-from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow
+from mashlink.hub.lifecycle import ACTIVE, maybe_close_referral, schedule_escalation
+from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
 from mashlink.hub.results import TickResult
 from mashlink.hub.unit import Clock, HubStore, UnitOfWork
 from mashlink.schemas.codes import Rag
@@ -102,10 +102,24 @@ class DeadlineTracker:
                 referrals.add(row.referral_id)
             else:
                 result.at_risk += 1
-        for referral_id in sorted(referrals):
+        for referral_id in sorted(referrals | self._settled_but_open(uow)):
             if maybe_close_referral(uow, referral_id, actor=TRACKER_ACTOR):
                 result.referrals_closed += 1
         return len(rows)
+
+    def _settled_but_open(self, uow: UnitOfWork) -> set[str]:
+        """Open referrals none of whose enquiries is still active: a safety net for any closure a race missed.
+
+        The response handler closes a referral when its last answer arrives; this sweep (one indexed query a
+        tick) closes any that were left open, so an answered referral never waits for a decision unseen.
+        """
+        active = select(EnquiryRow.referral_id).where(EnquiryRow.status.in_(ACTIVE))
+        return set(uow.session.execute(
+            select(ReferralRow.referral_id)
+            .where(ReferralRow.status == ReferralStatus.OPEN.value, ReferralRow.referral_id.not_in(active),
+                   ReferralRow.referral_id.in_(select(EnquiryRow.referral_id)))
+            .limit(self.batch_size)
+        ).scalars())
 
     def _raise(self, uow: UnitOfWork, row: EnquiryRow, level: EscalationLevel) -> None:
         escalation = Escalation(

@@ -412,3 +412,17 @@ def test_linked_view_is_built_from_stored_state(hub: HubService, clock: FakeCloc
     assert [e.record_id for e in view.chronology + view.for_review] == ["R1"]
     with pytest.raises(NotFound):
         hub.linked_view("nope")
+
+
+def test_tracker_closes_a_fully_answered_referral_a_race_left_open(hub: HubService, clock: FakeClock) -> None:
+    """Safety net: if two hubs raced on the last answers and neither closed the referral, the next tick does."""
+    sent = hub.submit_referral(referral_data("REF-RACED"))
+    for agency in ("police-synth", "health-synth", "education-synth", "social-care-synth"):
+        hub.handle_responses([_response(sent.enquiry_for(agency).enquiry_id, agency, referral_id="REF-RACED")])
+    assert hub.referral_status("REF-RACED").status == "closed"
+    with hub.engine.begin() as conn:  # what the race left behind: every answer in, the referral still open
+        conn.exec_driver_sql("UPDATE referrals SET status = 'open', closed_at = NULL, closed_reason = NULL "
+                             "WHERE referral_id = 'REF-RACED'")
+    result = hub.deadline_tracker().tick(clock())
+    assert result.referrals_closed == 1
+    assert hub.referral_status("REF-RACED").status == "closed"
