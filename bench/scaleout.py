@@ -73,7 +73,7 @@ from mashlink.schemas.codes import Rag
 
 NAME = "scaleout"
 AGENCIES = ["police-synth", "health-synth", "education-synth", "social-care-synth"]
-_AUDIT_KEY = "bench-scaleout-audit-key-0123456789abcdef"
+_AUDIT_KEY = "bench-scaleout-audit-key-0a1b2c3d4eabcdef"
 
 
 def free_port() -> int:

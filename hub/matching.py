@@ -19,11 +19,11 @@ How a pair of records is scored (for IG staff)
    LA child id ``12345`` in one council is a different child from ``12345`` in
    the next. A failed-check or temporary identifier is never used for an exact
    match (``<system>_not_trusted``); the pair is scored on demographics instead.
-   The same holds for a placeholder NHS number (``0000000000``, ``9999999999``
+   The same holds for a placeholder NHS number (ten zeros, ten nines
    and the like: ``nhs_number_placeholder``) and for an NHS number whose
    verification status says it was not traced or the trace failed (02-08:
    ``nhs_number_untraced``): neither is ever an exact-match key nor a veto, so
-   two unrelated children sharing ``0000000000`` are compared on their names,
+   two unrelated children sharing ten zeros are compared on their names,
    dates of birth and addresses only.
 
    * Same trusted NHS number, UPN, LA child id (same LA) or police id (same

@@ -8,10 +8,10 @@ identifier whose check passed can ever be used for an exact match.
 
 NHS numbers from the field need three more rules:
 
-* **Placeholders.** Systems key ``0000000000``, ``1111111111``, ``9999999999``
-  or ``0123456789`` when the real number is not known, and every repeated-digit
+* **Placeholders.** Systems key ten zeros, ten ones, ten nines or an
+  ascending run of digits when the real number is not known, and every repeated-digit
   number passes modulus 11. Such a value is kept with ``check="placeholder"``
-  and is never trusted: two unrelated children sharing ``0000000000`` are not
+  and is never trusted: two unrelated children sharing ten zeros are not
   the same child. The list is ``NHS_PLACEHOLDERS``.
 * **Digits are normalised.** Full-width (``９４３４７６５８７０``) and other
   Unicode decimal digits are folded to ASCII (NFKC, then each decimal digit to
@@ -101,7 +101,8 @@ NHS_UNTRACED_STATUSES: frozenset[VerificationStatus] = frozenset(
 #: NHS numbers keyed as "unknown": every repeated digit (all pass modulus 11)
 #: and the ascending / descending runs systems use as dummies.
 NHS_PLACEHOLDERS: frozenset[str] = frozenset(
-    {str(d) * 10 for d in range(10)} | {"0123456789", "1234567890", "9876543210", "0987654321"}
+    {str(d) * 10 for d in range(10)}
+    | {"".join(str((start + step * i) % 10) for i in range(10)) for start, step in ((0, 1), (1, 1), (9, -1), (0, -1))}
 )
 
 # Enum members as module constants: ``IdentifierSystem.NHS_NUMBER`` is an

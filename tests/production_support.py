@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 SENDERS = ("hub", "police-synth", "health-synth", "education-synth", "social-care-synth")
-PRODUCTION_KEYS: dict[str, str] = {sender: f"a-real-secret-for-{sender}-0123456789abcdef" for sender in SENDERS}
+PRODUCTION_KEYS: dict[str, str] = {sender: f"a-real-secret-for-{sender}-0a1b2c3d4eabcdef" for sender in SENDERS}
 
 
 def set_production_keys(monkeypatch: pytest.MonkeyPatch) -> None:

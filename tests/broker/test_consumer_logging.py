@@ -61,7 +61,7 @@ def test_bad_signature_is_parked_at_warning_naming_the_message(
         json_logs: Callable[[], list[dict[str, object]]]) -> None:
     broker = make_broker()
     broker.declare([AGENCY])
-    forger = Broker(broker_url, EnvelopeCodec({**KEYS, "hub": b"not-the-hub-key-0123456789"}), topology)
+    forger = Broker(broker_url, EnvelopeCodec({**KEYS, "hub": b"not-the-hub-key-0a1b2c3d4e"}), topology)
     try:
         env = enquiry_envelope(Rag.RED)
         forger.publish([topology.enquiry(env)])

@@ -165,7 +165,7 @@ def test_bytes_that_are_not_json_show_only_length_and_sha256() -> None:
 
 
 def test_unknown_keys_keep_only_codes_small_numbers_and_booleans() -> None:
-    out = redact_body({"mystery": "Ada Testchild", "status_hint": "neglect", "count": 3, "nhs": 9434765870,
+    out = redact_body({"mystery": "Ada Testchild", "status_hint": "neglect", "count": 3, "nhs": 9991234566,
                        "flag": True, "nested": {"x": ["Beth", "red"]}, "long_id_like": "x" * (MAX_KEPT + 1)})
     assert out == {"mystery": "[redacted: 13 chars]", "status_hint": "neglect", "count": 3,
                    "nhs": "[redacted: number]", "flag": True, "nested": {"x": ["[redacted: 4 chars]", "red"]},
@@ -179,11 +179,11 @@ def test_unknown_keys_keep_only_codes_small_numbers_and_booleans() -> None:
 def test_parking_detail_keeps_paths_and_rules_but_masks_values() -> None:
     kept = "HMAC-SHA256 does not match for sender 'police-synth'; body.subjects.0.names: Field required [missing]"
     assert redact_detail(kept) == kept
-    leaky = ("gave up after 5 attempt(s); last error: IntegrityError: duplicate 'Ada Testchild' 9434765870 "
+    leaky = ("gave up after 5 attempt(s); last error: IntegrityError: duplicate 'Ada Testchild' 9991234566 "
              "born 2016-03-14 [SQL: INSERT INTO x VALUES (%s)] [parameters: ('Ada',)]")
     masked = redact_detail(leaky)
     assert masked.startswith("gave up after 5 attempt(s); last error: IntegrityError: duplicate ")
-    for personal in ("Ada", "Testchild", "9434765870", "2016-03-14", "INSERT"):
+    for personal in ("Ada", "Testchild", "9991234566", "2016-03-14", "INSERT"):
         assert personal not in masked
 
 
@@ -204,10 +204,10 @@ def test_kept_keys_keep_only_id_like_values_and_data_shaped_keys_are_redacted() 
     """Parked messages are malformed by definition: a name can turn up under a kept key, or as a key."""
     out = json.dumps(redact_body({
         "status": "Ada Testchild", "codes": ["Jane Smith lives at 1 High St", "NEG"],
-        "record_id": "NHS 943 476 5919", "Ada Testchild 2016-03-14": {"x": 1},
+        "record_id": "NHS 999 123 4560", "Ada Testchild 2016-03-14": {"x": 1},
         "message_id": "msg-123", "rag": "red",
     }))
-    for value in ("Ada", "Testchild", "Jane Smith", "High St", "943 476 5919", "2016-03-14"):
+    for value in ("Ada", "Testchild", "Jane Smith", "High St", "999 123 4560", "2016-03-14"):
         assert value not in out, value
     assert '"msg-123"' in out and '"NEG"' in out and '"red"' in out
 

@@ -40,7 +40,7 @@ from tests.hub.api_support import serve
 
 pytestmark = pytest.mark.browser
 
-ROTATED_KEY = "rotated-social-care-key-0123456789abcdef"
+ROTATED_KEY = "rotated-social-care-key-0a1b2c3d4eabcdef"
 
 
 @pytest.fixture(params=["memory", "rabbitmq"])

@@ -30,7 +30,7 @@ AGENCIES = {
     AgencyKind.EDUCATION: "education-synth",
     AgencyKind.SOCIAL_CARE: "social-care-synth",
 }
-KEYS = {"hub": b"hub-test-key-0123456789abcdef"} | {
+KEYS = {"hub": b"hub-test-key-0a1b2c3d4eabcdef"} | {
     agency: f"{agency}-test-key-01234x56789".encode() for agency in AGENCIES.values()
 }
 

@@ -23,7 +23,7 @@ from mashlink.schemas.envelope import Envelope
 from mashlink.schemas.person import BirthDate, HumanName, Person
 
 AGENCY = "education-synth"
-KEYS = {"hub": b"hub-test-key-0123456789abcdef", AGENCY: b"education-synth-test-key-012345"}
+KEYS = {"hub": b"hub-test-key-0a1b2c3d4eabcdef", AGENCY: b"education-synth-test-key-012345"}
 HOOK_KEY = b"webhook-shared-secret-01234x56789"
 
 

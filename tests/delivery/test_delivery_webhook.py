@@ -27,7 +27,7 @@ def test_signature_verification_rules() -> None:
     headers = sign_headers(HOOK_KEY, body, now=1_700_000_000)
     assert verify(HOOK_KEY, headers, body, now=1_700_000_100) == 1_700_000_000
     for key, data, now, rule in (
-        (b"another-key-0123456789012345678", body, 1_700_000_000, "signature_mismatch"),
+        (b"another-key-0a1b2c3d4e012345678", body, 1_700_000_000, "signature_mismatch"),
         (HOOK_KEY, b'{"a": 2}', 1_700_000_000, "signature_mismatch"),
         (HOOK_KEY, body, 1_700_000_000 + 301, "replay_window"),
     ):
@@ -88,7 +88,7 @@ def test_bad_signature_and_invalid_answer_are_refused(hub_side: Collector, recei
     body = _answer(task).model_dump_json().encode()
     with AnswerServer(receiver, HOOK_KEY) as server:
         forged = httpx.post(server.answer_url, content=body,
-                            headers=sign_headers(b"not-the-agency-key-0123456789012", body))
+                            headers=sign_headers(b"not-the-agency-key-0a1b2c3d4e012", body))
         assert forged.status_code == 401 and forged.json()["rule"] == "signature_mismatch"
         stale = httpx.post(server.answer_url, content=body,
                            headers=sign_headers(HOOK_KEY, body, now=datetime.now(UTC).timestamp() - 3600))
@@ -123,7 +123,7 @@ def test_webhook_gives_up_after_attempts_and_refuses_on_4xx() -> None:
             sender.send(task)
         assert agency.requests == 3
         agency.fail_remaining = 0
-        wrong_key = WebhookSender(agency.task_url, b"wrong-key-00000000000000000000000", max_attempts=3)
+        wrong_key = WebhookSender(agency.task_url, b"wrong-key-0a0b0c0d0e0f0g0h0i0j0k0", max_attempts=3)
         from mashlink.connectors.delivery.webhook import DeliveryRefused
         with pytest.raises(DeliveryRefused) as refused:
             wrong_key.send(task)

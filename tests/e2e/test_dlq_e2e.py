@@ -25,7 +25,7 @@ from mashlink.connectors.simulators.referrals import demo_referrals
 from mashlink.connectors.wiring import connector_broker_factory
 from tests.e2e.loop import ROOT, Loop, make_loop, now, wait_for
 
-ROTATED_KEY = "rotated-social-care-key-0123456789abcdef"
+ROTATED_KEY = "rotated-social-care-key-0a1b2c3d4eabcdef"
 
 
 @pytest.fixture

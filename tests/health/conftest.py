@@ -38,7 +38,7 @@ AGENCY = "health-x"
 def health_config(path: Path, agencies: list[dict[str, Any]]) -> Path:
     """A configuration file with the given health agencies (keys and policies for each)."""
     data = {
-        "signing_keys": {"hub": "test-hub-key-0123456789abcdef",
+        "signing_keys": {"hub": "test-hub-key-0a1b2c3d4eabcdef",
                          **{a["id"]: f"test-{a['id']}-key-01234x56789" for a in agencies}},
         "agencies": [{"kind": "health", "name": f"Synthetic trust {a['id']}", **a} for a in agencies],
         "sharing_policies": {a["id"]: {

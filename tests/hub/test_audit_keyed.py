@@ -143,7 +143,7 @@ def test_verifying_with_a_wrong_key_reports_every_event(hub: HubService) -> None
 def test_a_hub_configured_with_another_key_sees_a_foreign_chain(hub_db, hub: HubService, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     _chain(hub)
     other = HubService(load_settings(state_dir=str(tmp_path / "other"),
-                                     security={"audit_key": "a-different-audit-key-0123456789"}),
+                                     security={"audit_key": "a-different-audit-key-0a1b2c3d4e"}),
                        hub_db.engine, topology=hub.topology, clock=hub.clock)
     assert other.store.audit_key != hub.store.audit_key
     result = other.verify_audit()
@@ -182,8 +182,8 @@ def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
 
 
 def test_a_configured_key_wins_and_writes_nothing(tmp_path: Path) -> None:
-    settings = load_settings(state_dir=str(tmp_path / "state"), security={"audit_key": "configured-key-0123456789"})
-    assert audit_key_for(settings) == b"configured-key-0123456789"
+    settings = load_settings(state_dir=str(tmp_path / "state"), security={"audit_key": "configured-key-0a1b2c3d4e"})
+    assert audit_key_for(settings) == b"configured-key-0a1b2c3d4e"
     assert not (tmp_path / "state" / KEY_FILE).exists()
     with pytest.raises(AuditKeyError, match="security.audit_key"):
         audit_key_for(load_settings(state_dir=str(tmp_path / "s2"), security={"audit_key": "short"}))

@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENCIES = ["police-synth", "health-synth", "education-synth", "social-care-synth"]
-AUDIT_KEY = "scale-out-test-audit-key-0123456789abcdef"
+AUDIT_KEY = "scale-out-test-audit-key-0a1b2c3d4eabcdef"
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def test_bad_signatures_on_hub_queues_are_audited_and_parked(hub: HubService, ma
             # Unsigned, and from a sender the hub has no key for, straight onto the events queue's exchange.
             unsigned = _response("police-synth").model_dump(mode="json")
             unsigned["signature"] = ""
-            stranger = EnvelopeCodec({"nobody-known": b"whatever-key-0123456789"}).encode(
+            stranger = EnvelopeCodec({"nobody-known": b"whatever-key-0a1b2c3d4e"}).encode(
                 _response("nobody-known").model_copy(update={"message_type": MessageType.ALERT}))
             route = topology.response(wrong_key)
             forger.publish_raw([

@@ -22,7 +22,7 @@ from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Address, BirthDate, HumanName, Person
 
 AGENCY = "police-synth"
-KEYS = {"hub": b"hub-test-key-0123456789abcdef", AGENCY: b"police-synth-test-key-01234x56789"}
+KEYS = {"hub": b"hub-test-key-0a1b2c3d4eabcdef", AGENCY: b"police-synth-test-key-01234x56789"}
 
 
 def enquiry(*subjects: Person, rag: Rag = Rag.AMBER) -> Enquiry:

@@ -31,7 +31,7 @@ REFERRER = "Synthfield Primary School (synthetic)"
 PERSONAL = ["Ada", "Testchild", "Beth", "Testparent", "2016-03-14", "14 March 2016", "14/03/2016",
             synthetic_nhs_number(123456), synthetic_nhs_number(654321), "A123456789012", "LA-77", "ZZ99 1ZZ",
             "07700 900000", "Synthetic Row", "hungry", "shouting", "neglect", "domestic"]
-WEBHOOK_SECRET = "referrer-hook-secret-0123456789"
+WEBHOOK_SECRET = "referrer-hook-secret-0a1b2c3d4e"
 
 
 @pytest.fixture(params=["memory", "rabbitmq"])

@@ -29,7 +29,7 @@ from mashlink.schemas.person import HumanName, Person
 
 from tests.wiring.helpers import build, enquiry_for, settings_for, subject_like, write_config
 
-HOOK_KEY = "synthetic-hook-key-0123456789abcdef"
+HOOK_KEY = "synthetic-hook-key-0a1b2c3d4eabcdef"
 ANSWER_KEY = "synthetic-answer-key-fedcba9876543210"
 
 
@@ -115,7 +115,7 @@ def test_webhook_delivery_end_to_end_on_loopback(tmp_path: Path, topology: Topol
             assert [r.status_code for r in tool.answer_replies] == [200]
             (second,) = hub.until(1)
             # A forged answer (wrong key) is refused with 401 and publishes nothing.
-            forged = tool.answer_task(tool.tasks[enquiry.enquiry_id], key=b"another-key-0123456789abcdef")
+            forged = tool.answer_task(tool.tasks[enquiry.enquiry_id], key=b"another-key-0a1b2c3d4eabcdef")
             assert forged is not None and forged.status_code == 401
             if separate_answer_key:
                 # Whoever holds only the task key cannot answer: answers need the answer key.
