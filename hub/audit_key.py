@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from mashlink.config.settings import MashlinkSettings
-from mashlink.connectors.delivery.atomic import fsync_dir
+from mashlink.config.atomic_files import fsync_dir
 
 KEY_FILE = Path("keys") / "audit.key"
 _MIN_KEY_CHARS = 16

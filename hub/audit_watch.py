@@ -46,7 +46,7 @@ from pathlib import Path
 import structlog
 
 from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.delivery.atomic import atomic_write_text, fsync_dir
+from mashlink.config.atomic_files import atomic_write_text, fsync_dir
 from mashlink.hub.audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, sign_anchor
 from mashlink.hub.db import snapshot, try_cluster_lock

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.connectors.delivery.atomic import atomic_move, atomic_write_text, free_name, is_temporary
+from mashlink.config.atomic_files import atomic_move, atomic_write_text, free_name, is_temporary
 from mashlink.connectors.delivery.models import DeliveryTask
 from mashlink.connectors.delivery.receiver import AnswerReceiver, AnswerRejected
 

@@ -20,7 +20,7 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mashlink.connectors.delivery.atomic import atomic_write_text, is_temporary
+from mashlink.config.atomic_files import atomic_write_text, is_temporary
 from mashlink.connectors.delivery.dropfolder import DropFolder
 from mashlink.connectors.delivery.models import AgencyAnswer, DeliveryTask
 from mashlink.connectors.delivery.signing import IDEMPOTENCY_HEADER, SignatureError, sign_headers, verify

@@ -13,7 +13,7 @@ import io
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from mashlink.connectors.delivery.atomic import atomic_write_text
+from mashlink.config.atomic_files import atomic_write_text
 from mashlink.connectors.police.schema import (
     EntityKind,
     ExportHeader,

@@ -30,7 +30,7 @@ import structlog
 
 from mashlink.config.errors import ConfigError, ConfigIssue
 from mashlink.connectors.base import AgencyConnector
-from mashlink.connectors.delivery.atomic import is_temporary
+from mashlink.config.atomic_files import is_temporary
 from mashlink.connectors.delivery.connector import Model3Delivery
 from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
 from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose

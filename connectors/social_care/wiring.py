@@ -29,7 +29,7 @@ import structlog
 from mashlink.config.errors import ConfigError, ConfigIssue
 from mashlink.config.settings import MashlinkSettings
 from mashlink.connectors.base import AgencyConnector
-from mashlink.connectors.delivery.atomic import is_temporary
+from mashlink.config.atomic_files import is_temporary
 from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
 from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
 from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext

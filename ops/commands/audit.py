@@ -50,7 +50,7 @@ def _load_anchors(paths: list[Path]) -> list:  # type: ignore[type-arg]
 
 def _anchor_files(directory: Path) -> list[Path]:
     """Every anchor file in a directory the hub writes them to (security.audit_anchor_dir); exit 2 if unreadable."""
-    from mashlink.connectors.delivery.atomic import is_temporary
+    from mashlink.config.atomic_files import is_temporary
 
     try:
         return sorted(p for p in directory.iterdir() if p.suffix == ".json" and not is_temporary(p) and p.is_file())
@@ -101,7 +101,7 @@ def anchor_cmd(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """Print (or write) the chain head signed by the hub, to keep outside its database."""
-    from mashlink.connectors.delivery.atomic import atomic_write_text
+    from mashlink.config.atomic_files import atomic_write_text
     from mashlink.ops.wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.delivery.conftest import AGENCY, Collector, make_enquiry
-from mashlink.connectors.delivery.atomic import atomic_write_text
+from mashlink.config.atomic_files import atomic_write_text
 from mashlink.connectors.delivery.connector import DropFolderChannel, Model3Connector, Model3Delivery
 from mashlink.connectors.delivery.dropfolder import DropFolder, InboxPoller
 from mashlink.connectors.delivery.models import AgencyAnswer, DeliveryTask

@@ -7,6 +7,10 @@ file system, so the rename is atomic), are flushed and fsynced, and only then
 renamed over the final name with ``os.replace``; the directory is fsynced so
 the rename survives a power cut. Temporary names start with ``.`` and end in
 ``.tmp``, which readers ignore.
+
+It lives in ``config`` (beside the state directory it mostly serves) because
+both the hub (audit anchors, keys) and the connectors (drop folders, exports)
+need it, and imports run one way: neither may import the other.
 """
 
 from __future__ import annotations
