@@ -19,6 +19,7 @@ PARTS = {
     "ops": "ops",
     "config": "config",
     "bench": "bench",
+    "matching": "matching",
 }
 
 packages = ["mashlink"]

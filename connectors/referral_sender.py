@@ -22,7 +22,6 @@ from mashlink.broker.client import Broker
 from mashlink.broker.shared_publisher import SharedPublisher
 from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.hub.errors import Conflict
 from mashlink.schemas.envelope import Envelope, MessageType
 from mashlink.schemas.referral import Referral
 
@@ -31,20 +30,6 @@ class ReferralSink(Protocol):
     """Where an intake puts referrals: True when accepted now, False when the hub already had it."""
 
     def submit(self, referral: Referral, *, agencies: Sequence[str] | None, actor: str) -> bool: ...
-
-
-class HubReferralSink:
-    """Straight into a hub service in this process (the CLI on the hub's machine)."""
-
-    def __init__(self, hub: object) -> None:
-        self.hub = hub
-
-    def submit(self, referral: Referral, *, agencies: Sequence[str] | None, actor: str) -> bool:
-        try:
-            self.hub.submit_referral(referral, agencies=agencies, actor=actor)  # type: ignore[attr-defined]
-        except Conflict:
-            return False
-        return True
 
 
 def referral_message_id(agency_id: str, referral_id: str) -> str:

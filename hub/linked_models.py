@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mashlink.hub.matching import MatchDecision
+from mashlink.matching.rules import MatchDecision
 from mashlink.schemas.codes import (
     AgencyKind,
     FindingCategory,

@@ -60,7 +60,7 @@ from mashlink.hub.linked_models import (
     ViewIssue,
 )
 from mashlink.hub.linked_render import render_text
-from mashlink.hub.matching import (
+from mashlink.matching.rules import (
     DEFAULT_THRESHOLDS,
     MatchDecision,
     MatchThresholds,

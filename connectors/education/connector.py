@@ -26,7 +26,7 @@ from mashlink.connectors.education.index import PupilIndex
 from mashlink.connectors.education.ingest import DropFolder, IngestReport
 from mashlink.connectors.education.search import PupilHit, search_pupils
 from mashlink.connectors.reference.connector import candidate_view
-from mashlink.hub.matching import DEFAULT_THRESHOLDS, MatchThresholds
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from mashlink.mapping import CompiledMapping, load_spec
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch

@@ -5,7 +5,7 @@ exactly; the hit is still scored by the hub matcher, so a UPN typo that
 happens to be valid for another child shows up as contradicting
 demographics rather than a silent wrong match. Otherwise the index
 pre-selects widely (surname, date of birth, postcode) and
-``mashlink.hub.matching.match_person`` scores each candidate. Every hit at or
+``mashlink.matching.rules.match_person`` scores each candidate. Every hit at or
 above the candidate threshold is returned with its decision: several
 plausible records come back as candidates for a person to resolve, never as
 a guess.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mashlink.connectors.education.index import PupilIndex
-from mashlink.hub.matching import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord

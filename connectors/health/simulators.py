@@ -13,6 +13,8 @@ fifth (0, 5 ...) a sexual-health condition.
 
 from __future__ import annotations
 
+from datetime import date
+
 from dataclasses import dataclass
 
 from mashlink.connectors.health.fhir_simulator import FhirStore, seed_patient
@@ -35,23 +37,26 @@ def patient_history(index: int) -> dict[str, bool | int]:
     return {"flags": cp, "ed": 2 if cp else 0, "cp": cp, "camhs": index % 4 == 0, "sexual_health": index % 5 == 0}
 
 
-def seeded_patients(count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED) -> list[SyntheticPatient]:
+def seeded_patients(count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED, *,
+                    as_of: date | None = None) -> list[SyntheticPatient]:
     """Children only, so every seeded patient can be the subject of a MASH referral."""
-    return synthetic_patients(count, seed=seed, child_share=1.0)
+    return synthetic_patients(count, seed=seed, child_share=1.0, as_of=as_of)
 
 
-def seed_fhir_store(store: FhirStore, count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED) -> list[SeededPatient]:
+def seed_fhir_store(store: FhirStore, count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED, *,
+                    as_of: date | None = None) -> list[SeededPatient]:
     out = []
-    for i, patient in enumerate(seeded_patients(count, seed)):
+    for i, patient in enumerate(seeded_patients(count, seed, as_of=as_of)):
         history = patient_history(i)
         fhir_id = seed_patient(store, patient, **history)  # type: ignore[arg-type]
         out.append(SeededPatient(patient, fhir_id, tuple(k for k, v in history.items() if v)))
     return out
 
 
-def seeded_trust_peer(count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED) -> SyntheticTrustPeer:
+def seeded_trust_peer(count: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED, *,
+                      as_of: date | None = None) -> SyntheticTrustPeer:
     """The MLLP peer answering REF^I12 for the same patients, with findings for those with a history."""
-    patients = seeded_patients(count, seed)
+    patients = seeded_patients(count, seed, as_of=as_of)
     findings: dict[str, list[dict[str, str]]] = {}
     for i, p in enumerate(patients):
         items = []

@@ -61,10 +61,16 @@ class SyntheticPatient:
         return {"M": "male", "F": "female"}.get(self.sex, "unknown")
 
 
-def synthetic_patients(count: int, seed: int = 7, *, child_share: float = 0.7) -> list[SyntheticPatient]:
-    """``count`` made-up patients; about ``child_share`` of them under 18 today."""
+def synthetic_patients(count: int, seed: int = 7, *, child_share: float = 0.7,
+                       as_of: date | None = None) -> list[SyntheticPatient]:
+    """``count`` made-up patients; about ``child_share`` of them under 18 on ``as_of`` (default today).
+
+    Dates of birth count back from ``as_of``, so two calls with the same seed
+    describe the same people only on the same day: callers that build the
+    patients twice (a seeded store and the test that refers them) pass one date.
+    """
     rng = random.Random(seed)
-    today = date.today()
+    today = as_of or date.today()
     out: list[SyntheticPatient] = []
     for i in range(count):
         sex = rng.choice("MF")

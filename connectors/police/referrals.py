@@ -28,14 +28,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
 from mashlink.broker.codec import describe_validation_error
 from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.connectors.referral_sender import HubReferralSink, ReferralSink
+from mashlink.connectors.referral_sender import ReferralSink
 from mashlink.mapping.codes import CodeTable, default_codes_dir, load_table
 from mashlink.schemas.codes import (
     ConcernCategory,
@@ -48,9 +47,6 @@ from mashlink.schemas.codes import (
 from mashlink.schemas.finding import Finding
 from mashlink.schemas.record import AgencyRecord
 from mashlink.schemas.referral import Consent, RagChange, Referral
-
-if TYPE_CHECKING:
-    from mashlink.hub.service import HubService
 
 log = structlog.get_logger(__name__)
 
@@ -149,14 +145,14 @@ class CctnReferralBuilder:
 class CctnIntake:
     """Submits CCTN/PPN records found in police records to the hub, once each.
 
-    ``hub`` is a :class:`HubService` (the CLI on the hub's machine) or any
-    :class:`~mashlink.connectors.referral_sender.ReferralSink`, such as the
-    broker sink a police connector uses from the force's side.
+    ``sink`` is any :class:`~mashlink.connectors.referral_sender.ReferralSink`:
+    the broker sink a police connector uses from the force's side, or (on the
+    hub's machine) ``mashlink.hub.referral_sink.HubReferralSink``, which the
+    caller builds so that this package never imports the hub.
     """
 
-    def __init__(self, hub: "HubService | ReferralSink", builder: CctnReferralBuilder) -> None:
-        # A hub service (it has submit_referral) is adapted; anything else is already a sink.
-        self.sink: ReferralSink = HubReferralSink(hub) if hasattr(hub, "submit_referral") else hub  # type: ignore[assignment]
+    def __init__(self, sink: ReferralSink, builder: CctnReferralBuilder) -> None:
+        self.sink = sink
         self.builder = builder
 
     def submit(self, records: Iterable[AgencyRecord], *, agencies: list[str] | None = None) -> IntakeReport:

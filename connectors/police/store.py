@@ -4,7 +4,7 @@ The store is the connector's view of the force system (Model 2): export
 files are translated through the ``pole`` mapping spec into canonical
 ``AgencyRecord``s once, at load; records the spec rejects are kept as
 ``RecordError``s (file, person id, field, rule) for the operator and never
-searched. Search is the hub's pairwise matcher (:func:`mashlink.hub.matching.match_person`,
+searched. Search is the hub's pairwise matcher (:func:`mashlink.matching.rules.match_person`,
 via :func:`~mashlink.connectors.simulators.matching.match_subject`, which
 also turns near-ties into candidates), so the police answer carries the same
 method and confidence semantics as every other agency.

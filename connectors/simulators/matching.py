@@ -4,7 +4,7 @@ A real agency system has its own search (a PDS trace, a Mosaic person
 search, a PNC check); the simulators need the same shape of answer: each
 record found with a method and a confidence, uncertain ones returned as
 *candidates* for a person to confirm, never silently picked. Pairwise scoring
-is ``mashlink.hub.matching.match_person`` (one set of rules, documented for
+is ``mashlink.matching.rules.match_person`` (one set of rules, documented for
 IG staff there); this module adds what only a search over many records can
 see: when two records both look like *the* match and are close in confidence
 (duplicate records, a twin with a typo), neither is picked and both become
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
-from mashlink.hub.matching import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds, match_person
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds, match_person
 from mashlink.schemas.codes import MatchMethod
 from mashlink.schemas.person import Person
 

@@ -5,7 +5,7 @@ Search, per enquiry subject:
 1. exact on *trusted* identifiers: NHS number, UPN, and the LA child id only
    within this connector's LA (an id from another LA is a different child);
 2. otherwise a demographic block (same date of birth, family name or
-   postcode) scored by the hub's matcher (``hub.matching.match_person``).
+   postcode) scored by the hub's matcher (``matching.rules.match_person``).
 
 Every record is scored by the matcher, including identifier hits, so a twin's
 NHS number keyed onto the other twin's record comes back as a candidate.
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mashlink.connectors.base import PermanentEnquiryError, response_id_for
 from mashlink.connectors.reference.connector import candidate_view
 from mashlink.connectors.social_care.index import SocialCareIndex
-from mashlink.hub.matching import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
 from mashlink.schemas.finding import Finding, SourceRef

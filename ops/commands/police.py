@@ -39,6 +39,7 @@ def intake(
     from mashlink.connectors.police.referrals import CctnIntake, CctnReferralBuilder, IntakeReport
     from mashlink.connectors.police.store import PoleStore
     from mashlink.hub.errors import HubError
+    from mashlink.connectors.referral_sender import ReferralSink
     from mashlink.ops.wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
@@ -79,12 +80,17 @@ def intake(
         from mashlink.connectors.referral_sender import BrokerReferralSink
         from mashlink.connectors.wiring import connector_broker_factory
 
-        hub: object = BrokerReferralSink(connector_broker_factory(
+        sink: ReferralSink = BrokerReferralSink(connector_broker_factory(
             settings, via_broker, topology=Topology(settings.broker_namespace)), via_broker)
+        close = sink.close  # type: ignore[attr-defined]
     else:
+        from mashlink.hub.referral_sink import HubReferralSink
+
         hub = open_hub(settings)
+        sink = HubReferralSink(hub)
+        close = hub.close
     try:
-        intake_ = CctnIntake(hub, builder)  # type: ignore[arg-type]
+        intake_ = CctnIntake(sink, builder)
         for record in store.records:
             try:
                 one = intake_.submit([record], agencies=agencies or None)
@@ -102,7 +108,7 @@ def intake(
             report.already_submitted += one.already_submitted
             report.skipped += one.skipped
     finally:
-        hub.close()
+        close()
 
     cctn_count = sum(len(builder.cctn_findings(r)) for r in store.records)
     if as_json:

@@ -10,7 +10,7 @@ import pytest
 from mashlink.connectors.education.index import PupilIndex
 from mashlink.connectors.education.ingest import DropFolder
 from mashlink.connectors.education.search import search_pupils
-from mashlink.hub.matching import MatchDecision
+from mashlink.matching.rules import MatchDecision
 from mashlink.mapping import CompiledMapping, load_spec
 from mashlink.mapping.formats import mappings_dir
 from mashlink.schemas.codes import MatchMethod

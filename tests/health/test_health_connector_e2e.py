@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -29,7 +29,9 @@ from mashlink.schemas.codes import FindingCategory, MatchMethod, ResponseStatus
 
 from .conftest import AGENCY, Running, referral_about, wait_for
 
-PATIENTS = seeded_patients()
+#: One date for the patients referred here and the store seeded per test, so a run crossing midnight still agrees.
+AS_OF = date.today()
+PATIENTS = seeded_patients(as_of=AS_OF)
 WATCHED = PATIENTS[0]  # seeded with ED attendances, safeguarding and child-protection flags
 OTHER = PATIENTS[1]    # no history, never referred
 UNKNOWN = synthetic_patients(1, seed=4242)[0]  # not known to the trust
@@ -38,7 +40,7 @@ UNKNOWN = synthetic_patients(1, seed=4242)[0]  # not known to the trust
 @pytest.fixture
 def fhir():  # type: ignore[no-untyped-def]
     store = FhirStore()
-    seed_fhir_store(store)
+    seed_fhir_store(store, as_of=AS_OF)
     with ThreadedFhirSimulator(store) as sim:
         yield sim
 
@@ -143,7 +145,7 @@ def test_fhir_task_model3_answer_published_later_exactly_once(hub_with, fhir) ->
 
 
 def test_hl7v2_ref_rri_with_the_mllp_peer(hub_with) -> None:  # type: ignore[no-untyped-def]
-    peer = seeded_trust_peer()
+    peer = seeded_trust_peer(as_of=AS_OF)
     with ThreadedMllpServer(peer) as server:
         hub: Running = hub_with([{"id": AGENCY, "connector": "hl7v2", "options": {
             "host": "127.0.0.1", "port": server.port, "timeout_s": 10, "receiving_facility": "RXX01",

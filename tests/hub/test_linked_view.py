@@ -20,7 +20,7 @@ from mashlink.hub.linked_view import (
     build_linked_view,
     render_text,
 )
-from mashlink.hub.matching import MatchDecision
+from mashlink.matching.rules import MatchDecision
 from mashlink.schemas.codes import (
     AgencyKind,
     ConcernCategory,

@@ -23,7 +23,7 @@ from mashlink.broker.messages import Delivery, Verdict
 from mashlink.config.security import Role
 from mashlink.hub.errors import InvalidInput, NotFound
 from mashlink.hub.match_review import MatchDecisionRequest
-from mashlink.hub.matching import MatchDecision
+from mashlink.matching.rules import MatchDecision
 from mashlink.hub.models import MatchDecisionRow
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app

@@ -10,6 +10,7 @@ import pytest
 
 from mashlink.broker.topology import Topology
 from mashlink.config.settings import load_settings
+from mashlink.hub.referral_sink import HubReferralSink
 from mashlink.connectors.police.referrals import CONSENT_REASON, CctnIntake, CctnReferralBuilder
 from mashlink.connectors.police.store import PoleStore
 from mashlink.hub.db import make_engine
@@ -29,7 +30,7 @@ def hub(sqlite_url: str, tmp_path: Path, unique_name: str) -> Iterator[HubServic
 
 def test_cctn_record_creates_a_referral_once(hub: HubService, example_json: Path) -> None:
     store = PoleStore.load([example_json])
-    intake = CctnIntake(hub, CctnReferralBuilder(default_local_authority="999"))
+    intake = CctnIntake(HubReferralSink(hub), CctnReferralBuilder(default_local_authority="999"))
     report = intake.submit(store.records)
     assert len(report.submitted) == 1 and report.skipped == []
     referral = hub.referral(report.submitted[0])
@@ -59,7 +60,7 @@ def test_dnd_and_unreadable_ppn_records_are_skipped_with_reason(hub: HubService,
                          "from_id": "ZZP0000103", "to_kind": "event", "to_id": "EV-6"})
     path = tmp_path / "ppn.json"
     path.write_text(json.dumps(doc))
-    report = CctnIntake(hub, CctnReferralBuilder(default_local_authority="999")).submit(PoleStore.load([path]).records)
+    report = CctnIntake(HubReferralSink(hub), CctnReferralBuilder(default_local_authority="999")).submit(PoleStore.load([path]).records)
     assert report.submitted == []
     reasons = dict(report.skipped)
     assert "DND" in reasons["ZZ-2025-000103"]

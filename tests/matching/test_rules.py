@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mashlink.hub.match_names import are_nicknames, jaro_winkler, normalise_token, split_tokens
-from mashlink.hub.matching import MatchDecision, MatchThresholds, match_person
+from mashlink.matching.names import are_nicknames, jaro_winkler, normalise_token, split_tokens
+from mashlink.matching.rules import MatchDecision, MatchThresholds, match_person
 from mashlink.schemas.codes import MatchMethod, Sex
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem, nhs_check_digit, upn_check_letter
 from mashlink.schemas.person import Address, AddressType, BirthDate, HumanName, NameUse, Person

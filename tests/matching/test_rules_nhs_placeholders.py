@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from mashlink.hub.matching import MatchDecision, match_person
+from mashlink.matching.rules import MatchDecision, match_person
 from mashlink.schemas.codes import MatchMethod
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
 from mashlink.schemas.person import Address, BirthDate, HumanName, Person

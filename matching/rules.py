@@ -102,7 +102,7 @@ from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mashlink.hub.match_names import are_nicknames, jaro_winkler, split_tokens
+from mashlink.matching.names import are_nicknames, jaro_winkler, split_tokens
 from mashlink.schemas.codes import MatchMethod, Sex
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import AddressType, BirthDate, NameUse, Person
