@@ -26,6 +26,7 @@ class MessageType(StrEnum):
     ESCALATION = "escalation"
     ALERT = "alert"
     REFERRAL = "referral"
+    RECEIPT = "receipt"
 
 
 class Envelope(CanonicalModel):

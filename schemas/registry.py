@@ -16,6 +16,7 @@ from mashlink.schemas.events import Alert, Escalation
 from mashlink.schemas.finding import Finding
 from mashlink.schemas.identifiers import Identifier
 from mashlink.schemas.person import Person
+from mashlink.schemas.receipt import DeliveryReceipt
 from mashlink.schemas.record import AgencyRecord
 from mashlink.schemas.referral import Referral
 from mashlink.schemas.relationship import Relationship
@@ -28,6 +29,7 @@ BODY_MODELS: dict[MessageType, type[BaseModel]] = {
     MessageType.ESCALATION: Escalation,
     MessageType.ALERT: Alert,
     MessageType.REFERRAL: Referral,
+    MessageType.RECEIPT: DeliveryReceipt,
 }
 
 TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {
@@ -46,6 +48,7 @@ TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {
         AuditEvent,
         Escalation,
         Alert,
+        DeliveryReceipt,
         Envelope,
     )
 }

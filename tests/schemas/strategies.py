@@ -50,6 +50,7 @@ from mashlink.schemas.codes import (
 from mashlink.schemas.decision import Decision, Outcome
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
 from mashlink.schemas.envelope import Envelope, MessageType
+from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
 from mashlink.schemas.events import Alert, AlertKind, Escalation, EscalationLevel
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.identifiers import (
@@ -599,6 +600,22 @@ def audit_events() -> st.SearchStrategy[AuditEvent]:
     )
 
 
+def receipts() -> st.SearchStrategy[DeliveryReceipt]:
+    return st.builds(
+        DeliveryReceipt,
+        receipt_id=ids("RC"),
+        event_message_id=ids("M"),
+        event_type=st.sampled_from(["outcome", "decision", "escalation", "alert"]),
+        referral_id=ids("REF"),
+        outcome_id=st.none() | ids("OUT"),
+        agency_id=ids("A"),
+        status=st.sampled_from(ReceiptStatus),
+        channel=st.sampled_from(["fhir-task", "hl7-mllp", "webhook", "drop-folder", "email"]),
+        detail=texts(min_size=0, max_size=60),
+        at=aware_datetimes(),
+    )
+
+
 #: Strategy for the body of each message type (dumped to JSON-mode dicts for an envelope).
 BODY_STRATEGIES: dict[MessageType, st.SearchStrategy] = {
     MessageType.ENQUIRY: enquiries(),
@@ -608,6 +625,7 @@ BODY_STRATEGIES: dict[MessageType, st.SearchStrategy] = {
     MessageType.ESCALATION: escalations(),
     MessageType.ALERT: alerts(),
     MessageType.REFERRAL: referrals(),
+    MessageType.RECEIPT: receipts(),
 }
 
 
@@ -649,5 +667,6 @@ MODEL_STRATEGIES: dict[str, st.SearchStrategy] = {
     "AuditEvent": audit_events(),
     "Escalation": escalations(),
     "Alert": alerts(),
+    "DeliveryReceipt": receipts(),
     "Envelope": envelopes(),
 }
