@@ -22,7 +22,6 @@ import multiprocessing as mp
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -200,20 +199,6 @@ def rss_mb() -> float:
     import psutil
 
     return psutil.Process().memory_info().rss / (1024 * 1024)
-
-
-class Stopwatch:
-    """A thread-safe list of (label, monotonic time) marks, for timelines in reports."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.marks: dict[str, float] = {}
-
-    def mark(self, label: str) -> float:
-        now = time.monotonic()
-        with self._lock:
-            self.marks.setdefault(label, now)
-        return now
 
 
 def local_broker_pid() -> int | None:

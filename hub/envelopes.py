@@ -7,11 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.envelope import Envelope, MessageType
-
-HUB_SENDER = "hub"
-
 
 def new_message_id() -> str:
     return uuid.uuid4().hex
@@ -36,7 +34,7 @@ def hub_envelope(
         causation_id=causation_id,
         enquiry_id=enquiry_id,
         message_type=message_type,
-        sender=HUB_SENDER,
+        sender=HUB_SENDER_ID,
         recipient=recipient,
         sent_at=sent_at,
         due_at=due_at,

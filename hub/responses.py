@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
 from mashlink.broker.codec import describe_validation_error
+from mashlink.config.settings import HUB_SENDER_ID
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.hub.lifecycle import closure_reason, schedule_escalation
@@ -41,7 +42,7 @@ from mashlink.hub.unit import HubStore, UnitOfWork
 from mashlink.schemas.enquiry import EnquiryResponse
 from mashlink.schemas.envelope import Envelope, MessageType
 
-HUB_ACTOR = "hub"
+HUB_ACTOR = HUB_SENDER_ID  # the hub acts in the audit log under the id it signs with
 
 
 @dataclass

@@ -53,10 +53,3 @@ TOP_LEVEL_MODELS: dict[str, type[BaseModel]] = {
     )
 }
 
-
-def model_by_name(name: str) -> type[BaseModel]:
-    """Look up a top-level canonical model by class name (used by mapping specs)."""
-    try:
-        return TOP_LEVEL_MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown canonical model {name!r}; known: {', '.join(sorted(TOP_LEVEL_MODELS))}") from None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import StrEnum
@@ -264,7 +264,3 @@ class AdtFeed:
                 self._alerted.popitem(last=False)
             log.info("adt.alert", alert_id=alert.alert_id, person_ref=subject.person_ref, reason=subject.reason)
 
-
-def watch_all(watch_list: InMemoryWatchList, entries: Iterable[tuple[Identifier, WatchedSubject]]) -> None:
-    for identifier, subject in entries:
-        watch_list.watch(identifier, subject)
