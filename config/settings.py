@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from mashlink.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
 from mashlink.config.lawful_basis import LawfulBasisRules
+from mashlink.config.loop import LoopSettings, OtherLocalAuthority
 from mashlink.config.models import (
     SENSITIVE_HEALTH,
     SLUG_PATTERN,
@@ -51,6 +52,8 @@ CONFIG_ENV_VAR = "MASHLINK_CONFIG"
 #: Every development key starts with this, so it can be recognised and warned about.
 DEV_KEY_PREFIX = "dev-insecure-"
 HUB_SENDER_ID = "hub"
+#: The referrer notifier's envelope identity: it may send delivery receipts for agency_id "referrer".
+REFERRER_NOTIFIER_ID = "referrer-notifier"
 MIN_KEY_LENGTH = 16
 
 
@@ -164,9 +167,9 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
                                f"policy for unknown agency {agency_id!r} (no agencies[].id matches)", agency_id))
     if ("signing_keys",) not in failed:
         for sender in f.senders:
-            if sender != HUB_SENDER_ID and sender not in ids:
+            if sender not in (HUB_SENDER_ID, REFERRER_NOTIFIER_ID) and sender not in ids:
                 errors.append(_err(("signing_keys", sender),
-                                   f"key for unknown sender {sender!r} (must be 'hub' or an agency id)", None))
+                                   f"key for unknown sender {sender!r} (must be 'hub', '{REFERRER_NOTIFIER_ID}' or an agency id)", None))
         for sender in dict.fromkeys([HUB_SENDER_ID, *[i for _, i, enabled in f.agencies if enabled]]):
             if sender not in f.senders:
                 errors.append(_err(("signing_keys",),
@@ -242,6 +245,12 @@ class MashlinkSettings(BaseSettings):
     referrer_notify: ReferrerNotifySettings = Field(
         default_factory=ReferrerNotifySettings,
         description="How referrers are told the outcome (`mashlink notify-referrers`): channels, SMTP, templates")
+    loop: LoopSettings = Field(
+        default_factory=LoopSettings,
+        description="Closing the loop: outcome acknowledgement windows, the decision deadline, team alert channels")
+    other_local_authorities: list[OtherLocalAuthority] = Field(
+        default_factory=list, max_length=500,
+        description="Neighbouring authorities a cross-border child is transferred to, with their contact details")
 
     # -- sources -----------------------------------------------------------------
     @classmethod
@@ -495,6 +504,6 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkS
 
 
 __all__ = [
-    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "MashlinkSettings", "default_config_path", "mask_url",
+    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "REFERRER_NOTIFIER_ID", "MashlinkSettings", "default_config_path", "mask_url",
     "load_settings", "resolve_config_path",
 ]
