@@ -294,6 +294,7 @@ class OutcomeType(StrEnum):
     SECTION_17 = "section_17"
     STRATEGY_SECTION_47 = "strategy_section_47"
     IMMEDIATE_PROTECTION = "immediate_protection"
+    TRANSFER = "transfer"  # the child lives in another LA: referred on to its front door
 
 
 class LawfulBasis(StrEnum):

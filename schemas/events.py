@@ -36,6 +36,17 @@ class AlertKind(StrEnum):
     UNSCHEDULED_CARE_ATTENDANCE = "unscheduled_care_attendance"
     CHILD_COMING_TO_NOTICE = "child_coming_to_notice"
     MISSING_EPISODE = "missing_episode"
+    HOSPITAL_ADMISSION = "hospital_admission"  # an admission (not only an attendance) of a watched child
+    DOMESTIC_ABUSE_INCIDENT = "domestic_abuse_incident"  # police: a new DA incident in a watched child's household
+
+
+class WatchReason(StrEnum):
+    """Why the hub watches a child, so the team sees at once why an alert matters."""
+
+    OPEN_REFERRAL = "open_referral"
+    OPEN_ENQUIRY = "open_enquiry"
+    CHILD_PROTECTION_PLAN = "child_protection_plan"
+    CHILD_PROTECTION_FLAG = "child_protection_flag"
 
 
 class Alert(CanonicalModel):
@@ -51,3 +62,8 @@ class Alert(CanonicalModel):
     occurred_at: UtcDatetime
     location: str | None = Field(default=None, description="Organisation code, e.g. ODS of the ED")
     detail: str = Field(default="", max_length=2000)
+    watched_because: WatchReason | None = Field(
+        default=None, description="Why the child is watched; when absent the hub reads it from the referral "
+                                  "or from 'watched because: ...' in detail")
+    organisation: str | None = Field(default=None, max_length=200,
+                                     description="Which trust or force reported it (a name or code, not a person)")
