@@ -541,29 +541,11 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                                         "description": "Prometheus text exposition format"}},
              **guarded(Permission.METRICS_READ))
     def metrics() -> PlainTextResponse:
-        """Prometheus metrics: open/at-risk/overdue enquiries and queue depths."""
-        registry = CollectorRegistry()
-        open_g = Gauge("mashlink_enquiries_open", "Open enquiries", ["agency", "rag"], registry=registry)
-        risk_g = Gauge("mashlink_enquiries_at_risk", "At-risk enquiries", ["agency", "rag"], registry=registry)
-        over_g = Gauge("mashlink_enquiries_overdue", "Overdue enquiries", ["agency", "rag"], registry=registry)
-        for row in service.open_enquiry_stats().rows:
-            open_g.labels(row.agency_id, row.rag.value).set(row.open)
-            risk_g.labels(row.agency_id, row.rag.value).set(row.at_risk)
-            over_g.labels(row.agency_id, row.rag.value).set(row.overdue)
-        if queue_stats is not None:
-            depth = Gauge("mashlink_queue_messages", "Messages ready in a queue", ["queue"], registry=registry)
-            consumers = Gauge("mashlink_queue_consumers", "Consumers on a queue", ["queue"], registry=registry)
-            for stat in queue_stats():
-                depth.labels(stat.name).set(stat.messages)
-                consumers.labels(stat.name).set(stat.consumers)
-        check = audit_check() if audit_check is not None else None
-        if check is not None:
-            Gauge("mashlink_audit_chain_ok", "1 when the last scheduled audit check passed, 0 when it found "
-                  "tampering", registry=registry).set(1 if check.ok else 0)
-            Gauge("mashlink_audit_chain_checked_timestamp_seconds", "When the audit chain was last checked",
-                  registry=registry).set(check.checked_at.timestamp())
-            Gauge("mashlink_audit_chain_head_sequence", "Events in the audit chain at the last check",
-                  registry=registry).set(check.head_sequence)
-        return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics: the sections of ``hub.metrics`` (enquiries, latency, relay, queues, dead letters, audit)."""
+        from mashlink.hub.metrics import MetricSources, exposition
+
+        sources = MetricSources(service, queue_stats=queue_stats, dead_letters=dead_letters,
+                                audit_check=audit_check, now=service.clock())
+        return PlainTextResponse(exposition(sources).decode(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -176,6 +176,15 @@ def record_body_read(service: HubService, principal: Principal, role: Role, park
                           reason=reason.strip()[:2000])
 
 
+def ops_reason(reason: str, parked: ParkedMessage) -> str:
+    """The audit reason of a replay or discard: the operator's words, then the queue and why it was parked.
+
+    One format for the API, the workspace and the CLI, because ``/metrics``
+    (``hub.metrics.dead_letter_actions``) counts actions by queue and reason from it.
+    """
+    return f"{reason.strip()} (queue {parked.queue}, parked for {parked.reason.value})"
+
+
 def act_on_dead_letter(service: HubService, store: DeadLetters, action: Literal["replayed", "discarded"],
                        message_id: str, reason: str, actor: str) -> DeadLetterActionResult:
     """Replay or discard one parked message, then audit it (``dlq.replayed`` / ``dlq.discarded``) as ``actor``.
@@ -186,12 +195,11 @@ def act_on_dead_letter(service: HubService, store: DeadLetters, action: Literal[
     """
     act = store.replay if action == "replayed" else store.discard
     parked = act(message_id)
-    event = service.record_ops_action(actor, f"dlq.{action}", parked.message_id,
-                                      f"{reason.strip()} (queue {parked.queue}, parked for {parked.reason.value})")
+    event = service.record_ops_action(actor, f"dlq.{action}", parked.message_id, ops_reason(reason, parked))
     return DeadLetterActionResult(message_id=parked.message_id, queue=parked.queue, action=action,
                                   audit_event_id=event.event_id)
 
 
 __all__ = ["BODY_READ_ACTION", "BrokerDeadLetters", "DeadLetterActionRequest", "DeadLetterActionResult",
            "DeadLetterSummary", "DeadLetterView", "DeadLetters", "ParkedMessageNotFound", "WHAT",
-           "act_on_dead_letter", "envelope_fields", "record_body_read"]
+           "act_on_dead_letter", "envelope_fields", "ops_reason", "record_body_read"]

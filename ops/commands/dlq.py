@@ -157,6 +157,8 @@ def dlq_show(
 
 
 def _act(action: str, message_id: str, actor: str | None, reason: str, config: Path | None) -> None:
+    from mashlink.hub.dead_letters import ops_reason
+
     if not reason.strip():
         typer.echo("--reason must say why", err=True)
         raise typer.Exit(2)
@@ -168,7 +170,7 @@ def _act(action: str, message_id: str, actor: str | None, reason: str, config: P
             raise typer.Exit(1)
         parked = broker.dlq_replay(message_id) if action == "replayed" else broker.dlq_discard(message_id)
         service.record_ops_action(actor or shell_subject(), f"dlq.{action}", parked.message_id,
-                                  f"{reason} (queue {parked.queue}, parked for {parked.reason.value})")
+                                  ops_reason(reason, parked))
     finally:
         broker.close()
         service.close()
