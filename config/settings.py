@@ -19,10 +19,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -196,6 +199,66 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
 
 SenderId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
+BROKER_SCHEMES = frozenset({"memory", "amqp", "amqps", "pyamqp"})
+
+
+def broker_hosts(url: str) -> list[str]:
+    """The URLs of a failover broker URL (``amqp://a//;amqp://b//``), in the order given."""
+    return [part.strip() for part in url.split(";") if part.strip()]
+
+
+class BrokerTlsSettings(BaseModel):
+    """AMQP over TLS: whom to trust, who we are, which name the broker must carry.
+
+    Used for every ``amqps://`` host of ``broker_url`` (and refused with an
+    ``amqp://`` one, where it would silently do nothing). Paths are checked at
+    start-up so a typo is a configuration error naming the setting, not a
+    handshake failure at the first publish.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ca_file: Path | None = Field(
+        default=None, description="PEM file of the CA(s) that signed the broker's certificate; "
+                                  "unset: the system trust store")
+    cert_file: Path | None = Field(
+        default=None, description="PEM client certificate (chain) for brokers that require one "
+                                  "(RabbitMQ ssl_options.fail_if_no_peer_cert)")
+    key_file: Path | None = Field(
+        default=None, description="PEM private key of cert_file (unset: the key is inside cert_file)")
+    server_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9*][A-Za-z0-9.*-]*$",
+        description="Name the broker's certificate must carry, also sent as SNI; unset: each host of broker_url")
+    verify: Literal["verify_peer", "verify_none"] = Field(
+        default="verify_peer",
+        description="verify_peer checks the broker's certificate and name; verify_none encrypts without "
+                    "knowing who answers (tests only; refused in production)")
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.is_file():
+            raise ValueError(f"file {str(value)!r} does not exist or is not a regular file")
+        try:
+            with value.open("rb"):
+                pass
+        except OSError as exc:
+            raise ValueError(f"file {str(value)!r} cannot be read by this user ({exc.strerror})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _key_needs_cert(self) -> "BrokerTlsSettings":
+        if self.key_file is not None and self.cert_file is None:
+            raise ValueError("broker_tls.key_file is set without broker_tls.cert_file (the key's certificate)")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether any option differs from the defaults (an amqp:// URL would ignore it)."""
+        return self != BrokerTlsSettings()
+
 
 class MashlinkSettings(BaseSettings):
     """All mashlink settings. Build with ``load_settings()``; the object is immutable."""
@@ -218,6 +281,11 @@ class MashlinkSettings(BaseSettings):
     broker_namespace: str = Field(
         default="mashlink", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$",
         description="Prefix of every exchange and queue; separate deployments on one broker use different ones",
+    )
+    broker_tls: BrokerTlsSettings = Field(
+        default_factory=BrokerTlsSettings,
+        description="CA, client certificate and key, server name and verify mode for amqps:// broker URLs "
+                    "(MASHLINK_BROKER_TLS__CA_FILE ...); see docs/broker-tls.md",
     )
     state_dir: Path = Field(default=Path(".mashlink"), description="Local state (SQLite file, spool)")
     database_url: str = Field(default="", repr=False, description="SQLAlchemy URL; default a SQLite file in state_dir")
@@ -305,9 +373,29 @@ class MashlinkSettings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_scheme(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in {"memory", "amqp", "amqps", "pyamqp"}:
-            raise ValueError("must be memory:// or an amqp:// / amqps:// URL")
+        hosts = broker_hosts(value)
+        for position, part in enumerate(hosts or [value], start=1):
+            scheme = part.split("://", 1)[0].lower() if "://" in part else ""
+            where = f" (host {position} of {len(hosts)})" if len(hosts) > 1 else ""
+            if scheme not in BROKER_SCHEMES:
+                raise ValueError(f"must be memory:// or an amqp:// / amqps:// URL{where}; several RabbitMQ "
+                                 "nodes are written amqp://u:p@host1:5672//;amqp://u:p@host2:5672//")
+            if scheme == "memory" and len(hosts) > 1:
+                raise ValueError("memory:// cannot be one of several hosts: it lives inside one process")
+        return value
+
+    @field_validator("broker_tls")
+    @classmethod
+    def _tls_needs_amqps(cls, value: BrokerTlsSettings, info: ValidationInfo) -> BrokerTlsSettings:
+        url = info.data.get("broker_url")
+        if not isinstance(url, str) or not value.configured:
+            return value
+        plain = [i for i, part in enumerate(broker_hosts(url), start=1)
+                 if part.split("://", 1)[0].lower() != "amqps"]
+        if plain:
+            raise ValueError("broker_tls options are set but broker_url host(s) "
+                             f"{', '.join(map(str, plain))} use a plain (non-TLS) scheme, where they would do "
+                             "nothing: write amqps://user:password@host:5671// for every host, or remove broker_tls")
         return value
 
     @field_validator("database_url")
@@ -332,6 +420,14 @@ class MashlinkSettings(BaseSettings):
         if short:
             raise ValueError(f"keys must be at least {MIN_KEY_LENGTH} characters; too short: {', '.join(short)}")
         return value
+
+    @model_validator(mode="after")
+    def _no_unverified_tls_in_production(self) -> "MashlinkSettings":
+        if self.environment == "production" and self.broker_tls.verify == "verify_none":
+            raise ValueError("broker_tls.verify is verify_none but environment is production: the broker's "
+                             "certificate would not be checked, so anyone on the path could pose as it; "
+                             "set broker_tls.verify: verify_peer and broker_tls.ca_file")
+        return self
 
     @model_validator(mode="wrap")
     @classmethod
@@ -452,6 +548,8 @@ class MashlinkSettings(BaseSettings):
 
 def mask_url(url: str) -> str:
     """Hide the password in ``scheme://user:password@host`` (fit for messages and logs)."""
+    if ";" in url:  # a failover URL: mask every host's password, keep every host
+        return ";".join(mask_url(part) for part in broker_hosts(url))
     if "://" not in url or "@" not in url:
         return url
     scheme, rest = url.split("://", 1)
@@ -504,6 +602,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkS
 
 
 __all__ = [
+    "BrokerTlsSettings", "broker_hosts",
     "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "REFERRER_NOTIFIER_ID", "MashlinkSettings", "default_config_path", "mask_url",
     "load_settings", "resolve_config_path",
 ]
