@@ -98,6 +98,17 @@ class ReferralRow(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     submitted_by: Mapped[str] = mapped_column(String(200))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The decision deadline (Working Together: one working day from receipt), escalated like an enquiry's.
+    decision_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_next_escalation_level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    decision_at_risk_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decision_overdue_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    transfer_to: Mapped[str | None] = mapped_column(
+        String(16), nullable=True, doc="Cross-border: the child's home LA (not configured here), to transfer to")
+
+    __table_args__ = (Index("ix_referrals_decision_next_escalation_at", "decision_next_escalation_at"),)
 
 
 class RagChangeRow(Base):
@@ -179,6 +190,90 @@ class OutcomeRow(Base):
     message_id: Mapped[str] = mapped_column(String(64))
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What the recipient's receipts say (best so far: sent < failed < delivered < acknowledged).
+    delivery_status: Mapped[str] = mapped_column(String(16), default="sent", server_default="sent")
+    delivery_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    delivery_detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True,
+                                                        doc="When a receipt meant nobody needs chasing")
+    # The acknowledgement window, escalated like an enquiry deadline (NULL next_*: nothing left to raise).
+    ack_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    ack_at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_escalation_level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    at_risk_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    overdue_raised_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_outcomes_next_escalation_at", "next_escalation_at"),)
+
+
+class ReceiptRow(Base):
+    """One delivery receipt from an agency's connector or the referrer notifier (ids and a status only)."""
+
+    __tablename__ = "receipts"
+
+    receipt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), doc="The receipt envelope")
+    event_message_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    referral_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    agency_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LoopEscalationRow(Base):
+    """A decision deadline or an outcome acknowledgement at risk, overdue, or (outcomes) failed."""
+
+    __tablename__ = "loop_escalations"
+
+    escalation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), doc="decision | outcome")
+    referral_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recipient: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    level: Mapped[str] = mapped_column(String(16), doc="at_risk | overdue | failed")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True,
+                                                         doc="When its team notifications were queued")
+
+    __table_args__ = (Index("ix_loop_escalations_unnotified", "raised_at", postgresql_where=notified_at.is_(None),
+                            sqlite_where=notified_at.is_(None)),)
+
+
+class TeamNotificationRow(Base):
+    """One alert or escalation to send to one of the MASH team's channels; retried until sent or failed."""
+
+    __tablename__ = "team_notifications"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    subject_kind: Mapped[str] = mapped_column(String(16), doc="alert | escalation")
+    subject_id: Mapped[str] = mapped_column(String(64))
+    referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    channel_index: Mapped[int] = mapped_column(Integer)
+    channel_name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), doc="pending | sent | failed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, doc="The facts sent (ids, times, places; no names)")
+
+    __table_args__ = (
+        Index("uq_team_notifications_subject_channel", "subject_id", "channel_index", unique=True),
+        Index("ix_team_notifications_next_attempt_at", "next_attempt_at"),
+    )
 
 
 class EscalationRow(Base):
@@ -207,6 +302,16 @@ class AlertRow(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    watched_because: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    team_la: Mapped[str | None] = mapped_column(String(16), nullable=True, doc="The responsible MASH team's LA")
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True,
+                                                         doc="When its team notifications were queued")
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_alerts_unnotified", "received_at", postgresql_where=notified_at.is_(None),
+                            sqlite_where=notified_at.is_(None)),)
 
 
 class OutboxRow(Base):
