@@ -24,6 +24,7 @@ from mashlink.broker.errors import BrokerError, PublishError
 from mashlink.broker.link import Link, LinkLost, RawMessage
 from mashlink.broker.messages import BatchHandler, OutgoingMessage, ParkedMessage, QueueStat
 from mashlink.broker.topology import QueueSpec, Topology
+from mashlink.config.settings import BrokerTlsSettings
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,7 @@ class Broker:
         retry_backoff_max_s: float = 60.0,
         reconnect_attempts: int = 5,
         polling_interval: float = 0.01,
+        tls: BrokerTlsSettings | None = None,
     ) -> None:
         if not url or "://" not in url:
             raise ValueError(f"broker url {url!r} must look like memory:// or amqp://user:pass@host:5672//")
@@ -61,6 +63,8 @@ class Broker:
         self.retry_backoff_max_s = retry_backoff_max_s
         self.reconnect_attempts = reconnect_attempts
         self.polling_interval = polling_interval
+        #: TLS options for amqps:// hosts (settings ``broker_tls``); every connection, consumers' too, uses them.
+        self.tls = tls
         self._link = self._new_link()
         self._declared: dict[str, QueueSpec] = {}
 
@@ -80,6 +84,7 @@ class Broker:
             confirm_timeout_s=self.confirm_timeout_s,
             window=self.publish_window,
             polling_interval=self.polling_interval,
+            tls=self.tls,
         )
 
     def _with_reconnect(self, what: str, fn: Any) -> Any:

@@ -12,21 +12,36 @@ embedded ``memory://`` transport that matter to publishing:
 * memory://: a publish is a synchronous in-process put, so it is "confirmed"
   when it returns; ``mandatory`` is emulated by resolving the route first, so
   an unroutable message is an error on both transports.
+
+Failover: ``url`` may list several RabbitMQ nodes separated by ``;``
+(``amqp://u:p@n1:5672//;amqp://u:p@n2:5672//``). Each (re)connect tries the
+node that last worked first and then walks the others once, one attempt each,
+so a killed node costs one refused connection, not a back-off. Sleeping
+between rounds is the caller's business (``Broker``, ``Consumer.run``).
+
+TLS: every ``amqps://`` host gets py-amqp SSL options built from
+:class:`~mashlink.config.settings.BrokerTlsSettings` (CA, client certificate
+and key, server name checked and sent as SNI). A verification failure is a
+:class:`BrokerTlsError` naming the setting to fix; it is not retried.
 """
 
 from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import amqp
 import kombu
 import structlog
 
+from mashlink.broker.errors import BrokerError
+from mashlink.config.settings import BrokerTlsSettings, broker_hosts, mask_url
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +62,102 @@ class RawMessage:
 
 def is_memory_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() == "memory"
+
+
+class BrokerTlsError(BrokerError):
+    """TLS to the broker failed in a way a retry cannot fix (trust, name, client certificate, files)."""
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = urlsplit(url)
+    scheme = url.split("://", 1)[0].lower()
+    return parsed.hostname or "localhost", parsed.port or (5671 if scheme == "amqps" else 5672)
+
+
+def check_tls_files(tls: BrokerTlsSettings) -> None:
+    """Load the CA, certificate and key once, so a bad file is an error naming its setting before any connect."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if tls.ca_file is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(tls.ca_file))
+        except FileNotFoundError:
+            raise BrokerTlsError(f"broker_tls.ca_file: file {str(tls.ca_file)!r} does not exist") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise BrokerTlsError(f"broker_tls.ca_file: {str(tls.ca_file)!r} holds no readable PEM CA certificate "
+                                 f"({exc}); it must be the PEM file of the CA that signed the broker's "
+                                 "certificate") from None
+    if tls.cert_file is not None:
+        key = str(tls.key_file) if tls.key_file is not None else None
+        try:
+            ctx.load_cert_chain(str(tls.cert_file), key)
+        except FileNotFoundError as exc:
+            missing = "broker_tls.key_file" if key and exc.filename == key else "broker_tls.cert_file"
+            raise BrokerTlsError(f"{missing}: file {exc.filename or tls.cert_file!r} does not exist") from None
+        except (ssl.SSLError, OSError) as exc:
+            raise BrokerTlsError(
+                f"broker_tls.cert_file / broker_tls.key_file: {str(tls.cert_file)!r} and "
+                f"{key or '(key inside the certificate file)'!r} are not a PEM client certificate and its "
+                f"matching private key ({exc})") from None
+
+
+def tls_options(tls: BrokerTlsSettings | None, url: str) -> dict[str, Any] | None:
+    """py-amqp ``ssl`` options for one host URL (None for a plain amqp:// host).
+
+    The name checked (and sent as SNI) is ``tls.server_name`` or the URL's
+    host; py-amqp checks the name only when it is given one, so it always is
+    under ``verify_peer``.
+    """
+    if url.split("://", 1)[0].lower() != "amqps":
+        return None
+    tls = tls or BrokerTlsSettings()
+    options: dict[str, Any] = {}
+    if tls.ca_file is not None:
+        options["ca_certs"] = str(tls.ca_file)
+    if tls.cert_file is not None:
+        options["certfile"] = str(tls.cert_file)
+        if tls.key_file is not None:
+            options["keyfile"] = str(tls.key_file)
+    if tls.verify == "verify_peer":
+        options["cert_reqs"] = ssl.CERT_REQUIRED
+        options["server_hostname"] = tls.server_name or _host_port(url)[0]
+    else:
+        options["cert_reqs"] = ssl.CERT_NONE  # no name check either: py-amqp refuses a name without verification
+    return options
+
+
+def explain_tls_failure(exc: BaseException, url: str, tls: BrokerTlsSettings | None) -> BrokerTlsError | None:
+    """One paragraph for a TLS failure, naming the setting to change (None: not a TLS problem)."""
+    tls = tls or BrokerTlsSettings()
+    host, port = _host_port(url)
+    where = f"the broker at {host}:{port}"
+    name = tls.server_name or host
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = getattr(exc, "verify_message", "") or str(exc)
+        if getattr(exc, "verify_code", None) == 62 or "hostname mismatch" in str(exc).lower():
+            return BrokerTlsError(
+                f"{where} presented a certificate that does not carry the name {name!r} ({detail}). Set "
+                "broker_tls.server_name (MASHLINK_BROKER_TLS__SERVER_NAME) to a name in the broker's certificate, "
+                "or use that name as the host in broker_url.")
+        trusted = f"broker_tls.ca_file ({str(tls.ca_file)!r})" if tls.ca_file else             "the system trust store (broker_tls.ca_file is unset)"
+        return BrokerTlsError(
+            f"{where} presented a certificate that cannot be verified against {trusted}: {detail}. Set "
+            "broker_tls.ca_file (MASHLINK_BROKER_TLS__CA_FILE) to the PEM file of the CA that signed the "
+            "broker's certificate.")
+    text = str(exc).lower()
+    if isinstance(exc, ssl.SSLError) or "certificate" in text or "alert" in text:
+        if tls.cert_file is None and ("certificate required" in text or "handshake failure" in text
+                                      or "certificate_required" in text):
+            return BrokerTlsError(
+                f"{where} requires a client certificate and none is configured ({exc}). Set broker_tls.cert_file "
+                "and broker_tls.key_file (MASHLINK_BROKER_TLS__CERT_FILE / __KEY_FILE) to a certificate signed "
+                "by a CA the broker trusts (RabbitMQ ssl_options.cacertfile).")
+        if isinstance(exc, ssl.SSLError):
+            mine = f"broker_tls.cert_file ({str(tls.cert_file)!r})" if tls.cert_file else "no client certificate"
+            return BrokerTlsError(
+                f"TLS with {where} failed: {exc}. This side offered {mine} and trusts "
+                f"{str(tls.ca_file) if tls.ca_file else 'the system store'}; check that the broker trusts the "
+                "CA of broker_tls.cert_file and that the broker's listener is TLS (port 5671 by default).")
+    return None
 
 
 class LinkLost(Exception):
@@ -135,11 +246,20 @@ class Link:
         window: int = 1000,
         polling_interval: float = 0.01,
         connect_timeout_s: float = 5.0,
+        tls: BrokerTlsSettings | None = None,
     ) -> None:
         if window < 1:
             raise ValueError("publish window must be >= 1")
         self.url = url
         self.memory = is_memory_url(url)
+        #: Every node of a failover URL, in the order given; ``host_index`` is the one in use or last used.
+        self.hosts = [url] if self.memory else broker_hosts(url)
+        if not self.hosts:
+            raise ValueError(f"broker url {url!r} names no host")
+        self.host_index = 0
+        self.tls = tls
+        if tls is not None and any(h.split("://", 1)[0].lower() == "amqps" for h in self.hosts):
+            check_tls_files(tls)
         self.heartbeat_s = heartbeat_s
         self.confirm_timeout_s = confirm_timeout_s
         self.window = window
@@ -150,29 +270,74 @@ class Link:
         self._tracker = _ConfirmTracker()
 
     # ---- connection ----------------------------------------------------
-    def _new_connection(self) -> kombu.Connection:
+    def _new_connection(self, index: int | None = None) -> kombu.Connection:
         if self.memory:
             return kombu.Connection(self.url, transport_options={"polling_interval": self.polling_interval})
+        host = self.hosts[self.host_index if index is None else index]
         return kombu.Connection(
-            self.url,
+            host,
             heartbeat=self.heartbeat_s,
             connect_timeout=self.connect_timeout_s,
+            ssl=tls_options(self.tls, host) or False,
             transport_options={"confirm_publish": False},
         )
 
+    def _connect(self, index: int) -> kombu.Connection:
+        """One attempt at one host; a TLS failure becomes a :class:`BrokerTlsError`."""
+        conn = self._new_connection(index)
+        try:
+            conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+        except Exception as exc:
+            conn.release()
+            if not self.memory and self.hosts[index].split("://", 1)[0].lower() == "amqps":
+                explained = explain_tls_failure(exc, self.hosts[index], self.tls)
+                if explained is not None:
+                    raise explained from exc
+            raise
+        return conn
+
     @property
     def connection(self) -> kombu.Connection:
-        """The live kombu connection (connecting if needed)."""
+        """The live kombu connection: the last good host first, then each other host once."""
         if self._conn is None:
-            conn = self._new_connection()
-            try:
-                conn.connect()
-            except Exception:
-                conn.release()
-                raise
-            self._conn = conn
-            self._pub = None
+            count = len(self.hosts)
+            last: BaseException | None = None
+            for step in range(count):
+                index = (self.host_index + step) % count
+                try:
+                    conn = self._connect(index)
+                except BrokerTlsError:
+                    raise
+                except Exception as exc:
+                    if count == 1:
+                        raise
+                    last = exc
+                    log.warning("broker.host_unreachable", host=mask_url(self.hosts[index]),
+                                error=type(exc).__name__, trying_next=step + 1 < count)
+                    continue
+                if index != self.host_index:
+                    log.warning("broker.failed_over", host=mask_url(self.hosts[index]),
+                                previous=mask_url(self.hosts[self.host_index]))
+                self.host_index = index
+                self._conn = conn
+                self._pub = None
+                break
+            else:
+                assert last is not None
+                raise last
         return self._conn
+
+    @property
+    def current_host(self) -> str:
+        """The host URL in use (or last used), password masked: for logs and failover reports."""
+        return mask_url(self.hosts[self.host_index])
+
+    @property
+    def current_port(self) -> int | None:
+        """The TCP port of the open connection, None when not connected (tests pick the node to kill by it)."""
+        if self._conn is None or self.memory:
+            return None
+        return _host_port(self.hosts[self.host_index])[1]
 
     @property
     def current_connection(self) -> kombu.Connection | None:
