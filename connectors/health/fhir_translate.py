@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 from datetime import date, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +41,52 @@ ETHNIC_CATEGORY_URLS = (
 )
 
 
+FLAG_CLASSES = ("child_protection", "safeguarding")
+
+
+class FlagClassLists(NamedTuple):
+    """The flag classification table, split by kind of evidence: class -> codes / markers / phrases."""
+
+    codes: dict[str, dict[str, frozenset[str]]]
+    markers: dict[str, frozenset[str]]
+    texts: dict[str, frozenset[str]]
+
+
+def flag_class_table_path() -> Path:
+    """``config/mappings/codes/fhir-flag-class.yaml`` (shared with ``mashlink translate fhir``)."""
+    from mashlink.mapping.codes import default_codes_dir
+
+    return default_codes_dir() / "fhir-flag-class.yaml"
+
+
+@lru_cache(maxsize=4)
+def flag_class_lists(path: Path | None = None) -> FlagClassLists:
+    """Read the flag classification table (keys ``code:<system>|<code>``, ``marker:<x>``, ``text:<phrase>``)."""
+    from mashlink.mapping.codes import load_table
+
+    table = load_table(path or flag_class_table_path())
+    codes: dict[str, dict[str, set[str]]] = {c: {} for c in FLAG_CLASSES}
+    markers: dict[str, set[str]] = {c: set() for c in FLAG_CLASSES}
+    texts: dict[str, set[str]] = {c: set() for c in FLAG_CLASSES}
+    for key, entry in table.entries.items():
+        cls = str(entry.value)
+        if cls not in FLAG_CLASSES:
+            raise ValueError(f"{table.file}: {key!r} -> {cls!r}; a flag class is one of {', '.join(FLAG_CLASSES)}")
+        kind, _, rest = key.partition(":")
+        if kind == "code" and "|" in rest:
+            system, _, code = rest.rpartition("|")
+            codes[cls].setdefault(system, set()).add(code)
+        elif kind == "marker" and rest:
+            markers[cls].add(rest)
+        elif kind == "text" and rest:
+            texts[cls].add(rest)
+        else:
+            raise ValueError(f"{table.file}: key {key!r} is not code:<system>|<code>, marker:<x> or text:<phrase>")
+    return FlagClassLists({c: {s: frozenset(v) for s, v in codes[c].items()} for c in FLAG_CLASSES},
+                          {c: frozenset(markers[c]) for c in FLAG_CLASSES},
+                          {c: frozenset(texts[c]) for c in FLAG_CLASSES})
+
+
 class FhirMappingOptions(BaseModel):
     """Code sets that decide how FHIR content maps; override per trust in connector options."""
 
@@ -53,24 +100,25 @@ class FhirMappingOptions(BaseModel):
     )
     emergency_classes: frozenset[str] = frozenset({"EMER"})
     admission_classes: frozenset[str] = frozenset({"IMP", "ACUTE", "NONAC", "SS"})
-    safeguarding_markers: frozenset[str] = frozenset({"safeguarding", "safeguarding-concern"})
-    child_protection_markers: frozenset[str] = frozenset(
-        {"child-protection-plan", "cp-is", "cpis", "looked-after-child", "child protection plan"}
-    )
+    # Flag classification: defaults from config/mappings/codes/fhir-flag-class.yaml, the table
+    # `mashlink translate fhir` uses too, so the live connector and a translated file agree.
+    safeguarding_markers: frozenset[str] = Field(default_factory=lambda: flag_class_lists().markers["safeguarding"])
+    child_protection_markers: frozenset[str] = Field(
+        default_factory=lambda: flag_class_lists().markers["child_protection"])
     child_protection_codes: dict[str, frozenset[str]] = Field(
-        default_factory=dict,
+        default_factory=lambda: dict(flag_class_lists().codes["child_protection"]),
         description="Flag code system URI -> codes meaning child protection (CP plan, CP-IS); '*' = any system. "
         "For local or supplier code systems, e.g. {'https://trust.example.nhs.uk/CodeSystem/alerts': ['CP']}",
     )
     safeguarding_codes: dict[str, frozenset[str]] = Field(
-        default_factory=dict, description="Flag code system URI -> codes meaning a safeguarding concern; '*' = any"
-    )
+        default_factory=lambda: dict(flag_class_lists().codes["safeguarding"]),
+        description="Flag code system URI -> codes meaning a safeguarding concern; '*' = any")
     child_protection_texts: frozenset[str] = Field(
-        default=frozenset({"child protection", "cp-is", "cpis", "looked after child", "looked-after child"}),
+        default_factory=lambda: flag_class_lists().texts["child_protection"],
         description="Phrases in a Flag's code.text / display / category meaning child protection (any case)",
     )
     safeguarding_texts: frozenset[str] = Field(
-        default=frozenset({"safeguarding"}),
+        default_factory=lambda: flag_class_lists().texts["safeguarding"],
         description="Phrases in a Flag's code.text / display / category meaning a safeguarding concern",
     )
     mental_health_labels: frozenset[str] = frozenset({"PSY", "PSYTHPN", "BH", "mental-health", "CAMHS"})
