@@ -40,7 +40,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "given": ("exact", "variant", "nickname", "typo", "jw_high", "phonetic", "jw_mid", "middle", "initial",
               "different", "missing"),
     "family": ("exact", "previous_name", "part_of_double", "jw_high", "phonetic", "different", "missing"),
-    "dob": ("exact", "swapped_day_month", "one_digit", "year_month", "year", "different", "missing"),
+    "dob": ("exact", "swapped_day_month", "one_digit", "year_off", "year_month", "year", "different", "missing"),
     "postcode": ("full_or_uprn", "previous_address", "sector", "district", "different", "missing"),
     "sex": ("equal", "different", "missing"),
     "nhs_number": ("equal", "different", "missing_or_untrusted"),
@@ -243,6 +243,8 @@ def features(person: Person) -> PersonFeatures:
 #: Jaro–Winkler bands for the graded levels (no single cliff: each band has its own weight).
 JW_HIGH = 0.92
 JW_MID = 0.80
+#: Same day and month with the year this far out is a keying slip worth showing a person.
+YEAR_OFF_MAX = 2
 #: Unborn children: expected dates of birth this close are one pregnancy; a born child this
 #: many days before / after the expected date may be the same child.
 EDD_WINDOW_DAYS = 28
@@ -340,6 +342,8 @@ def _dob(a: PersonFeatures, b: PersonFeatures) -> str:
         assert a.dob_digits is not None and b.dob_digits is not None
         if sum(p != q for p, q in zip(a.dob_digits, b.dob_digits)) == 1:
             return "one_digit"
+        if x.month == y.month and x.day == y.day and abs(x.year - y.year) <= YEAR_OFF_MAX:
+            return "year_off"
         if x.year == y.year and x.month == y.month:
             return "year_month"
         return "different"

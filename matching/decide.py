@@ -96,7 +96,8 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         held = best.get(candidate.record_id)
         if held is None or _rank(candidate) > _rank(held):
             best[candidate.record_id] = candidate
-    ranked = sorted(best.values(), key=lambda c: (_rank(c), c.record_id), reverse=True)
+    ranked = sorted(best.values(), key=lambda c: c.record_id)  # ties: record id order, stable across runs
+    ranked.sort(key=_rank, reverse=True)
     shown = [c for c in ranked if c.pair.decision is not MatchDecision.NO_MATCH and c.pair.probability >= policy.review]
     if not shown:
         return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[], reasons=["no_candidate_above_review"])

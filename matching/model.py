@@ -61,7 +61,7 @@ _DEFAULTS: dict[str, dict[str, tuple[float, float]]] = {
     },
     "dob": {
         "exact": (0.88, 0.0002), "swapped_day_month": (0.02, 0.00002), "one_digit": (0.06, 0.003),
-        "year_month": (0.01, 0.003), "year": (0.01, 0.05), "different": (0.02, 0.94), "missing": (1.0, 1.0),
+        "year_off": (0.01, 0.0005), "year_month": (0.01, 0.003), "year": (0.01, 0.05), "different": (0.02, 0.94), "missing": (1.0, 1.0),
     },
     "postcode": {
         "full_or_uprn": (0.68, 0.0005), "previous_address": (0.08, 0.0002), "sector": (0.04, 0.003),
@@ -78,6 +78,8 @@ _DEFAULTS: dict[str, dict[str, tuple[float, float]]] = {
         "not_unborn": (1.0, 1.0),
     },
 }
+
+_MONOTONE_FIELDS = ("given", "family", "dob", "postcode")
 
 #: Share of compared (blocked) pairs that are the same person, before any evidence.
 DEFAULT_PRIOR = 0.001
@@ -133,26 +135,42 @@ class MatchModel(BaseModel):
         return self.fields[field][level].weight
 
     def weights(self) -> dict[str, dict[str, float]]:
-        """Every level's weight, for fast lookup and display."""
-        return {f: {lvl: self.weight(f, lvl) for lvl in LEVELS[f]} for f in FIELDS}
+        """Every level's weight as the scorer uses it.
+
+        For given name, family name, date of birth and postcode an approximate
+        agreement never counts for more than the exact one (before
+        term-frequency adjustment): with few examples a rare level such as a
+        one-letter typo can get a small ``u`` and so a weight above exact
+        agreement, which would rank a misspelt record above the right one.
+        """
+        out = {f: {lvl: self.weight(f, lvl) for lvl in LEVELS[f]} for f in FIELDS}
+        for field in _MONOTONE_FIELDS:
+            best = out[field][LEVELS[field][0]]
+            out[field] = {lvl: min(w, best) for lvl, w in out[field].items()}
+        return out
 
 
 def _clip(p: float) -> float:
     return min(max(p, EPSILON), 1.0 - EPSILON)
 
 
-def _normalised(field: str, values: dict[str, float], fallback: dict[str, LevelProbabilities], which: str) -> dict[str, float]:
-    """Normalise learned probabilities over the non-neutral levels (neutral levels stay 1.0)."""
+def _smoothed(field: str, counts: dict[str, float], start: dict[str, LevelProbabilities], which: str,
+              strength: float) -> dict[str, float]:
+    """Probabilities over a field's evidence levels: counts plus ``strength`` pseudo-pairs shaped like ``start``.
+
+    Why: a level that a sample never shows (a given-name initial among 20,000
+    random pairs) must not get a near-zero ``u`` and so a huge weight, and a
+    field the sample never compares (no UPNs at this agency) keeps the starting
+    values. With plenty of data the counts dominate. Neutral levels stay 1.0.
+    """
     neutral = NEUTRAL_LEVELS[field]
-    total = sum(v for lvl, v in values.items() if lvl not in neutral)
-    out: dict[str, float] = {}
-    for lvl in LEVELS[field]:
-        if lvl in neutral:
-            out[lvl] = 1.0
-        elif total > 0:
-            out[lvl] = _clip(values.get(lvl, 0.0) / total)
-        else:
-            out[lvl] = getattr(fallback[lvl], which)
+    evidence = [lvl for lvl in LEVELS[field] if lvl not in neutral]
+    prior = {lvl: getattr(start[lvl], which) for lvl in evidence}
+    prior_total = sum(prior.values()) or 1.0
+    total = sum(counts.get(lvl, 0.0) for lvl in evidence) + strength
+    out: dict[str, float] = dict.fromkeys(neutral, 1.0)
+    for lvl in evidence:
+        out[lvl] = _clip((counts.get(lvl, 0.0) + strength * prior[lvl] / prior_total) / total)
     return out
 
 
@@ -163,15 +181,22 @@ def train_em(
     max_iterations: int = 25,
     fixed_u: bool = False,
     tolerance: float = 1e-5,
-    pseudo_count: float = 0.01,
+    m_strength: float = 50.0,
+    u_strength: float = 1000.0,
+    fixed_prior: bool = False,
 ) -> MatchModel:
     """Expectation maximisation of prior, m and (unless ``fixed_u``) u over comparison vectors.
 
     ``fixed_u=True`` keeps ``start``'s u values: use it after
     :func:`estimate_u` on random pairs, the most reliable way to get u (random
-    pairs are almost all non-matches). A small ``pseudo_count`` per level keeps
-    a level never seen in training from getting an infinite weight. Stops when
-    no parameter moves by more than ``tolerance``.
+    pairs are almost all non-matches). ``m_strength`` / ``u_strength`` are
+    pseudo-pairs shaped like ``start`` (a maximum a-posteriori estimate): with
+    few matches in the data, m stays near the starting values instead of being
+    fitted to whatever cluster is there (siblings share a family name and an
+    address); with thousands of matches the data decide. ``fixed_prior`` keeps
+    ``start.prior`` (training pairs drawn inside one index exclude each record's
+    own pair, so their share of matches is not the share at search time).
+    Stops when no parameter moves by more than ``tolerance``.
     """
     counts = Counter(v.values for v in vectors)
     if not counts:
@@ -184,8 +209,8 @@ def train_em(
     neutral = [NEUTRAL_LEVELS[f] for f in FIELDS]
     iterations = 0
     for iterations in range(1, max_iterations + 1):
-        m_acc = {f: dict.fromkeys(LEVELS[f], pseudo_count) for f in FIELDS}
-        u_acc = {f: dict.fromkeys(LEVELS[f], pseudo_count) for f in FIELDS}
+        m_acc = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
+        u_acc = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
         matches = 0.0
         for values, count in patterns:
             pm, pu = prior, 1.0 - prior
@@ -202,9 +227,9 @@ def train_em(
             for i, f in enumerate(FIELDS):
                 m_acc[f][values[i]] += matched
                 u_acc[f][values[i]] += unmatched
-        new_prior = _clip(matches / total)
-        new_m = {f: _normalised(f, m_acc[f], start.fields[f], "m") for f in FIELDS}
-        new_u = u if fixed_u else {f: _normalised(f, u_acc[f], start.fields[f], "u") for f in FIELDS}
+        new_prior = prior if fixed_prior else _clip(matches / total)
+        new_m = {f: _smoothed(f, m_acc[f], start.fields[f], "m", m_strength) for f in FIELDS}
+        new_u = u if fixed_u else {f: _smoothed(f, u_acc[f], start.fields[f], "u", u_strength) for f in FIELDS}
         change = abs(new_prior - prior)
         for f in FIELDS:
             for lvl in LEVELS[f]:
@@ -221,13 +246,15 @@ def train_em(
 
 
 def estimate_u(random_pairs_vectors: Iterable[ComparisonVector], start: MatchModel, *,
-               pseudo_count: float = 0.5) -> MatchModel:
+               strength: float = 2000.0) -> MatchModel:
     """u from the vectors of random pairs (nearly all non-matches), keeping ``start``'s m and prior.
 
     Splink's approach: in a large population two random records are almost
     never the same person, so level frequencies among random pairs are u.
+    ``strength`` pseudo-pairs shaped like ``start``'s u keep rare levels (never
+    seen in the sample) from getting huge weights; see :func:`train_em`.
     """
-    acc = {f: dict.fromkeys(LEVELS[f], pseudo_count) for f in FIELDS}
+    acc = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
     seen = 0
     for vector in random_pairs_vectors:
         seen += 1
@@ -235,7 +262,7 @@ def estimate_u(random_pairs_vectors: Iterable[ComparisonVector], start: MatchMod
             acc[f][level] += 1.0
     if not seen:
         raise ValueError("estimate_u needs at least one comparison vector")
-    u = {f: _normalised(f, acc[f], start.fields[f], "u") for f in FIELDS}
+    u = {f: _smoothed(f, acc[f], start.fields[f], "u", strength) for f in FIELDS}
     return start.model_copy(update={
         "fields": {f: {lvl: LevelProbabilities(m=start.fields[f][lvl].m, u=u[f][lvl]) for lvl in LEVELS[f]}
                    for f in FIELDS},
