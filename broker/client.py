@@ -307,7 +307,8 @@ class Broker:
         """
         dlqs = self._dlqs(queue)
         return self._with_reconnect(
-            "dlq_replay", lambda: dlq_ops.replay(self._link, self._publish_one, dlqs, message_id)
+            "dlq_replay", lambda: dlq_ops.replay(self._link, self._publish_one, dlqs, message_id,
+                                                 exchange=self.topology.replay_exchange)
         )
 
     def dlq_discard(self, message_id: str, queue: str | None = None) -> ParkedMessage:

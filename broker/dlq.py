@@ -5,8 +5,11 @@ Browsing never loses or consumes anything: messages are fetched with
 (RabbitMQ requeues unacked messages; on memory:// we put them back on the
 same queue ourselves because that transport drops them on close).
 Replay republishes the original body to the queue it was consumed from (via
-the default exchange, so a topic event is not fanned out again to queues
-that already processed it), waits for the confirm, and only then acks the
+the topology's replay exchange, where every work queue is bound by its own
+name, so a topic event is not fanned out again to queues that already
+processed it, and the hub's least-privilege broker user, confined to its
+namespace, may do it: the default exchange would need a grant reaching every
+queue of the virtual host), waits for the confirm, and only then acks the
 parked copy. Discard acks it. Auditing is the caller's job.
 """
 
@@ -122,8 +125,11 @@ def find_and(link: Link, dlqs: Iterable[str], message_id: str, action: Action) -
     raise ParkedMessageNotFound(message_id)
 
 
-def replay_copy(parked: ParkedMessage, message: Any) -> RawMessage:
-    """The original body and properties, routed to the original queue, parking headers removed."""
+def replay_copy(parked: ParkedMessage, message: Any, exchange: str = "") -> RawMessage:
+    """The original body and properties, routed to the original queue, parking headers removed.
+
+    ``exchange`` is the replay exchange (each work queue bound by its own name); "" is the default exchange.
+    """
     headers = dict(message.headers or {})
     for name in SERVER_HEADERS + PARKING_HEADERS:
         headers.pop(name, None)
@@ -138,7 +144,7 @@ def replay_copy(parked: ParkedMessage, message: Any) -> RawMessage:
     body = message.body
     return RawMessage(
         body=body.encode() if isinstance(body, str) else bytes(body or b""),
-        exchange="",
+        exchange=exchange,
         routing_key=parked.queue,
         message_id=parked.message_id,
         message_type=parked.message_type,
@@ -146,11 +152,12 @@ def replay_copy(parked: ParkedMessage, message: Any) -> RawMessage:
     )
 
 
-def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[str], message_id: str) -> ParkedMessage:
-    """Republish to the original queue with confirms, then ack the parked copy."""
+def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[str], message_id: str,
+           *, exchange: str = "") -> ParkedMessage:
+    """Republish to the original queue through ``exchange`` with confirms, then ack the parked copy."""
 
     def act(parked: ParkedMessage, message: Any) -> bool:
-        publisher(replay_copy(parked, message))  # raises PublishError -> parked copy stays
+        publisher(replay_copy(parked, message, exchange))  # raises PublishError -> parked copy stays
         log.info("dlq.replayed", message_id=parked.message_id, queue=parked.queue, reason=parked.reason.value)
         return True
 

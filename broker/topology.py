@@ -12,6 +12,8 @@ Exchanges (all durable):
   ``outcome.<agency>``, ``decision.<agency>``, ``escalation.overdue.<agency>``
 * ``{ns}.dlx``       direct, routing key = DLQ name; every work queue
   dead-letters here (broker backstop) and the application parks here too.
+* ``{ns}.replay``    direct, routing key = work queue name: a replayed
+  parked message goes back to exactly the queue it was consumed from.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ class Topology:
         #: for the notification channel (email, portal) to collect them, so an
         #: outcome is never unroutable and ops can see what is still to be told.
         self.referrer_outcomes_queue = f"{namespace}.referrer.outcomes"
+        #: Replays of parked messages: every work queue is bound here by its own name. Not the
+        #: default exchange: writing there needs a grant on ``amq.default``, which reaches every
+        #: queue of the virtual host; this one is inside the hub's namespace and agencies may not
+        #: publish to it (``broker/permissions.py``).
+        self.replay_exchange = f"{namespace}.replay"
 
     # ---- names ---------------------------------------------------------
     @staticmethod
@@ -115,6 +122,7 @@ class Topology:
             (self.hub_exchange, "direct"),
             (self.events_exchange, "topic"),
             (self.dead_letter_exchange, "direct"),
+            (self.replay_exchange, "direct"),
         ]
 
     def work_queue_arguments(self, queue: str) -> dict[str, object]:
@@ -161,7 +169,8 @@ class Topology:
                 )
             )
         return [
-            QueueSpec(s.name, s.bindings, self.dlq_for(s.name), False, self.work_queue_arguments(s.name))
+            QueueSpec(s.name, (*s.bindings, (self.replay_exchange, s.name)), self.dlq_for(s.name), False,
+                      self.work_queue_arguments(s.name))
             for s in specs
         ]
 

@@ -157,6 +157,7 @@ def dlq_show(
 
 
 def _act(action: str, message_id: str, actor: str | None, reason: str, config: Path | None) -> None:
+    from mashlink.broker.errors import BrokerError, PublishError
     from mashlink.hub.dead_letters import ops_reason
 
     if not reason.strip():
@@ -168,7 +169,15 @@ def _act(action: str, message_id: str, actor: str | None, reason: str, config: P
         if broker.dlq_get(message_id) is None:
             typer.echo(f"no parked message {message_id!r}", err=True)
             raise typer.Exit(1)
-        parked = broker.dlq_replay(message_id) if action == "replayed" else broker.dlq_discard(message_id)
+        try:
+            parked = broker.dlq_replay(message_id) if action == "replayed" else broker.dlq_discard(message_id)
+        except (BrokerError, PublishError) as exc:  # e.g. the broker refused the republish: the copy stays
+            verb = "replay" if action == "replayed" else "discard"
+            typer.echo(f"could not {verb} {message_id!r}: "
+                       f"{str(exc)[:500]}. The message is still parked; nothing was audited. Check the broker "
+                       "user's permissions (mashlink broker permissions) and that the hub has declared the "
+                       "topology.", err=True)
+            raise typer.Exit(2) from None
         service.record_ops_action(actor or shell_subject(), f"dlq.{action}", parked.message_id,
                                   ops_reason(reason, parked))
     finally:
