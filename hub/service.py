@@ -32,6 +32,8 @@ from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.lawful import check_lawful_basis
 from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
+from mashlink.hub.loop import LoopPolicy, schedule_acknowledgement, schedule_decision
+from mashlink.hub.receipts import handle_receipt
 from mashlink.hub.linked_models import MatchConfirmation
 from mashlink.hub.match_review import (
     CONFIRMED_ACTION,
@@ -74,11 +76,15 @@ from mashlink.hub.results import (
 )
 from mashlink.hub.unit import HubStore, UnitOfWork
 from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.codes import AgencyKind, Rag
+from mashlink.schemas.codes import AgencyKind, OutcomeType, Rag
 from mashlink.schemas.decision import Decision, Outcome
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
 from mashlink.schemas.envelope import MessageType
 from mashlink.schemas.events import Alert
+from mashlink.config.loop import find_other_la
+from mashlink.hub.alerts import AlertView, watch_reason
+from mashlink.hub.loop_views import LoopCounts, LoopFlags, ReferralLoop, loop_counts, referral_loop, worklist_flags
+from mashlink.hub.team_notify import TeamNotifier
 from mashlink.schemas.referral import RagChange, Referral
 
 REFERRER = "referrer"
@@ -118,6 +124,7 @@ class HubService:
         self.codec = codec or hub_codec(settings)
         self.clock = clock
         self.deadlines = deadlines or DeadlinePolicy.from_settings(settings)
+        self.loop = LoopPolicy(settings.loop, self.deadlines.calendar)
         self.factory = session_factory(engine)
         self.store = HubStore(self.factory, self.codec, clock, audit_key=audit_key_for(settings))
 
@@ -162,22 +169,47 @@ class HubService:
             raise InvalidInput("referral", problems)
 
     def _check_local_authority(self, referral: Referral) -> None:
-        la = referral.local_authority if referral.local_authority in self.settings.rag else None
-        if la is None and referral.local_authority != self.settings.local_authority.code:
-            raise InvalidInput("referral", [
-                f"local_authority: no RAG timescales configured for {referral.local_authority!r} "
-                f"(configured: {', '.join(sorted(self.settings.rag))})"])
+        """Every child is accepted: one from a local authority this hub does not serve is flagged for transfer.
+
+        Refusing a cross-border referral would leave a child with nobody deciding; instead the hub that
+        received it works it under its own LA (``receiving_local_authority``) and records the child's home
+        LA in ``referrals.transfer_to``, so the decision can be a ``transfer`` outcome with the other LA's
+        contact details (``other_local_authorities``).
+        """
+
+    def transfer_target(self, referral: Referral) -> str | None:
+        """The child's home LA when it is not one this hub serves (the referral is then for transfer)."""
+        la = referral.local_authority
+        if la in self.settings.rag or la == self.settings.local_authority.code:
+            return None
+        return la
+
+    def receiving_local_authority(self, referral: Referral) -> str:
+        """The LA whose MASH works the referral: the child's, or this hub's own for a cross-border child."""
+        return referral.local_authority if self.transfer_target(referral) is None \
+            else self.settings.local_authority.code
 
     def _store_referral(self, uow: UnitOfWork, referral: Referral, targets: Sequence[str],
                         actor: str) -> list[SentEnquiry]:
         """The referral, its RAG history, audit and one enquiry per target, in the caller's unit of work."""
         rag = referral.rag
-        uow.session.add(ReferralRow(
+        transfer_to = self.transfer_target(referral)
+        receiving = self.receiving_local_authority(referral)
+        decision_at_risk, decision_due = self.loop.decision_times(referral.received_at, receiving)
+        referral_row = ReferralRow(
             referral_id=referral.referral_id, received_at=referral.received_at, submitted_at=uow.now,
-            local_authority=referral.local_authority, rag=rag.value, status=ReferralStatus.OPEN.value,
-            submitted_by=actor, body=referral.model_dump(mode="json"),
-        ))
+            local_authority=receiving, rag=rag.value, status=ReferralStatus.OPEN.value,
+            submitted_by=actor, body=referral.model_dump(mode="json"), transfer_to=transfer_to,
+            decision_due_at=decision_due, decision_at_risk_at=decision_at_risk,
+        )
+        schedule_decision(referral_row)
+        uow.session.add(referral_row)
         uow.session.flush()  # no ORM relationships: the parent row goes first explicitly
+        if transfer_to is not None:
+            other = find_other_la(self.settings.other_local_authorities, transfer_to)
+            uow.audit("referral.cross_border", actor=actor, referral_id=referral.referral_id, detail={
+                "home_local_authority": transfer_to, "receiving_local_authority": receiving,
+                "contact_configured": other is not None})
         for change in sorted(referral.rag_history, key=lambda c: c.at):
             uow.session.add(RagChangeRow(referral_id=referral.referral_id, rag=change.rag.value,
                                          at=change.at, by=change.by, reason=change.reason))
@@ -186,6 +218,7 @@ class HubService:
             "household_count": len(referral.household), "concerns": [c.value for c in referral.concerns],
             "agencies": list(targets), "consent": referral.consent.status.value,
             "lawful_basis": [b.value for b in referral.lawful_basis], "purpose": referral.purpose.value,
+            "decision_due_at": decision_due.isoformat(),
         })
         return [self._send_enquiry(uow, referral, agency_id, actor) for agency_id in targets]
 
@@ -341,6 +374,10 @@ class HubService:
             referral_row = session.get(ReferralRow, decision.referral_id, with_for_update=True)
             if referral_row is None:
                 raise NotFound("referral", decision.referral_id)
+            if decision.outcome is OutcomeType.TRANSFER and referral_row.transfer_to is None:
+                raise InvalidInput("decision", [
+                    "outcome: transfer is for a child whose home local authority is not served by this hub; "
+                    f"this referral's child is in {referral_row.local_authority!r}"])
             if referral_row.status == ReferralStatus.DECIDED.value:
                 raise Conflict(f"referral {decision.referral_id!r} already has a decision")
             if session.get(DecisionRow, decision.decision_id) is not None:
@@ -351,17 +388,23 @@ class HubService:
                 recorded_at=uow.now, body=decision.model_dump(mode="json"),
             ))
             session.flush()
+            due = referral_row.decision_due_at
             uow.audit("decision.recorded", actor=actor, referral_id=decision.referral_id,
                       detail={"decision_id": decision.decision_id, "outcome": decision.outcome.value,
-                              "previous_status": referral_row.status})
+                              "previous_status": referral_row.status,
+                              "decision_due_at": due.isoformat() if due else None,
+                              "late": bool(due and uow.now > due),
+                              "transfer_to": referral_row.transfer_to})
             withdrawn = self._withdraw_outstanding(uow, decision.referral_id, actor)
             contributors = sorted(set(session.execute(
                 select(ResponseRow.agency_id).where(ResponseRow.referral_id == decision.referral_id)
             ).scalars()))
             recipients = list(dict.fromkeys([REFERRER, *contributors, *decision.notify]))
             referral = Referral.model_validate(referral_row.body)
-            outcomes = [self._send_outcome(uow, decision, referral, who, actor) for who in recipients]
+            outcomes = [self._send_outcome(uow, decision, referral, who, actor, referral_row)
+                        for who in recipients]
             referral_row.status = ReferralStatus.DECIDED.value
+            schedule_decision(referral_row)  # decided: no more decision-deadline escalations
             if referral_row.closed_at is None:
                 referral_row.closed_at, referral_row.closed_reason = uow.now, "decided"
         return DecisionResult(decision_id=decision.decision_id, referral_id=decision.referral_id,
@@ -380,24 +423,39 @@ class HubService:
                       detail={"agency_id": row.agency_id, "previous_status": previous})
         return [r.enquiry_id for r in rows]
 
+    def transfer_contact(self, la_code: str) -> str:
+        """How to reach a neighbouring LA's front door, from ``other_local_authorities`` (or say it is missing)."""
+        other = find_other_la(self.settings.other_local_authorities, la_code)
+        if other is None:
+            return (f"local authority {la_code}: no contact details configured (other_local_authorities); "
+                    "the MASH will arrange the transfer")
+        return other.contact_line()
+
     def _send_outcome(self, uow: UnitOfWork, decision: Decision, referral: Referral, who: str,
-                      actor: str) -> OutcomeSent:
+                      actor: str, referral_row: ReferralRow | None = None) -> OutcomeSent:
         # Minimised: the outcome and its date only; the rationale may quote other agencies' findings.
+        summary = (f"MASH decision on referral {decision.referral_id}: "
+                   f"{_outcome_label(decision.outcome.value)} ({decision.decided_at:%Y-%m-%d}).")
+        if decision.outcome is OutcomeType.TRANSFER and referral_row is not None and referral_row.transfer_to:
+            summary += f" Transferred to the child's home local authority: {self.transfer_contact(referral_row.transfer_to)}."
         outcome = Outcome(
             outcome_id=uuid.uuid4().hex, referral_id=decision.referral_id, decision_id=decision.decision_id,
             outcome=decision.outcome, recipient=referral.referrer if who == REFERRER else who,
-            summary=(f"MASH decision on referral {decision.referral_id}: "
-                     f"{_outcome_label(decision.outcome.value)} ({decision.decided_at:%Y-%m-%d})."),
-            sent_at=uow.now,
+            summary=summary[:4000], sent_at=uow.now,
         )
         routing_key = f"outcome.{who}"
         env = hub_envelope(MessageType.OUTCOME, outcome, correlation_id=decision.referral_id, recipient=who,
                            sent_at=uow.now)
         uow.send(self.topology.event(env, routing_key))
-        uow.session.add(OutcomeRow(outcome_id=outcome.outcome_id, decision_id=decision.decision_id,
-                                   referral_id=decision.referral_id, recipient=who, routing_key=routing_key,
-                                   message_id=env.message_id, sent_at=uow.now,
-                                   body=outcome.model_dump(mode="json")))
+        la = referral_row.local_authority if referral_row is not None else None
+        ack_at_risk, ack_due = self.loop.acknowledgement_times(uow.now, la)
+        outcome_row = OutcomeRow(outcome_id=outcome.outcome_id, decision_id=decision.decision_id,
+                                 referral_id=decision.referral_id, recipient=who, routing_key=routing_key,
+                                 message_id=env.message_id, sent_at=uow.now,
+                                 body=outcome.model_dump(mode="json"), delivery_status="sent",
+                                 ack_at_risk_at=ack_at_risk, ack_due_at=ack_due)
+        schedule_acknowledgement(outcome_row)
+        uow.session.add(outcome_row)
         uow.audit("outcome.sent", actor=actor, referral_id=decision.referral_id, message_id=env.message_id,
                   detail={"outcome_id": outcome.outcome_id, "recipient": who,
                           "outcome": decision.outcome.value, "decision_id": decision.decision_id})
@@ -457,15 +515,19 @@ class HubService:
 
     def _one_event(self, uow: UnitOfWork, delivery: Delivery) -> HandlerResult:
         env = delivery.envelope
-        if env.sender == HUB_SENDER_ID:
-            return HandlerResult.ack()  # the hub's own events (outcomes, escalations) echoed back
+        if env.sender == HUB_SENDER_ID and env.message_type != MessageType.RECEIPT:
+            # The hub's own events (outcomes, escalations) echoed back. A receipt is never the hub's own:
+            # signed with the hub key it comes from the referrer notifier (see hub.receipts).
+            return HandlerResult.ack()
         if already_processed(uow, env.message_id):
             return HandlerResult.ack()
         mt = env.message_type.value if isinstance(env.message_type, MessageType) else str(env.message_type)
         if mt == MessageType.REFERRAL.value:
             return self._referral_event(uow, delivery)
+        if mt == MessageType.RECEIPT.value:
+            return handle_receipt(uow, delivery, agencies={a.id for a in self.settings.agencies}, policy=self.loop)
         if mt != MessageType.ALERT.value:
-            detail = f"message_type {mt!r}: the hub events queue takes alerts and referrals only"
+            detail = f"message_type {mt!r}: the hub events queue takes alerts, receipts and referrals only"
             uow.audit("message.rejected", actor="hub", message_id=env.message_id,
                       detail={"reason": RejectReason.UNKNOWN_MESSAGE_TYPE.value, "message_type": mt,
                               "sender": env.sender}, reason=detail)
@@ -483,16 +545,21 @@ class HubService:
             return HandlerResult.reject(RejectReason.INVALID_BODY, detail)
         with uow.savepoint():
             if uow.session.get(AlertRow, alert.alert_id) is None:
+                referral_row = uow.session.get(ReferralRow, alert.referral_id) if alert.referral_id else None
+                reason = watch_reason(alert, referral_row)
                 uow.session.add(AlertRow(
                     alert_id=alert.alert_id, message_id=env.message_id, kind=alert.kind.value,
                     agency_id=alert.agency_id, referral_id=alert.referral_id, enquiry_id=alert.enquiry_id,
                     occurred_at=alert.occurred_at, received_at=uow.now, body=alert.model_dump(mode="json"),
+                    watched_because=reason,
+                    team_la=referral_row.local_authority if referral_row is not None
+                    else self.settings.local_authority.code,
                 ))
                 uow.audit("alert.received", actor=alert.agency_id, referral_id=alert.referral_id,
                           enquiry_id=alert.enquiry_id, message_id=env.message_id,
                           detail={"alert_id": alert.alert_id, "kind": alert.kind.value,
                                   "agency_kind": alert.agency_kind.value, "person_ref": alert.person_ref,
-                                  "location": alert.location})
+                                  "location": alert.location, "watched_because": reason})
             remember(uow, env)
         return HandlerResult.ack()
 
@@ -663,6 +730,61 @@ class HubService:
             EnquiryStatRow(agency_id=a, rag=Rag(r), open=int(n), at_risk=int(ar or 0), overdue=int(od or 0))
             for a, r, n, ar, od in rows
         ])
+
+    # ------------------------------------------------------------------ closing the loop
+    def referral_loop(self, referral_id: str, now: datetime | None = None) -> ReferralLoop:
+        """Who has been told (per recipient: sent / delivered / acknowledged / failed with reason), the
+        decision deadline, a cross-border transfer, alerts and loop escalations of one referral."""
+        now = now or self.clock()
+        with self.store.read() as session:
+            row = session.get(ReferralRow, referral_id)
+            if row is None:
+                raise NotFound("referral", referral_id)
+            return referral_loop(session, row, now, self.settings.other_local_authorities)
+
+    def loop_flags(self, referral_ids: Sequence[str], now: datetime | None = None) -> dict[str, LoopFlags]:
+        """Decision deadline state, unacknowledged / failed outcomes and unacknowledged alerts per referral."""
+        with self.store.read() as session:
+            return worklist_flags(session, referral_ids, now or self.clock())
+
+    def loop_counts(self, now: datetime | None = None) -> LoopCounts:
+        """Totals of undelivered / unacknowledged outcomes, unacknowledged alerts, late decisions."""
+        with self.store.read() as session:
+            return loop_counts(session, now or self.clock())
+
+    def alert(self, alert_id: str) -> AlertView:
+        with self.store.read() as session:
+            row = session.get(AlertRow, alert_id)
+            if row is None:
+                raise NotFound("alert", alert_id)
+            return AlertView.of(row)
+
+    def acknowledge_alert(self, alert_id: str, *, actor: str, note: str = "") -> AlertView:
+        """A practitioner records that they have seen the alert and are acting on it (audited once)."""
+        problems = []
+        if not (actor or "").strip():
+            problems.append("actor: required (who acknowledged is recorded)")
+        if len(note) > 2000:
+            problems.append(f"note: at most 2000 characters (got {len(note)})")
+        if problems:
+            raise InvalidInput("alert acknowledgement", problems)
+        with self.store.unit() as uow:
+            row = uow.session.get(AlertRow, alert_id, with_for_update=True)
+            if row is None:
+                raise NotFound("alert", alert_id)
+            if row.acknowledged_at is not None:
+                raise Conflict(f"alert {alert_id!r} was already acknowledged by {row.acknowledged_by} "
+                               f"at {row.acknowledged_at:%Y-%m-%d %H:%M} UTC")
+            row.acknowledged_at, row.acknowledged_by = uow.now, actor[:200]
+            row.acknowledgement_note = note.strip() or None
+            uow.audit("alert.acknowledged", actor=actor, referral_id=row.referral_id,
+                      detail={"alert_id": alert_id, "kind": row.kind}, reason=note.strip() or None)
+            uow.session.flush()
+            return AlertView.of(row)
+
+    def team_notifier(self, **kwargs: Any) -> TeamNotifier:
+        """Sends alerts and loop escalations to the MASH team's configured channels (``loop.alerts``)."""
+        return TeamNotifier(self.store, self.settings, clock=self.clock, **kwargs)
 
     # ------------------------------------------------------------------ audit
     def audit_events(self, *, referral_id: str | None = None, action: str | None = None,

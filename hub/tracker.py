@@ -36,6 +36,7 @@ from mashlink.broker.topology import Topology
 from mashlink.hub.db import try_cluster_lock
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.lifecycle import ACTIVE, maybe_close_referral, schedule_escalation
+from mashlink.hub.loop import LoopTickCounts, next_loop_escalation_at, raise_loop_escalations
 from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
 from mashlink.hub.results import TickResult
 from mashlink.hub.unit import Clock, HubStore, UnitOfWork
@@ -61,6 +62,8 @@ class DeadlineTracker:
         self.topology = topology
         self.clock = clock
         self.batch_size = batch_size
+        #: What the last tick raised for decision deadlines and outcome acknowledgements.
+        self.loop_counts = LoopTickCounts()
 
     def tick(self, now: datetime | None = None, *, max_batches: int | None = None) -> TickResult:
         """Raise every escalation due at ``now``; returns what was raised."""
@@ -77,10 +80,30 @@ class DeadlineTracker:
             batches += 1
             if raised < self.batch_size:
                 break
+        self.loop_counts = self._loop_tick(now, max_batches)
         if result.raised:
             log.info("deadlines.escalated", at_risk=result.at_risk, overdue=result.overdue,
                      referrals_closed=result.referrals_closed)
         return result
+
+    def _loop_tick(self, now: datetime, max_batches: int | None) -> LoopTickCounts:
+        """Decision deadlines and outcome acknowledgement windows (``hub.loop``), under the same lock."""
+        counts = LoopTickCounts()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            with self.store.unit(now) as uow:
+                if not try_cluster_lock(uow.session, TRACKER_LOCK):
+                    break
+                taken = raise_loop_escalations(uow, self.batch_size, counts)
+            batches += 1
+            if taken < self.batch_size:
+                break
+        if counts.raised:
+            log.info("deadlines.loop_escalated", decision_at_risk=counts.decision_at_risk,
+                     decision_overdue=counts.decision_overdue,
+                     acknowledgement_at_risk=counts.acknowledgement_at_risk,
+                     acknowledgement_overdue=counts.acknowledgement_overdue)
+        return counts
 
     def _batch(self, uow: UnitOfWork, result: TickResult) -> int:
         session = uow.session
@@ -151,7 +174,10 @@ class DeadlineTracker:
     def next_escalation_at(self) -> datetime | None:
         """When the earliest pending escalation falls due (an index lookup), or None."""
         with self.store.read() as session:
-            return session.execute(select(func.min(EnquiryRow.next_escalation_at))).scalar_one_or_none()
+            enquiries = session.execute(select(func.min(EnquiryRow.next_escalation_at))).scalar_one_or_none()
+            loop = next_loop_escalation_at(session)
+        present = [t for t in (enquiries, loop) if t is not None]
+        return min(present) if present else None
 
     def _wait_s(self, interval_s: float) -> float:
         """Sleep until the next escalation falls due, but never longer than ``interval_s``.

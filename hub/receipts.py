@@ -1,0 +1,143 @@
+"""Delivery receipts on the hub's events queue: who has been told, and did they read it.
+
+Why the checks: a receipt clears an escalation, so a forged one could hide
+the very failure the loop exists to catch. The envelope's signature
+authenticates the sender (``EnvelopeCodec`` with the per-sender keys); this
+module then decides whether that sender may speak for the receipt's
+``agency_id``: an agency only for itself, and the referrer notifier
+(``referrer-notifier``, or the hub's own key, which that process holds to
+verify outcomes) only for ``referrer``. A receipt about an outcome must name
+the outcome's own recipient and referral. Anything else is parked with the
+reason and audited; nothing is dropped.
+
+A receipt is stored once (``receipt_id`` is the key: a resent receipt is
+acknowledged without a second effect), audited, and applied to its outcome:
+the outcome shows the furthest status reached (sent < failed < delivered <
+acknowledged) with the channel and reason, and once a status that settles it
+on that channel arrives (``loop.outcome_acknowledgement.settled_by``) its
+acknowledgement escalations stop. A failure raises a ``failed`` escalation at
+once, so the team sees it without waiting for the window to run out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from mashlink.broker.codec import describe_validation_error
+from mashlink.broker.errors import RejectReason
+from mashlink.broker.messages import Delivery, HandlerResult
+from mashlink.config.settings import HUB_SENDER_ID, REFERRER_NOTIFIER_ID
+from mashlink.hub.loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
+from mashlink.hub.models import OutcomeRow, ReceiptRow, ReferralRow
+from mashlink.hub.responses import remember
+from mashlink.hub.unit import UnitOfWork
+from mashlink.schemas.envelope import MessageType
+from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
+
+REFERRER = "referrer"
+#: Who may send a receipt for the referrer: the notifier's own identity, or the hub key it verifies with.
+REFERRER_SENDERS = frozenset({REFERRER_NOTIFIER_ID, HUB_SENDER_ID})
+
+
+def sender_problem(sender: str, agency_id: str, agencies: Collection[str]) -> str | None:
+    """Why ``sender`` may not send a receipt for ``agency_id``, or None when it may."""
+    if agency_id == REFERRER:
+        if sender not in REFERRER_SENDERS:
+            return (f"sender {sender!r} may not send receipts for 'referrer' "
+                    f"(only {', '.join(sorted(REFERRER_SENDERS))})")
+        return None
+    if agency_id not in agencies:
+        return f"body.agency_id {agency_id!r} is neither 'referrer' nor a configured agency"
+    if sender != agency_id:
+        return f"body.agency_id {agency_id!r} differs from envelope.sender {sender!r}"
+    return None
+
+
+def handle_receipt(uow: UnitOfWork, delivery: Delivery, *, agencies: Collection[str],
+                   policy: LoopPolicy) -> HandlerResult:
+    env = delivery.envelope
+
+    def reject(reason: RejectReason, detail: str) -> HandlerResult:
+        uow.audit("message.rejected", actor="hub", message_id=env.message_id,
+                  detail={"reason": reason.value, "message_type": MessageType.RECEIPT.value,
+                          "sender": env.sender}, reason=detail)
+        return HandlerResult.reject(reason, detail)
+
+    try:
+        receipt = delivery.body if isinstance(delivery.body, DeliveryReceipt) \
+            else DeliveryReceipt.model_validate(env.body)
+    except ValidationError as exc:
+        return reject(RejectReason.INVALID_BODY, "DeliveryReceipt: " + describe_validation_error(exc, "body."))
+    problem = sender_problem(env.sender, receipt.agency_id, agencies)
+    if problem:
+        return reject(RejectReason.INVALID_BODY, problem)
+    session = uow.session
+    if session.get(ReceiptRow, receipt.receipt_id) is not None:
+        with uow.savepoint():
+            remember(uow, env)  # the same receipt again: one effect
+        return HandlerResult.ack()
+    if session.get(ReferralRow, receipt.referral_id) is None:
+        return reject(RejectReason.INVALID_BODY, f"body.referral_id {receipt.referral_id!r}: no such referral")
+    outcome: OutcomeRow | None
+    if receipt.outcome_id is not None:
+        outcome = session.get(OutcomeRow, receipt.outcome_id, with_for_update=True)
+        if outcome is None:
+            return reject(RejectReason.INVALID_BODY, f"body.outcome_id {receipt.outcome_id!r}: no such outcome")
+    else:
+        outcome = session.execute(
+            select(OutcomeRow).where(OutcomeRow.message_id == receipt.event_message_id).with_for_update()
+        ).scalar_one_or_none()
+    if outcome is not None:
+        if outcome.referral_id != receipt.referral_id:
+            return reject(RejectReason.INVALID_BODY,
+                          f"body.referral_id {receipt.referral_id!r} is not the outcome's referral")
+        if outcome.recipient != receipt.agency_id:
+            return reject(RejectReason.INVALID_BODY,
+                          f"body.agency_id {receipt.agency_id!r}: the outcome was sent to another recipient")
+    with uow.savepoint():
+        session.add(ReceiptRow(
+            receipt_id=receipt.receipt_id, message_id=env.message_id, event_message_id=receipt.event_message_id,
+            event_type=receipt.event_type, referral_id=receipt.referral_id,
+            outcome_id=outcome.outcome_id if outcome is not None else None, agency_id=receipt.agency_id,
+            status=receipt.status.value, channel=receipt.channel, detail=receipt.detail, at=receipt.at,
+            received_at=uow.now))
+        uow.audit("receipt.recorded", actor=env.sender, referral_id=receipt.referral_id,
+                  message_id=env.message_id, detail={
+                      "receipt_id": receipt.receipt_id, "status": receipt.status.value,
+                      "agency_id": receipt.agency_id, "channel": receipt.channel,
+                      "event_type": receipt.event_type, "event_message_id": receipt.event_message_id,
+                      "outcome_id": outcome.outcome_id if outcome is not None else None},
+                  reason=receipt.detail or None)
+        if outcome is not None:
+            apply_to_outcome(uow, outcome, receipt, policy)
+        remember(uow, env)
+    return HandlerResult.ack()
+
+
+def apply_to_outcome(uow: UnitOfWork, outcome: OutcomeRow, receipt: DeliveryReceipt, policy: LoopPolicy) -> None:
+    """Move the outcome to the furthest status its receipts show; stop escalating once settled."""
+    status = receipt.status.value
+    if status == ReceiptStatus.DELIVERED.value:
+        outcome.delivered_at = outcome.delivered_at or receipt.at
+    elif status == ReceiptStatus.ACKNOWLEDGED.value:
+        outcome.acknowledged_at = outcome.acknowledged_at or receipt.at
+        outcome.delivered_at = outcome.delivered_at or receipt.at
+    else:
+        outcome.failed_at = receipt.at
+    if RANK[status] >= RANK.get(outcome.delivery_status, 0):
+        outcome.delivery_status = status
+        outcome.delivery_channel = receipt.channel
+        outcome.delivery_detail = receipt.detail or None
+    if outcome.settled_at is None and policy.settles(receipt.channel, status):
+        outcome.settled_at = uow.now
+        uow.audit("outcome.settled", actor="hub", referral_id=outcome.referral_id, detail={
+            "outcome_id": outcome.outcome_id, "recipient": outcome.recipient, "status": status,
+            "channel": receipt.channel})
+    schedule_acknowledgement(outcome)
+    if status == FAILED and outcome.delivery_status == FAILED:
+        record_escalation(uow, kind="outcome", level=FAILED, referral_id=outcome.referral_id,
+                          due_at=outcome.ack_due_at, outcome_id=outcome.outcome_id, recipient=outcome.recipient,
+                          detail=f"delivery failed on {receipt.channel}: {receipt.detail}", actor="hub")
