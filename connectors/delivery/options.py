@@ -158,24 +158,40 @@ class DropFolderDeliveryOptions(_DeliveryCommon):
 DeliveryOptions = Annotated[WebhookDeliveryOptions | DropFolderDeliveryOptions, Field(discriminator="mode")]
 
 
+#: Tagged unions in connector options: field name -> (tag key, tags). ``events`` is ``connectors/events/options``.
+_UNIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "delivery": ("mode", DELIVERY_MODES),
+    "events": ("channel", ("fhir", "hl7v2", "webhook", "drop_folder")),
+}
+
+
+def _union_of(loc: list[Any]) -> tuple[str, tuple[str, ...]]:
+    for part in reversed(loc):
+        if isinstance(part, str) and part in _UNIONS:
+            return _UNIONS[part]
+    return _UNIONS["delivery"]
+
+
 def _clean_loc(err: dict[str, Any]) -> tuple[Any, ...]:
     """Drop pydantic's union tags (``delivery.webhook.url`` -> ``delivery.url``); a bad tag is ``delivery.mode``."""
     loc = list(err.get("loc", ()))
     out: list[Any] = []
     for i, part in enumerate(loc):
-        if i > 0 and loc[i - 1] == "delivery" and part in DELIVERY_MODES:
+        if i > 0 and loc[i - 1] in _UNIONS and part in _UNIONS[loc[i - 1]][1]:
             continue
         out.append(part)
     if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-        out.append("mode")
+        out.append(_union_of(out)[0])
     return tuple(out)
 
 
 def _rule(err: dict[str, Any]) -> str:
+    tag, tags = _union_of(list(err.get("loc", ())))
     if err.get("type") == "union_tag_invalid":
-        return f"must be one of {', '.join(DELIVERY_MODES)} (got {err.get('input', {}).get('mode')!r})"
+        given = err.get("input", {}).get(tag) if isinstance(err.get("input"), dict) else None
+        return f"must be one of {', '.join(tags)} (got {given!r})"
     if err.get("type") == "union_tag_not_found":
-        return f"mode is required: one of {', '.join(DELIVERY_MODES)}"
+        return f"{tag} is required: one of {', '.join(tags)}"
     return ""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
+from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
 
 
 class CtfOptions(_Options):
@@ -39,6 +40,16 @@ class CtfOptions(_Options):
     la_code: str | None = Field(default=None, pattern=r"^\d{3}$",
                                 description="Organisation named on findings in the team's own answers")
     delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
+    events: AgencyEventsOptions | None = Field(
+        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
+                                  "default: the way delivery goes, else a drop folder in state_dir)")
+
+    @model_validator(mode="after")
+    def _events_native(self) -> "CtfOptions":
+        problem = native_events_problem(self.events)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _folder_for_on_enquiry(self) -> "CtfOptions":

@@ -12,9 +12,11 @@ Wired together by ``connectors.health.wiring`` when ``options.adt_listen`` is se
 * ``WatchingConnector``: wraps the agency connector so that every enquiry it
   receives puts its subjects (trusted identifiers only) on the watch list
   before it is answered.
-* ``AgencyEventsListener``: consumes the agency's own events queue; the
-  outcome (or decision) of a referral takes its children off the watch list
-  and stops polling its Tasks.
+* ``ReferralClosedEffect``: the local effect the agency events consumer
+  (``connectors.events``) runs for every event it delivers: the outcome (or
+  decision) of a referral takes its children off the watch list and stops
+  polling its Tasks. ``AgencyEventsListener`` is the older consumer that
+  did only this (kept for callers that want no delivery to people).
 * ``FhirCpFlagWatchList``: children with an active child-protection Flag on
   the trust's FHIR server are watched too (the CP-IS idea), looked up only
   when a child actually attends an ED.
@@ -185,6 +187,29 @@ class AdtListener:
             self.on_stop()
 
 
+class ReferralClosedEffect:
+    """An outcome or decision closes the referral locally: unwatch its children, stop polling its Tasks.
+
+    Idempotent (the events consumer may run it again for a redelivered event);
+    other event kinds have no local effect.
+    """
+
+    def __init__(self, state: HealthState) -> None:
+        self.state = state
+        self.closed_referrals: list[str] = []
+
+    def close(self, kind: str, referral_id: str) -> None:
+        removed = self.state.forget_referral(referral_id)
+        closed = self.state.close_referral_tasks(referral_id, f"{kind} received")
+        self.closed_referrals.append(referral_id)
+        log.info("health.referral_closed", referral_id=referral_id, unwatched=removed, tasks_closed=len(closed))
+
+    def __call__(self, event: Any) -> None:
+        """``connectors.events.consumer.LocalEffect``: takes an ``AgencyEvent``."""
+        if event.kind in (MessageType.OUTCOME.value, MessageType.DECISION.value):
+            self.close(event.kind, event.referral_id)
+
+
 class AgencyEventsListener:
     """Consumes the agency's events queue: an outcome or decision closes the referral locally.
 
@@ -201,7 +226,8 @@ class AgencyEventsListener:
         self.agency_id = agency_id
         self.state = state
         self.restart_backoff_s = restart_backoff_s
-        self.closed_referrals: list[str] = []
+        self.effect = ReferralClosedEffect(state)
+        self.closed_referrals = self.effect.closed_referrals
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -218,10 +244,7 @@ class AgencyEventsListener:
                 results.append(HandlerResult.reject(RejectReason.INVALID_BODY,
                                                     f"{env.message_type.value}: body.referral_id is required"))
                 continue
-            removed = self.state.forget_referral(referral_id)
-            closed = self.state.close_referral_tasks(referral_id, f"{env.message_type.value} received")
-            self.closed_referrals.append(referral_id)
-            log.info("health.referral_closed", referral_id=referral_id, unwatched=removed, tasks_closed=len(closed))
+            self.effect.close(env.message_type.value, referral_id)
             results.append(HandlerResult.ack())
         return results
 

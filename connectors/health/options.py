@@ -17,9 +17,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mashlink.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
+from mashlink.config.errors import ConfigError, ConfigIssue
+from mashlink.connectors.events.options import AgencyEventsOptions
 from mashlink.connectors.health.fhir_client import FhirClientSettings, RetryPolicy
 from mashlink.connectors.health.fhir_connector import FhirConnectorOptions
 from mashlink.connectors.health.fhir_translate import FhirMappingOptions
@@ -96,6 +97,9 @@ class _HealthOptions(_Options):
     state_file: Path | None = Field(
         default=None, description="SQLite file for the watch list and pending Tasks (default: state_dir/<agency>.sqlite)"
     )
+    events: AgencyEventsOptions | None = Field(
+        default=None, description="How the trust receives outcomes, escalations and alerts (default: a FHIR "
+                                  "Communication for fhir, an MDM^T02 over MLLP for hl7v2)")
 
 
 class FhirOptions(_HealthOptions):
@@ -157,6 +161,9 @@ class FhirOptions(_HealthOptions):
             raise ValueError("candidate_threshold must not exceed auto_match_threshold")
         if self.auth is not None and self.oauth is not None:
             raise ValueError("give auth (a fixed bearer token) or oauth (client credentials), not both")
+        if self.events is not None and self.events.channel == "hl7v2":
+            raise ValueError("events.channel hl7v2 needs connector: hl7v2; a FHIR trust takes fhir, webhook "
+                             "or drop_folder")
         return self
 
     def mapping_options(self, agency_id: str) -> FhirMappingOptions:
@@ -184,6 +191,13 @@ class Hl7v2Options(_HealthOptions):
     receiving_facility: str = Field(default="", max_length=180)
     tls: ClientTls | None = Field(default=None, description="MLLP over TLS to the integration engine")
 
+    @model_validator(mode="after")
+    def _events_channel(self) -> "Hl7v2Options":
+        if self.events is not None and self.events.channel == "fhir":
+            raise ValueError("events.channel fhir needs connector: fhir; an HL7 v2 trust takes hl7v2, webhook "
+                             "or drop_folder")
+        return self
+
 
 def _prefix(agency_index: int) -> str:
     return f"agencies[{agency_index}].options"
@@ -191,14 +205,13 @@ def _prefix(agency_index: int) -> str:
 
 def parse_options(model: type[_Options], options: dict[str, Any], agency_index: int,
                   *, file: Path | None = None) -> Any:
-    """Validate ``options`` as ``model``; a ``ConfigError`` names ``agencies[i].options.<field>``."""
-    try:
-        return model.model_validate(options)
-    except ValidationError as exc:
-        issues = [ConfigIssue(path=f"{_prefix(agency_index)}.{i.path}" if i.path else _prefix(agency_index),
-                              rule=i.rule)
-                  for i in issues_from_validation_error(exc)]
-        raise ConfigError(issues, file=file) from None
+    """Validate ``options`` as ``model``; a ``ConfigError`` names ``agencies[i].options.<field>``.
+
+    The generic parser also drops pydantic's union tags (``events.fhir.x`` is reported as ``events.x``).
+    """
+    from mashlink.connectors.delivery.options import parse_connector_options
+
+    return parse_connector_options(model, options, agency_index, file=file)
 
 
 def resolve_token(options: FhirOptions, agency_index: int, *, file: Path | None = None,

@@ -8,11 +8,16 @@ context. What gets built, from the typed options:
 * ``fhir`` with ``delivery: task``: ``FhirTaskConnector`` plus a
   ``TaskPoller`` that publishes completed Tasks out of band (Model 3);
 * ``hl7v2``: ``Hl7ReferralConnector`` (REF^I12 out, RRI^I12 back over MLLP);
-* with ``adt_listen``: the MLLP ADT listener (alerts for watched children),
-  the watch list fed from received enquiries (SQLite in the state dir) and
-  the agency events consumer that ends watching when the outcome arrives;
+* with ``adt_listen``: the MLLP ADT listener (alerts for watched children)
+  and the watch list fed from received enquiries (SQLite in the state dir);
   with ``watch_cp_flags`` (fhir), children with a child-protection Flag on
-  the FHIR server are watched too.
+  the FHIR server are watched too;
+* always (unless ``events.enabled: false``): the ``agency-events`` consumer
+  (:mod:`mashlink.connectors.events`) that delivers outcomes, decisions and
+  escalations to the trust (a FHIR ``Communication`` and acknowledgement
+  ``Task``, or an MDM^T02 over MLLP, or per ``options.events`` a web hook or
+  drop folder), publishes the receipts, and, with local state, ends watching
+  and Task polling when the outcome arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 from dataclasses import dataclass
+from typing import Any
 
 from mashlink.config.errors import ConfigError, ConfigIssue
 from mashlink.config.settings import HUB_SENDER_ID
@@ -28,10 +34,10 @@ from mashlink.connectors.factory import BackgroundService, BuiltConnector, Conne
 from mashlink.connectors.health.adt import AdtFeed, WatchList
 from mashlink.connectors.health.adt_service import (
     AdtListener,
-    AgencyEventsListener,
     AlertPublisher,
     CompositeWatchList,
     FhirCpFlagWatchList,
+    ReferralClosedEffect,
     WatchingConnector,
 )
 from mashlink.connectors.health.fhir_client import FhirClient
@@ -119,8 +125,39 @@ def _oauth(ctx: ConnectorContext, settings: JwtClientCredentials, timeout_s: flo
     return auth
 
 
-def _events(ctx: ConnectorContext, state: HealthState, services: list[BackgroundService]) -> None:
-    services.append(AgencyEventsListener(ctx.broker_factory, ctx.agency.id, state))
+def _events(ctx: ConnectorContext, options: _HealthOptions, state: HealthState | None,
+            services: list[BackgroundService], *, client: FhirClient | None = None,
+            mllp: tuple[str, int, ssl.SSLContext | None, str | None] | None = None) -> None:
+    """The ``agency-events`` consumer with the trust's channel; closes the referral locally when state is kept."""
+    from mashlink.connectors.events.options import FhirEventsOptions, Hl7EventsOptions
+    from mashlink.connectors.events.wiring import build_events_service, native_channel
+
+    events = options.events or (FhirEventsOptions(channel="fhir") if client is not None
+                                else Hl7EventsOptions(channel="hl7v2"))
+    if not events.enabled:
+        return
+    channel: Any
+    if isinstance(events, FhirEventsOptions):
+        from mashlink.connectors.events.fhir_channel import FhirEventChannel
+
+        assert client is not None  # FhirOptions refuses events.channel fhir on hl7v2
+        channel = FhirEventChannel(client, sender=ctx.settings.referrer_notify.contact.name,
+                                   recipient=options.responder, state=state,
+                                   acknowledgement_task=events.acknowledgement_task,
+                                   cancel_open_tasks=events.cancel_open_tasks)
+    elif isinstance(events, Hl7EventsOptions):
+        from mashlink.connectors.events.hl7_channel import Hl7EventChannel
+
+        assert mllp is not None
+        host, port, tls, server_name = mllp
+        channel = Hl7EventChannel(events.host or host, events.port or port, timeout_s=events.timeout_s,
+                                  sending_facility=events.sending_facility,
+                                  receiving_facility=events.receiving_facility,
+                                  ssl_context=tls if events.host is None else None, server_name=server_name)
+    else:
+        channel = native_channel(ctx, events, None)
+    effects = [ReferralClosedEffect(state)] if state is not None else []
+    services.append(build_events_service(ctx, events, channel, effects=effects))
 
 
 def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
@@ -155,7 +192,7 @@ def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
         cp = (FhirCpFlagWatchList(client, agency_id, options.mapping_options(agency_id))
               if options.watch_cp_flags else None)
         connector = _with_adt(ctx, options, connector, state, services, cp)
-        _events(ctx, state, services)
+    _events(ctx, options, state, services, client=client)
     services.append(_Closer(client))
     if options.adt_listen is not None:
         description += f"; ADT listener on {options.adt_listen.host}:{options.adt_listen.port}"
@@ -174,9 +211,11 @@ def build_hl7v2(ctx: ConnectorContext) -> BuiltConnector:
     )
     services: list[BackgroundService] = []
     description = f"HL7 v2 REF/RRI I12 with {options.host}:{options.port}" + (" over TLS" if tls else "")
+    state = None
     if options.adt_listen is not None:
         state = _state(ctx, options)
         connector = _with_adt(ctx, options, connector, state, services)
-        _events(ctx, state, services)
         description += f"; ADT listener on {options.adt_listen.host}:{options.adt_listen.port}"
+    _events(ctx, options, state, services,
+            mllp=(options.host, options.port, tls, options.tls.server_name if options.tls is not None else None))
     return BuiltConnector(connector, services, description)

@@ -27,6 +27,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
+from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
 
 
 class PoleOptions(_Options):
@@ -44,6 +45,16 @@ class PoleOptions(_Options):
     force_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,10}$",
                                    description="Organisation named on findings in the team's own answers")
     delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
+    events: AgencyEventsOptions | None = Field(
+        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
+                                  "default: the way delivery goes, else a drop folder in state_dir)")
+
+    @model_validator(mode="after")
+    def _events_native(self) -> "PoleOptions":
+        problem = native_events_problem(self.events)
+        if problem:
+            raise ValueError(problem)
+        return self
     cctn_intake: bool = Field(default=False, description="Send each child-coming-to-notice / PPN record in the "
                                                          "exports to the hub as a referral (over the broker)")
     cctn_interval_s: float = Field(default=30.0, ge=0.05, le=86_400,

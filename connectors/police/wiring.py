@@ -204,4 +204,15 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
             parts.append("CCTN/PPN records sent to the hub as referrals")
     if wiring is not None:
         parts.append(wiring.description)
+    _add_events(ctx, options, services, parts)
     return BuiltConnector(connector, services, "; ".join(parts))
+
+
+def _add_events(ctx: ConnectorContext, options: PoleOptions, services: list[BackgroundService], parts: list[str]) -> None:
+    """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts."""
+    from mashlink.connectors.events.wiring import native_events
+
+    service, description = native_events(ctx, options.events, options.delivery)
+    if service is not None:
+        services.append(service)
+    parts.append(description)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
+from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
 
 
 class SocialCareWiringOptions(_Options):
@@ -41,3 +42,13 @@ class SocialCareWiringOptions(_Options):
                                         "file by file)")
     responder: str = Field(default="Children's social care MASH team", min_length=1, max_length=200)
     delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
+    events: AgencyEventsOptions | None = Field(
+        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
+                                  "default: the way delivery goes, else a drop folder in state_dir)")
+
+    @model_validator(mode="after")
+    def _events_native(self) -> "SocialCareWiringOptions":
+        problem = native_events_problem(self.events)
+        if problem:
+            raise ValueError(problem)
+        return self

@@ -148,4 +148,15 @@ def build_social_care(ctx: ConnectorContext) -> BuiltConnector:
         parts.append(wiring.description)
     connector: AgencyConnector = compose(ctx, search, wiring, agency_kind=AgencyKind.SOCIAL_CARE,
                                          responder=options.responder)
+    _add_events(ctx, options, services, parts)
     return BuiltConnector(connector, services, "; ".join(parts))
+
+
+def _add_events(ctx: ConnectorContext, options: SocialCareWiringOptions, services: list[BackgroundService], parts: list[str]) -> None:
+    """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts."""
+    from mashlink.connectors.events.wiring import native_events
+
+    service, description = native_events(ctx, options.events, options.delivery)
+    if service is not None:
+        services.append(service)
+    parts.append(description)

@@ -62,7 +62,7 @@ def test_example_configuration_is_valid_and_builds_both_trusts(tmp_path: Path) -
     assert isinstance(listener, AdtListener)
     assert "PAEDED" in listener.feed.options.ed_locations and "ED" in listener.feed.options.ed_locations
     hl7 = _build(EXAMPLE, "synth-trust-hl7", tmp_path)
-    assert isinstance(hl7.connector, Hl7ReferralConnector) and hl7.services == []
+    assert isinstance(hl7.connector, Hl7ReferralConnector) and [s.name for s in hl7.services] == ["agency-events"]
     assert (hl7.connector.host, hl7.connector.port, hl7.connector.sending_facility) == ("127.0.0.1", 2575, "MASH999")
 
 

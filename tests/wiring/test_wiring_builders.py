@@ -47,7 +47,7 @@ def test_pole_answers_from_exports_and_reloads_when_they_change(tmp_path: Path, 
                                                  "options": {"exports": ["police/exports"], "contact": "Police MASH"}}])
     built = build(settings_for(config, tmp_path / "state"), "police-x")
     connector = built.connector
-    assert isinstance(connector, ReloadingPoliceConnector) and built.services == []
+    assert isinstance(connector, ReloadingPoliceConnector) and [s.name for s in built.services] == ["agency-events"]
     assert "1 export file(s)" in built.description
     record = next(r for r in connector.store.records if r.findings)
     subject = subject_like(record.person, identifiers=False)
@@ -153,14 +153,14 @@ def test_example_configuration_is_valid_and_builds_all_three(tmp_path: Path, pop
     monkeypatch.setenv("SYNTH_EDUCATION_WEBHOOK_KEY", "synthetic-webhook-key-01234x56789")
 
     police = build(settings, "police-synth")
-    assert [s.name for s in police.services] == ["pole-reload", "cctn-intake"]
+    assert [s.name for s in police.services] == ["pole-reload", "cctn-intake", "agency-events"]
     education = build(settings, "education-synth")
     assert isinstance(education.connector, SearchAndDeliverConnector)
-    assert [s.name for s in education.services] == ["ctf-ingest", "answer-server"]
+    assert [s.name for s in education.services] == ["ctf-ingest", "answer-server", "agency-events"]
     assert isinstance(education.service("answer-server"), AnswerEndpointService)
     social = build(settings, "social-care-synth")
     assert isinstance(social.connector, SearchAndDeliverConnector)
-    assert [s.name for s in social.services] == ["social-care-ingest", "answer-inbox"]
+    assert [s.name for s in social.services] == ["social-care-ingest", "answer-inbox", "agency-events"]
     assert isinstance(social.service("answer-inbox"), AnswerInboxService)
     assert (state / "social-care" / "worklist" / "outbox").is_dir()
     assert (state / "education" / "ctf-drop" / "incoming").is_dir()

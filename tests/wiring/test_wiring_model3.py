@@ -173,7 +173,7 @@ def test_police_deliver_only_and_dnd_never_leaves_in_the_teams_answer(tmp_path: 
     settings = settings_for(config, tmp_path / "state")
     hub = HubSide(settings, topology, "police-x")
     built = build(settings, "police-x", topology)
-    assert isinstance(built.connector, Model3Connector) and [s.name for s in built.services] == ["answer-inbox"]
+    assert isinstance(built.connector, Model3Connector) and [s.name for s in built.services] == ["answer-inbox", "agency-events"]
     subject = Person(person_id="child-1", names=[HumanName(given=["Synth"], family="Child")])
     enquiry = enquiry_for("police-x", AgencyKind.POLICE, subject)
     (ack,) = built.connector.handle(enquiry)
