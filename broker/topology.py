@@ -50,7 +50,7 @@ class Topology:
         namespace: str = "mashlink",
         *,
         delivery_limit: int = 20,
-        hub_event_patterns: Sequence[str] = ("alert.#", "referral.#"),
+        hub_event_patterns: Sequence[str] = ("alert.#", "referral.#", "receipt.#"),
     ) -> None:
         if not _NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r} must match {_NAMESPACE.pattern}")
