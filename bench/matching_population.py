@@ -587,6 +587,7 @@ class Subject:
     true_record_id: str | None
     kind: str
     corruptions: tuple[str, ...]
+    source_id: str = ""  # the synthetic person's record id, indexed or not (for diagnostics and tests)
 
     @property
     def is_member(self) -> bool:
@@ -816,24 +817,38 @@ class _Corruptor:
 def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) -> list[Subject]:
     """``count`` referral subjects (mix: ``SUBJECT_MIX``) drawn from one pass over the population.
 
+    Fewer than ``count`` only when the population itself is too small to
+    hold that many people of a class (members or non-members).
+
     Reservoir sampling per kind keeps memory to the chosen households; a
     separate rng keeps the population itself independent of the sampling.
     """
     rng = random.Random(spec.seed * 31 + 7 if seed is None else seed)
     wanted = {kind: max(1, round(share * count)) for kind, share in SUBJECT_MIX.items()}
     wanted["member_child"] += count - sum(wanted.values())
+    # A small population may hold too few of a rare kind (twins the agency
+    # never met); the shortfall is made up from the commonest kind of the
+    # same class, so the member / non-member split stays as designed.
+    fallback = {"member": "member_child", "nonmember": "nonmember_household"}
+    capacity = dict(wanted)
+    for cls, kind in fallback.items():
+        capacity[kind] = sum(n for k, n in wanted.items() if k.startswith(cls + "_"))
     reservoirs: dict[str, list[tuple[Member, Household]]] = {k: [] for k in wanted}
     seen = dict.fromkeys(wanted, 0)
     for house in iter_households(spec):
         for kind, member in _kinds_of(house):
             seen[kind] += 1
             bucket = reservoirs[kind]
-            if len(bucket) < wanted[kind]:
+            if len(bucket) < capacity[kind]:
                 bucket.append((member, house))
             else:
                 j = rng.randrange(seen[kind])
-                if j < wanted[kind]:
+                if j < capacity[kind]:
                     bucket[j] = (member, house)
+    for cls, spare in fallback.items():
+        short = sum(max(0, n - len(reservoirs[k])) for k, n in wanted.items() if k.startswith(cls + "_"))
+        rng.shuffle(reservoirs[spare])
+        del reservoirs[spare][wanted[spare] + short:]
     chosen = [(kind, m, h) for kind, bucket in reservoirs.items() for m, h in bucket]
     chosen.sort(key=lambda t: t[1].record_id)
     rng.shuffle(chosen)
@@ -848,5 +863,5 @@ def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) 
         else:
             person = corruptor.referral(sid, member, house, tags)
         truth = member.record_id if kind.startswith("member_") else None
-        subjects.append(Subject(sid, person, mother, truth, kind, tuple(tags)))
+        subjects.append(Subject(sid, person, mother, truth, kind, tuple(tags), member.record_id))
     return subjects
