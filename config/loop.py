@@ -24,7 +24,7 @@ YAML (every key optional; the defaults below run as shipped)::
       alerts:
         smtp: {host: 127.0.0.1, port: 25, from_address: mash-alerts@synthshire.example}
         channels:                   # the responsible MASH team's channels, per LA code or default
-          default: [{kind: email, to: mash-team@synthshire.example}]
+          default: [{kind: email, to: mash-team@synthshire.example}]   # none by default
           by_local_authority: {}
         max_attempts: 8
         retry_backoff_s: 30
@@ -139,7 +139,8 @@ class TeamChannel(_Section):
 
 class TeamChannels(_Section):
     default: list[TeamChannel] = Field(
-        default_factory=lambda: [TeamChannel(kind="email", to="mash-team@synthshire.example")], max_length=10)
+        default_factory=list, max_length=10,
+        description="Channels of the hub's own MASH team; none: alerts show in the workspace and metrics only")
     by_local_authority: dict[str, list[TeamChannel]] = Field(default_factory=dict, max_length=500)
 
     @field_validator("by_local_authority", mode="before")

@@ -49,6 +49,9 @@ class Permission(StrEnum):
     DLQ_BODY_READ = "dlq.body_read"
     DLQ_ACT = "dlq.act"
     MATCH_CONFIRM = "match.confirm"  # confirm or reject an agency record's link to a referral person
+    RECEIPTS_READ = "receipts.read"  # who has been told the outcome, and did they acknowledge it (no names)
+    ALERTS_READ = "alerts.read"  # ED attendance / police alerts about a referral's children (facts, no names)
+    ALERTS_ACKNOWLEDGE = "alerts.acknowledge"  # record that a practitioner has seen an alert and is acting
 
 
 #: Roles whose principals are people (authorised per LA); ``system`` is a client.
@@ -60,9 +63,11 @@ def default_permissions() -> dict[Role, frozenset[Permission]]:
     P = Permission
     return {
         Role.PRACTITIONER: frozenset({P.REFERRAL_CREATE, P.REFERRAL_READ, P.LINKED_VIEW_READ, P.BREAK_GLASS,
-                                      P.ENQUIRY_STATS_READ, P.MATCH_CONFIRM}),
+                                      P.ENQUIRY_STATS_READ, P.MATCH_CONFIRM, P.RECEIPTS_READ, P.ALERTS_READ,
+                                      P.ALERTS_ACKNOWLEDGE}),
         Role.MANAGER: frozenset({P.REFERRAL_CREATE, P.REFERRAL_READ, P.LINKED_VIEW_READ, P.BREAK_GLASS,
-                                 P.ENQUIRY_STATS_READ, P.REFERRAL_RERATE, P.REFERRAL_DECIDE, P.MATCH_CONFIRM}),
+                                 P.ENQUIRY_STATS_READ, P.REFERRAL_RERATE, P.REFERRAL_DECIDE, P.MATCH_CONFIRM,
+                                 P.RECEIPTS_READ, P.ALERTS_READ, P.ALERTS_ACKNOWLEDGE}),
         Role.AGENCY_LIAISON: frozenset({P.REFERRAL_READ, P.LINKED_VIEW_READ, P.DISCLOSURES_READ}),
         Role.OPS: frozenset({P.ENQUIRY_STATS_READ, P.METRICS_READ, P.DLQ_READ, P.DLQ_ACT, P.AUDIT_VERIFY}),
         Role.AUDITOR: frozenset({P.AUDIT_READ, P.AUDIT_VERIFY, P.DISCLOSURES_READ, P.DLQ_READ}),

@@ -366,7 +366,7 @@ class MashlinkSettings(BaseSettings):
             if not isinstance(name, str) or "_" not in name or name in ids or name == HUB_SENDER_ID:
                 continue
             hyphenated = name.replace("_", "-")
-            if hyphenated in ids:  # only the environment can spell it so: it overrides the file's key
+            if hyphenated in ids or hyphenated == REFERRER_NOTIFIER_ID:  # only the environment spells it so
                 keys[hyphenated] = keys.pop(name)
         return {**data, "signing_keys": keys}
 
