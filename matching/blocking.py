@@ -224,17 +224,22 @@ class _NameParts:
     family_current: str | None  # phonetic code of the current (official) family name, for households
 
 
+@functools.lru_cache(maxsize=65536)
+def _tokens(raw: str) -> tuple[str, ...]:
+    return tuple(split_tokens(raw))
+
+
 def _name_parts(person: Person) -> _NameParts:
     given: set[str] = set()
     family: set[str] = set()
     current: str | None = None
     for name in person.names:
-        given_tokens = [tok for g in name.given for tok in split_tokens(g)]
-        family_tokens = split_tokens(name.family) if name.family else []
+        given_tokens = [tok for g in name.given for tok in _tokens(g)]
+        family_tokens = _tokens(name.family) if name.family else []
         if not given_tokens and not family_tokens and name.text:
-            text_tokens = split_tokens(name.text)
+            text_tokens = _tokens(name.text)
             if len(text_tokens) >= 2:
-                given_tokens, family_tokens = text_tokens[:-1], text_tokens[-1:]
+                given_tokens, family_tokens = list(text_tokens[:-1]), text_tokens[-1:]
             else:
                 family_tokens = text_tokens
         if given_tokens:
@@ -293,6 +298,12 @@ def person_keys(person: Person, *, mother_record_id: str | None = None, subject:
     ``subject=True`` adds the lookups a search makes that are not stored: the day/month-swapped
     date of birth (in the ``dob`` and ``given_dob`` passes).
     """
+    return blocking_profile(person, mother_record_id=mother_record_id, subject=subject)[0]
+
+
+def blocking_profile(person: Person, *, mother_record_id: str | None = None, subject: bool = False
+                     ) -> tuple[set[BlockKey], str | None]:
+    """``person_keys`` and ``household_key`` at once (names and addresses are read once: index loads)."""
     keys: set[BlockKey] = set()
     add = keys.add
     for text in _identifier_keys(person):
@@ -319,13 +330,14 @@ def person_keys(person: Person, *, mother_record_id: str | None = None, subject:
             add(BlockKey(BlockPass.FAMILY_YEAR, f"fy={family}|{year}"))
         for given in parts.given_first:
             add(BlockKey(BlockPass.FAMILY_GIVEN, f"fg={family}|{given}"))
+    current, previous = _address_keys(person)
     if year is not None:
-        current, previous = _address_keys(person)
         for address in (*current, *previous):
             add(BlockKey(BlockPass.POSTCODE_YEAR, f"py={address}|{year}"))
     if mother_record_id:
         add(mother_key(mother_record_id))
-    return keys
+    household = f"{current[0]}|{parts.family_current}" if current and parts.family_current else None
+    return keys, household
 
 
 def mother_key(mother_record_id: str) -> BlockKey:
@@ -340,9 +352,4 @@ def household_key(person: Person) -> str | None:
     family name in one household (a mother who kept her name) is linked through the mother
     link instead, which the index also follows.
     """
-    current, previous = _address_keys(person)
-    address = current[0] if current else None
-    family = _name_parts(person).family_current
-    if address is None or family is None:
-        return None
-    return f"{address}|{family}"
+    return blocking_profile(person)[1]

@@ -1,4 +1,29 @@
-"""``mashlink match confirm|reject REFERRAL``: a person's decision on an uncertain identity match.
+"""``mashlink match``: the candidate-search index, searching it, and a person's decisions on matches.
+
+``match index build FORMAT FILE... --db PATH`` loads an agency's export (any
+``mashlink translate`` format, or ``person-jsonl``: one canonical ``Person``
+per line, its ``person_id`` the record id) into a match index (one SQLite
+file per agency; see ``mashlink.matching.index``). Loading into an existing
+index upserts by record id (an export reload); ``--remove-missing`` also
+drops records the new export no longer holds. The index is then trained
+(EM over blocked pairs; ``--no-train`` skips it). Rejected records are
+reported on stderr (position, field, rule); the good ones are still indexed
+and the exit status is 1.
+
+``match search --db PATH SUBJECTS.jsonl`` prints one JSON line per subject:
+``{"subject_id", "outcome", "reasons", "results": [{"record_id",
+"probability", "decision", "match_weight", "vetoes", "contributions":
+{field: weight}}]}``. A line is a canonical ``Person``, or ``{"subject":
+Person, "mother": Person}`` (an unborn child's mother); an unborn subject
+whose ``mother_person_id`` names another line's person uses that line as its
+mother. A bad line is reported on stderr (line number, field, rule) and the
+rest are searched; the exit status is then 1. This interface is how matching
+is evaluated: keep it stable.
+
+Summaries go to stderr (``--json``: one JSON object); progress shows only
+on a terminal.
+
+``match confirm|reject REFERRAL``: a person's decision on an uncertain identity match.
 
 An agency record whose link to a referral person the hub is not sure of
 waits in the linked view's "for review" section. ``confirm`` moves its
@@ -13,12 +38,21 @@ defaults to the shell user (``cli:<user>``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-match_app = typer.Typer(help="Confirm or reject an agency record's link to a referral person.",
-                        no_args_is_help=True)
+if TYPE_CHECKING:
+    from mashlink.matching.decide import SearchOutcome
+    from mashlink.matching.index import IndexEntry
+    from mashlink.schemas.person import Person
+
+match_app = typer.Typer(help="Build and search match indexes; confirm or reject an agency record's link to a "
+                             "referral person.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and maintain an agency's candidate-search index.", no_args_is_help=True)
+match_app.add_typer(index_app, name="index")
 
 
 def _decide(confirmed: bool, referral: str, subject: str, agency: str, system: str, record: str, reason: str,
@@ -79,6 +113,273 @@ def reject(referral: str = typer.Argument(..., help="Referral id."), subject: st
            actor: str = _ACTOR, config: Path = _CONFIG) -> None:
     """Reject the record's link to this person: its findings are withheld."""
     _decide(False, referral, subject, agency, system, record, reason, actor, config)
+
+
+# --------------------------------------------------------------------------- index build and search
+
+PERSON_JSONL = "person-jsonl"
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _summary(data: dict[str, object], text: str, as_json: bool) -> None:
+    import json
+
+    _err(json.dumps(data, sort_keys=True) if as_json else text)
+
+
+def _validation_text(exc: Exception) -> str:
+    """Field path, message and rule of each pydantic error (never the rejected value)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "<line>"
+        parts.append(f"field {loc}: {err.get('msg', '')} (rule {err.get('type', '')})")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _person_jsonl_entries(files: list[Path], bad: list[str]) -> "Iterator[IndexEntry]":
+    """Index entries from person-JSONL files; bad lines are reported into ``bad`` and skipped."""
+    from mashlink.matching.index import IndexEntry
+    from mashlink.schemas.person import Person
+
+    for path in files:
+        try:
+            handle = path.open("r", encoding="utf-8")
+        except OSError as exc:
+            bad.append(f"{path}: cannot read ({exc.strerror or exc})")
+            continue
+        with handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    person = Person.model_validate_json(line)
+                except ValueError as exc:
+                    bad.append(f"{path} line {number}: rejected: {_validation_text(exc)}")
+                    continue
+                yield IndexEntry(record_id=person.person_id, person=person, mother_record_id=person.mother_person_id)
+
+
+def _format_entries(fmt: str, files: list[Path], la: str | None, bad: list[str]) -> "Iterator[IndexEntry]":
+    """Index entries from native files through the format's mapping (as ``mashlink translate`` reads them)."""
+    from mashlink.mapping import default_registry
+    from mashlink.mapping.errors import Issue, RecordError
+    from mashlink.mapping.readers import RowProblem
+    from mashlink.mapping.stream import StreamSummary, iter_native
+    from mashlink.matching.index import entries_from_records
+    from mashlink.ops.commands.translate import _resolve, _with_la_code
+    from mashlink.schemas.record import AgencyRecord
+
+    registry = default_registry()
+    if fmt not in registry:
+        _err(f"unknown format {fmt!r}; known: {', '.join([*registry.names(), PERSON_JSONL])}")
+        raise typer.Exit(2)
+    mapping, reader = _resolve(registry, fmt, None)
+    if la is not None:
+        reader = _with_la_code(reader, fmt, la)
+    summary = StreamSummary()
+
+    def records() -> Iterator[AgencyRecord]:
+        for native, position in iter_native(reader, files, mapping, summary):
+            if isinstance(native, RowProblem):
+                bad.append(str(RecordError(position, [Issue("record", "format", native.message)], mapping.file)))
+                continue
+            try:
+                record = mapping.translate(native, position)
+            except RecordError as error:
+                bad.append(str(error))
+                continue
+            if isinstance(record, AgencyRecord):
+                yield record
+            else:
+                bad.append(f"{position}: not an agency record ({type(record).__name__}); not indexed")
+        bad.extend(f"warning: {w}" for w in summary.warnings)
+        bad.extend(f"cannot read {e}" for e in summary.file_errors)
+
+    yield from entries_from_records(records())
+
+
+@index_app.command("build")
+def index_build(
+    fmt: str = typer.Argument(..., metavar="FORMAT", help="A `mashlink translate` format, or person-jsonl."),
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Export files."),
+    db: Path = typer.Option(..., "--db", help="The index file (created if missing, else updated)."),
+    la: str = typer.Option(None, "--la", help="LA code for files that carry none (cin, ssda903)."),
+    remove_missing: bool = typer.Option(False, "--remove-missing",
+                                        help="Also remove records this load did not include (a full reload)."),
+    train: bool = typer.Option(True, "--train/--no-train", help="Learn the weights after loading (EM)."),
+    as_json: bool = typer.Option(False, "--json", help="Summary as one JSON object on stderr."),
+) -> None:
+    """Load an agency export into its match index (upsert by record id), then train it."""
+    import time
+
+    from mashlink.matching.index import MatchIndex, NotAnIndex
+    from mashlink.ops.commands.translate import _progress
+
+    started = time.monotonic()
+    bad: list[str] = []
+    if fmt != PERSON_JSONL:
+        from mashlink.mapping import default_registry
+
+        known = default_registry().names()
+        if fmt not in known:
+            _err(f"unknown format {fmt!r}; known: {', '.join([*known, PERSON_JSONL])}")
+            raise typer.Exit(2)
+    try:
+        index = MatchIndex.open(db) if db.exists() else MatchIndex.create(db)
+    except (NotAnIndex, OSError) as exc:
+        _err(f"cannot open the index: {exc}")
+        raise typer.Exit(2) from None
+    loaded: set[str] = set()
+    with index:
+        before = len(index)
+        entries = (_person_jsonl_entries(files, bad) if fmt == PERSON_JSONL
+                   else _format_entries(fmt, files, la, bad))
+
+        def tracked() -> "Iterator[IndexEntry]":
+            for entry in entries:
+                if remove_missing:
+                    loaded.add(entry.record_id)
+                yield entry
+
+        with _progress(f"indexing {fmt}") as on_progress:
+            written = index.add_entries(tracked(), on_progress=on_progress)
+        removed = 0
+        if remove_missing and written:
+            removed = index.remove([r for r in index.record_ids() if r not in loaded])
+        trained = False
+        if train and len(index):
+            index.train()
+            trained = True
+        total = len(index)
+    for line in bad:
+        _err(line)
+    rejected = sum(1 for line in bad if not line.startswith("warning: "))
+    seconds = round(time.monotonic() - started, 2)
+    _summary({"db": str(db), "written": written, "rejected": rejected, "removed": removed, "before": before,
+              "people": total, "trained": trained, "seconds": seconds},
+             f"{db}: {written} person record(s) written, {rejected} rejected, {removed} removed; "
+             f"{total} in the index (was {before}){'; trained' if trained else ''} in {seconds} s", as_json)
+    if rejected or not written:
+        raise typer.Exit(1)
+
+
+def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Person | None"]]:
+    """Parse every subject line first, so an unborn subject can name a mother on any other line."""
+    import json
+
+    from pydantic import ValidationError
+
+    from mashlink.schemas.person import Person
+
+    parsed: list[tuple[int, Person, Person | None]] = []
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                bad.append(f"line {number}: not JSON ({exc})")
+                continue
+            try:
+                if isinstance(data, dict) and "subject" in data:
+                    extra = set(data) - {"subject", "mother"}
+                    if extra:
+                        bad.append(f"line {number}: field {sorted(extra)[0]}: not allowed here "
+                                   f"(a line is a Person, or {{\"subject\": ..., \"mother\": ...}})")
+                        continue
+                    subject = Person.model_validate(data["subject"])
+                    mother = Person.model_validate(data["mother"]) if data.get("mother") is not None else None
+                else:
+                    subject, mother = Person.model_validate(data), None
+            except ValidationError as exc:
+                bad.append(f"line {number}: rejected: {_validation_text(exc)}")
+                continue
+            parsed.append((number, subject, mother))
+    by_id = {s.person_id: s for _n, s, _m in parsed}
+    return [(n, s, m if m is not None else (by_id.get(s.mother_person_id) if s.mother_person_id else None))
+            for n, s, m in parsed]
+
+
+def outcome_json(subject_id: str, outcome: "SearchOutcome") -> dict[str, object]:
+    """The stable per-subject result line of ``match search``."""
+    return {
+        "subject_id": subject_id,
+        "outcome": outcome.outcome.value,
+        "reasons": list(outcome.reasons),
+        "results": [
+            {
+                "record_id": r.record_id,
+                "probability": round(r.pair.probability, 6),
+                "decision": r.pair.decision.value,
+                "match_weight": round(r.pair.match_weight, 4),
+                "vetoes": list(r.pair.vetoes),
+                "contributions": {c.field: round(c.weight, 4) for c in r.pair.contributions},
+            }
+            for r in outcome.results
+        ],
+    }
+
+
+@match_app.command("search")
+def search(
+    subjects: Path = typer.Argument(..., metavar="SUBJECTS.jsonl", help="One canonical Person per line."),
+    db: Path = typer.Option(..., "--db", help="The agency's match index."),
+    as_json: bool = typer.Option(False, "--json", help="Summary as one JSON object on stderr."),
+) -> None:
+    """Search an index for each subject: one JSON line of results per subject on stdout."""
+    import json
+    import time
+
+    from mashlink.matching.index import MatchIndex, NotAnIndex
+    from mashlink.ops.commands.translate import _progress
+
+    bad: list[str] = []
+    try:
+        index = MatchIndex.open(db)
+    except (FileNotFoundError, NotAnIndex) as exc:
+        _err(f"cannot open the index: {exc}")
+        raise typer.Exit(2) from None
+    try:
+        parsed = _read_subjects(subjects, bad)
+    except OSError as exc:
+        index.close()
+        _err(f"cannot read {subjects}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    for line in bad:
+        _err(line)
+    counts = {"match": 0, "candidate": 0, "no_match": 0}
+    latencies: list[float] = []
+    with index, _progress("searching") as on_progress:
+        for done, (_number, subject, mother) in enumerate(parsed, 1):
+            started = time.perf_counter()
+            outcome = index.search(subject, mother=mother)
+            latencies.append(time.perf_counter() - started)
+            counts[outcome.outcome.value] += 1
+            typer.echo(json.dumps(outcome_json(subject.person_id, outcome), separators=(",", ":")))
+            if on_progress is not None:
+                on_progress(done)
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return round(1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) if latencies else 0.0
+
+    _summary({"subjects": len(parsed), "bad_lines": len(bad), **counts, "p50_ms": pct(0.5), "p99_ms": pct(0.99)},
+             f"{len(parsed)} subject(s) searched: {counts['match']} match, {counts['candidate']} candidate, "
+             f"{counts['no_match']} no match; {len(bad)} bad line(s); p50 {pct(0.5)} ms, p99 {pct(0.99)} ms",
+             as_json)
+    if bad:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,744 @@
+"""The candidate-search index: one SQLite file per agency, searched by blocking key, scored in full.
+
+Why this exists
+===============
+Each connector used to search its agency's records its own way: the police
+store compared every record (24 s per subject at 200,000 people), and the
+SQLite connectors cut their candidate lists with ``LIMIT 500`` / ``LIMIT 200``,
+which for the commonest surnames dropped about half the people a full scan
+finds. ``MatchIndex`` is the one search every agency uses: it stores each
+person once with a handful of blocking keys (:mod:`mashlink.matching.blocking`),
+a search reads **every** record sharing any key with the subject (no
+truncating ``LIMIT``), scores each with the calibrated :class:`Scorer`, adds
+the other members of the best candidates' households, and lets
+:func:`~mashlink.matching.decide.decide` turn near-ties (twins, siblings, a
+parent with the child's name) into a question for a person.
+
+Storage
+=======
+``persons``: one row per record id (the agency's stable id for the person):
+the canonical ``Person`` JSON, the record id of the person's mother in this
+index (unborn children are found through it) and a household key (address +
+family name). ``blocks``: (key, rid) pairs, keys as 64-bit hashes. ``meta``:
+the schema version, the matching policy, and after ``train()`` the trained
+model and term frequencies. Loading into an empty index drops the key
+indexes, inserts with ``executemany`` and builds the indexes afterwards;
+loading into a populated index upserts record by record (an agency export
+reload): a record id already present has its old keys removed first.
+
+Threads: one connection guarded by a lock, so a connector may share an index
+between worker threads; searches are serialised, not parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mashlink.matching.blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key, person_keys
+from mashlink.matching.comparisons import ComparisonVector, PersonFeatures, compare_features, features
+from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
+from mashlink.matching.model import MatchModel, estimate_u, train_em
+from mashlink.matching.policy import MatchPolicy
+from mashlink.matching.rules import MatchDecision
+from mashlink.matching.scorer import Scorer
+from mashlink.matching.term_frequency import TermFrequencies
+from mashlink.schemas.codes import RelationshipType
+from mashlink.schemas.person import Person
+from mashlink.schemas.record import AgencyRecord
+
+SCHEMA_VERSION = "1"
+
+#: Blocks shared by more people than this may be skipped when a more selective pass covered the
+#: subject (see :mod:`mashlink.matching.blocking`, "Big blocks"). At 1,000,000 people the largest
+#: ordinary blocks (a frequent surname sound + birth year) hold a few hundred people.
+DEFAULT_MAX_BLOCK = 5000
+
+_BATCH = 5000
+_IN_CHUNK = 500  # SQLite host parameters per IN (...) query
+
+
+class IndexEntry(BaseModel):
+    """One person to index: the agency's stable record id, the person, and their mother's record id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record_id: str = Field(min_length=1, max_length=512)
+    person: Person
+    mother_record_id: str | None = Field(default=None, min_length=1, max_length=512,
+                                         description="Record id (in this index) of the person's mother")
+
+
+def _mother_links(record: AgencyRecord) -> dict[str, str]:
+    """person_id -> mother's person_id within one record (``mother_person_id``, else a ``mother`` relationship)."""
+    people = [record.person, *record.related_people]
+    known = {p.person_id for p in people}
+    links: dict[str, str] = {}
+    for rel in record.relationships:
+        if rel.type is RelationshipType.MOTHER and rel.from_person_id in known and rel.to_person_id in known:
+            links.setdefault(rel.to_person_id, rel.from_person_id)
+    for person in people:
+        if person.mother_person_id in known:
+            links[person.person_id] = person.mother_person_id
+    return links
+
+
+def entries_from_records(records: Iterable[AgencyRecord]) -> Iterator[IndexEntry]:
+    """Index entries for every person of a stream of agency records, each person once.
+
+    Record ids: a record's subject is ``source.record_id``; a related person is
+    ``<record_id>/<person_id>``, unless some record of the same load has that person as its
+    subject (POLE exports list every person as a record and again as related to others):
+    then it is that record, not a second copy (a copy would be a near-tie with itself and
+    never auto-match). Mother links (``mother_person_id`` or a ``mother`` relationship) become
+    the mother's record id, so an unborn child is found through its mother's entry.
+
+    Subjects without a link to a related person stream straight through; related people and
+    the subjects linked to them are held (as JSON) until every subject is known.
+    """
+    subject_ids: dict[str, str] = {}  # subject person_id -> record id
+    held_related: dict[str, tuple[str, str, str | None]] = {}  # provisional record id -> (person_id, json, mother pid)
+    held_subjects: list[tuple[str, str, str]] = []  # (record id, json, mother person_id)
+    for record in records:
+        base = record.source.record_id
+        subject = record.person
+        links = _mother_links(record)
+        subject_ids[subject.person_id] = base
+        mother = links.get(subject.person_id)
+        if mother is None:
+            yield IndexEntry(record_id=base, person=subject)
+        else:
+            held_subjects.append((base, _person_json(subject), mother))
+        for related in record.related_people:
+            if related.person_id == subject.person_id:
+                continue
+            provisional = f"{base}/{related.person_id}"
+            held_related[provisional] = (related.person_id, _person_json(related), links.get(related.person_id))
+
+    def resolve(base: str, person_id: str) -> str:
+        if person_id in subject_ids:
+            return subject_ids[person_id]
+        return f"{base}/{person_id}"
+
+    for provisional, (person_id, text, mother) in held_related.items():
+        if person_id in subject_ids:
+            continue  # the same person's own record is indexed
+        base = provisional[: -len(person_id) - 1]
+        yield IndexEntry(record_id=provisional, person=_load_person(text),
+                         mother_record_id=resolve(base, mother) if mother else None)
+    for base, text, mother in held_subjects:
+        yield IndexEntry(record_id=base, person=_load_person(text), mother_record_id=resolve(base, mother))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored person read by a search, with the passes that found them."""
+
+    rid: int
+    record_id: str
+    person: Person
+    mother_record_id: str | None
+    household: str | None
+    passes: frozenset[str] = frozenset()
+
+
+@dataclass
+class CandidateSet:
+    """What blocking found for one subject (before scoring), and how."""
+
+    candidates: dict[int, Candidate] = field(default_factory=dict)
+    keys_read: int = 0
+    keys_skipped: list[str] = field(default_factory=list)  # pass names of big blocks skipped
+    big_blocks_read: int = 0  # big blocks read in full because nothing more selective covered the subject
+
+    @property
+    def record_ids(self) -> set[str]:
+        return {c.record_id for c in self.candidates.values()}
+
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS persons (
+    rid INTEGER PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    mother_record_id TEXT,
+    household TEXT,
+    person TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blocks (key INTEGER NOT NULL, rid INTEGER NOT NULL);
+"""
+
+_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS persons_record_id ON persons(record_id)",
+    "CREATE INDEX IF NOT EXISTS persons_household ON persons(household) WHERE household IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS blocks_key ON blocks(key, rid)",
+)
+_DROP_INDEXES = (
+    "DROP INDEX IF EXISTS persons_record_id",
+    "DROP INDEX IF EXISTS persons_household",
+    "DROP INDEX IF EXISTS blocks_key",
+)
+
+
+class NotAnIndex(ValueError):
+    """The file is not a match index this version can read."""
+
+
+def _person_json(person: Person) -> str:
+    return person.model_dump_json(exclude_none=True, exclude_defaults=True)
+
+
+def _load_person(text: str) -> Person:
+    return Person.model_validate_json(text)
+
+
+class MatchIndex:
+    """A per-agency candidate-search index in one SQLite file (see the module docstring)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+        self._lock = threading.RLock()
+        self.max_block = DEFAULT_MAX_BLOCK
+        self._policy = MatchPolicy.model_validate_json(self._meta("policy") or MatchPolicy.default().model_dump_json())
+        self._model: MatchModel | None = None
+        self._tf: TermFrequencies | None = None
+        self._scorer: Scorer | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute("PRAGMA cache_size=-131072")  # 128 MB page cache
+        return db
+
+    @classmethod
+    def create(cls, path: Path, *, policy: MatchPolicy | None = None) -> "MatchIndex":
+        """A new, empty index at ``path`` (refused if the file already holds one)."""
+        path = Path(path)
+        db = cls._connect(path)
+        existing = db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='persons'").fetchone()
+        if existing is not None:
+            db.close()
+            raise FileExistsError(f"{path} already holds a match index; open it, or remove the file first")
+        db.executescript(_CREATE)
+        for statement in _INDEXES:
+            db.execute(statement)
+        db.execute("INSERT INTO meta(name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        db.execute("INSERT INTO meta(name, value) VALUES ('policy', ?)",
+                   ((policy or MatchPolicy.default()).model_dump_json(),))
+        return cls(db, path)
+
+    @classmethod
+    def open(cls, path: Path) -> "MatchIndex":
+        """An existing index (``FileNotFoundError`` if there is none, ``NotAnIndex`` if not an index)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no match index at {path}")
+        try:
+            db = cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            raise NotAnIndex(f"{path} is not a match index ({exc})") from None
+        try:
+            row = db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        except sqlite3.DatabaseError:
+            row = None
+        if row is None or row[0] != SCHEMA_VERSION:
+            db.close()
+            raise NotAnIndex(f"{path} is not a match index of schema version {SCHEMA_VERSION}")
+        return cls(db, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "MatchIndex":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM persons").fetchone()[0])
+
+    # ------------------------------------------------------------------ meta, model, policy
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self._db.execute("INSERT INTO meta(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                         (name, value))
+
+    @property
+    def policy(self) -> MatchPolicy:
+        return self._policy
+
+    def set_policy(self, policy: MatchPolicy) -> None:
+        """Store a new policy (an agency's thresholds changed in configuration)."""
+        with self._lock:
+            self._set_meta("policy", policy.model_dump_json())
+            self._policy = policy
+            self._scorer = None
+
+    @property
+    def model(self) -> MatchModel:
+        """The trained model, or ``MatchModel.default()`` before ``train()``."""
+        if self._model is None:
+            stored = self._meta("model")
+            self._model = MatchModel.model_validate_json(stored) if stored else MatchModel.default()
+        return self._model
+
+    @property
+    def term_frequencies(self) -> TermFrequencies | None:
+        if self._tf is None:
+            stored = self._meta("term_frequencies")
+            self._tf = TermFrequencies.from_dict(json.loads(stored)) if stored else None
+        return self._tf
+
+    @property
+    def trained(self) -> bool:
+        return self._meta("model") is not None
+
+    def scorer(self) -> Scorer:
+        """The scorer searches use: the stored model, term frequencies and policy."""
+        if self._scorer is None:
+            self._scorer = Scorer(self.model, self.term_frequencies, self.policy)
+        return self._scorer
+
+    # ------------------------------------------------------------------ loading
+
+    def add_many(self, records: Iterable[tuple[str, Person]],
+                 *, on_progress: Callable[[int], Any] | None = None) -> int:
+        """Upsert ``(record_id, person)`` pairs; the person's ``mother_person_id`` is taken as a record id.
+
+        Returns how many entries were written (a record id given twice counts twice; the last wins).
+        """
+        return self.add_entries(
+            (IndexEntry(record_id=rid, person=p, mother_record_id=p.mother_person_id) for rid, p in records),
+            on_progress=on_progress)
+
+    def add_entries(self, entries: Iterable[IndexEntry], *, on_progress: Callable[[int], Any] | None = None) -> int:
+        """Upsert index entries by record id (the general form of ``add_many``)."""
+        with self._lock:
+            if self._is_empty():
+                return self._bulk_load(entries, on_progress)
+            return self._upsert(entries, on_progress)
+
+    def _is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM persons LIMIT 1").fetchone() is None
+
+    @staticmethod
+    def _row(entry: IndexEntry) -> tuple[str, str | None, str | None, str, list[int]]:
+        keys, household = blocking_profile(entry.person, mother_record_id=entry.mother_record_id)
+        return (entry.record_id, entry.mother_record_id, household, _person_json(entry.person),
+                [k.value for k in keys])
+
+    def _bulk_load(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
+        """Into an empty index: no indexes while inserting, one transaction, indexes built at the end."""
+        db = self._db
+        seen: dict[str, int] = {}
+        superseded: list[int] = []
+        written = 0
+        next_rid = 1
+        persons: list[tuple[int, str, str | None, str | None, str]] = []
+        blocks: list[tuple[int, int]] = []
+        db.execute("BEGIN")
+        try:
+            for statement in _DROP_INDEXES:
+                db.execute(statement)
+            for entry in entries:
+                record_id, mother, household, text, keys = self._row(entry)
+                old = seen.get(record_id)
+                if old is not None:
+                    superseded.append(old)
+                rid = next_rid
+                next_rid += 1
+                seen[record_id] = rid
+                persons.append((rid, record_id, mother, household, text))
+                blocks.extend((k, rid) for k in keys)
+                written += 1
+                if len(persons) >= _BATCH:
+                    self._flush(persons, blocks)
+                    if on_progress is not None:
+                        on_progress(written)
+            self._flush(persons, blocks)
+            if superseded:
+                db.execute("CREATE TEMP TABLE superseded (rid INTEGER PRIMARY KEY)")
+                db.executemany("INSERT OR IGNORE INTO superseded(rid) VALUES (?)", ((r,) for r in superseded))
+                db.execute("DELETE FROM persons WHERE rid IN (SELECT rid FROM superseded)")
+                db.execute("DELETE FROM blocks WHERE rid IN (SELECT rid FROM superseded)")
+                db.execute("DROP TABLE superseded")
+            for statement in _INDEXES:
+                db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            for statement in _INDEXES:
+                db.execute(statement)
+            raise
+        db.execute("ANALYZE")
+        if on_progress is not None:
+            on_progress(written)
+        return written
+
+    def _flush(self, persons: list[tuple[int, str, str | None, str | None, str]],
+               blocks: list[tuple[int, int]]) -> None:
+        if persons:
+            self._db.executemany(
+                "INSERT INTO persons(rid, record_id, mother_record_id, household, person) VALUES (?, ?, ?, ?, ?)",
+                persons)
+        if blocks:
+            self._db.executemany("INSERT INTO blocks(key, rid) VALUES (?, ?)", blocks)
+        persons.clear()
+        blocks.clear()
+
+    def _delete_rid(self, rid: int, mother: str | None, text: str) -> None:
+        old_keys = person_keys(_load_person(text), mother_record_id=mother)
+        self._db.executemany("DELETE FROM blocks WHERE key=? AND rid=?", ((k.value, rid) for k in old_keys))
+        self._db.execute("DELETE FROM persons WHERE rid=?", (rid,))
+
+    def _upsert(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
+        """Into a populated index: each record id's old row and keys go, the new ones come in."""
+        db = self._db
+        written = 0
+        db.execute("BEGIN")
+        try:
+            for entry in entries:
+                record_id, mother, household, text, keys = self._row(entry)
+                old = db.execute("SELECT rid, mother_record_id, person FROM persons WHERE record_id=?",
+                                 (record_id,)).fetchone()
+                if old is not None:
+                    self._delete_rid(int(old[0]), old[1], old[2])
+                cursor = db.execute(
+                    "INSERT INTO persons(record_id, mother_record_id, household, person) VALUES (?, ?, ?, ?)",
+                    (record_id, mother, household, text))
+                rid = int(cursor.lastrowid or 0)
+                db.executemany("INSERT INTO blocks(key, rid) VALUES (?, ?)", ((k, rid) for k in keys))
+                written += 1
+                if on_progress is not None and written % _BATCH == 0:
+                    on_progress(written)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return written
+
+    def remove(self, record_ids: Iterable[str]) -> int:
+        """Remove records by record id (a person no longer in the agency's export); returns how many went."""
+        removed = 0
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                for record_id in record_ids:
+                    row = db.execute("SELECT rid, mother_record_id, person FROM persons WHERE record_id=?",
+                                     (record_id,)).fetchone()
+                    if row is None:
+                        continue
+                    self._delete_rid(int(row[0]), row[1], row[2])
+                    removed += 1
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return removed
+
+    def get(self, record_id: str) -> Person | None:
+        """The stored person of a record id."""
+        with self._lock:
+            row = self._db.execute("SELECT person FROM persons WHERE record_id=?", (record_id,)).fetchone()
+        return None if row is None else _load_person(row[0])
+
+    def record_ids(self) -> Iterator[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT record_id FROM persons ORDER BY rid").fetchall()
+        return (r[0] for r in rows)
+
+    # ------------------------------------------------------------------ blocking
+
+    def _rids_for_keys(self, keys: Iterable[BlockKey], result: CandidateSet) -> dict[int, set[str]]:
+        """Every rid sharing a key with the subject; big blocks skipped only under the documented rule."""
+        db = self._db
+        found: dict[int, set[str]] = {}
+        limit = self.max_block + 1
+        big: list[BlockKey] = []
+        read_in_full: set[BlockPass] = set()
+        for key in keys:
+            rows = db.execute("SELECT rid FROM blocks WHERE key=? LIMIT ?", (key.value, limit)).fetchall()
+            if len(rows) > self.max_block:
+                big.append(key)  # size probe only: decided below, never truncated
+                continue
+            result.keys_read += 1
+            read_in_full.add(key.block_pass)
+            for (rid,) in rows:
+                found.setdefault(rid, set()).add(key.block_pass.value)
+        for key in big:
+            selective = MORE_SELECTIVE.get(key.block_pass, ())
+            if any(p in read_in_full for p in selective):
+                result.keys_skipped.append(key.block_pass.value)
+                continue
+            result.big_blocks_read += 1
+            result.keys_read += 1
+            for (rid,) in db.execute("SELECT rid FROM blocks WHERE key=?", (key.value,)):
+                found.setdefault(rid, set()).add(key.block_pass.value)
+        return found
+
+    def _load(self, rids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None, str]]:
+        rows: dict[int, tuple[str, str | None, str | None, str]] = {}
+        ordered = sorted(set(rids))
+        for start in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[start:start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for rid, record_id, mother, household, text in self._db.execute(
+                    f"SELECT rid, record_id, mother_record_id, household, person FROM persons WHERE rid IN ({marks})",
+                    chunk):
+                rows[int(rid)] = (record_id, mother, household, text)
+        return rows
+
+    def _candidates_for(self, found: dict[int, set[str]], into: CandidateSet) -> None:
+        missing = [rid for rid in found if rid not in into.candidates]
+        for rid, (record_id, mother, household, text) in self._load(missing).items():
+            into.candidates[rid] = Candidate(rid, record_id, _load_person(text), mother, household,
+                                             frozenset(found[rid]))
+
+    def candidates(self, subject: Person, *, mother: Person | None = None,
+                   mother_record_ids: Iterable[str] = ()) -> CandidateSet:
+        """Everything blocking finds for ``subject`` (unscored).
+
+        ``mother_record_ids``: records believed to be the subject's mother; their children are
+        added (the ``mother`` pass). ``search`` finds these by searching for ``mother`` first.
+        """
+        with self._lock:
+            result = CandidateSet()
+            keys = person_keys(subject, subject=True)
+            keys.update(mother_key(m) for m in mother_record_ids)
+            found = self._rids_for_keys(sorted(keys, key=lambda k: (k.block_pass, k.text)), result)
+            self._candidates_for(found, result)
+            return result
+
+    # ------------------------------------------------------------------ search
+
+    def _mother_of(self, candidate: Candidate, cache: dict[str, Person | None]) -> Person | None:
+        if candidate.mother_record_id is None:
+            return None
+        if candidate.mother_record_id not in cache:
+            row = self._db.execute("SELECT person FROM persons WHERE record_id=?",
+                                   (candidate.mother_record_id,)).fetchone()
+            cache[candidate.mother_record_id] = None if row is None else _load_person(row[0])
+        return cache[candidate.mother_record_id]
+
+    def _score_all(self, subject: Person, mother: Person | None, candidates: Iterable[Candidate],
+                   mothers: dict[str, Person | None]) -> list[ScoredCandidate]:
+        scorer = self.scorer()
+        scored = []
+        for candidate in candidates:
+            record_mother = (self._mother_of(candidate, mothers)
+                             if (subject.unborn or candidate.person.unborn) else None)
+            pair = scorer.score(subject, candidate.person, subject_mother=mother, record_mother=record_mother)
+            scored.append(ScoredCandidate(record_id=candidate.record_id, person=candidate.person, pair=pair,
+                                          household_id=candidate.household
+                                          or (f"mother={candidate.mother_record_id}"
+                                              if candidate.mother_record_id else None)))
+        return scored
+
+    def _mother_record_ids(self, mother: Person) -> list[str]:
+        """Records in this index that may be the subject's mother (at least a review-level match)."""
+        found = CandidateSet()
+        rids = self._rids_for_keys(sorted(person_keys(mother, subject=True), key=lambda k: (k.block_pass, k.text)),
+                                   found)
+        self._candidates_for(rids, found)
+        scorer = self.scorer()
+        out = []
+        for candidate in found.candidates.values():
+            pair = scorer.score(mother, candidate.person)
+            if pair.decision is not MatchDecision.NO_MATCH:
+                out.append(candidate.record_id)
+        return out
+
+    def _household_rids(self, scored: Sequence[ScoredCandidate], by_record: dict[str, Candidate],
+                        result: CandidateSet) -> dict[int, set[str]]:
+        """Other members of the households of the candidates worth showing (twins, siblings, parents)."""
+        found: dict[int, set[str]] = {}
+        for item in scored:
+            if item.pair.decision is MatchDecision.NO_MATCH:
+                continue
+            candidate = by_record[item.record_id]
+            if candidate.household is not None:
+                for (rid,) in self._db.execute("SELECT rid FROM persons WHERE household=?", (candidate.household,)):
+                    found.setdefault(int(rid), set()).add("household")
+            if candidate.mother_record_id is not None:
+                for (rid,) in self._db.execute("SELECT rid FROM blocks WHERE key=?",
+                                               (mother_key(candidate.mother_record_id).value,)):
+                    found.setdefault(int(rid), set()).add("household")
+        return {rid: passes for rid, passes in found.items() if rid not in result.candidates}
+
+    def search(self, subject: Person, *, mother: Person | None = None) -> SearchOutcome:
+        """Find ``subject`` in this index: every blocked candidate scored, households added, then ``decide``.
+
+        ``mother``: the subject's mother as the referral gives her; an unborn subject is found
+        through her (her records in this index, then the children linked to them).
+        """
+        return self.search_with_candidates(subject, mother=mother)[0]
+
+    def search_with_candidates(self, subject: Person, *, mother: Person | None = None
+                               ) -> tuple[SearchOutcome, CandidateSet]:
+        """``search``, also returning what blocking found (for diagnostics and benchmarks)."""
+        with self._lock:
+            mother_ids = self._mother_record_ids(mother) if mother is not None else []
+            result = CandidateSet()
+            keys = person_keys(subject, subject=True)
+            keys.update(mother_key(m) for m in mother_ids)
+            found = self._rids_for_keys(sorted(keys, key=lambda k: (k.block_pass, k.text)), result)
+            self._candidates_for(found, result)
+            mothers: dict[str, Person | None] = {}
+            scored = self._score_all(subject, mother, result.candidates.values(), mothers)
+            by_record = {c.record_id: c for c in result.candidates.values()}
+            extra = self._household_rids(scored, by_record, result)
+            if extra:
+                before = set(result.candidates)
+                self._candidates_for(extra, result)
+                added = [c for rid, c in result.candidates.items() if rid not in before]
+                scored.extend(self._score_all(subject, mother, added, mothers))
+            outcome = decide(subject, scored, self.policy)
+            return outcome, result
+
+    # ------------------------------------------------------------------ training
+
+    def _sample_rids(self, n: int, rng: random.Random) -> list[int]:
+        top = self._db.execute("SELECT max(rid) FROM persons").fetchone()[0]
+        if not top:
+            return []
+        total = len(self)
+        if total <= n:
+            return [int(r[0]) for r in self._db.execute("SELECT rid FROM persons")]
+        picks: set[int] = set()
+        while len(picks) < n:
+            picks.update(rng.randint(1, int(top)) for _ in range(n - len(picks)))
+        present = self._load(picks)
+        return sorted(present)
+
+    def training_vectors(self, *, sample_records: int = 1000, max_pairs_per_record: int = 50,
+                         seed: int = 0) -> list[ComparisonVector]:
+        """Comparison vectors of blocked pairs for EM: each sampled record against what blocking finds for it.
+
+        Bounded: ``sample_records`` records, at most ``max_pairs_per_record`` pairs each (a random
+        subset of a big block: this is training data, not a search, so sampling loses nothing).
+        """
+        rng = random.Random(seed)
+        vectors: list[ComparisonVector] = []
+        cache: dict[int, PersonFeatures] = {}
+        with self._lock:
+            rows = self._load(self._sample_rids(sample_records, rng))
+            for rid, (_record_id, _mother, _household, text) in rows.items():
+                person = _load_person(text)
+                subject = cache.setdefault(rid, features(person))
+                found = CandidateSet()
+                rids = self._rids_for_keys(sorted(person_keys(person), key=lambda k: (k.block_pass, k.text)),
+                                           found)
+                rids.pop(rid, None)
+                others = sorted(rids)
+                if len(others) > max_pairs_per_record:
+                    others = rng.sample(others, max_pairs_per_record)
+                need = [o for o in others if o not in cache]
+                for orid, (_r, _m, _h, other_text) in self._load(need).items():
+                    cache[orid] = features(_load_person(other_text))
+                vectors.extend(compare_features(subject, cache[o])[0] for o in others if o in cache)
+        return vectors
+
+    def random_pair_vectors(self, pairs: int = 20000, *, seed: int = 0) -> list[ComparisonVector]:
+        """Comparison vectors of random pairs: nearly all different people, so their levels measure ``u``."""
+        rng = random.Random(seed)
+        with self._lock:
+            rids = self._sample_rids(min(2 * pairs, 20000), rng)
+            if len(rids) < 2:
+                return []
+            people = {rid: features(_load_person(text)) for rid, (_r, _m, _h, text) in self._load(rids).items()}
+        keys = list(people)
+        vectors = []
+        for _ in range(pairs):
+            a, b = rng.sample(keys, 2)
+            vectors.append(compare_features(people[a], people[b])[0])
+        return vectors
+
+    def _people(self, limit: int | None = None) -> Iterator[Person]:
+        query = "SELECT person FROM persons" + (f" LIMIT {int(limit)}" if limit else "")
+        for (text,) in self._db.execute(query).fetchall():
+            yield _load_person(text)
+
+    def train(self, *, sample_records: int = 1000, max_pairs_per_record: int = 50, random_pairs: int = 20000,
+              seed: int = 0, max_iterations: int = 25, term_frequency_sample: int | None = 200_000) -> MatchModel:
+        """Learn this agency's weights and store them with its term frequencies.
+
+        1. Term frequencies of given names, family names and postcodes, from up to
+           ``term_frequency_sample`` people (``None``: everyone); relative frequencies settle long before.
+        2. ``u`` (how often each level occurs between *different* people) from random pairs, which are
+           almost all different people: reliable on any agency's data.
+        3. ``m`` and the prior by expectation maximisation over blocked pairs, with ``u`` fixed. An
+           agency index rarely holds many duplicate records, so EM may have no matches to learn from
+           and would then fit ``m`` to siblings and neighbours (same family name and address,
+           different given name and date of birth). Its ``m`` is only kept when it is plausible
+           (``_plausible_m``: enough expected matches, and agreement more likely than disagreement
+           among matches for given name, family name and date of birth); otherwise the default
+           ``m`` stays, with this agency's ``u``. Confirmed review decisions are the labelled
+           matches that will improve ``m`` further.
+
+        Always starts from ``MatchModel.default()``, so training twice on the same data gives the same model.
+        """
+        start = MatchModel.default()
+        with self._lock:
+            tf = TermFrequencies.from_people(self._people(term_frequency_sample))
+            random_vectors = self.random_pair_vectors(random_pairs, seed=seed)
+            model = estimate_u(random_vectors, start) if random_vectors else start
+            vectors = self.training_vectors(sample_records=sample_records,
+                                            max_pairs_per_record=max_pairs_per_record, seed=seed)
+            em = train_em(vectors, model, max_iterations=max_iterations, fixed_u=True) if vectors else None
+            em_kept = em is not None and _plausible_m(em, len(vectors))
+            if em is not None and em_kept:
+                model = em
+            else:
+                model = model.model_copy(update={"trained_on": len(vectors) + len(random_vectors)})
+            report = {"random_pairs": len(random_vectors), "blocked_pairs": len(vectors), "em_m_kept": em_kept,
+                      "term_frequency_people": sum(tf.total(f) > 0 for f in ("family",)) and tf.total("family")}
+            self._set_meta("term_frequencies", json.dumps(tf.to_dict()))
+            self._set_meta("model", model.model_dump_json())
+            self._set_meta("training", json.dumps(report))
+            self._model, self._tf, self._scorer = model, tf, None
+            return model
+
+    def training_report(self) -> dict[str, Any] | None:
+        """What the last ``train()`` used and whether EM's ``m`` was kept."""
+        with self._lock:
+            stored = self._meta("training")
+        return None if stored is None else dict(json.loads(stored))
+
+
+#: EM's m is kept only when it expects at least this many matches among the blocked pairs.
+MIN_EXPECTED_MATCHES = 30
+
+
+def _plausible_m(model: MatchModel, pairs: int) -> bool:
+    """EM found real matches, not households: enough of them, and they agree on who they are."""
+    if model.prior * pairs < MIN_EXPECTED_MATCHES:
+        return False
+    for field, best in (("given", "exact"), ("family", "exact"), ("dob", "exact")):
+        levels = model.fields[field]
+        if levels[best].m <= levels["different"].m:
+            return False
+    return True
