@@ -115,7 +115,7 @@ class EventsHandler:
             self._log.warning("events.rejected", message_id=delivery.envelope.message_id, reason=exc.reason.value,
                               detail=exc.detail)
             return HandlerResult.reject(exc.reason, exc.detail)
-        ids = {"message_id": event.message_id, "referral_id": event.referral_id, "event": event.kind}
+        ids = {"message_id": event.message_id, "referral_id": event.referral_id, "event_type": event.kind}
         stored = self.store.get(event.message_id)
         if stored is not None and stored.status in DONE:
             return self._duplicate(event, stored, ids, delivery.attempts)
@@ -205,7 +205,7 @@ class EventsHandler:
             self._count("acknowledged")
             done += 1
             self._log.info("events.acknowledged", message_id=message_id, referral_id=row.referral_id,
-                           event=row.kind, detail=detail)
+                           event_type=row.kind, detail=detail)
         return done
 
 

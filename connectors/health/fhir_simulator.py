@@ -4,8 +4,9 @@ FastAPI + uvicorn on 127.0.0.1 with an ephemeral port (``ThreadedFhirSimulator``
 runs it in a background thread). It holds synthetic patients (999-range NHS
 numbers) with encounters, flags, conditions, caseloads and related people;
 supports read, search with paging (``_count`` + ``link[next]``), create and
-update (Task and others, validated with the R4B models so a bad client write
-gets a 400 OperationOutcome naming the element), and fault injection: the
+update (Task, Communication and others, validated with the R4B models so a
+bad client write gets a 400 OperationOutcome naming the element; Task and
+Communication are searchable by identifier), and fault injection: the
 next N requests answer 503 or 429 (with ``Retry-After``) so retry behaviour is
 tested against real HTTP. An optional bearer token makes it answer 401.
 """
@@ -36,6 +37,7 @@ MRN_SYSTEM = "https://synth-trust.example.nhs.uk/Id/mrn"
 SEARCH_PARAMS = {
     "Patient": {"identifier", "family", "given", "birthdate", "address-postalcode", "_id"},
     "Task": {"identifier", "status", "_id", "patient"},
+    "Communication": {"identifier", "_id", "subject"},
 }
 DEFAULT_CLINICAL_PARAMS = {"patient", "subject", "_id"}
 
@@ -167,7 +169,7 @@ def create_app(store: FhirStore) -> FastAPI:
                     ok = _ref_matches(res, value)
                 elif name == "status":
                     ok = res.get("status") == value
-                elif rtype == "Task" and name == "identifier":
+                elif rtype in ("Task", "Communication") and name == "identifier":
                     ok = _patient_matches(res, "identifier", value)
                 else:
                     ok = _patient_matches(res, name, value)

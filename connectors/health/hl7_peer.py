@@ -3,16 +3,33 @@
 Used by the tests (real TCP) and ``mashlink demo``. It looks the subject up by
 the NHS number in PID-3 among synthetic patients; unknown patients get an
 answer without PID ("not known"), patients listed in ``declined`` a
-rejection with a reason, anything else that is not REF^I12 a NAK.
+rejection with a reason. MDM^T02 documents (the MASH's outcome and
+escalation letters, :mod:`mashlink.connectors.events.hl7_channel`) are kept
+in ``documents`` and acknowledged with the next code in ``document_acks``
+(AA once it is empty), so tests can make the engine answer AE or AR.
+Anything else is a NAK.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from mashlink.connectors.health.hl7_ack import AckCode, AckError, ack_for, build_ack
 from mashlink.connectors.health.hl7_extract import extract_patient
 from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, peek_header
 from mashlink.connectors.health.referral import build_rri_i12
 from mashlink.connectors.health.synthetic import SyntheticPatient, patient_person
+
+
+@dataclass(frozen=True)
+class ReceivedDocument:
+    """An MDM^T02 the peer accepted: control id, document number (TXA-12), type (TXA-2), referral (PID-3), text."""
+
+    control_id: str
+    document_number: str
+    document_type: str
+    referral: str
+    text: str
 
 
 class SyntheticTrustPeer:
@@ -30,6 +47,20 @@ class SyntheticTrustPeer:
         self.declined = declined or {}
         self.partial = partial or set()
         self.received: list[str] = []
+        self.documents: list[ReceivedDocument] = []
+        self.document_acks: list[AckCode] = []
+
+    def _document(self, msg: FastMessage) -> str:
+        code = self.document_acks.pop(0) if self.document_acks else AckCode.ACCEPT
+        if code is AckCode.ERROR:
+            return ack_for(msg, code, AckError(207, "document store unavailable (simulated)"))
+        if code is AckCode.REJECT:
+            return ack_for(msg, code, AckError(204, "unknown document type (simulated)", "TXA", 1, 2))
+        lines = [msg.part(rep) for rep in msg.repetitions(msg.raw("OBX", 5))]
+        self.documents.append(ReceivedDocument(
+            control_id=msg.control_id, document_number=msg.value("TXA", 12), document_type=msg.value("TXA", 2),
+            referral=msg.value("PID", 3), text="\n".join(lines)))
+        return ack_for(msg, AckCode.ACCEPT)
 
     def __call__(self, data: bytes) -> str:
         try:
@@ -38,8 +69,10 @@ class SyntheticTrustPeer:
             control_id, _t, trigger, version = peek_header(data)
             return build_ack(AckCode.REJECT, control_id=control_id, version=version, trigger=trigger,
                              error=AckError(exc.code, str(exc)))
+        if (msg.message_type, msg.trigger) == ("MDM", "T02"):
+            return self._document(msg)
         if (msg.message_type, msg.trigger) != ("REF", "I12"):
-            return ack_for(msg, AckCode.REJECT, AckError(200, "this peer only answers REF^I12", "MSH", 1, 9))
+            return ack_for(msg, AckCode.REJECT, AckError(200, "this peer only answers REF^I12 and MDM^T02", "MSH", 1, 9))
         self.received.append(msg.control_id)
         try:
             facts = extract_patient(msg)
