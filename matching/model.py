@@ -73,7 +73,7 @@ _DEFAULTS: dict[str, dict[str, tuple[float, float]]] = {
         "equal": (0.95, 0.000001), "different": (0.02, 0.9), "different_local": (0.10, 0.9), "missing": (1.0, 1.0),
     },
     "unborn_mother": {
-        "mother_and_edd": (0.85, 0.00001), "mother_weak_and_edd": (0.08, 0.0001), "born_near_edd": (0.05, 0.001),
+        "mother_and_edd": (0.85, 0.0000001), "mother_weak_and_edd": (0.08, 0.00001), "born_near_edd": (0.05, 0.001),
         "edd_outside_window": (0.01, 0.02), "mother_different": (0.01, 0.98), "mother_unknown": (1.0, 1.0),
         "not_unborn": (1.0, 1.0),
     },

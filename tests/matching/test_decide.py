@@ -1,0 +1,140 @@
+"""decide(): near-ties and households never auto-match; the policy's thresholds. Synthetic people only."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pydantic import ValidationError
+
+from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
+from mashlink.matching.model import MatchModel
+from mashlink.matching.policy import MatchPolicy, decision_for, expected_false_matches
+from mashlink.matching.rules import MatchDecision
+from mashlink.matching.scorer import Scorer
+from mashlink.schemas.codes import Sex
+from mashlink.schemas.person import Person
+
+from tests.matching.scoring_people import nhs_id, person
+
+MATCH, CANDIDATE, NO_MATCH = MatchDecision.MATCH, MatchDecision.CANDIDATE, MatchDecision.NO_MATCH
+POLICY = MatchPolicy.default()
+SCORER = Scorer(MatchModel.default(), policy=POLICY)
+
+
+def scored(subject: Person, rid: str, record: Person, household: str | None = None) -> ScoredCandidate:
+    return ScoredCandidate(record_id=rid, person=record, pair=SCORER.score(subject, record), household_id=household)
+
+
+def ids(outcome: SearchOutcome) -> list[str]:
+    return [r.record_id for r in outcome.results]
+
+
+def test_a_clear_match_is_a_match() -> None:
+    subject = person("s", "Ruby", "Hughes", sex=Sex.FEMALE)
+    outcome = decide(subject, [
+        scored(subject, "r1", person("r1", "Ruby", "Hughes", sex=Sex.FEMALE)),
+        scored(subject, "r2", person("r2", "Ava", "Begum", dob=date(2011, 1, 1), sex=Sex.FEMALE)),
+    ], POLICY)
+    assert outcome.outcome is MATCH and ids(outcome) == ["r1"]
+    assert outcome.results[0].pair.decision is MATCH
+
+
+def test_twin_with_a_clearly_different_name_does_not_block_the_match() -> None:
+    """Ruby's twin Archie is vetoed (different given name), so he is no rival."""
+    subject = person("s", "Ruby", "Hughes", sex=Sex.FEMALE)
+    outcome = decide(subject, [
+        scored(subject, "ruby", person("ruby", "Ruby", "Hughes", sex=Sex.FEMALE), household="h1"),
+        scored(subject, "archie", person("archie", "Archie", "Hughes"), household="h1"),
+    ], POLICY)
+    assert outcome.outcome is MATCH and ids(outcome) == ["ruby"]
+
+
+def test_twins_through_a_nickname_go_to_a_person() -> None:
+    """The issue's case: Tommy and Thomas are twins; a referral for Tommy must not auto-match either."""
+    subject = person("s", "Tommy", "Hughes")
+    outcome = decide(subject, [
+        scored(subject, "tommy", person("tommy", "Tommy", "Hughes"), household="h1"),
+        scored(subject, "thomas", person("thomas", "Thomas", "Hughes"), household="h1"),
+    ], POLICY)
+    assert outcome.outcome is CANDIDATE
+    assert ids(outcome)[0] == "tommy" and set(ids(outcome)) == {"tommy", "thomas"}
+    assert all(r.pair.decision is not MATCH for r in outcome.results)
+    assert "near_tie" in outcome.reasons and "household_member_close" in outcome.reasons
+    assert "near_tie" in outcome.results[0].pair.reasons
+
+
+def test_near_tie_between_unrelated_records_demotes() -> None:
+    """Two records equally good (an agency's duplicate, or a namesake): a person decides."""
+    subject = person("s", "Oliver", "Smith", postcode=None)
+    outcome = decide(subject, [
+        scored(subject, "a", person("a", "Oliver", "Smith", postcode="LS1 4AB")),
+        scored(subject, "b", person("b", "Oliver", "Smith", postcode="M1 1AA")),
+    ], POLICY)
+    assert outcome.outcome is CANDIDATE and "several_matches" in outcome.reasons
+    assert ids(outcome) == ["a", "b"]  # a tie is shown in record id order
+
+
+def test_household_member_above_review_demotes_even_when_not_close() -> None:
+    subject = person("s", "Jayden", "Smith", ids=[nhs_id(1)])
+    best = scored(subject, "a", person("a", "Jayden", "Smith", ids=[nhs_id(1)]), household="h1")
+    brother = scored(subject, "b", person("b", "J", "Smith", dob=date(2015, 3, 27), postcode="M1 1AA", sex=None),
+                     household="h1")
+    assert brother.pair.decision is CANDIDATE
+    assert best.pair.match_weight - brother.pair.match_weight > POLICY.near_tie_weight_margin
+    assert best.pair.probability - brother.pair.probability > POLICY.near_tie_margin
+    outcome = decide(subject, [best, brother], POLICY)
+    assert outcome.outcome is CANDIDATE and outcome.reasons == ["household_member_close"]
+
+
+def test_a_record_seen_twice_counts_once_at_its_best() -> None:
+    subject = person("s")
+    good = scored(subject, "r1", person("r1"))
+    worse = scored(subject, "r1", person("r1", postcode="M1 1AA"))
+    outcome = decide(subject, [worse, good], POLICY)
+    assert outcome.outcome is MATCH and ids(outcome) == ["r1"]
+    assert outcome.results[0].pair == good.pair
+
+
+def test_nothing_above_review_is_no_match_and_shows_nobody() -> None:
+    subject = person("s", "Oliver")
+    outcome = decide(subject, [scored(subject, "r", person("r", "Noah", "Okafor", dob=date(2009, 1, 1),
+                                                          postcode="M1 1AA"))], POLICY)
+    assert outcome.outcome is NO_MATCH and outcome.results == []
+    assert decide(subject, [], POLICY).outcome is NO_MATCH
+
+
+def test_candidates_only_is_a_candidate_outcome() -> None:
+    subject = person("s", "Kyran")
+    outcome = decide(subject, [scored(subject, "r", person("r", "Kieran"))], POLICY)
+    assert outcome.outcome is CANDIDATE and ids(outcome) == ["r"]
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def test_policy_from_false_match_rate() -> None:
+    policy = MatchPolicy(max_false_match_rate=0.001)
+    assert policy.auto_match == pytest.approx(0.999)
+    assert policy.expected_false_match_rate == pytest.approx(0.001)
+    assert MatchPolicy.from_rates(max_false_match_rate=0.01, max_missed_match_risk=0.2).review == 0.2
+    assert MatchPolicy.model_validate_json(policy.model_dump_json()) == policy
+
+
+def test_policy_rejects_contradictions() -> None:
+    with pytest.raises(ValidationError, match="contradicts max_false_match_rate"):
+        MatchPolicy(auto_match=0.99, max_false_match_rate=0.001)
+    with pytest.raises(ValidationError, match="review"):
+        MatchPolicy(auto_match=0.9, review=0.95)
+    with pytest.raises(ValidationError, match="auto_match"):
+        MatchPolicy(auto_match=1.0)
+    with pytest.raises(ValidationError, match="extra"):
+        MatchPolicy.model_validate({"auto_matc": 0.99})
+
+
+def test_decision_for_thresholds_and_expected_false_matches() -> None:
+    policy = MatchPolicy(auto_match=0.99, review=0.2)
+    assert decision_for(policy, 0.99) is MATCH
+    assert decision_for(policy, 0.5) is CANDIDATE
+    assert decision_for(policy, 0.19) is NO_MATCH
+    assert expected_false_matches([0.999, 0.99, 1.0]) == pytest.approx(0.011)
