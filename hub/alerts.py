@@ -126,6 +126,7 @@ class AlertView(BaseModel):
     occurred_at: datetime
     received_at: datetime
     referral_id: str | None
+    team_la: str | None = None
     person_ref: str
     watched_because: str
     why_watched: str
@@ -141,6 +142,6 @@ class AlertView(BaseModel):
         return cls(alert_id=row.alert_id, kind=row.kind, what=KIND_LABELS.get(row.kind, row.kind),
                    agency_id=row.agency_id, organisation=alert.organisation, location=alert.location,
                    occurred_at=row.occurred_at, received_at=row.received_at, referral_id=row.referral_id,
-                   person_ref=alert.person_ref, watched_because=reason, why_watched=REASON_LABELS.get(reason, reason),
+                   team_la=row.team_la, person_ref=alert.person_ref, watched_because=reason, why_watched=REASON_LABELS.get(reason, reason),
                    acknowledged_at=row.acknowledged_at, acknowledged_by=row.acknowledged_by,
                    acknowledgement_note=row.acknowledgement_note, notified=notified or [])

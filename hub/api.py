@@ -51,6 +51,7 @@ from mashlink.hub.dead_letters import (
 from mashlink.hub.disclosures import DisclosureEntry
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.linked_models import MatchConfirmation
+from mashlink.hub.loop_api import add_loop_routes
 from mashlink.hub.match_review import MatchDecisionBody
 from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
 from mashlink.broker.errors import BrokerError, ParkedMessageNotFound, PublishError
@@ -302,8 +303,9 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
                         agencies: list[str] | None = Query(default=None, max_length=200),
                         principal: Principal = require(Permission.REFERRAL_CREATE)) -> SubmitResult:
         """Validate a referral, store it and fan out one minimised enquiry per agency."""
+        # A cross-border child is worked by this hub's own LA (flagged for transfer): scope by that LA.
         decision = authorise(principal, Permission.REFERRAL_CREATE, security,
-                             local_authority=referral.local_authority)
+                             local_authority=service.receiving_local_authority(referral))
         if not decision.allowed:
             raise Forbidden(decision.reason)
         actor = actor_of(principal)
@@ -368,6 +370,10 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
         except ValueError as exc:
             raise InvalidInput("decision", [str(exc)]) from None
         return service.record_decision(decision, actor=actor)
+
+    # Receipts per recipient, alerts and their acknowledgement (hub.loop_api).
+    add_loop_routes(app, service, require=require, on_referral=on_referral, guarded=guarded,
+                    forbidden=Forbidden, errors=errors)
 
     # ------------------------------------------------------------------ operations
     @app.get("/enquiries/stats", response_model=OpenEnquiryStats, responses=errors,

@@ -148,6 +148,9 @@ class HubRuntime:
             threading.Thread(target=self._guard, args=("hub-events", self._events), name="hub-events", daemon=True),
             threading.Thread(target=self._guard, args=("hub-deadlines", self._deadlines), name="hub-deadlines",
                              daemon=True),
+            # Alerts and loop escalations to the MASH team's channels (hub.team_notify).
+            threading.Thread(target=self._guard, args=("hub-team-notify", self._team_notify),
+                             name="hub-team-notify", daemon=True),
         ]
         if self.audit_check_interval_s > 0:
             self._threads.append(threading.Thread(target=self._guard, args=("hub-audit", self._audit),
@@ -216,6 +219,9 @@ class HubRuntime:
 
     def _events(self) -> None:
         self._consume(self.service.topology.events_queue, self.service.handle_events, "hub-events")
+
+    def _team_notify(self) -> None:
+        self.service.team_notifier().run(self._stop)
 
     def _deadlines(self) -> None:
         self.tracker.run(self._stop, interval_s=self.tick_interval_s)

@@ -40,6 +40,9 @@ SAMPLES: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {
     ("POST", "/referrals/{referral_id}/matches/reject"): ({}, {"subject_person_id": "c1", "agency_id": "health-synth",
                                                               "source_system": "synth", "record_id": "R1",
                                                               "reason": "matrix test"}),
+    ("GET", "/referrals/{referral_id}/receipts"): ({}, None),
+    ("GET", "/referrals/{referral_id}/alerts"): ({}, None),
+    ("POST", "/alerts/{alert_id}/acknowledge"): ({}, {"note": "matrix test"}),  # no such alert: 404 once allowed
     ("GET", "/enquiries/stats"): ({}, None),
     ("GET", "/audit"): ({"limit": 5}, None),
     ("GET", "/audit/verify"): ({}, None),
