@@ -1,7 +1,9 @@
-"""``mashlink status``: queues, consumers and outstanding enquiries at a glance.
+"""``mashlink status``: queues, consumers, outstanding enquiries and the loop at a glance.
 
 What an ops person checks first: are messages piling up, is every queue
-consumed, and which agencies have enquiries at risk or overdue by RAG.
+consumed, which agencies have enquiries at risk or overdue by RAG, and
+whether outcomes and alerts reached someone (undelivered / unacknowledged
+outcomes, unacknowledged alerts, decisions at risk or overdue).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def register(app: typer.Typer) -> None:
         service = open_hub(settings)
         try:
             stats = service.open_enquiry_stats()
+            loop = service.loop_counts()
         finally:
             service.close()
         queues: list[dict[str, object]] = []
@@ -50,8 +53,8 @@ def register(app: typer.Typer) -> None:
         except Exception as exc:  # noqa: BLE001 - status must report an unreachable broker, not crash
             broker_error = str(broker_problem(settings, exc, PREFLIGHT_TIMEOUT_S))
         if json:
-            typer.echo(jsonlib.dumps({"enquiries": stats.model_dump(mode="json"), "queues": queues,
-                                      "broker_error": broker_error}, indent=2))
+            typer.echo(jsonlib.dumps({"enquiries": stats.model_dump(mode="json"), "loop": loop.model_dump(mode="json"),
+                                      "queues": queues, "broker_error": broker_error}, indent=2))
             if broker_error:
                 raise typer.Exit(UNREACHABLE_EXIT)
             return
@@ -63,6 +66,24 @@ def register(app: typer.Typer) -> None:
             table.add_row(row.agency_id, row.rag.value, str(row.open), str(row.at_risk), str(row.overdue))
         table.add_row("total", "", str(stats.total_open), str(stats.total_at_risk), str(stats.total_overdue))
         console.print(table)
+        ltable = Table(title="Closing the loop")
+        ltable.add_column("what")
+        ltable.add_column("count", justify="right")
+        for label, value in (
+            ("outcomes not delivered", loop.outcomes_undelivered),
+            ("outcomes not acknowledged", loop.outcomes_unacknowledged),
+            ("outcomes failed", loop.outcomes_failed),
+            ("acknowledgements at risk", loop.outcomes_acknowledgement_at_risk),
+            ("acknowledgements overdue", loop.outcomes_acknowledgement_overdue),
+            ("alerts not acknowledged", loop.alerts_unacknowledged),
+            ("decisions at risk", loop.decisions_at_risk),
+            ("decisions overdue", loop.decisions_overdue),
+            ("team notifications pending", loop.notifications_pending),
+            ("team notifications failed", loop.notifications_failed),
+            ("referrals for transfer", loop.referrals_for_transfer),
+        ):
+            ltable.add_row(label, str(value))
+        console.print(ltable)
         if broker_error:
             typer.echo(f"error: {broker_error}", err=True)
             raise typer.Exit(UNREACHABLE_EXIT)
