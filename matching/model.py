@@ -68,7 +68,7 @@ _DEFAULTS: dict[str, dict[str, tuple[float, float]]] = {
         "district": (0.05, 0.02), "different": (0.15, 0.976), "missing": (1.0, 1.0),
     },
     "sex": {"equal": (0.98, 0.5), "different": (0.02, 0.5), "missing": (1.0, 1.0)},
-    "nhs_number": {"equal": (0.95, 0.000001), "different": (0.05, 0.999999), "missing_or_untrusted": (1.0, 1.0)},
+    "nhs_number": {"equal": (0.99, 0.000001), "different": (0.01, 0.999999), "missing_or_untrusted": (1.0, 1.0)},
     "other_id": {
         "equal": (0.95, 0.000001), "different": (0.02, 0.9), "different_local": (0.10, 0.9), "missing": (1.0, 1.0),
     },
