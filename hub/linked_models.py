@@ -129,6 +129,11 @@ class ChronologyEntry(_ViewModel):
     redacted: bool = Field(default=False, description="Do-not-disseminate content replaced by 'information held'")
     response_id: str
     response_sequence: int
+    data_quality: list[str] = Field(
+        default_factory=list,
+        description="Data-quality issues the agency kept on this finding's record, e.g. 'closure date before "
+        "referral date (kept as recorded)': shown beside the finding",
+    )
 
 
 class AgencyStatus(_ViewModel):
@@ -157,6 +162,20 @@ class ViewIssue(_ViewModel):
     agency_id: str | None = None
     response_id: str | None = None
     detail: str = ""
+
+
+class RecordIssueNote(_ViewModel):
+    """A data-quality issue kept on an agency record the view shows (keep and flag), in words."""
+
+    agency_id: str
+    response_id: str
+    record_person_id: str
+    record_id: str
+    source_system: str
+    finding_id: str | None = None
+    field: str
+    rule: str
+    text: str = Field(description="What a practitioner reads, e.g. 'date of death before date of birth (kept as recorded)'")
 
 
 class MatchConfirmation(_ViewModel):
@@ -194,6 +213,10 @@ class LinkedView(_ViewModel):
     for_review: list[ChronologyEntry] = Field(default_factory=list)
     outstanding: list[str] = Field(default_factory=list, description="agency_ids still owing an answer")
     issues: list[ViewIssue] = Field(default_factory=list)
+    record_issues: list[RecordIssueNote] = Field(
+        default_factory=list,
+        description="Data-quality issues on the agency records linked to this referral (matched or possible)",
+    )
 
     def agency(self, agency_id: str) -> AgencyStatus | None:
         return next((a for a in self.agencies if a.agency_id == agency_id), None)

@@ -77,7 +77,8 @@ def _entry_line(entry: "ChronologyEntry", names: dict[str, str]) -> str:
     return (
         f"  {_when(entry.date)}  {entry.category.value}{flag_text}\n"
         f"      {summary}\n"
-        f"      about {who}{how}; source {entry.agency_id} / {entry.source_system} / {entry.record_id}"
+        + "".join(f"      DATA QUALITY: {text}\n" for text in entry.data_quality)
+        + f"      about {who}{how}; source {entry.agency_id} / {entry.source_system} / {entry.record_id}"
         + (f"; contact {entry.contact}" if entry.contact else "")
     )
 
@@ -119,6 +120,9 @@ def render_text(view: "LinkedView") -> str:
     if view.for_review:
         out += ["", f"For review: possible matches and unlinked records, NOT in the chronology ({len(view.for_review)})"]
         out.extend(_entry_line(e, names) for e in view.for_review)
+    if view.record_issues:
+        out += ["", f"Data-quality issues on agency records (kept as the agency recorded them) ({len(view.record_issues)})"]
+        out.extend(f"  {n.agency_id} / {n.source_system} / {n.record_id}: {n.text}" for n in view.record_issues)
     if view.issues:
         out += ["", "Issues"]
         out.extend(f"  {i.code}: {i.agency_id or '-'} {i.detail}" for i in view.issues)

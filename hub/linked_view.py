@@ -56,6 +56,7 @@ from mashlink.hub.linked_models import (
     LinkedView,
     LinkState,
     MatchConfirmation,
+    RecordIssueNote,
     SubjectRole,
     ViewIssue,
 )
@@ -74,7 +75,7 @@ from mashlink.schemas.codes import (
     RelationshipType,
     ResponseStatus,
 )
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch
 from mashlink.schemas.finding import Finding
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
@@ -194,6 +195,7 @@ def build_linked_view(
         pending.extend(_pending(group, issues))
     _demote_ambiguous(links, thresholds)
     chronology, for_review = _place(pending, links, issues)
+    record_issues = _record_issue_notes(agencies, links)
     linked_subjects = _subjects(referral, links, roles)
     return LinkedView(
         referral_id=referral.referral_id,
@@ -206,6 +208,7 @@ def build_linked_view(
         for_review=for_review,
         outstanding=[s.agency_id for s in statuses if s.outstanding],
         issues=issues,
+        record_issues=record_issues,
     )
 
 
@@ -436,6 +439,9 @@ def _pending(group: _AgencyResponses, issues: list[ViewIssue]) -> list[_Pending]
     identity = _record_identity(group)
     out: list[_Pending] = []
     for finding, response in latest.values():
+        quality = [issue_text(i, finding, values=not finding.do_not_disseminate)
+                   for i in response.record_issues if i.finding_id == finding.finding_id
+                   and i.source.record_id == finding.source.record_id]
         redacted = finding.do_not_disseminate
         if redacted:
             issues.append(ViewIssue(code="dnd_content_suppressed", agency_id=group.agency_id,
@@ -465,9 +471,78 @@ def _pending(group: _AgencyResponses, issues: list[ViewIssue]) -> list[_Pending]
             response_id=response.response_id,
             response_sequence=response.sequence,
             redacted=redacted,
+            data_quality=quality,
         )
         out.append(_Pending(fields, list(keys)))
     return out
+
+
+# --------------------------------------------------------------------------- record issues (keep and flag)
+
+#: (later, earlier) date names of a finding whose end was before its start, by category.
+_ORDER_WORDS: dict[FindingCategory, tuple[str, str]] = {
+    FindingCategory.SOCIAL_CARE_REFERRAL: ("closure date", "referral date"),
+    FindingCategory.SOCIAL_CARE_CHILD_PROTECTION_PLAN: ("plan end date", "plan start date"),
+    FindingCategory.SOCIAL_CARE_LOOKED_AFTER_EPISODE: ("episode end date", "episode start date"),
+    FindingCategory.SOCIAL_CARE_MISSING_EPISODE: ("return date", "date missing"),
+}
+_PERSON_RULES = {
+    "death_before_birth": "date of death before date of birth",
+    "death_date_future": "date of death in the future",
+    "period_order": "an end date before its start date",
+    "expected_birth_date_unborn_only": "an expected date of birth on a child who is born",
+}
+
+
+def issue_text(issue: ResponseRecordIssue, finding: Finding | None = None, *, values: bool = True) -> str:
+    """A record issue in a practitioner's words, e.g. "closure date before referral date (kept as recorded)".
+
+    Native inconsistencies (``schemas.record.NATIVE_INCONSISTENCIES``) were kept, not corrected: the
+    text says so, and gives the dates as the agency recorded them when the finding carries them.
+    Other issues are shown by field and rule with the agency's detail.
+    """
+    if issue.rule == "finding_order":
+        later, earlier = _ORDER_WORDS.get(finding.category, ("end date", "start date")) if finding else (
+            "end date", "start date")
+        text = f"{later} before {earlier}"
+        reported = finding.attributes.get("end_as_reported") if finding is not None else None
+        if values and reported and finding is not None and finding.start is not None:
+            text += f" ({later} {reported}, {earlier} {finding.start.isoformat()})"
+        return text + " (kept as recorded; check with the agency)"
+    if issue.rule in _PERSON_RULES:
+        return f"{_PERSON_RULES[issue.rule]} (kept as recorded; check with the agency)"
+    detail = f": {issue.detail}" if issue.detail else ""
+    return f"{issue.field} ({issue.rule}){detail}"
+
+
+def _record_issue_notes(agencies: dict[str, "_AgencyResponses"], links: list["_Link"]) -> list[RecordIssueNote]:
+    """Record issues of each agency's records that are linked (matched or possible), latest response first.
+
+    A record the hub rejected as a match is probably about someone else: its issues stay with its
+    withheld findings.
+    """
+    shown = {(link.match.response_id, link.match.record_person_id) for link in links
+             if link.match.decision is not MatchDecision.NO_MATCH}
+    notes: list[RecordIssueNote] = []
+    for group in agencies.values():
+        seen: set[tuple[str, str, str, str]] = set()
+        for response in sorted(group.responses, key=lambda r: -r.sequence):
+            findings = {(f.source.record_id, f.finding_id): f for f in response.findings}
+            for issue in response.record_issues:
+                key = (issue.source.system, issue.source.record_id, issue.field, issue.rule)
+                if key in seen or (response.response_id, issue.record_person_id) not in shown:
+                    continue
+                seen.add(key)
+                finding = findings.get((issue.source.record_id, issue.finding_id)) if issue.finding_id else None
+                if issue.finding_id and finding is None:
+                    continue  # about a finding this answer does not carry
+                notes.append(RecordIssueNote(
+                    agency_id=group.agency_id, response_id=response.response_id,
+                    record_person_id=issue.record_person_id, record_id=issue.source.record_id,
+                    source_system=issue.source.system, finding_id=issue.finding_id, field=issue.field,
+                    rule=issue.rule,
+                    text=issue_text(issue, finding, values=not (finding and finding.do_not_disseminate))))
+    return notes
 
 
 def _fallback_keys(

@@ -8,6 +8,9 @@ linked view can show uncertainty instead of hiding it.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
+
 from pydantic import Field, model_validator
 
 from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
@@ -22,6 +25,7 @@ from mashlink.schemas.codes import (
 )
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.person import Person
+from mashlink.schemas.record import AgencyRecord
 from mashlink.schemas.relationship import Relationship
 
 
@@ -69,6 +73,52 @@ class SubjectMatch(CanonicalModel):
     candidate: bool = Field(default=False, description="True when uncertain: for a person to confirm")
 
 
+class ResponseRecordIssue(CanonicalModel):
+    """A data-quality issue the agency kept on a record it answered from, shown to the practitioner.
+
+    Native data that breaks a cross-field rule is kept and flagged on the
+    agency's record (``AgencyRecord.issues``: a closure date before the referral
+    date, a death date before the birth date). When the agency answers from that
+    record the issue travels with the answer, so the practitioner reading the
+    finding also reads "closure date before referral date (kept as recorded)"
+    and knows to check with the agency. ``field`` / ``rule`` / ``detail`` are the
+    record issue's (positions, never values); ``finding_id`` names the finding
+    the issue is about, when it is about one.
+    """
+
+    record_person_id: str = Field(min_length=1, description="person_id in the response's people")
+    source: SourceRef = Field(description="The agency record the issue was kept on")
+    field: str = Field(min_length=1, description="Canonical field path on the agency record")
+    rule: str = Field(min_length=1)
+    detail: str = Field(default="", max_length=2000)
+    finding_id: str | None = Field(default=None, description="The finding the issue is about, when it is one")
+
+
+_FINDING_INDEX = re.compile(r"^findings\[(\d+)\]")
+
+
+def record_issues_of(record: AgencyRecord, agency_id: str | None = None,
+                     released_finding_ids: Collection[str] | None = None) -> list[ResponseRecordIssue]:
+    """The record's kept-and-flagged issues as they travel in a response.
+
+    An issue about a finding names that finding; one about a finding the answer
+    does not release (``released_finding_ids``) stays behind with the finding.
+    """
+    source = record.source.model_copy(update={"agency_id": agency_id}) if agency_id else record.source
+    out: list[ResponseRecordIssue] = []
+    for issue in record.issues:
+        finding_id: str | None = None
+        found = _FINDING_INDEX.match(issue.field)
+        if found and int(found.group(1)) < len(record.findings):
+            finding_id = record.findings[int(found.group(1))].finding_id
+            if released_finding_ids is not None and finding_id not in released_finding_ids:
+                continue
+        out.append(ResponseRecordIssue(record_person_id=record.person.person_id, source=source,
+                                       field=issue.field, rule=issue.rule, detail=issue.detail[:2000],
+                                       finding_id=finding_id))
+    return out
+
+
 class EnquiryResponse(CanonicalModel):
     """An agency's answer; ``more_to_follow`` marks a partial that will be followed up."""
 
@@ -83,6 +133,11 @@ class EnquiryResponse(CanonicalModel):
     matches: list[SubjectMatch] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
     relationships: list[Relationship] = Field(default_factory=list)
+    record_issues: list[ResponseRecordIssue] = Field(
+        default_factory=list,
+        description="Data-quality issues kept on the agency records answered from (keep and flag): "
+        "inconsistent native values kept as recorded, for the practitioner to see beside the findings",
+    )
     responder: str = Field(min_length=1, description="Team or role that answered")
     responded_at: UtcDatetime
     sequence: int = Field(default=1, ge=1, description="1 for the first answer, then follow-ups")
@@ -129,4 +184,10 @@ class EnquiryResponse(CanonicalModel):
                         name, ("relationships", i, end), "unknown_person_id",
                         "relationship refers to a person_id that is not among people", getattr(rel, end),
                     )
+        for i, issue in enumerate(self.record_issues):
+            if issue.record_person_id not in people:
+                raise rule_error(
+                    name, ("record_issues", i, "record_person_id"), "unknown_person_id",
+                    "record_person_id is not among people", issue.record_person_id,
+                )
         return self

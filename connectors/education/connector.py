@@ -29,7 +29,7 @@ from mashlink.connectors.reference.connector import candidate_view
 from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from mashlink.mapping import CompiledMapping, load_spec
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding
 from mashlink.schemas.person import Person
 from mashlink.schemas.relationship import Relationship
@@ -99,21 +99,24 @@ class EducationConnector:
         relationships: list[Relationship] = []
         confirmed_records: set[str] = set()
         candidates: set[str] = set()
+        record_issues: dict[str, list[ResponseRecordIssue]] = {}
         for subject in enquiry.subjects:
             mother = by_id.get(subject.mother_person_id) if subject.mother_person_id else None
             for hit in search_pupils(self.index, subject, subject_mother=mother, thresholds=self.thresholds):
-                self._add_hit(subject, hit, people, matches, findings, relationships, confirmed_records, candidates)
+                self._add_hit(subject, hit, people, matches, findings, relationships, confirmed_records, candidates,
+                              record_issues=record_issues)
         if not matches:
             return [self._response(enquiry, ResponseStatus.NOT_KNOWN, now, [], [], [], [])]
         pending = sorted(candidates - confirmed_records)
         note = (f"{len(pending)} possible pupil record(s) need confirmation before anything is shared about them."
                 if pending else None)
         return [self._response(enquiry, ResponseStatus.INFORMATION_FOUND, now, list(people.values()), matches,
-                               list(findings.values()), relationships, note=note)]
+                               list(findings.values()), relationships, note=note,
+                               record_issues=[i for issues in record_issues.values() for i in issues])]
 
     def _add_hit(self, subject: Person, hit: PupilHit, people: dict[str, Person], matches: list[SubjectMatch],
                  findings: dict[str, Finding], relationships: list[Relationship], confirmed: set[str],
-                 candidates: set[str]) -> None:
+                 candidates: set[str], *, record_issues: dict[str, list[ResponseRecordIssue]] | None = None) -> None:
         record = hit.record
         person = record.person
         source = record.source.model_copy(update={"agency_id": self.agency_id})
@@ -128,6 +131,8 @@ class EducationConnector:
             for rel in record.relationships:
                 if rel not in relationships:
                     relationships.append(rel)
+            if record_issues is not None:
+                record_issues[person.person_id] = record_issues_of(record, self.agency_id)
         else:
             candidates.add(person.person_id)
             people.setdefault(person.person_id, candidate_view(person))
@@ -142,7 +147,8 @@ class EducationConnector:
 
     def _response(self, enquiry: Enquiry, status: ResponseStatus, now: datetime, people: list[Person],
                   matches: list[SubjectMatch], findings: list[Finding], relationships: list[Relationship],
-                  *, note: str | None = None) -> EnquiryResponse:
+                  *, note: str | None = None,
+                  record_issues: list[ResponseRecordIssue] | None = None) -> EnquiryResponse:
         return EnquiryResponse(
             response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1),
             enquiry_id=enquiry.enquiry_id,
@@ -154,6 +160,7 @@ class EducationConnector:
             matches=matches,
             findings=findings,
             relationships=relationships,
+            record_issues=record_issues or [],
             responder=self.responder,
             responded_at=now,
             sequence=1,

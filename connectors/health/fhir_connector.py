@@ -29,7 +29,7 @@ from mashlink.connectors.health.fhir_client import FhirClient
 from mashlink.connectors.health.fhir_translate import FhirMappingOptions, build_record, patient_person
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM, IdentifierSystem
 from mashlink.schemas.person import Person
@@ -175,6 +175,7 @@ class FhirSearchConnector:
         relationships = []
         notes: list[str] = []
         withheld = 0
+        record_issues: list[ResponseRecordIssue] = []
         seen: set[str] = set()
         for subject in enquiry.subjects:
             candidates, sub_notes = self.find_candidates(subject)
@@ -203,11 +204,14 @@ class FhirSearchConnector:
                     people.extend(p for p in record.related_people if p.person_id not in seen)
                     seen.update(p.person_id for p in record.related_people)
                     relationships.extend(record.relationships)
+                    released_ids: set[str] = set()
                     for finding in record.findings:
                         if finding.sensitivity in self.options.release:
                             findings.append(finding)
+                            released_ids.add(finding.finding_id)
                         else:
                             withheld += 1
+                    record_issues.extend(record_issues_of(record, self.agency_id, released_ids))
         if withheld:
             notes.append(f"{withheld} sensitive finding(s) held and not released under the sharing policy")
         status = ResponseStatus.INFORMATION_FOUND if matches else ResponseStatus.NOT_KNOWN
@@ -215,6 +219,7 @@ class FhirSearchConnector:
             response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1), enquiry_id=enquiry.enquiry_id,
             referral_id=enquiry.referral_id, agency_id=self.agency_id, agency_kind=AgencyKind.HEALTH, status=status,
             people=people if matches else [], matches=matches, findings=findings, relationships=relationships if matches else [],
+            record_issues=record_issues if matches else [],
             responder=self.options.responder, responded_at=datetime.now(timezone.utc),
             note="\n".join(notes)[:4000] or None,
         )]

@@ -22,7 +22,7 @@ from mashlink.connectors.police.release import release_findings
 from mashlink.connectors.police.store import PoleStore
 from mashlink.connectors.reference.connector import candidate_view
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
@@ -100,7 +100,10 @@ class PoliceConnector:
             response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1),
             enquiry_id=enquiry.enquiry_id, referral_id=enquiry.referral_id, agency_id=self.agency_id,
             agency_kind=AgencyKind.POLICE, status=status, people=list(people.values()), matches=matches,
-            findings=released if matches else [], relationships=relationships, responder=self.options.responder,
+            findings=released if matches else [], relationships=relationships,
+            record_issues=[i for r in confirmed.values() for i in record_issues_of(
+                r, self.agency_id, {f.finding_id for f in released})] if matches else [],
+            responder=self.options.responder,
             responded_at=datetime.now(UTC), sequence=1, more_to_follow=more_to_follow, note=note,
         )
 

@@ -29,7 +29,7 @@ from mashlink.connectors.reference.connector import candidate_view
 from mashlink.connectors.social_care.index import SocialCareIndex
 from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
@@ -175,6 +175,8 @@ class SocialCareConnector:
             agency_kind=self.agency_kind, status=status,
             people=list(people.values()) if matches else [], matches=matches,
             findings=findings if matches else [],
+            record_issues=[i for rec in confirmed.values() for i in record_issues_of(rec, self.agency_id)]
+            if matches else [],
             responder=self.responder, responded_at=now, sequence=1, note=note,
         )]
 
