@@ -16,6 +16,7 @@ from mashlink.hub.auth.authorise import AccessDecision, authorise
 from mashlink.hub.auth.principal import Principal
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.linked_models import ChronologyEntry, LinkedView
+from mashlink.hub.loop_views import ReferralLoop
 from mashlink.hub.worklist import WorklistFilter
 from mashlink.ops.web.render import render
 from mashlink.ops.web.workspace.common import BREAK_GLASS_FIELD, PageForbidden, Workspace, not_found_page
@@ -25,11 +26,13 @@ from mashlink.schemas.decision import Decision
 router = APIRouter(include_in_schema=False)
 
 REFERRAL_ID = Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
+ALERT_ID = Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
 STATUSES = ["open", "closed", "decided"]
 UPDATED = {"rag": "The rating has changed and open enquiries have new deadlines.",
            "created": "The referral is created and enquiries have gone to every partner agency.",
            "decision": "The decision is recorded and outcomes are on their way.",
-           "match": "Your match decision is recorded and the chronology updated."}
+           "match": "Your match decision is recorded and the chronology updated.",
+           "alert": "The alert is acknowledged and your name recorded against it."}
 
 
 def _access(workspace: Workspace, principal: Principal, permission: Permission, referral_id: str,
@@ -62,8 +65,10 @@ def referral_list(request: Request, q: str | None = Query(default=None, max_leng
         errors.append({"field": "rag", "text": "Choose red, amber or green"})
         filters = WorklistFilter()
     rows = workspace.hub.access.worklist(principal, filters)
+    # Decision deadlines, unacknowledged outcomes and alerts per row (ids and counts only).
+    flags = workspace.hub.service.loop_flags([r.referral_id for r in rows])
     return render(request, "workspace/referrals.html", workspace.context(
-        request, principal, "Referrals", rows=rows, errors=errors, now=workspace.hub.service.clock(),
+        request, principal, "Referrals", rows=rows, flags=flags, errors=errors, now=workspace.hub.service.clock(),
         filters={"q": q or "", "rag": rag or "", "status": status or "", "la": la or "", "due": due or ""},
         statuses=STATUSES, local_authorities=sorted(workspace.hub.service.settings.rag),
         agencies={a.id: a.name for a in workspace.hub.service.settings.agencies}))
@@ -85,12 +90,40 @@ def _page(request: Request, principal: Principal, decision: AccessDecision, refe
     agencies = {a.id: a.name for a in workspace.hub.service.settings.agencies}
     return render(request, "workspace/referral.html", workspace.context(
         request, principal, f"Referral {referral_id}", referral_id=referral_id, page=page, may=may,
+        closing=_closing(workspace, referral_id, may),
         agencies=agencies, chronology=_chronology_filter(page.view, agency, category),
         chronology_agencies=sorted({e.agency_id for e in page.view.chronology}),
         chronology_categories=sorted({e.category.value for e in page.view.chronology}),
         selected={"agency": agency or "", "category": category or ""}, message=message,
         errors=errors or [], form=form or {}, outcome_types=[o.value for o in OutcomeType], rags=[r.value for r in Rag],
         break_glass=decision.break_glass, now=workspace.hub.service.clock()), status_code=status_code)
+
+
+def _closing(workspace: Workspace, referral_id: str, may: dict[str, bool]) -> ReferralLoop:
+    """Who has been told, the decision deadline, transfer and alerts: each part only with its permission."""
+    closing = workspace.hub.service.referral_loop(referral_id)
+    hidden: dict[str, Any] = {}
+    if not may.get(Permission.ALERTS_READ.value):
+        hidden["alerts"] = []
+    if not may.get(Permission.RECEIPTS_READ.value):
+        hidden.update(recipients=[], other_receipts=[])
+    return closing.model_copy(update=hidden) if hidden else closing
+
+
+@router.post("/workspace/referrals/{referral_id}/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
+def acknowledge_alert(request: Request, referral_id: str = REFERRAL_ID, alert_id: str = ALERT_ID,
+                      csrf_token: str = Form(""), note: str = Form("", max_length=2000)) -> Response:
+    """A practitioner records that they have seen an alert on this referral (audited with their name)."""
+    workspace, principal = begin_action(request, csrf_token, Permission.ALERTS_ACKNOWLEDGE, referral_id)
+    errors = []
+    try:
+        alert = workspace.hub.service.alert(alert_id)
+        if alert.referral_id != referral_id:
+            raise NotFound("alert", alert_id)
+        workspace.hub.service.acknowledge_alert(alert_id, actor=actor_of(principal), note=note)
+    except (Conflict, InvalidInput, NotFound) as exc:
+        errors.append({"field": f"ack-note-{alert_id}", "text": str(exc)})
+    return finish_action(request, workspace, principal, referral_id, errors, {"note": note}, "alert")
 
 
 @router.get("/workspace/referrals/{referral_id}", response_class=HTMLResponse)
