@@ -14,6 +14,13 @@ Per delivery (one at a time, in queue order):
    parks with ``delivery_limit`` after ``max_attempts``); a permanent one is
    parked at once with ``processing_failure`` and the reason. Parked outcomes
    also get a receipt line, so the record shows who was *not* told.
+5. each delivered, parked or repeated outcome is also reported to the hub as
+   a ``DeliveryReceipt`` (agency ``referrer``, channel ``email`` or
+   ``webhook``) on ``receipt.referrer``, signed as ``referrer-notifier``
+   when that sender has a key, else with the hub key this process already
+   holds to verify outcomes. A receipt the broker did not confirm makes the
+   outcome RETRY; the redelivery finds it delivered and only re-publishes
+   the receipt (same receipt id, one effect at the hub).
 
 Logs carry ids, outcome codes, channel names and statuses: no addresses, no
 message text, no personal data.
@@ -37,12 +44,14 @@ from mashlink.broker.errors import BrokerError, RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.broker.topology import Topology
 from mashlink.config.referrer import ReferrerNotifySettings
-from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
+from mashlink.config.settings import HUB_SENDER_ID, REFERRER_NOTIFIER_ID, MashlinkSettings
+from mashlink.connectors.events.receipts import ReceiptPublisher, build_receipt
 from mashlink.connectors.referrer.channels import PermanentDeliveryError, TransientDeliveryError, build_channel
 from mashlink.connectors.referrer.receipts import ReceiptStore
 from mashlink.connectors.referrer.render import OutcomeRenderer, RenderedMessage, TemplateProblem
 from mashlink.schemas.decision import Outcome
 from mashlink.schemas.envelope import MessageType
+from mashlink.schemas.receipt import ReceiptStatus
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +96,24 @@ def notifier_broker_factory(settings: MashlinkSettings, *, topology: Topology | 
     return factory
 
 
+def receipt_signer(settings: MashlinkSettings, hub_id: str = HUB_SENDER_ID) -> str:
+    """Who signs the notifier's receipts: ``referrer-notifier`` when it has a key, else the hub."""
+    return REFERRER_NOTIFIER_ID if REFERRER_NOTIFIER_ID in settings.signing_keys else hub_id
+
+
+def receipt_broker_factory(settings: MashlinkSettings, *, topology: Topology | None = None,
+                           hub_id: str = HUB_SENDER_ID) -> Callable[[], Broker]:
+    """Brokers that can sign receipts (and nothing else) as :func:`receipt_signer`."""
+    signer = receipt_signer(settings, hub_id)
+    codec = EnvelopeCodec({signer: settings.signing_key(signer)}, signer=signer)
+    topo = topology or Topology(settings.broker_namespace)
+
+    def factory() -> Broker:
+        return Broker(settings.broker_url, codec, topo)
+
+    return factory
+
+
 def receipts_dir(settings: MashlinkSettings) -> Path:
     return settings.state_dir / "referrer"
 
@@ -95,9 +122,11 @@ class ReferrerNotifier:
     """The BatchHandler of the ``referrer.outcomes`` queue."""
 
     def __init__(self, config: ReferrerNotifySettings, receipts: ReceiptStore, *, local_authority: str,
-                 channel_for: ChannelFactory = configured_channel, hub_id: str = HUB_SENDER_ID) -> None:
+                 channel_for: ChannelFactory = configured_channel, hub_id: str = HUB_SENDER_ID,
+                 receipts_out: ReceiptPublisher | None = None) -> None:
         self.config = config
         self.receipts = receipts
+        self.receipts_out = receipts_out
         self.renderer = OutcomeRenderer(config.templates_path(), config.contact, local_authority)
         self.channel_for = channel_for
         self.hub_id = hub_id
@@ -106,9 +135,30 @@ class ReferrerNotifier:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: MashlinkSettings, **kwargs: object) -> ReferrerNotifier:
+    def from_settings(cls, settings: MashlinkSettings, *, topology: Topology | None = None,
+                      **kwargs: object) -> ReferrerNotifier:
+        """The notifier with its JSONL receipts and, unless ``receipts_out`` is given, a receipt publisher."""
+        if "receipts_out" not in kwargs:
+            hub_id = str(kwargs.get("hub_id", HUB_SENDER_ID))
+            kwargs["receipts_out"] = ReceiptPublisher(
+                receipt_broker_factory(settings, topology=topology, hub_id=hub_id),
+                receipt_signer(settings, hub_id), hub_id=hub_id)
         return cls(settings.referrer_notify, ReceiptStore(receipts_dir(settings)),
                    local_authority=settings.local_authority.name, **kwargs)  # type: ignore[arg-type]
+
+    def _publish_receipt(self, outcome: Outcome, message_id: str, status: ReceiptStatus, kind: str,
+                         detail: str) -> None:
+        """Tell the hub (raises when the broker did not confirm); nothing to do without a publisher."""
+        if self.receipts_out is None:
+            return
+        self.receipts_out.publish(build_receipt(
+            event_message_id=message_id, event_type="outcome", referral_id=outcome.referral_id,
+            outcome_id=outcome.outcome_id, agency_id=REFERRER_RECIPIENT, status=status,
+            channel=kind if kind != "-" else "none", detail=detail))
+
+    def close(self) -> None:
+        if self.receipts_out is not None:
+            self.receipts_out.close()
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -146,6 +196,13 @@ class ReferrerNotifier:
         if self.receipts.delivered(outcome.outcome_id):
             self._count("duplicates")
             log.info("referrer.outcome_duplicate", **ids, attempts=delivery.attempts)
+            row = self.receipts.delivered_row(outcome.outcome_id)
+            try:
+                self._publish_receipt(outcome, row.get("message_id") or ids["message_id"], ReceiptStatus.DELIVERED,
+                                      str(row.get("kind") or "-"), str(row.get("detail") or "delivered"))
+            except Exception as exc:  # noqa: BLE001 - not confirmed: the next delivery publishes it again
+                log.warning("referrer.receipt_not_confirmed", **ids, error=type(exc).__name__)
+                return HandlerResult.retry(f"{type(exc).__name__} publishing the receipt")
             return HandlerResult.ack()
         name, kind = "-", "-"
         try:
@@ -157,11 +214,11 @@ class ReferrerNotifier:
             started = time.monotonic()
             detail = channel.send(outcome, message, self.contact)
         except (PermanentDeliveryError, TemplateProblem) as exc:
-            return self._park(ids, name, kind, str(exc), delivery.attempts)
+            return self._park(outcome, ids, name, kind, str(exc), delivery.attempts)
         except TransientDeliveryError as exc:
             if delivery.attempts >= self.config.max_attempts:
-                self._park(ids, name, kind, f"gave up after {delivery.attempts} attempt(s); last error: {exc}",
-                           delivery.attempts)
+                self._park(outcome, ids, name, kind,
+                           f"gave up after {delivery.attempts} attempt(s); last error: {exc}", delivery.attempts)
                 return HandlerResult.retry(str(exc))  # the consumer parks it with delivery_limit
             self._count("retried")
             log.warning("referrer.outcome_retry", **ids, channel=name, kind=kind, attempts=delivery.attempts,
@@ -177,10 +234,21 @@ class ReferrerNotifier:
         self._count("delivered")
         log.info("referrer.outcome_delivered", **ids, outcome=outcome.outcome.value, channel=name, kind=kind,
                  detail=detail, attempts=delivery.attempts, ms=round((time.monotonic() - started) * 1000, 1))
+        try:
+            self._publish_receipt(outcome, ids["message_id"], ReceiptStatus.DELIVERED, kind, detail)
+        except Exception as exc:  # noqa: BLE001 - the redelivery finds it delivered and publishes the receipt
+            log.warning("referrer.receipt_not_confirmed", **ids, error=type(exc).__name__)
+            return HandlerResult.retry(f"{type(exc).__name__} publishing the receipt")
         return HandlerResult.ack()
 
-    def _park(self, ids: dict[str, str], name: str, kind: str, reason: str, attempts: int) -> HandlerResult:
+    def _park(self, outcome: Outcome, ids: dict[str, str], name: str, kind: str, reason: str,
+              attempts: int) -> HandlerResult:
         self.receipts.record(**ids, status="parked", channel=name, kind=kind, detail=reason, attempts=attempts)
+        try:
+            self._publish_receipt(outcome, ids["message_id"], ReceiptStatus.FAILED, kind, reason)
+        except Exception as exc:  # noqa: BLE001 - the failure must reach the hub: try the outcome again
+            log.warning("referrer.receipt_not_confirmed", **ids, error=type(exc).__name__)
+            return HandlerResult.retry(f"{type(exc).__name__} publishing the failed receipt")
         self._count("parked")
         log.warning("referrer.outcome_parked", **ids, channel=name, kind=kind, detail=reason, attempts=attempts)
         return HandlerResult.reject(RejectReason.PROCESSING_FAILURE, reason)
@@ -238,6 +306,7 @@ class NotifierRunner:
             alive = self._thread.is_alive()
             self._thread = None
             self._ready.clear()
+            self.notifier.close()
             log.info("referrer.notifier_stopped", **self.notifier.stats)
             return not alive
         return True

@@ -29,7 +29,7 @@ class ReceiptStore:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / RECEIPTS_FILE
         self._lock = threading.Lock()
-        self._delivered: set[str] = set()
+        self._delivered: dict[str, dict[str, Any]] = {}
         if self.path.exists():
             with self.path.open("r", encoding="utf-8") as fh:
                 for line in fh:
@@ -38,11 +38,16 @@ class ReceiptStore:
                     except ValueError:
                         continue  # a torn last line after a crash: that outcome is simply sent again
                     if isinstance(row, dict) and row.get("status") == "delivered":
-                        self._delivered.add(str(row.get("outcome_id")))
+                        self._delivered[str(row.get("outcome_id"))] = row
 
     def delivered(self, outcome_id: str) -> bool:
         with self._lock:
             return outcome_id in self._delivered
+
+    def delivered_row(self, outcome_id: str) -> dict[str, Any]:
+        """The receipt line of a delivered outcome ({} when it was not delivered)."""
+        with self._lock:
+            return dict(self._delivered.get(outcome_id, {}))
 
     def record(self, *, outcome_id: str, referral_id: str, message_id: str, status: str, channel: str,
                kind: str, detail: str, attempts: int, at: datetime | None = None) -> dict[str, Any]:
@@ -58,7 +63,7 @@ class ReceiptStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             if status == "delivered":
-                self._delivered.add(outcome_id)
+                self._delivered[outcome_id] = row
         return row
 
     def rows(self) -> list[dict[str, Any]]:

@@ -38,9 +38,10 @@ def register(app: typer.Typer) -> None:
         config = settings.referrer_notify
         try:
             settings.ensure_state_dir()
-            notifier = ReferrerNotifier.from_settings(settings)
+            topology = Topology(namespace or settings.broker_namespace)
+            notifier = ReferrerNotifier.from_settings(settings, topology=topology)
             missing = notifier.renderer.check()
-            factory = notifier_broker_factory(settings, topology=Topology(namespace or settings.broker_namespace))
+            factory = notifier_broker_factory(settings, topology=topology)
         except (TemplateProblem, KeyError, OSError) as exc:
             typer.echo(f"cannot start the referrer notifier: {exc}", err=True)
             raise typer.Exit(2) from None

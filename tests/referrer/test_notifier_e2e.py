@@ -299,3 +299,54 @@ def test_outcome_not_signed_by_the_hub_is_parked_unsent(make: Any) -> None:
         wait_for(lambda: len(_parked(loop)) == 1, 20, "the forged outcome to be parked")
         assert _parked(loop)[0].reason.value == "bad_signature"
         assert inbox.count() == 1
+
+
+def test_delivered_and_refused_outcomes_are_reported_to_the_hub_as_receipts(make: Any) -> None:
+    from tests.events.support import ReceiptTap
+
+    with smtp_server() as (port, inbox):
+        loop, hub = make(_notify(port))
+        tap = ReceiptTap(loop, "referrer")
+        try:
+            _runner, handler = make.notifier(loop)
+            outcome_id = _decide(hub)
+            wait_for(lambda: len(tap.receipts()) == 1, 20, "the delivered receipt")
+            [receipt] = tap.receipts()
+            assert (receipt.agency_id, receipt.status.value, receipt.channel, receipt.outcome_id,
+                    receipt.referral_id, receipt.detail) == ("referrer", "delivered", "email", outcome_id,
+                                                             "REF-0001", "smtp 250")
+            env = _outcome_envelope(hub)
+            assert receipt.event_message_id == env.message_id
+            assert tap.envelopes[0].sender == "hub"  # no referrer-notifier key configured: the hub key signs
+            assert "dsl@" not in tap.envelopes[0].model_dump_json()  # never the address
+
+            # A repeat sends no email; the same receipt goes again (one effect at the hub).
+            broker = loop.broker()
+            try:
+                broker.publish([loop.topology.event(env, "outcome.referrer")])
+            finally:
+                broker.close()
+            wait_for(lambda: len(tap.receipts()) == 2, 20, "the repeated receipt")
+            assert inbox.count() == 1 and handler.stats["duplicates"] == 1
+            assert tap.receipts()[1].receipt_id == receipt.receipt_id
+        finally:
+            tap.close()
+
+
+def test_parked_outcome_is_reported_as_a_failed_receipt(make: Any) -> None:
+    from tests.events.support import ReceiptTap
+
+    hook = Hook(statuses=[404])
+    with webhook_server(hook) as url:
+        loop, hub = make(_notify(free_port(), default={"kind": "webhook", "url": url, "secret": WEBHOOK_SECRET}))
+        tap = ReceiptTap(loop, "referrer")
+        try:
+            make.notifier(loop)
+            outcome_id = _decide(hub)
+            wait_for(lambda: len(tap.receipts()) == 1, 20, "the failed receipt")
+            [receipt] = tap.receipts()
+            assert (receipt.status.value, receipt.channel, receipt.outcome_id, receipt.detail) == (
+                "failed", "webhook", outcome_id, "webhook http 404")
+            wait_for(lambda: len(_parked(loop)) == 1, 20, "the parked outcome")
+        finally:
+            tap.close()
