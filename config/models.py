@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from mashlink.config.matching import MatchPolicy
 from mashlink.config.subject_fields import check_subject_field
 from mashlink.schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
 
@@ -75,6 +76,8 @@ class AgencyConfig(_Section):
     )
     enabled: bool = True
     options: dict[str, Any] = Field(default_factory=dict)
+    matching: MatchPolicy = Field(default_factory=MatchPolicy,
+                                  description="Identity-matching thresholds for this agency (config/matching.py)")
 
     @field_validator("formats")
     @classmethod

@@ -138,3 +138,16 @@ def test_decision_for_thresholds_and_expected_false_matches() -> None:
     assert decision_for(policy, 0.5) is CANDIDATE
     assert decision_for(policy, 0.19) is NO_MATCH
     assert expected_false_matches([0.999, 0.99, 1.0]) == pytest.approx(0.011)
+
+
+def test_agency_configuration_carries_a_matching_block() -> None:
+    """IG staff set the thresholds per agency in YAML; the configuration validates them."""
+    from mashlink.config.models import AgencyConfig
+
+    base = {"id": "police-synth", "kind": "police", "name": "Synth Police", "connector": "pole"}
+    assert AgencyConfig.model_validate(base).matching == MatchPolicy.default()
+    agency = AgencyConfig.model_validate({**base, "matching": {"max_false_match_rate": 0.001, "review": 0.2}})
+    assert agency.matching.auto_match == pytest.approx(0.999) and agency.matching.review == 0.2
+    with pytest.raises(ValidationError) as error:
+        AgencyConfig.model_validate({**base, "matching": {"review": 1.5}})
+    assert error.value.errors()[0]["loc"] == ("matching", "review")
