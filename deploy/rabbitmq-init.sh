@@ -9,6 +9,8 @@
 #           and dead-letter exchanges, and on the events exchange only alerts
 #           and its own referrals (topic permission); read only its own
 #           enquiry queues and its own events queue.
+# Dead-letter replay needs nothing more: it goes through the namespace's own
+# replay exchange ({ns}.replay), never the default exchange.
 set -eu
 API="http://rabbitmq:15672/api"
 AUTH="${RABBITMQ_ADMIN_USER}:${RABBITMQ_ADMIN_PASSWORD}"
@@ -20,7 +22,9 @@ put() { curl -fsS -u "$AUTH" -H 'content-type: application/json' -X PUT "$API/$1
 put "users/hub" "{\"password\":\"${HUB_BROKER_PASSWORD}\",\"tags\":\"\"}"
 put "permissions/$VHOST/hub" "{\"configure\":\"^$NS\\\\..*\",\"write\":\"^$NS\\\\..*\",\"read\":\"^$NS\\\\..*\"}"
 
-for agency in police-synth health-synth education-synth social-care-synth; do
+# MASHLINK_AGENCIES: the agency ids, space-separated (`mashlink agency add` prints the new list);
+# each needs <ID>_BROKER_PASSWORD (upper case, hyphens as underscores).
+for agency in ${MASHLINK_AGENCIES:-police-synth health-synth education-synth social-care-synth}; do
   var=$(echo "$agency" | tr 'a-z-' 'A-Z_')_BROKER_PASSWORD
   eval pw=\${$var}
   put "users/$agency" "{\"password\":\"$pw\",\"tags\":\"\"}"

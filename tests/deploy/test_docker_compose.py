@@ -53,7 +53,7 @@ def test_compose_file_is_valid_with_env_example(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rendered = yaml.safe_load(result.stdout)
     services = rendered["services"]
-    for name in ("rabbitmq", "postgres", "hub", *CONNECTORS):
+    for name in ("rabbitmq", "postgres", "hub", *CONNECTORS, "referrer-notifier", "prometheus", "grafana"):
         assert name in services, name
     assert "healthcheck" in services["rabbitmq"] and "healthcheck" in services["postgres"]
     assert "healthcheck" in services["hub"]
@@ -84,7 +84,7 @@ def test_env_example_names_every_variable_compose_reads() -> None:
     example = _env_example()
     assert used - set(example) == set(), "missing from .env.example"
     for name, value in example.items():
-        if "PASSWORD" in name or "KEY" in name:
+        if "PASSWORD" in name or "KEY" in name or "TOKEN" in name:
             assert "change-me" in value, name
         if "SIGNING_KEY" in name:
             assert value.startswith(DEV_KEY_PREFIX), name  # refused under environment: production
@@ -104,3 +104,37 @@ def test_compose_refuses_to_start_without_signing_keys(tmp_path: Path) -> None:
     result = _compose_config(None, tmp_path, "-q")
     assert result.returncode != 0
     assert "SIGNING_KEY" in result.stderr
+
+
+def test_monitoring_and_the_notifier_are_deployed_with_only_what_they_need(tmp_path: Path) -> None:
+    """Prometheus scrapes with the metrics token, Grafana is provisioned, images are pinned, no stray secrets."""
+    result = _compose_config(".env.example", tmp_path)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    example = _env_example()
+    for name in ("prometheus", "grafana"):
+        image = services[name]["image"]
+        assert re.fullmatch(r"[a-z0-9./-]+:v?\d+\.\d+\.\d+", image), (name, image)  # a pinned release
+    assert services["hub"]["environment"]["MASHLINK_SECURITY__METRICS__TOKEN"] == example["METRICS_TOKEN"]
+    prometheus = services["prometheus"]
+    assert prometheus["environment"] == {"METRICS_TOKEN": example["METRICS_TOKEN"]}  # and nothing else
+    assert "/tmp/metrics-token" in " ".join(prometheus["entrypoint"])
+    mounts = {str(v).split(":")[-2] if isinstance(v, str) else v["target"] for v in prometheus["volumes"]}
+    assert {"/etc/prometheus/prometheus.yml", "/etc/prometheus/alerts.yml"} <= mounts
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == example["GRAFANA_ADMIN_PASSWORD"]
+    targets = {v["target"] if isinstance(v, dict) else str(v).split(":")[-2] for v in grafana["volumes"]}
+    assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= targets
+    # The notifier: the hub's broker user and key (to verify outcomes), no database, no agency key.
+    notifier = services["referrer-notifier"]
+    assert notifier["command"] == ["notify-referrers"]
+    env = notifier["environment"]
+    assert not any("DATABASE" in key for key in env)
+    assert {k for k in env if k.startswith("MASHLINK_SIGNING_KEYS__")} == {"MASHLINK_SIGNING_KEYS__HUB"}
+    # Only the hub and Prometheus hold the metrics token; no mashlink process but the hub holds Grafana's.
+    for name, service in services.items():
+        values = " ".join(str(v) for v in (service.get("environment") or {}).values())
+        if name not in ("hub", "prometheus"):
+            assert example["METRICS_TOKEN"] not in values, name
+        if name != "grafana":
+            assert example["GRAFANA_ADMIN_PASSWORD"] not in values, name
