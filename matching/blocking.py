@@ -12,11 +12,11 @@ scores them all. Each pass covers a different corruption:
 =================  ==============================================  ==============================
 pass               key                                             still finds the person when
 =================  ==============================================  ==============================
-``identifier``     trusted-form NHS number, UPN, LA child id,      every name and date is wrong
-                   police person id, PNC id, hospital MRN; the
-                   issuing LA / force / trust is part of the key
-                   for scoped systems (LA child id 12345 in one
-                   council is another child in the next)
+``identifier``     trusted NHS number, UPN, LA child id, police     every name and date is wrong
+                   person id, PNC id; the issuing LA or force is
+                   part of the key for scoped systems (LA child
+                   id 12345 in one council is another child in
+                   the next)
 ``dob``            full date of birth; the subject is also looked  surname changed or misspelt,
                    up under the day/month-swapped date             family moved
 ``family_year``    phonetic family name + birth year, for every   date of birth typo (same year),
@@ -34,10 +34,11 @@ pass               key                                             still finds t
                    ``mother`` relationship)                        the mother's record
 =================  ==============================================  ==============================
 
-Phonetic codes (``phonetic``) fold spellings that sound alike (Smith/Smyth,
-Kieran/Kyran, Mohammed/Muhammad) so that such variants share a key; plain
-typos that change the sound are caught by the date-of-birth and postcode
-passes instead.
+Names are compared by sound (``names.phonetic_key``, the scorer's own key), so
+spellings that sound alike (Smith/Smyth, Kieran/Kyran, Mohammed/Muhammad)
+share a key; plain typos that change the sound are caught by the
+date-of-birth and postcode passes instead. Keys are built from the scorer's
+``PersonFeatures``, so blocking and scoring normalise a person the same way.
 
 Big blocks
 ==========
@@ -59,14 +60,14 @@ except that a subject is also looked up under its swapped date of birth.
 from __future__ import annotations
 
 import functools
-import hashlib
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mashlink.matching.names import split_tokens
-from mashlink.schemas.identifiers import SCOPED_SYSTEMS, IdentifierSystem
-from mashlink.schemas.person import AddressType, NameUse, Person
+from mashlink.matching.comparisons import PersonFeatures, features
+from mashlink.matching.names import phonetic_key
+from mashlink.schemas.person import Person
 
 
 class BlockPass(StrEnum):
@@ -92,16 +93,6 @@ MORE_SELECTIVE: dict[BlockPass, tuple[BlockPass, ...]] = {
 }
 
 #: Identifier systems used as blocking keys (a school URN is a school, not a person).
-BLOCKING_SYSTEMS: frozenset[IdentifierSystem] = frozenset({
-    IdentifierSystem.NHS_NUMBER,
-    IdentifierSystem.UPN,
-    IdentifierSystem.LA_CHILD_ID,
-    IdentifierSystem.POLICE_PERSON_ID,
-    IdentifierSystem.PNC_ID,
-    IdentifierSystem.HOSPITAL_MRN,
-})
-
-_PREVIOUS_USES = frozenset({NameUse.PREVIOUS, NameUse.ALIAS, NameUse.MAIDEN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,175 +110,42 @@ class BlockKey:
 def key_value(text: str) -> int:
     """A stable signed 64-bit hash of a key's text (Python's ``hash`` changes per process).
 
-    Two different keys sharing a hash would only add a candidate (every candidate is scored), never
-    lose one, so a collision cannot cause a missed or a false match.
+    Two different keys sharing a hash would only add candidates (every candidate is scored), never
+    lose one, so a collision cannot cause a missed or a false match; it is not a security boundary.
     """
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+    data = text.encode("utf-8")
+    value = (zlib.crc32(data) << 32) | zlib.adler32(data)  # two C checksums: a fraction of a cryptographic hash
+    return value - (1 << 64) if value >= (1 << 63) else value
 
 
-# --------------------------------------------------------------------------- phonetic code
-
-_VOWELS = frozenset("aeiouy")
-_FRONT = frozenset("eiy")
-_START_RULES = (("kn", "n"), ("gn", "n"), ("pn", "n"), ("wr", "r"), ("ps", "s"), ("wh", "w"), ("x", "s"))
+# --------------------------------------------------------------------------- keys from comparison features
 
 
 @functools.lru_cache(maxsize=65536)
-def phonetic(token: str) -> str:
-    """A sound-alike code for one normalised name token ("smyth" and "smith" -> "SMT").
-
-    A small Metaphone-like code: the first letter's sound is kept (a leading vowel becomes
-    ``A``), later vowels and silent letters are dropped, consonants that sound alike share a
-    letter (C/K/Q, S/Z, D/T/TH, PH/F) and runs of the same code collapse. Deliberately
-    coarse in the consonant classes that spellings vary in, and kept short (6 letters), so that
-    ``Mohammed``/``Muhammad``/``Mohamed`` and ``Kieran``/``Kyran`` share a key.
-    """
-    s = token
-    if not s:
-        return ""
-    for prefix, repl in _START_RULES:
-        if s.startswith(prefix):
-            s = repl + s[len(prefix):]
-            break
-    out: list[str] = []
-    i, n = 0, len(s)
-    while i < n:
-        ch = s[i]
-        nxt = s[i + 1] if i + 1 < n else ""
-        code = ""
-        step = 1
-        if ch in _VOWELS:
-            code = "A" if i == 0 else ""
-        elif ch == "c":
-            if nxt == "h":
-                code, step = "X", 2
-            elif nxt == "k":
-                code, step = "K", 2
-            elif nxt in _FRONT:
-                code = "S"
-            else:
-                code = "K"
-        elif ch == "s":
-            if nxt == "h":
-                code, step = "X", 2
-            elif s.startswith("sch", i):
-                code, step = "SK", 3
-            else:
-                code = "S"
-        elif ch == "p":
-            if nxt == "h":
-                code, step = "F", 2
-            else:
-                code = "P"
-        elif ch == "t":
-            code, step = ("T", 2) if nxt == "h" else ("T", 1)
-        elif ch == "d":
-            if nxt == "g" and i + 2 < n and s[i + 2] in _FRONT:
-                code, step = "J", 2
-            else:
-                code = "T"
-        elif ch == "g":
-            if nxt == "h":
-                code, step = ("K" if i == 0 else ""), 2
-            elif nxt in _FRONT:
-                code = "J"
-            else:
-                code = "K"
-        elif ch == "h":
-            code = "H" if i == 0 and nxt in _VOWELS else ""  # only a leading H is kept ("Hannah": HN)
-        elif ch == "w":
-            code = "W" if i == 0 else ""
-        elif ch == "q":
-            code = "K"
-        elif ch == "z":
-            code = "S"
-        elif ch == "x":
-            code = "KS"
-        elif ch == "j":
-            code = "J"
-        else:
-            code = ch.upper()
-        for c in code:
-            if not out or out[-1] != c:
-                out.append(c)
-        i += step
-    return "".join(out)[:6]
+def _sound(token: str) -> str:
+    return phonetic_key(token)
 
 
-# --------------------------------------------------------------------------- name and address parts
-
-
-@dataclass(frozen=True, slots=True)
-class _NameParts:
-    given_first: frozenset[str]  # phonetic codes of each name's first given token
-    family: frozenset[str]  # phonetic codes of every family name (whole, joined) and each part
-    family_current: str | None  # phonetic code of the current (official) family name, for households
-
-
-@functools.lru_cache(maxsize=65536)
-def _tokens(raw: str) -> tuple[str, ...]:
-    return tuple(split_tokens(raw))
-
-
-def _name_parts(person: Person) -> _NameParts:
-    given: set[str] = set()
-    family: set[str] = set()
-    current: str | None = None
-    for name in person.names:
-        given_tokens = [tok for g in name.given for tok in _tokens(g)]
-        family_tokens = _tokens(name.family) if name.family else []
-        if not given_tokens and not family_tokens and name.text:
-            text_tokens = _tokens(name.text)
-            if len(text_tokens) >= 2:
-                given_tokens, family_tokens = list(text_tokens[:-1]), text_tokens[-1:]
-            else:
-                family_tokens = text_tokens
-        if given_tokens:
-            code = phonetic(given_tokens[0])
-            if code:
-                given.add(code)
-        if family_tokens:
-            whole = phonetic("".join(family_tokens))
-            if whole:
-                family.add(whole)
-                if current is None and name.use not in _PREVIOUS_USES:
-                    current = whole
-            if len(family_tokens) > 1:
-                family.update(c for c in (phonetic(t) for t in family_tokens) if c)
-    return _NameParts(frozenset(given), frozenset(family), current)
-
-
-def _address_keys(person: Person) -> tuple[list[str], list[str]]:
-    """(current, previous) address keys: the postcode, or the UPRN where there is no postcode."""
-    current: list[str] = []
-    previous: list[str] = []
-    for address in person.addresses:
-        if address.postcode:
-            key = f"pc={address.postcode}"
-        elif address.uprn:
-            key = f"uprn={address.uprn}"
-        else:
-            continue
-        is_previous = address.type is AddressType.PREVIOUS or (
-            address.period is not None and address.period.end is not None)
-        target = previous if is_previous else current
-        if key not in target:
-            target.append(key)
-    return current, previous
-
-
-def _identifier_keys(person: Person) -> Iterable[str]:
-    for ident in person.identifiers:
-        if ident.system not in BLOCKING_SYSTEMS or ident.check not in ("passed", "not_applicable"):
-            continue  # placeholders, unknown codes and failed checks would join unrelated people
-        scope = ident.scope if ident.system in SCOPED_SYSTEMS else ""
-        yield f"id={ident.system.value}|{scope}|{ident.value}"
+def _identifier_keys(f: PersonFeatures) -> Iterable[str]:
+    """Trusted identifiers only (placeholders, unknown codes, failed checks and untraced NHS numbers
+    would join unrelated people); scoped systems carry their issuer in the key."""
+    for value in f.nhs_trusted:
+        yield f"id=nhs_number||{value}"
+    for system, scope, value in (*f.other_national, *f.other_local):
+        yield f"id={system}|{scope or ''}|{value}"
 
 
 def _swapped(day: int, month: int, year: int) -> str | None:
     if day == month or day > 12:
         return None
     return f"{year:04d}-{day:02d}-{month:02d}"
+
+
+def _family_sounds(f: PersonFeatures) -> set[str]:
+    sounds = set(f.family_phonetic)
+    if len(f.family_parts) > 1 or any(part not in f.family_all for part in f.family_parts):
+        sounds.update(c for c in (_sound(part) for part in f.family_parts) if c)
+    return sounds
 
 
 def person_keys(person: Person, *, mother_record_id: str | None = None, subject: bool = False
@@ -298,45 +156,50 @@ def person_keys(person: Person, *, mother_record_id: str | None = None, subject:
     ``subject=True`` adds the lookups a search makes that are not stored: the day/month-swapped
     date of birth (in the ``dob`` and ``given_dob`` passes).
     """
-    return blocking_profile(person, mother_record_id=mother_record_id, subject=subject)[0]
+    return blocking_profile(features(person), mother_record_id=mother_record_id, subject=subject)[0]
 
 
-def blocking_profile(person: Person, *, mother_record_id: str | None = None, subject: bool = False
+def blocking_profile(f: PersonFeatures, *, mother_record_id: str | None = None, subject: bool = False
                      ) -> tuple[set[BlockKey], str | None]:
-    """``person_keys`` and ``household_key`` at once (names and addresses are read once: index loads)."""
+    """The blocking keys and the household key of a person, from their comparison features.
+
+    Built on :func:`mashlink.matching.comparisons.features` so names, dates and addresses are
+    normalised once, the same way for blocking as for scoring (a load computes features once and
+    stores them with the person).
+    """
     keys: set[BlockKey] = set()
     add = keys.add
-    for text in _identifier_keys(person):
+    for text in _identifier_keys(f):
         add(BlockKey(BlockPass.IDENTIFIER, text))
-    parts = _name_parts(person)
-    birth = person.birth_date
     year: int | None = None
     dobs: list[str] = []
-    if birth is not None:
-        year = birth.value.year
-        if birth.precision == "day":
-            value = birth.value
-            dobs.append(value.isoformat())
+    if f.dob is not None:
+        year = f.dob.year
+        if f.dob_precision == "day":
+            dobs.append(f.dob.isoformat())
             if subject:
-                swapped = _swapped(value.day, value.month, value.year)
+                swapped = _swapped(f.dob.day, f.dob.month, f.dob.year)
                 if swapped:
                     dobs.append(swapped)
+    given = f.given_phonetic
     for dob in dobs:
         add(BlockKey(BlockPass.DOB, f"dob={dob}"))
-        for given in parts.given_first:
-            add(BlockKey(BlockPass.GIVEN_DOB, f"gd={given}|{dob}"))
-    for family in parts.family:
+        for g in given:
+            add(BlockKey(BlockPass.GIVEN_DOB, f"gd={g}|{dob}"))
+    for family in _family_sounds(f):
         if year is not None:
             add(BlockKey(BlockPass.FAMILY_YEAR, f"fy={family}|{year}"))
-        for given in parts.given_first:
-            add(BlockKey(BlockPass.FAMILY_GIVEN, f"fg={family}|{given}"))
-    current, previous = _address_keys(person)
+        for g in given:
+            add(BlockKey(BlockPass.FAMILY_GIVEN, f"fg={family}|{g}"))
+    addresses = [f"pc={p}" for p in sorted(f.postcode_current)] or [f"uprn={u}" for u in sorted(f.uprn_current)]
+    previous = [f"pc={p}" for p in sorted(f.postcode_previous)] or [f"uprn={u}" for u in sorted(f.uprn_previous)]
     if year is not None:
-        for address in (*current, *previous):
+        for address in (*addresses, *previous):
             add(BlockKey(BlockPass.POSTCODE_YEAR, f"py={address}|{year}"))
     if mother_record_id:
         add(mother_key(mother_record_id))
-    household = f"{current[0]}|{parts.family_current}" if current and parts.family_current else None
+    family_now = f.registered_family or (min(f.family_current) if f.family_current else None)
+    household = f"{addresses[0]}|{_sound(family_now)}" if addresses and family_now else None
     return keys, household
 
 
@@ -352,4 +215,4 @@ def household_key(person: Person) -> str | None:
     family name in one household (a mother who kept her name) is linked through the mother
     link instead, which the index also follows.
     """
-    return blocking_profile(person)[1]
+    return blocking_profile(features(person))[1]

@@ -17,9 +17,12 @@ parent with the child's name) into a question for a person.
 Storage
 =======
 ``persons``: one row per record id (the agency's stable id for the person):
-the canonical ``Person`` JSON, the record id of the person's mother in this
-index (unborn children are found through it) and a household key (address +
-family name). ``blocks``: (key, rid) pairs, keys as 64-bit hashes. ``meta``:
+the canonical ``Person`` JSON, the scorer's comparison features of that
+person (``feature_store``: computed once at load, so a search decodes them
+instead of re-validating and re-normalising every candidate), the record id
+of the person's mother in this index (unborn children are found through it),
+a household key (address + family name) and the person's blocking keys (so
+an update removes exactly what was stored). ``blocks``: (key, rid) pairs, keys as 64-bit hashes. ``meta``:
 the schema version, the matching policy, and after ``train()`` the trained
 model and term frequencies. Loading into an empty index drops the key
 indexes, inserts with ``executemany`` and builds the indexes afterwards;
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import json
 import random
+from array import array
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -44,13 +48,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.matching.blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key, person_keys
-from mashlink.matching.comparisons import ComparisonVector, PersonFeatures, compare_features, features
+from mashlink.matching.blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key
+from mashlink.matching.comparisons import (
+    ComparisonDetail,
+    ComparisonVector,
+    PersonFeatures,
+    compare_features,
+    features,
+)
 from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
+from mashlink.matching.feature_store import FEATURES_LAYOUT, decode_features, encode_features
 from mashlink.matching.model import MatchModel, estimate_u, train_em
 from mashlink.matching.policy import MatchPolicy
 from mashlink.matching.rules import MatchDecision
-from mashlink.matching.scorer import Scorer
+from mashlink.matching.scorer import Scorer, ScoredPair
 from mashlink.matching.term_frequency import TermFrequencies
 from mashlink.schemas.codes import RelationshipType
 from mashlink.schemas.person import Person
@@ -139,16 +150,34 @@ def entries_from_records(records: Iterable[AgencyRecord]) -> Iterator[IndexEntry
         yield IndexEntry(record_id=base, person=_load_person(text), mother_record_id=resolve(base, mother))
 
 
-@dataclass(frozen=True)
 class Candidate:
-    """A stored person read by a search, with the passes that found them."""
+    """A stored person read by a search, with the passes that found them.
 
-    rid: int
-    record_id: str
-    person: Person
-    mother_record_id: str | None
-    household: str | None
-    passes: frozenset[str] = frozenset()
+    The comparison features are decoded at once; the ``Person`` only when asked for (a result shown
+    to a person), because most candidates of a search are scored and dropped.
+    """
+
+    __slots__ = ("rid", "record_id", "features", "mother_record_id", "household", "passes", "_text", "_person")
+
+    def __init__(self, rid: int, record_id: str, features: PersonFeatures, mother_record_id: str | None,
+                 household: str | None, passes: frozenset[str], person_text: str) -> None:
+        self.rid = rid
+        self.record_id = record_id
+        self.features = features
+        self.mother_record_id = mother_record_id
+        self.household = household
+        self.passes = passes
+        self._text = person_text
+        self._person: Person | None = None
+
+    @property
+    def person(self) -> Person:
+        if self._person is None:
+            self._person = _load_person(self._text)
+        return self._person
+
+    def __repr__(self) -> str:
+        return f"Candidate(record_id={self.record_id!r}, passes={sorted(self.passes)})"
 
 
 @dataclass
@@ -172,7 +201,9 @@ CREATE TABLE IF NOT EXISTS persons (
     record_id TEXT NOT NULL,
     mother_record_id TEXT,
     household TEXT,
-    person TEXT NOT NULL
+    person TEXT NOT NULL,
+    features TEXT,
+    keys BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blocks (key INTEGER NOT NULL, rid INTEGER NOT NULL);
 """
@@ -201,6 +232,16 @@ def _load_person(text: str) -> Person:
     return Person.model_validate_json(text)
 
 
+def _pack(keys: list[int]) -> bytes:
+    return array("q", keys).tobytes()
+
+
+def _unpack(blob: bytes) -> list[int]:
+    keys = array("q")
+    keys.frombytes(blob)
+    return keys.tolist()
+
+
 class MatchIndex:
     """A per-agency candidate-search index in one SQLite file (see the module docstring)."""
 
@@ -213,6 +254,8 @@ class MatchIndex:
         self._model: MatchModel | None = None
         self._tf: TermFrequencies | None = None
         self._scorer: Scorer | None = None
+        # Features stored under another PersonFeatures layout are not decoded: computed from the person.
+        self._features_usable = self._meta("features_layout") == FEATURES_LAYOUT
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -238,6 +281,7 @@ class MatchIndex:
         for statement in _INDEXES:
             db.execute(statement)
         db.execute("INSERT INTO meta(name, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        db.execute("INSERT INTO meta(name, value) VALUES ('features_layout', ?)", (FEATURES_LAYOUT,))
         db.execute("INSERT INTO meta(name, value) VALUES ('policy', ?)",
                    ((policy or MatchPolicy.default()).model_dump_json(),))
         return cls(db, path)
@@ -345,10 +389,11 @@ class MatchIndex:
         return self._db.execute("SELECT 1 FROM persons LIMIT 1").fetchone() is None
 
     @staticmethod
-    def _row(entry: IndexEntry) -> tuple[str, str | None, str | None, str, list[int]]:
-        keys, household = blocking_profile(entry.person, mother_record_id=entry.mother_record_id)
+    def _row(entry: IndexEntry) -> tuple[str, str | None, str | None, str, str | None, list[int]]:
+        f = features(entry.person)
+        keys, household = blocking_profile(f, mother_record_id=entry.mother_record_id)
         return (entry.record_id, entry.mother_record_id, household, _person_json(entry.person),
-                [k.value for k in keys])
+                encode_features(f), sorted({k.value for k in keys}))
 
     def _bulk_load(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
         """Into an empty index: no indexes while inserting, one transaction, indexes built at the end."""
@@ -357,21 +402,21 @@ class MatchIndex:
         superseded: list[int] = []
         written = 0
         next_rid = 1
-        persons: list[tuple[int, str, str | None, str | None, str]] = []
+        persons: list[tuple[int, str, str | None, str | None, str, str | None, bytes]] = []
         blocks: list[tuple[int, int]] = []
         db.execute("BEGIN")
         try:
             for statement in _DROP_INDEXES:
                 db.execute(statement)
             for entry in entries:
-                record_id, mother, household, text, keys = self._row(entry)
+                record_id, mother, household, text, feats, keys = self._row(entry)
                 old = seen.get(record_id)
                 if old is not None:
                     superseded.append(old)
                 rid = next_rid
                 next_rid += 1
                 seen[record_id] = rid
-                persons.append((rid, record_id, mother, household, text))
+                persons.append((rid, record_id, mother, household, text, feats, _pack(keys)))
                 blocks.extend((k, rid) for k in keys)
                 written += 1
                 if len(persons) >= _BATCH:
@@ -398,20 +443,20 @@ class MatchIndex:
             on_progress(written)
         return written
 
-    def _flush(self, persons: list[tuple[int, str, str | None, str | None, str]],
+    def _flush(self, persons: list[tuple[int, str, str | None, str | None, str, str | None, bytes]],
                blocks: list[tuple[int, int]]) -> None:
         if persons:
             self._db.executemany(
-                "INSERT INTO persons(rid, record_id, mother_record_id, household, person) VALUES (?, ?, ?, ?, ?)",
-                persons)
+                "INSERT INTO persons(rid, record_id, mother_record_id, household, person, features, keys) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", persons)
         if blocks:
             self._db.executemany("INSERT INTO blocks(key, rid) VALUES (?, ?)", blocks)
         persons.clear()
         blocks.clear()
 
-    def _delete_rid(self, rid: int, mother: str | None, text: str) -> None:
-        old_keys = person_keys(_load_person(text), mother_record_id=mother)
-        self._db.executemany("DELETE FROM blocks WHERE key=? AND rid=?", ((k.value, rid) for k in old_keys))
+    def _delete_rid(self, rid: int, keys: bytes) -> None:
+        """A row and exactly the keys stored with it (not recomputed: blocking may have changed since)."""
+        self._db.executemany("DELETE FROM blocks WHERE key=? AND rid=?", ((k, rid) for k in _unpack(keys)))
         self._db.execute("DELETE FROM persons WHERE rid=?", (rid,))
 
     def _upsert(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
@@ -421,14 +466,13 @@ class MatchIndex:
         db.execute("BEGIN")
         try:
             for entry in entries:
-                record_id, mother, household, text, keys = self._row(entry)
-                old = db.execute("SELECT rid, mother_record_id, person FROM persons WHERE record_id=?",
-                                 (record_id,)).fetchone()
+                record_id, mother, household, text, feats, keys = self._row(entry)
+                old = db.execute("SELECT rid, keys FROM persons WHERE record_id=?", (record_id,)).fetchone()
                 if old is not None:
-                    self._delete_rid(int(old[0]), old[1], old[2])
+                    self._delete_rid(int(old[0]), old[1])
                 cursor = db.execute(
-                    "INSERT INTO persons(record_id, mother_record_id, household, person) VALUES (?, ?, ?, ?)",
-                    (record_id, mother, household, text))
+                    "INSERT INTO persons(record_id, mother_record_id, household, person, features, keys) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (record_id, mother, household, text, feats, _pack(keys)))
                 rid = int(cursor.lastrowid or 0)
                 db.executemany("INSERT INTO blocks(key, rid) VALUES (?, ?)", ((k, rid) for k in keys))
                 written += 1
@@ -448,11 +492,10 @@ class MatchIndex:
             db.execute("BEGIN")
             try:
                 for record_id in record_ids:
-                    row = db.execute("SELECT rid, mother_record_id, person FROM persons WHERE record_id=?",
-                                     (record_id,)).fetchone()
+                    row = db.execute("SELECT rid, keys FROM persons WHERE record_id=?", (record_id,)).fetchone()
                     if row is None:
                         continue
-                    self._delete_rid(int(row[0]), row[1], row[2])
+                    self._delete_rid(int(row[0]), row[1])
                     removed += 1
                 db.execute("COMMIT")
             except BaseException:
@@ -500,86 +543,92 @@ class MatchIndex:
                 found.setdefault(rid, set()).add(key.block_pass.value)
         return found
 
-    def _load(self, rids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None, str]]:
-        rows: dict[int, tuple[str, str | None, str | None, str]] = {}
+    def _features(self, features_text: str | None, person_text: str) -> PersonFeatures:
+        stored = decode_features(features_text) if self._features_usable else None
+        return stored if stored is not None else features(_load_person(person_text))
+
+    def _load(self, rids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None, str | None, str]]:
+        """rid -> (record_id, mother_record_id, household, features JSON, person JSON)."""
+        rows: dict[int, tuple[str, str | None, str | None, str | None, str]] = {}
         ordered = sorted(set(rids))
         for start in range(0, len(ordered), _IN_CHUNK):
             chunk = ordered[start:start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for rid, record_id, mother, household, text in self._db.execute(
-                    f"SELECT rid, record_id, mother_record_id, household, person FROM persons WHERE rid IN ({marks})",
-                    chunk):
-                rows[int(rid)] = (record_id, mother, household, text)
+            for rid, record_id, mother, household, feats, text in self._db.execute(
+                    "SELECT rid, record_id, mother_record_id, household, features, person FROM persons "
+                    f"WHERE rid IN ({marks})", chunk):
+                rows[int(rid)] = (record_id, mother, household, feats, text)
         return rows
 
     def _candidates_for(self, found: dict[int, set[str]], into: CandidateSet) -> None:
         missing = [rid for rid in found if rid not in into.candidates]
-        for rid, (record_id, mother, household, text) in self._load(missing).items():
-            into.candidates[rid] = Candidate(rid, record_id, _load_person(text), mother, household,
-                                             frozenset(found[rid]))
+        for rid, (record_id, mother, household, feats, text) in self._load(missing).items():
+            into.candidates[rid] = Candidate(rid, record_id, self._features(feats, text), mother, household,
+                                             frozenset(found[rid]), text)
 
-    def candidates(self, subject: Person, *, mother: Person | None = None,
-                   mother_record_ids: Iterable[str] = ()) -> CandidateSet:
+    @staticmethod
+    def _sorted_keys(keys: Iterable[BlockKey]) -> list[BlockKey]:
+        return sorted(keys, key=lambda k: (k.block_pass, k.text))
+
+    def candidates(self, subject: Person, *, mother_record_ids: Iterable[str] = ()) -> CandidateSet:
         """Everything blocking finds for ``subject`` (unscored).
 
         ``mother_record_ids``: records believed to be the subject's mother; their children are
-        added (the ``mother`` pass). ``search`` finds these by searching for ``mother`` first.
+        added (the ``mother`` pass). ``search`` finds these by searching for the mother first.
         """
         with self._lock:
             result = CandidateSet()
-            keys = person_keys(subject, subject=True)
+            keys, _household = blocking_profile(features(subject), subject=True)
             keys.update(mother_key(m) for m in mother_record_ids)
-            found = self._rids_for_keys(sorted(keys, key=lambda k: (k.block_pass, k.text)), result)
-            self._candidates_for(found, result)
+            self._candidates_for(self._rids_for_keys(self._sorted_keys(keys), result), result)
             return result
 
     # ------------------------------------------------------------------ search
 
-    def _mother_of(self, candidate: Candidate, cache: dict[str, Person | None]) -> Person | None:
-        if candidate.mother_record_id is None:
+    def _mother_features(self, candidate: Candidate, cache: dict[str, PersonFeatures | None]
+                         ) -> PersonFeatures | None:
+        mother = candidate.mother_record_id
+        if mother is None:
             return None
-        if candidate.mother_record_id not in cache:
-            row = self._db.execute("SELECT person FROM persons WHERE record_id=?",
-                                   (candidate.mother_record_id,)).fetchone()
-            cache[candidate.mother_record_id] = None if row is None else _load_person(row[0])
-        return cache[candidate.mother_record_id]
+        if mother not in cache:
+            row = self._db.execute("SELECT features, person FROM persons WHERE record_id=?", (mother,)).fetchone()
+            cache[mother] = None if row is None else self._features(row[0], row[1])
+        return cache[mother]
 
-    def _score_all(self, subject: Person, mother: Person | None, candidates: Iterable[Candidate],
-                   mothers: dict[str, Person | None]) -> list[ScoredCandidate]:
+    def _score_all(self, subject: PersonFeatures, mother: PersonFeatures | None, candidates: Iterable[Candidate],
+                   mothers: dict[str, PersonFeatures | None],
+                   memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
+                   ) -> list[tuple[Candidate, ScoredPair]]:
+        """Every candidate scored. Pairs with the same comparison (vector and agreeing values) get the
+        same score, so each distinct comparison is scored once per search (``memo``)."""
         scorer = self.scorer()
         scored = []
         for candidate in candidates:
-            record_mother = (self._mother_of(candidate, mothers)
-                             if (subject.unborn or candidate.person.unborn) else None)
-            pair = scorer.score(subject, candidate.person, subject_mother=mother, record_mother=record_mother)
-            scored.append(ScoredCandidate(record_id=candidate.record_id, person=candidate.person, pair=pair,
-                                          household_id=candidate.household
-                                          or (f"mother={candidate.mother_record_id}"
-                                              if candidate.mother_record_id else None)))
+            record_mother = (self._mother_features(candidate, mothers)
+                             if (subject.unborn or candidate.features.unborn) else None)
+            vector, detail = compare_features(subject, candidate.features, mother, record_mother)
+            key = (vector, detail)
+            pair = memo.get(key)
+            if pair is None:
+                pair = memo[key] = scorer.score_vector(vector, detail)
+            scored.append((candidate, pair))
         return scored
 
-    def _mother_record_ids(self, mother: Person) -> list[str]:
+    def _mother_record_ids(self, mother: PersonFeatures) -> list[str]:
         """Records in this index that may be the subject's mother (at least a review-level match)."""
         found = CandidateSet()
-        rids = self._rids_for_keys(sorted(person_keys(mother, subject=True), key=lambda k: (k.block_pass, k.text)),
-                                   found)
-        self._candidates_for(rids, found)
-        scorer = self.scorer()
-        out = []
-        for candidate in found.candidates.values():
-            pair = scorer.score(mother, candidate.person)
-            if pair.decision is not MatchDecision.NO_MATCH:
-                out.append(candidate.record_id)
-        return out
+        keys, _household = blocking_profile(mother, subject=True)
+        self._candidates_for(self._rids_for_keys(self._sorted_keys(keys), found), found)
+        scored = self._score_all(mother, None, found.candidates.values(), {}, {})
+        return [c.record_id for c, pair in scored if pair.decision is not MatchDecision.NO_MATCH]
 
-    def _household_rids(self, scored: Sequence[ScoredCandidate], by_record: dict[str, Candidate],
-                        result: CandidateSet) -> dict[int, set[str]]:
+    def _household_rids(self, scored: Sequence[tuple[Candidate, ScoredPair]], result: CandidateSet
+                        ) -> dict[int, set[str]]:
         """Other members of the households of the candidates worth showing (twins, siblings, parents)."""
         found: dict[int, set[str]] = {}
-        for item in scored:
-            if item.pair.decision is MatchDecision.NO_MATCH:
+        for candidate, pair in scored:
+            if pair.decision is MatchDecision.NO_MATCH:
                 continue
-            candidate = by_record[item.record_id]
             if candidate.household is not None:
                 for (rid,) in self._db.execute("SELECT rid FROM persons WHERE household=?", (candidate.household,)):
                     found.setdefault(int(rid), set()).add("household")
@@ -600,23 +649,33 @@ class MatchIndex:
     def search_with_candidates(self, subject: Person, *, mother: Person | None = None
                                ) -> tuple[SearchOutcome, CandidateSet]:
         """``search``, also returning what blocking found (for diagnostics and benchmarks)."""
+        subject_f = features(subject)
+        mother_f = features(mother) if mother is not None else None
         with self._lock:
-            mother_ids = self._mother_record_ids(mother) if mother is not None else []
+            mother_ids = self._mother_record_ids(mother_f) if mother_f is not None else []
             result = CandidateSet()
-            keys = person_keys(subject, subject=True)
+            keys, _household = blocking_profile(subject_f, subject=True)
             keys.update(mother_key(m) for m in mother_ids)
-            found = self._rids_for_keys(sorted(keys, key=lambda k: (k.block_pass, k.text)), result)
-            self._candidates_for(found, result)
-            mothers: dict[str, Person | None] = {}
-            scored = self._score_all(subject, mother, result.candidates.values(), mothers)
-            by_record = {c.record_id: c for c in result.candidates.values()}
-            extra = self._household_rids(scored, by_record, result)
+            self._candidates_for(self._rids_for_keys(self._sorted_keys(keys), result), result)
+            mothers: dict[str, PersonFeatures | None] = {}
+            memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair] = {}
+            scored = self._score_all(subject_f, mother_f, result.candidates.values(), mothers, memo)
+            extra = self._household_rids(scored, result)
             if extra:
                 before = set(result.candidates)
                 self._candidates_for(extra, result)
                 added = [c for rid, c in result.candidates.items() if rid not in before]
-                scored.extend(self._score_all(subject, mother, added, mothers))
-            outcome = decide(subject, scored, self.policy)
+                scored.extend(self._score_all(subject_f, mother_f, added, mothers, memo))
+            # decide() sets aside pairs below review or vetoed to no match: only the rest need their Person.
+            review = self.policy.review
+            shown = [
+                ScoredCandidate(record_id=c.record_id, person=c.person, pair=pair,
+                                household_id=c.household or (f"mother={c.mother_record_id}"
+                                                             if c.mother_record_id else None))
+                for c, pair in scored
+                if pair.decision is not MatchDecision.NO_MATCH and pair.probability >= review
+            ]
+            outcome = decide(subject, shown, self.policy)
             return outcome, result
 
     # ------------------------------------------------------------------ training
@@ -629,10 +688,13 @@ class MatchIndex:
         if total <= n:
             return [int(r[0]) for r in self._db.execute("SELECT rid FROM persons")]
         picks: set[int] = set()
-        while len(picks) < n:
+        for _ in range(20):  # rids have gaps after removals: draw until enough exist
             picks.update(rng.randint(1, int(top)) for _ in range(n - len(picks)))
-        present = self._load(picks)
-        return sorted(present)
+            present = {int(r) for r in self._load(picks)}
+            picks = present
+            if len(picks) >= n:
+                break
+        return sorted(picks)
 
     def training_vectors(self, *, sample_records: int = 1000, max_pairs_per_record: int = 50,
                          seed: int = 0) -> list[ComparisonVector]:
@@ -643,44 +705,39 @@ class MatchIndex:
         """
         rng = random.Random(seed)
         vectors: list[ComparisonVector] = []
-        cache: dict[int, PersonFeatures] = {}
         with self._lock:
-            rows = self._load(self._sample_rids(sample_records, rng))
-            for rid, (_record_id, _mother, _household, text) in rows.items():
-                person = _load_person(text)
-                subject = cache.setdefault(rid, features(person))
-                found = CandidateSet()
-                rids = self._rids_for_keys(sorted(person_keys(person), key=lambda k: (k.block_pass, k.text)),
-                                           found)
-                rids.pop(rid, None)
-                others = sorted(rids)
+            sample = CandidateSet()
+            self._candidates_for({rid: set() for rid in self._sample_rids(sample_records, rng)}, sample)
+            pool = CandidateSet()
+            for rid, record in sorted(sample.candidates.items()):
+                keys, _household = blocking_profile(record.features, mother_record_id=record.mother_record_id)
+                others = sorted(set(self._rids_for_keys(self._sorted_keys(keys), CandidateSet())) - {rid})
                 if len(others) > max_pairs_per_record:
                     others = rng.sample(others, max_pairs_per_record)
-                need = [o for o in others if o not in cache]
-                for orid, (_r, _m, _h, other_text) in self._load(need).items():
-                    cache[orid] = features(_load_person(other_text))
-                vectors.extend(compare_features(subject, cache[o])[0] for o in others if o in cache)
+                self._candidates_for({o: set() for o in others}, pool)
+                vectors.extend(compare_features(record.features, pool.candidates[o].features)[0]
+                               for o in others if o in pool.candidates)
         return vectors
 
     def random_pair_vectors(self, pairs: int = 20000, *, seed: int = 0) -> list[ComparisonVector]:
         """Comparison vectors of random pairs: nearly all different people, so their levels measure ``u``."""
         rng = random.Random(seed)
         with self._lock:
-            rids = self._sample_rids(min(2 * pairs, 20000), rng)
-            if len(rids) < 2:
-                return []
-            people = {rid: features(_load_person(text)) for rid, (_r, _m, _h, text) in self._load(rids).items()}
-        keys = list(people)
+            drawn = CandidateSet()
+            self._candidates_for({rid: set() for rid in self._sample_rids(min(2 * pairs, 20000), rng)}, drawn)
+        people = [drawn.candidates[rid].features for rid in sorted(drawn.candidates)]
+        if len(people) < 2:
+            return []
         vectors = []
         for _ in range(pairs):
-            a, b = rng.sample(keys, 2)
+            a, b = rng.sample(range(len(people)), 2)
             vectors.append(compare_features(people[a], people[b])[0])
         return vectors
 
-    def _people(self, limit: int | None = None) -> Iterator[Person]:
-        query = "SELECT person FROM persons" + (f" LIMIT {int(limit)}" if limit else "")
-        for (text,) in self._db.execute(query).fetchall():
-            yield _load_person(text)
+    def _features_sample(self, limit: int | None) -> Iterator[PersonFeatures]:
+        query = "SELECT features, person FROM persons" + (f" LIMIT {int(limit)}" if limit else "")
+        for feats, text in self._db.execute(query).fetchall():
+            yield self._features(feats, text)
 
     def train(self, *, sample_records: int = 1000, max_pairs_per_record: int = 50, random_pairs: int = 20000,
               seed: int = 0, max_iterations: int = 25, term_frequency_sample: int | None = 200_000) -> MatchModel:
@@ -703,7 +760,7 @@ class MatchIndex:
         """
         start = MatchModel.default()
         with self._lock:
-            tf = TermFrequencies.from_people(self._people(term_frequency_sample))
+            tf = TermFrequencies.from_features(self._features_sample(term_frequency_sample))
             random_vectors = self.random_pair_vectors(random_pairs, seed=seed)
             model = estimate_u(random_vectors, start) if random_vectors else start
             vectors = self.training_vectors(sample_records=sample_records,
@@ -715,7 +772,7 @@ class MatchIndex:
             else:
                 model = model.model_copy(update={"trained_on": len(vectors) + len(random_vectors)})
             report = {"random_pairs": len(random_vectors), "blocked_pairs": len(vectors), "em_m_kept": em_kept,
-                      "term_frequency_people": sum(tf.total(f) > 0 for f in ("family",)) and tf.total("family")}
+                      "term_frequency_people": tf.total("family")}
             self._set_meta("term_frequencies", json.dumps(tf.to_dict()))
             self._set_meta("model", model.model_dump_json())
             self._set_meta("training", json.dumps(report))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from mashlink.matching.blocking import BlockPass, household_key, mother_key, person_keys, phonetic
+from mashlink.matching.blocking import BlockPass, household_key, mother_key, person_keys
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
 from mashlink.schemas.person import BirthDate, HumanName, NameUse
 
-from tests.matching.index_people import nhs_id, person, renamed
+from tests.matching.index_people import nhs, nhs_id, person, renamed
 
 
 def shared(a, b) -> set[BlockPass]:
@@ -17,14 +17,14 @@ def shared(a, b) -> set[BlockPass]:
     return {k.block_pass for k in person_keys(a, subject=True) & stored}
 
 
-def test_phonetic_folds_spellings_that_sound_alike() -> None:
-    assert phonetic("smith") == phonetic("smyth")
-    assert phonetic("kieran") == phonetic("kyran")
-    assert phonetic("mohammed") == phonetic("muhammad") == phonetic("mohamed")
-    assert phonetic("phillips") == phonetic("fillips")
-    assert phonetic("mcdonald") == phonetic("macdonald")
-    assert phonetic("smith") != phonetic("jones")
-    assert phonetic("") == ""
+def test_spellings_that_sound_alike_share_family_keys() -> None:
+    record = person("r", "Kieran", "Smyth")
+    subject = renamed(record, names=[HumanName(given=["Kyran"], family="Smith")],
+                      birth_date=BirthDate(value=date(2015, 4, 14)), addresses=[])
+    assert {BlockPass.FAMILY_YEAR, BlockPass.FAMILY_GIVEN} <= shared(subject, record)
+    other = renamed(record, names=[HumanName(given=["Kyran"], family="Jones")],
+                    birth_date=BirthDate(value=date(2015, 4, 14)), addresses=[])
+    assert shared(other, record) == set()
 
 
 def test_keys_are_stable_across_calls_and_independent_of_person_id() -> None:
@@ -85,10 +85,12 @@ def test_scoped_identifiers_carry_their_issuer() -> None:
     assert BlockPass.IDENTIFIER in shared(a, c)
 
 
-def test_placeholder_and_failed_check_nhs_numbers_are_not_keys() -> None:
+def test_placeholder_failed_and_untraced_nhs_numbers_are_not_keys() -> None:
     zeros = person("a", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value="0000000000")])
     failed = person("b", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value="9990000001")])
-    assert not any(k.block_pass is BlockPass.IDENTIFIER for k in person_keys(zeros) | person_keys(failed))
+    untraced = person("u", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value=nhs(5), verification="04")])
+    assert not any(k.block_pass is BlockPass.IDENTIFIER
+                   for k in person_keys(zeros) | person_keys(failed) | person_keys(untraced))
     good = person("c", ids=[nhs_id(5)])
     assert sum(k.block_pass is BlockPass.IDENTIFIER for k in person_keys(good)) == 1
 
