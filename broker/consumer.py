@@ -35,6 +35,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -97,6 +98,12 @@ def _envelope_ids(envelope: Any) -> dict[str, str]:
     ids = {"correlation_id": getattr(envelope, "correlation_id", None),
            "enquiry_id": getattr(envelope, "enquiry_id", None)}
     return {key: str(value) for key, value in ids.items() if value}
+
+
+def _failure_code(detail: str | None) -> str:
+    """A failed delivery's reason as a code for logs: the error class named in ``detail``, else ``handler_retry``."""
+    head = (detail or "").split(":", 1)[0].strip()
+    return head if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]{0,80}", head) and ":" in (detail or "") else "handler_retry"
 
 
 def _with_log_context(context: dict[str, Any], action: Callable[[], None]) -> None:
@@ -480,8 +487,11 @@ class Consumer:
         else:
             delay = min(self.retry_backoff_s * (2 ** (pending.attempts - 1)), self.retry_backoff_max_s)
             delay *= 1 + 0.1 * self._random.random()
-            log.info("consumer.retry_scheduled", consumer=self.name, message_id=pending.message_id,
-                     attempts=pending.attempts, delay_s=round(delay, 3))
+            # WARNING: a delivery failed (it will be retried, then parked). The reason is a code (the
+            # error's class name); the detail stays in the retry headers (it may quote the message).
+            log.warning("consumer.retry_scheduled", consumer=self.name, message_id=pending.message_id,
+                        queue=pending.queue, reason=_failure_code(result.detail), attempts=pending.attempts,
+                        max_attempts=self.max_attempts, delay_s=round(delay, 3))
             self._defer(delay, pending, partial(self._retry, pending, result.detail))
 
     def _defer(self, delay: float, pending: _Pending, action: Callable[[], None]) -> None:

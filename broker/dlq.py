@@ -157,7 +157,12 @@ def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[s
     """Republish to the original queue through ``exchange`` with confirms, then ack the parked copy."""
 
     def act(parked: ParkedMessage, message: Any) -> bool:
-        publisher(replay_copy(parked, message, exchange))  # raises PublishError -> parked copy stays
+        try:
+            publisher(replay_copy(parked, message, exchange))  # raises PublishError -> parked copy stays
+        except PublishError as exc:
+            log.warning("dlq.replay_failed", message_id=parked.message_id, queue=parked.queue,
+                        reason=parked.reason.value, error=type(exc).__name__, detail=str(exc)[:300])
+            raise
         log.info("dlq.replayed", message_id=parked.message_id, queue=parked.queue, reason=parked.reason.value)
         return True
 

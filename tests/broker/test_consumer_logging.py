@@ -86,7 +86,7 @@ def test_handler_log_lines_and_retries_carry_the_ids(
 
     def handler(deliveries: list[Delivery]) -> list[HandlerResult]:
         handler_log.info("handler.saw", count=len(deliveries))
-        return [HandlerResult(Verdict.RETRY, None, "synthetic") for _ in deliveries]
+        return [HandlerResult(Verdict.RETRY, None, "detail-not-for-logs") for _ in deliveries]
 
     json_logs()
     with broker.consumer(topology.enquiry_queues(AGENCY), handler) as consumer:
@@ -98,3 +98,29 @@ def test_handler_log_lines_and_retries_carry_the_ids(
         assert line["message_id"] == env.message_id
         assert line["correlation_id"] == env.correlation_id
         assert line["enquiry_id"] == env.enquiry_id
+    for line in _events(lines, "consumer.retry_scheduled"):  # a failed delivery: WARNING with a reason code
+        assert line["level"] == "warning" and line["reason"] == "handler_retry"
+        assert line["queue"] == topology.enquiry_queue(AGENCY, Rag.GREEN)
+    assert "detail-not-for-logs" not in json.dumps(lines)  # never the detail text
+
+
+def test_a_delivery_failing_with_an_error_logs_its_class_as_the_reason(
+        make_broker: Callable[..., Broker], topology: Topology,
+        json_logs: Callable[[], list[dict[str, object]]]) -> None:
+    broker = make_broker()
+    broker.declare([AGENCY])
+    env = enquiry_envelope(Rag.RED)
+    broker.publish([topology.enquiry(env)])
+
+    def handler(deliveries: list[Delivery]) -> list[HandlerResult]:
+        raise ConnectionError("agency system at synthetic-host refused")
+
+    json_logs()
+    with broker.consumer(topology.enquiry_queues(AGENCY), handler) as consumer:
+        consumer.run_once(5)
+    lines = json_logs()
+    failed = _events(lines, "consumer.retry_scheduled")
+    assert failed and all(line["level"] == "warning" and line["reason"] == "ConnectionError" for line in failed)
+    assert all(line["message_id"] == env.message_id and line["correlation_id"] == env.correlation_id
+               for line in failed)
+    assert "synthetic-host" not in json.dumps(failed)
