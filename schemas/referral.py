@@ -11,11 +11,21 @@ for until screening decides otherwise (early help, s17 assessment, strategy
 discussion and s47 enquiry, immediate protection): a referrer or connector
 that does not say is, by definition, asking the MASH to screen. The default
 is explicit in every dump and in the JSON Schema, never absent.
+
+Keep and flag (issue 18). A referral built by an agency connector from the
+agency's native data (police CCTN / PPN) is the agency's account: a subject
+whose native values break a cross-field rule (death before birth, an end
+before its start) is kept, the contradicted value left out and a
+``RecordIssue`` added to ``issues``, exactly as for an ``AgencyRecord``
+(``Referral.from_agency``). A referral typed into the hub's own API or form is
+validated strictly: a person can correct what they typed, so clearly invalid
+input is refused with an error naming the field and the rule.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -31,6 +41,7 @@ from mashlink.schemas.codes import (
     ReferralSource,
 )
 from mashlink.schemas.person import Person
+from mashlink.schemas.record import RecordIssue, validate_keeping_and_flagging
 from mashlink.schemas.relationship import Relationship
 
 
@@ -125,6 +136,26 @@ class Referral(CanonicalModel):
     lawful_basis: list[LawfulBasis] = Field(min_length=1)
     consent: Consent
     classification: Classification = Classification.OFFICIAL_SENSITIVE
+    issues: list[RecordIssue] = Field(
+        default_factory=list,
+        description="Data-quality issues kept from an agency's native values (keep and flag): only on referrals "
+        "an agency connector built from its records; the hub's own API refuses such input instead",
+    )
+
+    @classmethod
+    def from_agency(cls, data: Any) -> "Referral":
+        """Validate a referral an agency connector built from native data, keeping and flagging inconsistencies.
+
+        Native values that break a cross-field rule listed in
+        ``schemas.record.NATIVE_INCONSISTENCIES`` (death before birth, an end
+        before its start, ...) are left out and named in ``issues``; any other
+        error is raised as usual. The hub's API does not use this: typed input
+        is refused with the error instead (see the module docstring).
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            return validate_keeping_and_flagging(data, cls.model_validate, exc)
 
     @property
     def rag(self) -> Rag:

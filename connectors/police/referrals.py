@@ -123,7 +123,10 @@ class CctnReferralBuilder:
                   LawfulBasis.CHILDREN_ACT_1989_S47 if rag is Rag.RED else LawfulBasis.CHILDREN_ACT_1989_S17,
                   LawfulBasis.UK_GDPR_6_1_E, LawfulBasis.UK_GDPR_9_2_G, LawfulBasis.DPA_2018_SCH1_PARA18,
                   LawfulBasis.DPA_2018_S35, LawfulBasis.DPA_2018_SCH8_PARA4]
-        return Referral(
+        # Keep and flag (issue 18): built as data and validated with Referral.from_agency, so a native
+        # value that breaks a cross-field rule is left out and flagged rather than losing the referral; the
+        # record's own kept-and-flagged issues about the child and household travel with it.
+        data = dict(
             referral_id=referral_id_for(finding.source.organisation or "force", reference),
             received_at=now,
             local_authority=str(attrs.get("ppn_local_authority") or self.default_la),
@@ -131,15 +134,41 @@ class CctnReferralBuilder:
             referrer=f"Police ({finding.source.organisation or 'force'}) {finding.source.system}, ref {reference}",
             concerns=concerns or [ConcernCategory.OTHER],
             narrative=finding.summary,
-            subjects=[child],
-            household=household,
-            relationships=[r for r in record.relationships if r.from_person_id in known and r.to_person_id in known],
+            subjects=[child.model_dump(mode="json")],
+            household=[p.model_dump(mode="json") for p in household],
+            relationships=[r.model_dump(mode="json") for r in record.relationships
+                           if r.from_person_id in known and r.to_person_id in known],
             rag_history=[RagChange(rag=rag, at=now, by=ACTOR, reason=f"PPN risk grading {grading}")],
             lawful_basis=lawful,
             consent=Consent(status=ConsentStatus.NOT_SOUGHT, reason=CONSENT_REASON, recorded_by=ACTOR,
                             decided_by=f"Submitting officer, PPN {reference}", decided_at=now,
                             authorised_by=CONSENT_AUTHORITY),
+            issues=person_issues(record, [p.person_id for p in household]),
         )
+        return Referral.from_agency(data)
+
+
+def person_issues(record: AgencyRecord, household_ids: list[str]) -> list[dict[str, str]]:
+    """The record's issues about the child (``person.``) and household (``related_people[i].``), on referral paths."""
+    position = {pid: j for j, pid in enumerate(household_ids)}
+    out: list[dict[str, str]] = []
+    for issue in record.issues:
+        field = issue.field
+        if field.startswith("person."):
+            field = "subjects[0]." + field[len("person."):]
+        elif field.startswith("related_people["):
+            index, _, rest = field[len("related_people["):].partition("]")
+            try:
+                pid = record.related_people[int(index)].person_id
+            except (ValueError, IndexError):
+                continue
+            if pid not in position:
+                continue
+            field = f"household[{position[pid]}]{rest}"
+        else:
+            continue
+        out.append({"field": field, "rule": issue.rule, "detail": issue.detail})
+    return out
 
 
 class CctnIntake:
