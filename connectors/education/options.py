@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
+from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class CtfOptions(_Options):
@@ -44,12 +44,13 @@ class CtfOptions(_Options):
         default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
                                   "default: the way delivery goes, else a drop folder in state_dir)")
 
-    @model_validator(mode="after")
-    def _events_native(self) -> "CtfOptions":
-        problem = native_events_problem(self.events)
+    @field_validator("events")
+    @classmethod
+    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
+        problem = native_events_problem(value)
         if problem:
             raise ValueError(problem)
-        return self
+        return value
 
     @model_validator(mode="after")
     def _folder_for_on_enquiry(self) -> "CtfOptions":

@@ -119,6 +119,6 @@ AnyEventsOptions = FhirEventsOptions | Hl7EventsOptions | WebhookEventsOptions |
 def native_events_problem(events: AnyEventsOptions | None) -> str | None:
     """Police, education and social care take a web hook or a drop folder (fhir / hl7v2 are for trusts)."""
     if events is not None and events.channel in ("fhir", "hl7v2"):
-        return (f"events.channel {events.channel} is for health connectors; this connector takes webhook or "
-                "drop_folder")
+        return (f"channel {events.channel} is for health connectors (fhir, hl7v2); this connector takes webhook "
+                "or drop_folder")
     return None

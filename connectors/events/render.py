@@ -6,7 +6,9 @@ Templates live under one folder (shipped: ``config/outcome_templates/agency``)::
     _shared/<event>.txt.j2        outcome, decision, escalation, alert, withdrawal
     <kind>/<event>.txt.j2         health, police, education, social_care: what that kind is asked to do
 
-``<kind>/<event>.txt.j2`` is used when present, else ``_shared/<event>.txt.j2``.
+``<kind>/<event>.txt.j2`` is used when present, else ``_shared/<event>.txt.j2``
+(a decision uses the kind's outcome template before the shared one: the same
+asks, with ``event`` set to ``decision``).
 The first line is ``Subject: ...``. The context holds ids, codes, dates and
 the MASH's contact details only (see :mod:`.decode`), so a template cannot
 reach a child's details or another agency's findings.
@@ -77,7 +79,11 @@ class EventRenderer:
         }
 
     def names(self, event_kind: str) -> list[str]:
-        return [f"{self.kind.value}/{event_kind}.txt.j2", f"{SHARED}/{event_kind}.txt.j2"]
+        """Templates tried in order; a decision reads like the kind's outcome (same asks) unless it has its own."""
+        kind = self.kind.value
+        if event_kind == "decision":
+            return [f"{kind}/decision.txt.j2", f"{kind}/outcome.txt.j2", f"{SHARED}/decision.txt.j2"]
+        return [f"{kind}/{event_kind}.txt.j2", f"{SHARED}/{event_kind}.txt.j2"]
 
     def check(self, event_kinds: tuple[str, ...]) -> list[str]:
         """Event kinds without a usable template (a start-up check)."""

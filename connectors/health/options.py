@@ -161,10 +161,14 @@ class FhirOptions(_HealthOptions):
             raise ValueError("candidate_threshold must not exceed auto_match_threshold")
         if self.auth is not None and self.oauth is not None:
             raise ValueError("give auth (a fixed bearer token) or oauth (client credentials), not both")
-        if self.events is not None and self.events.channel == "hl7v2":
-            raise ValueError("events.channel hl7v2 needs connector: hl7v2; a FHIR trust takes fhir, webhook "
-                             "or drop_folder")
         return self
+
+    @field_validator("events")
+    @classmethod
+    def _fhir_events(cls, value: Any) -> Any:
+        if value is not None and value.channel == "hl7v2":
+            raise ValueError("channel hl7v2 needs connector: hl7v2; a FHIR trust takes fhir, webhook or drop_folder")
+        return value
 
     def mapping_options(self, agency_id: str) -> FhirMappingOptions:
         return FhirMappingOptions.model_validate({"organisation": self.ods_code, **self.mapping,
@@ -191,12 +195,12 @@ class Hl7v2Options(_HealthOptions):
     receiving_facility: str = Field(default="", max_length=180)
     tls: ClientTls | None = Field(default=None, description="MLLP over TLS to the integration engine")
 
-    @model_validator(mode="after")
-    def _events_channel(self) -> "Hl7v2Options":
-        if self.events is not None and self.events.channel == "fhir":
-            raise ValueError("events.channel fhir needs connector: fhir; an HL7 v2 trust takes hl7v2, webhook "
-                             "or drop_folder")
-        return self
+    @field_validator("events")
+    @classmethod
+    def _hl7_events(cls, value: Any) -> Any:
+        if value is not None and value.channel == "fhir":
+            raise ValueError("channel fhir needs connector: fhir; an HL7 v2 trust takes hl7v2, webhook or drop_folder")
+        return value
 
 
 def _prefix(agency_index: int) -> str:

@@ -24,10 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
+from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class PoleOptions(_Options):
@@ -49,12 +49,13 @@ class PoleOptions(_Options):
         default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
                                   "default: the way delivery goes, else a drop folder in state_dir)")
 
-    @model_validator(mode="after")
-    def _events_native(self) -> "PoleOptions":
-        problem = native_events_problem(self.events)
+    @field_validator("events")
+    @classmethod
+    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
+        problem = native_events_problem(value)
         if problem:
             raise ValueError(problem)
-        return self
+        return value
     cctn_intake: bool = Field(default=False, description="Send each child-coming-to-notice / PPN record in the "
                                                          "exports to the hub as a referral (over the broker)")
     cctn_interval_s: float = Field(default=30.0, ge=0.05, le=86_400,

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, native_events_problem
+from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class SocialCareWiringOptions(_Options):
@@ -46,9 +46,10 @@ class SocialCareWiringOptions(_Options):
         default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
                                   "default: the way delivery goes, else a drop folder in state_dir)")
 
-    @model_validator(mode="after")
-    def _events_native(self) -> "SocialCareWiringOptions":
-        problem = native_events_problem(self.events)
+    @field_validator("events")
+    @classmethod
+    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
+        problem = native_events_problem(value)
         if problem:
             raise ValueError(problem)
-        return self
+        return value
