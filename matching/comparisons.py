@@ -17,6 +17,7 @@ record gives the same vector.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
@@ -266,11 +267,16 @@ class ComparisonDetail:
     given_pair: tuple[str, str] | None = None
 
 
+#: Names repeat across a population (a few thousand distinct given names cover most children), so
+#: Jaro–Winkler, the one costly step of a comparison, is memoised per pair of names.
+_jaro_winkler_cached = functools.lru_cache(maxsize=1 << 18)(jaro_winkler)
+
+
 def _best_jw(xs: frozenset[str], ys: frozenset[str]) -> float:
     best = 0.0
     for x in xs:
         for y in ys:
-            s = jaro_winkler(x, y)
+            s = _jaro_winkler_cached(x, y)
             if s > best:
                 best = s
     return best
@@ -340,7 +346,7 @@ def _dob(a: PersonFeatures, b: PersonFeatures) -> str:
         if x.year == y.year and x.day == y.month and x.month == y.day:
             return "swapped_day_month"
         assert a.dob_digits is not None and b.dob_digits is not None
-        if sum(p != q for p, q in zip(a.dob_digits, b.dob_digits)) == 1:
+        if sum(map(str.__ne__, a.dob_digits, b.dob_digits)) == 1:
             return "one_digit"
         if x.month == y.month and x.day == y.day and abs(x.year - y.year) <= YEAR_OFF_MAX:
             return "year_off"
@@ -389,6 +395,8 @@ def _nhs(a: PersonFeatures, b: PersonFeatures) -> str:
 
 
 def _other_id(a: PersonFeatures, b: PersonFeatures) -> str:
+    if not (a.other_national or a.other_local) or not (b.other_national or b.other_local):
+        return "missing"
     if (a.other_national & b.other_national) or (a.other_local & b.other_local):
         return "equal"
     # A conflict only counts within one namespace (and, for local ids, one issuing organisation).

@@ -114,6 +114,22 @@ class ScoredPair(BaseModel):
         raise KeyError(field)
 
 
+def _build(cls: type[ScoredPair], values: dict[str, object]) -> ScoredPair:
+    """A ScoredPair from values the scorer produced itself, without re-validating them.
+
+    Why: per pair, validation (or even ``model_construct``) cost more than the
+    comparison. The values come from this module and every field is given, so
+    this sets exactly what ``model_construct`` would; ``tests/matching``
+    checks the result equals a validated model and survives a JSON round trip.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 def probability_from_weight(weight: float) -> float:
     """``2**w / (1 + 2**w)``, without overflow."""
     w = min(max(weight, -_WEIGHT_LIMIT), _WEIGHT_LIMIT)
@@ -207,6 +223,7 @@ class Scorer:
     """
 
     CACHE_SIZE = 8192
+    TF_CACHE_SIZE = 200_000
 
     def __init__(self, model: MatchModel, term_frequencies: TermFrequencies | None = None,
                  policy: MatchPolicy | None = None) -> None:
@@ -234,6 +251,8 @@ class Scorer:
             {level: FieldContribution(field=f, level=level, weight=round(w, 4)) for level, w in self._weights[f].items()}
             for f in FIELDS
         )
+        self._reason_codes = tuple({level: f"{f}_{level}" for level in self._weights[f]} for f in FIELDS)
+        self._tf_rows: dict[tuple[int, str, str], tuple[float, FieldContribution]] = {}
 
     # ------------------------------------------------------------------ features
 
@@ -280,33 +299,47 @@ class Scorer:
         """Score an already computed comparison (``detail`` enables term frequencies and twin checks)."""
         total = self._prior_weight
         contributions = [self._prior_row]
-        tf_values = (
-            {"given": detail.given_value, "family": detail.family_value, "postcode": detail.postcode_value}
+        # The values that agreed exactly, by field position (given, family, -, postcode).
+        tf_values: tuple[str | None, ...] | None = (
+            (detail.given_value, detail.family_value, None, detail.postcode_value)
             if detail is not None and self.term_frequencies is not None else None
         )
+        values = vector.values
         for i, field in enumerate(FIELDS):
-            level = vector.values[i]
-            weight = self._table[i][level]
-            if tf_values is not None and level in _TF_LEVELS and tf_values.get(field) is not None:
-                adjustment = self.tf_adjustment(field, tf_values[field])
-                weight += adjustment
-                contributions.append(FieldContribution.model_construct(
-                    field=field, level=level, weight=round(weight, 4), tf_adjustment=round(adjustment, 4)))
+            level = values[i]
+            value = tf_values[i] if tf_values is not None and i < 4 and level in _TF_LEVELS else None
+            if value is not None:
+                weight, row = self._tf_row(i, field, level, value)
             else:
-                contributions.append(self._rows[i][level])
+                weight, row = self._table[i][level], self._rows[i][level]
+            contributions.append(row)
             total += weight
         vetoes = vetoes_for(vector, detail, self.term_frequencies, self.policy)
         cap = strictest(vetoes)
         probability = probability_from_weight(total)
         decision = cap_decision(decision_for(self.policy, probability), cap)
-        reasons = [f"{f}_{lvl}" for f, lvl in zip(FIELDS, vector.values)]
+        reasons = [self._reason_codes[i][level] for i, level in enumerate(values)]
         reasons.extend(vetoes)
-        return ScoredPair.model_construct(
-            probability=probability,
-            match_weight=round(total, 4),
-            decision=decision,
-            contributions=contributions,
-            vetoes=vetoes,
-            reasons=reasons,
-            cap=cap,
-        )
+        return _build(ScoredPair, {
+            "probability": probability,
+            "match_weight": round(total, 4),
+            "decision": decision,
+            "contributions": contributions,
+            "vetoes": vetoes,
+            "reasons": reasons,
+            "cap": cap,
+        })
+
+    def _tf_row(self, i: int, field: str, level: str, value: str) -> tuple[float, FieldContribution]:
+        """Weight and contribution row of an exact agreement on ``value`` (memoised: values repeat)."""
+        key = (i, level, value)
+        hit = self._tf_rows.get(key)
+        if hit is None:
+            adjustment = self.tf_adjustment(field, value)
+            weight = self._table[i][level] + adjustment
+            hit = (weight, FieldContribution(field=field, level=level, weight=round(weight, 4),
+                                             tf_adjustment=round(adjustment, 4)))
+            if len(self._tf_rows) >= self.TF_CACHE_SIZE:
+                self._tf_rows.clear()
+            self._tf_rows[key] = hit
+        return hit

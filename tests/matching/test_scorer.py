@@ -350,3 +350,14 @@ def test_policy_threshold_moves_the_decision_not_the_probability() -> None:
     assert a.probability == b.probability
     assert b.decision is MATCH and a.decision is CANDIDATE
     assert math.isclose(strict.policy.auto_match, 1 - 1e-12)
+
+
+def test_fast_built_result_equals_a_validated_one(tf_scorer: Scorer) -> None:
+    """The scorer builds results without re-validation for speed; they must be ordinary, valid models."""
+    from mashlink.matching.scorer import ScoredPair
+
+    pair = tf_scorer.score(person("s", "Oliver", "Smith"), person("r", "Oliver", "Smith", postcode="M1 1AA"))
+    validated = ScoredPair.model_validate(pair.model_dump())
+    assert validated == pair and pair.model_fields_set == set(ScoredPair.model_fields)
+    assert ScoredPair.model_validate_json(pair.model_dump_json()) == pair
+    assert pair.model_copy(update={"decision": CANDIDATE}).decision is CANDIDATE
