@@ -84,6 +84,19 @@ def test_each_connector_kind_receives_the_outcome_in_its_own_tool(tmp_path: Path
             [communication] = [c for c in sim.store.resources.get("Communication", {}).values()
                                if c["identifier"][0]["system"] == EVENT_SYSTEM]
             assert "health record" in communication["payload"][0]["contentString"]
+
+            # The hub stores each receipt against its outcome (visible on the referral).
+            def statuses() -> dict[str, str]:
+                from sqlalchemy import select
+
+                from mashlink.hub.models import OutcomeRow
+
+                with hub.factory() as session:
+                    rows = session.execute(select(OutcomeRow).where(OutcomeRow.recipient.in_(agencies))).scalars()
+                    return {r.recipient: r.delivery_status for r in rows}
+
+            wait_for(lambda: set(statuses().values()) == {"delivered"}, 30, "the hub to record every receipt")
+            assert sorted(statuses()) == sorted(agencies)
         finally:
             for connector in built:
                 connector.stop_services()
