@@ -2,7 +2,11 @@
 
 Why sections: each figure has one source (the database, the broker's queue
 declares, the dead-letter queues, the audit watch) and one job, and adding a
-figure is one function plus one line in ``SECTIONS``. Every scrape reads the
+figure is one function plus one line in ``SECTIONS``. A section whose source
+fails (the broker down during a scrape) is left out and reported as
+``mashlink_metrics_section_ok{section} 0``; the others are still exposed,
+because the database figures (relay lag rising) matter most exactly when the
+broker is down. Every scrape reads the
 sources afresh (one short read transaction for the database figures), so
 several hub instances behind one scraper report the same cluster-wide totals;
 nothing is kept in process memory that a restart would reset.
@@ -25,12 +29,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from mashlink.hub.loop_metrics import GAUGES as LOOP_GAUGES
+from mashlink.hub.loop_metrics import add_loop_metrics
 from mashlink.hub.models import OUTSTANDING, AlertRow, AuditEventRow, EnquiryRow, OutboxRow, ResponseRow
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from mashlink.hub.audit_watch import AuditCheck
@@ -63,6 +72,9 @@ METRICS: dict[str, str] = {
     "mashlink_audit_chain_ok": "gauge",
     "mashlink_audit_chain_checked_timestamp_seconds": "gauge",
     "mashlink_audit_chain_head_sequence": "gauge",
+    "mashlink_metrics_section_ok": "gauge",
+    # Closing the loop (outcomes, alerts, decisions): hub.loop_metrics.
+    **{name: "gauge" for name, _help, _field in LOOP_GAUGES},
 }
 
 _SUFFIXES = {"gauge": ("",), "counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
@@ -246,6 +258,13 @@ def audit_chain(src: MetricSources) -> Iterable[Metric]:
     return [ok, at, head]
 
 
+def closing_the_loop(src: MetricSources) -> Iterable[Metric]:
+    """Outcomes, alerts and decisions not yet settled (``hub.loop_metrics``, at the service clock)."""
+    registry = CollectorRegistry(auto_describe=False)
+    add_loop_metrics(registry, src.service)
+    return list(registry.collect())
+
+
 #: The sections of ``/metrics``, in exposition order. Adding a figure is one line here.
 SECTIONS: list[Section] = [
     open_enquiries,
@@ -257,6 +276,7 @@ SECTIONS: list[Section] = [
     dead_letters_parked,
     dead_letter_actions,
     audit_chain,
+    closing_the_loop,
 ]
 
 
@@ -265,8 +285,19 @@ class _SectionsCollector(Collector):
         self.sources, self.sections = sources, list(sections)
 
     def collect(self) -> Iterable[Metric]:
+        health = _gauge("mashlink_metrics_section_ok", "1 when the section's source answered this scrape, "
+                        "0 when it failed (its series are missing)", ["section"])
         for section in self.sections:
-            yield from section(self.sources)
+            name = getattr(section, "__name__", type(section).__name__)
+            try:
+                families = list(section(self.sources))
+            except Exception as exc:  # noqa: BLE001 - one failing source must not hide the others
+                log.warning("metrics.section_failed", section=name, error=type(exc).__name__)
+                health.add_metric([name], 0)
+                continue
+            health.add_metric([name], 1)
+            yield from families
+        yield health
 
 
 def registry_for(sources: MetricSources, sections: Iterable[Section] | None = None) -> CollectorRegistry:

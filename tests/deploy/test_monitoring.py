@@ -30,7 +30,7 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 #: PromQL words that are not metric names (functions, keywords, the labels the hub uses).
 PROMQL_WORDS = {
     "sum", "by", "on", "unless", "and", "or", "time", "increase", "rate", "histogram_quantile", "max", "min",
-    "avg", "count", "without", "ignoring", "bool", "absent", "agency", "rag", "queue", "reason", "job", "le",
+    "avg", "count", "without", "ignoring", "bool", "absent", "agency", "rag", "queue", "reason", "job", "le", "section",
 }
 #: Series Prometheus itself makes.
 PROMETHEUS_SERIES = {"up"}
@@ -38,7 +38,7 @@ PROMETHEUS_SERIES = {"up"}
 EXPECTED_ALERTS = {
     "MashlinkRedEnquiryOverdue", "MashlinkConnectorSilent", "MashlinkConnectorNotConsuming",
     "MashlinkDeadLetterParked", "MashlinkRelayLagHigh", "MashlinkQueueBacklog", "MashlinkAuditChainFailing",
-    "MashlinkAuditCheckStale", "MashlinkHubDown",
+    "MashlinkAuditCheckStale", "MashlinkHubDown", "MashlinkMetricsSourceFailing",
 }
 
 
@@ -174,6 +174,9 @@ SCENARIOS: list[tuple[str, dict[str, str], str, list[dict[str, str]]]] = [
     ("MashlinkAuditChainFailing", {"mashlink_audit_chain_ok": "1x10"}, "5m", []),
     ("MashlinkAuditCheckStale", {"mashlink_audit_chain_checked_timestamp_seconds": "0x300"}, "4h", [{}]),
     ("MashlinkHubDown", {'up{job="mashlink-hub"}': "0x20"}, "10m", [{"job": "mashlink-hub"}]),
+    ("MashlinkMetricsSourceFailing", {'mashlink_metrics_section_ok{section="queues"}': "0x20",
+                                      'mashlink_metrics_section_ok{section="relay_lag"}': "1x20"},
+     "10m", [{"section": "queues"}]),
 ]
 
 

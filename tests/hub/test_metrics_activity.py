@@ -173,3 +173,23 @@ def test_every_declared_family_is_emitted_and_audit_gauges_follow_the_check(hub:
     samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples if not s.labels}
     assert samples["mashlink_audit_chain_ok"] == 1
     assert samples["mashlink_audit_chain_head_sequence"] == watch.last.head_sequence  # type: ignore[union-attr]
+
+
+def test_a_failing_source_leaves_its_section_out_and_the_rest_is_still_exposed(hub: HubService) -> None:
+    """The broker down during a scrape: queue figures are missing (and say so), database figures are not."""
+    from mashlink.hub.metrics import MetricSources, exposition
+
+    hub.submit_referral(referral_data("REF-MET-DOWN", rag="red"), agencies=["police-synth"])
+
+    def broker_down() -> list:  # type: ignore[type-arg]
+        raise ConnectionRefusedError("synthetic: broker unreachable")
+
+    text = exposition(MetricSources(hub, queue_stats=broker_down, now=hub.clock())).decode()
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert value(samples, "mashlink_metrics_section_ok", section="queues") == 0
+    assert value(samples, "mashlink_metrics_section_ok", section="relay_lag") == 1
+    assert value(samples, "mashlink_enquiries_sent_total", agency="police-synth", rag="red") == 1
+    assert value(samples, "mashlink_outbox_unpublished") == 1
+    assert not any(name == "mashlink_queue_messages" for name, _ in samples)
+    assert value(samples, "mashlink_decisions_overdue") == 0  # the closing-the-loop section is there too
