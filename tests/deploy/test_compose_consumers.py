@@ -11,7 +11,8 @@ What each command consumes (the code it runs):
 
 * ``hub``              ``HubRuntime``: the responses and hub events queues;
 * ``connector AGENCY`` ``ConnectorRunner`` lanes (the agency's enquiry queues)
-  and ``AgencyEventsConsumer`` (its events queue);
+  and ``AgencyEventsConsumer`` (its events queue, unless the agency's
+  ``options.events.enabled`` is false: checked below);
 * ``notify-referrers`` ``NotifierRunner``: ``referrer.outcomes``.
 """
 
@@ -60,6 +61,11 @@ def test_every_work_queue_has_a_consuming_service() -> None:
     topology = Topology(settings.broker_namespace)
     agencies = [a.id for a in settings.agencies]
     declared = {spec.name for spec in topology.work_queues(agencies)}
+
+    # A connector consumes its events queue unless its options switch that off (connectors/events/options.py).
+    for agency in settings.agencies:
+        events = agency.options.get("events") or {}
+        assert events.get("enabled", True) is True, f"{agency.id}: events.enabled is false, nothing consumes it"
 
     consumers: dict[str, list[str]] = {}
     for name, service in compose["services"].items():
