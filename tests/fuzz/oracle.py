@@ -1,0 +1,328 @@
+"""The fuzzing oracle: what ``mashlink translate`` must do with any input, however broken.
+
+For every input: the real command (the typer app, in-process; for a sample,
+the installed ``mashlink`` as a subprocess) exits 0 or 1 and never shows a
+traceback; whatever it prints on stdout parses as JSON and every record
+validates as a canonical ``AgencyRecord`` with no Python repr in it; where a
+format has a fast and a general path (the generated translator and the rule
+interpreter; for XML also the compiled XPath subset and lxml alone) they
+give the same record or the same error; and each input finishes inside a
+deadline and, in the subprocess sample, inside an address-space limit set
+with ``resource.setrlimit``. A breach of any of these is a ``Failure`` whose
+``kind`` is its class and whose input is saved under ``failures_dir()`` with
+the command that reproduces it.
+
+The deadline and memory limits are bounds the harness enforces (generous:
+``MASHLINK_FUZZ_DEADLINE_S``, default 30 s; ``MASHLINK_FUZZ_MEMORY_MB``,
+default 1024), not measurements of speed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from typer.testing import CliRunner
+
+DEADLINE_S = float(os.environ.get("MASHLINK_FUZZ_DEADLINE_S", "30"))
+MEMORY_BYTES = int(os.environ.get("MASHLINK_FUZZ_MEMORY_MB", "1024")) * 1024 * 1024
+XML_FORMATS = frozenset({"ctf", "cin", "ssda903"})
+
+#: Text that only a Python repr or str() of a structure produces (the corrupt output of issue 18).
+REPR = re.compile(r"<Element [^>]* at 0x|\bat 0x[0-9a-f]{6,}|<lxml\.|\{'[^']*': \[?'|object at 0x")
+
+
+class DeadlineExceeded(BaseException):
+    """Raised by SIGALRM inside the command: a BaseException, so no ``except Exception`` swallows it."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One broken oracle property: its class, a one-line detail and where the input was saved."""
+
+    kind: str
+    detail: str
+    saved: Path | None = None
+
+    def __str__(self) -> str:
+        where = f"; input saved in {self.saved} (see REPRODUCE.txt there)" if self.saved else ""
+        return f"{self.kind}: {self.detail}{where}"
+
+
+@dataclass
+class Outcome:
+    """What one run did: exit status, records printed, and the first failure (None: the oracle holds)."""
+
+    exit_code: int | None
+    records: int
+    failure: Failure | None
+    seconds: float
+    stderr: str = ""
+    stdout: str = ""
+
+
+def failures_dir() -> Path:
+    """Where failing inputs are kept (``MASHLINK_FUZZ_FAILURES``, else the system temp folder)."""
+    return Path(os.environ.get("MASHLINK_FUZZ_FAILURES") or Path(tempfile.gettempdir()) / "mashlink-fuzz-failures")
+
+
+def save_input(fmt: str, files: dict[str, bytes], args: tuple[str, ...], kind: str, detail: str) -> Path:
+    """Write the input and a REPRODUCE.txt naming the command; returns the folder."""
+    digest = hashlib.sha256(b"".join(k.encode() + v for k, v in sorted(files.items()))).hexdigest()[:12]
+    folder = failures_dir() / f"{fmt}-{kind}-{digest}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    command = " ".join(["mashlink", "translate", fmt, *args, *sorted(files)])
+    (folder / "REPRODUCE.txt").write_text(f"cd {folder} && {command}\n\n{kind}: {detail}\n", encoding="utf-8")
+    return folder
+
+
+@contextmanager
+def materialised(files: dict[str, bytes]) -> Iterator[list[Path]]:
+    """The input's files in a fresh temporary folder (removed afterwards)."""
+    folder = Path(tempfile.mkdtemp(prefix="mashlink-fuzz-"))
+    try:
+        paths = []
+        for name, data in files.items():
+            path = folder / name
+            path.write_bytes(data)
+            paths.append(path)
+        yield paths
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise ``DeadlineExceeded`` after ``seconds`` (SIGALRM); restores any timer already set (pytest-timeout)."""
+    if seconds <= 0:
+        yield
+        return
+
+    def fire(signum: int, frame: Any) -> None:
+        raise DeadlineExceeded(f"over the {seconds:g} s deadline")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_delay:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - start), 0.001), outer_interval)
+
+
+def check_output(stdout: str) -> tuple[int, Failure | None]:
+    """(record count, failure): stdout must be empty or a JSON array of valid canonical records, no repr."""
+    from pydantic import ValidationError
+
+    from mashlink.schemas.record import AgencyRecord
+
+    if not stdout.strip():
+        return 0, None
+    try:
+        records = json.loads(stdout)
+    except ValueError as exc:
+        return 0, Failure("bad_output", f"stdout is not JSON: {exc}")
+    if not isinstance(records, list):
+        return 0, Failure("bad_output", f"stdout is JSON {type(records).__name__}, not an array")
+    for i, item in enumerate(records):
+        try:
+            AgencyRecord.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return len(records), Failure("invalid_record", f"record {i}: {first['loc']} {first['type']}")
+    found = REPR.search(stdout)
+    if found:
+        return len(records), Failure("repr_in_output", f"Python repr in the output: {found.group(0)!r}")
+    return len(records), None
+
+
+def _exception_class(exc: BaseException) -> str:
+    """``TypeName at module:function`` of the innermost frame: stable across inputs, for grouping."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/mashlink" in f.filename or "/work/" in f.filename] or frames
+    where = f"{Path(ours[-1].filename).stem}:{ours[-1].name}" if ours else "?"
+    return f"{type(exc).__name__} at {where}"
+
+
+def run_in_process(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *,
+                   deadline_s: float = DEADLINE_S, save: bool = True) -> Outcome:
+    """``mashlink translate FMT ARGS FILES`` through the typer app, with the oracle applied."""
+    from mashlink.ops.cli import app
+
+    start = time.perf_counter()
+    failure: Failure | None = None
+    records = 0
+    exit_code: int | None = None
+    stderr = stdout = ""
+    with materialised(files) as paths:
+        try:
+            with deadline(deadline_s):
+                result = CliRunner().invoke(app, ["translate", fmt, *args, *map(str, paths)])
+        except DeadlineExceeded as exc:
+            failure = Failure("deadline", str(exc))
+        else:
+            exit_code = result.exit_code
+            stderr, stdout = result.stderr, result.stdout
+            exc = result.exception
+            if exc is not None and not isinstance(exc, SystemExit):
+                failure = Failure("traceback", _exception_class(exc))
+            elif exit_code not in (0, 1):
+                failure = Failure("exit_status", f"exit status {exit_code}")
+            elif "Traceback (most recent call last)" in result.output:
+                failure = Failure("traceback", "a traceback was printed")
+            else:
+                records, failure = check_output(result.stdout)
+                if failure is None and exit_code == 0 and records == 0:
+                    failure = Failure("bad_output", "exit 0 with no records")
+    if failure is not None and save:
+        failure = Failure(failure.kind, failure.detail, save_input(fmt, files, args, failure.kind, failure.detail))
+    return Outcome(exit_code, records, failure, time.perf_counter() - start, stderr, stdout)
+
+
+def mashlink_executable() -> str:
+    """The installed console script beside this interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).with_name("mashlink")
+    return str(beside) if beside.exists() else (shutil.which("mashlink") or "mashlink")
+
+
+def run_subprocess(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *,
+                   deadline_s: float = DEADLINE_S, memory_bytes: int = MEMORY_BYTES,
+                   save: bool = True) -> Outcome:
+    """The real command in its own process, under ``RLIMIT_AS = memory_bytes`` and a wall-clock deadline."""
+
+    def limit() -> None:  # runs in the child before exec
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+    start = time.perf_counter()
+    failure: Failure | None = None
+    records = 0
+    exit_code: int | None = None
+    stderr = stdout = ""
+    with materialised(files) as paths:
+        env = {**os.environ, "MASHLINK_PROGRESS_AFTER": "0"}
+        try:
+            proc = subprocess.run([mashlink_executable(), "translate", fmt, *args, *map(str, paths)],
+                                  capture_output=True, timeout=deadline_s, preexec_fn=limit, env=env)
+        except subprocess.TimeoutExpired:
+            failure = Failure("deadline", f"over the {deadline_s:g} s deadline")
+        else:
+            exit_code = proc.returncode
+            stderr = proc.stderr.decode("utf-8", "replace")
+            stdout = proc.stdout.decode("utf-8", "replace")
+            if "MemoryError" in stderr or (exit_code < 0 and exit_code in (-signal.SIGKILL, -signal.SIGSEGV,
+                                                                           -signal.SIGABRT)):
+                failure = Failure("memory", f"over the {memory_bytes // 2**20} MiB address-space limit "
+                                            f"(exit {exit_code})")
+            elif "Traceback (most recent call last)" in stderr:
+                last = [line for line in stderr.strip().splitlines() if line.strip()][-1:]
+                failure = Failure("traceback", (last[0] if last else "?")[:200])
+            elif exit_code not in (0, 1):
+                failure = Failure("exit_status", f"exit status {exit_code}")
+            else:
+                records, failure = check_output(stdout)
+    if failure is not None and save:
+        failure = Failure(failure.kind, failure.detail, save_input(fmt, files, args, failure.kind, failure.detail))
+    return Outcome(exit_code, records, failure, time.perf_counter() - start, stderr, stdout)
+
+
+# --- fast path == general path ------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _mappings(fmt: str) -> tuple[Any, Any, Any]:
+    """(reader, mapping as shipped, mapping with lxml-only paths or None) for a format; loaded once."""
+    from mashlink.mapping import default_registry, load_spec
+    from mashlink.mapping.paths import xpath as xpath_module
+
+    entry = default_registry().get(fmt)
+    fast = load_spec(entry.spec_path)
+    reference = None
+    if fmt in XML_FORMATS:
+        with mock.patch.object(xpath_module, "compile_fast_xpath", lambda expr, ns: None):
+            reference = load_spec(entry.spec_path)
+    return entry.reader, fast, reference
+
+
+def _outcome(translate: Any, native: Any, position: Any) -> tuple[str, Any]:
+    from mashlink.mapping.errors import RecordError
+
+    try:
+        return "ok", json.loads(translate(native, position).model_dump_json())
+    except RecordError as exc:
+        return "error", str(exc)
+
+
+def _interpreted(mapping: Any, native: Any, position: Any) -> tuple[str, Any]:
+    from mashlink.mapping.errors import RecordError
+
+    def run(n: Any, p: Any) -> Any:
+        try:
+            return mapping.model.model_validate(mapping._interpret(n, p))
+        except RecordError:
+            raise
+        except Exception:  # a validation error: translate() reports it the same way
+            return mapping.translate(n, p)
+
+    return _outcome(run, native, position)
+
+
+def paths_agree(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *, save: bool = True,
+                deadline_s: float = DEADLINE_S) -> tuple[int, Failure | None]:
+    """(records compared, failure): the generated translator, the interpreter and (XML) lxml-only paths agree."""
+    from mashlink.mapping.readers import RowProblem
+    from mashlink.mapping.stream import StreamSummary, iter_native
+
+    reader, fast, reference = _mappings(fmt)
+    if "--la" in args:
+        reader = copy.copy(reader)
+        reader.la_code = args[args.index("--la") + 1]
+    compared = 0
+    failure: Failure | None = None
+    with materialised(files) as paths:
+        try:
+            with deadline(deadline_s):
+                for native, position in iter_native(reader, paths, fast, StreamSummary()):
+                    if isinstance(native, RowProblem):
+                        continue
+                    # the DfE readers stream: compare before the next record is read
+                    expected = _outcome(fast.translate, native, position)
+                    others = [("interpreter", _interpreted(fast, native, position))]
+                    if reference is not None:
+                        others.append(("lxml-only paths", _outcome(reference.translate, native, position)))
+                    compared += 1
+                    for label, got in others:
+                        if got != expected:
+                            failure = Failure("paths_disagree", f"record {position.record}: fast path "
+                                                                f"{expected[0]}, {label} {got[0]}")
+                            break
+                    if failure:
+                        break
+        except DeadlineExceeded as exc:
+            failure = Failure("deadline", f"differential check {exc}")
+        except Exception as exc:  # noqa: BLE001 - any other exception is a crash of a reader or path
+            failure = Failure("traceback", _exception_class(exc))
+    if failure is not None and save:
+        failure = Failure(failure.kind, failure.detail, save_input(fmt, files, args, failure.kind, failure.detail))
+    return compared, failure
