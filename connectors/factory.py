@@ -140,9 +140,13 @@ def build_reference(ctx: ConnectorContext) -> BuiltConnector:
     """The reference connector over the simulated agency system (``connector: reference`` or ``--simulated``)."""
     from mashlink.connectors.reference.factory import reference_connector
 
+    from mashlink.connectors.events.wiring import native_events
+
     options = dict(ctx.agency.options) if ctx.agency.connector == "reference" else {}
+    # The simulated agency's "tool" is a drop folder in the state directory: its events queue is consumed too.
+    events, events_description = native_events(ctx, None, None)
     return BuiltConnector(reference_connector(ctx.agency.id, ctx.agency.kind, options=options),
-                          description="simulated")
+                          [events] if events is not None else [], f"simulated; {events_description}")
 
 
 def agency_index(settings: MashlinkSettings, agency_id: str) -> int:

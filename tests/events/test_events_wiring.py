@@ -103,3 +103,26 @@ def test_each_connector_kind_receives_the_outcome_in_its_own_tool(tmp_path: Path
             for tap in taps.values():
                 tap.close()
             loop.close()
+
+
+def test_simulated_connector_as_in_docker_compose_consumes_its_events_into_a_folder(tmp_path: Path,
+                                                                                   broker_url: str) -> None:
+    from mashlink.connectors.factory import build_connector
+    from tests.events.support import context, decide, events_loop
+
+    with events_loop(tmp_path, broker_url) as (loop, hub):
+        tap = ReceiptTap(loop, "education-synth")
+        ctx = context(loop, "education-synth")
+        ctx.simulated = True  # ``mashlink connector education-synth --simulated``
+        built = build_connector(ctx)
+        assert [s.name for s in built.services] == ["agency-events"]
+        built.start_services()
+        try:
+            outcome_id = decide(hub, "education-synth", outcome="nfa_advice")
+            wait_for(lambda: tap.statuses() == ["delivered"], 30, "the delivered receipt")
+            [written] = (loop.settings.state_dir / "connector-education-synth.events" / "outbox").glob("*.json")
+            payload = json.loads(written.read_text(encoding="utf-8"))
+            assert payload["outcome_id"] == outcome_id and "no further action" in payload["text"]
+        finally:
+            built.stop_services()
+            tap.close()
