@@ -29,6 +29,8 @@ pass               key                                             still finds t
                    name, no date
 ``postcode_year``  current and previous postcodes (or UPRN) +      surname changed and date typo
                    birth year
+``given_postcode`` phonetic first given name + current or          surname changed and no date of
+                   previous postcode (or UPRN), no date            birth on the referral
 ``mother``         the record id of the person's mother in this    an unborn child (no name, no
                    index (from ``mother_person_id`` or a           date of birth): found through
                    ``mother`` relationship)                        the mother's record
@@ -79,6 +81,7 @@ class BlockPass(StrEnum):
     GIVEN_DOB = "given_dob"
     FAMILY_GIVEN = "family_given"
     POSTCODE_YEAR = "postcode_year"
+    GIVEN_POSTCODE = "given_postcode"
     MOTHER = "mother"
 
 
@@ -90,6 +93,7 @@ MORE_SELECTIVE: dict[BlockPass, tuple[BlockPass, ...]] = {
     BlockPass.FAMILY_GIVEN: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
     BlockPass.GIVEN_DOB: (BlockPass.FAMILY_YEAR, BlockPass.POSTCODE_YEAR, BlockPass.IDENTIFIER),
     BlockPass.POSTCODE_YEAR: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
+    BlockPass.GIVEN_POSTCODE: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
 }
 
 #: Identifier systems used as blocking keys (a school URN is a school, not a person).
@@ -193,9 +197,11 @@ def blocking_profile(f: PersonFeatures, *, mother_record_id: str | None = None, 
             add(BlockKey(BlockPass.FAMILY_GIVEN, f"fg={family}|{g}"))
     addresses = [f"pc={p}" for p in sorted(f.postcode_current)] or [f"uprn={u}" for u in sorted(f.uprn_current)]
     previous = [f"pc={p}" for p in sorted(f.postcode_previous)] or [f"uprn={u}" for u in sorted(f.uprn_previous)]
-    if year is not None:
-        for address in (*addresses, *previous):
+    for address in (*addresses, *previous):
+        if year is not None:
             add(BlockKey(BlockPass.POSTCODE_YEAR, f"py={address}|{year}"))
+        for g in given:
+            add(BlockKey(BlockPass.GIVEN_POSTCODE, f"gp={g}|{address}"))
     if mother_record_id:
         add(mother_key(mother_record_id))
     family_now = f.registered_family or (min(f.family_current) if f.family_current else None)

@@ -232,6 +232,53 @@ def _load_person(text: str) -> Person:
     return Person.model_validate_json(text)
 
 
+#: What the index stores for one entry: record id, mother's record id, household key, person JSON,
+#: features JSON, blocking key values. Plain data, so worker processes can prepare rows.
+PreparedRow = tuple[str, str | None, str | None, str, str | None, list[int]]
+
+
+def prepare_entry(entry: IndexEntry) -> PreparedRow:
+    """Everything the index computes for an entry (features, keys, household) before storing it."""
+    f = features(entry.person)
+    keys, household = blocking_profile(f, mother_record_id=entry.mother_record_id)
+    return (entry.record_id, entry.mother_record_id, household, _person_json(entry.person),
+            encode_features(f), sorted({k.value for k in keys}))
+
+
+def prepare_person_lines(lines: Sequence[tuple[int, str]]) -> tuple[list[PreparedRow], list[tuple[int, str]]]:
+    """Person-JSONL lines ``(line number, text)`` to prepared rows, and ``(line number, error)`` for bad ones.
+
+    A module-level function of plain data in and out, so a process pool can run it (index loads
+    spread the per-person work over every core; SQLite writes stay in one process).
+    """
+    rows: list[PreparedRow] = []
+    errors: list[tuple[int, str]] = []
+    for number, line in lines:
+        try:
+            person = Person.model_validate_json(line)
+        except ValueError as exc:
+            errors.append((number, validation_error_text(exc)))
+            continue
+        rows.append(prepare_entry(IndexEntry(record_id=person.person_id, person=person,
+                                             mother_record_id=person.mother_person_id)))
+    return rows, errors
+
+
+def validation_error_text(exc: Exception) -> str:
+    """Field path, message and rule of each validation error (never the rejected value)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    found = errors(include_input=False, include_url=False)
+    for err in found[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "<line>"
+        parts.append(f"field {loc}: {err.get('msg', '')} (rule {err.get('type', '')})")
+    if len(found) > 5:
+        parts.append(f"and {len(found) - 5} more")
+    return "; ".join(parts)
+
+
 def _pack(keys: list[int]) -> bytes:
     return array("q", keys).tobytes()
 
@@ -380,22 +427,19 @@ class MatchIndex:
 
     def add_entries(self, entries: Iterable[IndexEntry], *, on_progress: Callable[[int], Any] | None = None) -> int:
         """Upsert index entries by record id (the general form of ``add_many``)."""
+        return self.add_prepared((prepare_entry(e) for e in entries), on_progress=on_progress)
+
+    def add_prepared(self, rows: Iterable[PreparedRow], *, on_progress: Callable[[int], Any] | None = None) -> int:
+        """Upsert rows made by :func:`prepare_entry` (possibly in worker processes: ``prepare_person_lines``)."""
         with self._lock:
             if self._is_empty():
-                return self._bulk_load(entries, on_progress)
-            return self._upsert(entries, on_progress)
+                return self._bulk_load(rows, on_progress)
+            return self._upsert(rows, on_progress)
 
     def _is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM persons LIMIT 1").fetchone() is None
 
-    @staticmethod
-    def _row(entry: IndexEntry) -> tuple[str, str | None, str | None, str, str | None, list[int]]:
-        f = features(entry.person)
-        keys, household = blocking_profile(f, mother_record_id=entry.mother_record_id)
-        return (entry.record_id, entry.mother_record_id, household, _person_json(entry.person),
-                encode_features(f), sorted({k.value for k in keys}))
-
-    def _bulk_load(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
+    def _bulk_load(self, rows: Iterable[PreparedRow], on_progress: Callable[[int], Any] | None) -> int:
         """Into an empty index: no indexes while inserting, one transaction, indexes built at the end."""
         db = self._db
         seen: dict[str, int] = {}
@@ -408,8 +452,7 @@ class MatchIndex:
         try:
             for statement in _DROP_INDEXES:
                 db.execute(statement)
-            for entry in entries:
-                record_id, mother, household, text, feats, keys = self._row(entry)
+            for record_id, mother, household, text, feats, keys in rows:
                 old = seen.get(record_id)
                 if old is not None:
                     superseded.append(old)
@@ -459,14 +502,13 @@ class MatchIndex:
         self._db.executemany("DELETE FROM blocks WHERE key=? AND rid=?", ((k, rid) for k in _unpack(keys)))
         self._db.execute("DELETE FROM persons WHERE rid=?", (rid,))
 
-    def _upsert(self, entries: Iterable[IndexEntry], on_progress: Callable[[int], Any] | None) -> int:
+    def _upsert(self, rows: Iterable[PreparedRow], on_progress: Callable[[int], Any] | None) -> int:
         """Into a populated index: each record id's old row and keys go, the new ones come in."""
         db = self._db
         written = 0
         db.execute("BEGIN")
         try:
-            for entry in entries:
-                record_id, mother, household, text, feats, keys = self._row(entry)
+            for record_id, mother, household, text, feats, keys in rows:
                 old = db.execute("SELECT rid, keys FROM persons WHERE record_id=?", (record_id,)).fetchone()
                 if old is not None:
                     self._delete_rid(int(old[0]), old[1])

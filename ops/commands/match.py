@@ -46,7 +46,7 @@ import typer
 
 if TYPE_CHECKING:
     from mashlink.matching.decide import SearchOutcome
-    from mashlink.matching.index import IndexEntry
+    from mashlink.matching.index import IndexEntry, PreparedRow
     from mashlink.schemas.person import Person
 
 match_app = typer.Typer(help="Build and search match indexes; confirm or reject an agency record's link to a "
@@ -131,26 +131,13 @@ def _summary(data: dict[str, object], text: str, as_json: bool) -> None:
 
 
 def _validation_text(exc: Exception) -> str:
-    """Field path, message and rule of each pydantic error (never the rejected value)."""
-    from pydantic import ValidationError
+    from mashlink.matching.index import validation_error_text
 
-    if not isinstance(exc, ValidationError):
-        return str(exc)
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "<line>"
-        parts.append(f"field {loc}: {err.get('msg', '')} (rule {err.get('type', '')})")
-    more = exc.error_count() - len(parts)
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
+    return validation_error_text(exc)
 
 
-def _person_jsonl_entries(files: list[Path], bad: list[str]) -> "Iterator[IndexEntry]":
-    """Index entries from person-JSONL files; bad lines are reported into ``bad`` and skipped."""
-    from mashlink.matching.index import IndexEntry
-    from mashlink.schemas.person import Person
-
+def _line_chunks(files: list[Path], bad: list[str], size: int = 2000
+                 ) -> "Iterator[tuple[Path, list[tuple[int, str]]]]":
     for path in files:
         try:
             handle = path.open("r", encoding="utf-8")
@@ -158,15 +145,50 @@ def _person_jsonl_entries(files: list[Path], bad: list[str]) -> "Iterator[IndexE
             bad.append(f"{path}: cannot read ({exc.strerror or exc})")
             continue
         with handle:
+            chunk: list[tuple[int, str]] = []
             for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    person = Person.model_validate_json(line)
-                except ValueError as exc:
-                    bad.append(f"{path} line {number}: rejected: {_validation_text(exc)}")
-                    continue
-                yield IndexEntry(record_id=person.person_id, person=person, mother_record_id=person.mother_person_id)
+                if line.strip():
+                    chunk.append((number, line))
+                if len(chunk) >= size:
+                    yield path, chunk
+                    chunk = []
+            if chunk:
+                yield path, chunk
+
+
+def _person_jsonl_rows(files: list[Path], bad: list[str], workers: int) -> "Iterator[PreparedRow]":
+    """Prepared index rows from person-JSONL files, the per-person work spread over ``workers`` processes.
+
+    Rows come back in file order; bad lines are reported into ``bad`` (file, line, field, rule).
+    """
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from mashlink.matching.index import prepare_person_lines
+
+    def report(path: Path, errors: list[tuple[int, str]]) -> None:
+        bad.extend(f"{path} line {number}: rejected: {message}" for number, message in errors)
+
+    if workers <= 1:
+        for path, chunk in _line_chunks(files, bad):
+            rows, errors = prepare_person_lines(chunk)
+            report(path, errors)
+            yield from rows
+        return
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque[tuple[Path, Future]] = deque()
+        for path, chunk in _line_chunks(files, bad):
+            pending.append((path, pool.submit(prepare_person_lines, chunk)))
+            if len(pending) > 2 * workers:  # bounded memory: a few chunks in flight
+                done_path, future = pending.popleft()
+                rows, errors = future.result()
+                report(done_path, errors)
+                yield from rows
+        while pending:
+            done_path, future = pending.popleft()
+            rows, errors = future.result()
+            report(done_path, errors)
+            yield from rows
 
 
 def _format_entries(fmt: str, files: list[Path], la: str | None, bad: list[str]) -> "Iterator[IndexEntry]":
@@ -216,6 +238,8 @@ def index_build(
     la: str = typer.Option(None, "--la", help="LA code for files that carry none (cin, ssda903)."),
     remove_missing: bool = typer.Option(False, "--remove-missing",
                                         help="Also remove records this load did not include (a full reload)."),
+    workers: int = typer.Option(0, "--workers", min=0,
+                                help="Processes preparing person-jsonl rows (0: one per CPU core)."),
     train: bool = typer.Option(True, "--train/--no-train", help="Learn the weights after loading (EM)."),
     as_json: bool = typer.Option(False, "--json", help="Summary as one JSON object on stderr."),
 ) -> None:
@@ -239,20 +263,24 @@ def index_build(
     except (NotAnIndex, OSError) as exc:
         _err(f"cannot open the index: {exc}")
         raise typer.Exit(2) from None
+    import os
+
+    from mashlink.matching.index import prepare_entry
+
     loaded: set[str] = set()
     with index:
         before = len(index)
-        entries = (_person_jsonl_entries(files, bad) if fmt == PERSON_JSONL
-                   else _format_entries(fmt, files, la, bad))
+        rows = (_person_jsonl_rows(files, bad, workers or os.cpu_count() or 1) if fmt == PERSON_JSONL
+                else (prepare_entry(e) for e in _format_entries(fmt, files, la, bad)))
 
-        def tracked() -> "Iterator[IndexEntry]":
-            for entry in entries:
+        def tracked() -> "Iterator[PreparedRow]":
+            for row in rows:
                 if remove_missing:
-                    loaded.add(entry.record_id)
-                yield entry
+                    loaded.add(row[0])
+                yield row
 
         with _progress(f"indexing {fmt}") as on_progress:
-            written = index.add_entries(tracked(), on_progress=on_progress)
+            written = index.add_prepared(tracked(), on_progress=on_progress)
         removed = 0
         if remove_missing and written:
             removed = index.remove([r for r in index.record_ids() if r not in loaded])

@@ -61,6 +61,12 @@ def test_moved_family_shares_previous_postcode_and_names() -> None:
     assert BlockPass.POSTCODE_YEAR in found
 
 
+def test_changed_surname_and_no_date_of_birth_share_given_name_and_postcode() -> None:
+    record = person("r", "Rory", "Talingcott", postcode="LS6 2AB")
+    subject = renamed(record, names=[HumanName(given=["Rory"], family="Sowham")], birth_date=None, identifiers=[])
+    assert shared(subject, record) == {BlockPass.GIVEN_POSTCODE}
+
+
 def test_changed_surname_is_found_through_the_name_history() -> None:
     record = person("r", names=[HumanName(given=["Esme"], family="Nowak"),
                                 HumanName(use=NameUse.PREVIOUS, given=["Esme"], family="Kowalski")])

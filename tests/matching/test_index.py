@@ -259,3 +259,21 @@ def test_train_stores_model_and_term_frequencies(tmp_path: Path, people: list) -
         assert idx.term_frequencies.count("family", "smith") > 0
         rid, stored = people[3]
         assert result_ids(idx.search(renamed(stored)))[0] == rid
+
+
+def test_features_of_another_layout_are_recomputed_from_the_person(tmp_path: Path, people: list) -> None:
+    """An index written before the scorer's features changed shape still searches correctly."""
+    import sqlite3
+
+    path = tmp_path / "i.sqlite"
+    with MatchIndex.create(path) as idx:
+        idx.add_many(people[:200])
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='[[\"older\",\"layout\"]]' WHERE name='features_layout'")
+    db.execute("UPDATE persons SET features='[1,2,3]'")  # unreadable under today's layout
+    db.commit()
+    db.close()
+    with MatchIndex.open(path) as idx:
+        rid, stored = people[17]
+        outcome = idx.search(renamed(stored))
+        assert result_ids(outcome)[0] == rid and outcome.outcome is MatchDecision.MATCH
