@@ -18,7 +18,14 @@ Rules (``policy`` thresholds):
   ``near_tie_margin`` in probability or ``near_tie_weight_margin`` in match
   weight (``near_tie``), no other candidate is at match level too
   (``several_matches``), and no other candidate at or above ``review`` shares
-  its household, date of birth or family name (``household_member_close``).
+  its household or family name (``household_member_close``).
+- A sibling's NHS number on the referral: when the best record agrees on
+  given name, family name and full date of birth and its only veto is the NHS
+  number conflict, and another record holds the referral's number with a
+  different given name *and* date of birth, the number is explained
+  (``nhs_number_conflict_explained``): the best record may match and the
+  number's holder is shown but is no rival. Without such a record the
+  conflict stands (a twin the agency never met carries their own number).
 """
 
 from __future__ import annotations
@@ -66,13 +73,49 @@ def _family_names(person: Person) -> set[str]:
 
 
 def _related(a: ScoredCandidate, b: ScoredCandidate) -> bool:
-    """Same household, date of birth or family name: who twins, siblings and duplicates look like."""
+    """Same household, or the same family name: what twins, siblings, a parent and child, and duplicates share.
+
+    A shared date of birth alone is not a tie: blocking finds every child born
+    that day, and a stranger born the same day with another family name is
+    only a rival if the scores are close (the near-tie rule).
+    """
     if a.household_id is not None and a.household_id == b.household_id:
         return True
-    if a.person.birth_date is not None and b.person.birth_date is not None \
-            and a.person.birth_date.value == b.person.birth_date.value:
-        return True
     return bool(_family_names(a.person) & _family_names(b.person))
+
+
+_FULL_GIVEN = frozenset({"exact", "variant"})
+_FULL_FAMILY = frozenset({"exact", "previous_name"})
+
+
+def _wrong_number_holder(candidate: ScoredCandidate) -> bool:
+    """A record found only by the subject's NHS number: given name and date of birth both clearly differ.
+
+    The classic case is a sibling's NHS number keyed on the referral.
+    """
+    levels = candidate.pair.levels
+    return (levels.get("nhs_number") == "equal" and levels.get("given") == "different"
+            and levels.get("dob") == "different")
+
+
+def _conflict_explained(top: ScoredCandidate, others: Sequence[ScoredCandidate], policy: MatchPolicy) -> bool:
+    """The top record's only veto is an NHS number conflict that another record explains.
+
+    The subject agrees with the top record on given name, family name and
+    full date of birth, and the subject's NHS number belongs to another
+    record whose given name and date of birth both differ: the number was
+    keyed from a sibling, so it is no evidence against the top record. When
+    no such record is in the index (a twin the agency has never met, say) the
+    conflict stands.
+    """
+    pair = top.pair
+    levels = pair.levels
+    if pair.vetoes != ["nhs_number_conflict"] or pair.probability < policy.auto_match:
+        return False
+    if levels.get("given") not in _FULL_GIVEN or levels.get("family") not in _FULL_FAMILY \
+            or levels.get("dob") != "exact":
+        return False
+    return any(_wrong_number_holder(o) for o in others)
 
 
 def _demote(candidate: ScoredCandidate, reasons: list[str]) -> ScoredCandidate:
@@ -104,8 +147,17 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
 
     top = shown[0]
     reasons: list[str] = []
+    rivals = shown[1:]
+    if top.pair.decision is MatchDecision.CANDIDATE and _conflict_explained(top, rivals, policy):
+        promoted = top.pair.model_copy(update={
+            "decision": MatchDecision.MATCH,
+            "reasons": [*top.pair.reasons, "nhs_number_conflict_explained"],
+        })
+        top = top.model_copy(update={"pair": promoted})
+        shown = [top, *rivals]
+        rivals = [o for o in rivals if not _wrong_number_holder(o)]
     if top.pair.decision is MatchDecision.MATCH:
-        for other in shown[1:]:
+        for other in rivals:
             if other.pair.decision is MatchDecision.MATCH and "several_matches" not in reasons:
                 reasons.append("several_matches")
             if (top.pair.probability - other.pair.probability <= policy.near_tie_margin

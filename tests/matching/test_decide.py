@@ -151,3 +151,38 @@ def test_agency_configuration_carries_a_matching_block() -> None:
     with pytest.raises(ValidationError) as error:
         AgencyConfig.model_validate({**base, "matching": {"review": 1.5}})
     assert error.value.errors()[0]["loc"] == ("matching", "review")
+
+
+def test_siblings_nhs_number_is_explained_and_the_right_child_matched() -> None:
+    """The issue's health failure: the referral carries the brother's NHS number. The brother's record holds it
+    with another given name and date of birth, so the number is explained and Ruby is matched; the brother is
+    still shown, never matched."""
+    ruby = person("ruby", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(100)])
+    archie = person("archie", "Archie", "Hughes", dob=date(2012, 1, 20), ids=[nhs_id(200)])
+    referral = person("ref", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(200)])
+    outcome = decide(referral, [scored(referral, "ruby", ruby, "h1"), scored(referral, "archie", archie, "h1")],
+                     POLICY)
+    assert outcome.outcome is MATCH and ids(outcome) == ["ruby", "archie"]
+    assert "nhs_number_conflict_explained" in outcome.results[0].pair.reasons
+    assert outcome.results[1].pair.decision is CANDIDATE
+
+
+def test_unexplained_nhs_conflict_still_goes_to_a_person() -> None:
+    """A twin the agency never met, referred as 'Tommy' with his own NHS number, against the co-twin registered
+    as Tommy: the conflicting number is not explained by any record, so nothing is automatic."""
+    tommy = person("tommy", "Tommy", "Hughes", ids=[nhs_id(100)])
+    referral = person("ref", "Tommy", "Hughes", ids=[nhs_id(300)])
+    outcome = decide(referral, [scored(referral, "tommy", tommy, "h1")], POLICY)
+    assert outcome.outcome is CANDIDATE
+    assert "nhs_number_conflict" in outcome.results[0].pair.vetoes
+
+
+def test_a_stranger_sharing_only_the_date_of_birth_is_no_household_tie() -> None:
+    subject = person("s", "Ruby", "Hughes", sex=Sex.FEMALE)
+    outcome = decide(subject, [
+        scored(subject, "ruby", person("ruby", "Ruby", "Hughes", sex=Sex.FEMALE)),
+        scored(subject, "other", person("other", "Rubi", "Okafor", postcode="M1 1AA", sex=Sex.FEMALE)),
+    ], POLICY)
+    assert [r.pair.decision for r in outcome.results] == [MATCH, CANDIDATE]
+    assert outcome.results[0].pair.probability - outcome.results[1].pair.probability > POLICY.near_tie_margin
+    assert outcome.outcome is MATCH
