@@ -789,7 +789,11 @@ class MatchIndex:
            ``term_frequency_sample`` people (``None``: everyone); relative frequencies settle long before.
         2. ``u`` (how often each level occurs between *different* people) from random pairs, which are
            almost all different people: reliable on any agency's data.
-        3. ``m`` and the prior by expectation maximisation over blocked pairs, with ``u`` fixed. An
+        3. The prior: one in N (the index's size), the chance that two random records are the same
+           person, because ``u`` is measured over random pairs (Splink's "probability two random
+           records match"). A prior over blocked pairs with random-pair ``u`` would overstate every
+           agreement (measured: fewer automatic matches and a wrong one on a 200,000-person index).
+        4. ``m`` by expectation maximisation over blocked pairs, with ``u`` fixed. An
            agency index rarely holds many duplicate records, so EM may have no matches to learn from
            and would then fit ``m`` to siblings and neighbours (same family name and address,
            different given name and date of birth). Its ``m`` is only kept when it is plausible
@@ -798,21 +802,29 @@ class MatchIndex:
            ``m`` stays, with this agency's ``u``. Confirmed review decisions are the labelled
            matches that will improve ``m`` further.
 
+        An index of fewer than ``MIN_TRAINING_PEOPLE`` people keeps the default weights (random pairs
+        of a handful of people say nothing about a population); term frequencies are still counted.
         Always starts from ``MatchModel.default()``, so training twice on the same data gives the same model.
         """
         start = MatchModel.default()
         with self._lock:
             tf = TermFrequencies.from_features(self._features_sample(term_frequency_sample))
-            random_vectors = self.random_pair_vectors(random_pairs, seed=seed)
+            enough = len(self) >= MIN_TRAINING_PEOPLE
+            random_vectors = self.random_pair_vectors(random_pairs, seed=seed) if enough else []
             model = estimate_u(random_vectors, start) if random_vectors else start
             vectors = self.training_vectors(sample_records=sample_records,
-                                            max_pairs_per_record=max_pairs_per_record, seed=seed)
+                                            max_pairs_per_record=max_pairs_per_record, seed=seed) if enough else []
             em = train_em(vectors, model, max_iterations=max_iterations, fixed_u=True) if vectors else None
             em_kept = em is not None and _plausible_m(em, len(vectors))
             if em is not None and em_kept:
                 model = em
-            else:
-                model = model.model_copy(update={"trained_on": len(vectors) + len(random_vectors)})
+            update: dict[str, Any] = {"trained_on": len(vectors) + len(random_vectors)}
+            if random_vectors:
+                # u was measured over random pairs, so the prior must be over random pairs too: a
+                # subject is at most one of the N people. Blocking then only chooses which pairs are
+                # scored; it does not change P(match | comparison), so probabilities stay calibrated.
+                update["prior"] = min(max(1.0 / max(len(self), 1), 1e-9), 0.5)
+            model = model.model_copy(update=update)
             report = {"random_pairs": len(random_vectors), "blocked_pairs": len(vectors), "em_m_kept": em_kept,
                       "term_frequency_people": tf.total("family")}
             self._set_meta("term_frequencies", json.dumps(tf.to_dict()))
@@ -827,6 +839,9 @@ class MatchIndex:
             stored = self._meta("training")
         return None if stored is None else dict(json.loads(stored))
 
+
+#: Below this many people ``train()`` keeps the default weights.
+MIN_TRAINING_PEOPLE = 1000
 
 #: EM's m is kept only when it expects at least this many matches among the blocked pairs.
 MIN_EXPECTED_MATCHES = 30

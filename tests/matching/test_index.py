@@ -253,12 +253,22 @@ def test_train_stores_model_and_term_frequencies(tmp_path: Path, people: list) -
         assert report["em_m_kept"] is False
         assert model.fields["given"]["exact"].m == MatchModel.default().fields["given"]["exact"].m
         assert idx.train(sample_records=300, random_pairs=5000) == model  # deterministic
+        assert model.prior == pytest.approx(1 / len(people))  # u over random pairs, so the prior is too
     with MatchIndex.open(path) as idx:
         assert idx.model == model
         assert idx.term_frequencies is not None
         assert idx.term_frequencies.count("family", "smith") > 0
         rid, stored = people[3]
         assert result_ids(idx.search(renamed(stored)))[0] == rid
+
+
+def test_a_tiny_index_keeps_the_default_weights(tmp_path: Path, people: list) -> None:
+    with MatchIndex.create(tmp_path / "i.sqlite") as idx:
+        idx.add_many(people[:50])
+        model = idx.train()
+        assert model.fields == MatchModel.default().fields and model.prior == MatchModel.default().prior
+        assert idx.training_report()["random_pairs"] == 0
+        assert idx.term_frequencies.total("family") == 50
 
 
 def test_features_of_another_layout_are_recomputed_from_the_person(tmp_path: Path, people: list) -> None:
