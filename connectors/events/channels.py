@@ -71,9 +71,14 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def event_payload(event: AgencyEvent, message: RenderedMessage) -> dict[str, Any]:
-    """The JSON an agency's tool receives (web hook body, drop-folder file): ids, codes and the rendered text."""
-    return {
+def event_payload(event: AgencyEvent, message: RenderedMessage, *, ack_url: str | None = None) -> dict[str, Any]:
+    """The JSON an agency's tool receives (web hook body, drop-folder file): ids, codes and the rendered text.
+
+    ``ack_url``, when the connector serves an acknowledgement endpoint, is where the tool POSTs
+    ``{"event_id": ...}`` (signed) once a person has read it.
+    """
+    extra = {"ack_url": ack_url} if ack_url else {}
+    return {**extra,
         "type": EVENT_KIND, "version": "1", "event_id": event.message_id, "event": event.kind,
         "agency_id": event.agency_id, "referral_id": event.referral_id, "outcome_id": event.outcome_id,
         "enquiry_id": event.enquiry_id, "sent_at": event.sent_at.isoformat(),
@@ -90,7 +95,8 @@ class WebhookEventChannel:
     """POST the event as signed JSON with ``Idempotency-Key: <event id>``; any 2xx is delivered.
 
     A 2xx whose JSON body says ``{"acknowledged": true}`` is also an explicit
-    acknowledgement (the tool showed it to a person at once).
+    acknowledgement (the tool showed it to a person at once); a later one is
+    a signed POST to ``ack_url`` (:mod:`.ack_endpoint`).
     """
 
     name = "webhook"
@@ -102,9 +108,10 @@ class WebhookEventChannel:
         self.timeout_s = timeout_s
         self.verify_tls = verify_tls
         self.transport = transport
+        self.ack_url: str | None = None  # set when the acknowledgement endpoint is listening
 
     def send(self, event: AgencyEvent, message: RenderedMessage) -> Delivered:
-        body = _dumps(event_payload(event, message))
+        body = _dumps(event_payload(event, message, ack_url=self.ack_url))
         headers = sign_headers(self.key, body, idempotency_key=event.message_id)
         try:
             with httpx.Client(timeout=self.timeout_s, verify=self.verify_tls, transport=self.transport) as client:

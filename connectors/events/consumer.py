@@ -31,6 +31,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -192,21 +193,39 @@ class EventsHandler:
         check = getattr(self.channel, "acknowledged", None)
         if check is None:
             return 0
-        waiting = {row.message_id: row for row in self.store.awaiting_acknowledgement()}
+        waiting = {row.message_id: row for row in self.store.awaiting_acknowledgement()
+                   if row.channel == self.channel.name}
         if not waiting:
             return 0
         done = 0
         for message_id, detail in check(list(waiting.values())):
             row = waiting.get(message_id)
-            if row is None:
-                continue
-            self._receipt(row, ReceiptStatus.ACKNOWLEDGED, detail)  # raises: recorded on a later scan
-            self.store.mark_acknowledged(message_id, detail)
-            self._count("acknowledged")
-            done += 1
-            self._log.info("events.acknowledged", message_id=message_id, referral_id=row.referral_id,
-                           event_type=row.kind, detail=detail)
+            if row is not None:
+                self._acknowledge(row, detail)  # raises: recorded on a later scan
+                done += 1
         return done
+
+    def _acknowledge(self, row: StoredEvent, detail: str) -> None:
+        self._receipt(row, ReceiptStatus.ACKNOWLEDGED, detail)
+        self.store.mark_acknowledged(row.message_id, detail)
+        self._count("acknowledged")
+        self._log.info("events.acknowledged", message_id=row.message_id, referral_id=row.referral_id,
+                       event_type=row.kind, detail=detail)
+
+    def acknowledge(self, message_id: str, detail: str) -> str:
+        """An explicit acknowledgement from the agency's tool: ``acknowledged``, ``already`` or ``unknown``.
+
+        Only an event this consumer delivered can be acknowledged (a tool cannot acknowledge what it was
+        never sent, nor an event that failed). Raises when the receipt was not confirmed (the tool retries).
+        """
+        row = self.store.get(message_id)
+        if row is None or row.status not in DONE:
+            return "unknown"
+        if row.status == "acknowledged":
+            self._receipt(row, ReceiptStatus.ACKNOWLEDGED, row.detail)  # same receipt id: one effect
+            return "already"
+        self._acknowledge(row, detail)
+        return "acknowledged"
 
 
 class AgencyEventsConsumer:
@@ -216,8 +235,10 @@ class AgencyEventsConsumer:
 
     def __init__(self, broker_factory: Callable[[], Broker], agency_id: str, handler: EventsHandler, *,
                  ack_scan_interval_s: float = 30.0, restart_backoff_s: float = 1.0,
-                 max_wait_s: float = 0.05) -> None:
+                 max_wait_s: float = 0.05, ack_endpoint: Any = None) -> None:
         self.broker_factory = broker_factory
+        #: Optional :class:`~.ack_endpoint.AckEndpoint`: explicit acknowledgements POSTed by the tool.
+        self.ack_endpoint = ack_endpoint
         self.agency_id = agency_id
         self.handler = handler
         self.ack_scan_interval_s = ack_scan_interval_s
@@ -262,6 +283,10 @@ class AgencyEventsConsumer:
             raise RuntimeError("events consumer already started")
         self._stop.clear()
         self._ready.clear()
+        if self.ack_endpoint is not None:
+            url = self.ack_endpoint.start()
+            if hasattr(self.handler.channel, "ack_url"):
+                self.handler.channel.ack_url = url  # type: ignore[attr-defined]
         targets = [("events", self._consume)]
         if getattr(self.handler.channel, "acknowledged", None) is not None:
             targets.append(("events-acks", self._scan))
@@ -277,6 +302,8 @@ class AgencyEventsConsumer:
         for thread in self._threads:
             thread.join(30)
         self._threads = []
+        if self.ack_endpoint is not None:
+            self.ack_endpoint.stop()
         self.handler.receipts.close()
         log.info("events.consumer_stopped", agency_id=self.agency_id, delivered=self.handler.stats.delivered,
                  failed=self.handler.stats.failed, acknowledged=self.handler.stats.acknowledged)

@@ -27,6 +27,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 EVENT_CHANNELS = ("fhir", "hl7v2", "webhook", "drop_folder")
+
+
+def host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("must be host:port, e.g. 0.0.0.0:8443 (port 0 picks a free port)")
+    return host.strip("[]"), int(port)
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -85,8 +92,27 @@ class WebhookEventsOptions(_EventsCommon):
     key_file: Path | None = Field(default=None, description="File with the HMAC key (a mounted secret)")
     timeout_s: float = Field(default=10.0, gt=0, le=300)
     verify_tls: bool | Path = Field(default=True, description="false, or a CA bundle file for a private CA")
+    ack_listen: str | None = Field(default=None, description="host:port of the endpoint the tool POSTs signed "
+                                                             "acknowledgements to (none: only 2xx replies saying "
+                                                             "acknowledged count)")
+    ack_path: str = Field(default="/mashlink/events/ack", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    ack_url: str | None = Field(default=None, description="Public URL of the acknowledgement endpoint (behind a "
+                                                          "proxy); default from ack_listen")
+    ack_window_s: int = Field(default=300, ge=10, le=3600, description="Acknowledgements signed longer ago are "
+                                                                        "refused")
 
-    @field_validator("url")
+    @field_validator("ack_listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            host_port(value)
+        return value
+
+    @property
+    def listen(self) -> tuple[str, int] | None:
+        return host_port(self.ack_listen) if self.ack_listen is not None else None
+
+    @field_validator("url", "ack_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith(("http://", "https://"))
@@ -98,6 +124,10 @@ class WebhookEventsOptions(_EventsCommon):
     def _one_key(self) -> "WebhookEventsOptions":
         if self.key_env is not None and self.key_file is not None:
             raise ValueError("give at most one of key_env or key_file")
+        listen = self.listen
+        if listen is not None and self.ack_url is None and listen[0] in ("0.0.0.0", "::", ""):
+            raise ValueError("ack_url is required when ack_listen binds every interface: the agency's tool needs "
+                             "an address it can reach")
         return self
 
 

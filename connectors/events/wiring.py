@@ -93,7 +93,10 @@ def events_broker_factory(ctx: ConnectorContext, options: AnyEventsOptions) -> B
 
 def build_events_service(ctx: ConnectorContext, options: AnyEventsOptions, channel: EventChannel, *,
                          effects: Sequence[LocalEffect] = ()) -> AgencyEventsConsumer:
-    """The ``agency-events`` service; ConfigError when the templates are missing."""
+    """The ``agency-events`` service; ConfigError when the templates are missing.
+
+    A web hook channel with ``ack_listen`` also serves the signed acknowledgement endpoint.
+    """
     templates = (resolve_path(ctx.settings.state_dir, options.templates_dir) if options.templates_dir
                  else default_agency_templates_dir())
     try:
@@ -110,7 +113,16 @@ def build_events_service(ctx: ConnectorContext, options: AnyEventsOptions, chann
     handler = EventsHandler(ctx.agency.id, channel, renderer, EventStore(store_path),
                             ReceiptPublisher(factory, ctx.agency.id), max_attempts=options.max_attempts,
                             effects=effects)
-    return AgencyEventsConsumer(factory, ctx.agency.id, handler, ack_scan_interval_s=options.ack_scan_interval_s)
+    ack = None
+    if isinstance(options, WebhookEventsOptions) and options.listen is not None \
+            and isinstance(channel, WebhookEventChannel):
+        from mashlink.connectors.events.ack_endpoint import AckEndpoint
+
+        host, port = options.listen
+        ack = AckEndpoint(handler, channel.key, host=host, port=port, path=options.ack_path,
+                          public_url=options.ack_url, window_s=options.ack_window_s)
+    return AgencyEventsConsumer(factory, ctx.agency.id, handler, ack_scan_interval_s=options.ack_scan_interval_s,
+                                ack_endpoint=ack)
 
 
 def native_events(ctx: ConnectorContext, events: AnyEventsOptions | None,

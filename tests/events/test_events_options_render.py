@@ -41,6 +41,10 @@ def _config_error(tmp_path: Path, agency: dict[str, Any]) -> dict[str, str]:
     ({"channel": "drop_folder", "max_attempts": 0}, "events.max_attempts", "greater than or equal to 1"),
     ({"channel": "webhook", "url": "ftp://tool.example"}, "events.url", "http:// or https://"),
     ({"channel": "drop_folder", "colour": "blue"}, "events.colour", "unknown key"),
+    ({"channel": "webhook", "url": "https://tool.example/e", "ack_listen": "nowhere"}, "events.ack_listen",
+     "must be host:port"),
+    ({"channel": "webhook", "url": "https://tool.example/e", "ack_listen": "0.0.0.0:8470"}, "events",
+     "ack_url is required when ack_listen binds every interface"),
     ({"channel": "drop_folder", "retry_backoff_s": 10, "retry_backoff_max_s": 1}, "events",
      "retry_backoff_s must not exceed retry_backoff_max_s"),
 ])

@@ -105,3 +105,76 @@ def test_http_4xx_is_permanent_failed_at_once(tmp_path: Path, broker_url: str) -
         finally:
             service.stop()
             tap.close()
+
+
+def test_the_tool_acknowledges_later_with_a_signed_post_to_ack_url(tmp_path: Path, broker_url: str) -> None:
+    import httpx
+
+    from mashlink.connectors.delivery.signing import sign_headers
+
+    hook = Hook()
+    with webhook_server(hook) as url, events_loop(tmp_path, broker_url) as (loop, hub):
+        tap = ReceiptTap(loop, AGENCY)
+        options = WebhookEventsOptions(channel="webhook", url=url, ack_listen="127.0.0.1:0", **FAST)
+        service = start_events(loop, AGENCY, options, WebhookEventChannel(url, KEY, timeout_s=5))
+        try:
+            decide(hub, AGENCY)
+            wait_for(lambda: tap.statuses() == ["delivered"], 20, "the delivered receipt")
+            payload = hook.payloads()[0]
+            ack_url = payload["ack_url"]
+            assert ack_url.startswith("http://127.0.0.1:") and ack_url.endswith("/mashlink/events/ack")
+
+            def post(body: bytes, key: bytes = KEY) -> httpx.Response:
+                return httpx.post(ack_url, content=body, headers=sign_headers(key, body), timeout=10)
+
+            assert post(b'{"event_id":"%s"}' % payload["event_id"].encode(), b"x" * 32).status_code == 401
+            assert post(b'{"event_id":""}').status_code == 422
+            assert post(b'{"event_id":"never-sent"}').status_code == 404
+            reply = post(b'{"event_id":"%s"}' % payload["event_id"].encode())
+            assert (reply.status_code, reply.json()["status"]) == (200, "acknowledged")
+            wait_for(lambda: tap.statuses() == ["delivered", "acknowledged"], 20, "the acknowledged receipt")
+            assert tap.receipts()[1].detail == "acknowledged by the agency's tool"
+            again = post(b'{"event_id":"%s"}' % payload["event_id"].encode())
+            assert (again.status_code, again.json()["status"]) == (200, "already")
+            wait_for(lambda: len(tap.receipts()) == 3, 20, "the repeated acknowledgement receipt")
+            assert tap.receipts()[2].receipt_id == tap.receipts()[1].receipt_id
+        finally:
+            service.stop()
+            tap.close()
+
+
+def test_a_2xx_reply_saying_acknowledged_is_an_explicit_acknowledgement(tmp_path: Path, broker_url: str) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps({"acknowledged": True}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/events"
+    try:
+        with events_loop(tmp_path, broker_url) as (loop, hub):
+            tap = ReceiptTap(loop, AGENCY)
+            service = start_events(loop, AGENCY, _options(), WebhookEventChannel(url, KEY, timeout_s=5))
+            try:
+                decide(hub, AGENCY)
+                wait_for(lambda: tap.statuses() == ["delivered", "acknowledged"], 20, "both receipts")
+                assert tap.receipts()[0].detail == "http 201"
+            finally:
+                service.stop()
+                tap.close()
+    finally:
+        server.shutdown()
+        server.server_close()
