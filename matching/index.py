@@ -89,7 +89,7 @@ class IndexEntry(BaseModel):
                                          description="Record id (in this index) of the person's mother")
 
 
-def _mother_links(record: AgencyRecord) -> dict[str, str]:
+def mother_links(record: AgencyRecord) -> dict[str, str]:
     """person_id -> mother's person_id within one record (``mother_person_id``, else a ``mother`` relationship)."""
     people = [record.person, *record.related_people]
     known = {p.person_id for p in people}
@@ -122,7 +122,7 @@ def entries_from_records(records: Iterable[AgencyRecord]) -> Iterator[IndexEntry
     for record in records:
         base = record.source.record_id
         subject = record.person
-        links = _mother_links(record)
+        links = mother_links(record)
         subject_ids[subject.person_id] = base
         mother = links.get(subject.person_id)
         if mother is None:
