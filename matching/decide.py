@@ -14,11 +14,11 @@ Rules (``policy`` thresholds):
 - Candidates vetoed to no match (a clearly different given name or date of
   birth) or below ``review`` take no part: a twin whose registered name
   clearly differs is not a rival.
-- The best candidate stays a match only if no other candidate is within
-  ``near_tie_margin`` in probability or ``near_tie_weight_margin`` in match
-  weight (``near_tie``), no other candidate is at match level too
-  (``several_matches``), and no other candidate at or above ``review`` shares
-  its household or family name (``household_member_close``).
+- The best candidate stays a match only if no other candidate is a near-tie
+  (``near_tie``: the split of probability between the two is worse than
+  ``1 - near_tie_margin``, or their weights are within
+  ``near_tie_weight_margin``) and no other candidate at or above ``review``
+  shares its household or family name (``household_member_close``).
 - A sibling's NHS number on the referral: when the best record agrees on
   given name, family name and full date of birth and its only veto is the NHS
   number conflict, and another record holds the referral's number with a
@@ -88,6 +88,30 @@ _FULL_GIVEN = frozenset({"exact", "variant"})
 _FULL_FAMILY = frozenset({"exact", "previous_name"})
 
 
+def _full_demographics(candidate: ScoredCandidate) -> bool:
+    levels = candidate.pair.levels
+    return (levels.get("given") in _FULL_GIVEN and levels.get("family") in _FULL_FAMILY
+            and levels.get("dob") == "exact")
+
+
+def _near_tie(top: ScoredPair, other: ScoredPair, policy: MatchPolicy) -> bool:
+    """Two candidates close enough that a person must choose.
+
+    Probability is compared as the split between the two: if the subject is
+    one of them, the top one is it with chance ``1 / (1 + 2**(w_other - w_top))``.
+    A near-tie is a split worse than ``1 - near_tie_margin`` (about 4.25 bits
+    apart at the default 0.05), or weights within ``near_tie_weight_margin``.
+    Comparing raw probabilities instead would call every pair of strong
+    candidates a tie (0.9999 and 0.998 differ by 0.002) however far apart the
+    evidence puts them.
+    """
+    gap = top.match_weight - other.match_weight
+    if gap <= policy.near_tie_weight_margin:
+        return True
+    share = 1.0 / (1.0 + 2.0 ** (-min(gap, 60.0)))
+    return share < 1.0 - policy.near_tie_margin
+
+
 def _wrong_number_holder(candidate: ScoredCandidate) -> bool:
     """A record found only by the subject's NHS number: given name and date of birth both clearly differ.
 
@@ -109,13 +133,9 @@ def _conflict_explained(top: ScoredCandidate, others: Sequence[ScoredCandidate],
     conflict stands.
     """
     pair = top.pair
-    levels = pair.levels
     if pair.vetoes != ["nhs_number_conflict"] or pair.probability < policy.auto_match:
         return False
-    if levels.get("given") not in _FULL_GIVEN or levels.get("family") not in _FULL_FAMILY \
-            or levels.get("dob") != "exact":
-        return False
-    return any(_wrong_number_holder(o) for o in others)
+    return _full_demographics(top) and any(_wrong_number_holder(o) for o in others)
 
 
 def _demote(candidate: ScoredCandidate, reasons: list[str]) -> ScoredCandidate:
@@ -157,13 +177,13 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         shown = [top, *rivals]
         rivals = [o for o in rivals if not _wrong_number_holder(o)]
     if top.pair.decision is MatchDecision.MATCH:
+        if _full_demographics(top):
+            # A record found only through the subject's (mis-keyed) NHS number is no rival to one that
+            # agrees on given name, family name and full date of birth.
+            rivals = [o for o in rivals if not _wrong_number_holder(o)]
         for other in rivals:
-            if other.pair.decision is MatchDecision.MATCH and "several_matches" not in reasons:
-                reasons.append("several_matches")
-            if (top.pair.probability - other.pair.probability <= policy.near_tie_margin
-                    or top.pair.match_weight - other.pair.match_weight <= policy.near_tie_weight_margin):
-                if "near_tie" not in reasons:
-                    reasons.append("near_tie")
+            if _near_tie(top.pair, other.pair, policy) and "near_tie" not in reasons:
+                reasons.append("near_tie")
             if _related(top, other) and "household_member_close" not in reasons:
                 reasons.append("household_member_close")
         if reasons:

@@ -71,7 +71,7 @@ def test_near_tie_between_unrelated_records_demotes() -> None:
         scored(subject, "a", person("a", "Oliver", "Smith", postcode="LS1 4AB")),
         scored(subject, "b", person("b", "Oliver", "Smith", postcode="M1 1AA")),
     ], POLICY)
-    assert outcome.outcome is CANDIDATE and "several_matches" in outcome.reasons
+    assert outcome.outcome is CANDIDATE and "near_tie" in outcome.reasons
     assert ids(outcome) == ["a", "b"]  # a tie is shown in record id order
 
 
@@ -186,3 +186,26 @@ def test_a_stranger_sharing_only_the_date_of_birth_is_no_household_tie() -> None
     assert [r.pair.decision for r in outcome.results] == [MATCH, CANDIDATE]
     assert outcome.results[0].pair.probability - outcome.results[1].pair.probability > POLICY.near_tie_margin
     assert outcome.outcome is MATCH
+
+
+def test_a_namesake_far_behind_in_evidence_is_no_tie() -> None:
+    """Same given name and birthday, another family and address: strong on its own, far behind the record that
+    also agrees on family name and address (a raw probability margin would call 0.9999 and 0.998 a tie)."""
+    subject = person("s", "Oliver", "Smith", postcode=None)
+    outcome = decide(subject, [
+        scored(subject, "smith", person("smith", "Oliver", "Smith")),
+        scored(subject, "namesake", person("namesake", "Oliver", "Okafor", postcode="M1 1AA")),
+    ], POLICY)
+    top, namesake = outcome.results
+    assert namesake.pair.probability > 0.95 and top.pair.probability - namesake.pair.probability < 0.05
+    assert top.pair.match_weight - namesake.pair.match_weight > 10
+    assert outcome.outcome is MATCH and top.record_id == "smith"
+
+
+def test_sibling_number_holder_is_no_rival_when_the_record_has_no_number() -> None:
+    ruby = person("ruby", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE)
+    archie = person("archie", "Archie", "Hughes", dob=date(2012, 1, 20), ids=[nhs_id(200)])
+    referral = person("ref", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(200)])
+    outcome = decide(referral, [scored(referral, "ruby", ruby, "h1"), scored(referral, "archie", archie, "h1")],
+                     POLICY)
+    assert outcome.outcome is MATCH and ids(outcome) == ["ruby", "archie"]
