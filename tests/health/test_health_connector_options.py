@@ -152,7 +152,7 @@ def test_simulated_flag_builds_the_reference_connector(tmp_path: Path) -> None:
                            topology=topology, simulated=True,
                            broker_factory=connector_broker_factory(settings, "synth-trust-hl7", topology=topology))
     built = build_connector(ctx)
-    assert built.description == "simulated" and built.connector.agency_kind is AgencyKind.HEALTH
+    assert built.description.startswith("simulated") and built.connector.agency_kind is AgencyKind.HEALTH
 
 
 def test_cli_reports_option_errors_with_the_key_path(tmp_path: Path) -> None:
