@@ -146,14 +146,22 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
         forget_document(root)
 
 
+#: HL7 v2 batch protocol segments: file and batch headers and trailers around the messages.
+BATCH_ENVELOPE = frozenset({"FHS", "BHS", "BTS", "FTS"})
+
+
 def hl7_messages(path: Path, text: str) -> list[tuple[int, str]]:
     """Split a file of ER7 HL7 v2 messages (CR, LF or CRLF) into (first line number, message).
 
-    Every message starts with MSH; anything before the first MSH is an InputError.
+    Every message starts with MSH; anything else before the first MSH is an InputError. The batch
+    envelope of HL7 batch files (FHS / BHS headers, BTS / FTS trailers: how many feeds and
+    extracts arrive) is not part of any message and is skipped.
     """
     lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
     chunks: list[tuple[int, list[str]]] = []
     for number, line in enumerate(lines, start=1):
+        if line[:3] in BATCH_ENVELOPE and (len(line) == 3 or not line[3].isalnum()):
+            continue  # FHS|..., BTS|1: the envelope, not a segment of a message
         if line.startswith("MSH"):
             chunks.append((number, [line]))
         elif line.strip():

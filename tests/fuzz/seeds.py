@@ -39,9 +39,13 @@ def _corpus(fmt: str) -> list[Seed]:
     if not folder.is_dir():
         return []
     args = ("--la", "999") if fmt in ("cin", "ssda903") else ()
-    return [_file(fmt, p, *args) for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix.lower() in (".json", ".xml", ".hl7", ".csv", ".txt")
-            and not p.name.startswith("expected")]
+    suffixes = (".json", ".xml", ".hl7", ".csv")
+    seeds = [_file(fmt, p, *args) for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in suffixes]
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("_")):  # a file set
+        files = {p.name: p.read_bytes() for p in sorted(sub.iterdir()) if p.suffix.lower() in suffixes}
+        if files:
+            seeds.append(Seed(fmt, str(sub.relative_to(ROOT)), files, args))
+    return seeds
 
 
 @lru_cache(maxsize=1)

@@ -38,13 +38,18 @@ def test_every_translate_format_has_seeds() -> None:
     assert all(seeds[fmt] for fmt in FORMATS)
 
 
+#: Seeds that are real-world input mashlink still rejects whole (see tests/corpus/test_corpus.py).
+REJECTED_SEEDS = frozenset({"tests/corpus/hl7v2/python-hl7-vinah-batch-a04.hl7"})
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_seeds_translate(fmt: str) -> None:
     """The unmutated seeds are good input: records out, exit 0, the oracle holds."""
     for seed in all_seeds()[fmt]:
         outcome = run_in_process(fmt, seed.files, seed.args)
         assert outcome.failure is None, (seed.name, str(outcome.failure))
-        assert outcome.exit_code == 0 and outcome.records > 0, seed.name
+        if seed.name not in REJECTED_SEEDS:
+            assert outcome.exit_code == 0 and outcome.records > 0, seed.name
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -29,7 +29,7 @@ def _flag(fid: str, code: dict, **extra: object) -> dict:
 BUNDLE = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in [
     {"resourceType": "Patient", "id": "p1", "name": [{"family": "Okafor", "given": ["Amelia"]}],
      "birthDate": "2016-02-03",
-     "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765870"}]},
+     "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}]},
     _flag("f-local-cp", {"coding": [{"system": LOCAL, "code": "ALRT-17", "display": "Child Protection"}],
                          "text": "Child Protection"}),
     _flag("f-supplier-cp", {"coding": [{"system": SUPPLIER, "code": "X9", "display": "Child protection plan"}]}),
