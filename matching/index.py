@@ -46,6 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from mashlink.matching.blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key
@@ -66,6 +67,8 @@ from mashlink.matching.term_frequency import TermFrequencies
 from mashlink.schemas.codes import RelationshipType
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
+
+log = structlog.get_logger(__name__)
 
 SCHEMA_VERSION = "1"
 
@@ -484,6 +487,7 @@ class MatchIndex:
         db.execute("ANALYZE")
         if on_progress is not None:
             on_progress(written)
+        log.info("match_index_bulk_loaded", path=str(self.path), written=written, superseded=len(superseded))
         return written
 
     def _flush(self, persons: list[tuple[int, str, str | None, str | None, str, str | None, bytes]],
@@ -524,6 +528,7 @@ class MatchIndex:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        log.info("match_index_upserted", path=str(self.path), written=written)
         return written
 
     def remove(self, record_ids: Iterable[str]) -> int:
@@ -831,6 +836,7 @@ class MatchIndex:
             self._set_meta("model", model.model_dump_json())
             self._set_meta("training", json.dumps(report))
             self._model, self._tf, self._scorer = model, tf, None
+            log.info("match_index_trained", path=str(self.path), **report)
             return model
 
     def training_report(self) -> dict[str, Any] | None:

@@ -248,7 +248,9 @@ def index_build(
 
     from mashlink.matching.index import MatchIndex, NotAnIndex
     from mashlink.ops.commands.translate import _progress
+    from mashlink.ops.logging import configure_logging
 
+    configure_logging("WARNING")  # the summary below says what happened; logs go to stderr only
     started = time.monotonic()
     bad: list[str] = []
     if fmt != PERSON_JSONL:
@@ -371,7 +373,9 @@ def search(
 
     from mashlink.matching.index import MatchIndex, NotAnIndex
     from mashlink.ops.commands.translate import _progress
+    from mashlink.ops.logging import configure_logging
 
+    configure_logging("WARNING")  # stdout carries only the result lines
     bad: list[str] = []
     try:
         index = MatchIndex.open(db)

@@ -37,6 +37,7 @@ def test_build_from_person_jsonl_then_search(tmp_path: Path) -> None:
     db = tmp_path / "agency.sqlite"
     built = run("match", "index", "build", "person-jsonl", str(export), "--db", str(db), "--json")
     assert built.exit_code == 0, built.output
+    assert built.stdout == ""  # summaries and logs go to stderr
     summary = json.loads(built.stderr.strip().splitlines()[-1])
     assert summary["written"] == 302 and summary["people"] == 302 and summary["trained"] is True
 
