@@ -449,6 +449,8 @@ class _Gen:
                                  in_index=present())
             house.members.append(father)
         child_surname = father_surname if couple and rng.random() < 0.8 else mother_surname
+        if couple and mother_surname != father_surname and rng.random() < 0.1:
+            child_surname = f"{mother_surname}-{father_surname}"  # double-barrelled
         mother_age = (spec.as_of - mother_born).days / 365.25
         n_children = rng.choices((1, 2, 3, 4, 5), (38, 36, 17, 7, 2))[0]
         oldest = max(0.0, min(17.9, mother_age - 17))
@@ -695,6 +697,9 @@ class _Corruptor:
             tags.append("family_typo")
             return self.typo(m.family)
         if r < 0.10:
+            if "-" in m.family:  # a double-barrelled name, given as one part of it
+                tags.append("family_part_of_double")
+                return rng.choice(m.family.split("-"))
             tags.append("family_hyphenated")
             other = SURNAMES.draw(rng)
             return f"{m.family}-{other}" if rng.random() < 0.5 else f"{other}-{m.family}"
@@ -707,8 +712,10 @@ class _Corruptor:
         rng = self.rng
         r = rng.random()
         if r < 0.06 and born.day <= 12 and born.day != born.month:
-            tags.append("dob_swapped_day_month")
-            return born.replace(day=born.month, month=born.day)
+            swapped = born.replace(day=born.month, month=born.day)
+            if swapped <= self.spec.as_of:  # a baby's swapped date can fall after today
+                tags.append("dob_swapped_day_month")
+                return swapped
         if r < 0.11:
             for _ in range(20):
                 part = rng.choice(("day", "month", "year"))
@@ -737,7 +744,10 @@ class _Corruptor:
         if r < 0.17:
             tags.append("postcode_moved")
             line, town = self._pc.street()
-            return [_address(line, town, self._pc.postcode(self.rng.randrange(max(40, self._pc.units))))]
+            postcode = house.postcode
+            while postcode in (house.postcode, house.previous_postcode):  # a move, not the same unit
+                postcode = self._pc.postcode()
+            return [_address(line, town, postcode)]
         if r < 0.27:
             tags.append("postcode_missing")
             return []

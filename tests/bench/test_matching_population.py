@@ -179,6 +179,7 @@ def test_corruption_labels_say_what_was_done(subjects, records, households) -> N
                 "nhs_mistyped", "nhs_sibling"):
         assert tags[tag] > 0, tag
     assert tags["family_old_name"] + tags["family_old_name_in_history"] > 0
+    assert sum(1 for p in records.values() if "-" in (p.names[0].family or "")) > 10  # double-barrelled
     truth_people = {m.record_id: (m, h) for h in households for m in h.members}
     nhs_owner = {m.nhs_number: m for h in households for m in h.members if m.nhs_number}
     for s in subjects:
@@ -227,3 +228,5 @@ def test_corruption_labels_say_what_was_done(subjects, records, households) -> N
             assert p.names[0].family == truth.previous_family
         elif "family_hyphenated" in s.corruptions:
             assert truth.family in p.names[0].family.split("-") and "-" in p.names[0].family
+        elif "family_part_of_double" in s.corruptions:
+            assert p.names[0].family in truth.family.split("-") and "-" in truth.family
