@@ -23,7 +23,9 @@ from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.broker.topology import Topology
 from mashlink.config.deadlines import DeadlinePolicy
+from mashlink.config.loop import find_other_la
 from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
+from mashlink.hub.alerts import AlertView, watch_reason
 from mashlink.hub.audit import VerificationResult, verify_audit_chain
 from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, take_anchor
 from mashlink.hub.audit_key import audit_key_for
@@ -32,9 +34,9 @@ from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.lawful import check_lawful_basis
 from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
-from mashlink.hub.loop import LoopPolicy, schedule_acknowledgement, schedule_decision
-from mashlink.hub.receipts import handle_receipt
 from mashlink.hub.linked_models import MatchConfirmation
+from mashlink.hub.loop import LoopPolicy, schedule_acknowledgement, schedule_decision
+from mashlink.hub.loop_views import LoopCounts, LoopFlags, ReferralLoop, loop_counts, referral_loop, worklist_flags
 from mashlink.hub.match_review import (
     CONFIRMED_ACTION,
     REJECTED_ACTION,
@@ -61,6 +63,7 @@ from mashlink.hub.models import (
     ResponseRow,
 )
 from mashlink.hub.outbox import OutboxRelay, Publisher
+from mashlink.hub.receipts import handle_receipt
 from mashlink.hub.tracker import DeadlineTracker
 from mashlink.hub.responses import already_processed, handle_response_batch, remember
 from mashlink.hub.results import (
@@ -74,6 +77,7 @@ from mashlink.hub.results import (
     SentEnquiry,
     SubmitResult,
 )
+from mashlink.hub.team_notify import TeamNotifier
 from mashlink.hub.unit import HubStore, UnitOfWork
 from mashlink.schemas.audit import AuditEvent
 from mashlink.schemas.codes import AgencyKind, OutcomeType, Rag
@@ -81,10 +85,6 @@ from mashlink.schemas.decision import Decision, Outcome
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
 from mashlink.schemas.envelope import MessageType
 from mashlink.schemas.events import Alert
-from mashlink.config.loop import find_other_la
-from mashlink.hub.alerts import AlertView, watch_reason
-from mashlink.hub.loop_views import LoopCounts, LoopFlags, ReferralLoop, loop_counts, referral_loop, worklist_flags
-from mashlink.hub.team_notify import TeamNotifier
 from mashlink.schemas.referral import RagChange, Referral
 
 REFERRER = "referrer"

@@ -134,8 +134,9 @@ class TeamNotifier:
             out.extend(channels)
         return out
 
-    def _channel_for(self, payload: dict[str, Any], index: int, referral_la: str) -> TeamChannel | None:
-        channels = self.config.channels.for_la(referral_la)
+    def _channel_for(self, index: int, team_la: str) -> TeamChannel | None:
+        """The channel a queued row names (by position in the team's list, as configured now)."""
+        channels = self.config.channels.for_la(team_la)
         return channels[index] if index < len(channels) else None
 
     def _send(self, channel: TeamChannel, payload: dict[str, Any], key: str) -> str:
@@ -152,7 +153,7 @@ class TeamNotifier:
         for row_id, index, kind, payload, subject_id, attempts in self._claim(now):
             with self.store.read() as session:
                 la = self._team_la(session, payload.get("referral_id"))
-            channel = self._channel_for(payload, index, la)
+            channel = self._channel_for(index, la)
             outcome: tuple[str, str]
             if channel is None:
                 outcome = (FAILED, "channel no longer configured (loop.alerts.channels)")
