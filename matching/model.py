@@ -267,3 +267,36 @@ def estimate_u(random_pairs_vectors: Iterable[ComparisonVector], start: MatchMod
         "fields": {f: {lvl: LevelProbabilities(m=start.fields[f][lvl].m, u=u[f][lvl]) for lvl in LEVELS[f]}
                    for f in FIELDS},
     })
+
+
+def train_from_labels(
+    labelled: Iterable[tuple[ComparisonVector, bool]],
+    start: MatchModel,
+    *,
+    m_strength: float = 50.0,
+    u_strength: float = 1000.0,
+) -> MatchModel:
+    """m from pairs a person confirmed, u from pairs a person rejected (review decisions as labels).
+
+    Why: an agency index rarely holds duplicates, so EM has few true matches
+    to learn ``m`` from; every confirmed review is one. ``start``'s values act
+    as ``m_strength`` / ``u_strength`` pseudo-pairs, so a handful of decisions
+    nudges the weights and thousands decide them. The prior is kept (labelled
+    pairs are chosen by the review band, not drawn at random).
+    """
+    m_acc = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
+    u_acc = {f: dict.fromkeys(LEVELS[f], 0.0) for f in FIELDS}
+    seen = 0
+    for vector, is_match in labelled:
+        seen += 1
+        acc = m_acc if is_match else u_acc
+        for f, level in zip(FIELDS, vector.values):
+            acc[f][level] += 1.0
+    if not seen:
+        raise ValueError("train_from_labels needs at least one labelled comparison")
+    m = {f: _smoothed(f, m_acc[f], start.fields[f], "m", m_strength) for f in FIELDS}
+    u = {f: _smoothed(f, u_acc[f], start.fields[f], "u", u_strength) for f in FIELDS}
+    return start.model_copy(update={
+        "fields": {f: {lvl: LevelProbabilities(m=m[f][lvl], u=u[f][lvl]) for lvl in LEVELS[f]} for f in FIELDS},
+        "trained_on": start.trained_on + seen,
+    })

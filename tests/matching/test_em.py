@@ -133,3 +133,21 @@ def test_neutral_levels_weigh_nothing() -> None:
     assert model.weight("postcode", "missing") == 0
     assert model.weight("nhs_number", "missing_or_untrusted") == 0
     assert model.weight("unborn_mother", "not_unborn") == 0
+
+
+def test_review_decisions_move_the_weights() -> None:
+    """Confirmed nicknames raise the nickname weight; rejected ones lower it; a few decisions only nudge."""
+    from mashlink.matching.model import train_from_labels
+
+    start = MatchModel.default()
+    nickname = ComparisonVector.from_levels({"given": "nickname", "family": "exact", "dob": "exact"})
+    exact = ComparisonVector.from_levels({"given": "exact", "family": "exact", "dob": "exact"})
+    confirmed = train_from_labels([(nickname, True)] * 300 + [(exact, True)] * 700, start)
+    rejected = train_from_labels([(nickname, False)] * 300 + [(exact, False)] * 50, start)
+    assert confirmed.weight("given", "nickname") > start.weight("given", "nickname") + 1
+    assert rejected.weight("given", "nickname") < start.weight("given", "nickname") - 1
+    nudged = train_from_labels([(nickname, True)], start)
+    assert abs(nudged.weight("given", "nickname") - start.weight("given", "nickname")) < 1.0
+    assert nudged.prior == start.prior and nudged.trained_on == start.trained_on + 1
+    with pytest.raises(ValueError, match="at least one"):
+        train_from_labels([], start)
