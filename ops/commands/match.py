@@ -5,7 +5,8 @@
 per line, its ``person_id`` the record id) into a match index (one SQLite
 file per agency; see ``mashlink.matching.index``). Loading into an existing
 index upserts by record id (an export reload); ``--remove-missing`` also
-drops records the new export no longer holds. The index is then trained
+drops records the new export no longer holds; ``--policy FILE`` stores the
+agency's thresholds (a ``matching:`` YAML block). The index is then trained
 (EM over blocked pairs; ``--no-train`` skips it). Rejected records are
 reported on stderr (position, field, rule); the good ones are still indexed
 and the exit status is 1.
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from mashlink.config.matching import MatchPolicy
     from mashlink.matching.decide import SearchOutcome
     from mashlink.matching.index import IndexEntry, PreparedRow
     from mashlink.schemas.person import Person
@@ -230,6 +232,27 @@ def _format_entries(fmt: str, files: list[Path], la: str | None, bad: list[str])
     yield from entries_from_records(records())
 
 
+def _load_policy(path: Path) -> "MatchPolicy":
+    """An agency's thresholds from YAML: a ``matching:`` block (as in the settings file) or the fields alone."""
+    import yaml
+    from pydantic import ValidationError
+
+    from mashlink.config.matching import MatchPolicy
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        _err(f"--policy {path}: cannot read ({exc})")
+        raise typer.Exit(2) from None
+    if isinstance(data, dict) and isinstance(data.get("matching"), dict):
+        data = data["matching"]
+    try:
+        return MatchPolicy.model_validate(data)
+    except ValidationError as exc:
+        _err(f"--policy {path}: invalid matching policy: {_validation_text(exc)}")
+        raise typer.Exit(2) from None
+
+
 @index_app.command("build")
 def index_build(
     fmt: str = typer.Argument(..., metavar="FORMAT", help="A `mashlink translate` format, or person-jsonl."),
@@ -241,6 +264,8 @@ def index_build(
     workers: int = typer.Option(0, "--workers", min=0,
                                 help="Processes preparing person-jsonl rows (0: one per CPU core)."),
     train: bool = typer.Option(True, "--train/--no-train", help="Learn the weights after loading (EM)."),
+    policy_file: Path = typer.Option(None, "--policy", help="YAML with the agency's `matching:` thresholds "
+                                                           "(stored in the index; default: MatchPolicy.default())."),
     as_json: bool = typer.Option(False, "--json", help="Summary as one JSON object on stderr."),
 ) -> None:
     """Load an agency export into its match index (upsert by record id), then train it."""
@@ -252,6 +277,7 @@ def index_build(
 
     configure_logging("WARNING")  # the summary below says what happened; logs go to stderr only
     started = time.monotonic()
+    policy = _load_policy(policy_file) if policy_file is not None else None
     bad: list[str] = []
     if fmt != PERSON_JSONL:
         from mashlink.mapping import default_registry
@@ -271,6 +297,8 @@ def index_build(
 
     loaded: set[str] = set()
     with index:
+        if policy is not None:
+            index.set_policy(policy)
         before = len(index)
         rows = (_person_jsonl_rows(files, bad, workers or os.cpu_count() or 1) if fmt == PERSON_JSONL
                 else (prepare_entry(e) for e in _format_entries(fmt, files, la, bad)))

@@ -114,6 +114,20 @@ def test_build_from_a_translate_format(tmp_path: Path) -> None:
     assert line["outcome"] == "match" and line["results"][0]["record_id"] == "ZZP0000101"
 
 
+def test_policy_file_sets_the_agency_thresholds(tmp_path: Path) -> None:
+    export = write_jsonl(tmp_path / "p.jsonl", [p.model_dump_json() for _r, p in population(20, seed=9)])
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("matching:\n  max_false_match_rate: 0.001\n  review: 0.2\n", encoding="utf-8")
+    db = tmp_path / "i.sqlite"
+    assert run("match", "index", "build", "person-jsonl", str(export), "--db", str(db), "--policy",
+               str(policy)).exit_code == 0
+    with MatchIndex.open(db) as idx:
+        assert idx.policy.auto_match == 0.999 and idx.policy.review == 0.2
+    policy.write_text("matching:\n  review: 2\n", encoding="utf-8")
+    result = run("match", "index", "build", "person-jsonl", str(export), "--db", str(db), "--policy", str(policy))
+    assert result.exit_code == 2 and "field review" in result.stderr
+
+
 def test_unknown_format_and_missing_index_are_clear_errors(tmp_path: Path) -> None:
     export = write_jsonl(tmp_path / "x.jsonl", ["{}"])
     result = run("match", "index", "build", "no-such-format", str(export), "--db", str(tmp_path / "i.sqlite"))
