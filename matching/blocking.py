@@ -49,10 +49,11 @@ Some keys are shared by very many people (a default date of birth such as
 by more than ``max_block`` people **only** when the subject also has a key
 from one of that pass's more selective passes (``MORE_SELECTIVE``) that was
 read in full; otherwise the big block is read in full, however large. The
-only records a skip can lose are those that share nothing with the subject
-but the skipped key (for a skipped date of birth: a different-sounding given
-name *and* family name *and* postcode on the same date), which the scoring
-rules would not auto-match anyway (a different given name is a veto).
+only records a skip can lose are those that share no fully read key with the
+subject (for a skipped date of birth: the same date but a different-sounding
+given name, family name and postcode), which the scoring rules would not
+auto-match anyway (a different given name is a veto). The index counts every
+skip (``CandidateSet.keys_skipped``) and the tests build such a block.
 
 Every function here is pure: the same person always gives the same keys, and
 keys are the same whichever side (stored record or subject) they come from,
