@@ -51,7 +51,7 @@ class MatchPolicy(BaseModel):
     established_name_min_count: int = Field(
         default=5, ge=1,
         description="A one-letter given-name difference between two names each held by at least this many "
-                    "people is two names (Lily/Lilly, Jack/Jake), not a typo: never auto-matched")
+                    "people is two names (Ana/Ann, Amira/Amara), not a typo: never auto-matched")
 
     @model_validator(mode="before")
     @classmethod

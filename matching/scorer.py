@@ -196,7 +196,7 @@ def vetoes_for(
 
 
 def _established_pair(detail: ComparisonDetail | None, tf: TermFrequencies | None, policy: MatchPolicy | None) -> bool:
-    """Both spellings are names many people hold (Lily/Lilly): two names, not a slip of the keyboard."""
+    """Both spellings are names many people hold (Ana/Ann): two names, not a slip of the keyboard."""
     if detail is None or detail.given_pair is None or tf is None:
         return False
     minimum = (policy or MatchPolicy.default()).established_name_min_count
