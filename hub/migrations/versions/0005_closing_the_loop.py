@@ -78,6 +78,9 @@ def upgrade() -> None:
     op.add_column('alerts', sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('alerts', sa.Column('acknowledged_by', sa.String(length=200), nullable=True))
     op.add_column('alerts', sa.Column('acknowledgement_note', sa.Text(), nullable=True))
+    # Alerts stored before this version were never meant for a team channel: mark them queued, so the team
+    # notifier does not send a backlog of old attendances the day the hub is upgraded.
+    op.execute("UPDATE alerts SET notified_at = received_at")
     op.create_index('ix_alerts_unnotified', 'alerts', ['received_at'], unique=False, postgresql_where=sa.text('notified_at IS NULL'), sqlite_where=sa.text('notified_at IS NULL'))
     op.add_column('outcomes', sa.Column('delivery_status', sa.String(length=16), server_default='sent', nullable=False))
     op.add_column('outcomes', sa.Column('delivery_channel', sa.String(length=32), nullable=True))
