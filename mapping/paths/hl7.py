@@ -7,15 +7,21 @@ then never re-parse text per record.
 
 Grammar::
 
-    path   := SEG ('(' INT ')')? ('-' FIELD rep? ('.' COMP ('.' SUB)?)?)?
+    path   := SEG ('(' INT ')')? segsel? ('-' FIELD rep? ('.' COMP ('.' SUB)?)?)?
             | '.' COMP ('.' SUB)?                  (relative: inside a repetition)
+    segsel := '[' FIELD ('=' | '!=') VALUE ('|' VALUE)* ']'   (segments whose field's first
+                                                              component is / is not one of the
+                                                              values, compared trimmed, any case)
     rep    := '(' INT ')'                          (1-based repetition)
             | '[' '*' ']'
             | '[' (TYPE '.')? INT '=' VALUE ']'    (repetitions whose component INT = VALUE)
 
 ``PID-3[CX.4=NHS].1`` is the NHS number; ``PID-5.1.1`` the family name;
 ``NK1`` (for ``for_each``) each NK1 segment, whose sub-rules use ``NK1-2.1``;
-``PID-3`` (for ``for_each``) each repetition, whose sub-rules use ``.1``.
+``PID-3`` (for ``for_each``) each repetition, whose sub-rules use ``.1``;
+``PV1[2=E|I]`` (for ``for_each``) the PV1 segments of patient class E or I, and
+``PV1[2!=E|I]`` the others (an outpatient visit is then not a finding, but it
+can still be reported as an issue: never silently dropped).
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ def split_message(text: str) -> Hl7Message:
 
 _PATH_RE = re.compile(
     r"^(?P<seg>[A-Z][A-Z0-9]{2})(\((?P<segrep>\d+)\))?"
+    r"(\[(?P<sfield>\d+)(?P<sop>!?=)(?P<svals>[^\]]*)\])?"
     r"(-(?P<field>\d+)(?P<rep>\((?P<repn>\d+)\)|\[\*\]|\[(?:(?P<type>[A-Z]{2,3})\.)?(?P<fcomp>\d+)=(?P<fval>[^\]]*)\])?"
     r"(\.(?P<comp>\d+)(\.(?P<sub>\d+))?)?)?$"
 )
@@ -107,8 +114,16 @@ def _component(rep: Repetition, comp: int | None, sub: int | None) -> Any:
     return value or None
 
 
+def _segment_code(seg: Hl7Segment, field: int) -> str:
+    """First component of a segment field's first repetition, trimmed and upper-cased ('' when absent)."""
+    if field >= len(seg.fields) or not seg.fields[field] or not seg.fields[field][0]:
+        return ""
+    value = _component(seg.fields[field][0], 1, 1)
+    return str(value).strip().upper() if value else ""
+
+
 class Hl7Path:
-    __slots__ = ("expr", "seg", "segrep", "field", "repn", "filter", "comp", "sub", "relative")
+    __slots__ = ("expr", "seg", "segrep", "field", "repn", "filter", "comp", "sub", "relative", "segfilter")
 
     def __init__(self, expr: str, **parts: Any):
         self.expr = expr
@@ -123,7 +138,10 @@ class Hl7Path:
         else:
             return []
         if self.segrep is not None:
-            return segs[self.segrep - 1 : self.segrep]
+            segs = segs[self.segrep - 1 : self.segrep]
+        if self.segfilter is not None:
+            field, negate, values = self.segfilter
+            segs = [seg for seg in segs if (_segment_code(seg, field) in values) != negate]
         return segs
 
     def all(self, node: Any) -> list[Any]:
@@ -173,7 +191,8 @@ def compile_hl7_path(expr: str, namespaces: Mapping[str, str] | None = None) -> 
     match = _PATH_RE.match(text)
     if not match:
         raise PathSyntaxError(
-            "HL7 v2 path must look like SEG-FIELD[(REP)|[TYPE.N=VALUE]][.COMP[.SUB]], e.g. PID-3[CX.4=NHS].1"
+            "HL7 v2 path must look like SEG-FIELD[(REP)|[TYPE.N=VALUE]][.COMP[.SUB]], e.g. PID-3[CX.4=NHS].1, "
+            "or SEG[FIELD=V1|V2] for segments, e.g. PV1[2=E|I]"
         )
     g = match.groupdict()
     parts: dict[str, Any] = {
@@ -185,8 +204,12 @@ def compile_hl7_path(expr: str, namespaces: Mapping[str, str] | None = None) -> 
         "comp": int(g["comp"]) if g["comp"] else None,
         "sub": int(g["sub"]) if g["sub"] else None,
         "relative": False,
+        "segfilter": (int(g["sfield"]), g["sop"] == "!=",
+                      frozenset(v.strip().upper() for v in g["svals"].split("|"))) if g["sfield"] else None,
     }
     for key in ("field", "repn", "comp", "sub", "segrep"):
+        if key == "segrep" and parts["segfilter"] is not None and parts["segfilter"][0] == 0:
+            raise PathSyntaxError("HL7 v2 field numbers start at 1")
         if parts[key] == 0:
             raise PathSyntaxError(f"HL7 v2 {key} numbers start at 1")
     return Hl7Path(expr, **parts)

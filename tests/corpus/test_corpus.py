@@ -80,14 +80,16 @@ def test_python_hl7_oru_keeps_the_patient_and_flags_the_unreadable_birth_date() 
 
 
 def test_vinah_batch_file_is_read_past_its_batch_envelope() -> None:
-    """FHS/BHS/BTS/FTS no longer make the file unreadable; the outpatient visit (PV1-2 'O') has no
-    finding category in the shipped spec, so the message is rejected with field, code and spec line."""
+    """FHS/BHS/BTS/FTS no longer make the file unreadable; the outpatient visit (PV1-2 'O') is not a
+    finding (as on the live feed) but an issue; the local sex code '1' is flagged; the patient is kept."""
     outcome, records = _translate("hl7v2", "python-hl7-vinah-batch-a04.hl7")
-    assert "data before the first MSH" not in outcome.stderr and "unreadable" not in outcome.stderr
-    assert "record 1, id 12334456778890, line 3" in outcome.stderr
-    assert "PV1-2" in outcome.stderr and "unknown code 'O'" in outcome.stderr
-    assert "hl7-sex" not in outcome.stderr                           # local sex code '1': flagged, not fatal
-    assert outcome.exit_code == 1 and records == {}
+    assert outcome.exit_code == 0 and "1 record(s) accepted, 0 rejected" in outcome.stderr
+    record = records["12334456778890"]
+    assert record["findings"] == [] and record["person"]["sex"] is None
+    assert {("PV1-2", "patient_class_not_a_finding"), ("person.sex", "code table hl7-sex")} <= _issues(record)
+    detail = next(i["detail"] for i in record["issues"] if i["rule"] == "patient_class_not_a_finding")
+    assert "patient class O" in detail
+    assert record["person"]["identifiers"] == []          # no NHS number, no MR: no empty identifier either
 
 
 def test_d2i_cin_census_fake_data() -> None:
