@@ -19,6 +19,9 @@ never met), are searched. Measured in the same run:
   of a 20,000-person population for 50 subjects (it is ~50 us a pair, so
   bounded), with the candidate on the same 50 subjects for comparison.
 
+Set ``MASHLINK_BENCH_MATCHING_KEEP=DIR`` to keep the SQLite index, the
+subjects, their truth and every outcome for diagnosis.
+
 "Found" means the true record was auto-matched or shown for review;
 "to a person" means the subject's outcome was ``candidate``. Targets are
 issue 16's. Other engineers may share the 2 cores: timings are pessimistic.
@@ -59,6 +62,8 @@ QUICK_SUBJECTS = 500
 RULES_PEOPLE = 20_000
 RULES_SUBJECTS = 50
 SEED = 20261207
+#: Set to a directory to keep the index, subjects, truth and outcomes of a run for diagnosis.
+KEEP_ENV = "MASHLINK_BENCH_MATCHING_KEEP"
 
 #: (metric suffix, target text, predicate on the measured value) from issue 16.
 TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
@@ -325,6 +330,8 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
             }) + "\n")
     params = {"seed": spec.seed, "people": spec.people, "subjects": str(subjects_path),
               "db": str(workdir / f"{tag}.sqlite"), "out": str(workdir / f"{tag}-out.json")}
+    for stale in (params["db"], params["db"] + "-wal", params["db"] + "-shm"):  # a kept directory's last run
+        Path(stale).unlink(missing_ok=True)
     params_path = workdir / f"{tag}-params.json"
     params_path.write_text(json.dumps(params), encoding="utf-8")
     start = time.perf_counter()
@@ -411,10 +418,18 @@ def run(quick: bool = False) -> BenchReport:
     rules_spec = PopulationSpec(seed=SEED, people=RULES_PEOPLE)
     rules_subjects = (subjects if rules_spec == spec else make_subjects(rules_spec, QUICK_SUBJECTS))[:RULES_SUBJECTS]
 
+    keep = os.environ.get(KEEP_ENV)
     with tempfile.TemporaryDirectory(prefix="mashlink-bench-matching-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(keep) if keep else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         main = run_worker(spec, subjects, workdir, "main")
         small = main if rules_spec == spec else run_worker(rules_spec, rules_subjects, workdir, "rules")
+        if keep:
+            with open(workdir / "main-truth.jsonl", "w", encoding="utf-8") as fh:
+                for s in subjects:
+                    fh.write(json.dumps({"subject_id": s.subject_id, "true_record_id": s.true_record_id,
+                                         "kind": s.kind, "corruptions": list(s.corruptions),
+                                         "source_id": s.source_id}) + "\n")
     rules_outcomes, rules_ms = rules_full_scan(rules_spec, rules_subjects)
 
     metrics: dict = {

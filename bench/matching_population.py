@@ -34,6 +34,8 @@ syllable-built ones for the long tail), never a real individual.
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 from array import array
 from bisect import bisect
@@ -43,6 +45,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from itertools import accumulate
 from math import gcd
+from pathlib import Path
 
 from mashlink.connectors.simulators import names as sim_names
 from mashlink.schemas.codes import Sex
@@ -875,3 +878,51 @@ def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) 
         truth = member.record_id if kind.startswith("member_") else None
         subjects.append(Subject(sid, person, mother, truth, kind, tuple(tags), member.record_id))
     return subjects
+
+
+# --------------------------------------------------------------------------- files for `mashlink match`
+
+
+def write_files(spec: PopulationSpec, count: int, out: Path) -> dict[str, int]:
+    """The population and subjects as files for ``mashlink match index build person-jsonl`` / ``match search``.
+
+    ``index.jsonl``: one indexed Person per line (``person_id`` is the record
+    id); ``subjects.jsonl``: ``{"subject": Person, "mother": Person | null}``
+    per line; ``truth.jsonl``: each subject's true record id (``null`` for a
+    non-member), kind and corruptions, kept apart so a matcher never sees it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    people = 0
+    with open(out / "index.jsonl", "w", encoding="utf-8") as fh:
+        for _rid, person in index_records(spec):
+            fh.write(person.model_dump_json(exclude_defaults=True) + "\n")
+            people += 1
+    subjects = make_subjects(spec, count)
+    with open(out / "subjects.jsonl", "w", encoding="utf-8") as fh, \
+            open(out / "truth.jsonl", "w", encoding="utf-8") as truth:
+        for s in subjects:
+            fh.write(json.dumps({
+                "subject": s.person.model_dump(mode="json", exclude_defaults=True),
+                "mother": s.mother.model_dump(mode="json", exclude_defaults=True) if s.mother else None,
+            }) + "\n")
+            truth.write(json.dumps({"subject_id": s.subject_id, "true_record_id": s.true_record_id,
+                                    "kind": s.kind, "corruptions": list(s.corruptions)}) + "\n")
+    return {"people": people, "subjects": len(subjects)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Write a synthetic matching population and labelled referral subjects as JSON lines.")
+    parser.add_argument("out", type=Path, help="directory for index.jsonl, subjects.jsonl and truth.jsonl")
+    parser.add_argument("--people", type=int, default=20_000, help="people in the index")
+    parser.add_argument("--subjects", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=PopulationSpec().seed)
+    args = parser.parse_args(argv)
+    if args.people < 1 or args.subjects < 1:
+        parser.error("--people and --subjects must be at least 1")
+    counts = write_files(PopulationSpec(seed=args.seed, people=args.people), args.subjects, args.out)
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()

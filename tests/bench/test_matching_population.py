@@ -230,3 +230,26 @@ def test_corruption_labels_say_what_was_done(subjects, records, households) -> N
             assert truth.family in p.names[0].family.split("-") and "-" in p.names[0].family
         elif "family_part_of_double" in s.corruptions:
             assert p.names[0].family in truth.family.split("-") and "-" in truth.family
+
+
+def test_files_for_the_match_command_carry_subjects_and_truth_apart(tmp_path) -> None:
+    import json
+
+    from mashlink.bench.matching_population import write_files
+
+    spec = PopulationSpec(seed=7, people=800)
+    counts = write_files(spec, 80, tmp_path)
+    index_lines = (tmp_path / "index.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(index_lines) == counts["people"] >= 800
+    assert Person.model_validate_json(index_lines[0]).person_id == "P0000001"
+    subject_lines = [json.loads(line) for line in (tmp_path / "subjects.jsonl").read_text().splitlines()]
+    truth = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    assert len(subject_lines) == len(truth) == counts["subjects"] == 80
+    for line, label in zip(subject_lines, truth):
+        subject = Person.model_validate(line["subject"])
+        assert subject.person_id == label["subject_id"]
+        assert "true_record_id" not in line["subject"] and "kind" not in line
+        if subject.unborn:
+            assert Person.model_validate(line["mother"]).person_id == subject.mother_person_id
+        else:
+            assert line["mother"] is None
