@@ -340,7 +340,7 @@ def _bytes_apply(data: bytes, op: Op) -> bytes:
         return data[:at] + bytes([op.size % 32]) * max(1, min(n, 100)) + data[at:]
     if op.name == "repeat_block":
         end = min(len(data), at + 1 + op.where % 997)
-        return data[:end] + data[at:end] * min(n, 2_000) + data[end:]
+        return data[:end] + data[at:end] * min(n, 1_000) + data[end:]
     if op.name == "nul_run":
         return data[:at] + b"\x00" * min(n, 100_000) + data[at:]
     if op.name == "empty":

@@ -12,9 +12,10 @@ with ``resource.setrlimit``. A breach of any of these is a ``Failure`` whose
 ``kind`` is its class and whose input is saved under ``failures_dir()`` with
 the command that reproduces it.
 
-The deadline and memory limits are bounds the harness enforces (generous:
-``MASHLINK_FUZZ_DEADLINE_S``, default 30 s; ``MASHLINK_FUZZ_MEMORY_MB``,
-default 1024), not measurements of speed.
+The deadline and memory limits are bounds the harness enforces (generous, and
+linear in the input: ``MASHLINK_FUZZ_DEADLINE_S``, default 20 s, plus
+``MASHLINK_FUZZ_DEADLINE_US_PER_BYTE``, default 40 us per input byte;
+``MASHLINK_FUZZ_MEMORY_MB``, default 1024), not measurements of speed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ from unittest import mock
 
 from typer.testing import CliRunner
 
-DEADLINE_S = float(os.environ.get("MASHLINK_FUZZ_DEADLINE_S", "30"))
+DEADLINE_S = float(os.environ.get("MASHLINK_FUZZ_DEADLINE_S", "20"))
+#: Allowance per input byte on top of ``DEADLINE_S``: the bound is linear in the input, as cost must be
+#: (a 1 MB mutant holding 30,000 children legitimately takes seconds; a quadratic one does not fit).
+DEADLINE_PER_BYTE_S = float(os.environ.get("MASHLINK_FUZZ_DEADLINE_US_PER_BYTE", "40")) / 1e6
+
+
+def deadline_for(files: dict[str, bytes]) -> float:
+    """The time bound for one input: ``DEADLINE_S`` plus ``DEADLINE_PER_BYTE_S`` per byte."""
+    return DEADLINE_S + DEADLINE_PER_BYTE_S * sum(len(data) for data in files.values())
 MEMORY_BYTES = int(os.environ.get("MASHLINK_FUZZ_MEMORY_MB", "1024")) * 1024 * 1024
 XML_FORMATS = frozenset({"ctf", "cin", "ssda903"})
 
@@ -168,10 +177,11 @@ def _exception_class(exc: BaseException) -> str:
 
 
 def run_in_process(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *,
-                   deadline_s: float = DEADLINE_S, save: bool = True) -> Outcome:
+                   deadline_s: float | None = None, save: bool = True) -> Outcome:
     """``mashlink translate FMT ARGS FILES`` through the typer app, with the oracle applied."""
     from mashlink.ops.cli import app
 
+    deadline_s = deadline_for(files) if deadline_s is None else deadline_s
     start = time.perf_counter()
     failure: Failure | None = None
     records = 0
@@ -209,9 +219,10 @@ def mashlink_executable() -> str:
 
 
 def run_subprocess(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *,
-                   deadline_s: float = DEADLINE_S, memory_bytes: int = MEMORY_BYTES,
+                   deadline_s: float | None = None, memory_bytes: int = MEMORY_BYTES,
                    save: bool = True) -> Outcome:
     """The real command in its own process, under ``RLIMIT_AS = memory_bytes`` and a wall-clock deadline."""
+    deadline_s = deadline_for(files) + 10 if deadline_s is None else deadline_s  # + interpreter start-up
 
     def limit() -> None:  # runs in the child before exec
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -289,8 +300,9 @@ def _interpreted(mapping: Any, native: Any, position: Any) -> tuple[str, Any]:
 
 
 def paths_agree(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = (), *, save: bool = True,
-                deadline_s: float = DEADLINE_S) -> tuple[int, Failure | None]:
+                deadline_s: float | None = None) -> tuple[int, Failure | None]:
     """(records compared, failure): the generated translator, the interpreter and (XML) lxml-only paths agree."""
+    deadline_s = 3 * deadline_for(files) if deadline_s is None else deadline_s  # three paths per record
     from mashlink.mapping.readers import RowProblem
     from mashlink.mapping.stream import StreamSummary, iter_native
 
