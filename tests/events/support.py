@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from mashlink.broker.client import Broker
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.connectors.events.channels import EventChannel
@@ -37,13 +35,6 @@ PERSONAL = ["Ada", "Testchild", "Beth", "Testparent", "2016-03-14", "14 March 20
             synthetic_nhs_number(654321), "A123456789012", "LA-77", "ZZ99 1ZZ", "07700 900000", "Synthetic Row",
             "hungry", "shouting", "missing episodes"]
 FAST = {"max_attempts": 3, "retry_backoff_s": 0.05, "retry_backoff_max_s": 0.2, "ack_scan_interval_s": 0.1}
-
-
-@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-def broker_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory://"
-    return str(request.getfixturevalue("amqp_url"))
 
 
 class ReceiptTap:
@@ -169,5 +160,5 @@ def no_personal_data(text: str) -> list[str]:
     return [p for p in PERSONAL if p.lower() in text.lower()]
 
 
-__all__ = ["FAST", "ReceiptTap", "broker_url", "context", "decide", "events_loop", "no_personal_data",
+__all__ = ["FAST", "ReceiptTap", "context", "decide", "events_loop", "no_personal_data",
            "outcome_envelope", "parked", "replay", "republish", "start_events", "wait_for"]

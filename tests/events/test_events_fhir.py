@@ -29,7 +29,6 @@ from mashlink.schemas.enquiry import Enquiry
 from tests.events.support import (
     FAST,
     ReceiptTap,
-    broker_url,  # noqa: F401 - fixture
     decide,
     events_loop,
     no_personal_data,

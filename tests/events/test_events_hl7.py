@@ -20,7 +20,6 @@ from mashlink.connectors.health.mllp import ThreadedMllpServer
 from tests.events.support import (
     FAST,
     ReceiptTap,
-    broker_url,  # noqa: F401 - fixture
     decide,
     events_loop,
     no_personal_data,

@@ -15,7 +15,6 @@ from mashlink.connectors.events.options import WebhookEventsOptions
 from tests.events.support import (
     FAST,
     ReceiptTap,
-    broker_url,  # noqa: F401 - fixture
     decide,
     events_loop,
     no_personal_data,

@@ -22,7 +22,7 @@ from mashlink.connectors.health.fhir_simulator import FhirStore, ThreadedFhirSim
 from mashlink.connectors.police.export import simulated_force_export, write_json
 from mashlink.connectors.simulators.population import generate_population
 from tests.e2e.loop import Loop
-from tests.events.support import ReceiptTap, broker_url, wait_for  # noqa: F401 - fixture
+from tests.events.support import ReceiptTap, wait_for
 from tests.hub.hub_support import referral_data
 from tests.referrer.support import Hook, webhook_server
 from tests.wiring.helpers import build, settings_for, write_config
