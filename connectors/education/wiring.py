@@ -10,6 +10,11 @@ from :class:`~mashlink.connectors.education.options.CtfOptions`:
   connector runs are picked up; nothing is ever lost, see ``ingest.py``);
 * with ``delivery`` (Model 3), the enquiry is also (or only, with
   ``search: false``) delivered into the education team's own tool.
+* always (unless ``events.enabled: false``), the ``agency-events`` service
+  (:mod:`mashlink.connectors.events`): outcomes, decisions and escalations
+  rendered for the team and delivered by ``options.events`` (a web hook or a
+  drop folder; by default the way ``delivery`` goes, else a folder in the
+  state directory), with a ``DeliveryReceipt`` back to the hub for each.
 
 :func:`education_from_settings` builds the same connector for the CLI
 (``mashlink education ingest``) without a broker.

@@ -12,6 +12,11 @@ from :class:`~mashlink.connectors.police.options.PoleOptions`:
   the answer endpoint / inbox service; answers from the team's tool go
   through the same handling-code release rules as search results (DND never
   leaves). With ``delivery.search: false`` the enquiry is delivered only.
+* always (unless ``events.enabled: false``), the ``agency-events`` service
+  (:mod:`mashlink.connectors.events`): outcomes, decisions and escalations
+  rendered for the team and delivered by ``options.events`` (a web hook or a
+  drop folder; by default the way ``delivery`` goes, else a folder in the
+  state directory), with a ``DeliveryReceipt`` back to the hub for each.
 
 A reload that finds unreadable files or no usable record keeps the previous
 store (an export half copied in place must not blank the force's answers) and

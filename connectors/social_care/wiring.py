@@ -10,6 +10,11 @@ from :class:`~mashlink.connectors.social_care.options.SocialCareWiringOptions`:
   (:class:`InboxIngest`);
 * with ``delivery`` (Model 3), the enquiry is also (or only, with
   ``search: false``) delivered into the social care team's own tool.
+* always (unless ``events.enabled: false``), the ``agency-events`` service
+  (:mod:`mashlink.connectors.events`): outcomes, decisions and escalations
+  rendered for the team and delivered by ``options.events`` (a web hook or a
+  drop folder; by default the way ``delivery`` goes, else a folder in the
+  state directory), with a ``DeliveryReceipt`` back to the hub for each.
 
 Why :class:`InboxIngest` and not ``SocialCareIndex.ingest_folder``: a running
 service sees files while they are still being written. It skips temporary
