@@ -10,8 +10,9 @@ declares every queue and binding (it has the namespace), so an agency's
 that its queues exist (``Broker.ensure_agency_queues``).
 
 On the topic exchange ``{ns}.events`` RabbitMQ's topic permissions also pin
-the routing keys an agency may publish: alerts and its own referrals, never
-an ``outcome.*`` or ``escalation.*`` that would look like the hub's.
+the routing keys an agency may publish: alerts, its own referrals and its own
+delivery receipts (``receipt.<agency>``), never an ``outcome.*`` or
+``escalation.*`` that would look like the hub's.
 
 These are rendered as ``rabbitmqctl`` commands (``mashlink broker
 permissions``) and as the management-API bodies ``deploy/rabbitmq-init.sh``
@@ -68,7 +69,7 @@ def agency_permissions(topology: Topology, agency_id: str, *, vhost: str = "/",
         write=f"^{ns}\\.(hub|events|dlx)$",
         read=f"^{ns}\\.(enquiry\\.{agency}\\.({rags})|events\\.{agency})$",
         topic=[TopicPermission(exchange=topology.events_exchange,
-                               write=f"^(alert\\.[a-z_]+|referral\\.{agency})$", read="^$")],
+                               write=f"^(alert\\.[a-z_]+|referral\\.{agency}|receipt\\.{agency})$", read="^$")],
     )
 
 

@@ -6,8 +6,8 @@
 #   hub:    configure, write and read the whole namespace (it declares every
 #           queue and binding);
 #   agency: declare nothing (configure ^$); publish only to the hub, events
-#           and dead-letter exchanges, and on the events exchange only alerts
-#           and its own referrals (topic permission); read only its own
+#           and dead-letter exchanges, and on the events exchange only alerts,
+#           its own referrals and its own receipts (topic permission); read only its own
 #           enquiry queues and its own events queue.
 # Dead-letter replay needs nothing more: it goes through the namespace's own
 # replay exchange ({ns}.replay), never the default exchange.
@@ -29,6 +29,6 @@ for agency in ${MASHLINK_AGENCIES:-police-synth health-synth education-synth soc
   eval pw=\${$var}
   put "users/$agency" "{\"password\":\"$pw\",\"tags\":\"\"}"
   put "permissions/$VHOST/$agency" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(hub|events|dlx)\$\",\"read\":\"^$NS\\\\.(enquiry\\\\.$agency\\\\.(red|amber|green)|events\\\\.$agency)\$\"}"
-  put "topic-permissions/$VHOST/$agency" "{\"exchange\":\"$NS.events\",\"write\":\"^(alert\\\\.[a-z_]+|referral\\\\.$agency)\$\",\"read\":\"^\$\"}"
+  put "topic-permissions/$VHOST/$agency" "{\"exchange\":\"$NS.events\",\"write\":\"^(alert\\\\.[a-z_]+|referral\\\\.$agency|receipt\\\\.$agency)\$\",\"read\":\"^\$\"}"
 done
 echo "broker users provisioned"
