@@ -136,6 +136,15 @@ class FhirMappingOptions(BaseModel):
     })
 
 
+def options_from_flag_table(path: Path) -> FhirMappingOptions:
+    """Default options with the flag classification read from another table (a trust's own code lists)."""
+    lists = flag_class_lists(path)
+    return FhirMappingOptions(
+        child_protection_codes=lists.codes["child_protection"], safeguarding_codes=lists.codes["safeguarding"],
+        child_protection_markers=lists.markers["child_protection"], safeguarding_markers=lists.markers["safeguarding"],
+        child_protection_texts=lists.texts["child_protection"], safeguarding_texts=lists.texts["safeguarding"])
+
+
 @lru_cache(maxsize=1)
 def default_mapping_options() -> FhirMappingOptions:
     """The defaults, built once (a frozen model: safe to share)."""

@@ -26,14 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mashlink.connectors.health.fhir_translate import classify_flag, default_mapping_options, subject_reference
+from mashlink.connectors.health.fhir_translate import (
+    classify_flag,
+    default_mapping_options,
+    options_from_flag_table,
+    subject_reference,
+)
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.connectors.health.hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
-from mashlink.mapping.errors import InputError, Position
+from mashlink.mapping.errors import InputError, MappingEngineError, Position
 from mashlink.mapping.limits import env_int
 from mashlink.mapping.readers import RowProblem, hl7_messages
 
@@ -112,7 +118,7 @@ def fhir_records(document: dict[str, Any]) -> list[dict[str, Any]]:
         resources = [document]
     records = {str(r.get("id")): {"patient": r, **{g: [] for g in (*GROUPS.values(), *FLAG_GROUPS.values())}}
                for r in resources if r.get("resourceType") == "Patient"}
-    options = default_mapping_options()
+    options = flag_options()
     for r in resources:
         group = GROUPS.get(r.get("resourceType", ""))
         pid = subject_reference(r) if group else None
@@ -126,6 +132,22 @@ def fhir_records(document: dict[str, Any]) -> list[dict[str, Any]]:
                     {"flag": r, "flag_class": flag_class, "matched_by": matched_by,
                      "code_systems": _code_systems(r)})
     return list(records.values())
+
+
+def flag_options() -> Any:
+    """Flag classification for ``translate fhir``: the shipped table, or ``MASHLINK_FHIR_FLAG_CLASS_TABLE``.
+
+    A trust whose alerts use its own code system points the variable at a copy of
+    ``config/mappings/codes/fhir-flag-class.yaml`` with its codes added (the live
+    connector takes the same lists in its ``mapping`` options).
+    """
+    table = os.environ.get("MASHLINK_FHIR_FLAG_CLASS_TABLE", "").strip()
+    if not table:
+        return default_mapping_options()
+    try:
+        return options_from_flag_table(Path(table))
+    except (OSError, ValueError, MappingEngineError) as exc:
+        raise InputError(table, f"MASHLINK_FHIR_FLAG_CLASS_TABLE: {exc}") from None
 
 
 def _code_systems(flag: dict[str, Any]) -> str | None:

@@ -107,3 +107,27 @@ def test_a_trust_code_in_the_table_classifies_on_both_paths(tmp_path: Path) -> N
     options = FhirMappingOptions(child_protection_codes=lists.codes["child_protection"])
     assert classify_flag(_flag("f", {"coding": [{"system": LOCAL, "code": "CPP"}]}), options) == (
         "child_protection", "code")
+
+
+def test_translate_fhir_reads_a_trusts_own_flag_table(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """MASHLINK_FHIR_FLAG_CLASS_TABLE: a trust's code list makes its text-less local code child protection."""
+    bundle = {**BUNDLE, "entry": [BUNDLE["entry"][0], {"resource": _flag("f-trust", {"coding": [
+        {"system": LOCAL, "code": "CPP"}]})}]}
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+
+    def classes() -> dict:
+        result = CliRunner().invoke(app, ["translate", "fhir", str(path)])
+        assert result.exit_code == 0, result.output
+        return _classes(json.loads(result.stdout)[0])
+
+    assert classes() == {"Flag/f-trust": ("health.safeguarding_flag", "unclassified", None)}
+    table = tmp_path / "trust-flags.yaml"
+    table.write_text("table: fhir-flag-class\ncodes:\n  \"code:" + LOCAL + "|CPP\": child_protection\n"
+                     "  \"text:child protection\": child_protection\n", encoding="utf-8")
+    monkeypatch.setenv("MASHLINK_FHIR_FLAG_CLASS_TABLE", str(table))
+    assert classes() == {"Flag/f-trust": ("health.child_protection_flag", "child_protection", "code")}
+    table.write_text("table: x\ncodes:\n  \"code:a|b\": not_a_class\n", encoding="utf-8")
+    flag_class_lists.cache_clear()
+    result = CliRunner().invoke(app, ["translate", "fhir", str(path)])
+    assert result.exit_code == 1 and "MASHLINK_FHIR_FLAG_CLASS_TABLE" in result.stderr
