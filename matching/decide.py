@@ -18,7 +18,8 @@ Rules (``policy`` thresholds):
   (``near_tie``: the split of probability between the two is worse than
   ``1 - near_tie_margin``, or their weights are within
   ``near_tie_weight_margin``) and no other candidate at or above ``review``
-  shares its household or family name (``household_member_close``).
+  is of its household (``household_member_close``: the same household id,
+  or the same family name with the same date of birth or postcode).
 - A sibling's NHS number on the referral: when the best record agrees on
   given name, family name and full date of birth and its only veto is the NHS
   number conflict, and another record holds the referral's number with a
@@ -73,15 +74,26 @@ def _family_names(person: Person) -> set[str]:
 
 
 def _related(a: ScoredCandidate, b: ScoredCandidate) -> bool:
-    """Same household, or the same family name: what twins, siblings, a parent and child, and duplicates share.
+    """Same household, or one family name plus a shared date of birth or address.
 
-    A shared date of birth alone is not a tie: blocking finds every child born
-    that day, and a stranger born the same day with another family name is
-    only a rival if the scores are close (the near-tie rule).
+    What twins, siblings, a parent and child, and an agency's duplicate
+    records look like. The index supplies household ids; without them the
+    family name must come with a date of birth or a current postcode, because
+    a common family name alone (thousands of Smiths) or a birthday alone
+    (every child born that day is blocked together) ties strangers.
     """
     if a.household_id is not None and a.household_id == b.household_id:
         return True
-    return bool(_family_names(a.person) & _family_names(b.person))
+    if not _family_names(a.person) & _family_names(b.person):
+        return False
+    if a.person.birth_date is not None and b.person.birth_date is not None \
+            and a.person.birth_date.value == b.person.birth_date.value:
+        return True
+    return bool(_postcodes(a.person) & _postcodes(b.person))
+
+
+def _postcodes(person: Person) -> set[str]:
+    return {address.postcode for address in person.addresses if address.postcode}
 
 
 _FULL_GIVEN = frozenset({"exact", "variant"})

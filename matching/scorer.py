@@ -17,7 +17,11 @@ The evidence (see ``docs/matching.md``):
    candidate; the same trusted identifier with a different name or date of
    birth is a candidate for a person, never a match.
 4. The policy's thresholds turn the probability into match / candidate /
-   no match, and the cap lowers it. :mod:`mashlink.matching.decide` then
+   no match, and the cap lowers it. One rule from the issue: when given name,
+   family name and full date of birth agree and no trusted identifier
+   conflicts, a different address is not held against an automatic link
+   (``postcode_not_held_against``: the decision is taken as if the address
+   were missing; families at risk move often). :mod:`mashlink.matching.decide` then
    looks across all candidates (near-ties, households).
 """
 
@@ -69,6 +73,18 @@ VETO_CAPS: dict[str, MatchDecision] = {
     "unborn_born_near_edd": MatchDecision.CANDIDATE,
     "unborn_mother_not_confirmed": MatchDecision.CANDIDATE,
 }
+
+_POSTCODE = FIELDS.index("postcode")
+_NAME_AGREES = frozenset({"exact", "variant"})
+_FAMILY_AGREES = frozenset({"exact", "previous_name"})
+
+
+def _moved_family(values: tuple[str, ...]) -> bool:
+    """Given name, family name and full date of birth agree and no trusted identifier conflicts."""
+    given, family, dob, _postcode, _sex, nhs, other, _unborn = values
+    return (given in _NAME_AGREES and family in _FAMILY_AGREES and dob == "exact"
+            and nhs != "different" and other not in ("different", "different_local"))
+
 
 _TF_LEVELS = frozenset({"exact", "full_or_uprn"})
 _UNCERTAIN_GIVEN = frozenset({"jw_high", "phonetic", "jw_mid", "middle", "initial"})
@@ -317,8 +333,18 @@ class Scorer:
         vetoes = vetoes_for(vector, detail, self.term_frequencies, self.policy)
         cap = strictest(vetoes)
         probability = probability_from_weight(total)
-        decision = cap_decision(decision_for(self.policy, probability), cap)
+        decision = decision_for(self.policy, probability)
         reasons = [self._reason_codes[i][level] for i, level in enumerate(values)]
+        if decision is not MatchDecision.MATCH and _moved_family(values):
+            # Families move: with given name, family name and full date of birth agreeing (and no trusted
+            # identifier conflict) a different address is not held against the link; the reported
+            # probability stays the model's.
+            postcode_weight = self._table[_POSTCODE][values[_POSTCODE]]
+            if postcode_weight < 0 and decision_for(self.policy, probability_from_weight(total - postcode_weight)) \
+                    is MatchDecision.MATCH:
+                decision = MatchDecision.MATCH
+                reasons.append("postcode_not_held_against")
+        decision = cap_decision(decision, cap)
         reasons.extend(vetoes)
         return _build(ScoredPair, {
             "probability": probability,

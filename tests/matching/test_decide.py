@@ -209,3 +209,21 @@ def test_sibling_number_holder_is_no_rival_when_the_record_has_no_number() -> No
     outcome = decide(referral, [scored(referral, "ruby", ruby, "h1"), scored(referral, "archie", archie, "h1")],
                      POLICY)
     assert outcome.outcome is MATCH and ids(outcome) == ["ruby", "archie"]
+
+
+def test_a_stranger_sharing_only_a_common_family_name_is_no_household_tie() -> None:
+    subject = person("s", "Ruby", "Smith", sex=Sex.FEMALE, ids=[nhs_id(1)])
+    outcome = decide(subject, [
+        scored(subject, "ruby", person("ruby", "Ruby", "Smith", sex=Sex.FEMALE, ids=[nhs_id(1)])),
+        scored(subject, "other", person("other", "Rubina", "Smith", dob=date(2015, 3, 17), postcode="M1 1AA",
+                                        sex=Sex.FEMALE)),
+    ], POLICY)
+    assert outcome.results[1].pair.decision is CANDIDATE
+    assert outcome.outcome is MATCH
+    # the same two with one household id are a household: a person decides
+    outcome = decide(subject, [
+        scored(subject, "ruby", person("ruby", "Ruby", "Smith", sex=Sex.FEMALE, ids=[nhs_id(1)]), "h1"),
+        scored(subject, "other", person("other", "Rubina", "Smith", dob=date(2015, 3, 17), postcode="M1 1AA",
+                                        sex=Sex.FEMALE), "h1"),
+    ], POLICY)
+    assert outcome.outcome is CANDIDATE and outcome.reasons == ["household_member_close"]

@@ -361,3 +361,22 @@ def test_fast_built_result_equals_a_validated_one(tf_scorer: Scorer) -> None:
     assert validated == pair and pair.model_fields_set == set(ScoredPair.model_fields)
     assert ScoredPair.model_validate_json(pair.model_dump_json()) == pair
     assert pair.model_copy(update={"decision": CANDIDATE}).decision is CANDIDATE
+
+
+def test_moved_family_rule_when_the_prior_is_low() -> None:
+    """Prior 1 in 50,000 (pairs of a whole population, not blocked pairs), common names, a new address: the
+    model alone says about 0.99, under the auto-match threshold. Names and full date of birth agree, so the address is not held
+    against the link; the reported probability is still the model's."""
+    low = Scorer(MatchModel.default().model_copy(update={"prior": 1 / 50_000}), population_tf())
+    subject = person("s", "Oliver", "Smith", postcode="M1 1AA")
+    moved = low.score(subject, person("r", "Oliver", "Smith"))
+    assert moved.probability < low.policy.auto_match
+    assert moved.decision is MATCH and "postcode_not_held_against" in moved.reasons
+    # the rule needs the full date of birth, both names, and no conflicting trusted identifier
+    one_digit = low.score(subject, person("r", "Oliver", "Smith", dob=date(2015, 3, 15)))
+    assert one_digit.decision is not MATCH and "postcode_not_held_against" not in one_digit.reasons
+    conflict = low.score(person("s", "Oliver", "Smith", postcode="M1 1AA", ids=[nhs_id(1)]),
+                         person("r", "Oliver", "Smith", ids=[nhs_id(2)]))
+    assert conflict.decision is not MATCH
+    nickname = low.score(person("s", "Ollie", "Smith", postcode="M1 1AA"), person("r", "Oliver", "Smith"))
+    assert nickname.decision is not MATCH
