@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from mashlink.matching.blocking import BlockPass, household_key, mother_key, person_keys
+from mashlink.schemas.codes import Sex
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
 from mashlink.schemas.person import BirthDate, HumanName, NameUse
 
@@ -46,6 +47,15 @@ def test_swapped_day_and_month_is_looked_up() -> None:
     assert BlockPass.DOB in found and BlockPass.GIVEN_DOB in found
     # the swap is a lookup only: stored keys carry one date
     assert not any(k.text.endswith("2014-07-03") for k in person_keys(record))
+
+
+def test_date_of_birth_pass_is_split_by_sex_and_reads_unknown_sex_both_ways() -> None:
+    record = person("r", "Ivy", "Walsh", sex=Sex.FEMALE)
+    unknown = renamed(record, names=[HumanName(given=["Bex"], family="Okafor")], addresses=[], sex=None)
+    assert BlockPass.DOB in shared(unknown, record)
+    assert BlockPass.DOB in shared(renamed(record, sex=Sex.FEMALE), renamed(unknown, pid="x"))
+    other_sex = renamed(unknown, sex=Sex.MALE)
+    assert BlockPass.DOB not in shared(other_sex, record)
 
 
 def test_wrong_year_still_shares_the_name_pass() -> None:
