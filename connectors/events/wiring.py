@@ -59,14 +59,15 @@ def native_channel(ctx: ConnectorContext, options: AnyEventsOptions,
             raise _issue(ctx, "url", "required: no delivery web hook to default to")
         if options.key_env is not None or options.key_file is not None:
             key, sub, problem = _read_key("key", options.key_env, options.key_file, None)
-            where = sub
+            if key is None:
+                raise _issue(ctx, sub, problem)
         elif isinstance(delivery, WebhookDeliveryOptions):
             key, sub, problem = delivery.resolve_key()
-            where = f"(delivery.{sub})"
+            if key is None:
+                raise ConfigError([ConfigIssue(path=f"agencies[{ctx.agency_index}].options.delivery.{sub}",
+                                               rule=problem)], file=ctx.config_file)
         else:
             raise _issue(ctx, "key_env", "give key_env or key_file (the web-hook key is never in the YAML)")
-        if key is None:
-            raise _issue(ctx, where, problem)
         verify = options.verify_tls
         return WebhookEventChannel(url, key, timeout_s=options.timeout_s,
                                    verify_tls=str(resolve_path(state_dir, verify)) if isinstance(verify, Path)
