@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from mashlink.broker.errors import ParkedMessageNotFound, PublishError
+from mashlink.broker.errors import ParkedMessageNotFound, PublishError, ReplayTargetMismatch
 from mashlink.broker.headers import (
     H_REPLAYS,
     PARKING_HEADERS,
@@ -125,6 +125,11 @@ def find_and(link: Link, dlqs: Iterable[str], message_id: str, action: Action) -
     raise ParkedMessageNotFound(message_id)
 
 
+def home_queue(dlq: str) -> str:
+    """The work queue a dead-letter queue belongs to (``<queue>.dlq`` -> ``<queue>``): the only replay target."""
+    return dlq[: -len(".dlq")] if dlq.endswith(".dlq") else dlq
+
+
 def replay_copy(parked: ParkedMessage, message: Any, exchange: str = "") -> RawMessage:
     """The original body and properties, routed to the original queue, parking headers removed.
 
@@ -157,6 +162,11 @@ def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[s
     """Republish to the original queue through ``exchange`` with confirms, then ack the parked copy."""
 
     def act(parked: ParkedMessage, message: Any) -> bool:
+        home = home_queue(parked.dlq)
+        if parked.queue != home:
+            log.warning("dlq.replay_refused", message_id=parked.message_id, dlq=parked.dlq, queue=parked.queue,
+                        reason="replay_target_mismatch")
+            raise ReplayTargetMismatch(parked.message_id, parked.dlq, parked.queue)
         try:
             publisher(replay_copy(parked, message, exchange))  # raises PublishError -> parked copy stays
         except PublishError as exc:

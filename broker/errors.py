@@ -63,6 +63,23 @@ class BrokerError(Exception):
     """Misuse or an unrecoverable broker condition (e.g. DLQ operation before declare)."""
 
 
+class ReplayTargetMismatch(BrokerError):
+    """A parked message names a queue other than the one its dead-letter queue belongs to.
+
+    Every work queue has its own dead-letter queue (``<queue>.dlq``), so the
+    replay target is known from where the message was found. The
+    ``x-mashlink-queue`` header is written by whoever parked the message, and
+    agencies may publish to the dead-letter exchange: trusting the header would
+    let a parked message be replayed, with the hub's broker rights, into
+    another agency's queue. Such a message is refused and stays parked.
+    """
+
+    def __init__(self, message_id: str, dlq: str, claimed: str) -> None:
+        super().__init__(f"parked message {message_id!r} in {dlq!r} claims to come from queue {claimed!r}, "
+                         f"which is not the queue that dead-letter queue belongs to; it was not replayed")
+        self.message_id = message_id
+
+
 class ParkedMessageNotFound(LookupError):
     """No parked message with that id in any known dead-letter queue."""
 

@@ -84,3 +84,33 @@ def test_dlq_ops_need_known_queues(make_broker) -> None:  # type: ignore[no-unty
 
     with pytest.raises(BrokerError, match="declare"):
         make_broker().dlq_list()
+
+
+def test_replay_goes_only_to_the_queue_the_dead_letter_queue_belongs_to(broker: Broker, topology: Topology) -> None:
+    """A parked message whose parking header names another queue is refused, not routed there.
+
+    Agencies may publish to the dead-letter exchange, so the header is not
+    trusted: replaying it as written would let an agency use the hub's broker
+    rights to put a message on another agency's queue.
+    """
+    from mashlink.broker.errors import ReplayTargetMismatch
+    from mashlink.broker.headers import H_QUEUE, H_REASON
+    from mashlink.broker.link import RawMessage
+
+    own = topology.enquiry_queue(AGENCY, Rag.AMBER)
+    elsewhere = topology.enquiry_queue(AGENCY, Rag.RED)
+    env = enquiry_envelope(Rag.AMBER, n=99)
+    broker.publish_raw([RawMessage(
+        body=env.model_dump_json().encode(), exchange=topology.dead_letter_exchange,
+        routing_key=topology.dlq_for(own), message_id=env.message_id, message_type="enquiry",
+        headers={H_REASON: RejectReason.PROCESSING_FAILURE.value, H_QUEUE: elsewhere},
+    )])
+    parked = broker.dlq_get(env.message_id)
+    assert parked is not None and parked.queue == elsewhere and parked.dlq == topology.dlq_for(own)
+    with pytest.raises(ReplayTargetMismatch, match="not the queue that dead-letter queue belongs to"):
+        broker.dlq_replay(env.message_id)
+    assert [p.message_id for p in broker.dlq_list()] == [env.message_id]  # still parked
+    nothing = Recorder()
+    with broker.consumer([elsewhere], nothing) as consumer:
+        consumer.run_once(1)
+    assert nothing.seen == []
