@@ -73,10 +73,12 @@ HOSTILE = [
     ("fhir", 0, [Op("huge_int", 3, 6)]),             # a 9,290-digit number
     ("hl7v2", 0, [Op("empty_fields", 1, 7)]),        # a long run of empty fields
     ("ctf", 0, [Op("repeat", 1, 5)]),                # a block repeated 300 times
+    ("pole", 0, [Op("repeat", 3, 6), Op("repeat", 40, 6)]),   # values repeated into thousands of records
+    ("json", 0, [Op("repeat", 1, 6)]),               # a case repeated 5,000 times
 ]
 
 
-@pytest.mark.parametrize("fmt,seed_index,ops", HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.parametrize("fmt,seed_index,ops", HOSTILE, ids=[f"{h[0]}-{h[2][0].name}" for h in HOSTILE])
 def test_hostile_inputs_as_a_subprocess_within_memory_and_time(fmt: str, seed_index: int, ops: list[Op]) -> None:
     seed = all_seeds()[fmt][seed_index]
     name = sorted(seed.files)[0]
