@@ -38,6 +38,9 @@ pass               key                                             still finds t
                    birth year
 ``given_postcode`` phonetic first given name + current or          surname changed and no date of
                    previous postcode (or UPRN), no date            birth on the referral
+``family_postcode`` phonetic family name + current or previous     given name a nickname or typo
+                   postcode (or UPRN), no date: a household        and the date of birth wrong or
+                                                                   missing
 ``mother``         the record id of the person's mother in this    an unborn child (no name, no
                    index (from ``mother_person_id`` or a           date of birth): found through
                    ``mother`` relationship)                        the mother's record
@@ -91,6 +94,7 @@ class BlockPass(StrEnum):
     FAMILY_GIVEN = "family_given"
     POSTCODE_YEAR = "postcode_year"
     GIVEN_POSTCODE = "given_postcode"
+    FAMILY_POSTCODE = "family_postcode"
     MOTHER = "mother"
 
 
@@ -103,6 +107,7 @@ MORE_SELECTIVE: dict[BlockPass, tuple[BlockPass, ...]] = {
     BlockPass.GIVEN_DOB: (BlockPass.FAMILY_YEAR, BlockPass.POSTCODE_YEAR, BlockPass.IDENTIFIER),
     BlockPass.POSTCODE_YEAR: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
     BlockPass.GIVEN_POSTCODE: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
+    BlockPass.FAMILY_POSTCODE: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
 }
 
 #: Identifier systems used as blocking keys (a school URN is a school, not a person).
@@ -213,11 +218,14 @@ def blocking_profile(f: PersonFeatures, *, mother_record_id: str | None = None, 
             add(BlockKey(BlockPass.FAMILY_GIVEN, f"fg={family}|{g}"))
     addresses = [f"pc={p}" for p in sorted(f.postcode_current)] or [f"uprn={u}" for u in sorted(f.uprn_current)]
     previous = [f"pc={p}" for p in sorted(f.postcode_previous)] or [f"uprn={u}" for u in sorted(f.uprn_previous)]
+    families = _family_sounds(f)
     for address in (*addresses, *previous):
         if year is not None:
             add(BlockKey(BlockPass.POSTCODE_YEAR, f"py={address}|{year}"))
         for g in given:
             add(BlockKey(BlockPass.GIVEN_POSTCODE, f"gp={g}|{address}"))
+        for family in families:
+            add(BlockKey(BlockPass.FAMILY_POSTCODE, f"fp={family}|{address}"))
     if mother_record_id:
         add(mother_key(mother_record_id))
     family_now = f.registered_family or (min(f.family_current) if f.family_current else None)

@@ -599,6 +599,15 @@ class MatchIndex:
         stored = decode_features(features_text) if self._features_usable else None
         return stored if stored is not None else features(_load_person(person_text))
 
+    def _record_ids(self, rids: Iterable[int]) -> list[str]:
+        ordered = sorted(set(rids))
+        out: list[str] = []
+        for start in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[start:start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            out.extend(r[0] for r in self._db.execute(f"SELECT record_id FROM persons WHERE rid IN ({marks})", chunk))
+        return out
+
     def _load(self, rids: Iterable[int]) -> dict[int, tuple[str, str | None, str | None, str | None, str]]:
         """rid -> (record_id, mother_record_id, household, features JSON, person JSON)."""
         rows: dict[int, tuple[str, str | None, str | None, str | None, str]] = {}
@@ -667,12 +676,16 @@ class MatchIndex:
         return scored
 
     def _mother_record_ids(self, mother: PersonFeatures) -> list[str]:
-        """Records in this index that may be the subject's mother (at least a review-level match)."""
-        found = CandidateSet()
-        keys, _household = blocking_profile(mother, subject=True)
-        self._candidates_for(self._rids_for_keys(self._sorted_keys(keys), found), found)
-        scored = self._score_all(mother, None, found.candidates.values(), {}, {})
-        return [c.record_id for c, pair in scored if pair.decision is not MatchDecision.NO_MATCH]
+        """Every record blocking finds for the subject's mother: their children become candidates.
+
+        Not only her good matches: a mother referred by a nickname and a surname the agency has
+        not recorded scores low herself, yet her unborn child is the one sought. The scorer
+        compares the mothers again for each child (``unborn_mother``), so the children of women
+        who merely share her date of birth score as different people.
+        """
+        found: dict[int, set[str]] = self._rids_for_keys(
+            self._sorted_keys(blocking_profile(mother, subject=True)[0]), CandidateSet())
+        return sorted(self._record_ids(found))
 
     def _household_rids(self, scored: Sequence[tuple[Candidate, ScoredPair]], result: CandidateSet
                         ) -> dict[int, set[str]]:

@@ -77,6 +77,13 @@ def test_changed_surname_and_no_date_of_birth_share_given_name_and_postcode() ->
     assert shared(subject, record) == {BlockPass.GIVEN_POSTCODE}
 
 
+def test_nickname_and_no_date_of_birth_share_family_name_and_postcode() -> None:
+    record = person("r", "Theodore", "Yarenley", postcode="LS6 2AB")
+    subject = renamed(record, names=[HumanName(given=["Teddy"], family="Yarenley")], birth_date=None,
+                      identifiers=[])
+    assert shared(subject, record) == {BlockPass.FAMILY_POSTCODE}
+
+
 def test_changed_surname_is_found_through_the_name_history() -> None:
     record = person("r", names=[HumanName(given=["Esme"], family="Nowak"),
                                 HumanName(use=NameUse.PREVIOUS, given=["Esme"], family="Kowalski")])
