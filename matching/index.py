@@ -14,6 +14,21 @@ the other members of the best candidates' households, and lets
 :func:`~mashlink.matching.decide.decide` turn near-ties (twins, siblings, a
 parent with the child's name) into a question for a person.
 
+Search, step by step
+====================
+1. The subject's blocking keys (with the swapped date of birth) are read; a
+   key shared by more than ``max_block`` people is skipped only when a more
+   selective pass covered the subject (``blocking``, "Big blocks").
+2. With a ``mother`` (an unborn child, or a referral naming her), every record
+   blocking finds for her is followed to the children linked to it.
+3. Every candidate is scored (comparison vector, learned weights, term
+   frequencies, vetoes); identical comparisons are scored once per search.
+4. For each candidate at review level or above, the other members of its
+   household (same address and family name, or same mother) are fetched and
+   scored too, so a twin or sibling the passes did not reach is still seen.
+5. ``decide`` gets every candidate at review level or above and makes the
+   subject's outcome: match, candidate (a person decides) or no match.
+
 Storage
 =======
 ``persons``: one row per record id (the agency's stable id for the person):
@@ -22,12 +37,15 @@ person (``feature_store``: computed once at load, so a search decodes them
 instead of re-validating and re-normalising every candidate), the record id
 of the person's mother in this index (unborn children are found through it),
 a household key (address + family name) and the person's blocking keys (so
-an update removes exactly what was stored). ``blocks``: (key, rid) pairs, keys as 64-bit hashes. ``meta``:
-the schema version, the matching policy, and after ``train()`` the trained
-model and term frequencies. Loading into an empty index drops the key
-indexes, inserts with ``executemany`` and builds the indexes afterwards;
+an update removes exactly what was stored). ``blocks``: (key, rid) pairs,
+keys as 64-bit hashes. ``meta``: the schema version, the features layout, the
+matching policy, and after ``train()`` the model, term frequencies and a
+training report. Loading into an empty index drops the key indexes, inserts
+with ``executemany`` in one transaction and builds the indexes afterwards;
 loading into a populated index upserts record by record (an agency export
-reload): a record id already present has its old keys removed first.
+reload): a record id already present has its stored keys removed first.
+``prepare_person_lines`` / ``prepare_entry`` do the per-person work apart
+from storage, so ``mashlink match index build`` spreads it over every core.
 
 Threads: one connection guarded by a lock, so a connector may share an index
 between worker threads; searches are serialised, not parallel.
@@ -37,9 +55,9 @@ from __future__ import annotations
 
 import json
 import random
-from array import array
 import sqlite3
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
