@@ -132,31 +132,33 @@ def explain_tls_failure(exc: BaseException, url: str, tls: BrokerTlsSettings | N
     where = f"the broker at {host}:{port}"
     name = tls.server_name or host
     if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = getattr(exc, "verify_message", "") or str(exc)
-        if getattr(exc, "verify_code", None) == 62 or "hostname mismatch" in str(exc).lower():
+        detail = (getattr(exc, "verify_message", "") or str(exc)).rstrip(".")
+        # 62 hostname, 64 IP address mismatch (OpenSSL X509_V_ERR_*_MISMATCH)
+        if getattr(exc, "verify_code", None) in (62, 64) or "mismatch" in str(exc).lower():
             return BrokerTlsError(
                 f"{where} presented a certificate that does not carry the name {name!r} ({detail}). Set "
                 "broker_tls.server_name (MASHLINK_BROKER_TLS__SERVER_NAME) to a name in the broker's certificate, "
                 "or use that name as the host in broker_url.")
-        trusted = f"broker_tls.ca_file ({str(tls.ca_file)!r})" if tls.ca_file else             "the system trust store (broker_tls.ca_file is unset)"
+        trusted = (f"broker_tls.ca_file ({str(tls.ca_file)!r})" if tls.ca_file
+                   else "the system trust store (broker_tls.ca_file is unset)")
         return BrokerTlsError(
             f"{where} presented a certificate that cannot be verified against {trusted}: {detail}. Set "
             "broker_tls.ca_file (MASHLINK_BROKER_TLS__CA_FILE) to the PEM file of the CA that signed the "
             "broker's certificate.")
-    text = str(exc).lower()
-    if isinstance(exc, ssl.SSLError) or "certificate" in text or "alert" in text:
-        if tls.cert_file is None and ("certificate required" in text or "handshake failure" in text
-                                      or "certificate_required" in text):
+    if isinstance(exc, ssl.SSLError):
+        # The broker refused us: RabbitMQ closes the handshake (often a bare EOF under TLS 1.3)
+        # when no client certificate comes, or one signed by a CA it does not trust.
+        if tls.cert_file is None:
             return BrokerTlsError(
-                f"{where} requires a client certificate and none is configured ({exc}). Set broker_tls.cert_file "
+                f"{where} ended the TLS handshake ({exc}) and no client certificate is configured: the broker "
+                "most likely requires one (RabbitMQ ssl_options.fail_if_no_peer_cert). Set broker_tls.cert_file "
                 "and broker_tls.key_file (MASHLINK_BROKER_TLS__CERT_FILE / __KEY_FILE) to a certificate signed "
-                "by a CA the broker trusts (RabbitMQ ssl_options.cacertfile).")
-        if isinstance(exc, ssl.SSLError):
-            mine = f"broker_tls.cert_file ({str(tls.cert_file)!r})" if tls.cert_file else "no client certificate"
-            return BrokerTlsError(
-                f"TLS with {where} failed: {exc}. This side offered {mine} and trusts "
-                f"{str(tls.ca_file) if tls.ca_file else 'the system store'}; check that the broker trusts the "
-                "CA of broker_tls.cert_file and that the broker's listener is TLS (port 5671 by default).")
+                "by a CA the broker trusts (its ssl_options.cacertfile).")
+        return BrokerTlsError(
+            f"{where} ended the TLS handshake ({exc}): it most likely does not accept the client certificate "
+            f"in broker_tls.cert_file ({str(tls.cert_file)!r}). Check that the broker trusts the CA that signed "
+            "it (RabbitMQ ssl_options.cacertfile), that it is a client certificate and not expired, and that "
+            "broker_url points at the broker's TLS listener (port 5671 by default).")
     return None
 
 
@@ -184,6 +186,7 @@ class _ConfirmTracker:
         self.returned: dict[int, str] = {}
         self.confirmed: set[int] = set()
         self.failed: dict[int, str] = {}
+        self.nacked = 0
         self.last_progress = time.monotonic()
 
     def sent(self, index: int, message_id: str) -> None:
@@ -221,7 +224,9 @@ class _ConfirmTracker:
     def on_nack(self, delivery_tag: int, multiple: bool = False) -> None:
         for tag in self._take(delivery_tag, multiple):
             self.returned.pop(tag, None)
-            self.failed[self._settle(tag)] = "nacked by the broker (e.g. queue full with reject-publish)"
+            self.nacked += 1
+            self.failed[self._settle(tag)] = ("nacked by the broker (queue full with reject-publish, or a quorum "
+                                              "queue without a leader yet)")
 
     def on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
         props = getattr(message, "properties", {}) or {}
@@ -489,6 +494,12 @@ class Link:
             stopped = f"not sent: channel closed by broker: {exc}"
             self._fail_outstanding(tracker, f"channel closed by broker: {exc}")
         confirmed, failed = set(tracker.confirmed), dict(tracker.failed)
+        if tracker.nacked and self._pub is not None:
+            # A quorum queue nacks every publish of a channel that registered with it while its
+            # leader was being elected (after a node failure) until that channel is closed; a
+            # fresh channel registers anew, so the caller's retry is not nacked forever.
+            log.warning("broker.publish_nacked", nacked=tracker.nacked, channel_replaced=True)
+            self._drop_publish_channel()
         # Every message is accounted for: confirmed or failed, never neither.
         for index in range(len(messages)):
             if index not in confirmed and index not in failed:

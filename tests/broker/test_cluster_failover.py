@@ -1,0 +1,79 @@
+"""A three-node RabbitMQ cluster loses the node the clients use, mid-load: nothing confirmed is lost.
+
+The test starts three extra RabbitMQ nodes on this machine (the shared node
+on 5672 is not touched), clusters them, declares the topology (quorum
+queues, replicated on every node) and runs hub-style confirmed publishes and
+a consumer through a multi-host broker URL. Once part of the load is
+confirmed it kill -9s the node both clients are connected to. Both must fail
+over to another node by themselves; every confirmed message must be consumed,
+its effect applied once (the consumer is idempotent on message id; the broker
+may redeliver after a failover), nothing parked. Reconnect times are printed,
+never asserted (a loaded 2-core machine decides them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.broker.cluster_support import RabbitNodes, rabbitmq_missing, run_failover_scenario
+from tests.conftest import services_required
+
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNodes]:
+    missing = rabbitmq_missing()
+    if missing:
+        message = f"cannot start extra RabbitMQ nodes: {missing}"
+        if services_required():
+            pytest.fail(f"{message} and MASHLINK_REQUIRE_SERVICES=1", pytrace=False)
+        pytest.skip(message)
+    nodes = RabbitNodes(Path(tmp_path_factory.mktemp("rabbit-cluster")), size=3, cluster=True)
+    with nodes:
+        yield nodes
+    leftovers = nodes.leftovers()
+    assert leftovers == [], f"RabbitMQ processes left running after stop: {leftovers}"
+
+
+def test_the_three_nodes_form_one_cluster(cluster: RabbitNodes) -> None:
+    assert cluster.running_nodes() == sorted(n.name for n in cluster.nodes)
+    for node in cluster.nodes[1:]:
+        assert cluster.running_nodes(via=node) == sorted(n.name for n in cluster.nodes)
+
+
+def test_killing_the_connected_node_mid_load_loses_no_confirmed_message(cluster: RabbitNodes) -> None:
+    def kill(port: int) -> str:
+        node = cluster.node_for_port(port)
+        cluster.kill(node)
+        return node.name
+
+    result = run_failover_scenario(cluster.url(), total=2000, batch=50, kill_after=600, kill=kill,
+                                   deadline_s=600.0)
+
+    print(f"\nfailover: killed {result.killed_node} after {result.confirmed_before_kill} confirmed; "
+          f"publisher reconnect {result.publisher_reconnect_s} s, consumer reconnect "
+          f"{result.consumer_reconnect_s} s; {result.duplicates} duplicate deliveries; "
+          f"{len(result.publish_errors)} publish errors re-queued; "
+          f"{result.rate_before():.0f} msg/s before, {result.rate_after() or 0:.0f} msg/s after")
+    # The node killed is the one both clients were using (the first host of the URL).
+    assert result.killed_node == cluster.nodes[0].name
+    assert result.killed_port in result.publisher_ports and result.killed_port in result.consumer_ports
+    # Both clients moved to a surviving node by themselves.
+    survivors = {n.amqp_port for n in cluster.nodes[1:]}
+    assert result.publisher_ports & survivors, "the publisher never reconnected to a surviving node"
+    assert result.consumer_ports & survivors, "the consumer never reconnected to a surviving node"
+    assert result.publisher_resumed_at is not None and result.consumer_resumed_at is not None
+    # Everything was published (the outbox retries what failed) and nothing confirmed was lost.
+    assert len(result.confirmed) == result.total
+    assert result.lost == set()
+    assert result.unexpected == []
+    # Exactly once in effect, whatever the broker redelivered after the failover.
+    assert set(result.effects.values()) == {1}
+    assert set(result.effects) == result.confirmed
+    assert result.parked == 0, "a message was dead-lettered during the failover"
+    # The survivors still form a cluster of two.
+    assert cluster.running_nodes(via=cluster.nodes[1]) == sorted(n.name for n in cluster.nodes[1:])
