@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from sqlalchemy import func, select
 
+from mashlink.broker.client import Broker
+from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Verdict
 from mashlink.hub.models import LoopEscalationRow, ReceiptRow
+from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.schemas.envelope import MessageType
 from tests.hub.loop_support import decide, delivery, outcomes_of, receipt, receipt_body
@@ -100,3 +106,38 @@ def test_receipts_that_do_not_fit_are_rejected_with_the_field_and_audited(hub: H
         assert session.execute(select(func.count()).select_from(ReceiptRow)).scalar_one() == 0
     assert len(hub.audit_events(action="message.rejected")) == 6
     assert all(r.status == "sent" for r in hub.referral_loop("REF-0001").recipients)
+
+
+@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    return "memory://" if request.param == "memory" else str(request.getfixturevalue("amqp_url"))
+
+
+def test_a_receipt_published_on_receipt_agency_reaches_the_running_hub(hub: HubService, broker_url: str) -> None:
+    """The hub's events queue is bound to ``receipt.#``: a connector's receipt is consumed and applied."""
+    health = decide(hub)["health-synth"]
+    topology = hub.topology
+
+    def factory() -> Broker:
+        return Broker(broker_url, hub.codec, topology, retry_backoff_s=0.05, retry_backoff_max_s=0.2)
+
+    runtime = HubRuntime(hub, factory, tick_interval_s=0.5, audit_check_interval_s=0)
+    runtime.start()
+    connector = Broker(broker_url, EnvelopeCodec({"health-synth": hub.settings.signing_key("health-synth")},
+                                                 signer="health-synth"), topology)
+    try:
+        env = receipt(health, "acknowledged", receipt_id="R-LIVE", channel="fhir-task").envelope
+        connector.publish([topology.event(env, "receipt.health-synth")])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and hub.audit_events(action="receipt.recorded") == []:
+            time.sleep(0.05)
+    finally:
+        connector.close()
+        runtime.stop()
+        cleaner = factory()
+        try:
+            cleaner.delete_topology([a.id for a in hub.settings.agencies])
+        finally:
+            cleaner.close()
+    told = {r.recipient: r for r in hub.referral_loop("REF-0001").recipients}["health-synth"]
+    assert told.status == "acknowledged" and [r.receipt_id for r in told.receipts] == ["R-LIVE"]
