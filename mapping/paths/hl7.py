@@ -60,13 +60,49 @@ class Hl7Rep:
     components: Repetition
 
 
-_ESCAPES = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\"}
+def _unescape(text: str, fs: str = "|", comp: str = "^", rep: str = "~", esc: str = "\\", sub: str = "&") -> str:
+    """Decode HL7 escapes with the message's own delimiters: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\, \\Xhh..\\, \\.br\\.
 
-
-def _unescape(text: str) -> str:
-    if "\\" not in text:
+    The same reading as the ``translate hl7v2`` fast parser (a differential fuzz test compares them):
+    highlighting (\\H\\ \\N\\) and character-set or formatting commands are dropped; an
+    unterminated or unknown sequence is kept literally.
+    """
+    if not esc or esc not in text:
         return text
-    return re.sub(r"\\([FSTRE])\\", lambda m: _ESCAPES[m.group(1)], text)
+    simple = {"F": fs, "S": comp, "T": sub, "R": rep, "E": esc}
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find(esc, i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        k = text.find(esc, j + 1)
+        if k < 0:
+            out.append(text[j:])
+            break
+        code = text[j + 1:k]
+        if code in simple:
+            out.append(simple[code])
+        elif code[:1] == "X" and len(code) > 1 and len(code) % 2 == 1:
+            try:
+                raw = bytes.fromhex(code[1:])
+            except ValueError:
+                out.append(text[j:k + 1])
+            else:
+                try:
+                    out.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    out.append(raw.decode("latin-1"))
+        elif code == ".br":
+            out.append("\n")
+        elif code in ("H", "N") or code[:1] in ("C", "M", "."):
+            pass
+        else:
+            out.append(text[j:k + 1])
+        i = k + 1
+    return "".join(out)
 
 
 def split_message(text: str) -> Hl7Message:
@@ -88,7 +124,8 @@ def split_message(text: str) -> Hl7Message:
                 fields.append([[[value]]])
                 continue
             fields.append(
-                [[[_unescape(s) for s in c.split(sub)] for c in r.split(comp)] for r in value.split(rep)]
+                [[[_unescape(s, fs, comp, rep, _esc, sub) for s in c.split(sub)] for c in r.split(comp)]
+                 for r in value.split(rep)]
             )
         message.segments.append(Hl7Segment(name, fields))
     return message

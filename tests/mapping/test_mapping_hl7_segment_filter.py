@@ -22,3 +22,17 @@ def test_segments_by_a_field_value_trimmed_and_in_any_case() -> None:
 def test_a_bad_selector_is_a_path_syntax_error() -> None:
     with pytest.raises(PathSyntaxError):
         compile_hl7_path("PV1[X=E]")
+
+
+def test_general_parser_decodes_escapes_as_the_fast_parser_does() -> None:
+    """Found by the fuzzing suite's HL7 differential: \\Xhh\\ and \\.br\\ were left literal by split_message."""
+    from mashlink.connectors.health.hl7_fast import FastMessage
+
+    text = ("MSH|^~\\&|PAS|RXX|MASH|999|20240101||ADT^A01|M1|P|2.4\r"
+            "NK1|1\\X0D\\|TESTERSON^JO\\.br\\X|MTH\\H\\!\\N\\\rPID|1||A\\S\\B\\E\\C\\Q\\")
+    general = split_message(text)
+    fast = FastMessage.parse(text).to_path_message()
+    assert [s.fields for s in general.segments] == [s.fields for s in fast.segments]
+    nk1 = general.by_name("NK1")[0]
+    assert nk1.fields[1][0][0][0] == "1\r" and nk1.fields[2][0][1][0] == "JO\nX"
+    assert general.by_name("PID")[0].fields[3][0][0][0] == "A^B\\C\\Q\\"   # unknown escape kept literally
