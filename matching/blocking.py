@@ -41,6 +41,9 @@ pass               key                                             still finds t
 ``family_postcode`` phonetic family name + current or previous     given name a nickname or typo
                    postcode (or UPRN), no date: a household        and the date of birth wrong or
                                                                    missing
+``partial_dob``    phonetic given name + year and month;           a one-digit slip in the date
+                   phonetic family name + month and day            of birth (day, or year) and the
+                                                                   other name changed or misspelt
 ``mother``         the record id of the person's mother in this    an unborn child (no name, no
                    index (from ``mother_person_id`` or a           date of birth): found through
                    ``mother`` relationship)                        the mother's record
@@ -95,6 +98,7 @@ class BlockPass(StrEnum):
     POSTCODE_YEAR = "postcode_year"
     GIVEN_POSTCODE = "given_postcode"
     FAMILY_POSTCODE = "family_postcode"
+    PARTIAL_DOB = "partial_dob"
     MOTHER = "mother"
 
 
@@ -108,6 +112,7 @@ MORE_SELECTIVE: dict[BlockPass, tuple[BlockPass, ...]] = {
     BlockPass.POSTCODE_YEAR: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
     BlockPass.GIVEN_POSTCODE: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
     BlockPass.FAMILY_POSTCODE: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
+    BlockPass.PARTIAL_DOB: (BlockPass.GIVEN_DOB, BlockPass.FAMILY_YEAR, BlockPass.IDENTIFIER),
 }
 
 #: Identifier systems used as blocking keys (a school URN is a school, not a person).
@@ -211,7 +216,16 @@ def blocking_profile(f: PersonFeatures, *, mother_record_id: str | None = None, 
             add(BlockKey(BlockPass.DOB, f"dob={dob}|{code}"))
         for g in given:
             add(BlockKey(BlockPass.GIVEN_DOB, f"gd={g}|{dob}"))
+    full = f.dob if f.dob is not None and f.dob_precision == "day" else None
+    if full is not None:
+        # A one-digit slip in the year (family name kept) or in the day (given name kept).
+        month_day = f"{full.month:02d}-{full.day:02d}"
+        year_month = f"{full.year:04d}-{full.month:02d}"
+        for g in given:
+            add(BlockKey(BlockPass.PARTIAL_DOB, f"gym={g}|{year_month}"))
     for family in _family_sounds(f):
+        if full is not None:
+            add(BlockKey(BlockPass.PARTIAL_DOB, f"fmd={family}|{month_day}"))
         if year is not None:
             add(BlockKey(BlockPass.FAMILY_YEAR, f"fy={family}|{year}"))
         for g in given:

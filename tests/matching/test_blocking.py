@@ -84,6 +84,16 @@ def test_nickname_and_no_date_of_birth_share_family_name_and_postcode() -> None:
     assert shared(subject, record) == {BlockPass.FAMILY_POSTCODE}
 
 
+def test_one_digit_date_slip_with_the_other_name_changed_shares_a_partial_date_key() -> None:
+    record = person("r", "Sophia", "Garerham", dob=date(2010, 11, 18), postcode="LS6 2AB")
+    year_slip = renamed(record, names=[HumanName(given=["Sopphia"], family="Garerham")],
+                        birth_date=BirthDate(value=date(2016, 11, 18)), addresses=[], identifiers=[])
+    day_slip = renamed(record, names=[HumanName(given=["Sophia"], family="Ketsthwaite")],
+                       birth_date=BirthDate(value=date(2010, 11, 13)), addresses=[], identifiers=[])
+    assert shared(year_slip, record) == {BlockPass.PARTIAL_DOB}
+    assert shared(day_slip, record) == {BlockPass.PARTIAL_DOB}
+
+
 def test_changed_surname_is_found_through_the_name_history() -> None:
     record = person("r", names=[HumanName(given=["Esme"], family="Nowak"),
                                 HumanName(use=NameUse.PREVIOUS, given=["Esme"], family="Kowalski")])
