@@ -77,7 +77,7 @@ def release_view(view: LinkedView, scope: ViewerScope, policies: dict[str, Shari
     policy = policies.get(agency_id) if agency_id else None
     if agency_id is None or policy is None:
         return view.model_copy(update={"subjects": [], "household": [], "agencies": [], "chronology": [],
-                                       "for_review": [], "outstanding": [], "issues": []})
+                                       "for_review": [], "outstanding": [], "issues": [], "record_issues": []})
     return view.model_copy(update={
         "subjects": [_subject_for_agency(s, agency_id, policy) for s in view.subjects],
         "household": [_subject_for_agency(s, agency_id, policy) for s in view.household],
@@ -86,4 +86,5 @@ def release_view(view: LinkedView, scope: ViewerScope, policies: dict[str, Shari
         "for_review": [e for e in view.for_review if e.agency_id == agency_id],
         "outstanding": [a for a in view.outstanding if a == agency_id],
         "issues": [i for i in view.issues if i.agency_id == agency_id],
+        "record_issues": [n for n in view.record_issues if n.agency_id == agency_id],
     })

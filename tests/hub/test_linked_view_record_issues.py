@@ -106,3 +106,17 @@ def test_issues_of_a_rejected_match_stay_withheld(answered) -> None:  # type: ig
     view = build_linked_view(_referral(other), [_enquiry(other)], [response], now=NOW)
     assert not any(PHRASE in q for e in view.chronology for q in e.data_quality)
     assert view.record_issues == []
+
+
+def test_another_agencys_viewer_never_sees_the_record_issues(answered) -> None:  # type: ignore[no-untyped-def]
+    from mashlink.config.settings import load_settings
+    from mashlink.hub.release import ViewerScope, release_view
+
+    referral, enquiry, response = answered
+    view = build_linked_view(referral, [enquiry], [response], now=NOW)
+    assert view.record_issues
+    policies = dict(load_settings().sharing_policies)
+    other = next(a for a in policies if a != "csc-999")
+    assert release_view(view, ViewerScope(agency_id=other), policies).record_issues == []
+    assert release_view(view, ViewerScope(), policies).record_issues == []
+    assert release_view(view, ViewerScope(mash=True), policies).record_issues == view.record_issues
