@@ -15,11 +15,15 @@ A channel's ``send`` makes one attempt and returns :class:`Delivered`, or raises
 ``acknowledged`` (optional) looks at events already delivered and returns
 those the agency's tool has since confirmed (a file moved to ``processed/``,
 a FHIR Task completed). Details name the channel, status and rule, never
-the message text.
+the message text, and never text from the agency's system (a web hook's
+response body, a FHIR ``OperationOutcome``, an HL7 ERR, an OS error's path):
+the detail is logged at WARNING, sent in the receipt and copied into the
+hub's escalation, and such text can quote a person's name.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -132,6 +136,16 @@ class WebhookEventChannel:
         raise PermanentDeliveryError(f"webhook http {status}")
 
 
+def os_reason(exc: OSError) -> str:
+    """``PermissionError EACCES``: the class and errno name only.
+
+    Never ``str(exc)``: it carries the path, and a share's folders are often
+    named after people (a pupil's folder, a worker's home drive).
+    """
+    code = errno.errorcode.get(exc.errno) if isinstance(exc.errno, int) else None
+    return f"{type(exc).__name__}{' ' + code if code else ''}"
+
+
 def _safe_name(message_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in message_id) + ".json"
 
@@ -158,8 +172,7 @@ class DropFolderEventChannel:
             self.processed.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.outbox / name, text)
         except OSError as exc:
-            raise TransientDeliveryError(f"drop folder not writable ({type(exc).__name__}"
-                                         f"{': ' + exc.strerror if exc.strerror else ''})") from None
+            raise TransientDeliveryError(f"drop folder not writable ({os_reason(exc)})") from None
         return Delivered(detail=f"file written outbox/{name}", ref=name)
 
     def acknowledged(self, delivered: list[StoredEvent]) -> list[tuple[str, str]]:

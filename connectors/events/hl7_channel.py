@@ -22,13 +22,20 @@ MASHWDN (withdrawal).
 
 The ACK decides: AA delivered; AE (the engine could not process it now)
 transient, retried then failed; AR (it never will) failed at once. The
-failure detail carries the ACK code, the ERR code and text (MSA-3 / ERR-8),
-never the document.
+failure detail carries the ACK code and the ERR code with a fixed
+description of what they mean (:func:`ack_reason`), never the engine's own
+text (MSA-3 / ERR-8 are free text the trust's system writes and can quote
+a patient's name) and never the document: the detail is logged at WARNING,
+sent in the failed receipt and copied into the team's escalation. A
+transport failure is described by a fixed phrase (:func:`mllp_reason`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import re
+import socket
 import ssl
 from datetime import UTC, datetime
 
@@ -47,6 +54,64 @@ DOCUMENT_TYPES = {
     "escalation": ("MASHESC", "MASH enquiry escalation"), "alert": ("MASHALT", "MASH alert"),
     "withdrawal": ("MASHWDN", "MASH enquiry withdrawn"),
 }
+
+
+#: MSA-1 acknowledgement codes (HL7 table 0008) and what they mean.
+ACK_MEANING = {
+    "AA": "accepted", "AE": "application error", "AR": "application reject",
+    "CA": "commit accept", "CE": "commit error", "CR": "commit reject",
+}
+#: ERR-3 / ERR-1.4 message error condition codes (HL7 table 0357) and what they mean.
+ERROR_MEANING = {
+    "0": "message accepted", "100": "segment sequence error", "101": "required field missing",
+    "102": "data type error", "103": "table value not found", "104": "value too long",
+    "200": "unsupported message type", "201": "unsupported event code", "202": "unsupported processing id",
+    "203": "unsupported version id", "204": "unknown key identifier", "205": "duplicate key identifier",
+    "206": "application record locked", "207": "application internal error",
+}
+_LOCAL_CODE = re.compile(r"^[0-9]{1,6}$")
+
+
+def ack_reason(code: str | None, error_code: str | None) -> str:
+    """``hl7 AE 207 (application error; application internal error)``: codes and fixed meanings only.
+
+    Why not the engine's text: MSA-3 and ERR-8 are written by the trust's
+    system and may quote the record ("no match for Ada Testchild ..."); the
+    reason is logged, sent in the failed receipt and copied into an
+    escalation. An MSA-1 outside table 0008 is reported as unrecognised, and
+    an error code is shown only when it is a number (table 0357 or a local
+    numeric code), since a free-text "code" is text again.
+    """
+    ack = (code or "").strip().upper()
+    if ack in ACK_MEANING:
+        head, meanings = f"hl7 {ack}", [ACK_MEANING[ack]]
+    else:
+        head, meanings = "hl7 ACK", ["unrecognised MSA-1" if ack else "no MSA-1"]
+    err = (error_code or "").strip()
+    if err:
+        if _LOCAL_CODE.match(err):
+            head += f" {int(err)}"
+            meanings.append(ERROR_MEANING.get(str(int(err)), "error code outside HL7 table 0357"))
+        else:
+            meanings.append("non-numeric error code (not shown)")
+    return f"{head} ({'; '.join(meanings)})"
+
+
+def mllp_reason(exc: BaseException) -> str:
+    """A transport failure as a fixed phrase (never the exception text, which can quote the peer)."""
+    cause = exc.__cause__
+    text = str(exc)
+    if isinstance(cause, ssl.SSLError):
+        return "mllp TLS handshake failed"
+    if isinstance(cause, (socket.timeout, TimeoutError)) or text.startswith("timed out"):
+        return "mllp timed out waiting for the ACK" if text.startswith("timed out") else "mllp connection timed out"
+    if isinstance(cause, OSError) and cause.errno in errno.errorcode:
+        return f"mllp {errno.errorcode[cause.errno]}"
+    if text.startswith("connection closed by peer"):
+        return "mllp connection closed by the engine before an ACK"
+    if "malformed or oversize" in text:
+        return "mllp malformed or oversize frame from the engine"
+    return f"mllp transport failure ({type(cause).__name__ if cause is not None else type(exc).__name__})"
 
 
 def _ts(value: datetime) -> str:
@@ -102,7 +167,7 @@ class Hl7EventChannel:
                             server_name=self.server_name) as client:
                 reply = client.send(mdm)
         except MllpError as exc:
-            raise TransientDeliveryError(f"mllp {str(exc)[:200]}") from None
+            raise TransientDeliveryError(mllp_reason(exc)) from None
         try:
             ack = parse_ack(reply)
         except Hl7ParseError as exc:
@@ -112,8 +177,7 @@ class Hl7EventChannel:
             raise TransientDeliveryError("hl7 ACK MSA-2 does not echo the MDM^T02 control id")
         if ack.code in ("AA", "CA"):
             return Delivered(detail=f"hl7 {ack.code} {control}", ref=control)
-        reason = f"hl7 {ack.code or 'no MSA-1'}" + (f" {ack.error_code}" if ack.error_code else "") \
-            + (f": {ack.error_message[:200]}" if ack.error_message else "")
+        reason = ack_reason(ack.code, ack.error_code)
         if ack.code in ("AR", "CR"):
             raise PermanentDeliveryError(reason)
         raise TransientDeliveryError(reason)

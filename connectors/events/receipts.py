@@ -1,8 +1,12 @@
 """Delivery receipts on the events exchange: ``receipt.<agency>``, signed by the agency.
 
-Ids are deterministic: the receipt id is derived from the event's message id
-and the status, and the envelope id from the receipt id, so re-publishing a
-receipt (after a crash, or for a redelivered event) is one effect at the hub.
+Ids are deterministic: the receipt id is derived from the event's message id,
+the agency that received it and the status, and the envelope id from the
+receipt id, so re-publishing a receipt (after a crash, or for a redelivered
+event) is one effect at the hub. The agency is part of the id because one
+event can be fanned out to several agencies (an escalation, an alert on the
+events exchange): without it the hub, which keys receipts by id, would keep
+only the first agency's receipt and take the others for repeats.
 A publish raises when the broker did not confirm; callers keep the event
 unacknowledged (or the acknowledgement unrecorded) and try again.
 """
@@ -21,9 +25,15 @@ from mashlink.schemas.envelope import Envelope, MessageType
 from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
 
 
-def receipt_id(event_message_id: str, status: ReceiptStatus | str) -> str:
-    """Stable per (event, status): the same receipt however often it is sent."""
-    return uuid.uuid5(CONNECTOR_NAMESPACE, f"receipt:{event_message_id}:{ReceiptStatus(status).value}").hex
+def receipt_id(event_message_id: str, agency_id: str, status: ReceiptStatus | str) -> str:
+    """Stable per (event, receiving agency, status): the same receipt however often it is sent.
+
+    ``agency_id`` is the receipt's ``agency_id`` (``referrer`` for the referrer notifier).
+    """
+    if not agency_id:
+        raise ValueError("receipt_id: agency_id must not be empty (receipts of a fanned-out event would collide)")
+    return uuid.uuid5(CONNECTOR_NAMESPACE,
+                      f"receipt:{event_message_id}:{agency_id}:{ReceiptStatus(status).value}").hex
 
 
 def receipt_message_id(rid: str) -> str:
@@ -34,7 +44,7 @@ def build_receipt(*, event_message_id: str, event_type: str, referral_id: str, o
                   agency_id: str, status: ReceiptStatus, channel: str, detail: str = "",
                   at: datetime | None = None) -> DeliveryReceipt:
     return DeliveryReceipt(
-        receipt_id=receipt_id(event_message_id, status), event_message_id=event_message_id,
+        receipt_id=receipt_id(event_message_id, agency_id, status), event_message_id=event_message_id,
         event_type=event_type[:32], referral_id=referral_id, outcome_id=outcome_id, agency_id=agency_id,
         status=status, channel=channel[:32], detail=detail[:500], at=at or datetime.now(UTC),
     )

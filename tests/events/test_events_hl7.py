@@ -90,8 +90,8 @@ def test_ae_retried_then_failed_parked_and_replayed_once_the_engine_is_fixed(
             wait_for(lambda: tap.statuses() == ["failed"], 30, "the failed receipt")
             failed = tap.receipts()[0]
             assert failed.outcome_id == outcome_id and peer.documents == []
-            assert failed.detail == ("gave up after 3 attempt(s); last error: hl7 AE 207: document store "
-                                     "unavailable (simulated)")
+            assert failed.detail == ("gave up after 3 attempt(s); last error: hl7 AE 207 (application error; "
+                                     "application internal error)")  # codes, never the engine's text
             wait_for(lambda: len(parked(loop, AGENCY)) == 1, 20, "the parked outcome")
             [message] = parked(loop, AGENCY)
             assert "hl7 AE 207" in message.detail
@@ -104,7 +104,7 @@ def test_ae_retried_then_failed_parked_and_replayed_once_the_engine_is_fixed(
             tap.close()
 
 
-def test_ar_is_failed_at_once_with_the_code_and_text(tmp_path: Path, broker_url: str,
+def test_ar_is_failed_at_once_with_the_codes_and_their_meaning(tmp_path: Path, broker_url: str,
                                                      engine: tuple[SyntheticTrustPeer, ThreadedMllpServer]) -> None:
     peer, server = engine
     peer.document_acks.append(AckCode.REJECT)
@@ -114,7 +114,7 @@ def test_ar_is_failed_at_once_with_the_code_and_text(tmp_path: Path, broker_url:
         try:
             decide(hub, AGENCY)
             wait_for(lambda: tap.statuses() == ["failed"], 20, "the failed receipt")
-            assert tap.receipts()[0].detail == "hl7 AR 204: unknown document type (simulated)"
+            assert tap.receipts()[0].detail == "hl7 AR 204 (application reject; unknown key identifier)"
             assert service.handler.stats.retried == 0
             wait_for(lambda: len(parked(loop, AGENCY)) == 1, 20, "the parked outcome")
         finally:
