@@ -89,7 +89,7 @@ def test_hostile_inputs_as_a_subprocess_within_memory_and_time(fmt: str, seed_in
 
 
 def test_random_sample_as_a_subprocess() -> None:
-    """A seeded sample (one format per run day is not needed: fixed seed) through the installed script."""
+    """A fixed-seed sample of mutants of the multi-file formats through the installed script, under RLIMIT_AS."""
     rng = random.Random(18)
     for fmt in ("pole", "ssda903"):
         seed = rng.choice(all_seeds()[fmt])
