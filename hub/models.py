@@ -271,7 +271,7 @@ class TeamNotificationRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, doc="The facts sent (ids, times, places; no names)")
 
     __table_args__ = (
-        Index("uq_team_notifications_subject_channel", "subject_id", "channel_index", unique=True),
+        Index("uq_team_notifications_subject_channel", "subject_kind", "subject_id", "channel_index", unique=True),
         Index("ix_team_notifications_next_attempt_at", "next_attempt_at"),
     )
 

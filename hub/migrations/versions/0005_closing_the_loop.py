@@ -71,7 +71,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_team_notifications_next_attempt_at', 'team_notifications', ['next_attempt_at'], unique=False)
     op.create_index(op.f('ix_team_notifications_referral_id'), 'team_notifications', ['referral_id'], unique=False)
-    op.create_index('uq_team_notifications_subject_channel', 'team_notifications', ['subject_id', 'channel_index'], unique=True)
+    op.create_index('uq_team_notifications_subject_channel', 'team_notifications', ['subject_kind', 'subject_id', 'channel_index'], unique=True)
     op.add_column('alerts', sa.Column('watched_because', sa.String(length=32), nullable=True))
     op.add_column('alerts', sa.Column('team_la', sa.String(length=16), nullable=True))
     op.add_column('alerts', sa.Column('notified_at', sa.DateTime(timezone=True), nullable=True))
