@@ -36,6 +36,7 @@ def connector_broker_factory(
     topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo, **broker_options)  # type: ignore[arg-type]
+        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls,  # type: ignore[arg-type]
+                      **broker_options)
 
     return factory

@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 import typer
 
 from mashlink.broker.client import Broker
+from mashlink.broker.link import BrokerTlsError, Link
 from mashlink.broker.topology import Topology
 from mashlink.config.errors import ConfigError
-from mashlink.config.settings import MashlinkSettings, load_settings, mask_url
+from mashlink.config.settings import MashlinkSettings, broker_hosts, load_settings, mask_url
 from mashlink.hub.service import HubService, hub_codec
 from mashlink.ops.logging import configure_logging
 
@@ -128,6 +129,8 @@ def broker_problem(settings: MashlinkSettings, exc: BaseException, timeout_s: fl
     hp = _host_port(url, 5672)
     said = _first_line(exc, url)
     where = f"the broker at {mask_url(url)} ({hp})"
+    if isinstance(exc, BrokerTlsError):  # already one paragraph naming the broker_tls setting
+        return Unreachable(str(exc))
     if isinstance(exc, amqp.exceptions.AccessRefused):
         return Unreachable(f"{where} refused the credentials of user {_user(url)!r} ({said}). Check the user and "
                            "password in MASHLINK_BROKER_URL (broker_url); broker users are created by "
@@ -141,22 +144,23 @@ def broker_problem(settings: MashlinkSettings, exc: BaseException, timeout_s: fl
 
 
 def probe_broker(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
-    """Connect once (no retries) and disconnect; raise :class:`Unreachable` if that fails. memory:// passes."""
-    import kombu
+    """Connect once (no retries) and disconnect; raise :class:`Unreachable` if that fails. memory:// passes.
 
+    Connects as every Broker does (``Link``): each host of a failover URL once within ``timeout_s``
+    in all, with the ``broker_tls`` options for amqps:// hosts.
+    """
     if settings.broker_url.split("://", 1)[0].lower() == "memory":
         return
-    conn = kombu.Connection(settings.broker_url, connect_timeout=timeout_s, heartbeat=0,
-                            transport_options={"max_retries": 0, "confirm_publish": False})
+    per_host = max(timeout_s / max(len(broker_hosts(settings.broker_url)), 1), 1.0)
+    link: Link | None = None
     try:
-        conn.ensure_connection(max_retries=0, timeout=timeout_s)
+        link = Link(settings.broker_url, heartbeat_s=0, connect_timeout_s=per_host, tls=settings.broker_tls)
+        link.connection  # noqa: B018 - connecting is the probe
     except Exception as exc:  # noqa: BLE001 - every failure becomes the one-paragraph explanation
         raise broker_problem(settings, exc, timeout_s) from None
     finally:
-        try:
-            conn.release()
-        except Exception:  # noqa: BLE001 - closing a half-open connection
-            pass
+        if link is not None:
+            link.close()
 
 
 def require_broker(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> None:
@@ -200,7 +204,7 @@ def settings_or_exit(config: Path | None = None, **overrides: object) -> Mashlin
 def hub_broker_factory(settings: MashlinkSettings, topology: Topology) -> BrokerFactory:
     """Brokers that sign as the hub and verify every configured sender."""
     codec = hub_codec(settings)
-    return lambda: Broker(settings.broker_url, codec, topology)
+    return lambda: Broker(settings.broker_url, codec, topology, tls=settings.broker_tls)
 
 
 def open_database(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> HubService:

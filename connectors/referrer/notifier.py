@@ -91,7 +91,7 @@ def notifier_broker_factory(settings: MashlinkSettings, *, topology: Topology | 
                                "retry_backoff_max_s": config.retry_backoff_max_s, **options}
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo, **opts)  # type: ignore[arg-type]
+        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls, **opts)  # type: ignore[arg-type]
 
     return factory
 
@@ -109,7 +109,7 @@ def receipt_broker_factory(settings: MashlinkSettings, *, topology: Topology | N
     topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo)
+        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls)
 
     return factory
 
