@@ -54,6 +54,9 @@ from mashlink.schemas.receipt import ReceiptStatus
 
 log = structlog.get_logger(__name__)
 
+#: Delivered events looked at per acknowledgement scan pass (``options.events.ack_scan_batch``).
+DEFAULT_ACK_SCAN_BATCH = 500
+
 #: Something the connector does locally when an event arrives (idempotent: it may run again on redelivery).
 LocalEffect = Callable[[AgencyEvent], None]
 
@@ -74,7 +77,7 @@ class EventsHandler:
 
     def __init__(self, agency_id: str, channel: EventChannel, renderer: EventRenderer, store: EventStore,
                  receipts: ReceiptPublisher, *, max_attempts: int = 5, hub_id: str = HUB_SENDER_ID,
-                 effects: Sequence[LocalEffect] = ()) -> None:
+                 effects: Sequence[LocalEffect] = (), ack_scan_batch: int = DEFAULT_ACK_SCAN_BATCH) -> None:
         self.agency_id = agency_id
         self.channel = channel
         self.renderer = renderer
@@ -83,6 +86,11 @@ class EventsHandler:
         self.max_attempts = max_attempts
         self.hub_id = hub_id
         self.effects = list(effects)
+        if ack_scan_batch < 1:
+            raise ValueError("ack_scan_batch must be at least 1")
+        self.ack_scan_batch = ack_scan_batch
+        #: Where the next acknowledgement scan pass starts (a row position; None: the oldest).
+        self._ack_cursor: tuple[str, str] | None = None
         self.stats = EventStats()
         self._lock = threading.Lock()
         self._log = log.bind(agency_id=agency_id, channel=channel.name)
@@ -189,14 +197,23 @@ class EventsHandler:
 
     # ---- acknowledgements ------------------------------------------------------------
     def scan_acknowledgements(self) -> int:
-        """One pass: delivered events the agency's tool has confirmed get an ``acknowledged`` receipt."""
+        """One pass: delivered events the agency's tool has confirmed get an ``acknowledged`` receipt.
+
+        A pass looks at no more than ``ack_scan_batch`` delivered events (for
+        FHIR each is one GET on the trust's server), continuing from where the
+        last pass stopped and wrapping round, so every delivered event is
+        checked within ``ceil(waiting / ack_scan_batch)`` passes.
+        """
         check = getattr(self.channel, "acknowledged", None)
         if check is None:
             return 0
-        waiting = {row.message_id: row for row in self.store.awaiting_acknowledgement()
-                   if row.channel == self.channel.name}
-        if not waiting:
+        page = self.store.awaiting_acknowledgement(self.ack_scan_batch, after=self._ack_cursor,
+                                                   channel=self.channel.name)
+        if not page:
+            self._ack_cursor = None
             return 0
+        self._ack_cursor = page[-1].position if len(page) >= self.ack_scan_batch else None
+        waiting = {row.message_id: row for row in page}
         done = 0
         for message_id, detail in check(list(waiting.values())):
             row = waiting.get(message_id)

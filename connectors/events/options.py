@@ -14,6 +14,8 @@ nothing piles up unread in the broker::
       max_attempts: 5                     # deliveries before a failed receipt and parking
       retry_backoff_s: 5
       ack_scan_interval_s: 30             # how often processed/ (or FHIR Tasks) are checked
+      ack_scan_batch: 500                 # delivered events checked per pass (FHIR: one GET each);
+                                          # the next pass carries on from there, wrapping round
 
 Every mistake is reported at ``agencies[i].options.events.<field>``. Keys are
 never in the YAML: ``key_env`` / ``key_file`` name where the web-hook key is.
@@ -50,6 +52,10 @@ class _EventsCommon(_Options):
     retry_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400, description="Back-off cap")
     ack_scan_interval_s: float = Field(default=30.0, ge=0.05, le=86_400,
                                        description="How often delivered events are checked for acknowledgement")
+    ack_scan_batch: int = Field(default=500, ge=1, le=100_000,
+                                description="Delivered events checked per acknowledgement scan pass (FHIR: one "
+                                            "GET each); the next pass carries on from there, wrapping round, so "
+                                            "every delivered event is checked in turn")
     templates_dir: Path | None = Field(default=None, description="Folder of <kind>/<event>.txt.j2 templates "
                                                                  "(default: the shipped config/outcome_templates/agency)")
     state_file: Path | None = Field(default=None, description="SQLite file of delivered events "

@@ -5,7 +5,10 @@ One SQLite table in the state directory, one row per event message id:
 * ``delivered`` / ``acknowledged`` rows make a redelivered event one effect:
   it is not sent again, only its receipt is re-published (same receipt id);
 * ``delivered`` rows are what the acknowledgement scan looks at (a file
-  moved to ``processed/``, a FHIR Task completed);
+  moved to ``processed/``, a FHIR Task completed), a page at a time in
+  ``(updated_at, message_id)`` order from a cursor that wraps round
+  (:meth:`EventStore.awaiting_acknowledgement`), so every delivered event is
+  reached however many are waiting;
 * ``failed`` rows record the last failure; a replayed event is tried again.
 
 The row is written (synchronous=FULL) before the event is acknowledged on
@@ -45,6 +48,15 @@ class StoredEvent:
     ref: str
     detail: str
     attempts: int
+    updated_at: str = ""
+
+    @property
+    def position(self) -> tuple[str, str]:
+        """Where this row sits in the acknowledgement scan's order."""
+        return (self.updated_at, self.message_id)
+
+
+_COLUMNS = "message_id, kind, referral_id, outcome_id, channel, status, ref, detail, attempts, updated_at"
 
 
 class EventStore:
@@ -68,8 +80,7 @@ class EventStore:
 
     def get(self, message_id: str) -> StoredEvent | None:
         with self._conn() as conn:
-            row = conn.execute("SELECT message_id, kind, referral_id, outcome_id, channel, status, ref, detail,"
-                               " attempts FROM events WHERE message_id = ?", (message_id,)).fetchone()
+            row = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE message_id = ?", (message_id,)).fetchone()
         return StoredEvent(*row) if row else None
 
     def record(self, *, message_id: str, kind: str, referral_id: str, outcome_id: str | None, channel: str,
@@ -91,11 +102,31 @@ class EventStore:
             conn.execute("UPDATE events SET status = 'acknowledged', detail = ?, updated_at = ?"
                          " WHERE message_id = ?", (detail[:500], datetime.now(UTC).isoformat(), message_id))
 
-    def awaiting_acknowledgement(self, limit: int = 500) -> list[StoredEvent]:
+    def awaiting_acknowledgement(self, limit: int = 500, after: tuple[str, str] | None = None,
+                                 channel: str | None = None) -> list[StoredEvent]:
+        """Up to ``limit`` delivered rows after ``after`` (a row's :attr:`~StoredEvent.position`), oldest first.
+
+        Why a cursor: a scan pass is capped (for FHIR each row is one GET), and
+        rows not yet acknowledged keep their place, so reading "the oldest
+        ``limit``" every pass would never reach the rest. When fewer than
+        ``limit`` rows lie after the cursor, the page continues from the
+        start (the scan wraps round); no row appears twice in one page.
+        """
+        where = "status = 'delivered'" + (" AND channel = ?" if channel is not None else "")
+        base: tuple[object, ...] = (channel,) if channel is not None else ()
         with self._conn() as conn:
-            rows = conn.execute("SELECT message_id, kind, referral_id, outcome_id, channel, status, ref, detail,"
-                                " attempts FROM events WHERE status = 'delivered' ORDER BY updated_at LIMIT ?",
-                                (limit,)).fetchall()
+            if after is None:
+                rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where}"
+                                    " ORDER BY updated_at, message_id LIMIT ?", (*base, limit)).fetchall()
+            else:
+                rows = conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where}"
+                                    " AND (updated_at, message_id) > (?, ?) ORDER BY updated_at, message_id LIMIT ?",
+                                    (*base, after[0], after[1], limit)).fetchall()
+                if len(rows) < limit:
+                    rows += conn.execute(f"SELECT {_COLUMNS} FROM events WHERE {where}"
+                                         " AND (updated_at, message_id) <= (?, ?)"
+                                         " ORDER BY updated_at, message_id LIMIT ?",
+                                         (*base, after[0], after[1], limit - len(rows))).fetchall()
         return [StoredEvent(*r) for r in rows]
 
     def counts(self) -> dict[str, int]:

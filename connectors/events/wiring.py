@@ -113,7 +113,7 @@ def build_events_service(ctx: ConnectorContext, options: AnyEventsOptions, chann
     factory = events_broker_factory(ctx, options)
     handler = EventsHandler(ctx.agency.id, channel, renderer, EventStore(store_path),
                             ReceiptPublisher(factory, ctx.agency.id), max_attempts=options.max_attempts,
-                            effects=effects)
+                            effects=effects, ack_scan_batch=options.ack_scan_batch)
     ack = None
     if isinstance(options, WebhookEventsOptions) and options.listen is not None \
             and isinstance(channel, WebhookEventChannel):
