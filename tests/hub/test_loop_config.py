@@ -1,11 +1,11 @@
-"""Closing-the-loop settings: defaults, per-LA windows, channels, other LAs, the notifier's signing key."""
+"""Closing-the-loop settings: defaults, per-LA windows, channels, other LAs."""
 
 from __future__ import annotations
 
 import pytest
 
 from mashlink.config.errors import ConfigError
-from mashlink.config.settings import REFERRER_NOTIFIER_ID, load_settings
+from mashlink.config.settings import load_settings
 
 
 def test_shipped_defaults_give_one_working_day_and_email_settles_on_delivery(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -16,12 +16,6 @@ def test_shipped_defaults_give_one_working_day_and_email_settles_on_delivery(tmp
     assert ack.settles("fhir-task", "acknowledged") and not ack.settles("email", "failed")
     assert settings.loop.alerts.channels.for_la("999") == []  # no team channel unless configured
     assert [o.code for o in settings.other_local_authorities] == ["888"]
-
-
-def test_the_referrer_notifier_may_hold_a_key_from_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__REFERRER_NOTIFIER", "notifier-secret-0123456789abcdef")
-    settings = load_settings(state_dir=str(tmp_path))
-    assert settings.signing_key(REFERRER_NOTIFIER_ID) == b"notifier-secret-0123456789abcdef"
 
 
 def test_bad_loop_settings_name_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
