@@ -276,3 +276,16 @@ def test_missing_or_broken_files_are_refused_before_connecting(tls_broker: TlsBr
         load_settings(broker_url=tls_broker.url.replace("amqps://", "amqp://"),
                       broker_tls={"ca_file": str(tls_broker.pki.ca)})
     assert "plain (non-TLS) scheme" in str(caught.value)
+
+
+def test_the_command_preflight_probe_uses_the_tls_settings(tls_broker: TlsBroker) -> None:
+    """``mashlink status`` and friends check the broker first: with TLS too, and with the same paragraph."""
+    from mashlink.ops.wiring import Unreachable, probe_broker
+
+    good = load_settings(broker_url=tls_broker.url, broker_tls=tls_broker.good_tls().model_dump())
+    probe_broker(good, timeout_s=30.0)
+    wrong_ca = load_settings(broker_url=tls_broker.url,
+                             broker_tls=tls_broker.good_tls(ca_file=tls_broker.pki.other_ca).model_dump())
+    with pytest.raises(Unreachable) as caught:
+        probe_broker(wrong_ca, timeout_s=30.0)
+    assert "broker_tls.ca_file" in str(caught.value) and "cannot be verified" in str(caught.value)
