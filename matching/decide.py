@@ -20,6 +20,8 @@ Rules (``policy`` thresholds):
   ``near_tie_weight_margin``) and no other candidate at or above ``review``
   is of its household (``household_member_close``: the same household id,
   or the same family name with the same date of birth or postcode).
+- Only the best candidate is linked; another at match level is shown as a
+  candidate (``outranked``).
 - A sibling's NHS number on the referral: when the best record agrees on
   given name, family name and full date of birth and its only veto is the NHS
   number conflict, and another record holds the referral's number with a
@@ -201,5 +203,8 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         if reasons:
             shown = [_demote(c, reasons) if c.pair.decision is MatchDecision.MATCH else c for c in shown]
             return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=reasons)
+        # Only the best is linked: any other candidate at match level is shown as a candidate.
+        shown = [shown[0], *(_demote(c, ["outranked"]) if c.pair.decision is MatchDecision.MATCH else c
+                             for c in shown[1:])]
         return SearchOutcome(outcome=MatchDecision.MATCH, results=shown, reasons=["clear_match"])
     return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=["review_needed"])

@@ -227,3 +227,43 @@ def test_a_stranger_sharing_only_a_common_family_name_is_no_household_tie() -> N
                                         sex=Sex.FEMALE), "h1"),
     ], POLICY)
     assert outcome.outcome is CANDIDATE and outcome.reasons == ["household_member_close"]
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mashlink.matching.scorer import VETO_CAPS  # noqa: E402
+
+_POOL = [
+    ("tommy", person("tommy", "Tommy", "Hughes", ids=[nhs_id(1)]), "h1"),
+    ("thomas", person("thomas", "Thomas", "Hughes", ids=[nhs_id(2)]), "h1"),
+    ("ruby", person("ruby", "Ruby", "Hughes", dob=date(2012, 1, 20), sex=Sex.FEMALE), "h1"),
+    ("oliver", person("oliver", "Oliver", "Smith", postcode="M1 1AA"), "h2"),
+    ("olivr", person("olivr", "Olivr", "Smith", postcode=None), None),
+    ("jayden", person("jayden", "Jayden", "Smith"), "h3"),
+    ("jaydn", person("jaydn", "Jaydn", "Smyth", dob=date(2015, 3, 15)), None),
+]
+_SUBJECTS = [
+    person("s1", "Tommy", "Hughes"), person("s2", "Oliver", "Smith", postcode=None),
+    person("s3", "Jayden", "Smith", ids=[nhs_id(2)]), person("s4", "Ruby", "Hughes", dob=date(2012, 1, 20),
+                                                              sex=Sex.FEMALE),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_SUBJECTS), st.lists(st.sampled_from(_POOL), max_size=6))
+def test_decide_properties(subject: Person, pool: list) -> None:
+    candidates = [scored(subject, rid, record, household) for rid, record, household in pool]
+    outcome = decide(subject, candidates, POLICY)
+    results = outcome.results
+    assert len({r.record_id for r in results}) == len(results)
+    assert all(r.pair.probability >= POLICY.review for r in results)
+    assert not any(VETO_CAPS[v] is NO_MATCH for r in results for v in r.pair.vetoes)
+    matched = [r for r in results if r.pair.decision is MATCH]
+    if outcome.outcome is MATCH:
+        assert matched == [results[0]]
+        household = results[0].household_id
+        assert household is None or not any(r.household_id == household for r in results[1:])
+    else:
+        assert matched == []
+    assert (outcome.outcome is NO_MATCH) == (results == [])
