@@ -386,7 +386,6 @@ SPELLING_VARIANT_GROUPS: tuple[frozenset[str], ...] = tuple(
         "sara sarah",
         "rebekah rebecca",
         "nicola nichola",
-        "lewis louis",
         "rhys reece reese",
         "sean shaun shawn",
         "ieuan ewan euan",

@@ -134,3 +134,10 @@ def test_graded_similarity_is_symmetric_and_bounded(a: str, b: str) -> None:
     assert s == given_name_similarity(b, a)
     assert 0.0 <= s <= 1.0
     assert (s == 1.0) == (a == b and a != "")
+
+
+def test_distinct_names_that_sound_alike_are_not_spelling_variants() -> None:
+    """Variants auto-match like an exact name, so only true spellings of one name belong there."""
+    assert not are_spelling_variants("lewis", "louis")
+    assert not are_spelling_variants("sophie", "sophia")
+    assert not are_spelling_variants("ella", "bella")
