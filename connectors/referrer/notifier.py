@@ -96,6 +96,29 @@ def notifier_broker_factory(settings: MashlinkSettings, *, topology: Topology | 
     return factory
 
 
+def ensure_notifier_queue(broker: Broker) -> None:
+    """Check, passively, that ``referrer.outcomes`` and its DLQ exist; declare nothing on RabbitMQ.
+
+    Why not declare: the notifier runs as a least-privilege broker user
+    (:func:`mashlink.broker.permissions.notifier_permissions`: configure
+    ``^$``), as agency connectors do; the hub declares every queue. A passive
+    declare needs no permission, so a missing queue is a clear error naming
+    it (the runner retries with back-off: start the hub first), never a
+    consumer on nothing. On memory:// (one process, no broker users) the
+    notifier declares the topology itself, as before.
+    """
+    topology = broker.topology
+    queue = topology.referrer_outcomes_queue
+    if broker.is_embedded:
+        broker.declare([])
+        return
+    wanted = [queue, topology.dlq_for(queue)]
+    missing = [stat.name for stat in broker.queue_stats(wanted) if stat.messages < 0]
+    if missing:
+        raise BrokerError(f"queue(s) {', '.join(missing)} do not exist and the referrer notifier does not declare "
+                          "them: start the hub first (it declares the topology)")
+
+
 def receipt_signer(settings: MashlinkSettings, hub_id: str = HUB_SENDER_ID) -> str:
     """Who signs the notifier's receipts: ``referrer-notifier`` when it has a key, else the hub."""
     return REFERRER_NOTIFIER_ID if REFERRER_NOTIFIER_ID in settings.signing_keys else hub_id
@@ -291,9 +314,9 @@ class NotifierRunner:
                 self._stop.wait(self.restart_backoff_s)
 
     def _consume(self) -> None:
-        """One connection's life: declare, consume until stopped or broken (``Broker.close`` never raises)."""
+        """One connection's life: check the queue, consume until stopped or broken (``Broker.close`` never raises)."""
         with self.broker_factory() as broker:
-            broker.declare([])  # idempotent: exchanges, hub queues and referrer.outcomes with its DLQ
+            ensure_notifier_queue(broker)  # passive on RabbitMQ: the notifier's broker user may not declare
             consumer = broker.consumer([broker.topology.referrer_outcomes_queue], self.notifier, prefetch=4,
                                        max_batch=1, max_wait_s=self.max_wait_s, name="referrer-notifier")
             self._ready.set()

@@ -17,11 +17,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.messages import Verdict
 from mashlink.config.loop import AlertSettings, LoopSettings, TeamChannel, TeamChannels
 from mashlink.config.referrer import SmtpSettings
 from mashlink.config.security import Role
+from mashlink.connectors.wiring import connector_codec
 from mashlink.connectors.delivery.signing import verify
 from mashlink.hub.models import TeamNotificationRow
 from mashlink.hub.runtime import HubRuntime
@@ -209,8 +209,7 @@ def test_an_alert_published_by_the_health_connector_reaches_the_team_hook_throug
 
     runtime = HubRuntime(service, factory, tick_interval_s=0.5, audit_check_interval_s=0)
     runtime.start()
-    agency_codec = EnvelopeCodec({"health-synth": service.settings.signing_key("health-synth")},
-                                 signer="health-synth")
+    agency_codec = connector_codec(service.settings, "health-synth")
     health = Broker(broker_url, agency_codec, topology)
     try:
         env = Envelope(message_id="m-ed-live", correlation_id="REF-0001", message_type=MessageType.ALERT,

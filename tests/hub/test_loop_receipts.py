@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Verdict
+from mashlink.connectors.wiring import connector_codec
 from mashlink.hub.models import LoopEscalationRow, ReceiptRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
@@ -123,10 +123,10 @@ def test_a_receipt_published_on_receipt_agency_reaches_the_running_hub(hub: HubS
 
     runtime = HubRuntime(hub, factory, tick_interval_s=0.5, audit_check_interval_s=0)
     runtime.start()
-    connector = Broker(broker_url, EnvelopeCodec({"health-synth": hub.settings.signing_key("health-synth")},
-                                                 signer="health-synth"), topology)
+    connector = Broker(broker_url, connector_codec(hub.settings, "health-synth"), topology)
     try:
         env = receipt(health, "acknowledged", receipt_id="R-LIVE", channel="fhir-task").envelope
+        env = env.model_copy(update={"sent_at": hub.clock()})  # fresh by the hub's clock
         connector.publish([topology.event(env, "receipt.health-synth")])
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and hub.audit_events(action="receipt.recorded") == []:
