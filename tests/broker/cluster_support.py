@@ -402,6 +402,7 @@ class FailoverResult:
     publisher_ports: set[int] = field(default_factory=set)
     consumer_ports: set[int] = field(default_factory=set)
     confirmed_before_kill: int = 0
+    consumer_port_at_kill: int | None = None
     publisher_resumed_at: float | None = None
     consumer_resumed_at: float | None = None
 
@@ -515,6 +516,7 @@ def run_failover_scenario(
     publisher_resumed_at: float | None = None
 
     def do_kill(port: int) -> None:
+        state["consumer_port_at_kill"] = consumer.link.current_port
         try:
             state["killed_node"] = kill(port) if kill is not None else None
             state["killed_port"] = port
@@ -574,6 +576,7 @@ def run_failover_scenario(
             finished_publishing=finished_publishing, finished=time.monotonic(), killed_at=state["killed_at"],
             killed_node=state.get("killed_node"), killed_port=state.get("killed_port"),
             publisher_ports=publisher_ports, consumer_ports=set(consumer_ports),
-            confirmed_before_kill=confirmed_before_kill, publisher_resumed_at=publisher_resumed_at,
+            confirmed_before_kill=confirmed_before_kill, consumer_port_at_kill=state.get("consumer_port_at_kill"),
+            publisher_resumed_at=publisher_resumed_at,
             consumer_resumed_at=state["consumer_resumed_at"],
         )
