@@ -190,6 +190,8 @@ def test_corruption_labels_say_what_was_done(subjects, records, households) -> N
         given = p.names[0].given[0]
         dob = p.birth_date.value if p.birth_date else None
         nhs = _nhs(p)
+        if "given_is_twins_name" in s.corruptions:
+            assert given == truth_people[truth.twin_of][0].given != truth.given
         if "given_nickname" in s.corruptions:
             assert given in NICKNAMES[truth.given]
         elif "given_phonetic" in s.corruptions:
