@@ -14,6 +14,12 @@ the routing keys an agency may publish: alerts, its own referrals and its own
 delivery receipts (``receipt.<agency>``), never an ``outcome.*`` or
 ``escalation.*`` that would look like the hub's.
 
+The referrer notifier (``mashlink notify-referrers``) is MASH-side but needs
+far less than the hub: it reads ``referrer.outcomes``, publishes only its
+delivery receipts (``receipt.referrer`` on the events exchange) and parks a
+failed outcome through the dead-letter exchange; it declares nothing and
+only checks, passively, that its queue and DLQ exist (the hub declared them).
+
 These are rendered as ``rabbitmqctl`` commands (``mashlink broker
 permissions``) and as the management-API bodies ``deploy/rabbitmq-init.sh``
 sends; a test checks that script against this module.
@@ -78,3 +84,28 @@ def hub_permissions(topology: Topology, *, user: str = "hub", vhost: str = "/") 
     ns = _ns(topology)
     return BrokerPermissions(user=user, vhost=vhost, configure=f"^{ns}\\..*", write=f"^{ns}\\..*",
                              read=f"^{ns}\\..*")
+
+
+#: The referrer notifier's broker user (compose ``referrer-notifier``, ``deploy/rabbitmq-init.sh``).
+NOTIFIER_USER = "referrer-notifier"
+
+
+def notifier_permissions(topology: Topology, *, user: str = NOTIFIER_USER, vhost: str = "/") -> BrokerPermissions:
+    """What ``mashlink notify-referrers`` needs: read ``referrer.outcomes``, write its receipts and park.
+
+    Why not the hub's user: the notifier runs next to an SMTP relay and a
+    web hook client; with the hub's rights a compromise could read every
+    agency's enquiries and publish outcomes as the hub. Here ``configure`` is
+    empty (the hub declares), ``read`` is its one queue, ``write`` is the
+    events exchange (topic permission: ``receipt.referrer`` only) and the
+    dead-letter exchange (parking a failed outcome in its DLQ).
+    """
+    ns = _ns(topology)
+    return BrokerPermissions(
+        user=user,
+        vhost=vhost,
+        configure="^$",
+        write=f"^{ns}\\.(events|dlx)$",
+        read=f"^{ns}\\.referrer\\.outcomes$",
+        topic=[TopicPermission(exchange=topology.events_exchange, write="^receipt\\.referrer$", read="^$")],
+    )

@@ -8,7 +8,11 @@
 #   agency: declare nothing (configure ^$); publish only to the hub, events
 #           and dead-letter exchanges, and on the events exchange only alerts,
 #           its own referrals and its own receipts (topic permission); read only its own
-#           enquiry queues and its own events queue.
+#           enquiry queues and its own events queue;
+#   referrer-notifier: declare nothing; read only referrer.outcomes; publish
+#           only to the events exchange (topic permission: receipt.referrer)
+#           and the dead-letter exchange (parking). Created when
+#           NOTIFIER_BROKER_PASSWORD is set (compose requires it).
 # Dead-letter replay needs nothing more: it goes through the namespace's own
 # replay exchange ({ns}.replay), never the default exchange.
 set -eu
@@ -31,4 +35,9 @@ for agency in ${MASHLINK_AGENCIES:-police-synth health-synth education-synth soc
   put "permissions/$VHOST/$agency" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(hub|events|dlx)\$\",\"read\":\"^$NS\\\\.(enquiry\\\\.$agency\\\\.(red|amber|green)|events\\\\.$agency)\$\"}"
   put "topic-permissions/$VHOST/$agency" "{\"exchange\":\"$NS.events\",\"write\":\"^(alert\\\\.[a-z_]+|referral\\\\.$agency|receipt\\\\.$agency)\$\",\"read\":\"^\$\"}"
 done
+if [ -n "${NOTIFIER_BROKER_PASSWORD:-}" ]; then
+  put "users/referrer-notifier" "{\"password\":\"${NOTIFIER_BROKER_PASSWORD}\",\"tags\":\"\"}"
+  put "permissions/$VHOST/referrer-notifier" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(events|dlx)\$\",\"read\":\"^$NS\\\\.referrer\\\\.outcomes\$\"}"
+  put "topic-permissions/$VHOST/referrer-notifier" "{\"exchange\":\"$NS.events\",\"write\":\"^receipt\\\\.referrer\$\",\"read\":\"^\$\"}"
+fi
 echo "broker users provisioned"
