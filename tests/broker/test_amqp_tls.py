@@ -289,3 +289,18 @@ def test_the_command_preflight_probe_uses_the_tls_settings(tls_broker: TlsBroker
     with pytest.raises(Unreachable) as caught:
         probe_broker(wrong_ca, timeout_s=30.0)
     assert "broker_tls.ca_file" in str(caught.value) and "cannot be verified" in str(caught.value)
+
+
+def test_verify_none_encrypts_without_checking_the_broker(tls_broker: TlsBroker, unique_name: str) -> None:
+    """The test-only mode: a wrong CA and no server name still connect (over TLS), which is why production refuses it."""
+    tls = tls_broker.good_tls(ca_file=tls_broker.pki.other_ca, server_name=None, verify="verify_none")
+    broker = _broker(tls_broker.url, tls, unique_name)
+    try:
+        broker.declare([AGENCY])
+        assert isinstance(broker.link.connection.connection.transport.sock, ssl.SSLSocket)
+        broker.delete_topology([AGENCY])
+    finally:
+        broker.close()
+    with pytest.raises(ConfigError, match=r"verify_none but environment is production"):
+        load_settings(broker_url=tls_broker.url, environment="production",
+                      broker_tls={"verify": "verify_none"})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -78,3 +79,37 @@ def test_killing_the_connected_node_mid_load_loses_no_confirmed_message(cluster:
     assert result.parked == 0, "a message was dead-lettered during the failover"
     # The survivors still form a cluster of two.
     assert cluster.running_nodes(via=cluster.nodes[1]) == sorted(n.name for n in cluster.nodes[1:])
+
+
+def test_a_failover_url_is_checked_host_by_host_and_every_password_masked() -> None:
+    from mashlink.config.errors import ConfigError
+    from mashlink.config.settings import load_settings, mask_url
+
+    url = "amqp://hub:secret-1@10.0.0.1:5672//;amqp://hub:secret-2@10.0.0.2:5672//"
+    assert load_settings(broker_url=url).broker_url == url
+    assert mask_url(url) == "amqp://hub:****@10.0.0.1:5672//;amqp://hub:****@10.0.0.2:5672//"
+    with pytest.raises(ConfigError, match=r"host 2 of 2"):
+        load_settings(broker_url="amqp://hub:pw@10.0.0.1:5672//;http://10.0.0.2//")
+    with pytest.raises(ConfigError, match=r"memory:// cannot be one of several hosts"):
+        load_settings(broker_url="amqp://hub:pw@10.0.0.1:5672//;memory://")
+
+
+def test_a_link_skips_a_dead_host_and_keeps_the_one_that_answered(amqp_url: str) -> None:
+    from mashlink.broker.link import Link
+    from tests.broker.cluster_support import free_port
+
+    dead = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    link = Link(f"{dead};{amqp_url}", connect_timeout_s=10.0)
+    try:
+        assert link.current_port is None
+        link.connection  # noqa: B018 - connecting walks past the dead host
+        assert link.host_index == 1
+        assert link.current_port == (urlsplit(amqp_url).port or 5672)
+        link.reset()
+        link.connection  # noqa: B018 - a reconnect starts at the host that answered last
+        assert link.host_index == 1
+    finally:
+        link.close()
+    only_dead = Link(f"{dead};amqp://guest:guest@127.0.0.1:{free_port()}//", connect_timeout_s=5.0)
+    with pytest.raises(ConnectionRefusedError):
+        only_dead.connection  # noqa: B018 - every host refused: the last error is raised
