@@ -23,8 +23,15 @@ import pytest
 import structlog
 
 from mashlink.connectors.events.channels import DropFolderEventChannel, WebhookEventChannel
+from mashlink.connectors.events.fhir_channel import FhirEventChannel
 from mashlink.connectors.events.hl7_channel import Hl7EventChannel, ack_reason
-from mashlink.connectors.events.options import DropFolderEventsOptions, Hl7EventsOptions, WebhookEventsOptions
+from mashlink.connectors.events.options import (
+    DropFolderEventsOptions,
+    FhirEventsOptions,
+    Hl7EventsOptions,
+    WebhookEventsOptions,
+)
+from mashlink.connectors.health.fhir_client import FhirClient, FhirClientSettings
 from mashlink.connectors.health.hl7_ack import AckCode, AckError, build_ack
 from mashlink.connectors.health.hl7_fast import peek_header
 from mashlink.connectors.health.mllp import ThreadedMllpServer
@@ -108,18 +115,20 @@ def test_hl7_err_text_naming_a_patient_never_reaches_receipt_dlq_or_warning_logs
 
 
 @contextmanager
-def naming_web_hook(status: int) -> Iterator[str]:
-    """A tool that refuses every POST with an error body quoting a pupil."""
+def naming_web_hook(status: int, body: dict[str, Any] | None = None) -> Iterator[str]:
+    """A server that refuses every request with an error body quoting a pupil (or ``body``)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            body = json.dumps({"error": f"pupil {NAME} (born 14/03/2016) is not on roll"}).encode()
+        def _refuse(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+            data = json.dumps(body or {"error": f"pupil {NAME} (born 14/03/2016) is not on roll"}).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", "application/fhir+json" if body else "application/json")
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
+
+        do_POST = do_GET = do_PUT = _refuse  # noqa: N815
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -147,6 +156,27 @@ def test_web_hook_error_body_naming_a_pupil_is_not_repeated(
         finally:
             service.stop()
             tap.close()
+    _assert_no_quotes_at_warning(json_logs())
+
+
+def test_fhir_operation_outcome_naming_a_patient_is_not_repeated(
+        tmp_path: Path, json_logs: Callable[[], list[dict[str, Any]]]) -> None:
+    outcome = {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "processing", "expression": ["Communication.about"],
+        "diagnostics": f"Referral for {NAME} (born 14/03/2016, ZZ99 1ZZ) is not on this server"}]}
+    with naming_web_hook(422, outcome) as url, events_loop(tmp_path, "memory://") as (loop, hub):
+        tap = ReceiptTap(loop, "health-synth")
+        client = FhirClient(FhirClientSettings(base_url=url.rsplit("/", 1)[0], timeout=5))
+        options = FhirEventsOptions(channel="fhir", **FAST)
+        service = start_events(loop, "health-synth", options, FhirEventChannel(client))
+        try:
+            decide(hub, "health-synth")
+            wait_for(lambda: tap.statuses() == ["failed"], 20, "the failed receipt")
+            assert tap.receipts()[0].detail == "fhir 422: request refused"
+        finally:
+            service.stop()
+            tap.close()
+            client.close()
     _assert_no_quotes_at_warning(json_logs())
 
 
