@@ -45,7 +45,9 @@ from mashlink.schemas.identifiers import UPN_UNKNOWN_CODES, upn_is_temporary, up
 DERIVED_NS = "urn:mashlink:derived"
 _D = "{" + DERIVED_NS + "}"
 _UPN_SHAPE = re.compile(r"^[A-Z]\d{11}[0-9A-Z]$")
-_WHOLE = re.compile(r"^\s*\d+\s*$")
+#: A session count: at most 9 digits (a school year has a few hundred sessions). Longer runs of digits are
+#: not a count, and past 4,300 digits int() raises ValueError (found by the fuzzing suite, issue 18).
+_WHOLE = re.compile(r"^\s*\d{1,9}\s*$")
 
 
 class CtfReaderOptions:

@@ -181,3 +181,18 @@ def test_hl7_file_over_the_cap_is_an_input_error(monkeypatch: pytest.MonkeyPatch
     files["adt.hl7"] = files["adt.hl7"] * 20
     outcome = _holds(run_in_process("hl7v2", files, args))
     assert outcome.exit_code == 1 and "MASHLINK_HL7_MAX_FILE_BYTES" in outcome.stderr
+
+
+# --- found by the fuzzing suite itself ----------------------------------------------------------
+
+def test_ctf_attendance_count_past_the_int_conversion_limit() -> None:
+    """``mashlink bench fuzz`` found it: a 4,592-digit SessionsUnauthorised raised ValueError in the
+    CTF reader's attendance annotation (int string conversion limit). Not a count: no percentage, no crash."""
+    files, args = _seed("ctf")
+    name = next(iter(files))
+    text = files[name].decode("utf-8")
+    assert "<SessionsUnauthorised>" in text
+    files[name] = re.sub(r"<SessionsUnauthorised>[^<]*<", "<SessionsUnauthorised>" + DIGITS + "<", text,
+                         count=1).encode("utf-8")
+    outcome = _holds(run_in_process("ctf", files, args))
+    assert "ValueError" not in outcome.stderr and "4300" not in outcome.stderr
