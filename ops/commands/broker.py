@@ -25,8 +25,8 @@ def permissions(
     json: bool = typer.Option(False, "--json", help="The permissions as JSON instead of commands."),
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
-    """rabbitmqctl commands giving the hub its namespace and each agency only its own queues."""
-    from mashlink.broker.permissions import agency_permissions, hub_permissions
+    """rabbitmqctl commands giving the hub its namespace, each agency and the referrer notifier only their own queues."""
+    from mashlink.broker.permissions import agency_permissions, hub_permissions, notifier_permissions
     from mashlink.broker.topology import Topology
     from mashlink.ops.wiring import settings_or_exit
 
@@ -40,7 +40,8 @@ def permissions(
                    err=True)
         raise typer.Exit(2)
     perms = [hub_permissions(topology, user=hub_user, vhost=vhost),
-             *(agency_permissions(topology, a, vhost=vhost) for a in chosen)]
+             *(agency_permissions(topology, a, vhost=vhost) for a in chosen),
+             notifier_permissions(topology, vhost=vhost)]  # the referrer notifier (notify-referrers)
     if json:
         typer.echo(jsonlib.dumps([p.model_dump() for p in perms], indent=2))
         return

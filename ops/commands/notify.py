@@ -9,6 +9,12 @@ or a signed web hook). A delivered outcome is recorded in
 is retried with back-off and parked with the reason (``mashlink dlq list``,
 ``mashlink dlq replay``). ``--check`` renders every template and prints the
 channel configuration summary without consuming.
+
+Broker: run it as its own least-privilege user (``referrer-notifier``,
+``mashlink broker permissions`` / ``deploy/rabbitmq-init.sh``): it only
+checks that ``referrer.outcomes`` exists (the hub declares it; until then it
+retries, naming the queue), reads that queue, publishes ``receipt.referrer``
+and parks through the dead-letter exchange.
 """
 
 from __future__ import annotations

@@ -252,3 +252,16 @@ def test_init_script_gives_the_notifier_user_the_permissions_the_code_defines(tm
     assert sent[f"topic-permissions/%2F/{NOTIFIER_USER}"] == topic.model_dump()
     # Without the password (a broker provisioned before the notifier had a user) the job still succeeds.
     assert not any(NOTIFIER_USER in url for url in _run_init(tmp_path))
+
+
+def test_broker_permissions_command_prints_the_notifier_user(tmp_path: Path) -> None:
+    """``mashlink broker permissions --json`` lists the notifier's rules, for provisioning by hand."""
+    from typer.testing import CliRunner
+
+    from mashlink.ops.cli import app
+
+    result = CliRunner().invoke(app, ["broker", "permissions", "--json"],
+                                env={"MASHLINK_STATE_DIR": str(tmp_path), "MASHLINK_BROKER_NAMESPACE": "tperm"})
+    assert result.exit_code == 0, result.output
+    printed = {entry["user"]: entry for entry in json.loads(result.stdout)}
+    assert printed[NOTIFIER_USER] == notifier_permissions(Topology("tperm")).model_dump()
