@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mashlink.matching.blocking import BlockPass
-from mashlink.matching.index import IndexEntry, MatchIndex, NotAnIndex, entries_from_records
+from mashlink.matching.index import DEFAULT_MAX_BLOCK, IndexEntry, MatchIndex, NotAnIndex, entries_from_records
 from mashlink.matching.model import MatchModel
 from mashlink.matching.rules import MatchDecision
 from mashlink.schemas.codes import AgencyKind, RelationshipType, Sex
@@ -147,8 +147,14 @@ def test_common_surname_never_drops_the_right_person(tmp_path: Path) -> None:
             subject = renamed(stored, identifiers=[], addresses=[])
             outcome, found = idx.search_with_candidates(subject)
             assert rid in found.record_ids
-            assert found.keys_skipped == []  # 3,000 is far below the big-block size
+            # the 3,000-person surname + year block (and the 300-person surname + given name block) are
+            # skipped: given name + date covered the subject
+            assert BlockPass.FAMILY_YEAR.value in found.keys_skipped
             assert result_ids(outcome)[0] == rid
+            idx.max_block = 5000
+            _outcome, everything = idx.search_with_candidates(subject)
+            assert everything.keys_skipped == [] and len(everything.candidates) >= 3000
+            idx.max_block = DEFAULT_MAX_BLOCK
 
 
 def test_big_block_skipped_only_when_a_more_selective_pass_covers(tmp_path: Path) -> None:
