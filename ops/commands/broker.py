@@ -25,7 +25,7 @@ def permissions(
     json: bool = typer.Option(False, "--json", help="The permissions as JSON instead of commands."),
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
-    """rabbitmqctl commands giving the hub its namespace, each agency and the referrer notifier only their own queues."""
+    """rabbitmqctl commands: the hub its namespace; each agency and the referrer notifier only their own queues."""
     from mashlink.broker.permissions import agency_permissions, hub_permissions, notifier_permissions
     from mashlink.broker.topology import Topology
     from mashlink.ops.wiring import settings_or_exit

@@ -1,4 +1,4 @@
-"""The referrer notifier as its own least-privilege RabbitMQ user: it consumes, delivers, reports and parks, nothing more.
+"""The referrer notifier as its own least-privilege RabbitMQ user: consumes, delivers, reports, parks; nothing more.
 
 The user is created with ``rabbitmqctl`` from
 :func:`mashlink.broker.permissions.notifier_permissions` (the rules
