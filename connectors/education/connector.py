@@ -3,7 +3,8 @@
 Model 2 (search): CTF files dropped by schools or the LA education system
 are ingested into the pupil index; each enquiry subject is searched by UPN or
 demographics and the answer carries the pupil's findings with provenance.
-Rules, as in every connector: only confirmed matches release findings and
+Search is the shared matcher (``MatchIndex`` behind the pupil index; see
+``search.py``). Rules, as in every connector: only confirmed matches release findings and
 contacts; uncertain matches come back as candidates (a minimal view, no
 findings) for a person to confirm; nothing found -> ``not_known``.
 
@@ -25,6 +26,7 @@ from mashlink.connectors.education.formats import ctf_spec_path
 from mashlink.connectors.education.index import PupilIndex
 from mashlink.connectors.education.ingest import DropFolder, IngestReport
 from mashlink.connectors.education.search import PupilHit, search_pupils
+from mashlink.connectors.indexed_search import mother_in_enquiry
 from mashlink.connectors.reference.connector import candidate_view
 from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from mashlink.mapping import CompiledMapping, load_spec
@@ -92,7 +94,6 @@ class EducationConnector:
         if self.ingest_on_enquiry:
             self.ingest_pending()
         now = datetime.now(timezone.utc)
-        by_id = {s.person_id: s for s in enquiry.subjects}
         people: dict[str, Person] = {}
         matches: list[SubjectMatch] = []
         findings: dict[str, Finding] = {}
@@ -101,7 +102,7 @@ class EducationConnector:
         candidates: set[str] = set()
         record_issues: dict[str, list[ResponseRecordIssue]] = {}
         for subject in enquiry.subjects:
-            mother = by_id.get(subject.mother_person_id) if subject.mother_person_id else None
+            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
             for hit in search_pupils(self.index, subject, subject_mother=mother, thresholds=self.thresholds):
                 self._add_hit(subject, hit, people, matches, findings, relationships, confirmed_records, candidates,
                               record_issues=record_issues)
@@ -118,20 +119,31 @@ class EducationConnector:
                  findings: dict[str, Finding], relationships: list[Relationship], confirmed: set[str],
                  candidates: set[str], *, record_issues: dict[str, list[ResponseRecordIssue]] | None = None) -> None:
         record = hit.record
-        person = record.person
+        person = hit.person
         source = record.source.model_copy(update={"agency_id": self.agency_id})
         if hit.confirmed:
             confirmed.add(person.person_id)
             people[person.person_id] = person
-            for related in record.related_people:
-                people[related.person_id] = related
+            own_record = person.person_id == record.person.person_id
+            # A person held on another pupil's record (an unborn child, a parent): only what is about them.
+            rels = [r for r in record.relationships
+                    if own_record or person.person_id in (r.from_person_id, r.to_person_id)]
+            ends = {pid for r in rels for pid in (r.from_person_id, r.to_person_id)}
+            for related in [record.person, *record.related_people]:
+                if related.person_id == person.person_id:
+                    continue
+                if own_record:
+                    people[related.person_id] = related
+                elif related.person_id in ends:  # named by a released relationship: a minimal view only
+                    people.setdefault(related.person_id, candidate_view(related))
             for finding in record.findings:
-                findings[finding.finding_id] = finding.model_copy(
-                    update={"source": finding.source.model_copy(update={"agency_id": self.agency_id})})
-            for rel in record.relationships:
+                if own_record or finding.subject_person_id == person.person_id:
+                    findings[finding.finding_id] = finding.model_copy(
+                        update={"source": finding.source.model_copy(update={"agency_id": self.agency_id})})
+            for rel in rels:
                 if rel not in relationships:
                     relationships.append(rel)
-            if record_issues is not None:
+            if record_issues is not None and own_record:
                 record_issues[person.person_id] = record_issues_of(record, self.agency_id)
         else:
             candidates.add(person.person_id)

@@ -1,31 +1,47 @@
-"""Find an enquiry subject in the pupil index: by UPN when it can be trusted, else by demographics.
+"""Find an enquiry subject in the pupil index with the shared matcher.
 
-A UPN that passes its check letter (and is not temporary) is looked up
-exactly; the hit is still scored by the hub matcher, so a UPN typo that
-happens to be valid for another child shows up as contradicting
-demographics rather than a silent wrong match. Otherwise the index
-pre-selects widely (surname, date of birth, postcode) and
-``mashlink.matching.rules.match_person`` scores each candidate. Every hit at or
-above the candidate threshold is returned with its decision: several
-plausible records come back as candidates for a person to resolve, never as
-a guess.
+Every search goes through the pupil index's :class:`~mashlink.matching.index.MatchIndex`
+(the one matcher every agency uses): blocking by UPN, NHS number, date of
+birth (and its day/month swap), phonetic surname + birth year and postcode +
+birth year, with no truncating ``LIMIT``; every candidate scored with the
+calibrated scorer and its vetoes; ``decide`` sends near-ties and household
+members (twins, siblings) to a person. A trusted UPN is evidence like any
+other field: a UPN typo that is valid for another child is vetoed
+(``identifier_equal_demographics_disagree``) rather than a silent wrong match.
+An unborn subject is found through ``subject_mother``'s entry.
+
+Only a match outcome's best record is confirmed; every other record shown is a
+candidate for a person to resolve, never a guess.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from mashlink.connectors.education.index import PupilIndex
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
-from mashlink.schemas.identifiers import IdentifierSystem
+from mashlink.connectors.indexed_search import IndexedHit, as_match_result, base_record_id, hits_from_outcome
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
+from mashlink.schemas.codes import MatchMethod
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class PupilHit:
+    """A record shown for a subject: the agency record it came from, the person matched on it, the verdict.
+
+    ``person`` is ``record.person`` for a pupil, or a person held on the record (an unborn child, a
+    parent) when the index entry was theirs.
+    """
+
     record: AgencyRecord
     result: MatchResult
+    person: Person
+    indexed: IndexedHit
 
     @property
     def confirmed(self) -> bool:
@@ -34,37 +50,13 @@ class PupilHit:
 
 def search_pupils(index: PupilIndex, subject: Person, *, subject_mother: Person | None = None,
                   thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> list[PupilHit]:
-    """Records that match or may match ``subject``, best first.
-
-    When more than one record would be a confirmed match (two pupils equally
-    like the subject), all of them are downgraded to candidates: the
-    connector must not pick one.
-    """
-    records: dict[str, AgencyRecord] = {}
-    upn = subject.identifier(IdentifierSystem.UPN)
-    if upn is not None and upn.trusted:
-        for record in index.by_upn(upn.value):
-            records[record.source.record_id] = record
-    if not records:
-        families = [n.family for n in subject.names if n.family]
-        dob = subject.birth_date.value.isoformat() if subject.birth_date else None
-        postcode = next((a.postcode for a in subject.addresses if a.postcode), None)
-        for record in index.demographic_candidates(families=families, dob=dob, postcode=postcode):
-            records[record.source.record_id] = record
-    hits = []
-    for record in records.values():
-        result = match_person(subject, record.person, subject_mother=subject_mother, thresholds=thresholds)
-        if result.decision is not MatchDecision.NO_MATCH:
-            hits.append(PupilHit(record, result))
-    hits.sort(key=lambda h: (-h.result.confidence, h.record.source.record_id))
-    confirmed = [h for h in hits if h.confirmed]
-    if len(confirmed) > 1:
-        hits = [
-            PupilHit(h.record, h.result.model_copy(update={
-                "decision": MatchDecision.CANDIDATE,
-                "confidence": min(h.result.confidence, thresholds.candidate_cap),
-                "reasons": [*h.result.reasons, "several_records_match"],
-            })) if h.confirmed else h
-            for h in hits
-        ]
+    """Records that match or may match ``subject``, best first (at most one confirmed)."""
+    outcome = index.matcher.search(subject, mother=subject_mother)
+    hits: list[PupilHit] = []
+    for hit in hits_from_outcome(outcome, thresholds=thresholds, other_id_method=MatchMethod.UPN):
+        record = index.get(base_record_id(hit.record_id, hit.person.person_id))
+        if record is None:  # the match index is written first; its pupil write did not commit
+            log.warning("pupil_index_entry_without_record")
+            continue
+        hits.append(PupilHit(record, as_match_result(hit, outcome.reasons), hit.person, hit))
     return hits

@@ -44,7 +44,7 @@ def test_is_an_agency_connector(connector: EducationConnector) -> None:
 def test_answers_with_findings_people_and_relationships(connector: EducationConnector) -> None:
     ask = enquiry(
         {"person_id": "child-1", "names": [{"given": ["Ava"], "family": "Thornbury"}],
-         "identifiers": [{"system": "upn", "value": "K999200124001"}]},
+         "birth_date": {"value": "2012-03-14"}, "identifiers": [{"system": "upn", "value": "K999200124001"}]},
         {"person_id": "child-2", "names": [{"given": ["Noah"], "family": "Pemberton"}],
          "birth_date": {"value": "2011-11-02"}, "addresses": [{"postcode": "ZY2 5DQ"}]},
     )
@@ -68,8 +68,9 @@ def test_answers_with_findings_people_and_relationships(connector: EducationConn
 
 
 def test_uncertain_matches_are_candidates_without_findings(connector: EducationConnector) -> None:
+    # Surname one letter out and only the month of birth: no automatic link without a full date of birth.
     ask = enquiry({"person_id": "child-1", "names": [{"given": ["Ava"], "family": "Thornbery"}],
-                   "birth_date": {"value": "2012-03-14"}})
+                   "birth_date": {"value": "2012-03-01", "precision": "month"}})
     (response,) = connector.handle(ask)
     assert [(m.record_person_id, m.candidate) for m in response.matches] == [("pupil-K999200124001", True)]
     assert response.findings == [] and response.relationships == []
