@@ -149,6 +149,11 @@ class AccessService:
                             escalations=raised if scope.mash else [e for e in raised
                                                                    if e["agency_id"] == scope.agency_id])
 
+    def record_read(self, principal: Principal, decision: AccessDecision, referral_id: str, *, what: str,
+                    agencies: list[str]) -> None:
+        """Audit a read served by another module (the loop routes) exactly as this service's own reads."""
+        self._record(principal, decision, referral_id, what=what, agencies=agencies)
+
     def _record(self, principal: Principal, decision: AccessDecision, referral_id: str, *, what: str,
                 agencies: list[str]) -> None:
         referral = self.hub.referral(referral_id)

@@ -5,6 +5,11 @@ referral body (there are deliberately no name columns to index: personal data
 stays in one place), so the database narrows by status, rating and local
 authority, and the rest is matched in Python over at most ``scan_limit``
 referrals. Deadlines come from the enquiry rows.
+
+The follow-up flags beside each row (:func:`follow_up_flags`) are counted
+over what the viewer may see: MASH staff see every recipient's outcome and
+every alert (each with its permission); an agency liaison only their own
+agency's outcome and alerts, as on the referral page.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mashlink.config.deadlines import DeadlinePolicy
 from mashlink.config.models import SharingPolicy
 from mashlink.hub.linked_view import display_name
 from mashlink.hub.minimise import minimise_people
-from mashlink.hub.models import OUTSTANDING, EnquiryRow, ReferralRow
+from mashlink.hub.loop_views import LoopFlags, worklist_flags
+from mashlink.hub.models import OUTSTANDING, AlertRow, EnquiryRow, OutcomeRow, ReferralRow
 from mashlink.schemas.codes import Rag
 from mashlink.schemas.person import Person
 from mashlink.schemas.referral import Referral
@@ -155,3 +161,40 @@ def list_referrals(session: Session, *, filters: WorklistFilter, now: datetime, 
         ))
     out.sort(key=lambda r: (r.next_due is None, r.next_due or r.received_at, r.referral_id))
     return out[:limit]
+
+
+def follow_up_flags(session: Session, referral_ids: Iterable[str], now: datetime, *, agency_id: str | None,
+                    receipts: bool, alerts: bool) -> dict[str, LoopFlags]:
+    """The worklist's follow-up flags per referral, for one viewer.
+
+    ``agency_id`` None: a MASH viewer (every recipient and alert); otherwise a liaison of that agency,
+    whose counts cover only the outcome sent to their agency and the alerts their agency raised, and who
+    is not shown the MASH's decision deadline. Without ``receipts`` (``receipts.read``) no outcome counts,
+    without ``alerts`` (``alerts.read``) no alert counts: a flag is a disclosure of the same facts.
+    """
+    ids = list(dict.fromkeys(referral_ids))
+    flags = worklist_flags(session, ids, now)
+    if agency_id is not None:
+        for f in flags.values():
+            f.decision, f.decision_due_at = None, None
+            f.unacknowledged = f.failed = f.alerts_unacknowledged = 0
+        if ids and receipts:
+            for referral_id, status, settled in session.execute(
+                    select(OutcomeRow.referral_id, OutcomeRow.delivery_status, OutcomeRow.settled_at)
+                    .where(OutcomeRow.referral_id.in_(ids), OutcomeRow.recipient == agency_id)).all():
+                flags[referral_id].unacknowledged += settled is None
+                flags[referral_id].failed += status == "failed"
+        if ids and alerts:
+            for referral_id, n in session.execute(
+                    select(AlertRow.referral_id, func.count())
+                    .where(AlertRow.referral_id.in_(ids), AlertRow.agency_id == agency_id,
+                           AlertRow.acknowledged_at.is_(None))
+                    .group_by(AlertRow.referral_id)).all():
+                flags[referral_id].alerts_unacknowledged = int(n)
+    if not receipts:
+        for f in flags.values():
+            f.unacknowledged = f.failed = 0
+    if not alerts:
+        for f in flags.values():
+            f.alerts_unacknowledged = 0
+    return flags

@@ -16,8 +16,10 @@ from mashlink.hub.auth.authorise import AccessDecision, authorise
 from mashlink.hub.auth.principal import Principal
 from mashlink.hub.errors import Conflict, InvalidInput, NotFound
 from mashlink.hub.linked_models import ChronologyEntry, LinkedView
+from mashlink.hub.loop_api import release_loop
 from mashlink.hub.loop_views import ReferralLoop
-from mashlink.hub.worklist import WorklistFilter
+from mashlink.hub.release import ViewerScope
+from mashlink.hub.worklist import WorklistFilter, follow_up_flags
 from mashlink.ops.web.render import render
 from mashlink.ops.web.workspace.common import BREAK_GLASS_FIELD, PageForbidden, Workspace, not_found_page
 from mashlink.schemas.codes import OutcomeType, Rag
@@ -65,8 +67,15 @@ def referral_list(request: Request, q: str | None = Query(default=None, max_leng
         errors.append({"field": "rag", "text": "Choose red, amber or green"})
         filters = WorklistFilter()
     rows = workspace.hub.access.worklist(principal, filters)
-    # Decision deadlines, unacknowledged outcomes and alerts per row (ids and counts only).
-    flags = workspace.hub.service.loop_flags([r.referral_id for r in rows])
+    # Decision deadlines, unacknowledged outcomes and alerts per row (ids and counts only), counted over
+    # what this viewer may see: an agency liaison's row never counts another agency's failed outcome.
+    security = workspace.hub.service.settings.security
+    scope = ViewerScope.for_principal(principal)
+    with workspace.hub.service.store.read() as session:
+        flags = follow_up_flags(session, [r.referral_id for r in rows], workspace.hub.service.clock(),
+                                agency_id=None if scope.mash else (principal.agency_id or ""),
+                                receipts=security.may(principal.roles, Permission.RECEIPTS_READ),
+                                alerts=security.may(principal.roles, Permission.ALERTS_READ))
     return render(request, "workspace/referrals.html", workspace.context(
         request, principal, "Referrals", rows=rows, flags=flags, errors=errors, now=workspace.hub.service.clock(),
         filters={"q": q or "", "rag": rag or "", "status": status or "", "la": la or "", "due": due or ""},
@@ -90,7 +99,7 @@ def _page(request: Request, principal: Principal, decision: AccessDecision, refe
     agencies = {a.id: a.name for a in workspace.hub.service.settings.agencies}
     return render(request, "workspace/referral.html", workspace.context(
         request, principal, f"Referral {referral_id}", referral_id=referral_id, page=page, may=may,
-        closing=_closing(workspace, referral_id, may),
+        closing=_closing(workspace, referral_id, may, ViewerScope.for_principal(principal, decision.roles)),
         agencies=agencies, chronology=_chronology_filter(page.view, agency, category),
         chronology_agencies=sorted({e.agency_id for e in page.view.chronology}),
         chronology_categories=sorted({e.category.value for e in page.view.chronology}),
@@ -99,15 +108,13 @@ def _page(request: Request, principal: Principal, decision: AccessDecision, refe
         break_glass=decision.break_glass, now=workspace.hub.service.clock()), status_code=status_code)
 
 
-def _closing(workspace: Workspace, referral_id: str, may: dict[str, bool]) -> ReferralLoop:
-    """Who has been told, the decision deadline, transfer and alerts: each part only with its permission."""
-    closing = workspace.hub.service.referral_loop(referral_id)
-    hidden: dict[str, Any] = {}
-    if not may.get(Permission.ALERTS_READ.value):
-        hidden["alerts"] = []
-    if not may.get(Permission.RECEIPTS_READ.value):
-        hidden.update(recipients=[], other_receipts=[])
-    return closing.model_copy(update=hidden) if hidden else closing
+def _closing(workspace: Workspace, referral_id: str, may: dict[str, bool], scope: ViewerScope) -> ReferralLoop:
+    """Who has been told, the decision deadline, transfer, alerts and loop escalations, released as the API
+    releases them (``release_loop``): each part only with its permission, and a viewer outside the MASH sees
+    only their own agency's follow-up, never another agency's failed delivery and its error."""
+    return release_loop(workspace.hub.service.referral_loop(referral_id), scope,
+                        receipts=bool(may.get(Permission.RECEIPTS_READ.value)),
+                        alerts=bool(may.get(Permission.ALERTS_READ.value)))
 
 
 @router.post("/workspace/referrals/{referral_id}/alerts/{alert_id}/acknowledge", response_class=HTMLResponse)
