@@ -268,6 +268,51 @@ def prepare_entry(entry: IndexEntry) -> PreparedRow:
             encode_features(f), sorted({k.value for k in keys}))
 
 
+def prepare_json_entries(items: Sequence[tuple[str, str | None, str]]) -> list[PreparedRow]:
+    """``(record_id, mother_record_id, canonical person JSON)`` to prepared rows (run in worker processes).
+
+    The JSON is the index's own serialisation of a validated ``Person``, stored as it is.
+    """
+    rows: list[PreparedRow] = []
+    for record_id, mother, text in items:
+        f = features(_load_person(text))
+        keys, household = blocking_profile(f, mother_record_id=mother)
+        rows.append((record_id, mother, household, text, encode_features(f), sorted({k.value for k in keys})))
+    return rows
+
+
+_CHUNK = 1000
+
+
+def prepare_entries(entries: Iterable[IndexEntry], workers: int = 1) -> Iterator[PreparedRow]:
+    """Prepared rows in input order; with ``workers`` > 1 the per-person work is done by a process
+    pool (a few chunks in flight, so memory stays flat)."""
+    if workers <= 1:
+        yield from (prepare_entry(e) for e in entries)
+        return
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    def chunks() -> Iterator[list[tuple[str, str | None, str]]]:
+        chunk: list[tuple[str, str | None, str]] = []
+        for entry in entries:
+            chunk.append((entry.record_id, entry.mother_record_id, _person_json(entry.person)))
+            if len(chunk) >= _CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[list[PreparedRow]]] = deque()
+        for chunk in chunks():
+            pending.append(pool.submit(prepare_json_entries, chunk))
+            if len(pending) > 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
 def prepare_person_lines(lines: Sequence[tuple[int, str]]) -> tuple[list[PreparedRow], list[tuple[int, str]]]:
     """Person-JSONL lines ``(line number, text)`` to prepared rows, and ``(line number, error)`` for bad ones.
 
@@ -439,18 +484,26 @@ class MatchIndex:
     # ------------------------------------------------------------------ loading
 
     def add_many(self, records: Iterable[tuple[str, Person]],
-                 *, on_progress: Callable[[int], Any] | None = None) -> int:
+                 *, on_progress: Callable[[int], Any] | None = None, workers: int = 1) -> int:
         """Upsert ``(record_id, person)`` pairs; the person's ``mother_person_id`` is taken as a record id.
 
         Returns how many entries were written (a record id given twice counts twice; the last wins).
+        ``workers`` > 1 computes features and keys in that many processes (see ``add_entries``).
         """
         return self.add_entries(
             (IndexEntry(record_id=rid, person=p, mother_record_id=p.mother_person_id) for rid, p in records),
-            on_progress=on_progress)
+            on_progress=on_progress, workers=workers)
 
-    def add_entries(self, entries: Iterable[IndexEntry], *, on_progress: Callable[[int], Any] | None = None) -> int:
-        """Upsert index entries by record id (the general form of ``add_many``)."""
-        return self.add_prepared((prepare_entry(e) for e in entries), on_progress=on_progress)
+    def add_entries(self, entries: Iterable[IndexEntry], *, on_progress: Callable[[int], Any] | None = None,
+                    workers: int = 1) -> int:
+        """Upsert index entries by record id (the general form of ``add_many``).
+
+        With ``workers`` > 1 each entry's person is serialised here and its features, keys and
+        household are computed in a pool of that many processes (``prepare_json_entries``), in
+        order; SQLite writes stay in this process. Worth it for loads of tens of thousands of
+        people; the pool uses the platform's default start method.
+        """
+        return self.add_prepared(prepare_entries(entries, workers), on_progress=on_progress)
 
     def add_prepared(self, rows: Iterable[PreparedRow], *, on_progress: Callable[[int], Any] | None = None) -> int:
         """Upsert rows made by :func:`prepare_entry` (possibly in worker processes: ``prepare_person_lines``)."""

@@ -262,7 +262,7 @@ def index_build(
     remove_missing: bool = typer.Option(False, "--remove-missing",
                                         help="Also remove records this load did not include (a full reload)."),
     workers: int = typer.Option(0, "--workers", min=0,
-                                help="Processes preparing person-jsonl rows (0: one per CPU core)."),
+                                help="Processes computing features and keys (0: one per CPU core)."),
     train: bool = typer.Option(True, "--train/--no-train", help="Learn the weights after loading (EM)."),
     policy_file: Path = typer.Option(None, "--policy", help="YAML with the agency's `matching:` thresholds "
                                                            "(stored in the index; default: MatchPolicy.default())."),
@@ -293,15 +293,16 @@ def index_build(
         raise typer.Exit(2) from None
     import os
 
-    from mashlink.matching.index import prepare_entry
+    from mashlink.matching.index import prepare_entries
 
     loaded: set[str] = set()
+    processes = workers or os.cpu_count() or 1
     with index:
         if policy is not None:
             index.set_policy(policy)
         before = len(index)
-        rows = (_person_jsonl_rows(files, bad, workers or os.cpu_count() or 1) if fmt == PERSON_JSONL
-                else (prepare_entry(e) for e in _format_entries(fmt, files, la, bad)))
+        rows = (_person_jsonl_rows(files, bad, processes) if fmt == PERSON_JSONL
+                else prepare_entries(_format_entries(fmt, files, la, bad), processes))
 
         def tracked() -> "Iterator[PreparedRow]":
             for row in rows:

@@ -57,6 +57,16 @@ def test_create_add_reopen(tmp_path: Path, people: list) -> None:
         MatchIndex.open(other)
 
 
+def test_parallel_load_stores_the_same_rows(tmp_path: Path, people: list) -> None:
+    with MatchIndex.create(tmp_path / "one.sqlite") as one, MatchIndex.create(tmp_path / "two.sqlite") as two:
+        one.add_many(people)
+        assert two.add_many(people, workers=2) == len(people) == 1500  # two chunks of work
+        query = "SELECT record_id, mother_record_id, household, person, features, keys FROM persons ORDER BY rid"
+        assert one._db.execute(query).fetchall() == two._db.execute(query).fetchall()
+        blocks = "SELECT key, rid FROM blocks ORDER BY key, rid"
+        assert one._db.execute(blocks).fetchall() == two._db.execute(blocks).fetchall()
+
+
 def test_exact_subject_is_matched(index: MatchIndex, people: list) -> None:
     rid, stored = people[42]
     outcome = index.search(renamed(stored))
