@@ -59,6 +59,7 @@ from mashlink.broker.headers import (
     H_PARKED_AT,
     H_QUEUE,
     H_REASON,
+    H_REPLAYS,
     H_ROUTING_KEY,
     MAX_DETAIL,
     SERVER_HEADERS,
@@ -370,7 +371,7 @@ class Consumer:
             raw = body.encode() if isinstance(body, str) else bytes(body or b"")
             with bound_contextvars(message_id=pending.message_id):  # every log line about it names it
                 try:
-                    envelope = self.codec.decode(raw)
+                    envelope = self.codec.decode(raw, replayed=H_REPLAYS in pending.headers)
                 except MessageRejected as rejected:
                     self._park(pending, rejected.reason, rejected.detail)
                     continue

@@ -1,14 +1,18 @@
 """The children's social care connector: answers enquiries from loaded CIN / SSDA903 extracts.
 
-Search, per enquiry subject:
+Search, per enquiry subject, is the shared matcher: the index's
+:class:`~mashlink.matching.index.MatchIndex` (one entry per child, CIN and
+SSDA903 merged) finds every child sharing a blocking key (identifiers, date of
+birth and its swap, phonetic surname + birth year, postcode + birth year; no
+``LIMIT``), scores each with the calibrated scorer and its vetoes (an LA child
+id from another LA is another child's; a trusted identifier with clearly
+different demographics is a candidate at most), and ``decide`` sends
+near-ties and household members (twins, siblings) to a person. An unborn
+subject is found through the mother the enquiry names.
 
-1. exact on *trusted* identifiers: NHS number, UPN, and the LA child id only
-   within this connector's LA (an id from another LA is a different child);
-2. otherwise a demographic block (same date of birth, family name or
-   postcode) scored by the hub's matcher (``matching.rules.match_person``).
-
-Every record is scored by the matcher, including identifier hits, so a twin's
-NHS number keyed onto the other twin's record comes back as a candidate.
+Only the best record of a match outcome is confirmed: twins are never both
+auto-matched, and a twin's NHS number keyed onto the other twin's referral
+comes back as a candidate.
 Confirmed matches release the child's findings (referrals, assessments,
 section 47s, plans, looked-after and missing episodes); candidates are
 returned with a minimal view and no findings, for a person to confirm.
@@ -17,7 +21,7 @@ Nothing is guessed: no match means ``not_known``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,9 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mashlink.connectors.base import PermanentEnquiryError, response_id_for
 from mashlink.connectors.reference.connector import candidate_view
-from mashlink.connectors.social_care.index import SocialCareIndex
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds, match_person
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
+from mashlink.connectors.indexed_search import (
+    IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry,
+)
+from mashlink.connectors.social_care.index import SocialCareIndex, merge_child, split_child_key
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
+from mashlink.schemas.codes import AgencyKind, MatchMethod, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding, SourceRef
 from mashlink.schemas.identifiers import IdentifierSystem
@@ -49,33 +56,30 @@ class SocialCareOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Hit:
-    """One child found for one subject: the merged record and how it matched."""
+    """One child found for one subject: the merged record, the person matched on it, and how it matched.
+
+    ``person`` is ``record.person``, or a person held on the record (an unborn child, a mother).
+    """
 
     record: AgencyRecord
     result: MatchResult
+    person: Person | None = None
+    indexed: IndexedHit | None = field(default=None, compare=False)
 
     @property
     def confirmed(self) -> bool:
         return self.result.decision is MatchDecision.MATCH
 
+    @property
+    def matched(self) -> Person:
+        return self.person or self.record.person
 
-def merge_child(records: list[AgencyRecord]) -> AgencyRecord:
-    """One child's records from several extracts (CIN, SSDA903): first person, all findings, all issues."""
-    first = records[0]
-    if len(records) == 1:
-        return first
-    seen: set[str] = set()
-    findings: list[Finding] = []
-    for rec in records:
-        for f in rec.findings:
-            if f.finding_id not in seen:
-                seen.add(f.finding_id)
-                findings.append(f)
-    known = {i.key for i in first.person.identifiers}
-    extra = [i for rec in records[1:] for i in rec.person.identifiers if i.key not in known]
-    person = first.person.model_copy(update={"identifiers": [*first.person.identifiers, *extra]})
-    return first.model_copy(update={"person": person, "findings": findings,
-                                    "issues": [i for rec in records for i in rec.issues]})
+    @property
+    def own_record(self) -> bool:
+        return self.matched.person_id == self.record.person.person_id
+
+
+__all__ = ["Hit", "SocialCareConnector", "SocialCareOptions", "merge_child"]
 
 
 class SocialCareConnector:
@@ -101,38 +105,19 @@ class SocialCareConnector:
         return cls(agency_id, index, la_code=opts.la_code, responder=opts.responder)
 
     # -- search -----------------------------------------------------------------------
-    def _child(self, record: AgencyRecord) -> AgencyRecord:
-        la = record.person.identifier(IdentifierSystem.LA_CHILD_ID)
-        scope = (la.scope if la else None) or record.source.organisation or "unknown-la"
-        return merge_child(self.index.records_of_child(scope, record.source.record_id) or [record])
-
     def search(self, subject: Person, *, subject_mother: Person | None = None) -> list[Hit]:
-        """Children matching ``subject``, confirmed matches first, then candidates (best first)."""
-        found: dict[tuple[str, str], AgencyRecord] = {}
-
-        def add(records: list[AgencyRecord]) -> None:
-            for rec in records:
-                la = rec.person.identifier(IdentifierSystem.LA_CHILD_ID)
-                key = ((la.scope if la else None) or "", rec.source.record_id)
-                if key not in found:
-                    found[key] = self._child(rec)
-
-        for ident in subject.identifiers:
-            if not ident.trusted:
-                continue
-            if ident.system is IdentifierSystem.LA_CHILD_ID:
-                if ident.scope == self.la_code:
-                    add(self.index.by_identifier(ident.system, ident.value, scope=self.la_code))
-            elif ident.system in (IdentifierSystem.NHS_NUMBER, IdentifierSystem.UPN):
-                add(self.index.by_identifier(ident.system, ident.value))
-        if not subject.unborn:
-            add(self.index.demographic_block(subject))
+        """Children matching ``subject`` from the shared matcher, best first (at most one confirmed)."""
+        outcome = self.index.matcher.search(subject, mother=subject_mother)
         hits: list[Hit] = []
-        for record in found.values():
-            result = match_person(subject, record.person, subject_mother=subject_mother, thresholds=self.thresholds)
-            if result.decision is not MatchDecision.NO_MATCH:
-                hits.append(Hit(record, result))
-        hits.sort(key=lambda h: (not h.confirmed, -h.result.confidence, h.record.source.record_id))
+        for hit in hits_from_outcome(outcome, thresholds=self.thresholds, other_id_method=MatchMethod.LA_CHILD_ID):
+            la_code, child_id = split_child_key(base_record_id(hit.record_id, hit.person.person_id))
+            records = self.index.records_of_child(la_code, child_id)
+            if not records:  # the match index is written first; that batch's records did not commit
+                continue
+            result = as_match_result(hit, outcome.reasons)
+            if result.method is MatchMethod.LA_CHILD_ID:
+                result = result.model_copy(update={"method": _shared_local_id(subject, hit.person)})
+            hits.append(Hit(merge_child(records), result, hit.person, hit))
         return hits
 
     # -- the connector interface --------------------------------------------------------
@@ -141,30 +126,31 @@ class SocialCareConnector:
             raise PermanentEnquiryError(f"enquiry.agency_id is not this connector's agency ({self.agency_id})")
         if enquiry.agency_kind is not self.agency_kind:
             raise PermanentEnquiryError(f"enquiry.agency_kind {enquiry.agency_kind.value} is not social_care")
-        by_id = {s.person_id: s for s in enquiry.subjects}
         people: dict[str, Person] = {}
-        confirmed: dict[str, AgencyRecord] = {}
+        confirmed: dict[str, Hit] = {}
         matches: list[SubjectMatch] = []
         for subject in enquiry.subjects:
-            mother = by_id.get(subject.mother_person_id) if subject.mother_person_id else None
+            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
             for hit in self.search(subject, subject_mother=mother):
-                pid = hit.record.person.person_id
+                pid = hit.matched.person_id
                 if hit.confirmed:
-                    confirmed[pid] = hit.record
-                    people[pid] = hit.record.person
+                    confirmed[pid] = hit
+                    people[pid] = hit.matched
                 else:
-                    people.setdefault(pid, candidate_view(hit.record.person))
+                    people.setdefault(pid, candidate_view(hit.matched))
                 matches.append(SubjectMatch(
                     subject_person_id=subject.person_id, record_person_id=pid,
                     source=_source(hit.record, self.agency_id), method=hit.result.method,
                     confidence=hit.result.confidence, candidate=not hit.confirmed,
                 ))
         # A record confirmed for one subject is shown in full even if it was a candidate for another.
-        for pid, rec in confirmed.items():
-            people[pid] = rec.person
+        for pid, hit in confirmed.items():
+            people[pid] = hit.matched
         now = datetime.now(timezone.utc)
+        # A person held on another child's record (an unborn sibling, a mother): only findings about them.
         findings = [f.model_copy(update={"source": _source_of(f.source, self.agency_id)})
-                    for rec in confirmed.values() for f in rec.findings]
+                    for hit in confirmed.values() for f in hit.record.findings
+                    if hit.own_record or f.subject_person_id == hit.matched.person_id]
         candidates = sorted({m.record_person_id for m in matches if m.candidate} - set(confirmed))
         note = (f"{len(candidates)} possible record(s) need confirmation before anything is shared about them."
                 if candidates else None)
@@ -175,10 +161,20 @@ class SocialCareConnector:
             agency_kind=self.agency_kind, status=status,
             people=list(people.values()) if matches else [], matches=matches,
             findings=findings if matches else [],
-            record_issues=[i for rec in confirmed.values() for i in record_issues_of(rec, self.agency_id)]
-            if matches else [],
+            record_issues=[i for hit in confirmed.values() if hit.own_record
+                           for i in record_issues_of(hit.record, self.agency_id)] if matches else [],
             responder=self.responder, responded_at=now, sequence=1, note=note,
         )]
+
+
+def _shared_local_id(subject: Person, record: Person) -> MatchMethod:
+    """Which non-NHS identifier the pair agreed on: the LA child id (same LA), else the UPN."""
+    held = {(i.system, i.scope or "", i.value.upper()) for i in record.identifiers if i.trusted}
+    for ident in subject.identifiers:
+        if ident.trusted and ident.system is IdentifierSystem.LA_CHILD_ID \
+                and (ident.system, ident.scope or "", ident.value.upper()) in held:
+            return MatchMethod.LA_CHILD_ID
+    return MatchMethod.UPN
 
 
 def _source_of(source: SourceRef, agency_id: str) -> SourceRef:

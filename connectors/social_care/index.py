@@ -7,9 +7,16 @@ of a child wins, nothing is duplicated, and an unchanged file is skipped by
 its content digest. A file that yields nothing usable is moved aside into
 ``rejected/`` with a ``.reason.txt`` naming the problem (never any content).
 
-Lookups: exact by identifier (NHS number, UPN, LA child id *within its LA*),
-and a demographic block (same date of birth, family name or postcode) for
-the matcher to score. The index never decides a match itself.
+Search: every child (one entry per LA child id, CIN and SSDA903 merged, so
+the two formats of one child are never a near-tie with each other) is kept in a
+:class:`~mashlink.matching.index.MatchIndex` beside the records
+(``social_care_match.sqlite3``), the one candidate-search index every agency
+uses: blocking passes, no truncating ``LIMIT`` (it was 200), households, and
+unborn children found through their mother's entry. It is updated with each
+batch of an extract as it loads (the match index first, so a committed child
+is never unsearchable; an index missing or emptier than the records is rebuilt
+when the index is opened). Lookups by identifier remain for the CLI and tools;
+the index never decides a match itself.
 """
 
 from __future__ import annotations
@@ -24,15 +31,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import structlog
+
 from mashlink.mapping.stream import StreamSummary, iter_native
 from mashlink.mapping import load_spec
 from mashlink.mapping.formats import mappings_dir
 from mashlink.mapping.compiler import CompiledMapping
 from mashlink.mapping.errors import Issue, RecordError
 from mashlink.mapping.readers import Reader, RowProblem
+from mashlink.matching.index import MatchIndex, entries_from_records
+from mashlink.schemas.finding import Finding
 from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
+
+log = structlog.get_logger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -53,6 +65,41 @@ CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (system, value);
 """
 
 FORMATS = ("cin", "ssda903")
+
+
+def merge_child(records: list[AgencyRecord]) -> AgencyRecord:
+    """One child's records from several extracts (CIN, SSDA903): first person, all findings, all issues."""
+    first = records[0]
+    if len(records) == 1:
+        return first
+    seen: set[str] = set()
+    findings: list[Finding] = []
+    for rec in records:
+        for f in rec.findings:
+            if f.finding_id not in seen:
+                seen.add(f.finding_id)
+                findings.append(f)
+    known = {i.key for i in first.person.identifiers}
+    extra = [i for rec in records[1:] for i in rec.person.identifiers if i.key not in known]
+    person = first.person.model_copy(update={"identifiers": [*first.person.identifiers, *extra]})
+    return first.model_copy(update={"person": person, "findings": findings,
+                                    "issues": [i for rec in records for i in rec.issues]})
+
+
+def la_code_of(record: AgencyRecord) -> str:
+    """The LA whose child id the record carries (scopes the id)."""
+    la_id = record.person.identifier(IdentifierSystem.LA_CHILD_ID)
+    return (la_id.scope if la_id else None) or record.source.organisation or "unknown-la"
+
+
+def child_key(la_code: str, child_id: str) -> str:
+    """The match index's record id of one child: the LA child id within its LA."""
+    return f"{la_code}:{child_id}"
+
+
+def split_child_key(key: str) -> tuple[str, str]:
+    la_code, _, child_id = key.partition(":")
+    return la_code, child_id
 
 
 @dataclass
@@ -102,6 +149,40 @@ class SocialCareIndex:
         self.la_code = la_code
         with self._db() as db:
             db.executescript(_SCHEMA)
+        self.match_path = self.state_dir / "social_care_match.sqlite3"
+        self.matcher = self._open_matcher()
+
+    # -- the match index ----------------------------------------------------------------
+    def _open_matcher(self) -> MatchIndex:
+        """Open (or create) the match index; rebuild it from the records when it holds fewer children than they do."""
+        matcher = MatchIndex.open(self.match_path) if self.match_path.is_file() else MatchIndex.create(self.match_path)
+        with self._db() as db:
+            children = [child_key(la, cid) for la, cid in
+                        db.execute("SELECT DISTINCT la_code, child_id FROM records ORDER BY la_code, child_id")]
+        if children:
+            held = set(matcher.record_ids())
+            if any(key not in held for key in children):
+                log.warning("social_care_match_index_rebuilt", children=len(children))
+                matcher.close()
+                self.match_path.unlink()
+                for suffix in ("-wal", "-shm"):
+                    self.match_path.with_name(self.match_path.name + suffix).unlink(missing_ok=True)
+                matcher = MatchIndex.create(self.match_path)
+                matcher.add_entries(entries_from_records(
+                    self.child(*split_child_key(key)) for key in children))
+        return matcher
+
+    def child(self, la_code: str, child_id: str) -> AgencyRecord:
+        """One child merged across formats, as the match index holds it (record id ``la:child_id``)."""
+        records = self.records_of_child(la_code, child_id)
+        if not records:
+            raise KeyError(child_key(la_code, child_id))
+        merged = merge_child(records)
+        return merged.model_copy(update={"source": merged.source.model_copy(
+            update={"record_id": child_key(la_code, child_id)})})
+
+    def close(self) -> None:
+        self.matcher.close()
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -202,12 +283,24 @@ class SocialCareIndex:
             results.append(result)
         return results
 
+    def add_records(self, records: list[AgencyRecord], fmt: str, source_file: str) -> None:
+        """Upsert translated records of one format (as an extract load does, batch by batch)."""
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown social care format {fmt!r}; known: {', '.join(FORMATS)}")
+        self._upsert(records, fmt, source_file, datetime.now(timezone.utc).isoformat())
+
     def _upsert(self, records: list[AgencyRecord], fmt: str, source_file: str, now: str) -> None:
         with self._db() as db:
+            children = {(la_code_of(r), r.source.record_id) for r in records}
+            stale: set[str] = set()
+            for la_code, child_id in children:
+                old = [AgencyRecord.model_validate_json(r[0]) for r in db.execute(
+                    "SELECT record_json FROM records WHERE la_code = ? AND child_id = ?", (la_code, child_id))]
+                key = child_key(la_code, child_id)
+                stale.update(f"{key}/{p.person_id}" for rec in old for p in rec.related_people)
             for record in records:
                 person = record.person
-                la_id = person.identifier(IdentifierSystem.LA_CHILD_ID)
-                la_code = (la_id.scope if la_id else None) or record.source.organisation or "unknown-la"
+                la_code = la_code_of(record)
                 key = f"{fmt}:{la_code}:{record.source.record_id}"
                 name = person.official_name
                 family = name.family.lower() if name and name.family else None
@@ -224,6 +317,19 @@ class SocialCareIndex:
                         "INSERT OR IGNORE INTO identifiers VALUES (?, ?, ?, ?, ?)",
                         (key, ident.system.value, ident.scope or "", ident.value, int(ident.trusted)),
                     )
+            merged = []
+            for la_code, child_id in sorted(children):
+                rows = db.execute("SELECT record_json FROM records WHERE la_code = ? AND child_id = ? ORDER BY format",
+                                  (la_code, child_id)).fetchall()
+                child = merge_child([AgencyRecord.model_validate_json(r[0]) for r in rows])
+                merged.append(child.model_copy(update={"source": child.source.model_copy(
+                    update={"record_id": child_key(la_code, child_id)})}))
+            entries = list(entries_from_records(merged))
+            stale -= {e.record_id for e in entries}
+            # The match index first (its own file and transaction): a child committed here is searchable.
+            if stale:
+                self.matcher.remove(sorted(stale))
+            self.matcher.add_entries(entries)
 
     # -- lookups ----------------------------------------------------------------------
     def count(self) -> int:
@@ -240,26 +346,6 @@ class SocialCareIndex:
             args.append(scope)
         with self._db() as db:
             rows = db.execute(sql + " ORDER BY r.key", args).fetchall()
-        return [AgencyRecord.model_validate_json(r[0]) for r in rows]
-
-    def demographic_block(self, person: Person, limit: int = 200) -> list[AgencyRecord]:
-        """Records sharing a date of birth, family name or postcode with ``person`` (for scoring)."""
-        clauses, args = [], []
-        if person.birth_date is not None:
-            clauses.append("birth_date = ?")
-            args.append(person.birth_date.value.isoformat())
-        families = {n.family.lower() for n in person.names if n.family}
-        for family in sorted(families):
-            clauses.append("family = ?")
-            args.append(family)
-        for postcode in sorted({a.postcode for a in person.addresses if a.postcode}):
-            clauses.append("postcode = ?")
-            args.append(postcode)
-        if not clauses:
-            return []
-        with self._db() as db:
-            rows = db.execute(f"SELECT record_json FROM records WHERE {' OR '.join(clauses)} ORDER BY key LIMIT ?",
-                              [*args, limit]).fetchall()
         return [AgencyRecord.model_validate_json(r[0]) for r in rows]
 
     def records_of_child(self, la_code: str, child_id: str) -> list[AgencyRecord]:

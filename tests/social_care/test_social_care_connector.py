@@ -83,9 +83,15 @@ def test_demographic_enquiry_matches_and_returns_candidates_without_findings(tmp
     assert match.method is MatchMethod.DEMOGRAPHIC and not match.candidate
     assert response.findings
 
-    # Same name and date of birth but no address to compare: plausible, not certain.
+    # Same name and date of birth but no address to compare: families move, so the shared matcher links it.
+    moved = Person(person_id="s2", names=[HumanName(given=["Ava"], family="Testerson")],
+                   birth_date=BirthDate(value=date(2015, 6, 1)))
+    [response] = connector.handle(_enquiry(moved))
+    assert [m.candidate for m in response.matches] == [False]
+
+    # Same name, only the month of birth known: plausible, not certain.
     unsure = Person(person_id="s2", names=[HumanName(given=["Ava"], family="Testerson")],
-                  birth_date=BirthDate(value=date(2015, 6, 1)))
+                    birth_date=BirthDate(value=date(2015, 6, 1), precision="month"))
     [response] = connector.handle(_enquiry(unsure))
     assert [m.candidate for m in response.matches] == [True]
     assert response.findings == []                              # nothing shared before a person confirms
