@@ -59,6 +59,11 @@ XML_FORMATS = frozenset({"ctf", "cin", "ssda903"})
 REPR = re.compile(r"<Element [^>]* at 0x|\bat 0x[0-9a-f]{6,}|<lxml\.|\{'[^']*': \[?'|object at 0x")
 
 
+#: What running out of address space looks like on stderr (Python, the dynamic loader, C/C++ libraries).
+OUT_OF_MEMORY = ("MemoryError", "failed to map segment", "Cannot allocate memory", "std::bad_alloc",
+                 "out of memory")
+
+
 class DeadlineExceeded(BaseException):
     """Raised by SIGALRM inside the command: a BaseException, so no ``except Exception`` swallows it."""
 
@@ -243,8 +248,8 @@ def run_subprocess(fmt: str, files: dict[str, bytes], args: tuple[str, ...] = ()
             exit_code = proc.returncode
             stderr = proc.stderr.decode("utf-8", "replace")
             stdout = proc.stdout.decode("utf-8", "replace")
-            if "MemoryError" in stderr or (exit_code < 0 and exit_code in (-signal.SIGKILL, -signal.SIGSEGV,
-                                                                           -signal.SIGABRT)):
+            if any(sign in stderr for sign in OUT_OF_MEMORY) or (
+                    exit_code < 0 and exit_code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT)):
                 failure = Failure("memory", f"over the {memory_bytes // 2**20} MiB address-space limit "
                                             f"(exit {exit_code})")
             elif "Traceback (most recent call last)" in stderr:
