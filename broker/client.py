@@ -105,12 +105,13 @@ class Broker:
     # ---- topology ------------------------------------------------------
     def declare(self, agency_ids: Iterable[str]) -> None:
         """Declare exchanges, queues, DLQs and bindings (idempotent)."""
-        specs = self.topology.queues(list(agency_ids))
+        agencies = list(agency_ids)
+        specs = self.topology.queues(agencies)
 
         def run() -> None:
             ch = self._link.channel()
             try:
-                for name, kind in self.topology.exchanges():
+                for name, kind in self.topology.exchanges(agencies):
                     ch.exchange_declare(exchange=name, type=kind, durable=True, auto_delete=False)
                 for spec in specs:
                     ch.queue_declare(
@@ -166,14 +167,15 @@ class Broker:
 
     def delete_topology(self, agency_ids: Iterable[str]) -> None:
         """Delete every queue and exchange of this namespace for ``agency_ids`` (tests, decommissioning)."""
-        specs = self.topology.queues(list(agency_ids))
+        agencies = list(agency_ids)
+        specs = self.topology.queues(agencies)
 
         def run() -> None:
             ch = self._link.channel()
             try:
                 for spec in specs:
                     ch.queue_delete(queue=spec.name)
-                for name, _kind in self.topology.exchanges():
+                for name, _kind in self.topology.exchanges(agencies):
                     try:
                         ch.exchange_delete(exchange=name)
                     except KeyError:  # memory:// raises for an exchange never declared

@@ -548,7 +548,10 @@ class Consumer:
         headers[H_ATTEMPTS] = pending.attempts
         if detail:
             headers[H_LAST_ERROR] = detail[:MAX_DETAIL]
-        failure = self._publish_copy(self._copy(pending, "", pending.queue, headers))
+        # Through the queue owner's retry exchange (bound by queue name), never the default exchange:
+        # least-privilege broker users may not write there (broker/permissions.py).
+        retry_exchange = self.topology.retry_exchange_for(pending.queue)
+        failure = self._publish_copy(self._copy(pending, retry_exchange, pending.queue, headers))
         if failure is not None:
             log.error("consumer.retry_publish_failed", consumer=self.name, message_id=pending.message_id)
             self._defer(5.0, pending, partial(self._retry, pending, detail))

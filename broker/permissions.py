@@ -72,7 +72,7 @@ def agency_permissions(topology: Topology, agency_id: str, *, vhost: str = "/",
         user=user or agency,
         vhost=vhost,
         configure="^$",
-        write=f"^{ns}\\.(hub|events|dlx)$",
+        write=f"^{ns}\\.(hub|events|dlx|retry\\.agency\\.{agency})$",
         read=f"^{ns}\\.(enquiry\\.{agency}\\.({rags})|events\\.{agency})$",
         topic=[TopicPermission(exchange=topology.events_exchange,
                                write=f"^(alert\\.[a-z_]+|referral\\.{agency}|receipt\\.{agency})$", read="^$")],
@@ -98,14 +98,14 @@ def notifier_permissions(topology: Topology, *, user: str = NOTIFIER_USER, vhost
     agency's enquiries and publish outcomes as the hub. Here ``configure`` is
     empty (the hub declares), ``read`` is its one queue, ``write`` is the
     events exchange (topic permission: ``receipt.referrer`` only) and the
-    dead-letter exchange (parking a failed outcome in its DLQ).
+    dead-letter exchange (parking a failed outcome in its DLQ) and its own retry exchange.
     """
     ns = _ns(topology)
     return BrokerPermissions(
         user=user,
         vhost=vhost,
         configure="^$",
-        write=f"^{ns}\\.(events|dlx)$",
+        write=f"^{ns}\\.(events|dlx|retry\\.referrer)$",
         read=f"^{ns}\\.referrer\\.outcomes$",
         topic=[TopicPermission(exchange=topology.events_exchange, write="^receipt\\.referrer$", read="^$")],
     )

@@ -77,6 +77,13 @@ class Topology:
         #: queue of the virtual host; this one is inside the hub's namespace and agencies may not
         #: publish to it (``broker/permissions.py``).
         self.replay_exchange = f"{namespace}.replay"
+        #: Retries (a handler asked to try again later) go back through the queue owner's own retry
+        #: exchange, each of its work queues bound by its own name. Not the default exchange (a
+        #: grant there reaches every queue of the virtual host) and not one shared exchange (an
+        #: agency could then put a copy on another agency's queue): an agency may write only to
+        #: ``{ns}.retry.agency.<its id>``, the referrer notifier only to ``{ns}.retry.referrer``.
+        self.hub_retry_exchange = f"{namespace}.retry.hub"
+        self.referrer_retry_exchange = f"{namespace}.retry.referrer"
 
     # ---- names ---------------------------------------------------------
     @staticmethod
@@ -98,6 +105,20 @@ class Topology:
     def dlq_for(self, queue: str) -> str:
         return f"{queue}.dlq"
 
+    def agency_retry_exchange(self, agency_id: str) -> str:
+        return f"{self.namespace}.retry.agency.{self._check_agency(agency_id)}"
+
+    def retry_exchange_for(self, queue: str) -> str:
+        """The retry exchange of the queue's owner (see ``hub_retry_exchange``); DLQs are never retried."""
+        if queue in (self.responses_queue, self.events_queue):
+            return self.hub_retry_exchange
+        if queue == self.referrer_outcomes_queue:
+            return self.referrer_retry_exchange
+        for prefix in (f"{self.namespace}.enquiry.", f"{self.namespace}.events."):
+            if queue.startswith(prefix) and not queue.endswith(".dlq"):
+                return self.agency_retry_exchange(queue[len(prefix):].split(".", 1)[0])
+        raise ValueError(f"queue {queue!r} is not a work queue of namespace {self.namespace!r}")
+
     # ---- routes --------------------------------------------------------
     def enquiry(self, env: Envelope) -> OutgoingMessage:
         if env.rag is None:
@@ -116,13 +137,17 @@ class Topology:
         return OutgoingMessage(envelope=env, exchange=self.events_exchange, routing_key=routing_key)
 
     # ---- shape ---------------------------------------------------------
-    def exchanges(self) -> list[tuple[str, str]]:
+    def exchanges(self, agency_ids: Iterable[str] = ()) -> list[tuple[str, str]]:
+        """The namespace's exchanges, with the retry exchanges of the hub, the referrer and ``agency_ids``."""
         return [
             (self.enquiries_exchange, "direct"),
             (self.hub_exchange, "direct"),
             (self.events_exchange, "topic"),
             (self.dead_letter_exchange, "direct"),
             (self.replay_exchange, "direct"),
+            (self.hub_retry_exchange, "direct"),
+            (self.referrer_retry_exchange, "direct"),
+            *((self.agency_retry_exchange(a), "direct") for a in dict.fromkeys(agency_ids)),
         ]
 
     def work_queue_arguments(self, queue: str) -> dict[str, object]:
@@ -169,8 +194,8 @@ class Topology:
                 )
             )
         return [
-            QueueSpec(s.name, (*s.bindings, (self.replay_exchange, s.name)), self.dlq_for(s.name), False,
-                      self.work_queue_arguments(s.name))
+            QueueSpec(s.name, (*s.bindings, (self.replay_exchange, s.name), (self.retry_exchange_for(s.name), s.name)),
+                      self.dlq_for(s.name), False, self.work_queue_arguments(s.name))
             for s in specs
         ]
 

@@ -32,12 +32,12 @@ for agency in ${MASHLINK_AGENCIES:-police-synth health-synth education-synth soc
   var=$(echo "$agency" | tr 'a-z-' 'A-Z_')_BROKER_PASSWORD
   eval pw=\${$var}
   put "users/$agency" "{\"password\":\"$pw\",\"tags\":\"\"}"
-  put "permissions/$VHOST/$agency" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(hub|events|dlx)\$\",\"read\":\"^$NS\\\\.(enquiry\\\\.$agency\\\\.(red|amber|green)|events\\\\.$agency)\$\"}"
+  put "permissions/$VHOST/$agency" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(hub|events|dlx|retry\\\\.agency\\\\.$agency)\$\",\"read\":\"^$NS\\\\.(enquiry\\\\.$agency\\\\.(red|amber|green)|events\\\\.$agency)\$\"}"
   put "topic-permissions/$VHOST/$agency" "{\"exchange\":\"$NS.events\",\"write\":\"^(alert\\\\.[a-z_]+|referral\\\\.$agency|receipt\\\\.$agency)\$\",\"read\":\"^\$\"}"
 done
 if [ -n "${NOTIFIER_BROKER_PASSWORD:-}" ]; then
   put "users/referrer-notifier" "{\"password\":\"${NOTIFIER_BROKER_PASSWORD}\",\"tags\":\"\"}"
-  put "permissions/$VHOST/referrer-notifier" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(events|dlx)\$\",\"read\":\"^$NS\\\\.referrer\\\\.outcomes\$\"}"
+  put "permissions/$VHOST/referrer-notifier" "{\"configure\":\"^\$\",\"write\":\"^$NS\\\\.(events|dlx|retry\\\\.referrer)\$\",\"read\":\"^$NS\\\\.referrer\\\\.outcomes\$\"}"
   put "topic-permissions/$VHOST/referrer-notifier" "{\"exchange\":\"$NS.events\",\"write\":\"^receipt\\\\.referrer\$\",\"read\":\"^\$\"}"
 fi
 echo "broker users provisioned"
