@@ -35,6 +35,7 @@ YAML (every key optional; the defaults below run as shipped)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Literal
 
@@ -128,6 +129,13 @@ class TeamChannel(_Section):
             if self.secret is None or len(self.secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"a webhook channel needs 'secret' of at least {MIN_SECRET_LENGTH} characters")
         return self
+
+    def ref(self) -> str:
+        """A stable reference to this one channel (its kind and destination), stored on each queued
+        notification so the notifier sends to the channel chosen when it was queued: ``name()`` alone is
+        shared by two addresses at one domain or two hooks on one host. A digest, so no address is stored."""
+        destination = self.to if self.kind == "email" else self.url
+        return hashlib.sha256(f"{self.kind}\n{destination}".encode("utf-8")).hexdigest()
 
     def name(self) -> str:
         """How the channel is shown and recorded: its kind and host or domain, never a full address."""

@@ -262,6 +262,10 @@ class TeamNotificationRow(Base):
     referral_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     channel_index: Mapped[int] = mapped_column(Integer)
     channel_name: Mapped[str] = mapped_column(String(300))
+    team_la: Mapped[str | None] = mapped_column(
+        String(16), nullable=True, doc="The responsible team (LA code) whose channel list was used when queued")
+    channel_ref: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, doc="TeamChannel.ref() when queued: the one channel this row is sent to")
     status: Mapped[str] = mapped_column(String(16), doc="pending | sent | failed")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -7,7 +7,11 @@ the tracker only write rows; this notifier
 
 1. queues one ``team_notifications`` row per configured channel for every
    alert and escalation not yet queued (``notified_at`` NULL: a partial-index
-   scan), for the responsible team (the referral's LA, else the hub's own);
+   scan), for the responsible team (the alert's team, else the referral's LA,
+   else the hub's own), recording on the row that team's LA and the chosen
+   channel (``TeamChannel.ref()``): the row is sent to that channel and no
+   other, whatever the configuration says by the time it is sent (a channel
+   since removed fails with the reason, naming the setting to fix);
 2. claims due rows (``next_attempt_at`` <= now) by pushing their next attempt
    out by a lease and committing, so two hubs never send one row at once and
    a hub that dies mid-send leaves the row to be retried after the lease;
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +59,21 @@ class NotifyResult(BaseModel):
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A row claimed for one send attempt: what the send needs, copied out of the claiming transaction."""
+
+    row_id: int
+    index: int
+    kind: str
+    payload: dict[str, Any]
+    subject_id: str
+    attempts: int
+    team_la: str | None
+    channel_name: str
+    channel_ref: str | None
+
+
 class TeamNotifier:
     def __init__(self, store: HubStore, settings: MashlinkSettings, *, clock: Callable[[], datetime],
                  batch_size: int = 50, transport: httpx.BaseTransport | None = None) -> None:
@@ -73,13 +93,13 @@ class TeamNotifier:
                 return str(row.local_authority)
         return self.settings.local_authority.code
 
-    def _queue_rows(self, uow: UnitOfWork, kind: str, subject_id: str, referral_id: str | None,
+    def _queue_rows(self, uow: UnitOfWork, kind: str, subject_id: str, referral_id: str | None, team_la: str,
                     channels: list[TeamChannel], payload: dict[str, Any]) -> int:
         for index, channel in enumerate(channels):
             uow.session.add(TeamNotificationRow(
                 subject_kind=kind, subject_id=subject_id, referral_id=referral_id, channel_index=index,
-                channel_name=channel.name(), status=PENDING, attempts=0, next_attempt_at=uow.now,
-                created_at=uow.now, payload=payload))
+                channel_name=channel.name(), team_la=team_la, channel_ref=channel.ref(), status=PENDING,
+                attempts=0, next_attempt_at=uow.now, created_at=uow.now, payload=payload))
         return len(channels)
 
     def queue_new(self, now: datetime | None = None) -> int:
@@ -98,19 +118,19 @@ class TeamNotifier:
             for alert in session.execute(q_alerts).scalars().all():
                 la = alert.team_la or self._team_la(session, alert.referral_id)
                 channels = self.config.channels.for_la(la)
-                queued += self._queue_rows(uow, "alert", alert.alert_id, alert.referral_id, channels,
+                queued += self._queue_rows(uow, "alert", alert.alert_id, alert.referral_id, la, channels,
                                            alert_facts(alert, self.agency_names.get(alert.agency_id, alert.agency_id)))
                 alert.notified_at = uow.now
             for esc in session.execute(q_escalations).scalars().all():
-                channels = self.config.channels.for_la(self._team_la(session, esc.referral_id)) \
-                    if self.config.notify_escalations else []
-                queued += self._queue_rows(uow, "escalation", esc.escalation_id, esc.referral_id, channels,
+                la = self._team_la(session, esc.referral_id)
+                channels = self.config.channels.for_la(la) if self.config.notify_escalations else []
+                queued += self._queue_rows(uow, "escalation", esc.escalation_id, esc.referral_id, la, channels,
                                            escalation_facts(esc))
                 esc.notified_at = uow.now
         return queued
 
     # ------------------------------------------------------------------ sending
-    def _claim(self, now: datetime) -> list[tuple[int, int, str, dict[str, Any], str, int]]:
+    def _claim(self, now: datetime) -> list[_Claimed]:
         lease = timedelta(seconds=max(c.timeout_s for c in self._all_channels()) + _LEASE_SLACK_S) \
             if self._all_channels() else timedelta(seconds=_LEASE_SLACK_S)
         with self.store.unit(now) as uow:
@@ -124,8 +144,9 @@ class TeamNotifier:
             for row in rows:
                 row.attempts += 1
                 row.next_attempt_at = now + lease
-                claimed.append((row.id, row.channel_index, row.subject_kind, dict(row.payload), row.subject_id,
-                                row.attempts))
+                claimed.append(_Claimed(row.id, row.channel_index, row.subject_kind, dict(row.payload),
+                                        row.subject_id, row.attempts, row.team_la, row.channel_name,
+                                        row.channel_ref))
         return claimed
 
     def _all_channels(self) -> list[TeamChannel]:
@@ -134,10 +155,29 @@ class TeamNotifier:
             out.extend(channels)
         return out
 
-    def _channel_for(self, index: int, team_la: str) -> TeamChannel | None:
-        """The channel a queued row names (by position in the team's list, as configured now)."""
-        channels = self.config.channels.for_la(team_la)
-        return channels[index] if index < len(channels) else None
+    def _channel_for(self, claim: _Claimed) -> tuple[TeamChannel | None, str]:
+        """The channel chosen when the row was queued, as configured now; else None and why not.
+
+        Looked up in the list of the team recorded on the row, by the channel's ref, never by position:
+        a list reordered or shortened since must not send an alert to another team's inbox. Rows queued
+        before the ref was recorded (migration 0006) fall back to the referral's LA and the position,
+        and only when the channel there still has the recorded name.
+        """
+        la = claim.team_la
+        if la is None:
+            with self.store.read() as session:
+                la = self._team_la(session, claim.payload.get("referral_id"))
+        channels = self.config.channels.for_la(la)
+        if claim.channel_ref is not None:
+            channel = next((c for c in channels if c.ref() == claim.channel_ref), None)
+        else:
+            at = channels[claim.index] if claim.index < len(channels) else None
+            channel = at if at is not None and at.name() == claim.channel_name else None
+        if channel is not None:
+            return channel, ""
+        setting = f"loop.alerts.channels.by_local_authority.{la}" if la in self.config.channels.by_local_authority \
+            else "loop.alerts.channels.default"
+        return None, f"channel {claim.channel_name} is no longer configured for local authority {la} ({setting})"
 
     def _send(self, channel: TeamChannel, payload: dict[str, Any], key: str) -> str:
         if channel.kind == "webhook":
@@ -150,21 +190,19 @@ class TeamNotifier:
         """One attempt at every notification due now."""
         now = now or self.clock()
         result = NotifyResult()
-        for row_id, index, kind, payload, subject_id, attempts in self._claim(now):
-            with self.store.read() as session:
-                la = self._team_la(session, payload.get("referral_id"))
-            channel = self._channel_for(index, la)
+        for claim in self._claim(now):
+            channel, missing = self._channel_for(claim)
             outcome: tuple[str, str]
             if channel is None:
-                outcome = (FAILED, "channel no longer configured (loop.alerts.channels)")
+                outcome = (FAILED, missing)
             else:
                 try:
-                    outcome = (SENT, self._send(channel, payload, f"{subject_id}:{index}"))
+                    outcome = (SENT, self._send(channel, claim.payload, f"{claim.subject_id}:{claim.index}"))
                 except TransientSendError as exc:
-                    outcome = (PENDING if attempts < self.config.max_attempts else FAILED, str(exc))
+                    outcome = (PENDING if claim.attempts < self.config.max_attempts else FAILED, str(exc))
                 except PermanentSendError as exc:
                     outcome = (FAILED, str(exc))
-            self._record(row_id, kind, subject_id, payload, outcome, attempts, result)
+            self._record(claim.row_id, claim.kind, claim.subject_id, claim.payload, outcome, claim.attempts, result)
         return result
 
     def _record(self, row_id: int, kind: str, subject_id: str, payload: dict[str, Any],
@@ -191,7 +229,8 @@ class TeamNotifier:
             else:
                 result.failed += 1
             uow.audit(action, actor=ACTOR, referral_id=payload.get("referral_id"), detail={
-                f"{kind}_id": subject_id, "channel": row.channel_name, "attempts": attempts, "result": detail})
+                f"{kind}_id": subject_id, "channel": row.channel_name[:200], "attempts": attempts,
+                "result": detail[:200]})  # audit details are short codes (hub.audit.MAX_DETAIL_TEXT)
         log.info("team_notify." + status, subject_kind=kind, subject_id=subject_id, attempts=attempts)
 
     def retry_failed(self, subject_id: str) -> int:

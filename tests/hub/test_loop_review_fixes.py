@@ -9,14 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+from sqlalchemy import select
 
+from mashlink.config.loop import AlertSettings, LoopSettings, TeamChannel, TeamChannels
+from mashlink.config.referrer import SmtpSettings
 from mashlink.config.security import Permission, Role
 from mashlink.hub.access import AccessService
+from mashlink.hub.models import TeamNotificationRow
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
 from mashlink.schemas.envelope import MessageType
 from tests.hub.api_support import Tokens, serve
+from tests.hub.conftest import HubDb
+from tests.hub.hub_support import FakeClock, referral_data
 from tests.hub.loop_support import decide, delivery, receipt
+from tests.referrer.support import Inbox, smtp_server
 
 POLICE_ERROR = "drop folder /srv/police-synth/in not writable"
 
@@ -127,3 +134,90 @@ def test_a_liaison_granted_receipts_sees_only_their_own_agencys_follow_up(hub: H
         assert body["decision_deadline"] is None
         assert client.get("/referrals/REF-0001/alerts",
                           headers=tokens(Role.AGENCY_LIAISON, agency="police-synth")).json() == []
+
+
+# ---------------------------------------------------------------------- 5. the channel chosen when queued
+TEAM_A = TeamChannel(kind="email", to="mash-duty@synthshire.example")
+TEAM_B = TeamChannel(kind="email", to="mash-manager@synthshire.example")  # same domain: same name()
+
+
+def _team_hub(hub_db: HubDb, hub: HubService, clock: FakeClock, smtp_port: int,
+              channels: list[TeamChannel]) -> HubService:
+    """The hub with LA 999's team channels ``channels`` (a restart with changed configuration)."""
+    alerts = AlertSettings(smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, timeout_s=5,
+                                             from_address="mash-alerts@synthshire.example"),
+                           channels=TeamChannels(by_local_authority={"999": channels}), max_attempts=3)
+    settings = hub.settings.model_copy(update={"loop": LoopSettings(alerts=alerts)})
+    return HubService(settings, hub_db.engine, topology=hub.topology, clock=clock)
+
+
+def _queued(hub: HubService) -> list[tuple[int, str | None, str, str, str | None]]:
+    with hub.factory() as session:
+        rows = session.execute(select(TeamNotificationRow).order_by(TeamNotificationRow.channel_index)).scalars()
+        return [(r.channel_index, r.team_la, r.channel_name, r.status, r.last_error) for r in rows]
+
+
+def _sent_to(inbox: Inbox) -> dict[str, list[str]]:
+    """Recipients of each email by its notification key (``<alert id>:<position when queued>``)."""
+    return {mail["X-Mashlink-Notification"]: rcpts for _from, rcpts, mail in inbox.messages}
+
+
+def test_a_reordered_channel_list_still_sends_each_notification_to_the_channel_it_was_queued_for(
+        hub_db: HubDb, hub: HubService, clock: FakeClock) -> None:
+    with smtp_server() as (port, inbox):
+        before = _team_hub(hub_db, hub, clock, port, [TEAM_A, TEAM_B])
+        before.submit_referral(referral_data())
+        before.handle_events([_alert()])
+        assert before.team_notifier().queue_new() == 2
+        assert [(i, la, name) for i, la, name, _s, _e in _queued(before)] == [
+            (0, "999", "email:synthshire.example"), (1, "999", "email:synthshire.example")]
+        after = _team_hub(hub_db, hub, clock, port, [TEAM_B, TEAM_A])  # reordered before it was sent
+        result = after.team_notifier().send_due()
+        assert (result.sent, result.failed) == (2, 0)
+        assert _sent_to(inbox) == {"A-1:0": ["mash-duty@synthshire.example"],
+                                   "A-1:1": ["mash-manager@synthshire.example"]}
+
+
+def test_a_channel_removed_before_sending_fails_with_the_reason_and_no_other_channel_gets_it_twice(
+        hub_db: HubDb, hub: HubService, clock: FakeClock) -> None:
+    with smtp_server() as (port, inbox):
+        before = _team_hub(hub_db, hub, clock, port, [TEAM_A, TEAM_B])
+        before.submit_referral(referral_data())
+        before.handle_events([_alert()])
+        before.team_notifier().queue_new()
+        after = _team_hub(hub_db, hub, clock, port, [TEAM_B])  # the duty inbox was removed
+        result = after.team_notifier().send_due()
+        assert (result.sent, result.failed) == (1, 1)
+        assert _sent_to(inbox) == {"A-1:1": ["mash-manager@synthshire.example"]}
+        [(index, _la, _name, status, error), sent] = _queued(after)
+        assert (index, status, sent[3]) == (0, "failed", "sent")
+        assert error is not None and "no longer configured for local authority 999" in error
+        assert "loop.alerts.channels.by_local_authority.999" in error
+        [audited] = after.audit_events(action="alert.notify_failed")
+        assert audited.detail["alert_id"] == "A-1" and audited.detail["result"] == error
+        assert after.loop_counts().notifications_failed == 1
+        # Configured again, the failed notification is retried to the channel it was meant for.
+        again = _team_hub(hub_db, hub, clock, port, [TEAM_B, TEAM_A])
+        notifier = again.team_notifier()
+        assert notifier.retry_failed("A-1") == 1
+        assert notifier.send_due().sent == 1
+        assert _sent_to(inbox)["A-1:0"] == ["mash-duty@synthshire.example"] and inbox.count() == 2
+
+
+def test_a_row_queued_before_migration_0006_is_sent_only_where_its_recorded_channel_still_is(
+        hub_db: HubDb, hub: HubService, clock: FakeClock) -> None:
+    other = TeamChannel(kind="email", to="duty@elsewhere.example")
+    with smtp_server() as (port, inbox):
+        before = _team_hub(hub_db, hub, clock, port, [TEAM_A, other])
+        before.submit_referral(referral_data())
+        before.handle_events([_alert()])
+        before.team_notifier().queue_new()
+        with before.factory() as session, session.begin():  # as a row written by the 0005 notifier
+            for row in session.execute(select(TeamNotificationRow)).scalars():
+                row.team_la, row.channel_ref = None, None
+        # Position 0 still holds a channel of the recorded name; position 1 now holds another domain's.
+        after = _team_hub(hub_db, hub, clock, port, [TEAM_A, TeamChannel(kind="email", to="x@another.example")])
+        result = after.team_notifier().send_due()
+        assert (result.sent, result.failed) == (1, 1)
+        assert _sent_to(inbox) == {"A-1:0": ["mash-duty@synthshire.example"]}
+        assert "channel email:elsewhere.example is no longer configured" in (_queued(after)[1][4] or "")
