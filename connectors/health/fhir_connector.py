@@ -1,12 +1,22 @@
 """The FHIR health connector: Model 2 search and Model 3 Task delivery.
 
 Model 2 (``FhirSearchConnector.handle``): for each enquiry subject, search
-the trust's FHIR API by NHS number (only a number that passes modulus 11 is
-used) and otherwise by demographics, score each candidate, and gather the
-matched patient's encounters, flags, conditions, caseloads and related
-people into one ``EnquiryResponse``. Uncertain or multiple matches are
-reported as candidates with their confidence and carry *no* findings: a
-false match would disclose another family's health record. Sensitive
+the trust's FHIR API (the source of truth) with several bounded queries whose
+results are pooled: the NHS number (only one that passes modulus 11), the
+date of birth with its day/month swap (``birthdate=a,b``), the family names'
+sound with the birth year (``phonetic``; the family name as a prefix when the
+server does not support ``phonetic``), and without a date of birth the family
+name with the given name or postcode. Every Patient returned, however it was
+found, is re-scored with the shared matcher (``Scorer`` with the default
+model, and ``decide`` for near-ties and household members) before anything is
+released: a patient found only by an NHS number whose demographics disagree
+(a sibling's number keyed on the referral) is a candidate at most, and when
+the right child is found too the number is explained and only that child is
+released. Only the best record of a match outcome is fetched in full; a search
+cut short by the client's page limit releases nothing (every result is a
+candidate). Uncertain or multiple matches are reported as candidates (a
+minimal view) and carry *no* findings: a false match would disclose another
+family's health record. Sensitive
 findings (sexual health, mental health) are released only when the sharing
 policy (``release``) allows; otherwise the response says how many were
 withheld.
@@ -18,16 +28,22 @@ work in their own tool; a completed Task's outputs become the response.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mashlink.config.matching import MatchPolicy
 from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.health.fhir_client import FhirClient
+from mashlink.connectors.health.fhir_client import FhirClient, FhirError
+from mashlink.connectors.indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
+from mashlink.connectors.reference.connector import candidate_view
 from mashlink.connectors.health.fhir_translate import FhirMappingOptions, build_record, patient_person
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
+from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
+from mashlink.matching.model import MatchModel
+from mashlink.matching.rules import MatchDecision
+from mashlink.matching.scorer import Scorer
 from mashlink.schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
 from mashlink.schemas.finding import Finding, SourceRef
@@ -48,50 +64,16 @@ class FhirConnectorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     release: frozenset[Sensitivity] = frozenset({Sensitivity.STANDARD})
-    auto_match_threshold: float = Field(default=0.95, ge=0, le=1)
-    candidate_threshold: float = Field(default=0.5, ge=0, le=1)
+    auto_match_threshold: float = Field(default=0.95, ge=0, le=1,
+                                        description="Superseded by matching.auto_match (kept so configurations load)")
+    candidate_threshold: float = Field(default=0.5, ge=0, le=1,
+                                       description="Superseded by matching.review (kept so configurations load)")
+    matching: MatchPolicy = Field(default_factory=MatchPolicy.default,
+                                  description="The shared matcher's thresholds for this trust (docs/matching.md)")
+    phonetic_search: bool = Field(default=True, description="Use the FHIR phonetic parameter (the family name "
+                                                            "prefix is used if the server refuses it)")
     responder: str = "Trust safeguarding team"
     mapping: FhirMappingOptions = FhirMappingOptions()
-
-
-def _norm(text: str | None) -> str:
-    return re.sub(r"[^a-z]", "", (text or "").lower())
-
-
-def demographic_confidence(subject: Person, candidate: Person) -> float:
-    """0..1 agreement of name, birth date and postcode; documented weights, no magic.
-
-    family 0.30 (0.10 same first three letters), first given 0.20 (0.08 same
-    initial), birth date 0.35 (0.12 same year and month, or day/month
-    swapped), postcode 0.15 (0.07 same outward code).
-    """
-    score = 0.0
-    s_name, c_name = subject.official_name, candidate.official_name
-    if s_name and c_name:
-        sf, cf = _norm(s_name.family), _norm(c_name.family)
-        if sf and sf == cf:
-            score += 0.30
-        elif sf[:3] and sf[:3] == cf[:3]:
-            score += 0.10
-        sg = _norm(s_name.given[0]) if s_name.given else ""
-        cg = _norm(c_name.given[0]) if c_name.given else ""
-        if sg and sg == cg:
-            score += 0.20
-        elif sg[:1] and sg[:1] == cg[:1]:
-            score += 0.08
-    if subject.birth_date and candidate.birth_date:
-        a, b = subject.birth_date.value, candidate.birth_date.value
-        if a == b:
-            score += 0.35
-        elif (a.year, a.month) == (b.year, b.month) or (a.year == b.year and a.day == b.month and a.month == b.day):
-            score += 0.12
-    s_pc = {a.postcode for a in subject.addresses if a.postcode}
-    c_pc = {a.postcode for a in candidate.addresses if a.postcode}
-    if s_pc & c_pc:
-        score += 0.15
-    elif {p.split(" ")[0] for p in s_pc} & {p.split(" ")[0] for p in c_pc}:
-        score += 0.07
-    return round(min(score, 1.0), 3)
 
 
 class FhirSearchConnector:
@@ -108,57 +90,102 @@ class FhirSearchConnector:
         self.options = opts
 
     # -- search ------------------------------------------------------------------
-    def _validated_search(self, resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _validated_search(self, resource_type: str, params: dict[str, str],
+                          cut_short: list[bool] | None = None) -> list[dict[str, Any]]:
+        """Every resource the search returns; ``cut_short`` gets True when the client's page limit stopped it."""
         out: list[dict[str, Any]] = []
+        pages = 0
+        more = False
         for bundle in self.client.search_pages(resource_type, params):
+            pages += 1
             try:
                 validate_resource(bundle, "Bundle")
             except FhirValidationError as exc:
                 raise PermanentEnquiryError(f"trust FHIR server returned invalid {resource_type} data: "
                                             + "; ".join(exc.paths[:5])) from None
+            more = any(link.get("relation") == "next" for link in bundle.get("link", []) or [])
             for entry in bundle.get("entry", []) or []:
                 res = entry.get("resource") or {}
                 if res.get("resourceType") == resource_type and (entry.get("search") or {}).get("mode", "match") == "match":
                     out.append(res)
+        if cut_short is not None and more and pages >= self.client.settings.max_pages:
+            cut_short.append(True)
         return out
 
-    def find_candidates(self, subject: Person) -> tuple[list[tuple[dict[str, Any], float, MatchMethod]], list[str]]:
-        """Patients that may be ``subject``: (resource, confidence, method); plus notes."""
-        notes: list[str] = []
+    def _queries(self, subject: Person, notes: list[str]) -> list[dict[str, str]]:
+        """The bounded Patient searches whose results are pooled for one subject (see the module docstring)."""
+        queries: list[dict[str, str]] = []
         nhs = subject.identifier(IdentifierSystem.NHS_NUMBER)
         if nhs is not None and nhs.trusted:
-            found = self._validated_search("Patient", {"identifier": f"{FHIR_NHS_NUMBER_SYSTEM}|{nhs.value}"})
-            if len(found) == 1:
-                return [(found[0], 1.0, MatchMethod.NHS_NUMBER)], notes
-            if len(found) > 1:
-                notes.append(f"{len(found)} patient records share the NHS number; all reported as candidates")
-                return [(p, 0.8, MatchMethod.NHS_NUMBER) for p in found], notes
-            notes.append("NHS number not found; searched by demographics")
+            queries.append({"identifier": f"{FHIR_NHS_NUMBER_SYSTEM}|{nhs.value}"})
         elif nhs is not None:
             notes.append("NHS number fails the modulus 11 check and was not used; searched by demographics")
-        name = subject.official_name
-        params: dict[str, str] = {}
-        if name and name.family:
-            params["family"] = name.family
-        if subject.birth_date and subject.birth_date.precision == "day":
-            params["birthdate"] = subject.birth_date.value.isoformat()
-        if len(params) < 2:
+        born = subject.birth_date
+        if born is not None and born.precision == "day":
+            d = born.value
+            dates = [d.isoformat()]
+            if d.day <= 12 and d.day != d.month:  # day and month swapped by a careless or US-style entry
+                dates.append(f"{d.year:04d}-{d.day:02d}-{d.month:02d}")
+            queries.append({"birthdate": ",".join(dates)})
+        families = sorted({n.family.strip() for n in subject.names if n.family and n.family.strip()})
+        if families and born is not None:
+            key = "phonetic" if self.options.phonetic_search else "family"
+            queries.append({key: ",".join(families), "birthdate": f"{born.value.year:04d}"})
+        elif families:
+            name = subject.official_name
+            params = {"family": ",".join(families)}
+            postcode = next((a.postcode for a in subject.addresses if a.postcode), None)
             if name and name.given:
                 params["given"] = name.given[0]
-            postcode = next((a.postcode for a in subject.addresses if a.postcode), None)
-            if postcode:
+            elif postcode:
                 params["address-postalcode"] = postcode
-        if not params:
+            queries.append(params)
+        return queries
+
+    def search_subject(self, subject: Person, *, mother: Person | None = None
+                       ) -> tuple[SearchOutcome, dict[str, dict[str, Any]], list[str]]:
+        """The shared matcher's outcome over every Patient the trust returned; the resources by record id; notes."""
+        notes: list[str] = []
+        queries = self._queries(subject, notes)
+        if not queries:
             notes.append("not enough demographics to search")
-            return [], notes
+            return SearchOutcome(outcome=MatchDecision.NO_MATCH, reasons=["no_search"]), {}, notes
+        found: dict[str, dict[str, Any]] = {}
+        cut_short: list[bool] = []
+        for params in queries:
+            try:
+                results = self._validated_search("Patient", params, cut_short)
+            except FhirError as exc:
+                if "phonetic" not in params or exc.status != 400:
+                    raise
+                notes.append("the trust's server does not support phonetic search; searched the family name")
+                fallback = {("family" if k == "phonetic" else k): v for k, v in params.items()}
+                results = self._validated_search("Patient", fallback, cut_short)
+            for resource in results:
+                found.setdefault(f"Patient/{resource['id']}", resource)
+        scorer = Scorer(MatchModel.default(), policy=self.options.matching)
         scored = []
-        for resource in self._validated_search("Patient", params):
+        for record_id, resource in found.items():
             person = patient_person(resource, self.options.mapping, [])
-            confidence = demographic_confidence(subject, person)
-            if confidence >= self.options.candidate_threshold:
-                scored.append((resource, confidence, MatchMethod.DEMOGRAPHIC))
-        scored.sort(key=lambda item: -item[1])
-        return scored, notes
+            scored.append(ScoredCandidate(record_id=record_id, person=person,
+                                          pair=scorer.score(subject, person, subject_mother=mother)))
+        outcome = decide(subject, scored, self.options.matching)
+        if cut_short and outcome.outcome is MatchDecision.MATCH:
+            notes.append("a search stopped at the page limit, so a closer record may be missing: "
+                         "every result is for a person to confirm")
+            results = [r.model_copy(update={"pair": r.pair.model_copy(update={
+                "decision": MatchDecision.CANDIDATE, "reasons": [*r.pair.reasons, "search_cut_short"]})})
+                if r.pair.decision is MatchDecision.MATCH else r for r in outcome.results]
+            outcome = SearchOutcome(outcome=MatchDecision.CANDIDATE, results=results,
+                                    reasons=[*outcome.reasons, "search_cut_short"])
+        return outcome, found, notes
+
+    def find_candidates(self, subject: Person, *, mother: Person | None = None
+                        ) -> tuple[list[tuple[dict[str, Any], IndexedHit]], list[str]]:
+        """Patients shown for ``subject``, best first: (resource, hit); at most the first is confirmed."""
+        outcome, found, notes = self.search_subject(subject, mother=mother)
+        hits = hits_from_outcome(outcome, other_id_method=MatchMethod.DEMOGRAPHIC)
+        return [(found[h.record_id], h) for h in hits], notes
 
     def patient_record(self, patient: dict[str, Any]) -> AgencyRecord:
         """The patient with everything about them the connector reads."""
@@ -177,28 +204,31 @@ class FhirSearchConnector:
         withheld = 0
         record_issues: list[ResponseRecordIssue] = []
         seen: set[str] = set()
+        released: set[str] = set()
         for subject in enquiry.subjects:
-            candidates, sub_notes = self.find_candidates(subject)
+            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
+            candidates, sub_notes = self.find_candidates(subject, mother=mother)
             notes.extend(f"{subject.person_id}: {n}" for n in sub_notes)
-            certain = (
-                len(candidates) == 1
-                and (candidates[0][2] is MatchMethod.NHS_NUMBER and candidates[0][1] == 1.0
-                     or candidates[0][1] >= self.options.auto_match_threshold)
-            )
-            for resource, confidence, method in candidates:
+            for resource, hit in candidates:
                 source = SourceRef(agency_kind=AgencyKind.HEALTH, agency_id=self.agency_id, system=self.options.mapping.system,
                                    record_id=f"Patient/{resource['id']}", organisation=self.options.mapping.organisation)
-                if certain:
+                if hit.confirmed:
                     record = self.patient_record(resource)
                     person = record.person
                 else:
                     record = None
-                    person = patient_person(resource, self.options.mapping, [])
+                    person = candidate_view(hit.person)
                 matches.append(SubjectMatch(subject_person_id=subject.person_id, record_person_id=person.person_id,
-                                            source=source, method=method, confidence=confidence, candidate=not certain))
-                if person.person_id in seen:
+                                            source=source, method=hit.method, confidence=hit.confidence,
+                                            candidate=not hit.confirmed))
+                if person.person_id in released or (person.person_id in seen and record is None):
                     continue
+                if person.person_id in seen:
+                    # Confirmed for this subject after being a candidate for another: the full record replaces the view.
+                    people[:] = [p for p in people if p.person_id != person.person_id]
                 seen.add(person.person_id)
+                if record is not None:
+                    released.add(person.person_id)
                 people.append(person)
                 if record is not None:
                     people.extend(p for p in record.related_people if p.person_id not in seen)

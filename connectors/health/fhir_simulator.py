@@ -3,7 +3,9 @@
 FastAPI + uvicorn on 127.0.0.1 with an ephemeral port (``ThreadedFhirSimulator``
 runs it in a background thread). It holds synthetic patients (999-range NHS
 numbers) with encounters, flags, conditions, caseloads and related people;
-supports read, search with paging (``_count`` + ``link[next]``), create and
+supports read, search with paging (``_count`` + ``link[next]``), comma-separated
+values as OR (``birthdate=2012-03-04,2012-04-03``), the ``phonetic`` Patient
+parameter (any name part with the same sound key as the value), create and
 update (Task, Communication and others, validated with the R4B models so a
 bad client write gets a 400 OperationOutcome naming the element; Task and
 Communication are searchable by identifier), and fault injection: the
@@ -27,6 +29,7 @@ from fastapi.responses import JSONResponse
 
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.connectors.health.synthetic import SyntheticPatient
+from mashlink.matching.names import phonetic_key
 from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
 
 FHIR_JSON = "application/fhir+json"
@@ -35,7 +38,7 @@ ETHNIC_URL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-Ethni
 MRN_SYSTEM = "https://synth-trust.example.nhs.uk/Id/mrn"
 
 SEARCH_PARAMS = {
-    "Patient": {"identifier", "family", "given", "birthdate", "address-postalcode", "_id"},
+    "Patient": {"identifier", "family", "given", "birthdate", "address-postalcode", "_id", "phonetic"},
     "Task": {"identifier", "status", "_id", "patient"},
     "Communication": {"identifier", "_id", "subject"},
 }
@@ -98,6 +101,15 @@ def _norm(text: str) -> str:
 
 
 def _patient_matches(res: dict[str, Any], name: str, value: str) -> bool:
+    """One search parameter; a comma-separated value is any of its parts (FHIR's OR)."""
+    if "," in value and name != "identifier":
+        return any(_patient_matches(res, name, part) for part in value.split(",") if part)
+    if name == "phonetic":
+        # FHIR's ``phonetic``: any part of any name sounds like the value (the shared matcher's sound key).
+        wanted = phonetic_key(value)
+        return bool(wanted) and any(
+            phonetic_key(part) == wanted
+            for n in res.get("name", []) for part in [n.get("family", ""), *n.get("given", [])] if part)
     if name == "identifier":
         system, _, val = value.rpartition("|")
         return any(i.get("value") == val and (not system or i.get("system") == system) for i in res.get("identifier", []))

@@ -128,13 +128,18 @@ def test_demographic_search_single_confident_match(client) -> None:
 
 
 def test_several_demographic_candidates_reported_never_guessed(client) -> None:
+    # Twins share family name and date of birth; without a given name the referral fits both.
     subject = patient_person(TWIN_A, "twin").model_copy(update={"identifiers": []})
-    subject = subject.model_copy(update={"names": [subject.names[0].model_copy(update={"given": ["Zed"]})]})
+    subject = subject.model_copy(update={"names": [subject.names[0].model_copy(update={"given": []})]})
     (resp,) = FhirSearchConnector("synth-trust", client).handle(_enquiry(subject))
     assert len(resp.matches) == 2
     assert all(m.candidate for m in resp.matches)
     assert resp.findings == []
     assert resp.matches[0].confidence >= resp.matches[1].confidence
+    # A clearly different given name is neither twin (the shared matcher's veto): nothing is shown.
+    zed = subject.model_copy(update={"names": [subject.names[0].model_copy(update={"given": ["Zed"]})]})
+    (resp,) = FhirSearchConnector("synth-trust", client).handle(_enquiry(zed))
+    assert resp.status is ResponseStatus.NOT_KNOWN and resp.matches == []
 
 
 def test_nhs_number_failing_mod11_is_not_used(client) -> None:
