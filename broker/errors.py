@@ -24,6 +24,8 @@ class RejectReason(StrEnum):
     PROCESSING_FAILURE = "processing_failure"
     DELIVERY_LIMIT = "delivery_limit"
     UNROUTABLE = "unroutable"
+    #: Validly signed but sent_at is outside the freshness window (signing.max_age_s).
+    STALE = "stale"
 
 
 class MessageRejected(Exception):

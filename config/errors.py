@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 #: Top-level keys whose offending values must never be echoed (they are secrets).
-SECRET_KEYS: frozenset[str] = frozenset({"signing_keys"})
+SECRET_KEYS: frozenset[str] = frozenset({"signing_keys", "signing"})
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Precedence, highest first: keyword overrides given to ``load_settings``,
 ``MASHLINK_*`` environment variables (nested with ``__``, e.g.
-``MASHLINK_SIGNING_KEYS__HUB``; an agency id's hyphens may be written as
-underscores there, ``MASHLINK_SIGNING_KEYS__HEALTH_TRUST``), the YAML file (``MASHLINK_CONFIG`` or the
+``MASHLINK_SIGNING__PRIVATE_KEY``; an agency id's hyphens may be written as underscores in
+``MASHLINK_SIGNING__PUBLIC_KEYS__HEALTH_TRUST``), the YAML file (``MASHLINK_CONFIG`` or the
 packaged ``config/mashlink.yaml``), then the defaults below, each of which
 runs on one machine. There is no global settings object: callers load
 settings once at start-up and pass them on.
@@ -47,17 +47,21 @@ from mashlink.config.models import (
 )
 from mashlink.config.referrer import ReferrerNotifySettings
 from mashlink.config.security import SecuritySettings
+from mashlink.config.signing import DEV_KEY_PREFIX, SignerKey, SigningSettings, VerifierKey, dev_secret
 from mashlink.config.yaml_source import MashlinkYamlSource, line_for, yaml_line_map
 from mashlink.schemas.codes import AgencyKind
 
 ENV_PREFIX = "MASHLINK_"
 CONFIG_ENV_VAR = "MASHLINK_CONFIG"
-#: Every development key starts with this, so it can be recognised and warned about.
-DEV_KEY_PREFIX = "dev-insecure-"
 HUB_SENDER_ID = "hub"
 #: The referrer notifier's envelope identity: it may send delivery receipts for agency_id "referrer".
 REFERRER_NOTIFIER_ID = "referrer-notifier"
-MIN_KEY_LENGTH = 16
+#: Where an old configuration's HMAC keys went, for the error that says so.
+LEGACY_SIGNING_KEYS_RULE = (
+    "HMAC signing keys (signing_keys / MASHLINK_SIGNING_KEYS__*) are no longer used: envelopes are signed with "
+    "Ed25519. Give each process only its own private key in signing.private_key (MASHLINK_SIGNING__PRIVATE_KEY) "
+    "and every process the senders' public keys in signing.public_keys; `mashlink keys generate SENDER` prints "
+    "both (docs/operations.md, Key rotation). Remove signing_keys")
 
 
 def default_config_path() -> Path:
@@ -102,15 +106,20 @@ class _Facts:
     oidc_missing: bool = True
     dev_key_senders: list[str] = field(default_factory=list)
     broker_is_memory: bool = True
+    legacy_keys: bool = False
+    private_key_set: bool = False
 
     @classmethod
     def from_model(cls, m: "MashlinkSettings") -> "_Facts":
         return cls(
             agencies=[(i, a.id, a.enabled) for i, a in enumerate(m.agencies)],
-            policies=list(m.sharing_policies), senders=list(m.signing_keys),
+            policies=list(m.sharing_policies), senders=list(m.signing.public_keys),
             la_code=m.local_authority.code, rag_codes=list(m.rag),
             environment=m.environment, oidc_missing=m.security.oidc is None,
-            dev_key_senders=m.dev_key_senders(), broker_is_memory=m.broker_url.startswith("memory://"),
+            dev_key_senders=m.signing.development_entries() + (
+                ["signing.private_key"] if m.signing.own_key is not None and m.signing.own_key.development else []),
+            broker_is_memory=m.broker_url.startswith("memory://"),
+            legacy_keys=m.legacy_signing_keys is not None, private_key_set=m.signing.private_key is not None,
         )
 
     @classmethod
@@ -126,22 +135,26 @@ class _Facts:
                 if isinstance(agency_id, str):
                     agencies.append((i, agency_id, bool(get(a, "enabled", True))))
         policies = data.get("sharing_policies")
-        keys = data.get("signing_keys")
+        signing = data.get("signing")
+        keys = signing.get("public_keys") if isinstance(signing, Mapping) else getattr(signing, "public_keys", None)
+        private_key = signing.get("private_key") if isinstance(signing, Mapping) else getattr(
+            signing, "private_key", None)
         rag = data.get("rag")
         la = data.get("local_authority")
         la_code = get(la, "code", "999") if la is not None else "999"
         return cls(
             agencies=agencies,
             policies=[str(k) for k in policies] if isinstance(policies, Mapping) else [],
-            senders=[str(k) for k in keys] if isinstance(keys, Mapping) else [HUB_SENDER_ID],
+            senders=[str(k) for k in keys] if isinstance(keys, Mapping) else [],
             la_code=str(la_code) if la_code is not None else None,
             rag_codes=[str(k) for k in rag] if isinstance(rag, Mapping) else None,
             environment=str(data.get("environment") or "development"),
             oidc_missing=not (isinstance(data.get("security"), Mapping) and data["security"].get("oidc")),
-            dev_key_senders=sorted(
-                str(k) for k, v in (keys.items() if isinstance(keys, Mapping) else ())
-                if str(v.get_secret_value() if isinstance(v, SecretStr) else v).startswith(DEV_KEY_PREFIX)),
+            dev_key_senders=[],  # judged on the validated model only
             broker_is_memory=str(data.get("broker_url") or "memory://").startswith("memory://"),
+            legacy_keys=any(data.get(k) is not None for k in ("signing_keys", "mashlink_signing_keys",
+                                                              "legacy_signing_keys")),
+            private_key_set=private_key is not None,
         )
 
 
@@ -168,15 +181,27 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
         if agency_id not in ids:
             errors.append(_err(("sharing_policies", agency_id),
                                f"policy for unknown agency {agency_id!r} (no agencies[].id matches)", agency_id))
-    if ("signing_keys",) not in failed:
+    if f.legacy_keys:
+        errors.append(_err(("signing_keys",), LEGACY_SIGNING_KEYS_RULE, None))
+    if ("signing",) not in failed:
         for sender in f.senders:
             if sender not in (HUB_SENDER_ID, REFERRER_NOTIFIER_ID) and sender not in ids:
-                errors.append(_err(("signing_keys", sender),
-                                   f"key for unknown sender {sender!r} (must be 'hub', '{REFERRER_NOTIFIER_ID}' or an agency id)", None))
-        for sender in dict.fromkeys([HUB_SENDER_ID, *[i for _, i, enabled in f.agencies if enabled]]):
-            if sender not in f.senders:
-                errors.append(_err(("signing_keys",),
-                                   f"no signing key for sender {sender!r} (needed to sign and verify envelopes)",
+                errors.append(_err(("signing", "public_keys", sender),
+                                   f"public key of unknown sender {sender!r} (must be 'hub', "
+                                   f"'{REFERRER_NOTIFIER_ID}' or an agency id)", None))
+        if f.environment == "production":
+            # Without them a sender would fall back to its development key, which anyone can derive.
+            for sender in dict.fromkeys([HUB_SENDER_ID, *[i for _, i, enabled in f.agencies if enabled]]):
+                if sender not in f.senders:
+                    errors.append(_err(("signing", "public_keys", sender),
+                                       f"environment is production but sender {sender!r} has no public key "
+                                       f"(needed to verify its envelopes): run `mashlink keys generate {sender}` "
+                                       "and add the printed entry", None))
+            if not f.private_key_set:
+                errors.append(_err(("signing", "private_key"),
+                                   "environment is production but this process has no private key: set "
+                                   "MASHLINK_SIGNING__PRIVATE_KEY to the key `mashlink keys generate SENDER` "
+                                   "printed for the sender it runs as (hub, an agency id or referrer-notifier)",
                                    None))
     if f.environment == "production" and f.oidc_missing and ("security",) not in failed:
         errors.append(_err(("security", "oidc", "issuer"),
@@ -184,12 +209,19 @@ def _cross_section_errors(f: _Facts, failed: set[tuple[Any, ...]]) -> list[InitE
                            "security.oidc.issuer and security.oidc.audience (the development issuer "
                            "is refused outside environment: development)", None))
     # Production never runs on a development key: it is in the repository for anyone to read.
-    if f.environment == "production" and ("signing_keys",) not in failed:
-        for sender in f.dev_key_senders:
-            errors.append(_err(("signing_keys", sender),
-                               f"environment is production but the signing key of sender {sender!r} is a "
-                               f"development key ({DEV_KEY_PREFIX}...): set MASHLINK_SIGNING_KEYS__"
-                               f"{sender.upper().replace('-', '_')} to a real secret", None))
+    if f.environment == "production" and ("signing",) not in failed:
+        for where in f.dev_key_senders:
+            if where == "signing.private_key":
+                errors.append(_err(("signing", "private_key"),
+                                   f"environment is production but the private key is a development key "
+                                   f"({DEV_KEY_PREFIX}...): generate a real one with `mashlink keys generate "
+                                   "SENDER`", None))
+                continue
+            sender, key_id = where.split("/", 1)
+            errors.append(_err(("signing", "public_keys", sender),
+                               f"environment is production but key {key_id!r} of sender {sender!r} is a "
+                               f"development key ({DEV_KEY_PREFIX}..., derivable by anyone): replace it with "
+                               f"the entry `mashlink keys generate {sender}` prints", None))
     if f.rag_codes is not None and f.la_code is not None and ("rag",) not in failed \
             and ("local_authority",) not in failed and f.la_code not in f.rag_codes:
         errors.append(_err(("rag",), f"no timescales for the served local authority {f.la_code!r} "
@@ -297,9 +329,15 @@ class MashlinkSettings(BaseSettings):
     audit_check_interval_s: float = Field(
         default=3600.0, ge=0, le=7 * 86_400,
         description="How often the hub verifies its audit chain and logs a signed anchor (0: never)")
-    signing_keys: dict[SenderId, SecretStr] = Field(
-        default_factory=lambda: {HUB_SENDER_ID: SecretStr(DEV_KEY_PREFIX + "hub-change-me-0000")},
-        description="HMAC keys for envelope signatures, per sender id ('hub' or an agency id)",
+    signing: SigningSettings = Field(
+        default_factory=SigningSettings,
+        description="Envelope signatures (Ed25519): this process's private key, every sender's public keys "
+                    "with their validity (rotation), the freshness window; see docs/operations.md",
+    )
+    legacy_signing_keys: Any = Field(
+        default=None, exclude=True, repr=False,
+        validation_alias=AliasChoices("signing_keys", "mashlink_signing_keys", "legacy_signing_keys"),
+        description="Refused: the HMAC keys of earlier versions (the error says what replaces them)",
     )
     agencies: list[AgencyConfig] = Field(default_factory=list, max_length=200)
     sharing_policies: dict[str, SharingPolicy] = Field(default_factory=dict)
@@ -346,29 +384,44 @@ class MashlinkSettings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
+    def _legacy_key_variables(cls, data: Any) -> Any:
+        """``MASHLINK_SIGNING_KEYS__<SENDER>`` of earlier versions: refused by name, never silently ignored.
+
+        The environment source cannot explode nested variables of an aliased
+        field, so they are looked for here (names only; the values are secrets).
+        """
+        if not isinstance(data, dict) or data.get("legacy_signing_keys") is not None:
+            return data
+        prefix = ENV_PREFIX + "SIGNING_KEYS__"
+        names = sorted(v for v in os.environ if v.upper().startswith(prefix))
+        return {**data, "legacy_signing_keys": names} if names else data
+
+    @model_validator(mode="before")
+    @classmethod
     def _shell_safe_key_names(cls, data: Any) -> Any:
-        """Accept ``MASHLINK_SIGNING_KEYS__HEALTH_TRUST`` for agency ``health-trust``.
+        """Accept ``MASHLINK_SIGNING__PUBLIC_KEYS__HEALTH_TRUST`` for agency ``health-trust``.
 
         Agency ids contain hyphens, which a POSIX shell cannot put in a variable
         name (``export`` refuses them), so the environment spells them with
         underscores. A key name is mapped back only when it is not itself a
         sender and a configured agency has the hyphenated id; it then replaces
-        that agency's key from the YAML file, as any environment variable does
+        that agency's keys from the YAML file, as any environment variable does
         (a sender id in the file cannot contain an underscore).
         """
-        if not isinstance(data, dict) or not isinstance(data.get("signing_keys"), Mapping):
+        signing = data.get("signing") if isinstance(data, dict) else None
+        if not isinstance(signing, Mapping) or not isinstance(signing.get("public_keys"), Mapping):
             return data
         agencies = data.get("agencies") or []
         ids = {a.get("id") if isinstance(a, Mapping) else getattr(a, "id", None) for a in agencies}
         ids.discard(None)
-        keys = dict(data["signing_keys"])
+        keys = dict(signing["public_keys"])
         for name in list(keys):
             if not isinstance(name, str) or "_" not in name or name in ids or name == HUB_SENDER_ID:
                 continue
             hyphenated = name.replace("_", "-")
             if hyphenated in ids or hyphenated == REFERRER_NOTIFIER_ID:  # only the environment spells it so
                 keys[hyphenated] = keys.pop(name)
-        return {**data, "signing_keys": keys}
+        return {**data, "signing": {**signing, "public_keys": keys}}
 
     @field_validator("broker_url")
     @classmethod
@@ -411,14 +464,6 @@ class MashlinkSettings(BaseSettings):
         # YAML reads an unquoted LA code (999) as an int; it is an identifier.
         if isinstance(value, Mapping):
             return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v for k, v in value.items()}
-        return value
-
-    @field_validator("signing_keys")
-    @classmethod
-    def _key_strength(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        short = sorted(k for k, secret in value.items() if len(secret.get_secret_value()) < MIN_KEY_LENGTH)
-        if short:
-            raise ValueError(f"keys must be at least {MIN_KEY_LENGTH} characters; too short: {', '.join(short)}")
         return value
 
     @model_validator(mode="after")
@@ -487,27 +532,75 @@ class MashlinkSettings(BaseSettings):
         except KeyError:
             raise KeyError(f"no RAG timescales for local authority {code!r}") from None
 
+    # -- signing keys --------------------------------------------------------------------
+    def signing_senders(self) -> list[str]:
+        """Every sender id this deployment verifies: hub, referrer notifier, agencies, anyone with a public key."""
+        return list(dict.fromkeys([HUB_SENDER_ID, REFERRER_NOTIFIER_ID, *(a.id for a in self.agencies),
+                                   *self.signing.public_keys]))
+
+    def verifier_keys(self, sender_id: str) -> list[VerifierKey]:
+        """Public keys of a sender: configured, else (development only) its development key."""
+        return self.signing.verifiers(sender_id, development=self.environment == "development")
+
+    def signer_key(self, sender_id: str) -> SignerKey:
+        """This process's private key, for the sender it runs as (``ValueError`` naming the setting otherwise).
+
+        ``signing.private_key`` when set (it must be that sender's key); else,
+        in development, the sender's development key. Production never falls
+        back (load_settings already refused a missing key).
+        """
+        own = self.signing.own_key
+        if own is not None:
+            if own.sender != sender_id:
+                raise ValueError(f"signing.private_key is the key of sender {own.sender!r} but this process "
+                                 f"signs as {sender_id!r}: give it the key `mashlink keys generate {sender_id}` "
+                                 "printed (MASHLINK_SIGNING__PRIVATE_KEY)")
+            return own
+        if self.environment != "development":
+            raise ValueError(f"signing.private_key is not set and environment is {self.environment}: set "
+                             f"MASHLINK_SIGNING__PRIVATE_KEY to the key `mashlink keys generate {sender_id}` printed")
+        return SignerKey.development_key(sender_id)
+
     def signing_key(self, sender_id: str) -> bytes:
-        """The HMAC key of a sender as bytes (KeyError naming the sender otherwise)."""
-        try:
-            return self.signing_keys[sender_id].get_secret_value().encode("utf-8")
-        except KeyError:
-            raise KeyError(f"no signing key for sender {sender_id!r}") from None
+        """A symmetric secret of ``sender_id`` held by this process (KeyError naming the sender otherwise).
+
+        For HMACs that stay within the sender's own trust (the hub's session
+        cookies, its audit anchors), never for envelopes: derived from this
+        process's private key when it is ``sender_id``'s, else, in development
+        and for a sender with no configured public key, the sender's
+        development secret (``dev-insecure-<sender>``, from which its
+        development key pair also derives: tests sign with it).
+        """
+        own = self.signing.own_key
+        if own is not None and own.sender == sender_id:
+            return own.local_secret()
+        if self.environment == "development" and sender_id not in self.signing.public_keys:
+            return dev_secret(sender_id)
+        raise KeyError(f"no signing key for sender {sender_id!r} in this process")
 
     def dev_key_senders(self) -> list[str]:
-        return sorted(k for k, v in self.signing_keys.items() if v.get_secret_value().startswith(DEV_KEY_PREFIX))
+        """Senders verified (or this process signing) with a development key: derivable by anyone."""
+        out = {entry.split("/", 1)[0] for entry in self.signing.development_entries()}
+        if self.environment == "development":
+            out.update(s for s in [HUB_SENDER_ID, *(a.id for a in self.agencies if a.enabled)]
+                       if s not in self.signing.public_keys)
+        own = self.signing.own_key
+        if own is not None and own.development:
+            out.add(own.sender)
+        return sorted(out)
 
     def warnings(self) -> list[str]:
         """Things that are valid but unsafe or unusual; shown by ``config check`` and at start-up."""
         out: list[str] = []
         dev = self.dev_key_senders()
         if dev and self.environment == "production" and self.broker_url.startswith("memory://"):
-            out.append(f"environment is production with development signing keys for: {', '.join(dev)} "
-                       "(refused once broker_url is not memory://); set MASHLINK_SIGNING_KEYS__<SENDER>")
+            out.append(f"environment is production with development signing keys for: {', '.join(dev)}; "
+                       "generate real ones with `mashlink keys generate SENDER`")
         elif dev and not self.broker_url.startswith("memory://"):
             out.append(
                 f"development signing keys in use with broker {self.broker_url.split('@')[-1]!r} "
-                f"for: {', '.join(dev)}; set MASHLINK_SIGNING_KEYS__<SENDER> to real secrets"
+                f"for: {', '.join(dev)}; generate real ones with `mashlink keys generate SENDER` "
+                "(signing.private_key, signing.public_keys)"
             )
         for agency in self.agencies:
             policy = self.sharing_policies.get(agency.id)
@@ -534,10 +627,11 @@ class MashlinkSettings(BaseSettings):
     def masked_dump(self) -> dict[str, Any]:
         """Effective settings as plain data with secrets masked (for ``config show``)."""
         data = self.model_dump(mode="json")
-        data["signing_keys"] = {
-            sender: ("dev key (insecure)" if sender in self.dev_key_senders() else "********")
-            for sender in self.signing_keys
-        }
+        own = self.signing.own_key
+        data["signing"]["private_key"] = (
+            None if own is None else f"{own.sender}/{own.key_id}" + (" (dev key, insecure)" if own.development
+                                                                     else " ********"))
+        data["signing"]["development_keys"] = self.dev_key_senders()
         data["broker_url"] = mask_url(self.broker_url)
         data["database_url"] = mask_url(self.database_url)
         for policy in data["sharing_policies"].values():
@@ -603,6 +697,6 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkS
 
 __all__ = [
     "BrokerTlsSettings", "broker_hosts",
-    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "HUB_SENDER_ID", "REFERRER_NOTIFIER_ID", "MashlinkSettings", "default_config_path", "mask_url",
+    "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "LEGACY_SIGNING_KEYS_RULE", "HUB_SENDER_ID", "REFERRER_NOTIFIER_ID", "MashlinkSettings", "default_config_path", "mask_url",
     "load_settings", "resolve_config_path",
 ]

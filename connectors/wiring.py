@@ -1,26 +1,31 @@
 """Wire a connector to the configured broker: codec, topology and broker factory.
 
-A connector process verifies the hub's signatures and signs as itself only
-(its codec's ``signer`` is the agency id), so a compromised connector cannot
-forge messages from the hub or another agency. Keys come from settings
-(``signing_keys``), never from code.
+A connector process verifies the hub's signatures with the hub's public keys
+and signs as itself only, with its own Ed25519 private key, so a compromised
+connector cannot forge messages from the hub or another agency. Keys come
+from settings (``signing.private_key``, ``signing.public_keys``), never from
+code.
 """
 
 from __future__ import annotations
 
 from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec
+from mashlink.broker.codec import EnvelopeCodec, settings_codec
 from mashlink.broker.topology import Topology
 from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
 from mashlink.connectors.runtime import BrokerFactory
 
 
 def connector_codec(settings: MashlinkSettings, agency_id: str, hub_id: str = HUB_SENDER_ID) -> EnvelopeCodec:
-    """Keys to verify the hub and to sign as ``agency_id``; nothing else."""
-    return EnvelopeCodec(
-        {hub_id: settings.signing_key(hub_id), agency_id: settings.signing_key(agency_id)},
-        signer=agency_id,
-    )
+    """The hub's public keys to verify it, and ``agency_id``'s own private key to sign; nothing else.
+
+    The connector holds no private key but its own, so it cannot sign as the
+    hub, another agency or the referrer notifier. Messages from the hub are
+    exempt from the freshness window: its outbox may hold an enquiry for as
+    long as the broker is down, and an enquiry waits in this agency's queue
+    while the connector is offline.
+    """
+    return settings_codec(settings, signs_as=agency_id, verifies=[hub_id], trusted={hub_id})
 
 
 def connector_broker_factory(

@@ -5,8 +5,8 @@ the very failure the loop exists to catch. The envelope's signature
 authenticates the sender (``EnvelopeCodec`` with the per-sender keys); this
 module then decides whether that sender may speak for the receipt's
 ``agency_id``: an agency only for itself, and the referrer notifier
-(``referrer-notifier``, or the hub's own key, which that process holds to
-verify outcomes) only for ``referrer``. A receipt about an outcome must name
+(``referrer-notifier``, with its own key; never ``hub``) only for
+``referrer``. A receipt about an outcome must name
 the outcome's own recipient and referral. Anything else is parked with the
 reason and audited; nothing is dropped.
 
@@ -29,7 +29,7 @@ from sqlalchemy import select
 from mashlink.broker.codec import describe_validation_error
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.config.settings import HUB_SENDER_ID, REFERRER_NOTIFIER_ID
+from mashlink.config.settings import REFERRER_NOTIFIER_ID
 from mashlink.hub.loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
 from mashlink.hub.models import OutcomeRow, ReceiptRow, ReferralRow
 from mashlink.hub.responses import remember
@@ -38,8 +38,8 @@ from mashlink.schemas.envelope import MessageType
 from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
 
 REFERRER = "referrer"
-#: Who may send a receipt for the referrer: the notifier's own identity, or the hub key it verifies with.
-REFERRER_SENDERS = frozenset({REFERRER_NOTIFIER_ID, HUB_SENDER_ID})
+#: Who may send a receipt for the referrer: the notifier's own identity only (it holds no hub key).
+REFERRER_SENDERS = frozenset({REFERRER_NOTIFIER_ID})
 
 
 def sender_problem(sender: str, agency_id: str, agencies: Collection[str]) -> str | None:

@@ -15,7 +15,8 @@ with the wrong key, unsigned, or from a sender with no key) is parked by the
 consumer as before, and is also recorded in the hub's audit chain as
 ``message.signature_failed`` (``record_signature_failure``) before it is
 parked: a forgery attempt is a security event that auditors must see, not
-only an operator's dead letter.
+only an operator's dead letter. A validly signed delivery outside the
+freshness window (``stale``) is likewise recorded as ``message.stale``.
 
 ``stop()`` sets one event; every loop checks it, finishes the batch in hand
 (its transaction commits or rolls back as a whole) and exits, then brokers
@@ -68,8 +69,10 @@ def record_signature_failure(service: HubService, rejection: Rejection) -> None:
     The body is unauthenticated, so only values shaped like codes are kept:
     the claimed sender (a sender id, or ``<invalid>``), the message type, and
     why the check failed (``missing``: no signature; ``unknown_sender``: no
-    key for the claimed sender; ``mismatch``: signed with another key or
-    altered). Nothing of the body's content is recorded.
+    public key for the claimed sender; ``unknown_key``: the envelope's
+    ``key_id`` is not one of the sender's; ``key_not_valid``: that key is
+    outside its ``not_before`` / ``not_after``; ``mismatch``: signed with
+    another key or altered). Nothing of the body's content is recorded.
     """
     claims = _claims(rejection.body)
     sender = claims.get("sender")
@@ -77,8 +80,12 @@ def record_signature_failure(service: HubService, rejection: Rejection) -> None:
     message_type = claims.get("message_type")
     if not claims.get("signature"):
         failure = "missing"
-    elif sender not in service.settings.signing_keys:
+    elif sender not in service.codec.senders():
         failure = "unknown_sender"
+    elif "key_id" in rejection.detail and "is not a key of" in rejection.detail:
+        failure = "unknown_key"
+    elif "expired at" in rejection.detail or "not valid before" in rejection.detail:
+        failure = "key_not_valid"
     else:
         failure = "mismatch"
     message_id = rejection.message_id
@@ -91,6 +98,27 @@ def record_signature_failure(service: HubService, rejection: Rejection) -> None:
         })
     log.warning("hub.signature_failed", message_id=message_id, sender=sender, queue=rejection.queue,
                 failure=failure)
+
+
+def record_stale(service: HubService, rejection: Rejection) -> None:
+    """Audit a validly signed delivery parked as outside the freshness window (``message.stale``).
+
+    The signature held, so the sender and message type are authentic; a stale
+    message is either a long-delayed one (replay it from the dead-letter
+    queue) or a captured message sent again, which auditors must see.
+    """
+    claims = _claims(rejection.body)
+    sender = claims.get("sender")
+    message_type = claims.get("message_type")
+    message_id = rejection.message_id if _MESSAGE_ID_RE.match(rejection.message_id) \
+        else synthetic_message_id(rejection.body)
+    with service.store.unit() as uow:
+        uow.audit("message.stale", actor="hub", message_id=message_id, detail={
+            "sender": sender if isinstance(sender, str) and _SENDER_RE.match(sender) else "<invalid>",
+            "queue": rejection.queue, "reason": rejection.reason.value,
+            "message_type": message_type if message_type in _MESSAGE_TYPES else None,
+        }, reason=rejection.detail[:300])
+    log.warning("hub.message_stale", message_id=message_id, queue=rejection.queue, sender=sender)
 
 
 class HubRuntime:
@@ -213,6 +241,8 @@ class HubRuntime:
         """The consumers' hook: signature failures become audit events (other reasons are dead letters only)."""
         if rejection.reason is RejectReason.BAD_SIGNATURE:
             record_signature_failure(self.service, rejection)
+        elif rejection.reason is RejectReason.STALE:
+            record_stale(self.service, rejection)
 
     def _responses(self) -> None:
         self._consume(self.service.topology.responses_queue, self.service.handle_responses, "hub-responses")

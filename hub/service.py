@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine, and_, case, func, select
 
-from mashlink.broker.codec import EnvelopeCodec, describe_validation_error
+from mashlink.broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.broker.topology import Topology
@@ -95,10 +95,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def hub_codec(settings: MashlinkSettings) -> EnvelopeCodec:
-    """A codec that signs as the hub and verifies every configured sender."""
-    keys = {sender: settings.signing_key(sender) for sender in settings.signing_keys}
-    return EnvelopeCodec(keys, signer=HUB_SENDER_ID)
+def hub_codec(settings: MashlinkSettings, clock: Callable[[], datetime] = utcnow) -> EnvelopeCodec:
+    """Signs as the hub (its private key only); verifies every sender's public keys; the hub's own are fresh."""
+    return settings_codec(settings, signs_as=HUB_SENDER_ID, verifies=settings.signing_senders(),
+                          trusted={HUB_SENDER_ID}, clock=clock)
 
 
 def _outcome_label(value: str) -> str:
@@ -121,7 +121,7 @@ class HubService:
         self.settings = settings
         self.engine = engine
         self.topology = topology or Topology(settings.broker_namespace)
-        self.codec = codec or hub_codec(settings)
+        self.codec = codec or hub_codec(settings, clock)
         self.clock = clock
         self.deadlines = deadlines or DeadlinePolicy.from_settings(settings)
         self.loop = LoopPolicy(settings.loop, self.deadlines.calendar)
@@ -811,8 +811,8 @@ class HubService:
             result = verify_audit_chain(session, key=self.store.audit_key)
             if not anchors:
                 return result
-            keys = {sender: self.settings.signing_key(sender) for sender in {a.signer for a in anchors}
-                    if sender in self.settings.signing_keys}
+            # Anchors are the hub's own (audit_anchor); any other signer is reported as not signed by its key.
+            keys = {HUB_SENDER_ID: self.settings.signing_key(HUB_SENDER_ID)}
             problems = check_anchors(session, anchors, keys=keys)
         return result.model_copy(update={"ok": result.ok and not problems, "problems": result.problems + problems,
                                          "anchors_checked": len(anchors)})

@@ -1,9 +1,10 @@
 """The message envelope every broker message travels in.
 
 The envelope carries the routing and tracing facts (ids, type, version,
-sender, recipient, times) and an HMAC signature over all of it including the
-body, so a consumer can refuse a message that was altered or forged, and an
-unknown schema version is detected before the body is interpreted.
+sender, recipient, times) and the sender's Ed25519 signature over all of it
+including the body and the id of the key that signed it, so a consumer can
+refuse a message that was altered or forged, and an unknown schema version is
+detected before the body is interpreted.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ class Envelope(CanonicalModel):
     due_at: UtcDatetime | None = None
     rag: Rag | None = None
     body: dict[str, Any]
-    signature: str | None = Field(default=None, description="hex HMAC-SHA256 over signing_bytes()")
+    key_id: str | None = Field(default=None, max_length=64,
+                               description="Which of the sender's keys signed it (signing.public_keys)")
+    signature: str | None = Field(default=None,
+                                  description="Ed25519 signature over signing_bytes(), URL-safe base64")
 
     def signing_bytes(self) -> bytes:
         """Canonical JSON of everything but the signature (sorted keys, no spaces)."""

@@ -39,7 +39,7 @@ import structlog
 from pydantic import ValidationError
 
 from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec, describe_validation_error
+from mashlink.broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
 from mashlink.broker.errors import BrokerError, RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.broker.topology import Topology
@@ -77,8 +77,8 @@ def configured_channel(referrer: str, config: ReferrerNotifySettings) -> tuple[s
 
 
 def notifier_codec(settings: MashlinkSettings, hub_id: str = HUB_SENDER_ID) -> EnvelopeCodec:
-    """Verifies the hub's signature; can sign as nobody (the notifier publishes nothing)."""
-    return EnvelopeCodec({hub_id: settings.signing_key(hub_id)}, signer=NOTIFIER_ID)
+    """Verifies the hub's signature with its public keys; signs nothing (outcomes are consumed only)."""
+    return settings_codec(settings, signs_as=None, verifies=[hub_id], trusted={hub_id})
 
 
 def notifier_broker_factory(settings: MashlinkSettings, *, topology: Topology | None = None,
@@ -120,15 +120,18 @@ def ensure_notifier_queue(broker: Broker) -> None:
 
 
 def receipt_signer(settings: MashlinkSettings, hub_id: str = HUB_SENDER_ID) -> str:
-    """Who signs the notifier's receipts: ``referrer-notifier`` when it has a key, else the hub."""
-    return REFERRER_NOTIFIER_ID if REFERRER_NOTIFIER_ID in settings.signing_keys else hub_id
+    """Who signs the notifier's receipts: always ``referrer-notifier``, with its own private key.
+
+    Never the hub: the notifier holds no hub private key, and the hub refuses
+    a ``referrer`` receipt signed by anyone but ``referrer-notifier``.
+    """
+    return REFERRER_NOTIFIER_ID
 
 
 def receipt_broker_factory(settings: MashlinkSettings, *, topology: Topology | None = None,
                            hub_id: str = HUB_SENDER_ID) -> Callable[[], Broker]:
     """Brokers that can sign receipts (and nothing else) as :func:`receipt_signer`."""
-    signer = receipt_signer(settings, hub_id)
-    codec = EnvelopeCodec({signer: settings.signing_key(signer)}, signer=signer)
+    codec = settings_codec(settings, signs_as=receipt_signer(settings, hub_id), verifies=())
     topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:

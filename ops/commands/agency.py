@@ -27,6 +27,8 @@ from typing import Any
 import typer
 import yaml
 
+from mashlink.config.signing import SignerKey
+
 #: Section markers in the output (stable: tests and scripts split on them).
 MARKER = "# ==== "
 DEFAULT_CONNECTOR = "reference"
@@ -104,14 +106,13 @@ def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connect
                     "MASHLINK_CONFIG": "/app/config/mashlink.yaml",
                     "MASHLINK_BROKER_NAMESPACE": namespace,
                     "MASHLINK_BROKER_URL": f"amqp://{agency_id}:{password}@rabbitmq:5672//",
-                    "MASHLINK_SIGNING_KEYS__HUB": "${HUB_SIGNING_KEY:?set HUB_SIGNING_KEY (see .env.example)}",
-                    f"MASHLINK_SIGNING_KEYS__{prefix}": key,
+                    # Its own private key only; the hub's public keys come from SIGNING_PUBLIC_KEYS.
+                    "MASHLINK_SIGNING__PRIVATE_KEY": key,
+                    "MASHLINK_SIGNING__PUBLIC_KEYS": "${SIGNING_PUBLIC_KEYS:?set SIGNING_PUBLIC_KEYS (see .env.example)}",
                 },
                 "volumes": [f"{service}-state:/var/lib/mashlink"],
                 "depends_on": {"hub": {"condition": "service_healthy"}},
             },
-            # The hub verifies the new agency's signatures.
-            "hub": {"environment": {f"MASHLINK_SIGNING_KEYS__{prefix}": key}},
             # The provisioning job creates the agency's broker user with its permissions.
             "rabbitmq-init": {"environment": {
                 f"{prefix}_BROKER_PASSWORD": password,
@@ -120,8 +121,10 @@ def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connect
         },
         "volumes": {f"{service}-state": {}},
     }
+    # The development key (refused in production): replace it with `mashlink keys generate ID`'s private key,
+    # and add the printed public key entry to SIGNING_PUBLIC_KEYS, which the hub verifies the agency with.
     env_lines = [f"{prefix}_BROKER_PASSWORD=change-me-{agency_id}-broker-password",
-                 f"{prefix}_SIGNING_KEY=dev-insecure-change-me-{agency_id}-signing-key"]
+                 f"{prefix}_SIGNING_KEY={SignerKey.development_key(agency_id).text()}"]
     return AgencyBlocks(agency_id, config, commands, compose, env_lines)
 
 
@@ -146,7 +149,8 @@ def render(blocks: AgencyBlocks) -> str:
         f"#      '-f docker-compose.yml -f docker-compose.agency-{blocks.agency_id}.yml' to docker-compose commands",
         compose_text.rstrip(),
         "",
-        f"{MARKER}4. .env: add, then replace each value with a fresh secret",
+        f"{MARKER}4. .env: add, then replace each value with a fresh secret (the signing key: "
+        f"`mashlink keys generate {blocks.agency_id}`, its public key entry into SIGNING_PUBLIC_KEYS)",
         *blocks.env_lines,
         "",
     ])

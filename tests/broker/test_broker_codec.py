@@ -22,7 +22,7 @@ def test_round_trip_verifies_and_validates_body() -> None:
     env = enquiry_envelope()
     decoded = codec.decode(codec.encode(env))
     assert decoded.message_id == env.message_id
-    assert decoded.signature and len(decoded.signature) == 64
+    assert decoded.signature and len(decoded.signature) == 86  # Ed25519, URL-safe base64
     body = codec.body(decoded)
     assert isinstance(body, Enquiry)
     assert body.agency_id == AGENCY

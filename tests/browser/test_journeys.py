@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from pydantic import SecretStr
 
+from mashlink.config.settings import MashlinkSettings
+from mashlink.config.signing import SignerKey, SigningSettings, public_entry
 from mashlink.connectors.reference.factory import connector_from_config
 from mashlink.connectors.runtime import ConnectorRunner
 from mashlink.connectors.simulators.population import Scenario
@@ -41,6 +42,12 @@ from tests.hub.api_support import serve
 pytestmark = pytest.mark.browser
 
 ROTATED_KEY = "rotated-social-care-key-0a1b2c3d4eabcdef"
+ROTATED = SignerKey.from_secret("social-care-synth", ROTATED_KEY.encode(), key_id="social-care-synth-rotated")
+
+
+def with_signing(settings: MashlinkSettings, **changes: object) -> MashlinkSettings:
+    """``settings`` with some ``signing`` options changed (as another process's configuration would be)."""
+    return settings.model_copy(update={"signing": SigningSettings(**{**settings.signing.model_dump(), **changes})})
 
 
 @pytest.fixture(params=["memory", "rabbitmq"])
@@ -147,8 +154,8 @@ def test_practitioner_and_manager_journey(page: Page, loop: Loop) -> None:
 
 def test_ops_replays_a_dead_letter_after_the_cause_is_fixed(page: Page, loop: Loop) -> None:
     service = loop.start_hub()
-    rotated = loop.settings.model_copy(
-        update={"signing_keys": {**loop.settings.signing_keys, "social-care-synth": SecretStr(ROTATED_KEY)}})
+    # The agency signs with its new key; the hub does not list its public key yet.
+    rotated = with_signing(loop.settings, private_key=ROTATED.text())
     agency = rotated.agency("social-care-synth")
     runner = ConnectorRunner(connector_from_config(agency, population=loop.population),
                              connector_broker_factory(rotated, agency.id, topology=loop.topology))
@@ -176,7 +183,7 @@ def test_ops_replays_a_dead_letter_after_the_cause_is_fixed(page: Page, loop: Lo
             axe_check(page)
         # The fix: the hub is given the agency's new key and restarted.
         loop.stop_hub()
-        loop.settings = rotated
+        loop.settings = with_signing(loop.settings, public_keys={"social-care-synth": [public_entry(ROTATED)]})
         service = loop.start_hub()
         with serve(_app(loop)) as client:
             site = str(client.base_url).rstrip("/")

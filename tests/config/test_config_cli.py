@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from mashlink.config.signing import SignerKey
 from mashlink.ops.cli import app
 
 runner = CliRunner()
@@ -41,14 +42,15 @@ def test_check_warns_about_dev_keys_on_a_real_broker(monkeypatch: pytest.MonkeyP
 
 
 def test_show_masks_secrets_and_reflects_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__HUB", "production-secret-value-42")
+    key = SignerKey.from_secret("hub", b"production-secret-value-42", key_id="hub-20261207-0a1b2c")
+    monkeypatch.setenv("MASHLINK_SIGNING__PRIVATE_KEY", key.text())
     monkeypatch.setenv("MASHLINK_HUB_HTTP_PORT", "9191")
     result = runner.invoke(app, ["config", "show"])
     assert result.exit_code == 0, result.output
     data = yaml.safe_load(result.output)
     assert data["hub_http_port"] == 9191
-    assert data["signing_keys"]["hub"] == "********"
-    assert "production-secret-value-42" not in result.output
+    assert data["signing"]["private_key"] == "hub/hub-20261207-0a1b2c ********"
+    assert key.text().rsplit(":", 1)[1] not in result.output
     assert "dev-insecure-" not in result.output
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from mashlink.config import ConfigError, SharingPolicy, load_settings
 from mashlink.config.settings import DEV_KEY_PREFIX, default_config_path
+from mashlink.config.signing import SignerKey, public_entry
 from mashlink.config.subject_fields import (
     _FALLBACK_IDENTIFIER_SYSTEMS,
     _FALLBACK_PERSON_FIELDS,
@@ -17,6 +20,9 @@ from mashlink.config.subject_fields import (
     PERSON_FIELDS,
 )
 from mashlink.schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
+from tests.production_support import production_signing
+
+HUB_KEY = SignerKey.from_secret("hub", b"a-real-secret-from-the-vault", key_id="hub-vault-1")
 
 
 def test_default_file_loads_with_one_agency_per_kind() -> None:
@@ -55,14 +61,16 @@ def test_two_example_local_authorities() -> None:
 
 def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASHLINK_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__HUB", "a-real-secret-from-the-vault")
+    monkeypatch.setenv("MASHLINK_SIGNING__PRIVATE_KEY", HUB_KEY.text())
     monkeypatch.setenv("MASHLINK_RAG__999__AMBER__HOURS", "20")
     monkeypatch.setenv("MASHLINK_CALENDAR__DAY_START", "08:30")
     monkeypatch.setenv("MASHLINK_HUB_HTTP_PORT", "9090")
     settings = load_settings()
     assert settings.broker_url.startswith("amqp://")
-    assert settings.signing_key("hub") == b"a-real-secret-from-the-vault"
-    # nested override merges: other keys still come from the YAML file
+    assert settings.signer_key("hub").key_id == HUB_KEY.key_id
+    assert settings.signing_key("hub") == HUB_KEY.local_secret()
+    # nested override merges: the freshness window still comes from the YAML file
+    assert settings.signing.max_age_s == 7 * 86_400
     assert settings.signing_key("police-synth").startswith(DEV_KEY_PREFIX.encode())
     assert settings.rag["999"].amber.hours == 20 and settings.rag["999"].green.hours == 72
     assert settings.calendar.day_start.hour == 8 and settings.calendar.day_end.hour == 17
@@ -73,18 +81,35 @@ def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_agency_key_settable_from_a_shell_with_underscores(monkeypatch: pytest.MonkeyPatch) -> None:
     # "social-care-synth" cannot be part of an exported variable name; underscores stand in for hyphens.
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__SOCIAL_CARE_SYNTH", "social-care-secret-from-the-vault")
+    social = SignerKey.from_secret("social-care-synth", b"social-care-secret-from-the-vault", key_id="sc-1")
+    monkeypatch.setenv("MASHLINK_SIGNING__PUBLIC_KEYS__SOCIAL_CARE_SYNTH", json.dumps([public_entry(social)]))
     settings = load_settings()
-    assert settings.signing_key("social-care-synth") == b"social-care-secret-from-the-vault"
-    assert "social_care_synth" not in settings.signing_keys
+    assert [k.key_id for k in settings.verifier_keys("social-care-synth")] == ["sc-1"]
+    assert "social_care_synth" not in settings.signing.public_keys
     assert settings.signing_key("police-synth").startswith(DEV_KEY_PREFIX.encode())
 
 
 def test_underscored_key_for_no_known_agency_is_still_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__NOBODY_HERE", "a-key-for-an-agency-that-is-not-configured")
+    monkeypatch.setenv("MASHLINK_SIGNING__PUBLIC_KEYS__NOBODY_HERE", json.dumps([public_entry(HUB_KEY)]))
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert "nobody_here" in str(info.value)
+
+
+def test_old_hmac_keys_are_refused_naming_the_setting_and_what_replaces_them(
+        monkeypatch: pytest.MonkeyPatch, default_data: dict, write_config) -> None:
+    data = copy.deepcopy(default_data)
+    data["signing_keys"] = {"hub": "an-old-hmac-secret-0123456789"}
+    with pytest.raises(ConfigError) as info:
+        load_settings(write_config(data, "old.yaml"))
+    [issue] = info.value.issues
+    assert issue.path == "signing_keys" and "mashlink keys generate SENDER" in issue.rule
+    assert "signing.private_key" in issue.rule and "an-old-hmac-secret" not in str(info.value)
+    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__HUB", "an-old-hmac-secret-0123456789")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    [issue] = info.value.issues
+    assert issue.origin == "environment MASHLINK_SIGNING_KEYS__HUB" and "MASHLINK_SIGNING__PRIVATE_KEY" in issue.rule
 
 
 def test_overrides_beat_environment_and_unrelated_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,13 +142,11 @@ def test_database_defaults_into_state_dir_created_lazily(tmp_path: Path) -> None
 
 
 def test_secrets_never_printed() -> None:
-    settings = load_settings(signing_keys={
-        "hub": "top-secret-hub-key-123", "police-synth": "top-secret-police-key",
-        "health-synth": "top-secret-health-key", "education-synth": "top-secret-education-k",
-        "social-care-synth": "top-secret-social-care-k",
-    }, broker_url="amqp://mash:hunter2hunter2@rabbit//")
+    signing = production_signing("hub")
+    settings = load_settings(signing=signing, broker_url="amqp://mash:hunter2hunter2@rabbit//")
+    seed = signing["private_key"].rsplit(":", 1)[1]
     dumped = repr(settings.masked_dump()) + repr(settings) + str(settings)
-    assert "top-secret" not in dumped and "hunter2" not in dumped
+    assert seed not in dumped and "hunter2" not in dumped
     assert settings.masked_dump()["broker_url"] == "amqp://mash:****@rabbit//"
     assert settings.warnings() == []  # real keys: nothing to warn about
 
@@ -234,15 +257,16 @@ def _connector_kind(d: dict) -> None:
 
 
 def _short_key(d: dict) -> None:
-    d["signing_keys"]["hub"] = "short"
+    d["signing"]["public_keys"]["hub"] = [{**public_entry(HUB_KEY), "public_key": "c2hvcnQta2V5LW5vdC0zMi1ieXRlcy1sb25nLi4u"}]
 
 
-def _missing_key(d: dict) -> None:
-    del d["signing_keys"]["police-synth"]
+def _backwards_key(d: dict) -> None:
+    d["signing"]["public_keys"]["police-synth"] = [
+        {**public_entry(HUB_KEY), "not_before": "2026-12-07T00:00:00Z", "not_after": "2026-12-01T00:00:00Z"}]
 
 
 def _stray_key(d: dict) -> None:
-    d["signing_keys"]["stranger"] = "dev-insecure-stranger-key-000"
+    d["signing"]["public_keys"]["stranger"] = [public_entry(HUB_KEY)]
 
 
 def _la_without_rag(d: dict) -> None:
@@ -280,9 +304,9 @@ INVALID = [
     (_bad_closure, "calendar.closures", "must run forwards"),
     (_unknown_connector, "agencies[1].connector", "unknown connector"),
     (_connector_kind, "agencies[0].connector", "serves education agencies, not police"),
-    (_short_key, "signing_keys", "at least 16 characters"),
-    (_missing_key, "signing_keys", "no signing key for sender 'police-synth'"),
-    (_stray_key, "signing_keys.stranger", "unknown sender 'stranger'"),
+    (_short_key, "signing.public_keys.hub[0].public_key", "32-byte Ed25519 public key"),
+    (_backwards_key, "signing.public_keys.police-synth[0]", "not_after must be later than not_before"),
+    (_stray_key, "signing.public_keys.stranger", "unknown sender 'stranger'"),
     (_la_without_rag, "rag", "no timescales for the served local authority '123'"),
     (_bad_broker, "broker_url", "must be memory://"),
     (_bad_slug, "agencies[3].id", "should match pattern"),
@@ -300,16 +324,18 @@ def test_invalid_config_names_file_key_and_rule(default_data: dict, write_config
     assert str(path) in message
     assert any(i.path == key_path and rule in i.rule for i in caught.value.issues), message
     line = next(i for i in caught.value.issues if i.path == key_path)
-    if key_path not in ("signing_keys", "rag"):  # whole-section rules may have no single line
+    if key_path not in ("rag", "signing.public_keys.stranger", "signing.public_keys.hub[0].public_key",
+                        "signing.public_keys.police-synth[0]"):  # sections the shipped file leaves empty
         assert line.origin.startswith(f"{path.name}:"), message
     assert "Traceback" not in message
 
 
 def test_secret_values_are_not_echoed_in_errors(default_data: dict, write_config) -> None:
-    default_data["signing_keys"]["hub"] = "tiny"
+    default_data["signing"]["private_key"] = "ed25519:hub:hub-1:tiny-and-secret"
     with pytest.raises(ConfigError) as caught:
         load_settings(write_config(default_data))
-    assert "tiny" not in str(caught.value)
+    assert "tiny-and-secret" not in str(caught.value)
+    assert "signing.private_key" in str(caught.value)
 
 
 def test_every_error_is_listed_at_once(default_data: dict, write_config) -> None:

@@ -31,9 +31,9 @@ def test_roles_left_out_of_a_table_get_nothing_and_unknown_names_are_named(tmp_p
 
 def test_production_needs_an_identity_provider_and_refuses_hs256() -> None:
     with pytest.raises(ConfigError) as missing:
-        load_settings(environment="production", signing_keys=PRODUCTION_KEYS)
+        load_settings(environment="production", signing=PRODUCTION_KEYS)
     assert "security.oidc.issuer" in str(missing.value)
-    ok = load_settings(environment="production", signing_keys=PRODUCTION_KEYS,
+    ok = load_settings(environment="production", signing=PRODUCTION_KEYS,
                        security={"oidc": {"issuer": "https://idp.example.test/realms/mash", "audience": "hub"}})
     assert ok.security.oidc is not None and ok.security.oidc.audiences == ["hub"]
     with pytest.raises(ConfigError) as hs:

@@ -46,7 +46,7 @@ def _start(amqp_url: str, namespace: str) -> subprocess.Popen[bytes]:
 @pytest.mark.rabbitmq
 def test_killed_connector_restarts_and_answers_everything_with_stable_ids(amqp_url: str, unique_name: str) -> None:
     settings = load_settings()
-    keys = {sender: secret.get_secret_value().encode() for sender, secret in settings.signing_keys.items()}
+    keys = {sender: settings.signing_key(sender) for sender in settings.signing_senders()}  # development keys
     topology = Topology(f"tcli{unique_name}")
     hub = Broker(amqp_url, EnvelopeCodec(keys), topology)
     processes: list[subprocess.Popen[bytes]] = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mashlink.config.settings import DEV_KEY_PREFIX
+from mashlink.config.signing import SignerKey
 from tests.conftest import services_required
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,14 +67,19 @@ def test_compose_file_is_valid_with_env_example(tmp_path: Path) -> None:
         env = services[name]["environment"]
         assert not any("DATABASE" in key for key in env), (name, sorted(env))
         assert not any(postgres_password in str(value) for value in env.values()), name
-    # Signing keys come from .env: the hub has every sender's, a connector the hub's and its own only.
-    hub_keys = {k for k in services["hub"]["environment"] if k.startswith("MASHLINK_SIGNING_KEYS__")}
-    assert hub_keys == {"MASHLINK_SIGNING_KEYS__" + s for s in
-                        ("HUB", "POLICE_SYNTH", "HEALTH_SYNTH", "EDUCATION_SYNTH", "SOCIAL_CARE_SYNTH")}
-    for name, own in zip(CONNECTORS, ("POLICE_SYNTH", "HEALTH_SYNTH", "EDUCATION_SYNTH", "SOCIAL_CARE_SYNTH")):
-        keys = {k for k in services[name]["environment"] if k.startswith("MASHLINK_SIGNING_KEYS__")}
-        assert keys == {"MASHLINK_SIGNING_KEYS__HUB", "MASHLINK_SIGNING_KEYS__" + own}, name
-        assert services[name]["environment"]["MASHLINK_SIGNING_KEYS__HUB"] == _env_example()["HUB_SIGNING_KEY"]
+    # Signing keys come from .env: each process holds only its own private key, everyone the public keys.
+    example = _env_example()
+    for name, sender, var in (("hub", "hub", "HUB"), ("referrer-notifier", "referrer-notifier", "REFERRER_NOTIFIER"),
+                              *zip(CONNECTORS, ("police-synth", "health-synth", "education-synth",
+                                                "social-care-synth"),
+                                   ("POLICE", "HEALTH", "EDUCATION", "SOCIAL_CARE"))):
+        env = services[name]["environment"]
+        assert not any(k.startswith("MASHLINK_SIGNING_KEYS__") for k in env), name  # no HMAC secrets left
+        assert env["MASHLINK_SIGNING__PRIVATE_KEY"] == example[f"{var}_SIGNING_KEY"], name
+        assert SignerKey.parse(env["MASHLINK_SIGNING__PRIVATE_KEY"]).sender == sender, name
+        assert env["MASHLINK_SIGNING__PUBLIC_KEYS"] == example["SIGNING_PUBLIC_KEYS"], name
+        others = [v for k, v in example.items() if k.endswith("_SIGNING_KEY") and k != f"{var}_SIGNING_KEY"]
+        assert not any(other in str(value) for other in others for value in env.values()), name
     assert services["hub"]["environment"]["MASHLINK_ENVIRONMENT"] == "development"
 
 
@@ -84,10 +89,12 @@ def test_env_example_names_every_variable_compose_reads() -> None:
     example = _env_example()
     assert used - set(example) == set(), "missing from .env.example"
     for name, value in example.items():
-        if "PASSWORD" in name or "KEY" in name or "TOKEN" in name:
+        if name.endswith("_SIGNING_KEY"):
+            assert SignerKey.parse(value).development, name  # refused under environment: production
+        elif name == "SIGNING_PUBLIC_KEYS":
+            assert value == "{}", name  # public keys are not secret; {} = development keys
+        elif "PASSWORD" in name or "KEY" in name or "TOKEN" in name:
             assert "change-me" in value, name
-        if "SIGNING_KEY" in name:
-            assert value.startswith(DEV_KEY_PREFIX), name  # refused under environment: production
 
 
 def test_compose_refuses_missing_secrets(tmp_path: Path) -> None:
@@ -125,12 +132,12 @@ def test_monitoring_and_the_notifier_are_deployed_with_only_what_they_need(tmp_p
     assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == example["GRAFANA_ADMIN_PASSWORD"]
     targets = {v["target"] if isinstance(v, dict) else str(v).split(":")[-2] for v in grafana["volumes"]}
     assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards"} <= targets
-    # The notifier: the hub's broker user and key (to verify outcomes), no database, no agency key.
+    # The notifier: no database, no agency's or the hub's private key, only its own.
     notifier = services["referrer-notifier"]
     assert notifier["command"] == ["notify-referrers"]
     env = notifier["environment"]
     assert not any("DATABASE" in key for key in env)
-    assert {k for k in env if k.startswith("MASHLINK_SIGNING_KEYS__")} == {"MASHLINK_SIGNING_KEYS__HUB"}
+    assert SignerKey.parse(env["MASHLINK_SIGNING__PRIVATE_KEY"]).sender == "referrer-notifier"
     # Only the hub and Prometheus hold the metrics token; no mashlink process but the hub holds Grafana's.
     for name, service in services.items():
         values = " ".join(str(v) for v in (service.get("environment") or {}).values())

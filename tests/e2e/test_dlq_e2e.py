@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
+from mashlink.config.settings import MashlinkSettings
+from mashlink.config.signing import SignerKey, SigningSettings, public_entry
 from mashlink.connectors.reference.factory import connector_from_config
 from mashlink.connectors.runtime import ConnectorRunner
 from mashlink.connectors.simulators.referrals import demo_referrals
@@ -26,6 +27,12 @@ from mashlink.connectors.wiring import connector_broker_factory
 from tests.e2e.loop import ROOT, Loop, make_loop, now, wait_for
 
 ROTATED_KEY = "rotated-social-care-key-0a1b2c3d4eabcdef"
+ROTATED = SignerKey.from_secret("social-care-synth", ROTATED_KEY.encode(), key_id="social-care-synth-rotated")
+
+
+def with_signing(settings: MashlinkSettings, **changes: object) -> MashlinkSettings:
+    """``settings`` with some ``signing`` options changed (as another process's configuration would be)."""
+    return settings.model_copy(update={"signing": SigningSettings(**{**settings.signing.model_dump(), **changes})})
 
 
 @pytest.fixture
@@ -47,16 +54,15 @@ def _cli(loop: Loop, *args: str, new_key: bool = False) -> subprocess.CompletedP
         "MASHLINK_LOG_LEVEL": "WARNING",
     })
     if new_key:
-        env["MASHLINK_SIGNING_KEYS__social-care-synth"] = ROTATED_KEY
+        env["MASHLINK_SIGNING__PUBLIC_KEYS__SOCIAL_CARE_SYNTH"] = json.dumps([public_entry(ROTATED)])
     return subprocess.run([sys.executable, "-m", "mashlink.ops.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_poison_message_is_parked_then_replayed_after_the_fix(loop: Loop) -> None:
     service = loop.start_hub()
-    rotated = loop.settings.model_copy(
-        update={"signing_keys": {**loop.settings.signing_keys, "social-care-synth": SecretStr(ROTATED_KEY)}}
-    )
+    # The agency signs with its new key; the hub does not list its public key yet.
+    rotated = with_signing(loop.settings, private_key=ROTATED.text())
     agency = rotated.agency("social-care-synth")
     runner = ConnectorRunner(connector_from_config(agency, population=loop.population),
                              connector_broker_factory(rotated, agency.id, topology=loop.topology))
@@ -88,7 +94,7 @@ def test_poison_message_is_parked_then_replayed_after_the_fix(loop: Loop) -> Non
 
         # Now fix the cause: the hub learns the rotated key and restarts.
         loop.stop_hub()
-        loop.settings = rotated
+        loop.settings = with_signing(loop.settings, public_keys={"social-care-synth": [public_entry(ROTATED)]})
         service = loop.start_hub()
         replay = _cli(loop, "dlq", "replay", item["message_id"], "--actor", "ops-1",
                       "--reason", "social care rotated its key; hub updated", new_key=True)

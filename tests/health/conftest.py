@@ -36,10 +36,8 @@ AGENCY = "health-x"
 
 
 def health_config(path: Path, agencies: list[dict[str, Any]]) -> Path:
-    """A configuration file with the given health agencies (keys and policies for each)."""
+    """A configuration file with the given health agencies (policies for each; development signing keys)."""
     data = {
-        "signing_keys": {"hub": "test-hub-key-0a1b2c3d4eabcdef",
-                         **{a["id"]: f"test-{a['id']}-key-01234x56789" for a in agencies}},
         "agencies": [{"kind": "health", "name": f"Synthetic trust {a['id']}", **a} for a in agencies],
         "sharing_policies": {a["id"]: {
             "subject_fields": ["names", "birth_date", "sex", "addresses", "identifiers.nhs_number",

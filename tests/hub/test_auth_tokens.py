@@ -103,7 +103,7 @@ def oidc_settings(tmp_path: Path, idp: IdpSimulator, *, environment: str = "prod
     section = {k: v for k, v in section.items() if v is not DROP}
     keys = PRODUCTION_KEYS if environment == "production" else {}
     return load_settings(state_dir=str(tmp_path / "state"), environment=environment, security={"oidc": section},
-                         **({"signing_keys": keys} if keys else {}))
+                         **({"signing": keys} if keys else {}))
 
 
 @pytest.fixture
@@ -396,7 +396,7 @@ def test_unreachable_idp_at_start_names_jwks_url(tmp_path: Path) -> None:
     issuer = f"http://127.0.0.1:{_closed_port()}"
     settings = load_settings(state_dir=str(tmp_path / "state"), environment="production",
                              security={"oidc": {"issuer": issuer, "audience": AUDIENCE}},
-                             signing_keys=PRODUCTION_KEYS)
+                             signing=PRODUCTION_KEYS)
     with pytest.raises(RuntimeError) as info:
         verifier_for(settings)
     message = str(info.value)
@@ -440,7 +440,7 @@ def test_dev_issuer_refused_in_production(tmp_path: Path, idp: IdpSimulator) -> 
 
 def test_production_without_oidc_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(state_dir=str(tmp_path / "state"), environment="production", signing_keys=PRODUCTION_KEYS)
+        load_settings(state_dir=str(tmp_path / "state"), environment="production", signing=PRODUCTION_KEYS)
     assert [issue.path for issue in info.value.issues] == ["security.oidc.issuer"]
     assert "security.oidc.issuer" in str(info.value)
 

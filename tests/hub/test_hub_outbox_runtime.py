@@ -120,7 +120,7 @@ def test_tampered_outbox_row_is_never_published(hub: HubService, make_broker) ->
 
 
 def _agency_codec(hub: HubService) -> EnvelopeCodec:
-    return EnvelopeCodec({s: hub.settings.signing_key(s) for s in hub.settings.signing_keys})
+    return EnvelopeCodec({s: hub.settings.signing_key(s) for s in hub.settings.signing_senders()})
 
 
 def test_runtime_round_trip(hub: HubService, make_broker, topology: Topology) -> None:  # type: ignore[no-untyped-def]

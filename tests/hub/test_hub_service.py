@@ -393,7 +393,7 @@ def test_hub_service_open_migrates_a_fresh_database(tmp_path, hub_settings, topo
 
 def test_envelopes_verify_with_the_configured_keys(hub: HubService) -> None:
     hub.submit_referral(referral_data())
-    keys = {s: hub.settings.signing_key(s) for s in hub.settings.signing_keys}
+    keys = {s: hub.settings.signing_key(s) for s in hub.settings.signing_senders()}
     verifier = EnvelopeCodec(keys)
     with hub.factory() as session:
         for row in session.execute(select(OutboxRow)).scalars():

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from mashlink.config.signing import SignerKey
 from mashlink.broker.permissions import agency_permissions
 from mashlink.broker.topology import Topology
 from mashlink.config.settings import load_settings
@@ -56,7 +57,7 @@ def test_the_configuration_block_loads_into_the_shipped_configuration(
     shipped["sharing_policies"].update(block["sharing_policies"])
     (tmp_path / "mashlink.yaml").write_text(yaml.safe_dump(shipped), encoding="utf-8")
     # The agency's signing key comes from the environment, as compose gives it (section 3).
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__POLICE_NORTH", "synthetic-key-police-north-0123456789abcdef")
+    monkeypatch.setenv("MASHLINK_SIGNING__PRIVATE_KEY", SignerKey.development_key(NEW).text())
     settings = load_settings(tmp_path / "mashlink.yaml", state_dir=str(tmp_path / "state"))
     agency = next(a for a in settings.agencies if a.id == NEW)
     assert agency.kind.value == "police" and agency.name == "North Synthshire Police (synthetic)"
@@ -78,7 +79,7 @@ def test_the_compose_override_validates_and_consumes_every_new_queue(printed: di
     shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
     env_lines = [line for line in printed[4].splitlines() if "=" in line]
     assert env_lines == ["POLICE_NORTH_BROKER_PASSWORD=change-me-police-north-broker-password",
-                         "POLICE_NORTH_SIGNING_KEY=dev-insecure-change-me-police-north-signing-key"]
+                         f"POLICE_NORTH_SIGNING_KEY={SignerKey.development_key(NEW).text()}"]
     (tmp_path / ".env").write_text((ROOT / ".env.example").read_text(encoding="utf-8") + "\n".join(env_lines)
                                    + "\n", encoding="utf-8")
     done = subprocess.run([_docker_compose(), "-f", "docker-compose.yml", "-f", override.name, "config"],
@@ -91,11 +92,10 @@ def test_the_compose_override_validates_and_consumes_every_new_queue(printed: di
                                                             topology.agency_events_queue(NEW)}
     assert connector["environment"]["MASHLINK_BROKER_URL"].startswith(f"amqp://{NEW}:change-me-police-north-")
     assert not any("DATABASE" in key for key in connector["environment"])
-    assert {k for k in connector["environment"] if k.startswith("MASHLINK_SIGNING_KEYS__")} == {
-        "MASHLINK_SIGNING_KEYS__HUB", "MASHLINK_SIGNING_KEYS__POLICE_NORTH"}
+    assert SignerKey.parse(connector["environment"]["MASHLINK_SIGNING__PRIVATE_KEY"]).sender == NEW
     hub_env = services["hub"]["environment"]
-    assert hub_env["MASHLINK_SIGNING_KEYS__POLICE_NORTH"] == "dev-insecure-change-me-police-north-signing-key"
-    assert "MASHLINK_SIGNING_KEYS__POLICE_SYNTH" in hub_env  # merged, not replaced
+    assert SignerKey.parse(hub_env["MASHLINK_SIGNING__PRIVATE_KEY"]).sender == "hub"  # the hub's own, untouched
+    assert connector["environment"]["MASHLINK_SIGNING__PUBLIC_KEYS"] == hub_env["MASHLINK_SIGNING__PUBLIC_KEYS"]
     init_env = services["rabbitmq-init"]["environment"]
     assert init_env["MASHLINK_AGENCIES"].split() == ["police-synth", "health-synth", "education-synth",
                                                      "social-care-synth", NEW]

@@ -37,11 +37,9 @@ POLICIES: dict[str, dict[str, Any]] = {
 
 
 def write_config(path: Path, agencies: list[dict[str, Any]], **top: Any) -> Path:
-    """A configuration file with these agencies (``kind`` required), a key and a policy for each."""
+    """A configuration file with these agencies (``kind`` required), a policy for each (development signing keys)."""
     data = {
         **top,
-        "signing_keys": {"hub": "test-hub-key-0a1b2c3d4eabcdef",
-                         **{a["id"]: f"test-{a['id']}-key-01234x56789" for a in agencies}},
         "agencies": [{"name": f"Synthetic {a['id']}", **a} for a in agencies],
         "sharing_policies": {a["id"]: POLICIES[a["kind"]] for a in agencies},
     }
