@@ -26,6 +26,7 @@ from mashlink.matching.decide import ScoredCandidate, SearchOutcome
 from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
 from mashlink.matching.scorer import ScoredPair
 from mashlink.schemas.codes import MatchMethod, RelationshipType
+from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
 from mashlink.schemas.relationship import Relationship
 
@@ -129,3 +130,21 @@ def as_match_result(hit: IndexedHit, outcome_reasons: Sequence[str] = ()) -> Mat
         reasons=reasons,
         components={c.field: round(c.weight, 4) for c in hit.pair.contributions},
     )
+
+
+_METHOD_OF_SYSTEM = {
+    IdentifierSystem.NHS_NUMBER: MatchMethod.NHS_NUMBER,
+    IdentifierSystem.UPN: MatchMethod.UPN,
+    IdentifierSystem.LA_CHILD_ID: MatchMethod.LA_CHILD_ID,
+    IdentifierSystem.POLICE_PERSON_ID: MatchMethod.POLICE_ID,
+    IdentifierSystem.PNC_ID: MatchMethod.POLICE_ID,
+}
+
+
+def agreed_identifier_method(subject: Person, record: Person) -> MatchMethod:
+    """The method named by the first trusted identifier both people hold (same key), else demographic."""
+    held = {i.key for i in record.identifiers if i.trusted}
+    for ident in subject.identifiers:
+        if ident.trusted and ident.key in held and ident.system in _METHOD_OF_SYSTEM:
+            return _METHOD_OF_SYSTEM[ident.system]
+    return MatchMethod.DEMOGRAPHIC

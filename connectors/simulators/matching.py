@@ -1,30 +1,35 @@
-"""Search of a simulated agency system: the hub's pairwise matcher over every record.
+"""Search of a simulated agency system: the shared matcher over every record.
 
 A real agency system has its own search (a PDS trace, a Mosaic person
 search, a PNC check); the simulators need the same shape of answer: each
 record found with a method and a confidence, uncertain ones returned as
-*candidates* for a person to confirm, never silently picked. Pairwise scoring
-is ``mashlink.matching.rules.match_person`` (one set of rules, documented for
-IG staff there); this module adds what only a search over many records can
-see: when two records both look like *the* match and are close in confidence
-(duplicate records, a twin with a typo), neither is picked and both become
-candidates.
+*candidates* for a person to confirm, never silently picked. Every record is
+scored with the shared calibrated :class:`~mashlink.matching.scorer.Scorer`
+(default model, vetoes) and :func:`~mashlink.matching.decide.decide` makes the
+subject's outcome, with the same near-tie and household rules every agency's
+connector uses (twins, duplicate records, a parent and child of one name go
+to a person; only the best record of a match is linked). Simulators hold a few
+hundred records, so they score them all rather than keep a ``MatchIndex``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds, match_person
+from mashlink.config.matching import MatchPolicy
+from mashlink.connectors.indexed_search import agreed_identifier_method, claimed_confidence
+from mashlink.matching.decide import ScoredCandidate, decide
+from mashlink.matching.model import MatchModel
+from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds
+from mashlink.matching.scorer import Scorer
 from mashlink.schemas.codes import MatchMethod
 from mashlink.schemas.person import Person
 
-#: Two matches closer than this in confidence are ambiguous.
-AMBIGUITY_MARGIN = 0.03
-
 RecordT = TypeVar("RecordT")
+
+_SCORER = Scorer(MatchModel.default())
 
 
 @dataclass(frozen=True)
@@ -46,43 +51,40 @@ def match_subject(
     subject_mother: Person | None = None,
     record_mother: Callable[[RecordT], Person | None] = lambda _r: None,
     thresholds: MatchThresholds = DEFAULT_THRESHOLDS,
+    policy: MatchPolicy | None = None,
 ) -> list[MatchResult[RecordT]]:
-    """Every record that matches ``subject`` or is a plausible candidate, best first.
+    """Every record that matches ``subject`` or is shown to a person, best first (at most one confirmed).
 
     ``subject_mother`` and ``record_mother`` supply the mothers an unborn
     child is matched through (the enquiry's mother subject; the agency's own
-    record of the mother).
+    record of the mother). ``thresholds`` are the hub's: a confirmed record
+    claims at least its match threshold, a candidate a confidence in its
+    candidate band (see :mod:`mashlink.connectors.indexed_search`).
     """
-    found: list[MatchResult[RecordT]] = []
-    for record, person in records:
-        result = match_person(
-            subject,
-            person,
-            subject_mother=subject_mother,
-            record_mother=record_mother(record) if (subject.unborn or person.unborn) else None,
-            thresholds=thresholds,
-        )
-        if result.decision is MatchDecision.NO_MATCH:
+    policy = policy or MatchPolicy.default()
+    scorer = _SCORER if policy == _SCORER.policy else Scorer(MatchModel.default(), policy=policy)
+    scored: list[ScoredCandidate] = []
+    by_id: dict[str, RecordT] = {}
+    for position, (record, person) in enumerate(records):
+        pair = scorer.score(subject, person, subject_mother=subject_mother,
+                            record_mother=record_mother(record) if (subject.unborn or person.unborn) else None)
+        if pair.decision is MatchDecision.NO_MATCH or pair.probability < policy.review:
             continue
-        found.append(
-            MatchResult(
-                record=record,
-                person=person,
-                method=result.method,
-                confidence=result.confidence,
-                candidate=result.decision is MatchDecision.CANDIDATE,
-                reasons=tuple(result.reasons),
-            )
-        )
-    found.sort(key=lambda m: (m.candidate, -m.confidence))
-    confident = [m for m in found if not m.candidate]
-    if len(confident) > 1 and confident[0].confidence - confident[1].confidence < AMBIGUITY_MARGIN:
-        top = confident[0].confidence
-        found = [
-            replace(m, candidate=True, reasons=(*m.reasons, "ambiguous_between_records"))
-            if not m.candidate and top - m.confidence < AMBIGUITY_MARGIN
-            else m
-            for m in found
-        ]
-        found.sort(key=lambda m: (m.candidate, -m.confidence))
+        record_id = f"{position}:{person.person_id}"
+        by_id[record_id] = record
+        scored.append(ScoredCandidate(record_id=record_id, person=person, pair=pair))
+    outcome = decide(subject, scored, policy)
+    found: list[MatchResult[RecordT]] = []
+    for rank, result in enumerate(outcome.results):
+        confirmed = outcome.outcome is MatchDecision.MATCH and rank == 0 \
+            and result.pair.decision is MatchDecision.MATCH
+        reasons = [*result.pair.reasons, *(r for r in outcome.reasons if r not in result.pair.reasons)]
+        found.append(MatchResult(
+            record=by_id[result.record_id],
+            person=result.person,
+            method=agreed_identifier_method(subject, result.person),
+            confidence=claimed_confidence(result.pair, confirmed, thresholds),
+            candidate=not confirmed,
+            reasons=tuple(reasons),
+        ))
     return found

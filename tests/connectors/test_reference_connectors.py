@@ -134,8 +134,14 @@ def test_health_findings_carry_their_sensitivity(population: Population) -> None
 
 def test_changed_surname_is_a_candidate_without_findings(population: Population) -> None:
     enquiry = enquiry_from_referral(_demo(population, "amber"), AgencyKind.POLICE)
-    response = connector(AgencyKind.POLICE, population).handle(enquiry)[0]
     child_id = population.by_scenario(Scenario.CHANGED_SURNAME).children[0].key
+    # With the same given name, date of birth and address the shared matcher links a changed surname;
+    # without the address to confirm it, a person decides.
+    linked = connector(AgencyKind.POLICE, population).handle(enquiry)[0]
+    assert [m.candidate for m in linked.matches if m.subject_person_id == child_id] == [False]
+    enquiry = enquiry.model_copy(update={"subjects": [
+        s.model_copy(update={"addresses": []}) if s.person_id == child_id else s for s in enquiry.subjects]})
+    response = connector(AgencyKind.POLICE, population).handle(enquiry)[0]
     child_matches = [m for m in response.matches if m.subject_person_id == child_id]
     assert child_matches and all(m.candidate for m in child_matches)
     candidate_records = {m.record_person_id for m in child_matches}
@@ -184,9 +190,17 @@ def test_typo_in_health_copy_matches_by_nhs_number_else_candidate(population: Po
     with_nhs = conn.handle(make_enquiry(AgencyKind.HEALTH, [population.as_person(
         child.key, identifiers=(IdentifierSystem.NHS_NUMBER,))]))[0]
     assert [(m.method, m.candidate) for m in with_nhs.matches] == [(MatchMethod.NHS_NUMBER, False)]
+    # A one-letter typo in the given name (same first letter) with family name, date of birth and address
+    # agreeing: the shared matcher links it (the old rules sent it to a person).
     names_only = conn.handle(make_enquiry(AgencyKind.HEALTH, [population.as_person(child.key)]))[0]
-    assert names_only.matches and all(m.candidate for m in names_only.matches)
-    assert names_only.findings == []
+    assert [(m.method, m.candidate) for m in names_only.matches] == [(MatchMethod.DEMOGRAPHIC, False)]
+    # With only the month of birth to check the typo against, a person decides and nothing is released.
+    subject = population.as_person(child.key)
+    assert subject.birth_date is not None
+    subject = subject.model_copy(update={"birth_date": subject.birth_date.model_copy(update={"precision": "month"})})
+    month_only = conn.handle(make_enquiry(AgencyKind.HEALTH, [subject]))[0]
+    assert month_only.matches and all(m.candidate for m in month_only.matches)
+    assert month_only.findings == []
 
 
 def test_handle_is_idempotent_and_delivers_one_task(population: Population) -> None:
