@@ -4,10 +4,16 @@ The store is the connector's view of the force system (Model 2): export
 files are translated through the ``pole`` mapping spec into canonical
 ``AgencyRecord``s once, at load; records the spec rejects are kept as
 ``RecordError``s (file, person id, field, rule) for the operator and never
-searched. Search is the hub's pairwise matcher (:func:`mashlink.matching.rules.match_person`,
-via :func:`~mashlink.connectors.simulators.matching.match_subject`, which
-also turns near-ties into candidates), so the police answer carries the same
-method and confidence semantics as every other agency.
+searched. At load every record's person is put into a
+:class:`~mashlink.matching.index.MatchIndex` (in memory), the candidate-search
+index every agency uses: a search reads only the records sharing a blocking
+key with the subject and scores them with the calibrated scorer, instead of
+comparing every record (24 s per subject at 200,000 people). An unborn
+subject is found through its mother's record. The answer keeps the connector
+shape: method (the identifier that agreed, else demographic), confidence (the
+calibrated probability) and ``candidate`` unless the index decided a clear
+match (near-ties between records, twins and household members go to a
+person).
 """
 
 from __future__ import annotations
@@ -18,12 +24,33 @@ from pathlib import Path
 
 from mashlink.connectors.police.formats import pole_spec_path
 from mashlink.connectors.police.reader import read_pole
-from mashlink.connectors.simulators.matching import MatchResult, match_subject
+from mashlink.connectors.simulators.matching import MatchResult
 from mashlink.mapping import CompiledMapping, RecordError, load_spec, translate_files
 from mashlink.mapping.errors import InputError
+from mashlink.matching.index import IndexEntry, MatchIndex, mother_links
+from mashlink.matching.rules import MatchDecision
+from mashlink.schemas.codes import MatchMethod
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
+
+#: Identifier systems in the order they name the match method, when both sides share one.
+_METHODS: tuple[tuple[IdentifierSystem, MatchMethod], ...] = (
+    (IdentifierSystem.NHS_NUMBER, MatchMethod.NHS_NUMBER),
+    (IdentifierSystem.PNC_ID, MatchMethod.POLICE_ID),
+    (IdentifierSystem.POLICE_PERSON_ID, MatchMethod.POLICE_ID),
+    (IdentifierSystem.UPN, MatchMethod.UPN),
+    (IdentifierSystem.LA_CHILD_ID, MatchMethod.LA_CHILD_ID),
+)
+
+
+def _method(subject: Person, record: Person) -> MatchMethod:
+    """The trusted identifier both people hold, else demographic."""
+    for system, method in _METHODS:
+        ours = {i.key for i in subject.identifiers if i.system is system and i.trusted}
+        if ours and ours & {i.key for i in record.identifiers if i.system is system and i.trusted}:
+            return method
+    return MatchMethod.DEMOGRAPHIC
 
 
 @dataclass
@@ -34,6 +61,9 @@ class PoleStore:
 
     def __post_init__(self) -> None:
         self._by_id = {r.person.person_id: r for r in self.records}
+        self._index = MatchIndex.create(Path(":memory:"))
+        self._index.add_entries(self._entries())
+        self._index.train()
         self._by_police_id: dict[tuple[str | None, str], AgencyRecord] = {}
         for record in self.records:
             for ident in record.person.identifiers:
@@ -48,6 +78,14 @@ class PoleStore:
         records = [r for r in result.records if isinstance(r, AgencyRecord)]
         return cls(records, result.rejected, result.file_errors)
 
+    def _entries(self) -> Iterable[IndexEntry]:
+        """Each record's person once, under their person id, linked to their mother's record."""
+        for record in self.records:
+            person = record.person
+            mother = mother_links(record).get(person.person_id)
+            yield IndexEntry(record_id=person.person_id, person=person,
+                             mother_record_id=mother if mother in self._by_id else None)
+
     def record(self, person_id: str) -> AgencyRecord:
         return self._by_id[person_id]
 
@@ -57,4 +95,12 @@ class PoleStore:
     def search(self, subject: Person, *, subject_mother: Person | None = None
                ) -> list[MatchResult[AgencyRecord]]:
         """Records for one enquiry subject, best first; uncertain ones flagged as candidates."""
-        return match_subject(subject, [(r, r.person) for r in self.records], subject_mother=subject_mother)
+        outcome = self._index.search(subject, mother=subject_mother)
+        found = []
+        for rank, result in enumerate(outcome.results):
+            record = self._by_id[result.record_id]
+            clear = rank == 0 and outcome.outcome is MatchDecision.MATCH
+            found.append(MatchResult(record=record, person=record.person, method=_method(subject, record.person),
+                                     confidence=round(result.pair.probability, 4), candidate=not clear,
+                                     reasons=tuple(result.pair.reasons)))
+        return found
