@@ -23,6 +23,7 @@ from datetime import date
 
 from mashlink.matching.names import (
     are_nicknames_extended,
+    are_two_short_forms,
     are_spelling_variants,
     jaro_winkler,
     phonetic_key,
@@ -258,7 +259,7 @@ class ComparisonDetail:
     """What agreed, for term-frequency adjustment and twin safety (not part of the vector).
 
     ``given_value`` / ``family_value`` / ``postcode_value`` are the values that
-    agreed exactly; ``given_pair`` the two names behind a typo-level agreement.
+    agreed exactly; ``given_pair`` the two names behind a typo- or nickname-level agreement.
     """
 
     given_value: str | None = None
@@ -297,8 +298,12 @@ def _given(a: PersonFeatures, b: PersonFeatures) -> tuple[str, str | None, tuple
     pairs = [(x, y) for x in a.first for y in b.first]
     if any(are_spelling_variants(x, y) for x, y in pairs):
         return "variant", None, None
-    if any(are_nicknames_extended(x, y) for x, y in pairs):
-        return "nickname", None, None
+    nicknames = sorted((min(x, y), max(x, y)) for x, y in pairs if are_nicknames_extended(x, y))
+    if nicknames:
+        # The pair shown to the scorer: one through a formal name when there is one (Libby/Elizabeth),
+        # else two short forms (Elsie/Libby), which never link on an identifier alone.
+        formal = [pair for pair in nicknames if not are_two_short_forms(*pair)]
+        return "nickname", None, (formal or nicknames)[0]
     typos = [(min(x, y), max(x, y)) for x, y in pairs
              if len(x) >= 3 and len(y) >= 3 and x[0] == y[0] and within_one_edit(x, y)]
     if typos:

@@ -21,9 +21,7 @@ _SEPARATORS = re.compile(r"[\s-]+")
 #: conservative: a wrong entry here merges two different children, a missing one
 #: only sends a record to a person as a candidate. A name may sit in several
 #: groups ("sam" is Samuel and Samantha; "charlie" is Charles and Charlotte).
-NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(
-    frozenset(group.split())
-    for group in (
+_NICKNAME_GROUP_TEXT: tuple[str, ...] = (
         "william bill billy will willy liam",
         "elizabeth liz lizzie lizzy beth betty bess eliza elsie libby",
         "john jack johnny jon",
@@ -78,8 +76,8 @@ NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(
         "leonardo leo",
         "maximilian max",
         "maxwell max",
-    )
 )
+NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(group.split()) for group in _NICKNAME_GROUP_TEXT)
 
 
 def _nickname_index(groups: Iterable[frozenset[str]]) -> dict[str, frozenset[int]]:
@@ -160,9 +158,7 @@ def jaro_winkler(a: str, b: str, *, prefix_scale: float = 0.1) -> float:
 
 #: More diminutives and short forms in common English use. Every group's first
 #: name is the formal one; any two names of a group count as nickname agreement.
-EXTRA_NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(
-    frozenset(group.split())
-    for group in (
+_EXTRA_NICKNAME_GROUP_TEXT: tuple[str, ...] = (
         "muhammad mohammed mohammad mohamed muhammed mo moe",
         "jacob jake jakey jay",
         "sebastian seb sebby bas",
@@ -358,8 +354,8 @@ EXTRA_NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(
         "anthony anton",
         "stephanie steph",
         "jessica jessi",
-    )
 )
+EXTRA_NICKNAME_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(group.split()) for group in _EXTRA_NICKNAME_GROUP_TEXT)
 
 #: Spellings of one name (not nicknames): twins are not given two spellings of
 #: the same name, so agreement here counts like an exact agreement.
@@ -395,8 +391,22 @@ SPELLING_VARIANT_GROUPS: tuple[frozenset[str], ...] = tuple(
 )
 
 _ALL_NICKNAME_GROUPS = NICKNAME_GROUPS + EXTRA_NICKNAME_GROUPS
+#: The formal name of each nickname group (the first name of its line): Elizabeth, not Elsie or Libby.
+FORMAL_NAMES: frozenset[str] = frozenset(
+    group.split()[0] for group in (*_NICKNAME_GROUP_TEXT, *_EXTRA_NICKNAME_GROUP_TEXT))
 _NICKNAMES_EXTENDED = _nickname_index(_ALL_NICKNAME_GROUPS)
 _VARIANTS = _nickname_index(SPELLING_VARIANT_GROUPS)
+
+
+def are_two_short_forms(a: str, b: str) -> bool:
+    """Nicknames of each other only through a formal name neither of them is (Elsie and Libby, both Elizabeth).
+
+    Why it matters: parents give twins two short forms of one name, and a
+    referral may carry one twin's name with the other's NHS number. Two short
+    forms are never enough to link, whatever identifier agrees; a short form
+    against the formal name (Libby, Elizabeth) is the ordinary nickname case.
+    """
+    return are_nicknames_extended(a, b) and a not in FORMAL_NAMES and b not in FORMAL_NAMES
 
 
 def are_nicknames_extended(a: str, b: str) -> bool:

@@ -41,6 +41,7 @@ from mashlink.matching.comparisons import (
     features,
 )
 from mashlink.matching.model import MatchModel
+from mashlink.matching.names import are_two_short_forms
 from mashlink.matching.policy import cap_decision, decision_for
 from mashlink.matching.rules import MatchDecision
 from mashlink.matching.term_frequency import TermFrequencies
@@ -66,6 +67,7 @@ VETO_CAPS: dict[str, MatchDecision] = {
     "local_identifier_conflict": MatchDecision.CANDIDATE,
     "given_name_missing": MatchDecision.CANDIDATE,
     "given_name_nickname_only": MatchDecision.CANDIDATE,
+    "given_name_two_short_forms": MatchDecision.CANDIDATE,
     "given_name_not_confirmed": MatchDecision.CANDIDATE,
     "given_name_two_spellings": MatchDecision.CANDIDATE,
     "date_of_birth_not_confirmed": MatchDecision.CANDIDATE,
@@ -190,6 +192,11 @@ def vetoes_for(
             out.append("given_name_different")
     elif given == "missing":
         out.append("given_name_missing")
+    elif given == "nickname" and identifier_equal and detail is not None and detail.given_pair is not None \
+            and are_two_short_forms(*detail.given_pair):
+        # Elsie and Libby are both Elizabeth: twins' names. An NHS number keyed from the other twin
+        # must not make that a link (see names.are_two_short_forms).
+        out.append("given_name_two_short_forms")
     elif not identifier_equal:
         if given == "nickname":
             out.append("given_name_nickname_only")

@@ -380,3 +380,22 @@ def test_moved_family_rule_when_the_prior_is_low() -> None:
     assert conflict.decision is not MATCH
     nickname = low.score(person("s", "Ollie", "Smith", postcode="M1 1AA"), person("r", "Oliver", "Smith"))
     assert nickname.decision is not MATCH
+
+
+def test_two_short_forms_never_link_on_an_nhs_number_alone(scorer: Scorer) -> None:
+    """Libby referred with her twin Elsie's NHS number: both are Elizabeth, so a person must look.
+
+    Seen in the matching benchmark: nickname + equal NHS number scored p=1.0 and
+    auto-matched the other twin. A short form against the formal name (Libby /
+    Elizabeth) with the same NHS number still links.
+    """
+    number = [nhs_id(4242)]
+    elsie = person("r1", given="Elsie", sex=Sex.FEMALE, ids=number)
+    libby = person("s1", given="Libby", sex=Sex.FEMALE, ids=number)
+    pair = scorer.score(libby, elsie)
+    assert "given_name_two_short_forms" in pair.vetoes
+    assert pair.decision is not MatchDecision.MATCH
+    elizabeth = person("r2", given="Elizabeth", sex=Sex.FEMALE, ids=number)
+    formal = scorer.score(libby, elizabeth)
+    assert "given_name_two_short_forms" not in formal.vetoes
+    assert formal.decision is MatchDecision.MATCH
