@@ -38,7 +38,8 @@ PHRASE = "closure date before referral date"
 
 
 def _subject() -> Person:
-    return Person(person_id="child-1", names=[HumanName(given=["Ava"], family="Testerson")],
+    return Person(person_id="child-1", names=[HumanName(given=["Leo"], family="Inglis")],
+                  birth_date=BirthDate(value="2014-01-01"),
                   identifiers=[Identifier(system=IdentifierSystem.LA_CHILD_ID, value="LA0005", scope="999")])
 
 

@@ -81,7 +81,7 @@ BAD_CHILD = """<Child>
 #: and the plan ends before it starts. Kept, with data-quality issues naming the fields.
 INCONSISTENT_CHILD = """<Child>
   <ChildIdentifiers><LAchildID>LA0005</LAchildID><PersonBirthDate>2014-01-01</PersonBirthDate>
-    <GenderCurrent>1</GenderCurrent></ChildIdentifiers>
+    <GenderCurrent>1</GenderCurrent><Forename>Leo</Forename><Surname>Inglis</Surname></ChildIdentifiers>
   <ChildCharacteristics><Ethnicity>WBRI</Ethnicity></ChildCharacteristics>
   <CINdetails><CINreferralDate>2023-03-01</CINreferralDate><ReferralSource>2A</ReferralSource>
     <PrimaryNeedCode>N1</PrimaryNeedCode><CINclosureDate>2023-02-01</CINclosureDate>
