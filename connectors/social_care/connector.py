@@ -37,10 +37,11 @@ from mashlink.connectors.social_care.index import SocialCareIndex, merge_child, 
 from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
 from mashlink.schemas.codes import AgencyKind, MatchMethod, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
-from mashlink.schemas.finding import Finding, SourceRef
+from mashlink.schemas.finding import SourceRef
 from mashlink.schemas.identifiers import IdentifierSystem
 from mashlink.schemas.person import Person
 from mashlink.schemas.record import AgencyRecord
+from mashlink.schemas.relationship import Relationship
 
 
 class SocialCareOptions(BaseModel):
@@ -144,8 +145,22 @@ class SocialCareConnector:
                     confidence=hit.result.confidence, candidate=not hit.confirmed,
                 ))
         # A record confirmed for one subject is shown in full even if it was a candidate for another.
+        relationships: list[Relationship] = []
         for pid, hit in confirmed.items():
             people[pid] = hit.matched
+            # The people the record links to the child (an unborn child's mother, so the hub can re-check
+            # the pregnancy): the links, and those people as a minimal view only.
+            linked = {hit.matched.mother_person_id} if hit.matched.mother_person_id else set()
+            for rel in hit.record.relationships:
+                if pid in (rel.from_person_id, rel.to_person_id):
+                    linked.update((rel.from_person_id, rel.to_person_id))
+                    if rel not in relationships:
+                        relationships.append(rel)
+            for other in [hit.record.person, *hit.record.related_people]:
+                if other.person_id in linked and other.person_id != pid:
+                    people.setdefault(other.person_id, candidate_view(other))
+        known = set(people)
+        relationships = [r for r in relationships if r.from_person_id in known and r.to_person_id in known]
         now = datetime.now(timezone.utc)
         # A person held on another child's record (an unborn sibling, a mother): only findings about them.
         findings = [f.model_copy(update={"source": _source_of(f.source, self.agency_id)})
@@ -160,7 +175,7 @@ class SocialCareConnector:
             enquiry_id=enquiry.enquiry_id, referral_id=enquiry.referral_id, agency_id=self.agency_id,
             agency_kind=self.agency_kind, status=status,
             people=list(people.values()) if matches else [], matches=matches,
-            findings=findings if matches else [],
+            findings=findings if matches else [], relationships=relationships if matches else [],
             record_issues=[i for hit in confirmed.values() if hit.own_record
                            for i in record_issues_of(hit.record, self.agency_id)] if matches else [],
             responder=self.responder, responded_at=now, sequence=1, note=note,

@@ -376,3 +376,40 @@ def test_a_second_file_updates_the_match_index_incrementally(education: Educatio
     (response,) = education.handle(enquiry(AgencyKind.EDUCATION, EDU_AGENCY,
                                            person("s1", "Aisha", "Brennan-Holt", date(2012, 6, 1))))
     assert confirmed(response) == {("s1", "pupil-a")}
+
+
+# ----------------------------------------------------------------------------- the hub's re-check
+
+def _linked_view(subjects: list[Person], response: EnquiryResponse, ask: Enquiry):  # type: ignore[no-untyped-def]
+    from mashlink.hub.linked_view import build_linked_view
+    from mashlink.schemas.codes import ConcernCategory, ConsentStatus, ReferralSource
+    from mashlink.schemas.referral import Consent, RagChange, Referral
+
+    now = datetime.now(timezone.utc)
+    referral = Referral(referral_id=ask.referral_id, received_at=now, local_authority=LA,
+                        source=ReferralSource.SCHOOLS, referrer="School DSL", concerns=[ConcernCategory.NEGLECT],
+                        subjects=subjects, rag_history=[RagChange(rag=Rag.AMBER, at=now, by="screener")],
+                        lawful_basis=[LawfulBasis.CHILDREN_ACT_1989_S47], consent=Consent(status=ConsentStatus.GIVEN))
+    return build_linked_view(referral, [ask], [response], now=now)
+
+
+def test_the_hub_recheck_accepts_the_shared_matchers_links(social_care: SocialCareConnector) -> None:
+    born = date(2014, 11, 2)
+    social_care.index.add_records([sc_record("LA200", person("sc-oliver", "Oliver", "Pryce", born, sex="male"))],
+                                  "cin", "one.xml")
+    mother = person("sc-mother", "Keira", "Dunmore", MOTHER_BORN, sex="female")
+    unborn = person("sc-unborn", None, "Dunmore", unborn_due=DUE, mother="sc-mother")
+    social_care.index.add_records([sc_record("LA300", unborn, related=[mother], relationships=[
+        Relationship(from_person_id="sc-mother", to_person_id="sc-unborn", type=RelationshipType.MOTHER)])],
+        "cin", "prebirth.xml")
+    ref_mother, ref_unborn = _referral_mother_and_unborn("Dunmore")
+    child = person("s1", "Oliver", "Pryce", born, sex="male")
+    ask = enquiry(AgencyKind.SOCIAL_CARE, SC_AGENCY, child, ref_mother, ref_unborn)
+    (response,) = social_care.handle(ask)
+    view = _linked_view([child, ref_mother, ref_unborn], response, ask)
+    oliver = view.person("s1")
+    assert oliver is not None and [m.record_person_id for m in oliver.matches] == ["sc-oliver"]
+    # The unborn child's record reaches the hub with its mother, so the hub's own check can see the pregnancy.
+    linked = view.person("ref-unborn")
+    assert linked is not None
+    assert "sc-unborn" in [m.record_person_id for m in [*linked.matches, *linked.candidates]]
