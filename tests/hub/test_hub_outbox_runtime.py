@@ -143,7 +143,7 @@ def test_runtime_round_trip(hub: HubService, make_broker, topology: Topology) ->
                 env = Envelope(message_id=uuid.uuid4().hex, correlation_id=enquiry.referral_id,
                                causation_id=d.envelope.message_id, enquiry_id=enquiry.enquiry_id,
                                message_type=MessageType.ENQUIRY_RESPONSE, sender=enquiry.agency_id,
-                               recipient="hub", sent_at=datetime(2025, 6, 2, 10, tzinfo=timezone.utc), body=body)
+                               recipient="hub", sent_at=hub.clock(), body=body)  # now, by the hub's clock
                 replies.append(topology.response(env))
             agency_broker.publish(replies + replies[:1])  # one duplicate on the wire
         finally:

@@ -22,6 +22,7 @@ from mashlink.broker.errors import RejectReason
 from mashlink.broker.link import RawMessage
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.broker.topology import Topology
+from mashlink.config.signing import SignerKey
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.schemas.audit import AuditEvent
@@ -29,6 +30,9 @@ from mashlink.schemas.envelope import Envelope, MessageType
 from tests.hub.test_hub_outbox_runtime import AGENCIES, broker_url, make_broker  # noqa: F401 - shared fixtures
 
 CHILD_NAME = "Zebedee Testchild"  # must never reach the audit trail
+#: Police's key id with a key that is not police's: a forgery (or a mix-up), not an unknown key id.
+WRONG_POLICE_KEY = SignerKey.from_secret("police-synth", b"a-key-that-is-not-police-synths",
+                                         key_id="dev-insecure-police-synth")
 
 
 def _response(sender: str, body_note: str = CHILD_NAME) -> Envelope:
@@ -54,7 +58,7 @@ def test_bad_signatures_on_hub_queues_are_audited_and_parked(hub: HubService, ma
     runtime = HubRuntime(hub, make_broker, tick_interval_s=0.2, audit_check_interval_s=0)
     runtime.start()
     try:
-        forger = Broker(make_broker().url, EnvelopeCodec({"police-synth": b"a-key-that-is-not-police-synths"}),
+        forger = Broker(make_broker().url, EnvelopeCodec(signer=WRONG_POLICE_KEY),
                         topology)
         try:
             wrong_key = _response("police-synth")
@@ -118,7 +122,7 @@ def test_on_reject_is_told_before_parking_and_a_failing_hook_delays_the_park(hub
     broker = Broker("memory://", hub.codec, topology, retry_backoff_s=0.05)
     try:
         broker.declare(AGENCIES)
-        forger = Broker(broker.url, EnvelopeCodec({"police-synth": b"a-key-that-is-not-police-synths"}),
+        forger = Broker(broker.url, EnvelopeCodec(signer=WRONG_POLICE_KEY),
                         topology)
         env = _response("police-synth")
         forger.publish([topology.response(env)])

@@ -317,7 +317,7 @@ def test_delivered_and_refused_outcomes_are_reported_to_the_hub_as_receipts(make
                                                              "REF-0001", "smtp 250")
             env = _outcome_envelope(hub)
             assert receipt.event_message_id == env.message_id
-            assert tap.envelopes[0].sender == "hub"  # no referrer-notifier key configured: the hub key signs
+            assert tap.envelopes[0].sender == "referrer-notifier"  # its own key (development), never the hub's
             assert "dsl@" not in tap.envelopes[0].model_dump_json()  # never the address
 
             # A repeat sends no email; the same receipt goes again (one effect at the hub).
