@@ -28,7 +28,7 @@ from mashlink.broker.client import Broker
 from mashlink.broker.link import BrokerTlsError, Link
 from mashlink.broker.topology import Topology
 from mashlink.config.errors import ConfigError
-from mashlink.config.settings import MashlinkSettings, broker_hosts, load_settings, mask_url
+from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings, broker_hosts, load_settings, mask_url
 from mashlink.hub.service import HubService, hub_codec
 from mashlink.ops.logging import configure_logging
 
@@ -229,12 +229,28 @@ def open_database(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEO
         raise database_problem(settings, exc) from None
 
 
+def require_signing_key(settings: MashlinkSettings, sender: str) -> None:
+    """This process's private key is ``sender``'s (or, in development, may be its development key); else exit 1.
+
+    A key given to the wrong process, or none in production, is one
+    paragraph naming the setting and the command that makes a key, not a
+    traceback from the first codec built.
+    """
+    try:
+        settings.signer_key(sender)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 def open_hub(settings: MashlinkSettings) -> HubService:
     """The hub service on the configured database, migrated to the current schema.
 
     A database that cannot be reached, refuses the credentials or does not
-    exist is one paragraph on stderr and exit 2.
+    exist is one paragraph on stderr and exit 2; a private key that is not
+    the hub's, exit 1.
     """
+    require_signing_key(settings, HUB_SENDER_ID)
     try:
         return open_database(settings)
     except Unreachable as exc:

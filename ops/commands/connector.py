@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
         from mashlink.connectors.wiring import connector_broker_factory
         from mashlink.ops.logging import configure_logging
-        from mashlink.ops.wiring import require_broker, warn_if_in_process
+        from mashlink.ops.wiring import require_broker, require_signing_key, warn_if_in_process
 
         try:
             settings = load_settings(file)
@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"agency {agency_id!r} is disabled in the configuration (enabled: false)", err=True)
             raise typer.Exit(2)
         topology = Topology(namespace or settings.broker_namespace)
+        require_signing_key(settings, agency.id)  # its own private key, not another sender's
         _require_own_queues(settings, agency.id, topology)
         try:
             factory = connector_broker_factory(settings, agency.id, topology=topology)

@@ -38,9 +38,11 @@ def register(app: typer.Typer) -> None:
         from mashlink.broker.topology import Topology
         from mashlink.connectors.referrer.notifier import NotifierRunner, ReferrerNotifier, notifier_broker_factory
         from mashlink.connectors.referrer.render import TemplateProblem
-        from mashlink.ops.wiring import require_broker, settings_or_exit, warn_if_in_process
+        from mashlink.config.settings import REFERRER_NOTIFIER_ID
+        from mashlink.ops.wiring import require_broker, require_signing_key, settings_or_exit, warn_if_in_process
 
         settings = settings_or_exit(file)  # exit 1 listing every configuration problem
+        require_signing_key(settings, REFERRER_NOTIFIER_ID)  # signs receipts as itself, never as the hub
         config = settings.referrer_notify
         try:
             settings.ensure_state_dir()
