@@ -127,8 +127,8 @@ def build_events_service(ctx: ConnectorContext, options: AnyEventsOptions, chann
 
 
 def native_events(ctx: ConnectorContext, events: AnyEventsOptions | None,
-                  delivery: WebhookDeliveryOptions | DropFolderDeliveryOptions | None
-                  ) -> tuple[AgencyEventsConsumer | None, str]:
+                  delivery: WebhookDeliveryOptions | DropFolderDeliveryOptions | None, *,
+                  effects: Sequence[LocalEffect] = ()) -> tuple[AgencyEventsConsumer | None, str]:
     """The police / education / social care ``agency-events`` service and its start-up line (None when disabled)."""
     options = events or default_native_options(delivery)
     if not options.enabled:
@@ -136,4 +136,4 @@ def native_events(ctx: ConnectorContext, events: AnyEventsOptions | None,
     channel = native_channel(ctx, options, delivery)
     where = channel.url if isinstance(channel, WebhookEventChannel) else \
         str(channel.root) if isinstance(channel, DropFolderEventChannel) else channel.name
-    return build_events_service(ctx, options, channel), f"events by {channel.name} to {where}"
+    return build_events_service(ctx, options, channel, effects=effects), f"events by {channel.name} to {where}"

@@ -28,8 +28,10 @@ from an empty store would hide risk.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -46,10 +48,14 @@ from mashlink.connectors.police.referrals import CctnForwarder, CctnReferralBuil
 from mashlink.connectors.referral_sender import BrokerReferralSink
 from mashlink.connectors.police.release import release_findings
 from mashlink.connectors.police.store import PoleStore
+from mashlink.connectors.police.watch import DaAlertWatcher, PoliceWatchState, ReferralClosedEffect
 from mashlink.mapping import CompiledMapping, load_spec
 from mashlink.connectors.police.formats import pole_spec_path
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+
+if TYPE_CHECKING:
+    from mashlink.connectors.events.consumer import LocalEffect
 
 log = structlog.get_logger(__name__)
 _EXPORT_SUFFIXES = (".json", ".csv")
@@ -104,8 +110,9 @@ class ReloadingPoliceConnector:
 
     def __init__(self, agency_id: str, source: PoleSource, store: PoleStore, fingerprint: Fingerprint,
                  options: PoliceOptions, *, delivery: Model3Delivery | None = None,
-                 check_on_enquiry: bool = True) -> None:
+                 check_on_enquiry: bool = True, watcher: DaAlertWatcher | None = None) -> None:
         self.agency_id = agency_id
+        self.watcher = watcher  # DA alerts for watched children (connectors.police.watch)
         self.source = source
         self.options = options
         self.delivery = delivery
@@ -127,6 +134,8 @@ class ReloadingPoliceConnector:
         try:
             now = self.source.fingerprint()
             if now == self._fingerprint or now == self._refused:
+                if self.watcher is not None:
+                    self.watcher.poll(self.store)  # alerts that could not be published last time
                 return ReloadOutcome(False, len(self.store))
             store, loaded = self.source.load()
             if store.file_errors or len(store) == 0:
@@ -142,6 +151,8 @@ class ReloadingPoliceConnector:
             self.reloads += 1
             log.info("police.exports_reloaded", agency_id=self.agency_id, files=len(loaded), records=len(store),
                      rejected=len(store.rejected))
+            if self.watcher is not None:
+                self.watcher.after_reload(store)
             return ReloadOutcome(True, len(store))
         finally:
             self._lock.release()
@@ -150,7 +161,10 @@ class ReloadingPoliceConnector:
         if self.check_on_enquiry:
             self.refresh(block=False)  # a reload in progress elsewhere: answer from the current snapshot
         connector = self._current  # one snapshot for the whole enquiry
-        return connector.handle(enquiry)
+        responses = connector.handle(enquiry)
+        if self.watcher is not None:
+            self.watcher.watch_answer(enquiry, responses)
+        return responses
 
 
 def _initial_load(ctx: ConnectorContext, options: PoleOptions, source: PoleSource) -> tuple[PoleStore, Fingerprint]:
@@ -187,6 +201,7 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
             release=lambda findings: release_findings(findings, contact=options.contact, agency_id=agency_id))
         services.extend(wiring.services)
     parts: list[str] = []
+    effects: list[LocalEffect] = []
     connector: AgencyConnector
     if options.delivery is not None and not options.delivery.search:
         assert wiring is not None
@@ -194,9 +209,14 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
     else:
         source = PoleSource([resolve_path(ctx.settings.state_dir, p) for p in options.exports])
         store, fingerprint = _initial_load(ctx, options, source)
+        watcher = _da_watcher(ctx, options)
         reloading = ReloadingPoliceConnector(
             agency_id, source, store, fingerprint, police_options,
-            delivery=wiring.delivery if wiring else None, check_on_enquiry=options.reload == "on_enquiry")
+            delivery=wiring.delivery if wiring else None, check_on_enquiry=options.reload == "on_enquiry",
+            watcher=watcher)
+        watcher.start(store)
+        effects.append(ReferralClosedEffect(watcher))
+        parts.append("domestic-abuse alerts for watched children")
         connector = reloading
         if options.reload == "interval":
             services.insert(0, PeriodicService("pole-reload", reloading.refresh, options.reload_interval_s))
@@ -209,15 +229,25 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
             parts.append("CCTN/PPN records sent to the hub as referrals")
     if wiring is not None:
         parts.append(wiring.description)
-    _add_events(ctx, options, services, parts)
+    _add_events(ctx, options, services, parts, effects)
     return BuiltConnector(connector, services, "; ".join(parts))
 
 
-def _add_events(ctx: ConnectorContext, options: PoleOptions, services: list[BackgroundService], parts: list[str]) -> None:
-    """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts."""
+def _da_watcher(ctx: ConnectorContext, options: PoleOptions) -> DaAlertWatcher:
+    """DA alerts to the hub, signed as the agency and confirmed; state in ``connector-<id>.police-watch.sqlite``."""
+    from mashlink.connectors.health.adt_service import AlertPublisher
+
+    return DaAlertWatcher(ctx.agency.id, PoliceWatchState(ctx.state_path("police-watch.sqlite")),
+                          AlertPublisher(ctx.broker_factory, ctx.agency.id), organisation=options.force_code)
+
+
+def _add_events(ctx: ConnectorContext, options: PoleOptions, services: list[BackgroundService], parts: list[str],
+                effects: Sequence[LocalEffect] = ()) -> None:
+    """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts;
+    ``effects`` run locally for each event (an outcome ends the DA watch on its referral)."""
     from mashlink.connectors.events.wiring import native_events
 
-    service, description = native_events(ctx, options.events, options.delivery)
+    service, description = native_events(ctx, options.events, options.delivery, effects=effects)
     if service is not None:
         services.append(service)
     parts.append(description)
