@@ -6,12 +6,17 @@ authenticates the sender (``EnvelopeCodec`` with the per-sender keys); this
 module then decides whether that sender may speak for the receipt's
 ``agency_id``: an agency only for itself, and the referrer notifier
 (``referrer-notifier``, with its own key; never ``hub``) only for
-``referrer``. A receipt about an outcome must name
-the outcome's own recipient and referral. Anything else is parked with the
-reason and audited; nothing is dropped.
+``referrer``. A receipt must name an event the hub itself sent to that
+recipient about that referral (:func:`sent_event_problem`: an outcome, an
+escalation, or another event in the outbox addressed to it), so a sender
+cannot file receipts against events it never received, or against another
+LA's referrals. Anything else is parked with the reason and audited;
+nothing is dropped.
 
 A receipt is stored once (``receipt_id`` is the key: a resent receipt is
-acknowledged without a second effect), audited, and applied to its outcome:
+acknowledged without a second effect; the same id with another agency,
+event, referral or status is refused, since the id is derived from those and
+a clash means a forged or broken sender), audited, and applied to its outcome:
 the outcome shows the furthest status reached (sent < failed < delivered <
 acknowledged) with the channel and reason, and once a status that settles it
 on that channel arrives (``loop.outcome_acknowledgement.settled_by``) its
@@ -21,17 +26,19 @@ once, so the team sees it without waiting for the window to run out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mashlink.broker.codec import describe_validation_error
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Delivery, HandlerResult
 from mashlink.config.settings import REFERRER_NOTIFIER_ID
 from mashlink.hub.loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
-from mashlink.hub.models import OutcomeRow, ReceiptRow, ReferralRow
+from mashlink.hub.models import EscalationRow, OutboxRow, OutcomeRow, ReceiptRow, ReferralRow
 from mashlink.hub.responses import remember
 from mashlink.hub.unit import UnitOfWork
 from mashlink.schemas.envelope import MessageType
@@ -56,6 +63,54 @@ def sender_problem(sender: str, agency_id: str, agencies: Collection[str]) -> st
     return None
 
 
+#: Events with rows of their own, checked there; any other event is looked up in the outbox.
+_OWN_ROWS = frozenset({MessageType.OUTCOME.value, MessageType.ESCALATION.value})
+
+
+def sent_event_problem(session: Session, receipt: DeliveryReceipt) -> str | None:
+    """Why ``receipt.event_message_id`` is not an event the hub sent to ``receipt.agency_id`` about
+    ``receipt.referral_id``, or None when it is (receipts naming an outcome are checked against the outcome).
+
+    Escalations are found by their rows; any other kind (a decision, a withdrawal) by its outbox row, whose
+    stored envelope names the recipient and the referral (``recipient``, ``correlation_id``).
+    """
+    who, event = receipt.agency_id, receipt.event_message_id
+    escalation = session.execute(select(EscalationRow).where(EscalationRow.message_id == event)).scalars().first()
+    if escalation is not None:
+        if escalation.agency_id != who:
+            return f"body.event_message_id {event!r}: the escalation was sent to another agency, not {who!r}"
+        if escalation.referral_id != receipt.referral_id:
+            return f"body.referral_id {receipt.referral_id!r} is not the referral of escalation event {event!r}"
+        return None
+    sent = session.execute(select(OutboxRow).where(OutboxRow.message_id == event)).scalar_one_or_none()
+    if sent is not None and sent.message_type not in _OWN_ROWS:
+        try:
+            envelope = json.loads(sent.payload)
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict) and envelope.get("recipient") == who:
+            if envelope.get("correlation_id") != receipt.referral_id:
+                return f"body.referral_id {receipt.referral_id!r} is not the referral of event {event!r}"
+            return None
+    return f"body.event_message_id {event!r} is not an event the hub sent to {who!r}"
+
+
+def _repeat_problem(stored: ReceiptRow, receipt: DeliveryReceipt) -> str | None:
+    """Why a receipt reusing a stored ``receipt_id`` is not the same receipt, or None when it is."""
+    differs = [name for name, before, now in (
+        ("agency_id", stored.agency_id, receipt.agency_id),
+        ("event_message_id", stored.event_message_id, receipt.event_message_id),
+        ("referral_id", stored.referral_id, receipt.referral_id),
+        ("status", stored.status, receipt.status.value),
+    ) if before != now]
+    if receipt.outcome_id is not None and receipt.outcome_id != stored.outcome_id:
+        differs.append("outcome_id")
+    if not differs:
+        return None
+    return (f"body.receipt_id {receipt.receipt_id!r} was already recorded with another {', '.join(differs)}: "
+            "a receipt id stands for one (event, recipient, status) and is not reused")
+
+
 def handle_receipt(uow: UnitOfWork, delivery: Delivery, *, agencies: Collection[str],
                    policy: LoopPolicy) -> HandlerResult:
     env = delivery.envelope
@@ -75,7 +130,11 @@ def handle_receipt(uow: UnitOfWork, delivery: Delivery, *, agencies: Collection[
     if problem:
         return reject(RejectReason.INVALID_BODY, problem)
     session = uow.session
-    if session.get(ReceiptRow, receipt.receipt_id) is not None:
+    stored = session.get(ReceiptRow, receipt.receipt_id)
+    if stored is not None:
+        clash = _repeat_problem(stored, receipt)
+        if clash:
+            return reject(RejectReason.INVALID_BODY, clash)
         with uow.savepoint():
             remember(uow, env)  # the same receipt again: one effect
         return HandlerResult.ack()
@@ -97,6 +156,14 @@ def handle_receipt(uow: UnitOfWork, delivery: Delivery, *, agencies: Collection[
         if outcome.recipient != receipt.agency_id:
             return reject(RejectReason.INVALID_BODY,
                           f"body.agency_id {receipt.agency_id!r}: the outcome was sent to another recipient")
+        if outcome.message_id != receipt.event_message_id:
+            return reject(RejectReason.INVALID_BODY,
+                          f"body.event_message_id {receipt.event_message_id!r} is not the message that carried "
+                          f"outcome {outcome.outcome_id!r}")
+    else:
+        problem = sent_event_problem(session, receipt)
+        if problem:
+            return reject(RejectReason.INVALID_BODY, problem)
     with uow.savepoint():
         session.add(ReceiptRow(
             receipt_id=receipt.receipt_id, message_id=env.message_id, event_message_id=receipt.event_message_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -89,6 +89,12 @@ from mashlink.schemas.referral import RagChange, Referral
 
 REFERRER = "referrer"
 _ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+#: A received_at ahead of the hub's clock by more than this is recorded (``referral.received_at_in_future``);
+#: a smaller lead is ordinary clock drift between the sender and the hub. Either way the decision clock
+#: starts no later than the hub's now.
+RECEIVED_AT_SKEW = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:
@@ -195,7 +201,11 @@ class HubService:
         rag = referral.rag
         transfer_to = self.transfer_target(referral)
         receiving = self.receiving_local_authority(referral)
-        decision_at_risk, decision_due = self.loop.decision_times(referral.received_at, receiving)
+        # The decision clock starts when the referral was received, but never later than now: a received_at
+        # in the future (a sender's clock, a typo) would otherwise push the deadline out and silence its
+        # escalation. The referral keeps the sender's date; the discrepancy is recorded for the auditor.
+        clock_from = min(referral.received_at, uow.now)
+        decision_at_risk, decision_due = self.loop.decision_times(clock_from, receiving)
         referral_row = ReferralRow(
             referral_id=referral.referral_id, received_at=referral.received_at, submitted_at=uow.now,
             local_authority=receiving, rag=rag.value, status=ReferralStatus.OPEN.value,
@@ -205,6 +215,11 @@ class HubService:
         schedule_decision(referral_row)
         uow.session.add(referral_row)
         uow.session.flush()  # no ORM relationships: the parent row goes first explicitly
+        ahead = referral.received_at - uow.now
+        if ahead > RECEIVED_AT_SKEW:
+            uow.audit("referral.received_at_in_future", actor=actor, referral_id=referral.referral_id, detail={
+                "received_at": referral.received_at.isoformat(), "hub_time": uow.now.isoformat(),
+                "ahead_s": int(ahead.total_seconds()), "decision_clock_from": clock_from.isoformat()})
         if transfer_to is not None:
             other = find_other_la(self.settings.other_local_authorities, transfer_to)
             uow.audit("referral.cross_border", actor=actor, referral_id=referral.referral_id, detail={

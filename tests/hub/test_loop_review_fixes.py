@@ -7,22 +7,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from mashlink.broker.errors import RejectReason
+from mashlink.broker.messages import Verdict
 
 from mashlink.config.loop import AlertSettings, LoopSettings, TeamChannel, TeamChannels
 from mashlink.config.referrer import SmtpSettings
 from mashlink.config.security import Permission, Role
 from mashlink.hub.access import AccessService
-from mashlink.hub.models import TeamNotificationRow
+from mashlink.hub.envelopes import hub_envelope
+from mashlink.hub.models import EscalationRow, ReceiptRow, TeamNotificationRow
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
+from mashlink.schemas.codes import OutcomeType
+from mashlink.schemas.decision import Decision
 from mashlink.schemas.envelope import MessageType
 from tests.hub.api_support import Tokens, serve
 from tests.hub.conftest import HubDb
 from tests.hub.hub_support import FakeClock, referral_data
-from tests.hub.loop_support import decide, delivery, receipt
+from tests.hub.loop_support import SENT, decide, delivery, receipt
 from tests.referrer.support import Inbox, smtp_server
 
 POLICE_ERROR = "drop folder /srv/police-synth/in not writable"
@@ -221,3 +228,127 @@ def test_a_row_queued_before_migration_0006_is_sent_only_where_its_recorded_chan
         assert (result.sent, result.failed) == (1, 1)
         assert _sent_to(inbox) == {"A-1:0": ["mash-duty@synthshire.example"]}
         assert "channel email:elsewhere.example is no longer configured" in (_queued(after)[1][4] or "")
+
+
+# ---------------------------------------------------------------------- 3. a future received_at
+FRIDAY_3PM = datetime(2025, 8, 22, 14, 0, tzinfo=timezone.utc)  # then a weekend and the August bank holiday
+TUESDAY_DUE = datetime(2025, 8, 26, 14, 0, tzinfo=timezone.utc)  # one working day later
+
+
+def test_a_referral_dated_in_the_future_still_has_its_decision_due_one_working_day_after_it_arrived(
+        hub: HubService, clock: FakeClock) -> None:
+    clock.now = FRIDAY_3PM
+    future = FRIDAY_3PM + timedelta(days=30)
+    hub.submit_referral(referral_data("REF-0001", received_at=future))
+    deadline = hub.referral_loop("REF-0001").decision_deadline
+    assert deadline is not None and deadline.due_at == TUESDAY_DUE  # from when the hub had it, not 30 days on
+    assert hub.referral("REF-0001").received_at == future  # the sender's own date is kept as sent
+    [skew] = hub.audit_events(action="referral.received_at_in_future")
+    assert skew.referral_id == "REF-0001" and skew.detail["ahead_s"] == 30 * 86400
+    assert skew.detail["decision_clock_from"] == FRIDAY_3PM.isoformat()
+    clock.now = TUESDAY_DUE
+    tracker = hub.deadline_tracker()
+    tracker.tick()
+    assert tracker.loop_counts.decision_overdue == 1
+    assert hub.loop_counts().decisions_overdue == 1
+
+
+def test_a_referral_received_in_the_past_keeps_its_own_clock_and_records_no_discrepancy(
+        hub: HubService, clock: FakeClock) -> None:
+    clock.now = FRIDAY_3PM + timedelta(hours=1)
+    hub.submit_referral(referral_data("REF-0001", received_at=FRIDAY_3PM))
+    deadline = hub.referral_loop("REF-0001").decision_deadline
+    assert deadline is not None and deadline.due_at == TUESDAY_DUE
+    assert hub.audit_events(action="referral.received_at_in_future") == []
+
+
+# ---------------------------------------------------------------------- 4. receipts name an event sent to them
+def _receipt_for(event_message_id: str, *, agency: str, receipt_id: str, event_type: str = "outcome",
+                 referral_id: str = "REF-0001", status: str = "delivered", outcome_id: str | None = None,
+                 message_id: str | None = None) -> object:
+    return delivery(message_id or f"m-{receipt_id}", MessageType.RECEIPT, {
+        "receipt_id": receipt_id, "event_message_id": event_message_id, "event_type": event_type,
+        "referral_id": referral_id, "outcome_id": outcome_id, "agency_id": agency, "status": status,
+        "channel": "drop-folder", "detail": "", "at": SENT.isoformat()}, sender=agency, correlation_id=referral_id)
+
+
+def test_a_receipt_must_name_an_event_the_hub_sent_to_that_agency_about_that_referral(hub: HubService) -> None:
+    outcomes = decide(hub)
+    decide(hub, "REF-0002")
+    health, police = outcomes["health-synth"], outcomes["police-synth"]
+    results = hub.handle_events([
+        _receipt_for("never-sent", agency="police-synth", receipt_id="R-1"),
+        _receipt_for(health.message_id, agency="police-synth", receipt_id="R-2"),  # health's outcome
+        _receipt_for(police.message_id, agency="police-synth", receipt_id="R-3", referral_id="REF-0002"),
+        _receipt_for("never-sent", agency="police-synth", receipt_id="R-4", outcome_id=police.outcome_id),
+    ])
+    assert [(r.verdict, r.reason) for r in results] == [(Verdict.REJECT, RejectReason.INVALID_BODY)] * 4
+    details = [r.detail or "" for r in results]
+    assert "body.event_message_id" in details[0] and "not an event the hub sent to 'police-synth'" in details[0]
+    assert "body.agency_id 'police-synth'" in details[1] and "another recipient" in details[1]
+    assert "body.referral_id" in details[2]
+    assert "body.event_message_id" in details[3] and "outcome" in details[3]
+    with hub.factory() as session:
+        assert session.execute(select(func.count()).select_from(ReceiptRow)).scalar_one() == 0
+    rejected = hub.audit_events(action="message.rejected")
+    assert len(rejected) == 4 and all(e.detail["message_type"] == "receipt" for e in rejected)
+    # Its own outcome, by message id alone: accepted and applied.
+    [ok] = hub.handle_events([_receipt_for(police.message_id, agency="police-synth", receipt_id="R-5")])
+    assert ok.verdict is Verdict.ACK
+    assert {r.recipient: r.status for r in hub.referral_loop("REF-0001").recipients}["police-synth"] == "delivered"
+
+
+def test_a_receipt_for_an_escalation_sent_to_the_agency_is_accepted(hub: HubService, clock: FakeClock) -> None:
+    hub.submit_referral(referral_data())
+    clock.advance(days=14)
+    hub.deadline_tracker().tick()  # amber enquiries are overdue: an escalation goes to each agency
+    with hub.factory() as session:
+        escalations = {r.agency_id: r.message_id for r in session.execute(select(EscalationRow)).scalars()}
+    assert "police-synth" in escalations and "health-synth" in escalations
+    hub.submit_referral(referral_data("REF-0002"))
+    results = hub.handle_events([
+        _receipt_for(escalations["police-synth"], agency="police-synth", receipt_id="R-E1", event_type="escalation"),
+        _receipt_for(escalations["health-synth"], agency="police-synth", receipt_id="R-E2", event_type="escalation"),
+        _receipt_for(escalations["police-synth"], agency="police-synth", receipt_id="R-E3", event_type="escalation",
+                     referral_id="REF-0002"),
+    ])
+    assert [r.verdict for r in results] == [Verdict.ACK, Verdict.REJECT, Verdict.REJECT]
+    assert "sent to another agency" in (results[1].detail or "")
+    assert "body.referral_id 'REF-0002'" in (results[2].detail or "")
+    [stored] = hub.referral_loop("REF-0001").other_receipts
+    assert (stored.receipt_id, stored.agency_id, stored.event_type) == ("R-E1", "police-synth", "escalation")
+
+
+def test_a_repeated_receipt_id_with_other_content_is_refused_not_acknowledged(hub: HubService) -> None:
+    police = decide(hub)["police-synth"]
+    first = _receipt_for(police.message_id, agency="police-synth", receipt_id="R-1", status="delivered")
+    same = _receipt_for(police.message_id, agency="police-synth", receipt_id="R-1", status="delivered",
+                        message_id="m-resent")
+    other_status = _receipt_for(police.message_id, agency="police-synth", receipt_id="R-1", status="acknowledged",
+                                message_id="m-other-status")
+    results = hub.handle_events([first, same, other_status])
+    assert [r.verdict for r in results] == [Verdict.ACK, Verdict.ACK, Verdict.REJECT]
+    assert results[2].reason is RejectReason.INVALID_BODY
+    assert "body.receipt_id" in (results[2].detail or "") and "status" in (results[2].detail or "")
+    told = {r.recipient: r for r in hub.referral_loop("REF-0001").recipients}["police-synth"]
+    assert told.status == "delivered" and told.acknowledged_at is None  # the clash changed nothing
+    [rejected] = hub.audit_events(action="message.rejected")
+    assert rejected.message_id == "m-other-status"
+
+
+def test_a_receipt_for_another_event_in_the_outbox_is_checked_against_its_envelope(hub: HubService) -> None:
+    """A decision event (no row of its own) is known by the envelope the hub staged in its outbox."""
+    hub.submit_referral(referral_data())
+    decision = Decision(decision_id="D-1", referral_id="REF-0001", outcome=OutcomeType.SECTION_17,
+                        rationale="synthetic", decided_by="manager-1", decided_at=hub.clock())
+    env = hub_envelope(MessageType.DECISION, decision, correlation_id="REF-0001", recipient="police-synth",
+                       sent_at=hub.clock())
+    with hub.store.unit() as uow:
+        uow.send(hub.topology.event(env, "decision.police-synth"))
+    results = hub.handle_events([
+        _receipt_for(env.message_id, agency="police-synth", receipt_id="R-D1", event_type="decision"),
+        _receipt_for(env.message_id, agency="health-synth", receipt_id="R-D2", event_type="decision"),
+    ])
+    assert [r.verdict for r in results] == [Verdict.ACK, Verdict.REJECT]
+    assert "not an event the hub sent to 'health-synth'" in (results[1].detail or "")
+    assert [r.receipt_id for r in hub.referral_loop("REF-0001").other_receipts] == ["R-D1"]
