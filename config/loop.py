@@ -177,6 +177,22 @@ class LoopSettings(_Section):
     decision: DecisionDeadline = Field(default_factory=DecisionDeadline)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
 
+    def production_problems(self) -> list[str]:
+        """What may not run with ``environment: production``, each naming the setting, its position and the rule.
+
+        A team web hook carries when and where a watched child attended and why the child is watched, with
+        the signature over it; over ``http://`` anyone on the path reads it (and could replay it), so
+        production takes ``https://`` only. Plain http stays allowed in development (a local receiver).
+        Called by ``MashlinkSettings`` (which knows the environment; this section does not).
+        """
+        lists = [("loop.alerts.channels.default", self.alerts.channels.default)]
+        lists += [(f"loop.alerts.channels.by_local_authority.{code}", channels)
+                  for code, channels in self.alerts.channels.by_local_authority.items()]
+        return [f"{where}[{i}].url is an http:// URL but environment is production: the team's alerts and their "
+                "signatures would cross the network unencrypted; use an https:// URL"
+                for where, channels in lists for i, c in enumerate(channels)
+                if c.kind == "webhook" and (c.url or "").lower().startswith("http://")]
+
 
 class OtherLocalAuthority(_Section):
     """A neighbouring authority a cross-border child is transferred to, with how to reach its front door."""

@@ -451,6 +451,15 @@ class MashlinkSettings(BaseSettings):
                              "nothing: write amqps://user:password@host:5671// for every host, or remove broker_tls")
         return value
 
+    @field_validator("loop")
+    @classmethod
+    def _loop_in_production(cls, value: LoopSettings, info: ValidationInfo) -> LoopSettings:
+        # The rules live with the section (LoopSettings.production_problems); only this model knows the environment.
+        problems = value.production_problems() if info.data.get("environment") == "production" else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _db_scheme(cls, value: str) -> str:

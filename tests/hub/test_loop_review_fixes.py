@@ -10,14 +10,17 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from mashlink.broker.errors import RejectReason
 from mashlink.broker.messages import Verdict
 
+from mashlink.config.errors import ConfigError
 from mashlink.config.loop import AlertSettings, LoopSettings, TeamChannel, TeamChannels
 from mashlink.config.referrer import SmtpSettings
 from mashlink.config.security import Permission, Role
+from mashlink.config.settings import load_settings
 from mashlink.hub.access import AccessService
 from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.models import EscalationRow, ReceiptRow, TeamNotificationRow
@@ -30,6 +33,7 @@ from tests.hub.api_support import Tokens, serve
 from tests.hub.conftest import HubDb
 from tests.hub.hub_support import FakeClock, referral_data
 from tests.hub.loop_support import SENT, decide, delivery, receipt
+from tests.production_support import PRODUCTION_KEYS
 from tests.referrer.support import Inbox, smtp_server
 
 POLICE_ERROR = "drop folder /srv/police-synth/in not writable"
@@ -352,3 +356,32 @@ def test_a_receipt_for_another_event_in_the_outbox_is_checked_against_its_envelo
     assert [r.verdict for r in results] == [Verdict.ACK, Verdict.REJECT]
     assert "not an event the hub sent to 'health-synth'" in (results[1].detail or "")
     assert [r.receipt_id for r in hub.referral_loop("REF-0001").other_receipts] == ["R-D1"]
+
+
+# ---------------------------------------------------------------------- 6. team web hooks are https in production
+HOOK_SECRET = "team-hook-secret-0123456789"
+OIDC = {"oidc": {"issuer": "https://idp.example.test/realms/mash", "audience": "hub"}}
+
+
+def _hooks(*urls: str) -> dict[str, object]:
+    return {"alerts": {"channels": {
+        "default": [{"kind": "email", "to": "mash-team@synthshire.example"},
+                    {"kind": "webhook", "url": urls[0], "secret": HOOK_SECRET}],
+        "by_local_authority": {"998": [{"kind": "webhook", "url": u, "secret": HOOK_SECRET} for u in urls[1:]]}}}}
+
+
+def test_a_plain_http_team_web_hook_is_refused_in_production_naming_the_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError) as refused:
+        load_settings(state_dir=str(tmp_path), environment="production", signing=PRODUCTION_KEYS, security=OIDC,
+                      loop=_hooks("http://chat.synthshire.example/hook", "https://ok.synthshire.example/h",
+                                  "http://teams.synthshire.example/hook"))
+    text = str(refused.value)
+    assert "loop.alerts.channels.default[1].url is an http:// URL but environment is production" in text
+    assert "loop.alerts.channels.by_local_authority.998[1].url" in text
+    assert "by_local_authority.998[0]" not in text and "use an https:// URL" in text
+    # https passes in production; http stays allowed in development (a receiver on the same machine).
+    https = load_settings(state_dir=str(tmp_path), environment="production", signing=PRODUCTION_KEYS,
+                          security=OIDC, loop=_hooks("https://chat.synthshire.example/hook"))
+    assert https.loop.alerts.channels.default[1].url == "https://chat.synthshire.example/hook"
+    development = load_settings(state_dir=str(tmp_path), loop=_hooks("http://127.0.0.1:9000/hook"))
+    assert development.loop.alerts.channels.default[1].url == "http://127.0.0.1:9000/hook"
