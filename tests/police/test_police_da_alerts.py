@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,9 @@ from sqlalchemy import select
 
 from mashlink.broker.topology import Topology
 from mashlink.connectors.police.schema import EXAMPLES_DIR
-from mashlink.connectors.police.watch import DaAlertWatcher, PoliceWatchState
+from mashlink.connectors.police.connector import PoliceConnector
+from mashlink.connectors.police.store import PoleStore
+from mashlink.connectors.police.watch import DaAlertWatcher, PoliceWatchState, ReferralClosedEffect
 from mashlink.connectors.police.wiring import ReloadingPoliceConnector
 from mashlink.connectors.runtime import ConnectorRunner
 from mashlink.connectors.wiring import connector_broker_factory
@@ -30,8 +33,12 @@ from mashlink.hub.models import AlertRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.ops.wiring import hub_broker_factory
+from mashlink.schemas.codes import AgencyKind
+from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from mashlink.schemas.events import Alert, AlertKind, WatchReason
+from mashlink.schemas.person import Person
 from tests.hub.hub_support import referral_data
-from tests.wiring.helpers import build, drop_topology, settings_for, wait_for, write_config
+from tests.wiring.helpers import build, drop_topology, enquiry_for, settings_for, wait_for, write_config
 
 AGENCY = "police-x"
 #: Everything that names or identifies a person of the example export; none may reach an alert.
@@ -191,3 +198,101 @@ def test_new_da_occurrence_at_a_watched_childs_household_alerts_the_hub_once(
         hub.close()
         if broker_url != "memory://":
             drop_topology(settings, topology)
+
+
+# --------------------------------------------------------------------------- the watcher on its own
+class Published(list):  # type: ignore[type-arg]
+    """The hub's side of the publish as a list; ``fail`` makes the broker refuse (the publish raises)."""
+
+    fail = False
+
+    def __call__(self, alert: Alert) -> None:
+        if self.fail:
+            raise ConnectionError("broker refused the publish")
+        self.append(alert)
+
+
+def _store(tmp_path: Path, doc: dict[str, Any], name: str) -> PoleStore:
+    path = tmp_path / f"{name}.json"
+    _write(path, doc)
+    return PoleStore.load([path])
+
+
+def _answer(store: PoleStore, *subjects: Person, concerns: list[str] | None = None
+            ) -> tuple[Enquiry, list[EnquiryResponse]]:
+    enquiry = enquiry_for(AGENCY, AgencyKind.POLICE, *subjects)
+    if concerns is not None:
+        enquiry = enquiry.model_copy(update={"concerns": concerns})
+    return enquiry, PoliceConnector(AGENCY, store).handle(enquiry)
+
+
+def _person(person_id: str, given: str, family: str, born: str, police_id: str | None = None) -> Person:
+    return Person.model_validate({
+        "person_id": person_id, "names": [{"given": [given], "family": family}], "birth_date": {"value": born},
+        "addresses": [{"lines": ["12 Sample Row"], "town": "Exampleton", "postcode": "ZY1 2AB"}],
+        "identifiers": [{"system": "police_person_id", "value": police_id, "scope": "ZZ"}] if police_id else []})
+
+
+CHILD = _person("c1", "Mia", "Examplesmith", "2013-07-21", "ZZP0000103")
+MOTHER = _person("m1", "Jodie", "Examplesmith", "1990-03-14", "ZZP0000101")
+
+
+def test_only_confirmed_children_are_watched_and_a_cp_plan_is_the_reason(tmp_path: Path) -> None:
+    store = _store(tmp_path, _example(), "base")
+    watcher = DaAlertWatcher(AGENCY, PoliceWatchState(tmp_path / "w.sqlite"), Published())
+    enquiry, responses = _answer(store, CHILD, MOTHER, concerns=["Child protection plan (neglect)"])
+    assert watcher.watch_answer(enquiry, responses) == 1  # the mother is an adult: not watched herself
+    [child] = watcher.state.watched()
+    assert (child.police_person_id, child.reason) == ("ZZP0000103", WatchReason.CHILD_PROTECTION_PLAN)
+    assert watcher.watch_answer(enquiry, responses) == 0  # idempotent
+    # Name and date of birth alone are only a candidate for a person to confirm: never watched.
+    uncertain = _person("c2", "Mia", "Examplesmith", "2013-07-21")
+    enquiry2, responses2 = _answer(store, uncertain)
+    assert [m.candidate for r in responses2 for m in r.matches] == [True]
+    assert watcher.watch_answer(enquiry2, responses2) == 0 and watcher.state.watched_count() == 1
+
+
+def test_a_failed_publish_is_retried_and_a_crash_after_publishing_does_not_alert_twice(tmp_path: Path) -> None:
+    published = Published()
+    state_path = tmp_path / "w.sqlite"
+    watcher = DaAlertWatcher(AGENCY, PoliceWatchState(state_path), published, organisation="ZZ")
+    base = _store(tmp_path, _example(), "base")
+    assert watcher.start(base).baseline
+    watcher.watch_answer(*_answer(base, CHILD))
+    news = _store(tmp_path, _with_da_at_household(_example()), "news")
+
+    published.fail = True
+    assert watcher.after_reload(news).alerts == 0 and published == []
+    assert "ZZ-2026-000901" not in watcher.state.seen_references()  # not lost: still news
+    published.fail = False
+    retried = watcher.poll(news)
+    assert retried is not None and retried.alerts == 1 and watcher.poll(news) is None
+    [alert] = published
+    assert (alert.kind, alert.person_ref, alert.organisation, alert.location) == (
+        AlertKind.DOMESTIC_ABUSE_INCIDENT, "c1", "ZZ", "ZY1")
+    assert alert.detail == "Domestic abuse occurrence ZZ-2026-000901 (type DA)"
+
+    # The process died after the broker confirmed the alert but before the occurrence was marked seen.
+    with sqlite3.connect(state_path) as conn:
+        conn.execute("DELETE FROM seen WHERE reference = 'ZZ-2026-000901'")
+    restarted = DaAlertWatcher(AGENCY, PoliceWatchState(state_path), published, organisation="ZZ")
+    assert restarted.start(news).alerts == 0 and len(published) == 1
+    assert "ZZ-2026-000901" in restarted.state.seen_references()
+
+
+def test_an_occurrence_arriving_while_the_connector_was_down_is_alerted_at_start(tmp_path: Path) -> None:
+    published = Published()
+    state_path = tmp_path / "w.sqlite"
+    base = _store(tmp_path, _example(), "base")
+    first = DaAlertWatcher(AGENCY, PoliceWatchState(state_path), published)
+    first.start(base)
+    first.watch_answer(*_answer(base, CHILD))
+    restarted = DaAlertWatcher(AGENCY, PoliceWatchState(state_path), published)
+    assert restarted.start(_store(tmp_path, _with_da_at_household(_example()), "news")).alerts == 1
+    # The referral's outcome ends the watch: a later occurrence at the household is not alerted.
+    ReferralClosedEffect(restarted)(type("Event", (), {"kind": "outcome", "referral_id":
+                                                      restarted.state.watched()[0].referral_id})())
+    assert restarted.state.watched_count() == 0
+    later = _with_da_at_household(_example())
+    later["events"][-1] = {**later["events"][-1], "event_id": "EV-9", "reference": "ZZ-2026-000999"}
+    assert restarted.scan(_store(tmp_path, later, "later")).alerts == 0 and len(published) == 1
