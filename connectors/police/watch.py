@@ -53,8 +53,8 @@ log = structlog.get_logger("mashlink.connectors.police.watch")
 #: Namespace of police DA alert ids (never change: ids must be stable across releases and restarts).
 POLICE_ALERT_NAMESPACE = uuid.UUID("0c6f3d1e-8a47-5b92-9e1d-2f7a4c85b361")
 
-#: Event attributes that name the beat / policing area, first found wins.
-_AREA_ATTRIBUTES = ("beat", "beat_code", "area", "area_code", "neighbourhood", "sector")
+#: Event attributes that name the beat / policing area (the pole spec maps an event's ``attributes.beat``).
+_AREA_ATTRIBUTES = ("beat",)
 #: Words in an enquiry's concerns or questions that say the child has a child-protection plan.
 _CP_PLAN = re.compile(r"child[ _-]protection[ _-]plan|\bcp[ _-]plan\b", re.IGNORECASE)
 

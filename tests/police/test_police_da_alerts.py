@@ -55,12 +55,13 @@ def _example() -> dict[str, Any]:
     return json.loads((EXAMPLES_DIR / "pole-example.json").read_text(encoding="utf-8"))
 
 
-def _with_da_at_household(doc: dict[str, Any]) -> dict[str, Any]:
+def _with_da_at_household(doc: dict[str, Any], beat: str | None = None) -> dict[str, Any]:
     """The mother (same household as the child) is the victim of a new DA occurrence at their home."""
     doc = copy.deepcopy(doc)
     doc["events"].append({"event_id": "EV-9", "reference": "ZZ-2026-000901", "type": "DA",
                           "occurred_from": "2026-11-30", "summary": "Jodie Examplesmith assaulted at home.",
-                          "handling_code": "P", "codes": ["DA"], "risk": "high", "attributes": {}})
+                          "handling_code": "P", "codes": ["DA"], "risk": "high",
+                          "attributes": {"beat": beat} if beat else {}})
     doc["links"] += [
         {"link_id": "LK-90", "type": "victim", "from_kind": "person", "from_id": "ZZP0000101",
          "to_kind": "event", "to_id": "EV-9"},
@@ -159,14 +160,14 @@ def test_new_da_occurrence_at_a_watched_childs_household_alerts_the_hub_once(
         assert watcher.state.alerted_count() == 0 and "ZZ-2026-000910" in watcher.state.seen_references()
 
         # The mother (same household) is the victim of a new DA occurrence: one alert, facts only.
-        _write(export, _with_da_at_household(_with_da_elsewhere(base)))
+        _write(export, _with_da_at_household(_with_da_elsewhere(base), beat="zz-b12"))
         assert connector.refresh().reloaded
         [alert] = wait_for(lambda: hub.referral_loop(referral_id).alerts, what="the DA alert on the referral")
         assert watcher.state.alerted_count() == 1
         assert (alert.kind, alert.agency_id, alert.organisation) == ("domestic_abuse_incident", AGENCY, "ZZ")
         assert (alert.person_ref, alert.watched_because) == ("c1", "open_referral")
         assert alert.occurred_at == datetime(2026, 11, 30, tzinfo=UTC)
-        assert alert.location == "ZY1"  # the area (postcode district), never the address
+        assert alert.location == "ZZ-B12"  # the beat, never the address
         with hub.factory() as session:
             [row] = session.execute(select(AlertRow).where(AlertRow.referral_id == referral_id)).scalars()
             body = dict(row.body)
@@ -178,7 +179,7 @@ def test_new_da_occurrence_at_a_watched_childs_household_alerts_the_hub_once(
             assert secret not in stored, secret
 
         # A second reload (the export rewritten unchanged) and a restarted watcher do not alert again.
-        _write(export, {**_with_da_at_household(_with_da_elsewhere(base)), "objects": []})
+        _write(export, {**_with_da_at_household(_with_da_elsewhere(base), beat="zz-b12"), "objects": []})
         assert connector.refresh().reloaded
         again = DaAlertWatcher(AGENCY, PoliceWatchState(watcher.state.path), watcher.publish_alert)
         assert again.scan(connector.store).alerts == 0
@@ -269,7 +270,7 @@ def test_a_failed_publish_is_retried_and_a_crash_after_publishing_does_not_alert
     assert retried is not None and retried.alerts == 1 and watcher.poll(news) is None
     [alert] = published
     assert (alert.kind, alert.person_ref, alert.organisation, alert.location) == (
-        AlertKind.DOMESTIC_ABUSE_INCIDENT, "c1", "ZZ", "ZY1")
+        AlertKind.DOMESTIC_ABUSE_INCIDENT, "c1", "ZZ", "ZY1")  # no beat in the export: the postcode district
     assert alert.detail == "Domestic abuse occurrence ZZ-2026-000901 (type DA)"
 
     # The process died after the broker confirmed the alert but before the occurrence was marked seen.
