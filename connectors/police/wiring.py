@@ -12,6 +12,12 @@ from :class:`~mashlink.connectors.police.options.PoleOptions`:
   the answer endpoint / inbox service; answers from the team's tool go
   through the same handling-code release rules as search results (DND never
   leaves). With ``delivery.search: false`` the enquiry is delivered only.
+* a :class:`~mashlink.connectors.police.watch.DaAlertWatcher`: children the
+  connector confirmed in an answer are watched; a reload bringing a new
+  domestic-abuse occurrence in a watched child's household publishes one
+  ``Alert`` to the hub (state in ``connector-<id>.police-watch.sqlite``); the
+  referral's outcome or decision, a local effect of the events consumer, ends
+  the watch;
 * always (unless ``events.enabled: false``), the ``agency-events`` service
   (:mod:`mashlink.connectors.events`): outcomes, decisions and escalations
   rendered for the team and delivered by ``options.events`` (a web hook or a
