@@ -1,10 +1,12 @@
-"""Receipt ids name the agency: one event fanned out to several agencies keeps every agency's receipt at the hub.
+"""Receipt ids name the agency, so every agency's receipt is kept at the hub.
 
 The hub keys receipts by ``receipt_id`` and takes a known id for a repeat. An
-escalation or alert published once on the events exchange reaches several
-agencies with the same event message id, so an id derived from the event and
-status alone would keep only the first agency's receipt. Real hub (SQLite),
-real broker (memory:// and RabbitMQ), receipts signed by each agency.
+id derived from the event and status alone would collide whenever two
+agencies report on events that share an id, keeping only the first agency's
+receipt. The hub also checks that each receipt is for an event it sent to that
+agency (``hub/receipts.py``), so the events here are staged in its outbox, one
+per agency. Real hub (SQLite), real broker (memory:// and RabbitMQ), receipts
+signed by each agency.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from sqlalchemy import select
 
 from mashlink.connectors.events.receipts import ReceiptPublisher, build_receipt, receipt_id
 from mashlink.connectors.wiring import connector_broker_factory
+from mashlink.hub.envelopes import hub_envelope
 from mashlink.hub.models import ReceiptRow
+from mashlink.schemas.codes import OutcomeType
+from mashlink.schemas.decision import Decision
+from mashlink.schemas.envelope import MessageType
 from mashlink.schemas.receipt import ReceiptStatus
 from tests.events.support import decide, events_loop, wait_for
 
@@ -34,25 +40,34 @@ def test_receipt_id_is_stable_per_event_agency_and_status() -> None:
     assert built.receipt_id == ids[("education-synth", ReceiptStatus.DELIVERED)]
 
 
-def test_every_agency_receipt_for_one_fanned_out_event_is_stored(tmp_path: Path, broker_url: str) -> None:
+def test_every_agencys_receipt_is_stored_once(tmp_path: Path, broker_url: str) -> None:
     with events_loop(tmp_path, broker_url) as (loop, hub):
-        decide(hub, "police-synth")  # the referral the event is about
+        decide(hub, "police-synth")  # the referral the events are about
+        sent: dict[str, str] = {}
+        for agency in AGENCIES:  # a decision event the hub sends each agency (staged in its outbox)
+            decision = Decision(decision_id=f"D-{agency}", referral_id="REF-0001", outcome=OutcomeType.SECTION_17,
+                                rationale="synthetic", decided_by="manager-1", decided_at=hub.clock())
+            env = hub_envelope(MessageType.DECISION, decision, correlation_id="REF-0001", recipient=agency,
+                               sent_at=hub.clock())
+            with hub.store.unit() as uow:
+                uow.send(hub.topology.event(env, f"decision.{agency}"))
+            sent[agency] = env.message_id
         for agency in AGENCIES:
             publisher = ReceiptPublisher(connector_broker_factory(loop.settings, agency, topology=loop.topology),
                                          agency)
             try:
                 for _ in range(2):  # a resent receipt stays one receipt
                     publisher.publish(build_receipt(
-                        event_message_id=EVENT, event_type="alert", referral_id="REF-0001", outcome_id=None,
-                        agency_id=agency, status=ReceiptStatus.DELIVERED, channel="drop-folder",
+                        event_message_id=sent[agency], event_type="decision", referral_id="REF-0001",
+                        outcome_id=None, agency_id=agency, status=ReceiptStatus.DELIVERED, channel="drop-folder",
                         detail="file written", at=datetime.now(UTC)))
             finally:
                 publisher.close()
 
         def stored() -> list[tuple[str, str]]:
             with hub.factory() as session:
-                rows = session.execute(select(ReceiptRow).where(ReceiptRow.event_message_id == EVENT)).scalars()
-                return sorted((r.agency_id, r.receipt_id) for r in rows)
+                rows = session.execute(select(ReceiptRow).where(ReceiptRow.event_message_id.in_(sent.values())))
+                return sorted((r.agency_id, r.receipt_id) for r in rows.scalars())
 
         wait_for(lambda: len(stored()) == len(AGENCIES), 30, "one receipt per agency at the hub")
-        assert stored() == sorted((a, receipt_id(EVENT, a, ReceiptStatus.DELIVERED)) for a in AGENCIES)
+        assert stored() == sorted((a, receipt_id(sent[a], a, ReceiptStatus.DELIVERED)) for a in AGENCIES)
