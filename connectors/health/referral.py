@@ -30,6 +30,10 @@ from mashlink.connectors.health.hl7_ack import new_control_id
 from mashlink.connectors.health.hl7_extract import extract_patient
 from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
 from mashlink.connectors.health.hl7_record import Hl7RecordOptions, facts_to_record
+from mashlink.connectors.indexed_search import claimed_confidence, method_of
+from mashlink.matching.model import MatchModel
+from mashlink.matching.rules import MatchDecision
+from mashlink.matching.scorer import Scorer
 from mashlink.schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
 from mashlink.schemas.finding import Finding, SourceRef
@@ -296,22 +300,31 @@ def parse_rri_i12(
         )
     matches: list[SubjectMatch] = []
     if subject_id:
-        nhs = person.identifier(IdentifierSystem.NHS_NUMBER)
-        asked = None
-        if enquiry is not None:
-            for s in enquiry.subjects:
-                if s.person_id == subject_id:
-                    asked = s.identifier(IdentifierSystem.NHS_NUMBER)
-        exact = nhs is not None and nhs.trusted and (asked is None or (asked.trusted and asked.value == nhs.value))
-        matches.append(
-            SubjectMatch(
-                subject_person_id=subject_id, record_person_id=person.person_id, source=source,
-                method=MatchMethod.NHS_NUMBER if exact else MatchMethod.DEMOGRAPHIC,
-                confidence=1.0 if exact else 0.6, candidate=not exact,
-            )
-        )
+        asked = next((s for s in enquiry.subjects if s.person_id == subject_id), None) if enquiry else None
+        matches.append(_checked_match(subject_id, asked, person, source))
     status = ResponseStatus.PARTIAL if status_code == "P" else ResponseStatus.INFORMATION_FOUND
     return EnquiryResponse(
         status=status, people=[person], matches=matches, findings=findings,
         relationships=[], more_to_follow=status_code == "P", note=note, **base,  # type: ignore[arg-type]
     )
+
+
+def _checked_match(subject_id: str, asked: Person | None, person: Person, source: SourceRef) -> SubjectMatch:
+    """The trust's own link, re-checked with the shared matcher before it is called certain.
+
+    Why: the trust's engine may link on an NHS number alone, and a referral
+    can carry a sibling's number. Every connector gives no certain result
+    without a demographic check, so the returned patient is scored against the
+    subject the MASH asked about (default model: there is no local index of
+    the trust's patients to train on). Only a ``match`` is confirmed; anything
+    else, or a reply about a subject the enquiry does not hold, is a
+    candidate for a person.
+    """
+    if asked is None:
+        return SubjectMatch(subject_person_id=subject_id, record_person_id=person.person_id, source=source,
+                            method=MatchMethod.DEMOGRAPHIC, confidence=0.6, candidate=True)
+    pair = Scorer(MatchModel.default()).score(asked, person)
+    confirmed = pair.decision is MatchDecision.MATCH
+    return SubjectMatch(subject_person_id=subject_id, record_person_id=person.person_id, source=source,
+                        method=method_of(pair), confidence=claimed_confidence(pair, confirmed),
+                        candidate=not confirmed)

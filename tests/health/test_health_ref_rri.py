@@ -138,3 +138,21 @@ def test_referral_connector_merges_subjects_and_is_deterministic(peer) -> None:
     assert sorted(m.subject_person_id for m in first.matches) == ["child-1", "child-2"]
     assert len({p.person_id for p in first.people}) == len(first.people) == 2
     assert len(first.findings) == 2
+
+
+def test_a_trust_link_on_a_siblings_nhs_number_is_only_a_candidate(peer) -> None:  # type: ignore[no-untyped-def]
+    """The trust's engine links on the NHS number; the connector re-checks the demographics.
+
+    A referral keyed with a sibling's NHS number (different given name and date
+    of birth) gets the sibling's record back: it is a candidate for a person,
+    never a certain match whose findings reach the chronology.
+    """
+    known = patient_person(KNOWN, "child-1")
+    assert known.birth_date is not None and known.birth_date.value is not None
+    sibling_keyed = known.model_copy(update={
+        "names": [n.model_copy(update={"given": ["Zebedee"]}) for n in known.names],
+        "birth_date": known.birth_date.model_copy(update={"value": known.birth_date.value - timedelta(days=700)}),
+    })
+    _e, _r, resp = _round_trip(peer, sibling_keyed)
+    [match] = resp.matches
+    assert match.candidate and match.confidence < 0.95
