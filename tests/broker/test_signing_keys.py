@@ -143,3 +143,21 @@ def _without_private_key(settings: MashlinkSettings) -> MashlinkSettings:
     """``settings`` with no private key, built by hand (load_settings refuses it in production)."""
     signing = SigningSettings(**{**settings.signing.model_dump(), "private_key": None})
     return settings.model_copy(update={"signing": signing})
+
+
+def test_the_hubs_own_messages_are_checked_against_the_listed_key_not_only_its_own() -> None:
+    """Own messages are checked by signing again only when the listed key of that id is this process's key."""
+    hub_settings = _process("hub")
+    own = hub_codec(hub_settings)
+    raw = own.encode(enquiry_envelope())
+    assert own.verify_bytes(raw)["sender"] == "hub"
+    tampered = raw.replace(b'"rag":"green"', b'"rag":"red"', 1)
+    assert tampered != raw
+    with pytest.raises(MessageRejected):
+        own.verify_bytes(tampered)
+    # A hub whose configuration lists another public key under its key id cannot vouch for itself.
+    other = SignerKey.from_secret("hub", b"someone-elses-hub-key-0a1b2c3d", key_id=PRODUCTION_SIGNERS["hub"].key_id)
+    misconfigured = hub_codec(_process("hub", public_keys={**PRODUCTION_PUBLIC_KEYS, "hub": [public_entry(other)]}))
+    with pytest.raises(MessageRejected) as info:
+        misconfigured.verify_bytes(raw)
+    assert info.value.reason is RejectReason.BAD_SIGNATURE
