@@ -70,7 +70,9 @@ def check_anchors(session: Session, anchors: Iterable[AuditAnchor], *, keys: dic
     problems: list[VerificationProblem] = []
     for anchor in anchors:
         key = keys.get(anchor.signer)
-        if key is None or not hmac.compare_digest(_signature(anchor, key), anchor.signature):
+        # Compared as UTF-8 bytes: compare_digest refuses str with non-ASCII characters (a forged anchor
+        # file may hold any text), and a refusal must be a reported problem, not a crash.
+        if key is None or not hmac.compare_digest(_signature(anchor, key).encode(), anchor.signature.encode()):
             problems.append(VerificationProblem(
                 sequence=anchor.sequence, kind="anchor_signature",
                 detail=f"anchor taken at {anchor.taken_at.isoformat()} is not signed by {anchor.signer!r}'s key"))

@@ -178,3 +178,11 @@ def test_a_restarted_hub_continues_from_its_saved_anchor(hub: HubService, tmp_pa
     anchor_file.write_text(forged)
     kinds = [p.kind for p in AuditWatch(hub, anchor_file=anchor_file).run_once().problems]
     assert kinds[0] == "anchor_signature"  # an edited anchor file is reported, never trusted
+
+
+def test_an_anchor_with_a_non_ascii_signature_is_a_reported_problem(hub: HubService) -> None:
+    """A hand-edited anchor file may hold any text: a problem in the report, never a crash."""
+    _chain(hub)
+    anchor = hub.audit_anchor()
+    garbled = anchor.model_copy(update={"signature": "é" * len(anchor.signature)})
+    assert [p.kind for p in hub.verify_audit([garbled]).problems] == ["anchor_signature"]
