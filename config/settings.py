@@ -302,6 +302,9 @@ class MashlinkSettings(BaseSettings):
         frozen=True,
         case_sensitive=False,
         validate_default=True,
+        # An empty MASHLINK_* variable means "not set": docker-compose passes ``${OIDC_ISSUER:-}`` as an
+        # empty string when the deployment leaves it out, and that must not configure an empty issuer.
+        env_ignore_empty=True,
     )
 
     config_file: Path | None = Field(

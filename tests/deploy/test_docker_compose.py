@@ -145,3 +145,49 @@ def test_monitoring_and_the_notifier_are_deployed_with_only_what_they_need(tmp_p
             assert example["METRICS_TOKEN"] not in values, name
         if name != "grafana":
             assert example["GRAFANA_ADMIN_PASSWORD"] not in values, name
+
+
+def test_every_process_in_compose_starts_in_production_with_real_keys(tmp_path: Path) -> None:
+    """With MASHLINK_ENVIRONMENT=production, OIDC and generated keys in .env, every service's settings load.
+
+    Why: the environment used to reach only the hub; a connector given it
+    failed for want of the hub's identity provider, so connectors ran on
+    development settings. Now one environment (and the council's issuer, not a
+    secret) is shared by every process, and each one's rendered environment
+    passes the production rules: real keys only, its own private key, every
+    sender's public key.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from mashlink.config.settings import load_settings
+    from mashlink.config.signing import new_key_id, public_entry
+
+    senders = {"HUB": "hub", "REFERRER_NOTIFIER": "referrer-notifier", "POLICE": "police-synth",
+               "HEALTH": "health-synth", "EDUCATION": "education-synth", "SOCIAL_CARE": "social-care-synth"}
+    now = datetime.now(UTC).replace(microsecond=0)
+    keys = {var: SignerKey.generate(sender, new_key_id(sender, now)) for var, sender in senders.items()}
+    values = dict(_env_example())
+    values.update({f"{var}_SIGNING_KEY": key.text() for var, key in keys.items()})
+    values["SIGNING_PUBLIC_KEYS"] = json.dumps({key.sender: [json.loads(json.dumps(public_entry(key, now, None),
+                                                                                 default=str))]
+                                                for key in keys.values()})
+    values.update({"MASHLINK_ENVIRONMENT": "production", "OIDC_ISSUER": "https://idp.example.test/realms/mash",
+                   "OIDC_AUDIENCE": "api://mashlink-hub"})
+    (tmp_path / "production.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    shutil.copy(tmp_path / "production.env", tmp_path / ".env")
+    result = _compose_config(None, tmp_path)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("hub", *CONNECTORS, "referrer-notifier"):
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        assert env["MASHLINK_ENVIRONMENT"] == "production", name
+        env["MASHLINK_CONFIG"] = str(ROOT / "config" / "mashlink.yaml")
+        env["MASHLINK_STATE_DIR"] = str(tmp_path / name)
+        with pytest.MonkeyPatch.context() as patch:
+            for key, value in env.items():
+                if key.startswith("MASHLINK_"):
+                    patch.setenv(key, value)
+            settings = load_settings()
+        assert settings.environment == "production" and settings.security.oidc is not None, name
+        assert settings.signing.own_key is not None and not settings.signing.own_key.development, name
