@@ -7,8 +7,6 @@ then the loop runs with the agency's connector logged in as that user.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,30 +27,20 @@ from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.envelope import Envelope, MessageType
 from tests.hub.hub_support import referral_data
+from tests.restricted_broker_user import restricted_user
 from tests.wiring.helpers import drop_topology, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 AGENCY = "police-synth"
 
 
-def _rabbitmqctl(*args: str) -> None:
-    tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60)
-
 
 @pytest.fixture
 def agency_user(amqp_url: str, unique_name: str) -> Iterator[tuple[str, Topology]]:
     """A broker user with exactly the agency's permissions; its URL and the topology it is scoped to."""
     topology = Topology(f"tperm{unique_name}")
-    user, password = f"tperm-{unique_name}", f"synthetic-{unique_name}"
-    _rabbitmqctl("add_user", user, password)
-    try:
-        for command in agency_permissions(topology, AGENCY, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        yield f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}", topology
-    finally:
-        _rabbitmqctl("delete_user", user)
+    with restricted_user(amqp_url, agency_permissions(topology, AGENCY, user=f"tperm-{unique_name}")) as url:
+        yield url, topology
 
 
 def _settings(tmp_path: Path, url: str, topology: Topology) -> MashlinkSettings:

@@ -11,7 +11,6 @@ broker receives it.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,28 +23,18 @@ from mashlink.broker.topology import Topology
 from mashlink.config.settings import MashlinkSettings, load_settings
 from mashlink.hub.service import HubService
 from tests.hub.dead_letter_support import delete_topology, hub_brokers, park_referral
+from tests.restricted_broker_user import restricted_user
 
 pytestmark = pytest.mark.rabbitmq
 
-
-def _rabbitmqctl(*args: str) -> None:
-    tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
 def hub_user(amqp_url: str, unique_name: str) -> Iterator[tuple[str, Topology]]:
     """A broker user with exactly the hub's permissions on a namespace of its own."""
     topology = Topology(f"tdlqlp{unique_name}")
-    user, password = f"tdlqlp-{unique_name}", f"synthetic-{unique_name}"
-    _rabbitmqctl("add_user", user, password)
-    try:
-        for command in hub_permissions(topology, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        yield f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}", topology
-    finally:
-        _rabbitmqctl("delete_user", user)
+    with restricted_user(amqp_url, hub_permissions(topology, user=f"tdlqlp-{unique_name}")) as url:
+        yield url, topology
 
 
 def _settings(tmp_path: Path, url: str, topology: Topology) -> MashlinkSettings:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import uuid
@@ -48,14 +47,12 @@ from tests.e2e.loop import Loop, make_loop, wait_for
 from tests.hub.hub_support import referral_data
 from tests.referrer.support import Hook, free_port, webhook_server
 
+from tests.restricted_broker_user import restricted_user
+
 pytestmark = pytest.mark.rabbitmq
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "referrer-hook-secret-least-privilege-0a1b2c"
 
-
-def _rabbitmqctl(*args: str) -> None:
-    tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60)
 
 
 def _notify(url: str) -> dict[str, Any]:
@@ -83,15 +80,9 @@ def loop(tmp_path: Path, amqp_url: str, hook: tuple[Hook, str]) -> Iterator[Loop
 @pytest.fixture
 def notifier_settings(loop: Loop, amqp_url: str) -> Iterator[MashlinkSettings]:
     """The loop's settings with the broker URL of a fresh user holding exactly the notifier's permissions."""
-    user, password = f"tnotifier-{uuid.uuid4().hex[:10]}", f"synthetic-{uuid.uuid4().hex}"
-    _rabbitmqctl("add_user", user, password)
-    try:
-        for command in notifier_permissions(loop.topology, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        yield loop.settings.model_copy(update={"broker_url": f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}"})
-    finally:
-        _rabbitmqctl("delete_user", user)
+    permissions = notifier_permissions(loop.topology, user=f"tnotifier-{uuid.uuid4().hex[:10]}")
+    with restricted_user(amqp_url, permissions) as url:
+        yield loop.settings.model_copy(update={"broker_url": url})
 
 
 def _decide(hub: HubService, referral_id: str) -> str:
@@ -189,13 +180,7 @@ def test_notifier_checks_its_queue_and_names_it_when_the_hub_has_not_declared_it
         tmp_path: Path, amqp_url: str) -> None:
     """Before the hub ever ran, the notifier's user cannot create the queue; the error says which and why."""
     topology = Topology(f"tnotq{uuid.uuid4().hex[:10]}")
-    user, password = f"tnotq-{uuid.uuid4().hex[:10]}", f"synthetic-{uuid.uuid4().hex}"
-    _rabbitmqctl("add_user", user, password)
-    try:
-        for command in notifier_permissions(topology, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        url = f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}"
+    with restricted_user(amqp_url, notifier_permissions(topology, user=f"tnotq-{uuid.uuid4().hex[:10]}")) as url:
         made = make_loop(tmp_path, broker_url=url, referrer_notify=_notify("http://127.0.0.1:1/unused"))
         broker = notifier_broker_factory(made.settings, topology=topology)()
         try:
@@ -205,8 +190,6 @@ def test_notifier_checks_its_queue_and_names_it_when_the_hub_has_not_declared_it
             assert "start the hub first" in str(missing.value)
         finally:
             broker.close()
-    finally:
-        _rabbitmqctl("delete_user", user)
 
 
 RECORDER = """#!/bin/sh

@@ -10,8 +10,6 @@ retry exchange, which only that owner (and the hub) may write to.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import amqp
@@ -22,14 +20,11 @@ from mashlink.broker.link import RawMessage
 from mashlink.broker.permissions import agency_permissions
 from mashlink.schemas.codes import Rag
 from tests.broker.broker_helpers import AGENCY, KEYS, Recorder, enquiry_envelope
+from tests.restricted_broker_user import restricted_user
 
 pytestmark = pytest.mark.rabbitmq
 OTHER = "other-agency"
 
-
-def _rabbitmqctl(*args: str) -> None:
-    tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
@@ -38,15 +33,10 @@ def restricted(amqp_url: str, unique_name: str) -> Iterator[tuple[str, Topology,
     topology = Topology(f"tretry{unique_name}", delivery_limit=10)
     hub = Broker(amqp_url, EnvelopeCodec(KEYS), topology)
     hub.declare([AGENCY, OTHER])
-    user, password = f"tretry-{unique_name}", f"synthetic-{unique_name}"
-    _rabbitmqctl("add_user", user, password)
     try:
-        for command in agency_permissions(topology, AGENCY, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        yield f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}", topology, hub
+        with restricted_user(amqp_url, agency_permissions(topology, AGENCY, user=f"tretry-{unique_name}")) as url:
+            yield url, topology, hub
     finally:
-        _rabbitmqctl("delete_user", user)
         hub.delete_topology([AGENCY, OTHER])
         hub.close()
 

@@ -9,8 +9,6 @@ routing key is refused by RabbitMQ.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +31,7 @@ from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
 from mashlink.ops.wiring import hub_broker_factory
 from mashlink.schemas.receipt import ReceiptStatus
+from tests.restricted_broker_user import restricted_user
 from tests.events.support import FAST, decide, wait_for
 from tests.wiring.helpers import drop_topology
 
@@ -40,23 +39,12 @@ pytestmark = pytest.mark.rabbitmq
 AGENCY = "police-synth"
 
 
-def _rabbitmqctl(*args: str) -> None:
-    tool = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
-    subprocess.run([tool, *args], check=True, capture_output=True, text=True, timeout=60)
-
 
 @pytest.fixture
 def agency_user(amqp_url: str, unique_name: str) -> Iterator[tuple[str, Topology]]:
     topology = Topology(f"evperm{unique_name}")
-    user, password = f"evperm-{unique_name}", f"synthetic-{unique_name}"
-    _rabbitmqctl("add_user", user, password)
-    try:
-        for command in agency_permissions(topology, AGENCY, user=user).rabbitmqctl():
-            _rabbitmqctl(*command)
-        scheme, rest = amqp_url.split("://", 1)
-        yield f"{scheme}://{user}:{password}@{rest.split('@', 1)[1]}", topology
-    finally:
-        _rabbitmqctl("delete_user", user)
+    with restricted_user(amqp_url, agency_permissions(topology, AGENCY, user=f"evperm-{unique_name}")) as url:
+        yield url, topology
 
 
 def test_restricted_agency_user_delivers_and_reports_only_its_own_receipts(
