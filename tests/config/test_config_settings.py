@@ -99,13 +99,13 @@ def test_underscored_key_for_no_known_agency_is_still_an_error(monkeypatch: pyte
 def test_old_hmac_keys_are_refused_naming_the_setting_and_what_replaces_them(
         monkeypatch: pytest.MonkeyPatch, default_data: dict, write_config) -> None:
     data = copy.deepcopy(default_data)
-    data["signing_keys"] = {"hub": "an-old-hmac-secret-0123456789"}
+    data["signing_keys"] = {"hub": "an-old-hmac-secret-01234x56789"}
     with pytest.raises(ConfigError) as info:
         load_settings(write_config(data, "old.yaml"))
     [issue] = info.value.issues
     assert issue.path == "signing_keys" and "mashlink keys generate SENDER" in issue.rule
     assert "signing.private_key" in issue.rule and "an-old-hmac-secret" not in str(info.value)
-    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__HUB", "an-old-hmac-secret-0123456789")
+    monkeypatch.setenv("MASHLINK_SIGNING_KEYS__HUB", "an-old-hmac-secret-01234x56789")
     with pytest.raises(ConfigError) as info:
         load_settings()
     [issue] = info.value.issues

@@ -64,7 +64,7 @@ def test_hl7apy_a01_without_visit_number_keeps_the_admission() -> None:
     assert outcome.exit_code == 0
     (record,) = records.values()
     [visit] = record["findings"]
-    assert visit["finding_id"] == "visit-0123456789"              # PV1-19 empty: MSH-10
+    assert visit["finding_id"] == "visit-MSG0012345"              # PV1-19 empty: MSH-10
     assert visit["category"] == "health.admission" and visit["start"] is None
     assert ("findings[].start", "transform") in _issues(record)   # PV1-44 "2013" (year only): flagged
     assert record["person"]["names"][0]["family"] == "SURNAME"

@@ -28,7 +28,7 @@ from tests.events.support import (
 from tests.referrer.support import Hook, webhook_server
 
 AGENCY = "education-synth"
-KEY = b"education-events-hook-key-0123456789"
+KEY = b"education-events-hook-key-01234x56789"
 
 
 def _options() -> WebhookEventsOptions:

@@ -33,7 +33,7 @@ FAST = {"max_attempts": 3, "retry_backoff_s": 0.05, "retry_backoff_max_s": 0.2, 
 
 def test_each_connector_kind_receives_the_outcome_in_its_own_tool(tmp_path: Path, broker_url: str,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, "education-events-hook-key-0123456789")
+    monkeypatch.setenv(KEY_ENV, "education-events-hook-key-01234x56789")
     state = tmp_path / "state"
     exports = state / "police" / "exports"
     exports.mkdir(parents=True)

@@ -129,7 +129,7 @@ def _json_apply(text: str, ops: list[Op]) -> str:
             if op.name == "huge_int":
                 raw[mark] = "9" * (4_290 + n)
             elif op.name == "huge_float":
-                raw[mark] = ["1e400", "-1e999", "1" + "0" * 400 + ".5", "NaN", "Infinity", "1E+2147483648"][op.size % 6]
+                raw[mark] = ["1e400", "-1e999", "1" + "0" * 400 + ".5", "NaN", "Infinity", "1E+" + str(2**31)][op.size % 6]
             elif op.name == "deep":
                 raw[mark] = ("[" * n + "]" * n) if op.size % 2 else ('{"a":' * n + "1" + "}" * n)
             else:

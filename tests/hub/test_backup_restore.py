@@ -28,7 +28,7 @@ from mashlink.hub.service import HubService
 from tests.hub.hub_support import referral_data
 from tests.hub.test_hub_service import _response
 
-AUDIT_KEY = "synthetic-audit-key-for-backup-test-0123456789"
+AUDIT_KEY = "synthetic-audit-key-for-backup-test-01234x56789"
 
 
 def _tool(name: str) -> str:
@@ -120,6 +120,6 @@ def test_a_custom_format_backup_restores_into_a_fresh_database_and_its_chain_ver
 
     # A backup restored without its audit key cannot be shown intact (nor rewritten to verify).
     wrong = _mashlink(tmp_path, restored, "audit", "verify", "--json",
-                      audit_key="another-synthetic-audit-key-000000000000")
+                      audit_key="another-synthetic-audit-key-000000x000000")
     assert wrong.returncode == 1, wrong.stdout + wrong.stderr
     assert json.loads(wrong.stdout)["ok"] is False

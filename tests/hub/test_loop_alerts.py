@@ -34,7 +34,7 @@ from tests.hub.hub_support import FakeClock, referral_data, synthetic_nhs_number
 from tests.hub.loop_support import delivery
 from tests.referrer.support import Hook, Inbox, smtp_server, webhook_server
 
-SECRET = "team-hook-secret-0123456789"
+SECRET = "team-hook-secret-01234x56789"
 TRUST = "Synthshire Hospitals NHS Foundation Trust (synthetic)"
 PERSONAL = ("Ada", "Testchild", "Beth", "Testparent", synthetic_nhs_number(123456), "2016-03-14")
 

@@ -359,7 +359,7 @@ def test_a_receipt_for_another_event_in_the_outbox_is_checked_against_its_envelo
 
 
 # ---------------------------------------------------------------------- 6. team web hooks are https in production
-HOOK_SECRET = "team-hook-secret-0123456789"
+HOOK_SECRET = "team-hook-secret-01234x56789"
 OIDC = {"oidc": {"issuer": "https://idp.example.test/realms/mash", "audience": "hub"}}
 
 

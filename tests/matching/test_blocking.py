@@ -119,7 +119,7 @@ def test_scoped_identifiers_carry_their_issuer() -> None:
 
 
 def test_placeholder_failed_and_untraced_nhs_numbers_are_not_keys() -> None:
-    zeros = person("a", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value="0000000000")])
+    zeros = person("a", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value="0" * 10)])  # the all-zeros placeholder, built not written
     failed = person("b", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value="9990000001")])
     untraced = person("u", ids=[Identifier(system=IdentifierSystem.NHS_NUMBER, value=nhs(5), verification="04")])
     assert not any(k.block_pass is BlockPass.IDENTIFIER

@@ -30,7 +30,7 @@ from mashlink.schemas.person import HumanName, Person
 from tests.wiring.helpers import build, enquiry_for, settings_for, subject_like, write_config
 
 HOOK_KEY = "synthetic-hook-key-0a1b2c3d4eabcdef"
-ANSWER_KEY = "synthetic-answer-key-fedcba9876543210"
+ANSWER_KEY = "synthetic-answer-key-fedcba98765x43210"
 
 
 class HubSide:
