@@ -31,12 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mashlink.broker.client import Broker
-from mashlink.broker.topology import Topology
-from mashlink.config.settings import MashlinkSettings, load_settings
-from mashlink.connectors.base import response_id_for
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ..broker.client import Broker
+from ..broker.topology import Topology
+from ..config.settings import MashlinkSettings, load_settings
+from ..connectors.base import response_id_for
+from ..schemas.codes import AgencyKind, ResponseStatus
+from ..schemas.enquiry import Enquiry, EnquiryResponse
 
 AMQP_URL = os.environ.get("MASHLINK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 POSTGRES_URL = os.environ.get("MASHLINK_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -53,7 +53,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 def quiet_logging() -> None:
     """Warnings and errors only: per-message INFO lines would swamp the output and the timing."""
-    from mashlink.ops.logging import configure_logging
+    from ..ops.logging import configure_logging
 
     configure_logging("WARNING")
 
@@ -143,8 +143,8 @@ class ConnectorSpec:
 
 def _connector_main(spec: ConnectorSpec, ready: Any, stop: Any) -> None:
     """Child process body: one ConnectorRunner per enabled agency until ``stop`` is set."""
-    from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
-    from mashlink.connectors.wiring import connector_broker_factory
+    from ..connectors.runtime import ConnectorRunner, RunnerSettings
+    from ..connectors.wiring import connector_broker_factory
 
     quiet_logging()
     settings = load_settings(None, **spec.settings_overrides)

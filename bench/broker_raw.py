@@ -32,11 +32,11 @@ from urllib.parse import unquote, urlparse
 import amqp
 import kombu
 
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.broker import Broker, EnvelopeCodec, OutgoingMessage, Topology
-from mashlink.broker.link import RawMessage
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.envelope import Envelope, MessageType
+from .report import BenchReport, BenchRow
+from ..broker import Broker, EnvelopeCodec, OutgoingMessage, Topology
+from ..broker.link import RawMessage
+from ..schemas.codes import Rag
+from ..schemas.envelope import Envelope, MessageType
 
 NAME = "publish"
 AMQP_URL = os.environ.get("MASHLINK_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")

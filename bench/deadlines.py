@@ -36,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, Text, func, insert, select
 
-from mashlink.bench._loop import (
+from ._loop import (
     bench_namespace,
     bench_settings,
     percentile,
@@ -44,16 +44,16 @@ from mashlink.bench._loop import (
     rss_mb,
     temp_state,
 )
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.broker.topology import Topology
-from mashlink.hub.lifecycle import schedule_escalation
-from mashlink.hub.models import UTCDateTime, EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
-from mashlink.hub.runtime import HubRuntime
-from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.envelope import MessageType
+from .report import BenchReport, BenchRow
+from ..broker.messages import Delivery, HandlerResult
+from ..broker.topology import Topology
+from ..hub.lifecycle import schedule_escalation
+from ..hub.models import UTCDateTime, EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
+from ..hub.runtime import HubRuntime
+from ..hub.service import HubService
+from ..ops.wiring import hub_broker_factory
+from ..schemas.codes import Rag
+from ..schemas.envelope import MessageType
 
 NAME = "deadlines"
 TICK_INTERVAL_S = 5.0  # HubRuntime's normal tick
@@ -62,8 +62,8 @@ CHUNK = 20_000
 
 def _subject() -> Any:
     """A synthetic child from the simulator's population, as a referral names them."""
-    from mashlink.connectors.simulators.population import generate_population
-    from mashlink.connectors.simulators.referrals import bulk_referrals
+    from ..connectors.simulators.population import generate_population
+    from ..connectors.simulators.referrals import bulk_referrals
 
     return bulk_referrals(generate_population(20240901), 1, datetime.now(UTC))[0].subjects[0]
 

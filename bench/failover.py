@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from mashlink.bench.report import BenchReport, BenchRow
+from .report import BenchReport, BenchRow
 
 NAME = "failover"
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -15,15 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mashlink.bench.report import BenchReport, BenchRow
+from .report import BenchReport, BenchRow
 
 NAME = "fhir"
 
 
 def _bundles(count: int) -> list[dict[str, Any]]:
-    from mashlink.connectors.health.fhir_simulator import FhirStore, seed_patient
-    from mashlink.connectors.health.fhir_translate import subject_reference
-    from mashlink.connectors.health.synthetic import synthetic_patients
+    from ..connectors.health.fhir_simulator import FhirStore, seed_patient
+    from ..connectors.health.fhir_translate import subject_reference
+    from ..connectors.health.synthetic import synthetic_patients
 
     bundles = []
     for i, p in enumerate(synthetic_patients(count, seed=77)):
@@ -69,7 +69,7 @@ def _alternate(a: Callable[[dict[str, Any]], object], b: Callable[[dict[str, Any
 def run(quick: bool = False) -> BenchReport:
     from fhir.resources.R4B.bundle import Bundle
 
-    from mashlink.connectors.health.fhir_translate import translate_document
+    from ..connectors.health.fhir_translate import translate_document
 
     bundles = _bundles(20 if quick else 60)
     for b in bundles[:3]:

@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mashlink.bench.report import BenchReport, BenchRow
+from .report import BenchReport, BenchRow
 
 NAME = "fuzz"
 

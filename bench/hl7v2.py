@@ -12,13 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from mashlink.bench.report import BenchReport, BenchRow
+from .report import BenchReport, BenchRow
 
 NAME = "hl7v2"
 
 
 def _messages(count: int) -> list[str]:
-    from mashlink.connectors.health.synthetic import adt_message, synthetic_patients
+    from ..connectors.health.synthetic import adt_message, synthetic_patients
 
     triggers = ["A04", "A01", "A08", "A03", "A28", "A31", "A40"]
     patients = synthetic_patients(count, seed=2024)
@@ -45,7 +45,7 @@ def _rate(fn: Callable[[str], object], messages: list[str], min_seconds: float) 
 def run(quick: bool = False) -> BenchReport:
     from hl7apy.parser import parse_message
 
-    from mashlink.connectors.health.hl7_record import to_agency_record
+    from ..connectors.health.hl7_record import to_agency_record
 
     messages = _messages(60 if quick else 150)
     for text in messages[:5]:  # warm-up both paths (imports, caches)

@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.mapping import Position, load_spec, mappings_dir, read_csv, read_json
-from mashlink.schemas.identifiers import nhs_check_digit
-from mashlink.schemas.record import AgencyRecord
+from .report import BenchReport, BenchRow
+from ..mapping import Position, load_spec, mappings_dir, read_csv, read_json
+from ..schemas.identifiers import nhs_check_digit
+from ..schemas.record import AgencyRecord
 
 NAME = "mapping"
 

@@ -43,15 +43,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mashlink.bench.matching_population import (
+from .matching_population import (
     PopulationSpec,
     Subject,
     index_records,
     make_subjects,
 )
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
+from .report import BenchReport, BenchRow
+from ..schemas.identifiers import IdentifierSystem
+from ..schemas.person import Person
 
 NAME = "matching"
 
@@ -256,7 +256,7 @@ def _worker(params_path: Path) -> None:
     out: dict = {"index": {"available": False}, "candidate": {}, "exact": {}, "search_ms": []}
     rss_start = _rss_mb()
     try:
-        from mashlink.matching.index import MatchIndex
+        from ..matching.index import MatchIndex
     except ImportError as exc:  # the index engineer's part has not landed yet
         out["index"]["message"] = f"matching.index.MatchIndex is not importable yet ({exc}); baselines only"
         for _ in stream():
@@ -352,7 +352,7 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
 
 def rules_full_scan(spec: PopulationSpec, subjects: Sequence[Subject]) -> tuple[dict[str, Outcome], list[float]]:
     """``match_person`` against every record: the outcome is the best record's decision."""
-    from mashlink.matching.rules import MatchDecision, match_person
+    from ..matching.rules import MatchDecision, match_person
 
     records = list(index_records(spec))
     by_id = dict(records)

@@ -47,10 +47,10 @@ from itertools import accumulate
 from math import gcd
 from pathlib import Path
 
-from mashlink.connectors.simulators import names as sim_names
-from mashlink.schemas.codes import Sex
-from mashlink.schemas.identifiers import nhs_check_digit
-from mashlink.schemas.person import Person
+from ..connectors.simulators import names as sim_names
+from ..schemas.codes import Sex
+from ..schemas.identifiers import nhs_check_digit
+from ..schemas.person import Person
 
 # --------------------------------------------------------------------------- name pools
 

@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mashlink.bench._loop import (
+from ._loop import (
     AMQP_URL,
     InstantConnector,
     bench_namespace,
@@ -32,22 +32,22 @@ from mashlink.bench._loop import (
     temp_state,
     wait_until,
 )
-from mashlink.bench.broker_raw import rabbitmq_reachable
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.broker.client import Broker
-from mashlink.broker.link import RawMessage
-from mashlink.broker.topology import Topology
-from mashlink.connectors.simulators.population import generate_population
-from mashlink.connectors.simulators.referrals import bulk_referrals
-from mashlink.connectors.runtime import ConnectorRunner
-from mashlink.connectors.wiring import connector_broker_factory
-from mashlink.hub.envelopes import hub_envelope
-from mashlink.hub.service import hub_codec
-from mashlink.ops.wiring import hub_broker_factory
-from mashlink.schemas.codes import AgencyKind, Rag
-from mashlink.schemas.enquiry import Enquiry
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.person import Person
+from .broker_raw import rabbitmq_reachable
+from .report import BenchReport, BenchRow
+from ..broker.client import Broker
+from ..broker.link import RawMessage
+from ..broker.topology import Topology
+from ..connectors.simulators.population import generate_population
+from ..connectors.simulators.referrals import bulk_referrals
+from ..connectors.runtime import ConnectorRunner
+from ..connectors.wiring import connector_broker_factory
+from ..hub.envelopes import hub_envelope
+from ..hub.service import hub_codec
+from ..ops.wiring import hub_broker_factory
+from ..schemas.codes import AgencyKind, Rag
+from ..schemas.enquiry import Enquiry
+from ..schemas.envelope import MessageType
+from ..schemas.person import Person
 
 NAME = "red_overtakes"
 

@@ -52,7 +52,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from mashlink.bench._loop import (
+from ._loop import (
     AMQP_URL,
     POSTGRES_URL,
     ConnectorSpec,
@@ -67,7 +67,7 @@ from mashlink.bench._loop import (
     temp_state,
     wait_until,
 )
-from mashlink.bench.broker_raw import (
+from .broker_raw import (
     bench_target,
     rabbitmq_reachable,
     raw_amqp_consume,
@@ -75,14 +75,14 @@ from mashlink.bench.broker_raw import (
     raw_kombu_consume,
     raw_kombu_publish_confirmed,
 )
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.broker.topology import Topology
-from mashlink.connectors.simulators.population import generate_population
-from mashlink.connectors.simulators.referrals import bulk_referrals
-from mashlink.hub.models import OutboxRow, ReferralRow, ReferralStatus
-from mashlink.hub.runtime import HubRuntime
-from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from .report import BenchReport, BenchRow
+from ..broker.topology import Topology
+from ..connectors.simulators.population import generate_population
+from ..connectors.simulators.referrals import bulk_referrals
+from ..hub.models import OutboxRow, ReferralRow, ReferralStatus
+from ..hub.runtime import HubRuntime
+from ..hub.service import HubService
+from ..ops.wiring import hub_broker_factory
 
 NAME = "roundtrip"
 AGENCIES_PER_REFERRAL = 4
@@ -255,7 +255,7 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
         finally:
             service.close()
             if schema is not None:
-                from mashlink.hub.db import drop_schema
+                from ..hub.db import drop_schema
 
                 drop_schema(service.engine, schema)
 

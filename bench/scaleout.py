@@ -49,7 +49,7 @@ from urllib.request import urlopen
 
 from sqlalchemy import func, select
 
-from mashlink.bench._loop import (
+from ._loop import (
     AMQP_URL,
     POSTGRES_URL,
     ConnectorSpec,
@@ -60,16 +60,16 @@ from mashlink.bench._loop import (
     temp_state,
     wait_until,
 )
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.broker.topology import Topology
-from mashlink.connectors.simulators.population import generate_population
-from mashlink.connectors.simulators.referrals import bulk_referrals
-from mashlink.hub.db import drop_schema, make_engine
-from mashlink.hub.migrate import migrate_engine
-from mashlink.hub.models import EnquiryRow, OutboxRow, ResponseRow
-from mashlink.hub.service import HubService, utcnow
-from mashlink.ops.wiring import hub_broker_factory
-from mashlink.schemas.codes import Rag
+from .report import BenchReport, BenchRow
+from ..broker.topology import Topology
+from ..connectors.simulators.population import generate_population
+from ..connectors.simulators.referrals import bulk_referrals
+from ..hub.db import drop_schema, make_engine
+from ..hub.migrate import migrate_engine
+from ..hub.models import EnquiryRow, OutboxRow, ResponseRow
+from ..hub.service import HubService, utcnow
+from ..ops.wiring import hub_broker_factory
+from ..schemas.codes import Rag
 
 NAME = "scaleout"
 AGENCIES = ["police-synth", "health-synth", "education-synth", "social-care-synth"]

@@ -29,12 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mashlink.bench.report import BenchReport, BenchRow
-from mashlink.connectors.social_care.cin import CinReader
-from mashlink.connectors.social_care.synthetic import write_cin_file
-from mashlink.connectors.xml_safety import iterparse_safe
-from mashlink.mapping import load_spec, mappings_dir
-from mashlink.schemas.record import AgencyRecord
+from .report import BenchReport, BenchRow
+from ..connectors.social_care.cin import CinReader
+from ..connectors.social_care.synthetic import write_cin_file
+from ..connectors.xml_safety import iterparse_safe
+from ..mapping import load_spec, mappings_dir
+from ..schemas.record import AgencyRecord
 
 NAME = "xml"
 
@@ -100,7 +100,7 @@ def _floor(raw_per_s: float, records: int, validate_s: float) -> float:
 
 def write_ctf(path: Path, pupils: int) -> None:
     """A synthetic CTF (CTfile / Header / CTFpupilData / Pupil) with attendance and an exclusion each."""
-    from mashlink.connectors.social_care.synthetic import synthetic_children
+    from ..connectors.social_care.synthetic import synthetic_children
 
     with path.open("w", encoding="utf-8") as fh:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<CTfile><Header><DocumentName>Common Transfer File'
@@ -126,8 +126,8 @@ def write_ctf(path: Path, pupils: int) -> None:
 def _ctf(tmp: Path, count: int) -> tuple[Path, Path, Any, str] | None:
     """The education connector's CTF spec and reader, when that package exists."""
     try:
-        from mashlink.connectors.education.ctf_reader import read_ctf
-        from mashlink.connectors.education.formats import ctf_spec_path
+        from ..connectors.education.ctf_reader import read_ctf
+        from ..connectors.education.formats import ctf_spec_path
     except ImportError:
         return None
     path = tmp / "ctf.xml"

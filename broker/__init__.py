@@ -5,18 +5,18 @@ One URL chooses RabbitMQ (``amqp://``) or the embedded transport
 (``memory://``); the API and semantics are the same.
 """
 
-from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec
-from mashlink.broker.consumer import Consumer
-from mashlink.broker.errors import (
+from .client import Broker
+from .codec import EnvelopeCodec
+from .consumer import Consumer
+from .errors import (
     BrokerError,
     MessageRejected,
     ParkedMessageNotFound,
     PublishError,
     RejectReason,
 )
-from mashlink.broker.link import RawMessage
-from mashlink.broker.messages import (
+from .link import RawMessage
+from .messages import (
     BatchHandler,
     Delivery,
     HandlerResult,
@@ -25,7 +25,7 @@ from mashlink.broker.messages import (
     QueueStat,
     Verdict,
 )
-from mashlink.broker.topology import Topology
+from .topology import Topology
 
 __all__ = [
     "BatchHandler",

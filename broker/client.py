@@ -17,14 +17,14 @@ from typing import Any
 import amqp
 import structlog
 
-from mashlink.broker import dlq as dlq_ops
-from mashlink.broker.codec import EnvelopeCodec
-from mashlink.broker.consumer import Consumer
-from mashlink.broker.errors import BrokerError, PublishError
-from mashlink.broker.link import Link, LinkLost, RawMessage
-from mashlink.broker.messages import BatchHandler, OutgoingMessage, ParkedMessage, QueueStat
-from mashlink.broker.topology import QueueSpec, Topology
-from mashlink.config.settings import BrokerTlsSettings
+from . import dlq as dlq_ops
+from .codec import EnvelopeCodec
+from .consumer import Consumer
+from .errors import BrokerError, PublishError
+from .link import Link, LinkLost, RawMessage
+from .messages import BatchHandler, OutgoingMessage, ParkedMessage, QueueStat
+from .topology import QueueSpec, Topology
+from ..config.settings import BrokerTlsSettings
 
 log = structlog.get_logger(__name__)
 

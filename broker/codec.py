@@ -30,12 +30,12 @@ from typing import Any, Union
 from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ValidationError
 
-from mashlink.broker.errors import MessageRejected, RejectReason
-from mashlink.config.settings import MashlinkSettings
-from mashlink.config.signing import SignerKey, VerifierKey, b64, unb64
-from mashlink.schemas.base import SUPPORTED_SCHEMA_VERSIONS
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.registry import BODY_MODELS
+from .errors import MessageRejected, RejectReason
+from ..config.settings import MashlinkSettings
+from ..config.signing import SignerKey, VerifierKey, b64, unb64
+from ..schemas.base import SUPPORTED_SCHEMA_VERSIONS
+from ..schemas.envelope import Envelope, MessageType
+from ..schemas.registry import BODY_MODELS
 
 _MAX_DETAIL = 900
 _SIGNATURE_PREFIX = b',"signature":"'

@@ -49,9 +49,9 @@ import kombu
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from mashlink.broker.codec import EnvelopeCodec
-from mashlink.broker.errors import MessageRejected, RejectReason
-from mashlink.broker.headers import (
+from .codec import EnvelopeCodec
+from .errors import MessageRejected, RejectReason
+from .headers import (
     H_ATTEMPTS,
     H_DETAIL,
     H_EXCHANGE,
@@ -65,9 +65,9 @@ from mashlink.broker.headers import (
     SERVER_HEADERS,
     synthetic_message_id,
 )
-from mashlink.broker.link import Link, LinkLost, RawMessage, requeue_memory
-from mashlink.broker.messages import BatchHandler, Delivery, HandlerResult, Verdict
-from mashlink.broker.topology import Topology
+from .link import Link, LinkLost, RawMessage, requeue_memory
+from .messages import BatchHandler, Delivery, HandlerResult, Verdict
+from .topology import Topology
 
 log = structlog.get_logger(__name__)
 

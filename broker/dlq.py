@@ -21,15 +21,15 @@ from typing import Any
 
 import structlog
 
-from mashlink.broker.errors import ParkedMessageNotFound, PublishError, ReplayTargetMismatch
-from mashlink.broker.headers import (
+from .errors import ParkedMessageNotFound, PublishError, ReplayTargetMismatch
+from .headers import (
     H_REPLAYS,
     PARKING_HEADERS,
     SERVER_HEADERS,
     parse_parked,
 )
-from mashlink.broker.link import Link, RawMessage, requeue_memory
-from mashlink.broker.messages import ParkedMessage
+from .link import Link, RawMessage, requeue_memory
+from .messages import ParkedMessage
 
 log = structlog.get_logger(__name__)
 

@@ -12,8 +12,8 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import ParkedMessage
+from .errors import RejectReason
+from .messages import ParkedMessage
 
 H_REASON = "x-mashlink-reason"
 H_DETAIL = "x-mashlink-detail"

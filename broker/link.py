@@ -40,8 +40,8 @@ import amqp
 import kombu
 import structlog
 
-from mashlink.broker.errors import BrokerError
-from mashlink.config.settings import BrokerTlsSettings, broker_hosts, mask_url
+from .errors import BrokerError
+from ..config.settings import BrokerTlsSettings, broker_hosts, mask_url
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from mashlink.broker.errors import RejectReason
-from mashlink.schemas.envelope import Envelope
+from .errors import RejectReason
+from ..schemas.envelope import Envelope
 
 
 class OutgoingMessage(BaseModel):

@@ -31,7 +31,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from mashlink.broker.topology import RAG_ORDER, Topology
+from .topology import RAG_ORDER, Topology
 
 
 class TopicPermission(BaseModel):

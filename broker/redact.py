@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from mashlink.broker.messages import ParkedMessage
+from .messages import ParkedMessage
 
 #: Subtrees that are (or may hold) personal data: always redacted, whatever the value.
 REDACT_KEYS: frozenset[str] = frozenset({
@@ -97,7 +97,7 @@ def marker(value: Any) -> str:
 @cache
 def code_values() -> frozenset[str]:
     """Every value of every canonical code list (the enums in ``mashlink.schemas``)."""
-    import mashlink.schemas as schemas
+    from .. import schemas
 
     values: set[str] = set()
     for info in pkgutil.iter_modules(schemas.__path__):

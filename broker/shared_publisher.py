@@ -13,9 +13,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from mashlink.broker.client import Broker
-from mashlink.broker.messages import OutgoingMessage
-from mashlink.broker.topology import Topology
+from .client import Broker
+from .messages import OutgoingMessage
+from .topology import Topology
 
 
 class SharedPublisher:

@@ -22,9 +22,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mashlink.broker.messages import OutgoingMessage
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.envelope import Envelope
+from .messages import OutgoingMessage
+from ..schemas.codes import Rag
+from ..schemas.envelope import Envelope
 
 _AGENCY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")

@@ -5,9 +5,9 @@ there is no global settings object. Deadlines come from
 ``DeadlinePolicy.from_settings(settings)``.
 """
 
-from mashlink.config.deadlines import DeadlinePolicy, DeadlineState
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.config.models import (
+from .deadlines import DeadlinePolicy, DeadlineState
+from .errors import ConfigError, ConfigIssue
+from .models import (
     AgencyConfig,
     CalendarSettings,
     LocalAuthority,
@@ -15,8 +15,8 @@ from mashlink.config.models import (
     RagTimescales,
     SharingPolicy,
 )
-from mashlink.config.settings import MashlinkSettings, default_config_path, load_settings
-from mashlink.config.working_hours import WorkingCalendar
+from .settings import MashlinkSettings, default_config_path, load_settings
+from .working_hours import WorkingCalendar
 
 __all__ = [
     "AgencyConfig", "CalendarSettings", "ConfigError", "ConfigIssue", "DeadlinePolicy",

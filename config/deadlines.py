@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from mashlink.config.models import RagTimescale, RagTimescales
-from mashlink.config.settings import MashlinkSettings
-from mashlink.config.working_hours import WorkingCalendar, require_aware
-from mashlink.schemas.codes import Rag
+from .models import RagTimescale, RagTimescales
+from .settings import MashlinkSettings
+from .working_hours import WorkingCalendar, require_aware
+from ..schemas.codes import Rag
 
 
 class DeadlineState(StrEnum):

@@ -60,7 +60,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mashlink.schemas.codes import AgencyKind, LawfulBasis, Purpose
+from ..schemas.codes import AgencyKind, LawfulBasis, Purpose
 
 LB = LawfulBasis
 

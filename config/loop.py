@@ -41,7 +41,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mashlink.config.referrer import EMAIL_PATTERN, MIN_SECRET_LENGTH, SmtpSettings
+from .referrer import EMAIL_PATTERN, MIN_SECRET_LENGTH, SmtpSettings
 
 #: What settles an outcome on a channel: a person acknowledged it, or delivery is the most the channel can say.
 Settlement = Literal["delivered", "acknowledged"]

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.config.subject_fields import check_subject_field
-from mashlink.schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
+from .matching import MatchPolicy
+from .subject_fields import check_subject_field
+from ..schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 

@@ -32,10 +32,10 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
-from mashlink.config.errors import ConfigError, ConfigIssue, issues_from_validation_error
-from mashlink.config.lawful_basis import LawfulBasisRules
-from mashlink.config.loop import LoopSettings, OtherLocalAuthority
-from mashlink.config.models import (
+from .errors import ConfigError, ConfigIssue, issues_from_validation_error
+from .lawful_basis import LawfulBasisRules
+from .loop import LoopSettings, OtherLocalAuthority
+from .models import (
     SENSITIVE_HEALTH,
     SLUG_PATTERN,
     AgencyConfig,
@@ -45,11 +45,11 @@ from mashlink.config.models import (
     RagTimescales,
     SharingPolicy,
 )
-from mashlink.config.referrer import ReferrerNotifySettings
-from mashlink.config.security import SecuritySettings
-from mashlink.config.signing import DEV_KEY_PREFIX, SignerKey, SigningSettings, VerifierKey, dev_secret
-from mashlink.config.yaml_source import MashlinkYamlSource, line_for, yaml_line_map
-from mashlink.schemas.codes import AgencyKind
+from .referrer import ReferrerNotifySettings
+from .security import SecuritySettings
+from .signing import DEV_KEY_PREFIX, SignerKey, SigningSettings, VerifierKey, dev_secret
+from .yaml_source import MashlinkYamlSource, line_for, yaml_line_map
+from ..schemas.codes import AgencyKind
 
 ENV_PREFIX = "MASHLINK_"
 CONFIG_ENV_VAR = "MASHLINK_CONFIG"

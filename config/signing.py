@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
-from mashlink.config.models import SLUG_PATTERN
+from .models import SLUG_PATTERN
 
 #: Every development key (secret or key id) starts with this, so it can be recognised and refused.
 DEV_KEY_PREFIX = "dev-insecure-"

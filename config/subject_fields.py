@@ -29,10 +29,10 @@ _FALLBACK_IDENTIFIER_SYSTEMS: frozenset[str] = frozenset(
 
 def _person_fields() -> frozenset[str]:
     try:
-        from mashlink.schemas.person import PERSON_SHAREABLE_FIELDS
+        from ..schemas.person import PERSON_SHAREABLE_FIELDS
     except ImportError:
         try:
-            from mashlink.schemas.person import Person
+            from ..schemas.person import Person
         except ImportError:
             return _FALLBACK_PERSON_FIELDS
         return frozenset(Person.model_fields) - {"person_id", "unborn", "mother_person_id"}
@@ -41,7 +41,7 @@ def _person_fields() -> frozenset[str]:
 
 def _identifier_systems() -> frozenset[str]:
     try:
-        from mashlink.schemas.identifiers import IdentifierSystem
+        from ..schemas.identifiers import IdentifierSystem
     except ImportError:
         return _FALLBACK_IDENTIFIER_SYSTEMS
     return frozenset(s.value for s in IdentifierSystem)

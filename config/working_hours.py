@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from mashlink.config.models import BANK_HOLIDAY_REGIONS, CalendarSettings
+from .models import BANK_HOLIDAY_REGIONS, CalendarSettings
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)

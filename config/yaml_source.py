@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings, YamlConfigSettingsSource
 
-from mashlink.config.errors import ConfigError, ConfigIssue
+from .errors import ConfigError, ConfigIssue
 
 KeyPath = tuple[str | int, ...]
 

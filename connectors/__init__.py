@@ -7,7 +7,7 @@
 * :mod:`mashlink.connectors.simulators` - the synthetic population, agency simulators, referrals.
 """
 
-from mashlink.connectors.base import (
+from .base import (
     AgencyConnector,
     PermanentEnquiryError,
     response_id_for,

@@ -19,8 +19,8 @@ from __future__ import annotations
 import uuid
 from typing import Protocol, runtime_checkable
 
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ..schemas.codes import AgencyKind
+from ..schemas.enquiry import Enquiry, EnquiryResponse
 
 #: Namespace of every id the connector side derives (never change: ids must be stable across releases).
 CONNECTOR_NAMESPACE = uuid.UUID("3c1d9f0e-8a47-5b2c-9e61-7d04a5b8c2f3")

@@ -27,12 +27,12 @@ from typing import Any, Protocol
 
 import structlog
 
-from mashlink.broker.topology import Topology
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.config.models import AgencyConfig
-from mashlink.config.settings import MashlinkSettings
-from mashlink.connectors.base import AgencyConnector
-from mashlink.connectors.runtime import BrokerFactory
+from ..broker.topology import Topology
+from ..config.errors import ConfigError, ConfigIssue
+from ..config.models import AgencyConfig
+from ..config.settings import MashlinkSettings
+from .base import AgencyConnector
+from .runtime import BrokerFactory
 
 log = structlog.get_logger(__name__)
 
@@ -138,9 +138,9 @@ def _load(path: str) -> Any:
 
 def build_reference(ctx: ConnectorContext) -> BuiltConnector:
     """The reference connector over the simulated agency system (``connector: reference`` or ``--simulated``)."""
-    from mashlink.connectors.reference.factory import reference_connector
+    from .reference.factory import reference_connector
 
-    from mashlink.connectors.events.wiring import native_events
+    from .events.wiring import native_events
 
     options = dict(ctx.agency.options) if ctx.agency.connector == "reference" else {}
     # The simulated agency's "tool" is a drop folder in the state directory: its events queue is consumed too.
@@ -197,7 +197,7 @@ def options_issues(settings: MashlinkSettings) -> list[ConfigIssue]:
         path = OPTION_MODELS.get(agency.connector)
         if path is None:
             continue
-        from mashlink.connectors.delivery.options import parse_connector_options
+        from .delivery.options import parse_connector_options
 
         try:
             parse_connector_options(_load(path), dict(agency.options), i, file=settings.config_file)

@@ -22,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mashlink.matching.decide import ScoredCandidate, SearchOutcome
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
-from mashlink.matching.scorer import ScoredPair
-from mashlink.schemas.codes import MatchMethod, RelationshipType
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.relationship import Relationship
+from ..matching.decide import ScoredCandidate, SearchOutcome
+from ..matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
+from ..matching.scorer import ScoredPair
+from ..schemas.codes import MatchMethod, RelationshipType
+from ..schemas.identifiers import IdentifierSystem
+from ..schemas.person import Person
+from ..schemas.relationship import Relationship
 
 
 @dataclass(frozen=True)

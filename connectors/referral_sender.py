@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from mashlink.broker.client import Broker
-from mashlink.broker.shared_publisher import SharedPublisher
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.referral import Referral
+from ..broker.client import Broker
+from ..broker.shared_publisher import SharedPublisher
+from ..config.settings import HUB_SENDER_ID
+from .base import CONNECTOR_NAMESPACE
+from ..schemas.envelope import Envelope, MessageType
+from ..schemas.referral import Referral
 
 
 class ReferralSink(Protocol):

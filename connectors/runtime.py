@@ -46,15 +46,15 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mashlink.broker.client import Broker
-from mashlink.broker.codec import describe_validation_error
-from mashlink.broker.errors import BrokerError, PublishError, RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import AgencyConnector, PermanentEnquiryError, response_message_id
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
-from mashlink.schemas.envelope import Envelope, MessageType
+from ..broker.client import Broker
+from ..broker.codec import describe_validation_error
+from ..broker.errors import BrokerError, PublishError, RejectReason
+from ..broker.messages import Delivery, HandlerResult
+from ..config.settings import HUB_SENDER_ID
+from .base import AgencyConnector, PermanentEnquiryError, response_message_id
+from ..schemas.codes import Rag
+from ..schemas.enquiry import Enquiry, EnquiryResponse
+from ..schemas.envelope import Envelope, MessageType
 
 log = structlog.get_logger(__name__)
 

@@ -9,11 +9,11 @@ code.
 
 from __future__ import annotations
 
-from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec, settings_codec
-from mashlink.broker.topology import Topology
-from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
-from mashlink.connectors.runtime import BrokerFactory
+from ..broker.client import Broker
+from ..broker.codec import EnvelopeCodec, settings_codec
+from ..broker.topology import Topology
+from ..config.settings import HUB_SENDER_ID, MashlinkSettings
+from .runtime import BrokerFactory
 
 
 def connector_codec(settings: MashlinkSettings, agency_id: str, hub_id: str = HUB_SENDER_ID) -> EnvelopeCodec:

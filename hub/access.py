@@ -16,20 +16,20 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from mashlink.config.security import Permission
-from mashlink.hub.auth.authorise import AccessDecision, ReferralScope
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.disclosures import DisclosureEntry, list_disclosures, record_disclosure
-from mashlink.hub.errors import NotFound
-from mashlink.hub.linked_models import LinkedView
-from mashlink.hub.models import AlertRow, EnquiryRow, EscalationRow, OutcomeRow, ReferralRow
-from mashlink.hub.worklist import WorklistFilter, WorklistRow, list_referrals
-from mashlink.schemas.decision import Outcome
-from mashlink.schemas.events import Alert
-from mashlink.schemas.referral import Referral
-from mashlink.hub.release import ViewerScope, agencies_shown, release_view
-from mashlink.hub.results import ReferralStatus
-from mashlink.hub.service import HubService
+from ..config.security import Permission
+from .auth.authorise import AccessDecision, ReferralScope
+from .auth.principal import Principal
+from .disclosures import DisclosureEntry, list_disclosures, record_disclosure
+from .errors import NotFound
+from .linked_models import LinkedView
+from .models import AlertRow, EnquiryRow, EscalationRow, OutcomeRow, ReferralRow
+from .worklist import WorklistFilter, WorklistRow, list_referrals
+from ..schemas.decision import Outcome
+from ..schemas.events import Alert
+from ..schemas.referral import Referral
+from .release import ViewerScope, agencies_shown, release_view
+from .results import ReferralStatus
+from .service import HubService
 
 MAX_ACTOR = 200
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mashlink.hub.models import AlertRow, LoopEscalationRow, ReferralRow, ReferralStatus
-from mashlink.schemas.events import Alert, AlertKind, WatchReason
+from .models import AlertRow, LoopEscalationRow, ReferralRow, ReferralStatus
+from ..schemas.events import Alert, AlertKind, WatchReason
 
 NOT_STATED = "not_stated"
 _DETAIL_REASON = re.compile(r"watched because:\s*([a-z_]+)")

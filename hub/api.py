@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
+from importlib.metadata import version as distribution_version
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -30,16 +31,15 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import mashlink
-from mashlink.config.security import Permission, Role
-from mashlink.hub.access import AccessService, actor_of
-from mashlink.hub.audit_anchor import AuditAnchor
-from mashlink.hub.audit_watch import AuditCheck
-from mashlink.hub.auth.authorise import BREAK_GLASS_READS, AccessDecision, authorise
-from mashlink.hub.auth.http import Authenticator, www_authenticate
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier, verifier_for
-from mashlink.hub.dead_letters import (
+from ..config.security import Permission, Role
+from .access import AccessService, actor_of
+from .audit_anchor import AuditAnchor
+from .audit_watch import AuditCheck
+from .auth.authorise import BREAK_GLASS_READS, AccessDecision, authorise
+from .auth.http import Authenticator, www_authenticate
+from .auth.principal import Principal
+from .auth.tokens import AuthenticationError, TokenVerifier, verifier_for
+from .dead_letters import (
     DeadLetterActionRequest,
     DeadLetterActionResult,
     DeadLetters,
@@ -48,18 +48,18 @@ from mashlink.hub.dead_letters import (
     act_on_dead_letter,
     record_body_read,
 )
-from mashlink.hub.disclosures import DisclosureEntry
-from mashlink.hub.errors import Conflict, InvalidInput, NotFound
-from mashlink.hub.linked_models import MatchConfirmation
-from mashlink.hub.loop_api import add_loop_routes
-from mashlink.hub.match_review import MatchDecisionBody
-from mashlink.hub.results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
-from mashlink.broker.errors import BrokerError, ParkedMessageNotFound, PublishError
-from mashlink.hub.service import HubService
-from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.codes import OutcomeType, Rag
-from mashlink.schemas.decision import Decision
-from mashlink.schemas.referral import Referral
+from .disclosures import DisclosureEntry
+from .errors import Conflict, InvalidInput, NotFound
+from .linked_models import MatchConfirmation
+from .loop_api import add_loop_routes
+from .match_review import MatchDecisionBody
+from .results import DecisionResult, OpenEnquiryStats, ReferralStatus, RerateResult, SubmitResult
+from ..broker.errors import BrokerError, ParkedMessageNotFound, PublishError
+from .service import HubService
+from ..schemas.audit import AuditEvent
+from ..schemas.codes import OutcomeType, Rag
+from ..schemas.decision import Decision
+from ..schemas.referral import Referral
 
 #: OpenAPI extension naming the permission that guards a route ("public" for the health probes).
 PERMISSION_KEY = "x-mashlink-permission"
@@ -217,7 +217,7 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
 
     app = FastAPI(
         title="mashlink hub",
-        version=mashlink.__version__,
+        version=distribution_version("mashlink"),
         description="MASH hub: referrals, enquiry fan-out, linked view, decisions and audit. "
                     "Every route except /health/* needs a bearer token.",
         docs_url=None, redoc_url=None, openapi_url=None,
@@ -548,7 +548,7 @@ def create_app(service: HubService, *, verifier: TokenVerifier | None = None,
              **guarded(Permission.METRICS_READ))
     def metrics() -> PlainTextResponse:
         """Prometheus metrics: the sections of ``hub.metrics`` (enquiries, latency, relay, queues, dead letters, audit)."""
-        from mashlink.hub.metrics import MetricSources, exposition
+        from .metrics import MetricSources, exposition
 
         sources = MetricSources(service, queue_stats=queue_stats, dead_letters=dead_letters,
                                 audit_check=audit_check, now=service.clock())

@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from mashlink.hub.models import AuditEventRow, AuditHeadRow
-from mashlink.schemas.audit import AuditEvent
+from .models import AuditEventRow, AuditHeadRow
+from ..schemas.audit import AuditEvent
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1

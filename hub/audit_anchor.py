@@ -27,9 +27,9 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mashlink.hub.audit import GENESIS_HASH, HEAD_ID, VerificationProblem
-from mashlink.hub.models import AuditEventRow, AuditHeadRow
-from mashlink.schemas.base import CanonicalModel, UtcDatetime
+from .audit import GENESIS_HASH, HEAD_ID, VerificationProblem
+from .models import AuditEventRow, AuditHeadRow
+from ..schemas.base import CanonicalModel, UtcDatetime
 
 ANCHOR_KIND = "mashlink.audit-anchor"
 

@@ -22,8 +22,8 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from mashlink.config.settings import MashlinkSettings
-from mashlink.config.atomic_files import fsync_dir
+from ..config.settings import MashlinkSettings
+from ..config.atomic_files import fsync_dir
 
 KEY_FILE = Path("keys") / "audit.key"
 _MIN_KEY_CHARS = 16

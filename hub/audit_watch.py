@@ -45,12 +45,12 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.config.atomic_files import atomic_write_text, fsync_dir
-from mashlink.hub.audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
-from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, sign_anchor
-from mashlink.hub.db import snapshot, try_cluster_lock
-from mashlink.hub.service import HubService
+from ..config.settings import HUB_SENDER_ID
+from ..config.atomic_files import atomic_write_text, fsync_dir
+from .audit import GENESIS_HASH, VerificationProblem, verify_audit_chain
+from .audit_anchor import AuditAnchor, check_anchors, sign_anchor
+from .db import snapshot, try_cluster_lock
+from .service import HubService
 
 log = structlog.get_logger(__name__)
 #: The cluster-wide lock an audit self-check pass holds (PostgreSQL advisory lock, per schema).

@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.broker.errors import ParkedMessageNotFound, RejectReason
-from mashlink.broker.messages import ParkedMessage
-from mashlink.broker.redact import parked_metadata, redact_body
-from mashlink.config.security import Role
-from mashlink.hub.access import actor_of
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.disclosures import record_disclosure
-from mashlink.hub.models import ReferralRow
-from mashlink.hub.service import HubService
+from ..broker.errors import ParkedMessageNotFound, RejectReason
+from ..broker.messages import ParkedMessage
+from ..broker.redact import parked_metadata, redact_body
+from ..config.security import Role
+from .access import actor_of
+from .auth.principal import Principal
+from .disclosures import record_disclosure
+from .models import ReferralRow
+from .service import HubService
 
 if TYPE_CHECKING:
-    from mashlink.broker.client import Broker
+    from ..broker.client import Broker
 
 BODY_READ_ACTION = "dlq.body_read"
 WHAT = "dlq_body"

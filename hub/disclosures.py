@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mashlink.config.security import Role
-from mashlink.hub.audit import MAX_DETAIL_TEXT
-from mashlink.hub.models import DisclosureRow
-from mashlink.hub.unit import UnitOfWork
+from ..config.security import Role
+from .audit import MAX_DETAIL_TEXT
+from .models import DisclosureRow
+from .unit import UnitOfWork
 
 READ_ACTION = "record.read"
 #: What was disclosed; new kinds are allowed if they are codes (see ``_CODE``).

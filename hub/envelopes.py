@@ -7,9 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.envelope import Envelope, MessageType
+from ..config.settings import HUB_SENDER_ID
+from ..schemas.codes import Rag
+from ..schemas.envelope import Envelope, MessageType
 
 def new_message_id() -> str:
     return uuid.uuid4().hex

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from mashlink.config.lawful_basis import BasisRequirement, LawfulBasisRules
-from mashlink.schemas.codes import AgencyKind, LawfulBasis, Purpose
-from mashlink.schemas.referral import Referral
+from ..config.lawful_basis import BasisRequirement, LawfulBasisRules
+from ..schemas.codes import AgencyKind, LawfulBasis, Purpose
+from ..schemas.referral import Referral
 
 
 def check_lawful_basis(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mashlink.hub.models import EnquiryRow, EnquiryStatus, ReferralRow, ReferralStatus
-from mashlink.hub.unit import UnitOfWork
-from mashlink.schemas.events import EscalationLevel
+from .models import EnquiryRow, EnquiryStatus, ReferralRow, ReferralStatus
+from .unit import UnitOfWork
+from ..schemas.events import EscalationLevel
 
 ACTIVE = (EnquiryStatus.OPEN.value, EnquiryStatus.PARTIAL.value)
 

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mashlink.matching.rules import MatchDecision
-from mashlink.schemas.codes import (
+from ..matching.rules import MatchDecision
+from ..schemas.codes import (
     AgencyKind,
     FindingCategory,
     HandlingCode,
@@ -25,8 +25,8 @@ from mashlink.schemas.codes import (
     Reliability,
     Sensitivity,
 )
-from mashlink.schemas.finding import SourceRef
-from mashlink.schemas.person import Person
+from ..schemas.finding import SourceRef
+from ..schemas.person import Person
 
 SubjectRole = Literal["subject", "household"]
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - import only for type checkers (avoids a cycle)
-    from mashlink.hub.linked_models import AgencyMatch, ChronologyEntry, LinkedSubject, LinkedView
+    from .linked_models import AgencyMatch, ChronologyEntry, LinkedSubject, LinkedView
 
 
 def _when(value: date | datetime | None) -> str:

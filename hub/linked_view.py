@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
-from mashlink.hub.linked_models import (
+from .linked_models import (
     AgencyMatch,
     AgencyState,
     AgencyStatus,
@@ -60,27 +60,27 @@ from mashlink.hub.linked_models import (
     SubjectRole,
     ViewIssue,
 )
-from mashlink.hub.linked_render import render_text
-from mashlink.matching.rules import (
+from .linked_render import render_text
+from ..matching.rules import (
     DEFAULT_THRESHOLDS,
     MatchDecision,
     MatchThresholds,
     match_person,
     min_decision,
 )
-from mashlink.schemas.codes import (
+from ..schemas.codes import (
     AgencyKind,
     FindingCategory,
     MatchMethod,
     RelationshipType,
     ResponseStatus,
 )
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.referral import Referral
-from mashlink.schemas.relationship import Relationship
+from ..schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch
+from ..schemas.finding import Finding
+from ..schemas.identifiers import IdentifierSystem
+from ..schemas.person import Person
+from ..schemas.referral import Referral
+from ..schemas.relationship import Relationship
 
 __all__ = [
     "AgencyMatch", "AgencyState", "AgencyStatus", "ChronologyEntry", "LinkedSubject", "LinkedView",

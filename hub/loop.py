@@ -23,11 +23,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mashlink.config.loop import LoopSettings, WorkingWindow
-from mashlink.config.working_hours import WorkingCalendar
-from mashlink.hub.models import LoopEscalationRow, OutcomeRow, ReferralRow, ReferralStatus
-from mashlink.hub.unit import UnitOfWork
-from mashlink.schemas.events import EscalationLevel
+from ..config.loop import LoopSettings, WorkingWindow
+from ..config.working_hours import WorkingCalendar
+from .models import LoopEscalationRow, OutcomeRow, ReferralRow, ReferralStatus
+from .unit import UnitOfWork
+from ..schemas.events import EscalationLevel
 
 TRACKER_ACTOR = "deadline-tracker"
 FAILED = "failed"

@@ -21,12 +21,12 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.security import Permission
-from mashlink.hub.access import AccessService, actor_of
-from mashlink.hub.alerts import AlertView
-from mashlink.hub.auth.authorise import AccessDecision, authorise
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.loop_views import (
+from ..config.security import Permission
+from .access import AccessService, actor_of
+from .alerts import AlertView
+from .auth.authorise import AccessDecision, authorise
+from .auth.principal import Principal
+from .loop_views import (
     DecisionDeadline,
     EscalationView,
     ReceiptView,
@@ -34,8 +34,8 @@ from mashlink.hub.loop_views import (
     ReferralLoop,
     TransferView,
 )
-from mashlink.hub.release import ViewerScope
-from mashlink.hub.service import HubService
+from .release import ViewerScope
+from .service import HubService
 
 ALERT_ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
                                description="Alert id (printable ASCII, at most 64 characters)")]

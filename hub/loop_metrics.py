@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.orm import Session
 
-from mashlink.hub.loop_views import LoopCounts, loop_counts
+from .loop_views import LoopCounts, loop_counts
 
 #: (metric name, help, LoopCounts field)
 GAUGES: tuple[tuple[str, str, str], ...] = (

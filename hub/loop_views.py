@@ -17,9 +17,9 @@ from pydantic import BaseModel
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from mashlink.config.loop import OtherLocalAuthority, find_other_la
-from mashlink.hub.alerts import AlertView
-from mashlink.hub.models import (
+from ..config.loop import OtherLocalAuthority, find_other_la
+from .alerts import AlertView
+from .models import (
     AlertRow,
     DecisionRow,
     LoopEscalationRow,

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mashlink.hub.linked_models import LinkedView, MatchConfirmation
-from mashlink.hub.models import MatchDecisionRow
+from .linked_models import LinkedView, MatchConfirmation
+from .models import MatchDecisionRow
 
 CONFIRMED_ACTION = "match.confirmed"
 REJECTED_ACTION = "match.rejected"

@@ -35,16 +35,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from mashlink.hub.loop_metrics import GAUGES as LOOP_GAUGES
-from mashlink.hub.loop_metrics import add_loop_metrics
-from mashlink.hub.models import OUTSTANDING, AlertRow, AuditEventRow, EnquiryRow, OutboxRow, ResponseRow
+from .loop_metrics import GAUGES as LOOP_GAUGES
+from .loop_metrics import add_loop_metrics
+from .models import OUTSTANDING, AlertRow, AuditEventRow, EnquiryRow, OutboxRow, ResponseRow
 
 log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
-    from mashlink.hub.audit_watch import AuditCheck
-    from mashlink.hub.dead_letters import DeadLetters
-    from mashlink.hub.service import HubService
+    from .audit_watch import AuditCheck
+    from .dead_letters import DeadLetters
+    from .service import HubService
 
 #: Round trip (enquiry sent -> final answer received) bucket bounds in seconds: a minute to a working week.
 ROUND_TRIP_BUCKETS_S: tuple[float, ...] = (

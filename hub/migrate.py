@@ -30,7 +30,7 @@ from alembic.script import ScriptDirectory
 import structlog
 from sqlalchemy import Engine, text
 
-from mashlink.hub.db import is_sqlite, make_engine
+from .db import is_sqlite, make_engine
 
 log = structlog.get_logger(__name__)
 

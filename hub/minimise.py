@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mashlink.config.models import SharingPolicy
-from mashlink.schemas.person import PERSON_SHAREABLE_FIELDS, Person
+from ..config.models import SharingPolicy
+from ..schemas.person import PERSON_SHAREABLE_FIELDS, Person
 
 ALWAYS_KEPT: frozenset[str] = frozenset({"person_id", "unborn", "mother_person_id"})
 

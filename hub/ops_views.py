@@ -23,12 +23,12 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from mashlink.broker.topology import RAG_ORDER, Topology
-from mashlink.hub.models import OUTSTANDING, AuditEventRow, EnquiryRow, ReferralRow
-from mashlink.hub.service import HubService
-from mashlink.hub.worklist import hours_left
-from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.codes import Rag
+from ..broker.topology import RAG_ORDER, Topology
+from .models import OUTSTANDING, AuditEventRow, EnquiryRow, ReferralRow
+from .service import HubService
+from .worklist import hours_left
+from ..schemas.audit import AuditEvent
+from ..schemas.codes import Rag
 
 MAX_ROWS = 500
 

@@ -32,11 +32,11 @@ import structlog
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mashlink.broker.codec import EnvelopeCodec
-from mashlink.broker.errors import MessageRejected, PublishError
-from mashlink.broker.link import RawMessage
-from mashlink.hub.db import is_sqlite, read_only
-from mashlink.hub.models import OutboxRow
+from ..broker.codec import EnvelopeCodec
+from ..broker.errors import MessageRejected, PublishError
+from ..broker.link import RawMessage
+from .db import is_sqlite, read_only
+from .models import OutboxRow
 
 log = structlog.get_logger(__name__)
 

@@ -33,16 +33,16 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mashlink.broker.codec import describe_validation_error
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.config.settings import REFERRER_NOTIFIER_ID
-from mashlink.hub.loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
-from mashlink.hub.models import EscalationRow, OutboxRow, OutcomeRow, ReceiptRow, ReferralRow
-from mashlink.hub.responses import remember
-from mashlink.hub.unit import UnitOfWork
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
+from ..broker.codec import describe_validation_error
+from ..broker.errors import RejectReason
+from ..broker.messages import Delivery, HandlerResult
+from ..config.settings import REFERRER_NOTIFIER_ID
+from .loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
+from .models import EscalationRow, OutboxRow, OutcomeRow, ReceiptRow, ReferralRow
+from .responses import remember
+from .unit import UnitOfWork
+from ..schemas.envelope import MessageType
+from ..schemas.receipt import DeliveryReceipt, ReceiptStatus
 
 REFERRER = "referrer"
 #: Who may send a receipt for the referrer: the notifier's own identity only (it holds no hub key).

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mashlink.hub.errors import Conflict
-from mashlink.hub.service import HubService
-from mashlink.schemas.referral import Referral
+from .errors import Conflict
+from .service import HubService
+from ..schemas.referral import Referral
 
 
 class HubReferralSink:

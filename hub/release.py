@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from mashlink.config.models import SharingPolicy
-from mashlink.config.security import Role
-from mashlink.hub.auth.authorise import MASH_ROLES
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.linked_models import LinkedSubject, LinkedView
-from mashlink.hub.linked_view import display_name
-from mashlink.hub.minimise import minimise_person
+from ..config.models import SharingPolicy
+from ..config.security import Role
+from .auth.authorise import MASH_ROLES
+from .auth.principal import Principal
+from .linked_models import LinkedSubject, LinkedView
+from .linked_view import display_name
+from .minimise import minimise_person
 
 
 class ViewerScope(BaseModel):

@@ -25,12 +25,12 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
-from mashlink.broker.codec import describe_validation_error
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.hub.lifecycle import closure_reason, schedule_escalation
-from mashlink.hub.models import (
+from ..broker.codec import describe_validation_error
+from ..config.settings import HUB_SENDER_ID
+from ..broker.errors import RejectReason
+from ..broker.messages import Delivery, HandlerResult
+from .lifecycle import closure_reason, schedule_escalation
+from .models import (
     EnquiryRow,
     EnquiryStatus,
     InboxRow,
@@ -38,9 +38,9 @@ from mashlink.hub.models import (
     ReferralStatus,
     ResponseRow,
 )
-from mashlink.hub.unit import HubStore, UnitOfWork
-from mashlink.schemas.enquiry import EnquiryResponse
-from mashlink.schemas.envelope import Envelope, MessageType
+from .unit import HubStore, UnitOfWork
+from ..schemas.enquiry import EnquiryResponse
+from ..schemas.envelope import Envelope, MessageType
 
 HUB_ACTOR = HUB_SENDER_ID  # the hub acts in the audit log under the id it signs with
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from mashlink.schemas.codes import AgencyKind, OutcomeType, Rag
-from mashlink.schemas.decision import Decision
-from mashlink.schemas.referral import RagChange
+from ..schemas.codes import AgencyKind, OutcomeType, Rag
+from ..schemas.decision import Decision
+from ..schemas.referral import RagChange
 
 
 class SentEnquiry(BaseModel):

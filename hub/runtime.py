@@ -35,15 +35,15 @@ from typing import Any
 
 import structlog
 
-from mashlink.broker.client import Broker
-from mashlink.broker.consumer import Rejection
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.headers import synthetic_message_id
-from mashlink.schemas.envelope import MessageType
-from mashlink.hub.audit_watch import AuditWatch
-from mashlink.hub.outbox import OutboxRelay
-from mashlink.hub.service import HubService
-from mashlink.hub.tracker import DeadlineTracker
+from ..broker.client import Broker
+from ..broker.consumer import Rejection
+from ..broker.errors import RejectReason
+from ..broker.headers import synthetic_message_id
+from ..schemas.envelope import MessageType
+from .audit_watch import AuditWatch
+from .outbox import OutboxRelay
+from .service import HubService
+from .tracker import DeadlineTracker
 
 log = structlog.get_logger(__name__)
 

@@ -18,26 +18,26 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Engine, and_, case, func, select
 
-from mashlink.broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.broker.topology import Topology
-from mashlink.config.deadlines import DeadlinePolicy
-from mashlink.config.loop import find_other_la
-from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings
-from mashlink.hub.alerts import AlertView, watch_reason
-from mashlink.hub.audit import VerificationResult, verify_audit_chain
-from mashlink.hub.audit_anchor import AuditAnchor, check_anchors, take_anchor
-from mashlink.hub.audit_key import audit_key_for
-from mashlink.hub.db import make_engine, session_factory, snapshot
-from mashlink.hub.envelopes import hub_envelope
-from mashlink.hub.errors import Conflict, InvalidInput, NotFound
-from mashlink.hub.lawful import check_lawful_basis
-from mashlink.hub.lifecycle import ACTIVE, schedule_escalation
-from mashlink.hub.linked_models import MatchConfirmation
-from mashlink.hub.loop import LoopPolicy, schedule_acknowledgement, schedule_decision
-from mashlink.hub.loop_views import LoopCounts, LoopFlags, ReferralLoop, loop_counts, referral_loop, worklist_flags
-from mashlink.hub.match_review import (
+from ..broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
+from ..broker.errors import RejectReason
+from ..broker.messages import Delivery, HandlerResult
+from ..broker.topology import Topology
+from ..config.deadlines import DeadlinePolicy
+from ..config.loop import find_other_la
+from ..config.settings import HUB_SENDER_ID, MashlinkSettings
+from .alerts import AlertView, watch_reason
+from .audit import VerificationResult, verify_audit_chain
+from .audit_anchor import AuditAnchor, check_anchors, take_anchor
+from .audit_key import audit_key_for
+from .db import make_engine, session_factory, snapshot
+from .envelopes import hub_envelope
+from .errors import Conflict, InvalidInput, NotFound
+from .lawful import check_lawful_basis
+from .lifecycle import ACTIVE, schedule_escalation
+from .linked_models import MatchConfirmation
+from .loop import LoopPolicy, schedule_acknowledgement, schedule_decision
+from .loop_views import LoopCounts, LoopFlags, ReferralLoop, loop_counts, referral_loop, worklist_flags
+from .match_review import (
     CONFIRMED_ACTION,
     REJECTED_ACTION,
     MatchDecisionRecord,
@@ -46,9 +46,9 @@ from mashlink.hub.match_review import (
     link_problems,
     stored_decisions,
 )
-from mashlink.hub.migrate import migrate_engine
-from mashlink.hub.minimise import minimise_people, withheld_fields
-from mashlink.hub.models import (
+from .migrate import migrate_engine
+from .minimise import minimise_people, withheld_fields
+from .models import (
     OUTSTANDING,
     AlertRow,
     AuditEventRow,
@@ -62,11 +62,11 @@ from mashlink.hub.models import (
     ReferralStatus,
     ResponseRow,
 )
-from mashlink.hub.outbox import OutboxRelay, Publisher
-from mashlink.hub.receipts import handle_receipt
-from mashlink.hub.tracker import DeadlineTracker
-from mashlink.hub.responses import already_processed, handle_response_batch, remember
-from mashlink.hub.results import (
+from .outbox import OutboxRelay, Publisher
+from .receipts import handle_receipt
+from .tracker import DeadlineTracker
+from .responses import already_processed, handle_response_batch, remember
+from .results import (
     DecisionResult,
     EnquiryStatRow,
     EnquiryState,
@@ -77,15 +77,15 @@ from mashlink.hub.results import (
     SentEnquiry,
     SubmitResult,
 )
-from mashlink.hub.team_notify import TeamNotifier
-from mashlink.hub.unit import HubStore, UnitOfWork
-from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.codes import AgencyKind, OutcomeType, Rag
-from mashlink.schemas.decision import Decision, Outcome
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.events import Alert
-from mashlink.schemas.referral import RagChange, Referral
+from .team_notify import TeamNotifier
+from .unit import HubStore, UnitOfWork
+from ..schemas.audit import AuditEvent
+from ..schemas.codes import AgencyKind, OutcomeType, Rag
+from ..schemas.decision import Decision, Outcome
+from ..schemas.enquiry import Enquiry, EnquiryResponse
+from ..schemas.envelope import MessageType
+from ..schemas.events import Alert
+from ..schemas.referral import RagChange, Referral
 
 REFERRER = "referrer"
 _ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -637,7 +637,7 @@ class HubService:
 
     def linked_view(self, referral_id: str, now: datetime | None = None) -> Any:
         """The linked view (``mashlink.hub.linked_view.build_linked_view``) of one referral."""
-        from mashlink.hub.linked_view import build_linked_view
+        from .linked_view import build_linked_view
 
         now = now or self.clock()
         with self.store.read() as session:

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from mashlink.config.loop import TeamChannel
-from mashlink.config.referrer import SmtpSettings
+from ..config.loop import TeamChannel
+from ..config.referrer import SmtpSettings
 
 RETRY_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 TIMESTAMP_HEADER = "X-Mashlink-Timestamp"

@@ -38,12 +38,12 @@ import structlog
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from mashlink.config.loop import TeamChannel
-from mashlink.config.settings import MashlinkSettings
-from mashlink.hub.alerts import alert_facts, email_text, escalation_facts
-from mashlink.hub.models import AlertRow, LoopEscalationRow, ReferralRow, TeamNotificationRow
-from mashlink.hub.team_channels import PermanentSendError, TransientSendError, send_email, send_webhook
-from mashlink.hub.unit import HubStore, UnitOfWork
+from ..config.loop import TeamChannel
+from ..config.settings import MashlinkSettings
+from .alerts import alert_facts, email_text, escalation_facts
+from .models import AlertRow, LoopEscalationRow, ReferralRow, TeamNotificationRow
+from .team_channels import PermanentSendError, TransientSendError, send_email, send_webhook
+from .unit import HubStore, UnitOfWork
 
 log = structlog.get_logger("mashlink.hub.team_notify")
 

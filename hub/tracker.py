@@ -32,17 +32,17 @@ from datetime import datetime
 import structlog
 from sqlalchemy import func, select
 
-from mashlink.broker.topology import Topology
-from mashlink.hub.db import try_cluster_lock
-from mashlink.hub.envelopes import hub_envelope
-from mashlink.hub.lifecycle import ACTIVE, maybe_close_referral, schedule_escalation
-from mashlink.hub.loop import LoopTickCounts, next_loop_escalation_at, raise_loop_escalations
-from mashlink.hub.models import EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
-from mashlink.hub.results import TickResult
-from mashlink.hub.unit import Clock, HubStore, UnitOfWork
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.events import Escalation, EscalationLevel
+from ..broker.topology import Topology
+from .db import try_cluster_lock
+from .envelopes import hub_envelope
+from .lifecycle import ACTIVE, maybe_close_referral, schedule_escalation
+from .loop import LoopTickCounts, next_loop_escalation_at, raise_loop_escalations
+from .models import EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
+from .results import TickResult
+from .unit import Clock, HubStore, UnitOfWork
+from ..schemas.codes import Rag
+from ..schemas.envelope import MessageType
+from ..schemas.events import Escalation, EscalationLevel
 
 log = structlog.get_logger(__name__)
 TRACKER_ACTOR = "hub.deadline-tracker"

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mashlink.broker.codec import EnvelopeCodec
-from mashlink.broker.messages import OutgoingMessage
-from mashlink.hub.audit import AuditBuffer
-from mashlink.hub.db import read_only
-from mashlink.hub.models import OutboxRow
-from mashlink.schemas.audit import AuditEvent
+from ..broker.codec import EnvelopeCodec
+from ..broker.messages import OutgoingMessage
+from .audit import AuditBuffer
+from .db import read_only
+from .models import OutboxRow
+from ..schemas.audit import AuditEvent
 
 Clock = Callable[[], datetime]
 

@@ -22,15 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mashlink.config.deadlines import DeadlinePolicy
-from mashlink.config.models import SharingPolicy
-from mashlink.hub.linked_view import display_name
-from mashlink.hub.minimise import minimise_people
-from mashlink.hub.loop_views import LoopFlags, worklist_flags
-from mashlink.hub.models import OUTSTANDING, AlertRow, EnquiryRow, OutcomeRow, ReferralRow
-from mashlink.schemas.codes import Rag
-from mashlink.schemas.person import Person
-from mashlink.schemas.referral import Referral
+from ..config.deadlines import DeadlinePolicy
+from ..config.models import SharingPolicy
+from .linked_view import display_name
+from .minimise import minimise_people
+from .loop_views import LoopFlags, worklist_flags
+from .models import OUTSTANDING, AlertRow, EnquiryRow, OutcomeRow, ReferralRow
+from ..schemas.codes import Rag
+from ..schemas.person import Person
+from ..schemas.referral import Referral
 
 DUE_SOON = timedelta(hours=24)
 

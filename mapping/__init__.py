@@ -2,14 +2,14 @@
 
 Public API::
 
-    from mashlink.mapping import load_spec, default_registry, translate_files
+    from . import load_spec, default_registry, translate_files
     mapping = load_spec("config/mappings/generic-json.yaml")
     record = mapping.translate(native_dict, Position("export.json", 1))
 """
 
-from mashlink.mapping.batch import BatchResult, translate_files
-from mashlink.mapping.compiler import CompiledMapping, ExplainRow, load_spec
-from mashlink.mapping.errors import (
+from .batch import BatchResult, translate_files
+from .compiler import CompiledMapping, ExplainRow, load_spec
+from .errors import (
     InputError,
     Issue,
     MappingEngineError,
@@ -18,8 +18,8 @@ from mashlink.mapping.errors import (
     SpecError,
     SpecErrors,
 )
-from mashlink.mapping.formats import FormatEntry, FormatRegistry, default_registry, mappings_dir
-from mashlink.mapping.readers import Reader, RowProblem, read_csv, read_hl7v2, read_json, read_xml
+from .formats import FormatEntry, FormatRegistry, default_registry, mappings_dir
+from .readers import Reader, RowProblem, read_csv, read_hl7v2, read_json, read_xml
 
 __all__ = [
     "BatchResult", "translate_files", "CompiledMapping", "ExplainRow", "load_spec", "InputError",

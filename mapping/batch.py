@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mashlink.mapping.compiler import CompiledMapping
-from mashlink.mapping.errors import InputError, Issue, RecordError  # noqa: F401 (InputError re-exported)
-from mashlink.mapping.readers import Reader, RowProblem
-from mashlink.mapping.stream import StreamSummary, iter_native
+from .compiler import CompiledMapping
+from .errors import InputError, Issue, RecordError  # noqa: F401 (InputError re-exported)
+from .readers import Reader, RowProblem
+from .stream import StreamSummary, iter_native
 
 
 @dataclass

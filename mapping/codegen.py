@@ -34,10 +34,10 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mashlink.mapping import transforms as transforms_module
-from mashlink.mapping import scalars as scalars_module
-from mashlink.mapping.scalars import structure_of
-from mashlink.mapping.targets import APPEND, TargetStep
+from . import transforms as transforms_module
+from . import scalars as scalars_module
+from .scalars import structure_of
+from .targets import APPEND, TargetStep
 
 FastTranslate = Callable[[Any], "dict[str, Any] | None"]
 

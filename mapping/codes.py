@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from mashlink.mapping.errors import SpecError
-from mashlink.mapping.yamlmarks import MarkedDict, load_marked_yaml
+from .errors import SpecError
+from .yamlmarks import MarkedDict, load_marked_yaml
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,6 @@ def load_tables(directories: list[Path]) -> dict[str, CodeTable]:
 
 def default_codes_dir() -> Path:
     """``config/mappings/codes`` of the installed package."""
-    from mashlink import config
+    from .. import config
 
     return Path(config.__file__).parent / "mappings" / "codes"

@@ -22,9 +22,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mashlink.mapping.codegen import compile_fast
-from mashlink.mapping.codes import CodeTable, CodeEntry, default_codes_dir, load_tables
-from mashlink.mapping.errors import (
+from .codegen import compile_fast
+from .codes import CodeTable, CodeEntry, default_codes_dir, load_tables
+from .errors import (
     Issue,
     PathSyntaxError,
     Position,
@@ -33,9 +33,9 @@ from mashlink.mapping.errors import (
     SpecErrors,
     TransformError,
 )
-from mashlink.mapping.paths import CompiledPath, compile_path
-from mashlink.mapping.spec import CodeRef, RuleSpec, SpecFile
-from mashlink.mapping.targets import (
+from .paths import CompiledPath, compile_path
+from .spec import CodeRef, RuleSpec, SpecFile
+from .targets import (
     APPEND,
     ResolvedTarget,
     TargetStep,
@@ -46,11 +46,11 @@ from mashlink.mapping.targets import (
     resolve_target,
     value_adapter,
 )
-from mashlink.mapping.targets import _unwrap
-from mashlink.mapping import scalars
-from mashlink.mapping.scalars import STRUCTURE_MESSAGE, TOO_MANY_ITEMS_MESSAGE, structure_of
-from mashlink.mapping.transforms import LIST_TRANSFORMS, TRANSFORMS, describe
-from mashlink.mapping.yamlmarks import MarkedDict, MarkedList, line_of, load_marked_yaml
+from .targets import _unwrap
+from . import scalars
+from .scalars import STRUCTURE_MESSAGE, TOO_MANY_ITEMS_MESSAGE, structure_of
+from .transforms import LIST_TRANSFORMS, TRANSFORMS, describe
+from .yamlmarks import MarkedDict, MarkedList, line_of, load_marked_yaml
 
 
 def _structured_target(resolved: ResolvedTarget) -> bool:
@@ -64,7 +64,7 @@ def _structured_target(resolved: ResolvedTarget) -> bool:
 
 def default_models() -> Mapping[str, type[BaseModel]]:
     """Target models a spec may name: the canonical top-level models."""
-    from mashlink.schemas.registry import TOP_LEVEL_MODELS
+    from ..schemas.registry import TOP_LEVEL_MODELS
 
     return TOP_LEVEL_MODELS
 
@@ -576,7 +576,7 @@ class _Compiler:
         annotation = resolved.annotation
         if resolved.is_list:
             import typing
-            from mashlink.mapping.targets import _unwrap
+            from .targets import _unwrap
             annotation = typing.get_args(_unwrap(annotation))[0]
         adapter = value_adapter(annotation)
         if adapter is None:

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from mashlink.mapping.readers import Reader, read_csv, read_hl7v2, read_json, read_xml
+from .readers import Reader, read_csv, read_hl7v2, read_json, read_xml
 
 ENTRY_POINT_GROUP = "mashlink.formats"
 
 
 def mappings_dir() -> Path:
     """``config/mappings`` of the installed package (default specs live here)."""
-    from mashlink import config
+    from .. import config
 
     return Path(config.__file__).parent / "mappings"
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from mashlink.mapping import safe_json
-from mashlink.mapping.errors import InputError, Position
-from mashlink.mapping.limits import env_int
+from . import safe_json
+from .errors import InputError, Position
+from .limits import env_int
 
 
 #: Largest XML file ``read_xml`` parses whole (``MASHLINK_XML_MAX_BYTES``; the tree costs a few times the file).
@@ -120,7 +120,7 @@ def read_xml(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tup
     """An XML document parsed safely (no entities, no network); positions carry source lines."""
     from lxml import etree
 
-    from mashlink.mapping.paths.xpath import complete_document, forget_document
+    from .paths.xpath import complete_document, forget_document
 
     try:
         size = path.stat().st_size
@@ -173,7 +173,7 @@ def hl7_messages(path: Path, text: str) -> list[tuple[int, str]]:
 
 def read_hl7v2(path: Path, mapping: MappingLike, warn: Any = None) -> Iterator[tuple[Any, Position]]:
     """A file of ER7 HL7 v2 messages (each starts with MSH); one message is one record."""
-    from mashlink.mapping.paths.hl7 import split_message
+    from .paths.hl7 import split_message
 
     for number, (line, message) in enumerate(hl7_messages(path, _read_text(path, "utf-8")), start=1):
         position = Position(str(path), number, line=line)

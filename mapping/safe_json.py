@@ -25,8 +25,8 @@ import json
 import re
 from typing import Any
 
-from mashlink.mapping.errors import InputError
-from mashlink.mapping.limits import env_int
+from .errors import InputError
+from .limits import env_int
 
 
 MAX_BYTES = env_int("MASHLINK_JSON_MAX_BYTES", 256 * 1024 * 1024)

@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from mashlink.mapping.limits import env_int
+from .limits import env_int
 
 _SCALARS = (str, int, float, bool, Decimal, date, datetime, time)
 _Element = etree._Element

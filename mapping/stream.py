@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mashlink.mapping.compiler import CompiledMapping
-from mashlink.mapping.errors import InputError, Issue, Position, RecordError
-from mashlink.mapping.readers import Reader, RowProblem
+from .compiler import CompiledMapping
+from .errors import InputError, Issue, Position, RecordError
+from .readers import Reader, RowProblem
 
 
 @dataclass

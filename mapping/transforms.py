@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
-from mashlink.mapping.errors import TransformError, value_shape
+from .errors import TransformError, value_shape
 
 Transform = Callable[[Any], Any]
 Factory = Callable[[Any], Transform]

@@ -81,10 +81,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mashlink.matching.comparisons import PersonFeatures, features
-from mashlink.matching.names import phonetic_key
-from mashlink.schemas.codes import Sex
-from mashlink.schemas.person import Person
+from .comparisons import PersonFeatures, features
+from .names import phonetic_key
+from ..schemas.codes import Sex
+from ..schemas.person import Person
 
 
 class BlockPass(StrEnum):

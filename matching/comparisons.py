@@ -21,7 +21,7 @@ import functools
 from dataclasses import dataclass
 from datetime import date
 
-from mashlink.matching.names import (
+from .names import (
     are_nicknames_extended,
     are_two_short_forms,
     are_spelling_variants,
@@ -30,9 +30,9 @@ from mashlink.matching.names import (
     split_tokens,
     within_one_edit,
 )
-from mashlink.schemas.codes import Sex
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import AddressType, NameUse, Person
+from ..schemas.codes import Sex
+from ..schemas.identifiers import IdentifierSystem
+from ..schemas.person import AddressType, NameUse, Person
 
 # --------------------------------------------------------------------------- fields and levels
 

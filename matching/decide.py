@@ -37,11 +37,11 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.matching.names import split_tokens
-from mashlink.matching.rules import DECISION_RANK, MatchDecision
-from mashlink.matching.scorer import ScoredPair
-from mashlink.schemas.person import Person
+from ..config.matching import MatchPolicy
+from .names import split_tokens
+from .rules import DECISION_RANK, MatchDecision
+from .scorer import ScoredPair
+from ..schemas.person import Person
 
 
 class ScoredCandidate(BaseModel):

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from mashlink.matching.comparisons import PersonFeatures
-from mashlink.schemas.codes import Sex
+from .comparisons import PersonFeatures
+from ..schemas.codes import Sex
 
 _FIELDS = tuple(dataclasses.fields(PersonFeatures))
 

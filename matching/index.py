@@ -67,24 +67,24 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.matching.blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key
-from mashlink.matching.comparisons import (
+from .blocking import MORE_SELECTIVE, BlockKey, BlockPass, blocking_profile, mother_key
+from .comparisons import (
     ComparisonDetail,
     ComparisonVector,
     PersonFeatures,
     compare_features,
     features,
 )
-from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
-from mashlink.matching.feature_store import FEATURES_LAYOUT, decode_features, encode_features
-from mashlink.matching.model import MatchModel, estimate_u, train_em
-from mashlink.matching.policy import MatchPolicy
-from mashlink.matching.rules import MatchDecision
-from mashlink.matching.scorer import Scorer, ScoredPair
-from mashlink.matching.term_frequency import TermFrequencies
-from mashlink.schemas.codes import RelationshipType
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
+from .decide import ScoredCandidate, SearchOutcome, decide
+from .feature_store import FEATURES_LAYOUT, decode_features, encode_features
+from .model import MatchModel, estimate_u, train_em
+from .policy import MatchPolicy
+from .rules import MatchDecision
+from .scorer import Scorer, ScoredPair
+from .term_frequency import TermFrequencies
+from ..schemas.codes import RelationshipType
+from ..schemas.person import Person
+from ..schemas.record import AgencyRecord
 
 log = structlog.get_logger(__name__)
 

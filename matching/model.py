@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mashlink.matching.comparisons import FIELDS, LEVELS, NEUTRAL_LEVELS, ComparisonVector
+from .comparisons import FIELDS, LEVELS, NEUTRAL_LEVELS, ComparisonVector
 
 #: Probabilities are kept inside (EPSILON, 1 - EPSILON) so no weight is infinite.
 EPSILON = 1e-9

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.matching.rules import DECISION_RANK, MatchDecision
+from ..config.matching import MatchPolicy
+from .rules import DECISION_RANK, MatchDecision
 
 __all__ = ["MatchPolicy", "decision_for", "cap_decision", "expected_false_matches"]
 

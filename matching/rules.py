@@ -102,10 +102,10 @@ from enum import IntEnum, StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mashlink.matching.names import are_nicknames, jaro_winkler, split_tokens
-from mashlink.schemas.codes import MatchMethod, Sex
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import AddressType, BirthDate, NameUse, Person
+from .names import are_nicknames, jaro_winkler, split_tokens
+from ..schemas.codes import MatchMethod, Sex
+from ..schemas.identifiers import IdentifierSystem
+from ..schemas.person import AddressType, BirthDate, NameUse, Person
 
 
 class MatchDecision(StrEnum):

@@ -31,8 +31,8 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.matching.comparisons import (
+from ..config.matching import MatchPolicy
+from .comparisons import (
     FIELDS,
     ComparisonDetail,
     ComparisonVector,
@@ -40,12 +40,12 @@ from mashlink.matching.comparisons import (
     compare_features,
     features,
 )
-from mashlink.matching.model import MatchModel
-from mashlink.matching.names import are_two_short_forms
-from mashlink.matching.policy import cap_decision, decision_for
-from mashlink.matching.rules import MatchDecision
-from mashlink.matching.term_frequency import TermFrequencies
-from mashlink.schemas.person import Person
+from .model import MatchModel
+from .names import are_two_short_forms
+from .policy import cap_decision, decision_for
+from .rules import MatchDecision
+from .term_frequency import TermFrequencies
+from ..schemas.person import Person
 
 #: Term-frequency adjustments are bounded: a tiny index must not make one rare
 #: name outweigh a date of birth, nor a very common one erase a name.

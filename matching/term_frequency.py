@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from mashlink.matching.comparisons import PersonFeatures, features
-from mashlink.schemas.person import Person
+from .comparisons import PersonFeatures, features
+from ..schemas.person import Person
 
 TF_FIELDS: tuple[str, ...] = ("given", "family", "postcode")
 

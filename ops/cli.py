@@ -12,7 +12,7 @@ import pkgutil
 
 import typer
 
-from mashlink.ops import commands
+from . import commands
 
 app = typer.Typer(
     name="mashlink",

@@ -19,17 +19,17 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from mashlink.broker.topology import Topology
-from mashlink.config.settings import MashlinkSettings, load_settings
-from mashlink.connectors.reference.factory import connector_from_config
-from mashlink.connectors.runtime import ConnectorRunner
-from mashlink.connectors.simulators.population import generate_population
-from mashlink.connectors.simulators.referrals import demo_referrals
-from mashlink.connectors.wiring import connector_broker_factory
-from mashlink.hub.linked_view import LinkedView
-from mashlink.hub.runtime import HubRuntime
-from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from ..broker.topology import Topology
+from ..config.settings import MashlinkSettings, load_settings
+from ..connectors.reference.factory import connector_from_config
+from ..connectors.runtime import ConnectorRunner
+from ..connectors.simulators.population import generate_population
+from ..connectors.simulators.referrals import demo_referrals
+from ..connectors.wiring import connector_broker_factory
+from ..hub.linked_view import LinkedView
+from ..hub.runtime import HubRuntime
+from ..hub.service import HubService
+from .wiring import hub_broker_factory
 
 
 class DemoCounts(BaseModel):
@@ -121,8 +121,8 @@ class DemoSystem:
 
     def app(self):  # type: ignore[no-untyped-def]
         """The hub's web app (API, docs, workspace) over this demo's hub, broker and dead letters."""
-        from mashlink.hub.dead_letters import BrokerDeadLetters
-        from mashlink.ops.web.hub_app import build_hub_app
+        from ..hub.dead_letters import BrokerDeadLetters
+        from .web.hub_app import build_hub_app
 
         return build_hub_app(self.service, queue_stats=self.queue_stats,
                              audit_check=lambda: self.runtime.audit_watch.last,

@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 
 import typer
 
-from mashlink.broker.client import Broker
-from mashlink.broker.link import BrokerTlsError, Link
-from mashlink.broker.topology import Topology
-from mashlink.config.errors import ConfigError
-from mashlink.config.settings import HUB_SENDER_ID, MashlinkSettings, broker_hosts, load_settings, mask_url
-from mashlink.hub.service import HubService, hub_codec
-from mashlink.ops.logging import configure_logging
+from ..broker.client import Broker
+from ..broker.link import BrokerTlsError, Link
+from ..broker.topology import Topology
+from ..config.errors import ConfigError
+from ..config.settings import HUB_SENDER_ID, MashlinkSettings, broker_hosts, load_settings, mask_url
+from ..hub.service import HubService, hub_codec
+from .logging import configure_logging
 
 BrokerFactory = Callable[[], Broker]
 

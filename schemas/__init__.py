@@ -4,18 +4,18 @@ Import models from their modules (``mashlink.schemas.person.Person``) or from
 here. JSON Schema exports live in ``schemas/json/``.
 """
 
-from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.base import SCHEMA_VERSION, CanonicalModel
-from mashlink.schemas.decision import Decision, Outcome
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.events import Alert, AlertKind, Escalation, EscalationLevel
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem, VerificationStatus
-from mashlink.schemas.person import Address, BirthDate, HumanName, Person
-from mashlink.schemas.record import AgencyRecord, RecordIssue
-from mashlink.schemas.referral import Consent, RagChange, Referral
-from mashlink.schemas.relationship import Relationship
+from .audit import AuditEvent
+from .base import SCHEMA_VERSION, CanonicalModel
+from .decision import Decision, Outcome
+from .enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from .envelope import Envelope, MessageType
+from .events import Alert, AlertKind, Escalation, EscalationLevel
+from .finding import Finding, SourceRef
+from .identifiers import Identifier, IdentifierSystem, VerificationStatus
+from .person import Address, BirthDate, HumanName, Person
+from .record import AgencyRecord, RecordIssue
+from .referral import Consent, RagChange, Referral
+from .relationship import Relationship
 
 __all__ = [
     "SCHEMA_VERSION", "CanonicalModel", "AuditEvent", "Decision", "Outcome", "Enquiry",

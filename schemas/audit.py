@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime
+from .base import CanonicalModel, UtcDatetime
 
 
 class AuditEvent(CanonicalModel):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime
-from mashlink.schemas.codes import OutcomeType
+from .base import CanonicalModel, UtcDatetime
+from .codes import OutcomeType
 
 
 class Decision(CanonicalModel):

@@ -13,8 +13,8 @@ from collections.abc import Collection
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
-from mashlink.schemas.codes import (
+from .base import CanonicalModel, UtcDatetime, rule_error
+from .codes import (
     AgencyKind,
     Classification,
     LawfulBasis,
@@ -23,10 +23,10 @@ from mashlink.schemas.codes import (
     Rag,
     ResponseStatus,
 )
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
-from mashlink.schemas.relationship import Relationship
+from .finding import Finding, SourceRef
+from .person import Person
+from .record import AgencyRecord
+from .relationship import Relationship
 
 
 class Enquiry(CanonicalModel):

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel, SCHEMA_VERSION, UtcDatetime
-from mashlink.schemas.codes import Rag
+from .base import CanonicalModel, SCHEMA_VERSION, UtcDatetime
+from .codes import Rag
 
 
 class MessageType(StrEnum):

@@ -10,8 +10,8 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime
-from mashlink.schemas.codes import AgencyKind, Rag
+from .base import CanonicalModel, UtcDatetime
+from .codes import AgencyKind, Rag
 
 
 class EscalationLevel(StrEnum):

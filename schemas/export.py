@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mashlink.schemas.base import SCHEMA_VERSION
-from mashlink.schemas.registry import TOP_LEVEL_MODELS
+from .base import SCHEMA_VERSION
+from .registry import TOP_LEVEL_MODELS
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 

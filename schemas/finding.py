@@ -11,8 +11,8 @@ from datetime import date, datetime
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
-from mashlink.schemas.codes import (
+from .base import CanonicalModel, UtcDatetime, rule_error
+from .codes import (
     GRADING_VALUES,
     WITHHELD_HANDLING_CODES,
     AgencyKind,

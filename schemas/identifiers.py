@@ -33,7 +33,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
+from .base import CanonicalModel, rule_error
 
 
 class IdentifierSystem(StrEnum):

@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
-from mashlink.schemas.codes import Sex
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
+from .base import CanonicalModel, rule_error
+from .codes import Sex
+from .identifiers import Identifier, IdentifierSystem
 
 # UK postcode (incl. GIR 0AA, BFPO excluded), validated after normalisation.
 _POSTCODE_RE = re.compile(r"^(GIR 0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? \d[ABD-HJLNP-UW-Z]{2})$")

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime
+from .base import CanonicalModel, UtcDatetime
 
 
 class ReceiptStatus(StrEnum):

@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.person import Person
-from mashlink.schemas.relationship import Relationship
+from .base import CanonicalModel, rule_error
+from .finding import Finding, SourceRef
+from .person import Person
+from .relationship import Relationship
 
 
 # Every RecordIssue is a data-quality issue: the record is usable, one field of it is doubtful or

@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from mashlink.schemas.base import CanonicalModel, UtcDatetime, rule_error
-from mashlink.schemas.codes import (
+from .base import CanonicalModel, UtcDatetime, rule_error
+from .codes import (
     Classification,
     ConcernCategory,
     ConsentStatus,
@@ -40,9 +40,9 @@ from mashlink.schemas.codes import (
     Rag,
     ReferralSource,
 )
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import RecordIssue, validate_keeping_and_flagging
-from mashlink.schemas.relationship import Relationship
+from .person import Person
+from .record import RecordIssue, validate_keeping_and_flagging
+from .relationship import Relationship
 
 
 class RagChange(CanonicalModel):

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from mashlink.schemas.audit import AuditEvent
-from mashlink.schemas.decision import Decision, Outcome
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.events import Alert, Escalation
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.identifiers import Identifier
-from mashlink.schemas.person import Person
-from mashlink.schemas.receipt import DeliveryReceipt
-from mashlink.schemas.record import AgencyRecord
-from mashlink.schemas.referral import Referral
-from mashlink.schemas.relationship import Relationship
+from .audit import AuditEvent
+from .decision import Decision, Outcome
+from .enquiry import Enquiry, EnquiryResponse
+from .envelope import Envelope, MessageType
+from .events import Alert, Escalation
+from .finding import Finding
+from .identifiers import Identifier
+from .person import Person
+from .receipt import DeliveryReceipt
+from .record import AgencyRecord
+from .referral import Referral
+from .relationship import Relationship
 
 BODY_MODELS: dict[MessageType, type[BaseModel]] = {
     MessageType.ENQUIRY: Enquiry,

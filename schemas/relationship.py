@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from mashlink.schemas.base import CanonicalModel, rule_error
-from mashlink.schemas.codes import RelationshipType
-from mashlink.schemas.person import Period
+from .base import CanonicalModel, rule_error
+from .codes import RelationshipType
+from .person import Period
 
 
 class Relationship(CanonicalModel):

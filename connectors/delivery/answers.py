@@ -25,13 +25,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from mashlink.broker.client import Broker
-from mashlink.broker.shared_publisher import SharedPublisher
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.connectors.delivery.pending import PendingEnquiry
-from mashlink.schemas.enquiry import EnquiryResponse
-from mashlink.schemas.envelope import Envelope, MessageType
+from ...broker.client import Broker
+from ...broker.shared_publisher import SharedPublisher
+from ...config.settings import HUB_SENDER_ID
+from ..base import CONNECTOR_NAMESPACE
+from .pending import PendingEnquiry
+from ...schemas.enquiry import EnquiryResponse
+from ...schemas.envelope import Envelope, MessageType
 
 
 def answer_message_id(agency_id: str, enquiry_id: str, sequence: int) -> str:

@@ -19,13 +19,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.delivery.dropfolder import DropFolder
-from mashlink.connectors.delivery.models import DeliveryTask
-from mashlink.connectors.delivery.pending import PendingStore
-from mashlink.connectors.delivery.webhook import DeliveryRefused, WebhookSender
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ..base import PermanentEnquiryError, response_id_for
+from .dropfolder import DropFolder
+from .models import DeliveryTask
+from .pending import PendingStore
+from .webhook import DeliveryRefused, WebhookSender
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 
 class DeliveryChannel(Protocol):

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.config.atomic_files import atomic_move, atomic_write_text, free_name, is_temporary
-from mashlink.connectors.delivery.models import DeliveryTask
-from mashlink.connectors.delivery.receiver import AnswerReceiver, AnswerRejected
+from ...config.atomic_files import atomic_move, atomic_write_text, free_name, is_temporary
+from .models import DeliveryTask
+from .receiver import AnswerReceiver, AnswerRejected
 
 log = structlog.get_logger(__name__)
 

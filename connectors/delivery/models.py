@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mashlink.schemas.codes import FindingCategory, HandlingCode, MatchMethod, Reliability, ResponseStatus, Sensitivity
-from mashlink.schemas.enquiry import Enquiry
-from mashlink.schemas.person import Person
-from mashlink.schemas.relationship import Relationship
+from ...schemas.codes import FindingCategory, HandlingCode, MatchMethod, Reliability, ResponseStatus, Sensitivity
+from ...schemas.enquiry import Enquiry
+from ...schemas.person import Person
+from ...schemas.relationship import Relationship
 
 TASK_KIND = "mashlink.enquiry_task"
 ANSWER_KIND = "mashlink.enquiry_answer"

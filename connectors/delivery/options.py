@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mashlink.config.errors import ConfigError, ConfigIssue, format_loc, issues_from_validation_error
+from ...config.errors import ConfigError, ConfigIssue, format_loc, issues_from_validation_error
 
 DELIVERY_MODES = ("webhook", "drop_folder")
 MIN_HOOK_KEY_LENGTH = 16
@@ -198,7 +198,7 @@ def _rule(err: dict[str, Any]) -> str:
 def _origin_for(file: Path | None, agency_index: int) -> Any:
     if file is None:
         return None
-    from mashlink.config.yaml_source import line_for, yaml_line_map
+    from ...config.yaml_source import line_for, yaml_line_map
 
     try:
         lines = yaml_line_map(Path(file).read_text(encoding="utf-8"))

@@ -19,8 +19,8 @@ from typing import Iterator
 
 from pydantic import AwareDatetime, BaseModel
 
-from mashlink.schemas.codes import AgencyKind, Rag
-from mashlink.schemas.enquiry import Enquiry
+from ...schemas.codes import AgencyKind, Rag
+from ...schemas.enquiry import Enquiry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import structlog
 from pydantic import ValidationError
 
-from mashlink.connectors.base import response_id_for
-from mashlink.connectors.delivery.answers import AnswerPublisher
-from mashlink.connectors.delivery.models import AgencyAnswer, json_path
-from mashlink.connectors.delivery.pending import PendingEnquiry, PendingStore
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.enquiry import EnquiryResponse, SubjectMatch
-from mashlink.schemas.finding import Finding, SourceRef
+from ..base import response_id_for
+from .answers import AnswerPublisher
+from .models import AgencyAnswer, json_path
+from .pending import PendingEnquiry, PendingStore
+from ...schemas.codes import AgencyKind
+from ...schemas.enquiry import EnquiryResponse, SubjectMatch
+from ...schemas.finding import Finding, SourceRef
 
 log = structlog.get_logger(__name__)
 

@@ -20,12 +20,12 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mashlink.config.atomic_files import atomic_write_text, is_temporary
-from mashlink.connectors.delivery.dropfolder import DropFolder
-from mashlink.connectors.delivery.models import AgencyAnswer, DeliveryTask
-from mashlink.connectors.delivery.signing import IDEMPOTENCY_HEADER, SignatureError, sign_headers, verify
-from mashlink.connectors.delivery.webhook import HttpServer
-from mashlink.schemas.codes import ResponseStatus
+from ...config.atomic_files import atomic_write_text, is_temporary
+from .dropfolder import DropFolder
+from .models import AgencyAnswer, DeliveryTask
+from .signing import IDEMPOTENCY_HEADER, SignatureError, sign_headers, verify
+from .webhook import HttpServer
+from ...schemas.codes import ResponseStatus
 
 AnswerFn = Callable[[DeliveryTask], AgencyAnswer | None]
 

@@ -28,9 +28,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mashlink.connectors.delivery.models import DeliveryTask
-from mashlink.connectors.delivery.receiver import AnswerReceiver, AnswerRejected
-from mashlink.connectors.delivery.signing import DEFAULT_WINDOW_S, SignatureError, sign_headers, verify
+from .models import DeliveryTask
+from .receiver import AnswerReceiver, AnswerRejected
+from .signing import DEFAULT_WINDOW_S, SignatureError, sign_headers, verify
 
 log = structlog.get_logger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

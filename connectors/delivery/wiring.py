@@ -29,28 +29,28 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.connectors.base import AgencyConnector, PermanentEnquiryError
-from mashlink.connectors.delivery.answers import AnswerPublisher
-from mashlink.connectors.delivery.connector import (
+from ...config.errors import ConfigError, ConfigIssue
+from ..base import AgencyConnector, PermanentEnquiryError
+from .answers import AnswerPublisher
+from .connector import (
     DeliveryChannel,
     DropFolderChannel,
     Model3Connector,
     Model3Delivery,
     WebhookChannel,
 )
-from mashlink.connectors.delivery.dropfolder import DropFolder, InboxPoller
-from mashlink.connectors.delivery.options import (
+from .dropfolder import DropFolder, InboxPoller
+from .options import (
     DropFolderDeliveryOptions,
     WebhookDeliveryOptions,
     resolve_path,
 )
-from mashlink.connectors.delivery.pending import PendingStore
-from mashlink.connectors.delivery.receiver import AnswerReceiver, ReleaseRule
-from mashlink.connectors.delivery.webhook import AnswerServer, WebhookSender
-from mashlink.connectors.factory import BackgroundService, ConnectorContext
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from .pending import PendingStore
+from .receiver import AnswerReceiver, ReleaseRule
+from .webhook import AnswerServer, WebhookSender
+from ..factory import BackgroundService, ConnectorContext
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 log = structlog.get_logger(__name__)
 

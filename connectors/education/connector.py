@@ -21,20 +21,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.education.formats import ctf_spec_path
-from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.education.ingest import DropFolder, IngestReport
-from mashlink.connectors.education.search import PupilHit, search_pupils
-from mashlink.connectors.indexed_search import mother_in_enquiry
-from mashlink.connectors.reference.connector import candidate_view
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
-from mashlink.mapping import CompiledMapping, load_spec
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.person import Person
-from mashlink.schemas.relationship import Relationship
+from ..base import PermanentEnquiryError, response_id_for
+from .formats import ctf_spec_path
+from .index import PupilIndex
+from .ingest import DropFolder, IngestReport
+from .search import PupilHit, search_pupils
+from ..indexed_search import mother_in_enquiry
+from ..reference.connector import candidate_view
+from ...matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
+from ...mapping import CompiledMapping, load_spec
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
+from ...schemas.finding import Finding
+from ...schemas.person import Person
+from ...schemas.relationship import Relationship
 
 
 class EducationOptions(BaseModel):

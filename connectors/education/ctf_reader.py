@@ -38,9 +38,9 @@ from typing import Any
 
 from lxml import etree
 
-from mashlink.connectors.xml_safety import DEFAULT_MAX_BYTES, XmlInputError, iterparse_safe
-from mashlink.mapping.errors import InputError, Position
-from mashlink.schemas.identifiers import UPN_UNKNOWN_CODES, upn_is_temporary, upn_is_valid
+from ..xml_safety import DEFAULT_MAX_BYTES, XmlInputError, iterparse_safe
+from ...mapping.errors import InputError, Position
+from ...schemas.identifiers import UPN_UNKNOWN_CODES, upn_is_temporary, upn_is_valid
 
 DERIVED_NS = "urn:mashlink:derived"
 _D = "{" + DERIVED_NS + "}"

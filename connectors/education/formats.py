@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mashlink.connectors.education.ctf_reader import read_ctf
-from mashlink.mapping.formats import FormatRegistry, mappings_dir
+from .ctf_reader import read_ctf
+from ...mapping.formats import FormatRegistry, mappings_dir
 
 
 def ctf_spec_path() -> Path:

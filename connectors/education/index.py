@@ -39,10 +39,10 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.matching.index import MatchIndex, entries_from_records
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
+from ...matching.index import MatchIndex, entries_from_records
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ctf_files (

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.connectors.education.ctf_reader import read_ctf
-from mashlink.connectors.education.index import PupilIndex
-from mashlink.mapping import CompiledMapping, translate_files
-from mashlink.schemas.record import AgencyRecord
+from .ctf_reader import read_ctf
+from .index import PupilIndex
+from ...mapping import CompiledMapping, translate_files
+from ...schemas.record import AgencyRecord
 
 _IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..delivery.options import DeliveryOptions, _Options
+from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class CtfOptions(_Options):

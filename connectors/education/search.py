@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import structlog
 
-from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.indexed_search import IndexedHit, as_match_result, base_record_id, hits_from_outcome
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
-from mashlink.schemas.codes import MatchMethod
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
+from .index import PupilIndex
+from ..indexed_search import IndexedHit, as_match_result, base_record_id, hits_from_outcome
+from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
+from ...schemas.codes import MatchMethod
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
 
 log = structlog.get_logger(__name__)
 

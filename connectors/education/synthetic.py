@@ -20,8 +20,8 @@ from typing import Literal
 
 from lxml import etree
 
-from mashlink.connectors.simulators.population import Family, Population, SynthPerson
-from mashlink.schemas.codes import RelationshipType, Sex
+from ..simulators.population import Family, Population, SynthPerson
+from ...schemas.codes import RelationshipType, Sex
 
 Variant = Literal["standard", "basicdetails"]
 

@@ -26,21 +26,21 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.config.settings import MashlinkSettings
-from mashlink.connectors.base import AgencyConnector
-from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
-from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
-from mashlink.connectors.education.connector import EducationConnector
-from mashlink.connectors.education.formats import ctf_spec_path
-from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.education.ingest import DropFolder, IngestReport
-from mashlink.connectors.education.options import CtfOptions
-from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
-from mashlink.config.models import AgencyConfig
-from mashlink.mapping import load_spec
-from mashlink.mapping.errors import MappingEngineError
-from mashlink.schemas.codes import AgencyKind
+from ...config.errors import ConfigError, ConfigIssue
+from ...config.settings import MashlinkSettings
+from ..base import AgencyConnector
+from ..delivery.options import parse_connector_options, resolve_path
+from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from .connector import EducationConnector
+from .formats import ctf_spec_path
+from .index import PupilIndex
+from .ingest import DropFolder, IngestReport
+from .options import CtfOptions
+from ..factory import BackgroundService, BuiltConnector, ConnectorContext
+from ...config.models import AgencyConfig
+from ...mapping import load_spec
+from ...mapping.errors import MappingEngineError
+from ...schemas.codes import AgencyKind
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,7 @@ def build_ctf(ctx: ConnectorContext) -> BuiltConnector:
 
 def _add_events(ctx: ConnectorContext, options: CtfOptions, services: list[BackgroundService], parts: list[str]) -> None:
     """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts."""
-    from mashlink.connectors.events.wiring import native_events
+    from ..events.wiring import native_events
 
     service, description = native_events(ctx, options.events, options.delivery)
     if service is not None:

@@ -19,10 +19,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mashlink.broker.codec import describe_validation_error
-from mashlink.connectors.delivery.signing import DEFAULT_WINDOW_S, SignatureError, verify
-from mashlink.connectors.delivery.webhook import HttpServer
-from mashlink.connectors.events.consumer import EventsHandler
+from ...broker.codec import describe_validation_error
+from ..delivery.signing import DEFAULT_WINDOW_S, SignatureError, verify
+from ..delivery.webhook import HttpServer
+from .consumer import EventsHandler
 
 log = structlog.get_logger(__name__)
 DEFAULT_ACK_PATH = "/mashlink/events/ack"

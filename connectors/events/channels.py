@@ -32,16 +32,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from mashlink.config.atomic_files import atomic_write_text, is_temporary
-from mashlink.connectors.delivery.signing import sign_headers
-from mashlink.connectors.events.decode import AgencyEvent
-from mashlink.connectors.events.store import StoredEvent
-from mashlink.connectors.referrer.channels import (
+from ...config.atomic_files import atomic_write_text, is_temporary
+from ..delivery.signing import sign_headers
+from .decode import AgencyEvent
+from .store import StoredEvent
+from ..referrer.channels import (
     RETRY_HTTP,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from mashlink.connectors.referrer.render import RenderedMessage
+from ..referrer.render import RenderedMessage
 
 __all__ = ["Delivered", "DropFolderEventChannel", "EventChannel", "PermanentDeliveryError",
            "TransientDeliveryError", "WebhookEventChannel", "event_payload"]

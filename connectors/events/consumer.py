@@ -35,22 +35,22 @@ from typing import Any
 
 import structlog
 
-from mashlink.broker.client import Broker
-from mashlink.broker.errors import BrokerError, RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.events.channels import (
+from ...broker.client import Broker
+from ...broker.errors import BrokerError, RejectReason
+from ...broker.messages import Delivery, HandlerResult
+from ...config.settings import HUB_SENDER_ID
+from .channels import (
     Delivered,
     EventChannel,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from mashlink.connectors.events.decode import AgencyEvent, EventRejected, decode_event
-from mashlink.connectors.events.receipts import ReceiptPublisher, build_receipt
-from mashlink.connectors.events.render import EventRenderer
-from mashlink.connectors.events.store import DONE, EventStore, StoredEvent
-from mashlink.connectors.referrer.render import TemplateProblem
-from mashlink.schemas.receipt import ReceiptStatus
+from .decode import AgencyEvent, EventRejected, decode_event
+from .receipts import ReceiptPublisher, build_receipt
+from .render import EventRenderer
+from .store import DONE, EventStore, StoredEvent
+from ..referrer.render import TemplateProblem
+from ...schemas.receipt import ReceiptStatus
 
 log = structlog.get_logger(__name__)
 

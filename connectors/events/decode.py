@@ -20,12 +20,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mashlink.broker.codec import describe_validation_error
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import Delivery
-from mashlink.schemas.decision import Decision, Outcome
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.events import Alert, Escalation
+from ...broker.codec import describe_validation_error
+from ...broker.errors import RejectReason
+from ...broker.messages import Delivery
+from ...schemas.decision import Decision, Outcome
+from ...schemas.envelope import MessageType
+from ...schemas.events import Alert, Escalation
 
 #: Event kinds this consumer delivers, by envelope message type value. ``withdrawal`` is accepted when
 #: the hub sends one (an enquiry withdrawn before it was answered); its body carries referral_id and enquiry_id.

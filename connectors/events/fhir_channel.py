@@ -27,13 +27,13 @@ from typing import Any
 
 import structlog
 
-from mashlink.connectors.events.channels import Delivered, PermanentDeliveryError, TransientDeliveryError
-from mashlink.connectors.events.decode import AgencyEvent
-from mashlink.connectors.events.store import StoredEvent
-from mashlink.connectors.health.fhir_client import FhirAuthError, FhirClient, FhirError, FhirUnavailable
-from mashlink.connectors.health.fhir_connector import ENQUIRY_SYSTEM, REFERRAL_SYSTEM, FhirTaskDelivery
-from mashlink.connectors.health.state import HealthState
-from mashlink.connectors.referrer.render import RenderedMessage
+from .channels import Delivered, PermanentDeliveryError, TransientDeliveryError
+from .decode import AgencyEvent
+from .store import StoredEvent
+from ..health.fhir_client import FhirAuthError, FhirClient, FhirError, FhirUnavailable
+from ..health.fhir_connector import ENQUIRY_SYSTEM, REFERRAL_SYSTEM, FhirTaskDelivery
+from ..health.state import HealthState
+from ..referrer.render import RenderedMessage
 
 log = structlog.get_logger(__name__)
 

@@ -39,12 +39,12 @@ import socket
 import ssl
 from datetime import UTC, datetime
 
-from mashlink.connectors.events.channels import Delivered, PermanentDeliveryError, TransientDeliveryError
-from mashlink.connectors.events.decode import AgencyEvent
-from mashlink.connectors.health.hl7_ack import parse_ack
-from mashlink.connectors.health.hl7_fast import Hl7ParseError, escape_text
-from mashlink.connectors.health.mllp import MllpClient, MllpError
-from mashlink.connectors.referrer.render import RenderedMessage
+from .channels import Delivered, PermanentDeliveryError, TransientDeliveryError
+from .decode import AgencyEvent
+from ..health.hl7_ack import parse_ack
+from ..health.hl7_fast import Hl7ParseError, escape_text
+from ..health.mllp import MllpClient, MllpError
+from ..referrer.render import RenderedMessage
 
 VERSION = "2.5.1"
 NS_REFERRAL = "MASHLINK-REFERRAL"

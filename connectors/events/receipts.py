@@ -17,12 +17,12 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from mashlink.broker.client import Broker
-from mashlink.broker.shared_publisher import SharedPublisher
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.receipt import DeliveryReceipt, ReceiptStatus
+from ...broker.client import Broker
+from ...broker.shared_publisher import SharedPublisher
+from ...config.settings import HUB_SENDER_ID
+from ..base import CONNECTOR_NAMESPACE
+from ...schemas.envelope import Envelope, MessageType
+from ...schemas.receipt import DeliveryReceipt, ReceiptStatus
 
 
 def receipt_id(event_message_id: str, agency_id: str, status: ReceiptStatus | str) -> str:

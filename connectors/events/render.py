@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from mashlink.config.referrer import MashContact
-from mashlink.connectors.events.decode import AgencyEvent
-from mashlink.connectors.referrer.render import SUBJECT_PREFIX, RenderedMessage, TemplateProblem, outcome_label
-from mashlink.schemas.codes import AgencyKind
+from ...config.referrer import MashContact
+from .decode import AgencyEvent
+from ..referrer.render import SUBJECT_PREFIX, RenderedMessage, TemplateProblem, outcome_label
+from ...schemas.codes import AgencyKind
 
 LONDON = ZoneInfo("Europe/London")
 SHARED = "_shared"
@@ -33,9 +33,9 @@ SHARED = "_shared"
 
 def default_agency_templates_dir() -> Path:
     """The shipped agency templates (``config/outcome_templates/agency``), next to the config package."""
-    import mashlink.config
+    from ... import config
 
-    return Path(mashlink.config.__file__).resolve().with_name("outcome_templates") / "agency"
+    return Path(config.__file__).resolve().with_name("outcome_templates") / "agency"
 
 
 def _long_date(moment: datetime) -> str:

@@ -12,28 +12,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.connectors.delivery.options import (
+from ...config.errors import ConfigError, ConfigIssue
+from ..delivery.options import (
     DropFolderDeliveryOptions,
     WebhookDeliveryOptions,
     _read_key,
     resolve_path,
 )
-from mashlink.connectors.events.channels import DropFolderEventChannel, EventChannel, WebhookEventChannel
-from mashlink.connectors.events.consumer import AgencyEventsConsumer, EventsHandler, LocalEffect
-from mashlink.connectors.events.decode import EVENT_KINDS
-from mashlink.connectors.events.options import (
+from .channels import DropFolderEventChannel, EventChannel, WebhookEventChannel
+from .consumer import AgencyEventsConsumer, EventsHandler, LocalEffect
+from .decode import EVENT_KINDS
+from .options import (
     AnyEventsOptions,
     DropFolderEventsOptions,
     WebhookEventsOptions,
 )
-from mashlink.connectors.events.receipts import ReceiptPublisher
-from mashlink.connectors.events.render import EventRenderer, default_agency_templates_dir
-from mashlink.connectors.events.store import EventStore
-from mashlink.connectors.factory import ConnectorContext
-from mashlink.connectors.referrer.render import TemplateProblem
-from mashlink.connectors.runtime import BrokerFactory
-from mashlink.connectors.wiring import connector_broker_factory
+from .receipts import ReceiptPublisher
+from .render import EventRenderer, default_agency_templates_dir
+from .store import EventStore
+from ..factory import ConnectorContext
+from ..referrer.render import TemplateProblem
+from ..runtime import BrokerFactory
+from ..wiring import connector_broker_factory
 
 
 def _issue(ctx: ConnectorContext, field: str, rule: str) -> ConfigError:
@@ -117,7 +117,7 @@ def build_events_service(ctx: ConnectorContext, options: AnyEventsOptions, chann
     ack = None
     if isinstance(options, WebhookEventsOptions) and options.listen is not None \
             and isinstance(channel, WebhookEventChannel):
-        from mashlink.connectors.events.ack_endpoint import AckEndpoint
+        from .ack_endpoint import AckEndpoint
 
         host, port = options.listen
         ack = AckEndpoint(handler, channel.key, host=host, port=port, path=options.ack_path,

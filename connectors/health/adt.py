@@ -28,14 +28,14 @@ from typing import Literal, Protocol
 import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mashlink.connectors.health.hl7_extract import PatientFacts, extract_patient
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, parse_ts
-from mashlink.connectors.health.hl7_receiver import Hl7Receiver
-from mashlink.connectors.health.hl7_record import Hl7RecordOptions, facts_to_record, is_emergency_visit
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.events import Alert, AlertKind
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
-from mashlink.schemas.record import AgencyRecord
+from .hl7_extract import PatientFacts, extract_patient
+from .hl7_fast import FastMessage, Hl7ParseError, parse_ts
+from .hl7_receiver import Hl7Receiver
+from .hl7_record import Hl7RecordOptions, facts_to_record, is_emergency_visit
+from ...schemas.codes import AgencyKind
+from ...schemas.events import Alert, AlertKind
+from ...schemas.identifiers import Identifier, IdentifierSystem
+from ...schemas.record import AgencyRecord
 
 log = structlog.get_logger("mashlink.connectors.health.adt")
 

@@ -33,22 +33,22 @@ from typing import Any
 
 import structlog
 
-from mashlink.broker.client import Broker
-from mashlink.broker.shared_publisher import SharedPublisher
-from mashlink.broker.errors import RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import CONNECTOR_NAMESPACE, AgencyConnector
-from mashlink.connectors.health.adt import AdtFeed, WatchedSubject, WatchList
-from mashlink.connectors.health.fhir_client import FhirClient
-from mashlink.connectors.health.fhir_translate import FhirMappingOptions, classify_flag
-from mashlink.connectors.health.mllp import MllpSettings, ThreadedMllpServer
-from mashlink.connectors.health.state import HealthState
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
-from mashlink.schemas.envelope import Envelope, MessageType
-from mashlink.schemas.events import Alert
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
+from ...broker.client import Broker
+from ...broker.shared_publisher import SharedPublisher
+from ...broker.errors import RejectReason
+from ...broker.messages import Delivery, HandlerResult
+from ...config.settings import HUB_SENDER_ID
+from ..base import CONNECTOR_NAMESPACE, AgencyConnector
+from .adt import AdtFeed, WatchedSubject, WatchList
+from .fhir_client import FhirClient
+from .fhir_translate import FhirMappingOptions, classify_flag
+from .mllp import MllpSettings, ThreadedMllpServer
+from .state import HealthState
+from ...schemas.codes import AgencyKind
+from ...schemas.enquiry import Enquiry, EnquiryResponse
+from ...schemas.envelope import Envelope, MessageType
+from ...schemas.events import Alert
+from ...schemas.identifiers import Identifier, IdentifierSystem
 
 log = structlog.get_logger("mashlink.connectors.health.adt_service")
 

@@ -26,8 +26,8 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from mashlink.connectors.health.oauth import TokenError
-from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
+from .oauth import TokenError
+from ...schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
 
 log = structlog.get_logger("mashlink.connectors.health.fhir")
 

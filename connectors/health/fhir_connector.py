@@ -33,23 +33,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.health.fhir_client import FhirClient, FhirError
-from mashlink.connectors.indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
-from mashlink.connectors.reference.connector import candidate_view
-from mashlink.connectors.health.fhir_translate import FhirMappingOptions, build_record, patient_person
-from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
-from mashlink.matching.decide import ScoredCandidate, SearchOutcome, decide
-from mashlink.matching.model import MatchModel
-from mashlink.matching.rules import MatchDecision
-from mashlink.matching.scorer import Scorer
-from mashlink.schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM, IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
+from ...config.matching import MatchPolicy
+from ..base import PermanentEnquiryError, response_id_for
+from .fhir_client import FhirClient, FhirError
+from ..indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
+from ..reference.connector import candidate_view
+from .fhir_translate import FhirMappingOptions, build_record, patient_person
+from .fhir_validate import FhirValidationError, validate_resource
+from ...matching.decide import ScoredCandidate, SearchOutcome, decide
+from ...matching.model import MatchModel
+from ...matching.rules import MatchDecision
+from ...matching.scorer import Scorer
+from ...schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
+from ...schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM, IdentifierSystem
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
 
 CLINICAL_SEARCHES = (("Encounter", "patient"), ("Flag", "patient"), ("Condition", "patient"),
                      ("EpisodeOfCare", "patient"), ("RelatedPerson", "patient"))

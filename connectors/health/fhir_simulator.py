@@ -27,10 +27,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
-from mashlink.connectors.health.synthetic import SyntheticPatient
-from mashlink.matching.names import phonetic_key
-from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
+from .fhir_validate import FhirValidationError, validate_resource
+from .synthetic import SyntheticPatient
+from ...matching.names import phonetic_key
+from ...schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM
 
 FHIR_JSON = "application/fhir+json"
 VERIFICATION_URL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"

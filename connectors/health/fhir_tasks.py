@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.delivery.answers import AnswerPublisher
-from mashlink.connectors.delivery.pending import PendingEnquiry
-from mashlink.connectors.health.fhir_connector import FhirTaskDelivery
-from mashlink.connectors.health.state import HealthState
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ..base import PermanentEnquiryError, response_id_for
+from ..delivery.answers import AnswerPublisher
+from ..delivery.pending import PendingEnquiry
+from .fhir_connector import FhirTaskDelivery
+from .state import HealthState
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 log = structlog.get_logger("mashlink.connectors.health.tasks")
 

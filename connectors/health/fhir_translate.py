@@ -23,13 +23,13 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.health.fhir_validate import validate_resource
-from mashlink.schemas.codes import AgencyKind, FindingCategory, RelationshipType, Sensitivity, Sex
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM, Identifier, IdentifierSystem
-from mashlink.schemas.person import Address, AddressType, BirthDate, Ethnicity, HumanName, NameUse, Person
-from mashlink.schemas.record import AgencyRecord, RecordIssue
-from mashlink.schemas.relationship import Relationship
+from .fhir_validate import validate_resource
+from ...schemas.codes import AgencyKind, FindingCategory, RelationshipType, Sensitivity, Sex
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.identifiers import FHIR_NHS_NUMBER_SYSTEM, Identifier, IdentifierSystem
+from ...schemas.person import Address, AddressType, BirthDate, Ethnicity, HumanName, NameUse, Person
+from ...schemas.record import AgencyRecord, RecordIssue
+from ...schemas.relationship import Relationship
 
 NHS_VERIFICATION_URLS = (
     "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus",
@@ -54,7 +54,7 @@ class FlagClassLists(NamedTuple):
 
 def flag_class_table_path() -> Path:
     """``config/mappings/codes/fhir-flag-class.yaml`` (shared with ``mashlink translate fhir``)."""
-    from mashlink.mapping.codes import default_codes_dir
+    from ...mapping.codes import default_codes_dir
 
     return default_codes_dir() / "fhir-flag-class.yaml"
 
@@ -62,7 +62,7 @@ def flag_class_table_path() -> Path:
 @lru_cache(maxsize=4)
 def flag_class_lists(path: Path | None = None) -> FlagClassLists:
     """Read the flag classification table (keys ``code:<system>|<code>``, ``marker:<x>``, ``text:<phrase>``)."""
-    from mashlink.mapping.codes import load_table
+    from ...mapping.codes import load_table
 
     table = load_table(path or flag_class_table_path())
     codes: dict[str, dict[str, set[str]]] = {c: {} for c in FLAG_CLASSES}

@@ -31,17 +31,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mashlink.connectors.health.fhir_translate import (
+from .fhir_translate import (
     classify_flag,
     default_mapping_options,
     options_from_flag_table,
     subject_reference,
 )
-from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
-from mashlink.connectors.health.hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
-from mashlink.mapping.errors import InputError, MappingEngineError, Position
-from mashlink.mapping.limits import env_int
-from mashlink.mapping.readers import RowProblem, hl7_messages
+from .fhir_validate import FhirValidationError, validate_resource
+from .hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
+from ...mapping.errors import InputError, MappingEngineError, Position
+from ...mapping.limits import env_int
+from ...mapping.readers import RowProblem, hl7_messages
 
 GROUPS = {"Encounter": "encounters", "Flag": "flags", "Condition": "conditions",
           "EpisodeOfCare": "episodes", "RelatedPerson": "related"}
@@ -159,7 +159,7 @@ def _code_systems(flag: dict[str, Any]) -> str | None:
 
 
 def read_fhir(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
-    from mashlink.mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
+    from ...mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
 
     try:
         document = safe_loads(_text(path), str(path))
@@ -175,7 +175,7 @@ def read_fhir(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any,
 
 def register(registry: Any) -> None:
     """Entry point for ``mashlink.formats``: adds the hl7v2 and fhir formats."""
-    from mashlink.mapping.formats import mappings_dir
+    from ...mapping.formats import mappings_dir
 
     base = mappings_dir()
     registry.register("hl7v2", read_hl7v2_fast, base / "hl7v2-adt.yaml",

@@ -14,13 +14,13 @@ import ssl
 from datetime import datetime, timezone
 from typing import Any
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.health.hl7_ack import parse_ack
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
-from mashlink.connectors.health.mllp import MllpClient
-from mashlink.connectors.health.referral import build_ref_i12, parse_rri_i12
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ..base import PermanentEnquiryError, response_id_for
+from .hl7_ack import parse_ack
+from .hl7_fast import FastMessage, Hl7ParseError
+from .mllp import MllpClient
+from .referral import build_ref_i12, parse_rri_i12
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 
 def _rename(resp: EnquiryResponse, prefix: str) -> dict[str, Any]:

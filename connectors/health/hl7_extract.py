@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, parse_ts, ts_precision
+from .hl7_fast import FastMessage, Hl7ParseError, parse_ts, ts_precision
 
 VERIFICATION_CODES = {f"NSTS0{i}": f"0{i}" for i in range(1, 9)}
 MRN_TYPES = frozenset({"MR", "PI", "PT"})

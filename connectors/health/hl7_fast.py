@@ -400,7 +400,7 @@ class FastMessage:
                 gc.enable()
 
     def _path_message(self, names: tuple[str, ...] | None):  # type: ignore[no-untyped-def]
-        from mashlink.mapping.paths.hl7 import Hl7Message, Hl7Segment
+        from ...mapping.paths.hl7 import Hl7Message, Hl7Segment
 
         enc = self.enc
         out = Hl7Message()

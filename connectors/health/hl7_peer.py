@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mashlink.connectors.health.hl7_ack import AckCode, AckError, ack_for, build_ack
-from mashlink.connectors.health.hl7_extract import extract_patient
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, peek_header
-from mashlink.connectors.health.referral import build_rri_i12
-from mashlink.connectors.health.synthetic import SyntheticPatient, patient_person
+from .hl7_ack import AckCode, AckError, ack_for, build_ack
+from .hl7_extract import extract_patient
+from .hl7_fast import FastMessage, Hl7ParseError, peek_header
+from .referral import build_rri_i12
+from .synthetic import SyntheticPatient, patient_person
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import structlog
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
-from mashlink.connectors.health.hl7_ack import AckCode, AckError, ack_for, build_ack
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, peek_header
+from .hl7_ack import AckCode, AckError, ack_for, build_ack
+from .hl7_fast import FastMessage, Hl7ParseError, peek_header
 
 log = structlog.get_logger("mashlink.connectors.health.hl7")
 

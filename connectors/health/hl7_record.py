@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from mashlink.connectors.health.hl7_extract import (
+from .hl7_extract import (
     Addr,
     Name,
     PatientFacts,
@@ -22,14 +22,14 @@ from mashlink.connectors.health.hl7_extract import (
     to_date,
     verification_status,
 )
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, parse_ts
-from mashlink.connectors.health.hl7_extract import extract_patient
-from mashlink.schemas.codes import AgencyKind, FindingCategory, RelationshipType, Sex
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
-from mashlink.schemas.person import Address, AddressType, BirthDate, HumanName, NameUse, Person
-from mashlink.schemas.record import AgencyRecord, RecordIssue
-from mashlink.schemas.relationship import Relationship
+from .hl7_fast import FastMessage, Hl7ParseError, parse_ts
+from .hl7_extract import extract_patient
+from ...schemas.codes import AgencyKind, FindingCategory, RelationshipType, Sex
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.identifiers import Identifier, IdentifierSystem
+from ...schemas.person import Address, AddressType, BirthDate, HumanName, NameUse, Person
+from ...schemas.record import AgencyRecord, RecordIssue
+from ...schemas.relationship import Relationship
 
 #: HL7 table 0001 (administrative sex) -> canonical sex.
 SEX_CODES: dict[str, Sex] = {

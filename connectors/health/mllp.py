@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.health.hl7_ack import AckCode, AckError, build_ack
-from mashlink.connectors.health.hl7_fast import peek_header
+from .hl7_ack import AckCode, AckError, build_ack
+from .hl7_fast import peek_header
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"

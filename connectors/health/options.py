@@ -19,15 +19,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.connectors.events.options import AgencyEventsOptions
-from mashlink.connectors.health.fhir_client import FhirClientSettings, RetryPolicy
-from mashlink.connectors.health.fhir_connector import FhirConnectorOptions
-from mashlink.connectors.health.fhir_translate import FhirMappingOptions
-from mashlink.connectors.health.mllp import MllpSettings
-from mashlink.connectors.health.oauth import JwtClientCredentials
-from mashlink.connectors.health.tls import ClientTls, ServerTls
-from mashlink.schemas.codes import Sensitivity
+from ...config.errors import ConfigError, ConfigIssue
+from ..events.options import AgencyEventsOptions
+from .fhir_client import FhirClientSettings, RetryPolicy
+from .fhir_connector import FhirConnectorOptions
+from .fhir_translate import FhirMappingOptions
+from .mllp import MllpSettings
+from .oauth import JwtClientCredentials
+from .tls import ClientTls, ServerTls
+from ...schemas.codes import Sensitivity
 
 HEALTH_SENSITIVITIES = frozenset({Sensitivity.STANDARD, Sensitivity.SEXUAL_HEALTH, Sensitivity.MENTAL_HEALTH})
 _ODS = r"^[A-Z0-9]{3,10}$"
@@ -213,7 +213,7 @@ def parse_options(model: type[_Options], options: dict[str, Any], agency_index: 
 
     The generic parser also drops pydantic's union tags (``events.fhir.x`` is reported as ``events.x``).
     """
-    from mashlink.connectors.delivery.options import parse_connector_options
+    from ..delivery.options import parse_connector_options
 
     return parse_connector_options(model, options, agency_index, file=file)
 

@@ -26,19 +26,19 @@ from datetime import datetime, timezone
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
-from mashlink.connectors.health.hl7_ack import new_control_id
-from mashlink.connectors.health.hl7_extract import extract_patient
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
-from mashlink.connectors.health.hl7_record import Hl7RecordOptions, facts_to_record
-from mashlink.connectors.indexed_search import claimed_confidence, method_of
-from mashlink.matching.model import MatchModel
-from mashlink.matching.rules import MatchDecision
-from mashlink.matching.scorer import Scorer
-from mashlink.schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
+from .hl7_ack import new_control_id
+from .hl7_extract import extract_patient
+from .hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
+from .hl7_record import Hl7RecordOptions, facts_to_record
+from ..indexed_search import claimed_confidence, method_of
+from ...matching.model import MatchModel
+from ...matching.rules import MatchDecision
+from ...matching.scorer import Scorer
+from ...schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
+from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.person import Person
 
 VERSION = "2.5.1"
 NS_ENQUIRY = "MASHLINK-ENQUIRY"

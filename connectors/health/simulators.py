@@ -17,9 +17,9 @@ from datetime import date
 
 from dataclasses import dataclass
 
-from mashlink.connectors.health.fhir_simulator import FhirStore, seed_patient
-from mashlink.connectors.health.hl7_peer import SyntheticTrustPeer
-from mashlink.connectors.health.synthetic import SyntheticPatient, synthetic_patients
+from .fhir_simulator import FhirStore, seed_patient
+from .hl7_peer import SyntheticTrustPeer
+from .synthetic import SyntheticPatient, synthetic_patients
 
 DEFAULT_SEED = 2024
 DEFAULT_PATIENTS = 12

@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mashlink.connectors.health.adt import WatchedSubject
-from mashlink.schemas.enquiry import Enquiry
-from mashlink.schemas.identifiers import Identifier
+from .adt import WatchedSubject
+from ...schemas.enquiry import Enquiry
+from ...schemas.identifiers import Identifier
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS watch (

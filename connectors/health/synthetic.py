@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mashlink.connectors.health.hl7_fast import escape_text
-from mashlink.schemas.identifiers import nhs_check_digit
+from .hl7_fast import escape_text
+from ...schemas.identifiers import nhs_check_digit
 
 FAMILY = ["Ashdown", "Brightwell", "Calloway", "Dunmore", "Elstow", "Fairbanks", "Greywell", "Holloway",
           "Ingleby", "Jessop", "Kettering", "Lowther", "Marchant", "Northcote", "O'Rourke", "Pennant"]
@@ -163,9 +163,9 @@ def adt_message(
 
 def patient_person(p: SyntheticPatient, person_id: str = "patient") -> "Person":
     """The synthetic patient as a canonical ``Person`` (for enquiries and simulated answers)."""
-    from mashlink.schemas.identifiers import Identifier, IdentifierSystem
-    from mashlink.schemas.person import Address, BirthDate, HumanName, Person
-    from mashlink.schemas.codes import Sex
+    from ...schemas.identifiers import Identifier, IdentifierSystem
+    from ...schemas.person import Address, BirthDate, HumanName, Person
+    from ...schemas.codes import Sex
 
     return Person(
         person_id=person_id,

@@ -27,12 +27,12 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.config.settings import HUB_SENDER_ID
-from mashlink.connectors.base import AgencyConnector
-from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
-from mashlink.connectors.health.adt import AdtFeed, WatchList
-from mashlink.connectors.health.adt_service import (
+from ...config.errors import ConfigError, ConfigIssue
+from ...config.settings import HUB_SENDER_ID
+from ..base import AgencyConnector
+from ..factory import BackgroundService, BuiltConnector, ConnectorContext
+from .adt import AdtFeed, WatchList
+from .adt_service import (
     AdtListener,
     AlertPublisher,
     CompositeWatchList,
@@ -40,20 +40,20 @@ from mashlink.connectors.health.adt_service import (
     ReferralClosedEffect,
     WatchingConnector,
 )
-from mashlink.connectors.health.fhir_client import FhirClient
-from mashlink.connectors.health.fhir_connector import FhirSearchConnector, FhirTaskDelivery
-from mashlink.connectors.health.hl7_connector import Hl7ReferralConnector
-from mashlink.connectors.health.hl7_record import DEFAULT_ED_LOCATIONS, Hl7RecordOptions
-from mashlink.connectors.health.options import (
+from .fhir_client import FhirClient
+from .fhir_connector import FhirSearchConnector, FhirTaskDelivery
+from .hl7_connector import Hl7ReferralConnector
+from .hl7_record import DEFAULT_ED_LOCATIONS, Hl7RecordOptions
+from .options import (
     FhirOptions,
     Hl7v2Options,
     _HealthOptions,
     parse_options,
     resolve_token,
 )
-from mashlink.connectors.health.oauth import JwtClientCredentials, JwtClientCredentialsAuth
-from mashlink.connectors.health.state import HealthState
-from mashlink.connectors.health.tls import ClientTls, ServerTls, tls_problem
+from .oauth import JwtClientCredentials, JwtClientCredentialsAuth
+from .state import HealthState
+from .tls import ClientTls, ServerTls, tls_problem
 
 
 @dataclass
@@ -129,8 +129,8 @@ def _events(ctx: ConnectorContext, options: _HealthOptions, state: HealthState |
             services: list[BackgroundService], *, client: FhirClient | None = None,
             mllp: tuple[str, int, ssl.SSLContext | None, str | None] | None = None) -> None:
     """The ``agency-events`` consumer with the trust's channel; closes the referral locally when state is kept."""
-    from mashlink.connectors.events.options import FhirEventsOptions, Hl7EventsOptions
-    from mashlink.connectors.events.wiring import build_events_service, native_channel
+    from ..events.options import FhirEventsOptions, Hl7EventsOptions
+    from ..events.wiring import build_events_service, native_channel
 
     events = options.events or (FhirEventsOptions(channel="fhir") if client is not None
                                 else Hl7EventsOptions(channel="hl7v2"))
@@ -138,7 +138,7 @@ def _events(ctx: ConnectorContext, options: _HealthOptions, state: HealthState |
         return
     channel: Any
     if isinstance(events, FhirEventsOptions):
-        from mashlink.connectors.events.fhir_channel import FhirEventChannel
+        from ..events.fhir_channel import FhirEventChannel
 
         assert client is not None  # FhirOptions refuses events.channel fhir on hl7v2
         channel = FhirEventChannel(client, sender=ctx.settings.referrer_notify.contact.name,
@@ -146,7 +146,7 @@ def _events(ctx: ConnectorContext, options: _HealthOptions, state: HealthState |
                                    acknowledgement_task=events.acknowledgement_task,
                                    cancel_open_tasks=events.cancel_open_tasks)
     elif isinstance(events, Hl7EventsOptions):
-        from mashlink.connectors.events.hl7_channel import Hl7EventChannel
+        from ..events.hl7_channel import Hl7EventChannel
 
         assert mllp is not None
         host, port, tls, server_name = mllp
@@ -162,8 +162,8 @@ def _events(ctx: ConnectorContext, options: _HealthOptions, state: HealthState |
 
 def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
     """``connector: fhir``: search (Model 2) or Task delivery (Model 3), optional ADT listener."""
-    from mashlink.connectors.delivery.answers import AnswerPublisher
-    from mashlink.connectors.health.fhir_tasks import FhirTaskConnector, TaskPoller
+    from ..delivery.answers import AnswerPublisher
+    from .fhir_tasks import FhirTaskConnector, TaskPoller
 
     options: FhirOptions = parse_options(FhirOptions, dict(ctx.agency.options), ctx.agency_index,
                                          file=ctx.config_file)

@@ -16,17 +16,17 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.delivery.connector import Model3Delivery
-from mashlink.connectors.police.release import release_findings
-from mashlink.connectors.police.store import PoleStore
-from mashlink.connectors.reference.connector import candidate_view
-from mashlink.schemas.codes import AgencyKind, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
-from mashlink.schemas.relationship import Relationship
+from ..base import PermanentEnquiryError, response_id_for
+from ..delivery.connector import Model3Delivery
+from .release import release_findings
+from .store import PoleStore
+from ..reference.connector import candidate_view
+from ...schemas.codes import AgencyKind, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
+from ...schemas.relationship import Relationship
 
 
 class PoliceOptions(BaseModel):

@@ -13,8 +13,8 @@ import io
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from mashlink.config.atomic_files import atomic_write_text
-from mashlink.connectors.police.schema import (
+from ...config.atomic_files import atomic_write_text
+from .schema import (
     EntityKind,
     ExportHeader,
     LinkType,
@@ -28,11 +28,11 @@ from mashlink.connectors.police.schema import (
     PpnDetails,
     WarningMarker,
 )
-from mashlink.connectors.police.reader import LIST_SEPARATOR
-from mashlink.connectors.simulators.police import SYSTEM, build_police
-from mashlink.connectors.simulators.population import Population
-from mashlink.schemas.codes import FindingCategory, HandlingCode, RelationshipType
-from mashlink.schemas.identifiers import IdentifierSystem
+from .reader import LIST_SEPARATOR
+from ..simulators.police import SYSTEM, build_police
+from ..simulators.population import Population
+from ...schemas.codes import FindingCategory, HandlingCode, RelationshipType
+from ...schemas.identifiers import IdentifierSystem
 
 _EVENT_TYPE = {
     FindingCategory.POLICE_DOMESTIC_ABUSE_INCIDENT: "DA",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mashlink.connectors.police.reader import read_pole
-from mashlink.mapping.formats import FormatRegistry, mappings_dir
+from .reader import read_pole
+from ...mapping.formats import FormatRegistry, mappings_dir
 
 
 def pole_spec_path() -> Path:

@@ -26,8 +26,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..delivery.options import DeliveryOptions, _Options
+from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class PoleOptions(_Options):

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mashlink.connectors.police.schema import LINK_KINDS, EntityKind, LinkType
-from mashlink.mapping.errors import InputError, Position
-from mashlink.mapping.readers import MappingLike, RowProblem
-from mashlink.schemas.codes import GRADING_VALUES, GradingScheme, Reliability
+from .schema import LINK_KINDS, EntityKind, LinkType
+from ...mapping.errors import InputError, Position
+from ...mapping.readers import MappingLike, RowProblem
+from ...schemas.codes import GRADING_VALUES, GradingScheme, Reliability
 
 CSV_ROLES = ("persons", "events", "links", "locations", "objects", "names", "markers")
 CSV_REQUIRED = ("persons", "events", "links")
@@ -91,7 +91,7 @@ def load_json(path: Path) -> PoleDocument:
         raise InputError(str(path), "file not found") from None
     except UnicodeDecodeError as exc:
         raise InputError(str(path), f"not valid utf-8 text (byte offset {exc.start})") from None
-    from mashlink.mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
+    from ...mapping.safe_json import loads as safe_loads  # bounded depth/numbers/size, InputError
 
     try:
         raw = safe_loads(text, str(path))

@@ -32,11 +32,11 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from mashlink.broker.codec import describe_validation_error
-from mashlink.connectors.base import CONNECTOR_NAMESPACE
-from mashlink.connectors.referral_sender import ReferralSink
-from mashlink.mapping.codes import CodeTable, default_codes_dir, load_table
-from mashlink.schemas.codes import (
+from ...broker.codec import describe_validation_error
+from ..base import CONNECTOR_NAMESPACE
+from ..referral_sender import ReferralSink
+from ...mapping.codes import CodeTable, default_codes_dir, load_table
+from ...schemas.codes import (
     ConcernCategory,
     ConsentStatus,
     FindingCategory,
@@ -44,9 +44,9 @@ from mashlink.schemas.codes import (
     Rag,
     ReferralSource,
 )
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.record import AgencyRecord
-from mashlink.schemas.referral import Consent, RagChange, Referral
+from ...schemas.finding import Finding
+from ...schemas.record import AgencyRecord
+from ...schemas.referral import Consent, RagChange, Referral
 
 log = structlog.get_logger(__name__)
 

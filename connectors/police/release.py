@@ -13,8 +13,8 @@ because once a message leaves the force it cannot be recalled.
 
 from __future__ import annotations
 
-from mashlink.schemas.codes import FindingCategory, HandlingCode, Reliability, Sensitivity
-from mashlink.schemas.finding import Finding, SourceRef
+from ...schemas.codes import FindingCategory, HandlingCode, Reliability, Sensitivity
+from ...schemas.finding import Finding, SourceRef
 
 INFORMATION_HELD_SUMMARY = (
     "The police hold information about this person that cannot be shared in this response. "

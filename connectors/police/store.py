@@ -22,17 +22,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mashlink.connectors.police.formats import pole_spec_path
-from mashlink.connectors.police.reader import read_pole
-from mashlink.connectors.simulators.matching import MatchResult
-from mashlink.mapping import CompiledMapping, RecordError, load_spec, translate_files
-from mashlink.mapping.errors import InputError
-from mashlink.matching.index import IndexEntry, MatchIndex, mother_links
-from mashlink.matching.rules import MatchDecision
-from mashlink.schemas.codes import MatchMethod
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
+from .formats import pole_spec_path
+from .reader import read_pole
+from ..simulators.matching import MatchResult
+from ...mapping import CompiledMapping, RecordError, load_spec, translate_files
+from ...mapping.errors import InputError
+from ...matching.index import IndexEntry, MatchIndex, mother_links
+from ...matching.rules import MatchDecision
+from ...schemas.codes import MatchMethod
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
 
 #: Identifier systems in the order they name the match method, when both sides share one.
 _METHODS: tuple[tuple[IdentifierSystem, MatchMethod], ...] = (

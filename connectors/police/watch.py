@@ -40,13 +40,13 @@ from typing import Any
 
 import structlog
 
-from mashlink.connectors.police.store import PoleStore
-from mashlink.schemas.codes import AgencyKind, FindingCategory
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.events import Alert, AlertKind, WatchReason
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.record import AgencyRecord
+from .store import PoleStore
+from ...schemas.codes import AgencyKind, FindingCategory
+from ...schemas.enquiry import Enquiry, EnquiryResponse
+from ...schemas.envelope import MessageType
+from ...schemas.events import Alert, AlertKind, WatchReason
+from ...schemas.finding import Finding
+from ...schemas.record import AgencyRecord
 
 log = structlog.get_logger("mashlink.connectors.police.watch")
 

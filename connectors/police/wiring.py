@@ -41,27 +41,27 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.connectors.base import AgencyConnector
-from mashlink.config.atomic_files import is_temporary
-from mashlink.connectors.delivery.connector import Model3Delivery
-from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
-from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
-from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
-from mashlink.connectors.police.connector import PoliceConnector, PoliceOptions
-from mashlink.connectors.police.options import PoleOptions
-from mashlink.connectors.police.referrals import CctnForwarder, CctnReferralBuilder
-from mashlink.connectors.referral_sender import BrokerReferralSink
-from mashlink.connectors.police.release import release_findings
-from mashlink.connectors.police.store import PoleStore
-from mashlink.connectors.police.watch import DaAlertWatcher, PoliceWatchState, ReferralClosedEffect
-from mashlink.mapping import CompiledMapping, load_spec
-from mashlink.connectors.police.formats import pole_spec_path
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
+from ...config.errors import ConfigError, ConfigIssue
+from ..base import AgencyConnector
+from ...config.atomic_files import is_temporary
+from ..delivery.connector import Model3Delivery
+from ..delivery.options import parse_connector_options, resolve_path
+from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from ..factory import BackgroundService, BuiltConnector, ConnectorContext
+from .connector import PoliceConnector, PoliceOptions
+from .options import PoleOptions
+from .referrals import CctnForwarder, CctnReferralBuilder
+from ..referral_sender import BrokerReferralSink
+from .release import release_findings
+from .store import PoleStore
+from .watch import DaAlertWatcher, PoliceWatchState, ReferralClosedEffect
+from ...mapping import CompiledMapping, load_spec
+from .formats import pole_spec_path
+from ...schemas.codes import AgencyKind
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 if TYPE_CHECKING:
-    from mashlink.connectors.events.consumer import LocalEffect
+    from ..events.consumer import LocalEffect
 
 log = structlog.get_logger(__name__)
 _EXPORT_SUFFIXES = (".json", ".csv")
@@ -241,7 +241,7 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
 
 def _da_watcher(ctx: ConnectorContext, options: PoleOptions) -> DaAlertWatcher:
     """DA alerts to the hub, signed as the agency and confirmed; state in ``connector-<id>.police-watch.sqlite``."""
-    from mashlink.connectors.health.adt_service import AlertPublisher
+    from ..health.adt_service import AlertPublisher
 
     return DaAlertWatcher(ctx.agency.id, PoliceWatchState(ctx.state_path("police-watch.sqlite")),
                           AlertPublisher(ctx.broker_factory, ctx.agency.id), organisation=options.force_code)
@@ -251,7 +251,7 @@ def _add_events(ctx: ConnectorContext, options: PoleOptions, services: list[Back
                 effects: Sequence[LocalEffect] = ()) -> None:
     """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts;
     ``effects`` run locally for each event (an outcome ends the DA watch on its referral)."""
-    from mashlink.connectors.events.wiring import native_events
+    from ..events.wiring import native_events
 
     service, description = native_events(ctx, options.events, options.delivery, effects=effects)
     if service is not None:

@@ -1,13 +1,13 @@
 """Reference connectors: one per agency kind, answering from simulated agency systems."""
 
-from mashlink.connectors.reference.agencies import (
+from .agencies import (
     EducationReferenceConnector,
     HealthReferenceConnector,
     SocialCareReferenceConnector,
 )
-from mashlink.connectors.reference.connector import ReferenceConnector, ReferenceOptions
-from mashlink.connectors.reference.factory import connector_from_config, reference_connector
-from mashlink.connectors.reference.police import PoliceReferenceConnector, withhold_dnd
+from .connector import ReferenceConnector, ReferenceOptions
+from .factory import connector_from_config, reference_connector
+from .police import PoliceReferenceConnector, withhold_dnd
 
 __all__ = [
     "ReferenceConnector", "ReferenceOptions", "PoliceReferenceConnector", "HealthReferenceConnector",

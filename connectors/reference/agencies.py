@@ -9,10 +9,10 @@ exercised in the demo; social care answers in one go.
 
 from __future__ import annotations
 
-from mashlink.connectors.reference.connector import ReferenceConnector
-from mashlink.connectors.simulators.base import SimRecord
-from mashlink.schemas.codes import FindingCategory, Sensitivity
-from mashlink.schemas.finding import Finding
+from .connector import ReferenceConnector
+from ..simulators.base import SimRecord
+from ...schemas.codes import FindingCategory, Sensitivity
+from ...schemas.finding import Finding
 
 
 class HealthReferenceConnector(ReferenceConnector):

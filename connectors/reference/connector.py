@@ -24,13 +24,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord
-from mashlink.connectors.simulators.matching import MatchResult
-from mashlink.schemas.codes import AgencyKind, FindingCategory, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.person import Address, Person
+from ..base import PermanentEnquiryError, response_id_for
+from ..simulators.base import AgencySimulator, SimRecord
+from ..simulators.matching import MatchResult
+from ...schemas.codes import AgencyKind, FindingCategory, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
+from ...schemas.finding import Finding
+from ...schemas.person import Address, Person
 
 
 class ReferenceOptions(BaseModel):

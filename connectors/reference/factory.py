@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from mashlink.config.models import AgencyConfig
-from mashlink.connectors.reference.agencies import (
+from ...config.models import AgencyConfig
+from .agencies import (
     EducationReferenceConnector,
     HealthReferenceConnector,
     SocialCareReferenceConnector,
 )
-from mashlink.connectors.reference.connector import ReferenceConnector, ReferenceOptions
-from mashlink.connectors.reference.police import PoliceReferenceConnector
-from mashlink.connectors.simulators import simulator_for
-from mashlink.connectors.simulators.population import Population, generate_population
-from mashlink.schemas.codes import AgencyKind
+from .connector import ReferenceConnector, ReferenceOptions
+from .police import PoliceReferenceConnector
+from ..simulators import simulator_for
+from ..simulators.population import Population, generate_population
+from ...schemas.codes import AgencyKind
 
 CONNECTOR_CLASSES: dict[AgencyKind, type[ReferenceConnector]] = {
     AgencyKind.POLICE: PoliceReferenceConnector,

@@ -11,12 +11,12 @@ decline the enquiry with a reason (configurable).
 
 from __future__ import annotations
 
-from mashlink.connectors.reference.connector import ReferenceConnector, ReferenceOptions
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord
-from mashlink.connectors.simulators.police import LIVE_INVESTIGATION
-from mashlink.schemas.codes import AgencyKind, FindingCategory, HandlingCode, Reliability
-from mashlink.schemas.enquiry import Enquiry
-from mashlink.schemas.finding import Finding
+from .connector import ReferenceConnector, ReferenceOptions
+from ..simulators.base import AgencySimulator, SimRecord
+from ..simulators.police import LIVE_INVESTIGATION
+from ...schemas.codes import AgencyKind, FindingCategory, HandlingCode, Reliability
+from ...schemas.enquiry import Enquiry
+from ...schemas.finding import Finding
 
 INFORMATION_HELD_SUMMARY = "Information held. Contact the police MASH team, quoting the reference."
 LIVE_INVESTIGATION_REASON = (

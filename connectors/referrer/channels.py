@@ -25,10 +25,10 @@ from email.utils import formatdate, make_msgid
 
 import httpx
 
-from mashlink.config.referrer import ReferrerChannel, SmtpSettings
-from mashlink.connectors.delivery.signing import sign_headers
-from mashlink.connectors.referrer.render import RenderedMessage
-from mashlink.schemas.decision import Outcome
+from ...config.referrer import ReferrerChannel, SmtpSettings
+from ..delivery.signing import sign_headers
+from .render import RenderedMessage
+from ...schemas.decision import Outcome
 
 RETRY_HTTP = frozenset({408, 425, 429, 500, 502, 503, 504})
 OUTCOME_ID_HEADER = "X-Mashlink-Outcome-Id"

@@ -38,20 +38,20 @@ from typing import Protocol
 import structlog
 from pydantic import ValidationError
 
-from mashlink.broker.client import Broker
-from mashlink.broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
-from mashlink.broker.errors import BrokerError, RejectReason
-from mashlink.broker.messages import Delivery, HandlerResult
-from mashlink.broker.topology import Topology
-from mashlink.config.referrer import ReferrerNotifySettings
-from mashlink.config.settings import HUB_SENDER_ID, REFERRER_NOTIFIER_ID, MashlinkSettings
-from mashlink.connectors.events.receipts import ReceiptPublisher, build_receipt
-from mashlink.connectors.referrer.channels import PermanentDeliveryError, TransientDeliveryError, build_channel
-from mashlink.connectors.referrer.receipts import ReceiptStore
-from mashlink.connectors.referrer.render import OutcomeRenderer, RenderedMessage, TemplateProblem
-from mashlink.schemas.decision import Outcome
-from mashlink.schemas.envelope import MessageType
-from mashlink.schemas.receipt import ReceiptStatus
+from ...broker.client import Broker
+from ...broker.codec import EnvelopeCodec, describe_validation_error, settings_codec
+from ...broker.errors import BrokerError, RejectReason
+from ...broker.messages import Delivery, HandlerResult
+from ...broker.topology import Topology
+from ...config.referrer import ReferrerNotifySettings
+from ...config.settings import HUB_SENDER_ID, REFERRER_NOTIFIER_ID, MashlinkSettings
+from ..events.receipts import ReceiptPublisher, build_receipt
+from .channels import PermanentDeliveryError, TransientDeliveryError, build_channel
+from .receipts import ReceiptStore
+from .render import OutcomeRenderer, RenderedMessage, TemplateProblem
+from ...schemas.decision import Outcome
+from ...schemas.envelope import MessageType
+from ...schemas.receipt import ReceiptStatus
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from mashlink.config.referrer import MashContact
-from mashlink.schemas.decision import Outcome
+from ...config.referrer import MashContact
+from ...schemas.decision import Outcome
 
 LONDON = ZoneInfo("Europe/London")
 SUBJECT_PREFIX = "Subject:"
@@ -71,7 +71,7 @@ class OutcomeRenderer:
 
     def check(self) -> list[str]:
         """The outcome types without a usable template (for start-up checks)."""
-        from mashlink.schemas.codes import OutcomeType
+        from ...schemas.codes import OutcomeType
 
         missing: list[str] = []
         for value in OutcomeType:

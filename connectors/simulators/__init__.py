@@ -6,13 +6,13 @@ end: ``simulator_for(kind, population, agency_id)`` builds one agency's view.
 
 from __future__ import annotations
 
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord, WorklistTask
-from mashlink.connectors.simulators.education import build_education
-from mashlink.connectors.simulators.health import build_health
-from mashlink.connectors.simulators.police import build_police
-from mashlink.connectors.simulators.population import Population, Scenario, generate_population
-from mashlink.connectors.simulators.social_care import build_social_care
-from mashlink.schemas.codes import AgencyKind
+from .base import AgencySimulator, SimRecord, WorklistTask
+from .education import build_education
+from .health import build_health
+from .police import build_police
+from .population import Population, Scenario, generate_population
+from .social_care import build_social_care
+from ...schemas.codes import AgencyKind
 
 _BUILDERS = {
     AgencyKind.POLICE: build_police,

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from mashlink.connectors.simulators.matching import MatchResult, match_subject
-from mashlink.schemas.codes import AgencyKind
-from mashlink.schemas.enquiry import Enquiry
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.person import Person
+from .matching import MatchResult, match_subject
+from ...schemas.codes import AgencyKind
+from ...schemas.enquiry import Enquiry
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.person import Person
 
 
 @dataclass(frozen=True)

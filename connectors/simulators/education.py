@@ -8,12 +8,12 @@ records the nickname as a preferred name, as school systems do.
 
 from __future__ import annotations
 
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord, unique_ids
-from mashlink.connectors.simulators.names import SCHOOLS
-from mashlink.connectors.simulators.population import Population, Scenario, SynthPerson
-from mashlink.connectors.simulators.views import FindingBook, agency_copy
-from mashlink.schemas.codes import AgencyKind, FindingCategory as C
-from mashlink.schemas.identifiers import IdentifierSystem
+from .base import AgencySimulator, SimRecord, unique_ids
+from .names import SCHOOLS
+from .population import Population, Scenario, SynthPerson
+from .views import FindingBook, agency_copy
+from ...schemas.codes import AgencyKind, FindingCategory as C
+from ...schemas.identifiers import IdentifierSystem
 
 SYSTEM = "Synthetic LA Education"
 PERSISTENT_ABSENCE_BELOW = 90.0

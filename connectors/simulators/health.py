@@ -13,12 +13,12 @@ from __future__ import annotations
 import zlib
 from datetime import timedelta
 
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord, unique_ids
-from mashlink.connectors.simulators.names import misspell
-from mashlink.connectors.simulators.population import HEALTH_ORG, Population, Scenario, SynthPerson
-from mashlink.connectors.simulators.views import FindingBook, agency_copy
-from mashlink.schemas.codes import AgencyKind, FindingCategory as C, Sensitivity as S
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
+from .base import AgencySimulator, SimRecord, unique_ids
+from .names import misspell
+from .population import HEALTH_ORG, Population, Scenario, SynthPerson
+from .views import FindingBook, agency_copy
+from ...schemas.codes import AgencyKind, FindingCategory as C, Sensitivity as S
+from ...schemas.identifiers import Identifier, IdentifierSystem
 
 SYSTEM = "Synthetic EPR"
 

@@ -18,14 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from mashlink.config.matching import MatchPolicy
-from mashlink.connectors.indexed_search import agreed_identifier_method, claimed_confidence
-from mashlink.matching.decide import ScoredCandidate, decide
-from mashlink.matching.model import MatchModel
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds
-from mashlink.matching.scorer import Scorer
-from mashlink.schemas.codes import MatchMethod
-from mashlink.schemas.person import Person
+from ...config.matching import MatchPolicy
+from ..indexed_search import agreed_identifier_method, claimed_confidence
+from ...matching.decide import ScoredCandidate, decide
+from ...matching.model import MatchModel
+from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds
+from ...matching.scorer import Scorer
+from ...schemas.codes import MatchMethod
+from ...schemas.person import Person
 
 RecordT = TypeVar("RecordT")
 

@@ -10,11 +10,11 @@ hold the changed-surname child under the old surname only.
 
 from __future__ import annotations
 
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord, unique_ids
-from mashlink.connectors.simulators.population import Population, Scenario, SynthPerson
-from mashlink.connectors.simulators.views import FindingBook, agency_copy
-from mashlink.schemas.codes import AgencyKind, FindingCategory as C, HandlingCode as H, Reliability
-from mashlink.schemas.identifiers import IdentifierSystem
+from .base import AgencySimulator, SimRecord, unique_ids
+from .population import Population, Scenario, SynthPerson
+from .views import FindingBook, agency_copy
+from ...schemas.codes import AgencyKind, FindingCategory as C, HandlingCode as H, Reliability
+from ...schemas.identifiers import IdentifierSystem
 
 SYSTEM = "Synthetic RMS"
 LIVE_INVESTIGATION = "live_investigation"

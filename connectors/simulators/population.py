@@ -27,16 +27,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.simulators import names as pools
-from mashlink.schemas.codes import AgencyKind, RelationshipType, Sex
-from mashlink.schemas.identifiers import (
+from . import names as pools
+from ...schemas.codes import AgencyKind, RelationshipType, Sex
+from ...schemas.identifiers import (
     Identifier,
     IdentifierSystem,
     nhs_check_digit,
     upn_check_letter,
 )
-from mashlink.schemas.person import Address, BirthDate, HumanName, NameUse, Person
-from mashlink.schemas.relationship import Relationship
+from ...schemas.person import Address, BirthDate, HumanName, NameUse, Person
+from ...schemas.relationship import Relationship
 
 LA_CODE = "999"
 FORCE_CODE = "ZZ"

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mashlink.connectors.simulators.population import Population, Scenario
-from mashlink.schemas.codes import ConcernCategory as CC, ConsentStatus, LawfulBasis as LB, Rag, ReferralSource
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.referral import Consent, RagChange, Referral
+from .population import Population, Scenario
+from ...schemas.codes import ConcernCategory as CC, ConsentStatus, LawfulBasis as LB, Rag, ReferralSource
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.person import Person
+from ...schemas.referral import Consent, RagChange, Referral
 
 CONSENT_NOT_SOUGHT = (
     "Consent not sought: seeking it would alert the alleged perpetrator and place the child at "

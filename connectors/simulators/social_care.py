@@ -10,11 +10,11 @@ The pre-birth referral is held on an unborn record.
 
 from __future__ import annotations
 
-from mashlink.connectors.simulators.base import AgencySimulator, SimRecord, unique_ids
-from mashlink.connectors.simulators.population import Population, Scenario, SynthPerson
-from mashlink.connectors.simulators.views import FindingBook, agency_copy
-from mashlink.schemas.codes import AgencyKind, FindingCategory as C
-from mashlink.schemas.identifiers import IdentifierSystem
+from .base import AgencySimulator, SimRecord, unique_ids
+from .population import Population, Scenario, SynthPerson
+from .views import FindingBook, agency_copy
+from ...schemas.codes import AgencyKind, FindingCategory as C
+from ...schemas.identifiers import IdentifierSystem
 
 SYSTEM = "Synthetic Case Management"
 _SYSTEMS = (IdentifierSystem.LA_CHILD_ID, IdentifierSystem.NHS_NUMBER, IdentifierSystem.UPN)

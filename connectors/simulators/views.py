@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from mashlink.connectors.simulators.population import Population, SynthPerson, person_identifiers
-from mashlink.schemas.codes import AgencyKind, FindingCategory, HandlingCode, Reliability, Sensitivity
-from mashlink.schemas.finding import Finding, SourceRef
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
-from mashlink.schemas.person import BirthDate, HumanName, NameUse, Person
+from .population import Population, SynthPerson, person_identifiers
+from ...schemas.codes import AgencyKind, FindingCategory, HandlingCode, Reliability, Sensitivity
+from ...schemas.finding import Finding, SourceRef
+from ...schemas.identifiers import Identifier, IdentifierSystem
+from ...schemas.person import BirthDate, HumanName, NameUse, Person
 
 
 def agency_copy(

@@ -14,7 +14,7 @@ import copy
 
 from lxml import etree
 
-from mashlink.schemas.identifiers import UPN_UNKNOWN_CODES, normalise_nhs_number, nhs_number_is_valid, upn_is_valid
+from ...schemas.identifiers import UPN_UNKNOWN_CODES, normalise_nhs_number, nhs_number_is_valid, upn_is_valid
 
 READER_NS = "urn:mashlink:reader"
 _ISSUE = f"{{{READER_NS}}}issue"

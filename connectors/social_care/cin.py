@@ -24,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from mashlink.connectors.social_care.annotate import (
+from .annotate import (
     add_issue,
     attach_context,
     first_text,
@@ -33,8 +33,8 @@ from mashlink.connectors.social_care.annotate import (
     flag_upn,
     strip_namespaces,
 )
-from mashlink.connectors.xml_safety import XmlInputError, iterparse_safe
-from mashlink.mapping.errors import InputError, Position
+from ..xml_safety import XmlInputError, iterparse_safe
+from ...mapping.errors import InputError, Position
 
 #: Largest CIN file streamed by default (the 1 GB requirement with headroom); override per reader.
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024**3

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import typer
 
-from mashlink.connectors.social_care.cin import CinReader
-from mashlink.connectors.social_care.index import SocialCareIndex
-from mashlink.connectors.social_care.ssda903 import Ssda903Reader
-from mashlink.mapping.stream import translate_to
-from mashlink.mapping import SpecErrors, load_spec
-from mashlink.mapping.formats import mappings_dir
-from mashlink.schemas.identifiers import Identifier, IdentifierSystem
-from mashlink.schemas.person import BirthDate, HumanName, Person
+from .cin import CinReader
+from .index import SocialCareIndex
+from .ssda903 import Ssda903Reader
+from ...mapping.stream import translate_to
+from ...mapping import SpecErrors, load_spec
+from ...mapping.formats import mappings_dir
+from ...schemas.identifiers import Identifier, IdentifierSystem
+from ...schemas.person import BirthDate, HumanName, Person
 
 FORMATS = {"cin": "cin.yaml", "ssda903": "ssda903.yaml"}
 
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         index = SocialCareIndex(state_dir, la_code=la)
         results = index.ingest_folder(inbox) if inbox else []
         if files:
-            from mashlink.connectors.social_care.index import sniff_format
+            from .index import sniff_format
 
             kind = fmt or sniff_format(files[0]) or "cin"
             results.append(index.ingest(files, kind))
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         dob: str = typer.Option(None, "--dob", help="YYYY-MM-DD"),
     ) -> None:
         """Find a child in the index (prints matches and candidates as JSON)."""
-        from mashlink.connectors.social_care.connector import SocialCareConnector
+        from .connector import SocialCareConnector
 
         ids = []
         if la_child_id:

@@ -28,20 +28,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.connectors.base import PermanentEnquiryError, response_id_for
-from mashlink.connectors.reference.connector import candidate_view
-from mashlink.connectors.indexed_search import (
+from ..base import PermanentEnquiryError, response_id_for
+from ..reference.connector import candidate_view
+from ..indexed_search import (
     IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry,
 )
-from mashlink.connectors.social_care.index import SocialCareIndex, merge_child, split_child_key
-from mashlink.matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
-from mashlink.schemas.codes import AgencyKind, MatchMethod, ResponseStatus
-from mashlink.schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
-from mashlink.schemas.finding import SourceRef
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.person import Person
-from mashlink.schemas.record import AgencyRecord
-from mashlink.schemas.relationship import Relationship
+from .index import SocialCareIndex, merge_child, split_child_key
+from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
+from ...schemas.codes import AgencyKind, MatchMethod, ResponseStatus
+from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
+from ...schemas.finding import SourceRef
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.person import Person
+from ...schemas.record import AgencyRecord
+from ...schemas.relationship import Relationship
 
 
 class SocialCareOptions(BaseModel):

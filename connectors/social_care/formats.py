@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mashlink.connectors.social_care.cin import CinReader
-from mashlink.connectors.social_care.ssda903 import Ssda903Reader
-from mashlink.mapping.formats import FormatRegistry, mappings_dir
+from .cin import CinReader
+from .ssda903 import Ssda903Reader
+from ...mapping.formats import FormatRegistry, mappings_dir
 
 
 def register_cin(registry: FormatRegistry) -> None:

@@ -33,16 +33,16 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.mapping.stream import StreamSummary, iter_native
-from mashlink.mapping import load_spec
-from mashlink.mapping.formats import mappings_dir
-from mashlink.mapping.compiler import CompiledMapping
-from mashlink.mapping.errors import Issue, RecordError
-from mashlink.mapping.readers import Reader, RowProblem
-from mashlink.matching.index import MatchIndex, entries_from_records
-from mashlink.schemas.finding import Finding
-from mashlink.schemas.identifiers import IdentifierSystem
-from mashlink.schemas.record import AgencyRecord
+from ...mapping.stream import StreamSummary, iter_native
+from ...mapping import load_spec
+from ...mapping.formats import mappings_dir
+from ...mapping.compiler import CompiledMapping
+from ...mapping.errors import Issue, RecordError
+from ...mapping.readers import Reader, RowProblem
+from ...matching.index import MatchIndex, entries_from_records
+from ...schemas.finding import Finding
+from ...schemas.identifiers import IdentifierSystem
+from ...schemas.record import AgencyRecord
 
 log = structlog.get_logger(__name__)
 
@@ -199,8 +199,8 @@ class SocialCareIndex:
 
     # -- loading ----------------------------------------------------------------------
     def _mapping_and_reader(self, fmt: str) -> tuple[CompiledMapping, Reader]:
-        from mashlink.connectors.social_care.cin import CinReader
-        from mashlink.connectors.social_care.ssda903 import Ssda903Reader
+        from .cin import CinReader
+        from .ssda903 import Ssda903Reader
 
         if fmt not in FORMATS:
             raise ValueError(f"unknown social care format {fmt!r}; known: {', '.join(FORMATS)}")

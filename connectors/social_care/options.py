@@ -23,8 +23,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from mashlink.connectors.delivery.options import DeliveryOptions, _Options
-from mashlink.connectors.events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..delivery.options import DeliveryOptions, _Options
+from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
 
 class SocialCareWiringOptions(_Options):

@@ -45,17 +45,17 @@ from typing import Any
 
 from lxml import etree
 
-from mashlink.connectors.social_care.annotate import (
+from .annotate import (
     add_issue,
     attach_context,
     flag_stray_text,
     flag_upn,
     strip_namespaces,
 )
-from mashlink.connectors.social_care.cin import DEFAULT_STREAM_MAX_BYTES, la_header, localname, nothing_found
-from mashlink.connectors.xml_safety import XmlInputError, iterparse_safe
-from mashlink.mapping.errors import InputError, Position
-from mashlink.mapping.readers import RowProblem
+from .cin import DEFAULT_STREAM_MAX_BYTES, la_header, localname, nothing_found
+from ..xml_safety import XmlInputError, iterparse_safe
+from ...mapping.errors import InputError, Position
+from ...mapping.readers import RowProblem
 
 #: Table kind -> (container, item) element names in the joined tree.
 CHILD_TABLES: dict[str, tuple[str, str]] = {

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import IO
 
-from mashlink.schemas.identifiers import nhs_check_digit, upn_check_letter
+from ...schemas.identifiers import nhs_check_digit, upn_check_letter
 
 _FACTORS = ["3A", "3B", "10A", "11A", "24A", "1B", "4B", "2B", "16A", "21"]
 _SOURCES = ["1A", "2A", "3A", "3E", "5A", "6", "8", "9"]

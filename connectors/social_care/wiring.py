@@ -31,18 +31,18 @@ from pathlib import Path
 
 import structlog
 
-from mashlink.config.errors import ConfigError, ConfigIssue
-from mashlink.config.settings import MashlinkSettings
-from mashlink.connectors.base import AgencyConnector
-from mashlink.config.atomic_files import is_temporary
-from mashlink.connectors.delivery.options import parse_connector_options, resolve_path
-from mashlink.connectors.delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
-from mashlink.connectors.factory import BackgroundService, BuiltConnector, ConnectorContext
-from mashlink.connectors.social_care.connector import SocialCareConnector
-from mashlink.connectors.social_care.index import IngestResult, SocialCareIndex, sniff_format
-from mashlink.connectors.social_care.options import SocialCareWiringOptions
-from mashlink.config.models import AgencyConfig
-from mashlink.schemas.codes import AgencyKind
+from ...config.errors import ConfigError, ConfigIssue
+from ...config.settings import MashlinkSettings
+from ..base import AgencyConnector
+from ...config.atomic_files import is_temporary
+from ..delivery.options import parse_connector_options, resolve_path
+from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from ..factory import BackgroundService, BuiltConnector, ConnectorContext
+from .connector import SocialCareConnector
+from .index import IngestResult, SocialCareIndex, sniff_format
+from .options import SocialCareWiringOptions
+from ...config.models import AgencyConfig
+from ...schemas.codes import AgencyKind
 
 log = structlog.get_logger(__name__)
 _PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
@@ -159,7 +159,7 @@ def build_social_care(ctx: ConnectorContext) -> BuiltConnector:
 
 def _add_events(ctx: ConnectorContext, options: SocialCareWiringOptions, services: list[BackgroundService], parts: list[str]) -> None:
     """The ``agency-events`` consumer: outcomes and escalations to the team's tool, with receipts."""
-    from mashlink.connectors.events.wiring import native_events
+    from ..events.wiring import native_events
 
     service, description = native_events(ctx, options.events, options.delivery)
     if service is not None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.security import Permission, Role, SecuritySettings
-from mashlink.hub.auth.principal import Principal
+from ...config.security import Permission, Role, SecuritySettings
+from .principal import Principal
 
 MASH_ROLES: frozenset[Role] = frozenset({Role.PRACTITIONER, Role.MANAGER})
 #: Break-glass opens a referral to read it; changing one outside your scope is never allowed.

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from mashlink.config.security import DevIssuerSettings, Role
-from mashlink.config.settings import MashlinkSettings
+from ...config.security import DevIssuerSettings, Role
+from ...config.settings import MashlinkSettings
 
 KEY_FILE = "dev-issuer.pem"
 

@@ -11,9 +11,9 @@ import hmac
 
 from starlette.requests import Request
 
-from mashlink.config.security import Role, SecuritySettings
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier
+from ...config.security import Role, SecuritySettings
+from .principal import Principal
+from .tokens import AuthenticationError, TokenVerifier
 
 MAX_TOKEN_BYTES = 16_384
 REALM = "mashlink"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mashlink.config.security import Role
+from ...config.security import Role
 
 
 class Principal(BaseModel):

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
-from mashlink.config.security import OidcSettings, Role
-from mashlink.config.settings import MashlinkSettings
-from mashlink.hub.auth.principal import Principal
+from ...config.security import OidcSettings, Role
+from ...config.settings import MashlinkSettings
+from .principal import Principal
 
 
 JWKS_REFETCH_COOLDOWN_S = 5.0
@@ -210,7 +210,7 @@ def verifier_for(settings: MashlinkSettings) -> TokenVerifier:
                                            ca_file=str(oidc.ca_file) if oidc.ca_file else None),
                              issuer=oidc.issuer, audience=oidc.audiences, algorithms=list(oidc.algorithms),
                              leeway_s=oidc.leeway_s, claims=ClaimMapping.from_oidc(oidc, agencies))
-    from mashlink.hub.auth.dev_issuer import DevIssuer
+    from .dev_issuer import DevIssuer
 
     dev = DevIssuer.for_settings(settings)
     defaults = OidcSettings(issuer=dev.issuer, audience=[dev.audience])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from mashlink.hub.models import Base
+from mashlink.hub.models import Base  # alembic loads this file by path, outside the package: absolute on purpose
 
 target_metadata = Base.metadata
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mashlink.mapping.paths.csvcol import compile_csv_path
-from mashlink.mapping.paths.hl7 import compile_hl7_path
-from mashlink.mapping.paths.jsonpath import compile_json_path
-from mashlink.mapping.paths.xpath import compile_xpath
+from .csvcol import compile_csv_path
+from .hl7 import compile_hl7_path
+from .jsonpath import compile_json_path
+from .xpath import compile_xpath
 
 
 class CompiledPath(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mashlink.mapping.errors import PathSyntaxError
+from ..errors import PathSyntaxError
 
 
 class CsvColumn:

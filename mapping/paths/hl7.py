@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mashlink.mapping.errors import PathSyntaxError
+from ..errors import PathSyntaxError
 
 Repetition = list[list[str]]  # components -> subcomponents
 Field = list[Repetition]

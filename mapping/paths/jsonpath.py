@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mashlink.mapping.errors import PathSyntaxError
+from ..errors import PathSyntaxError
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_@$\-]+")
 _NUMBER_RE = re.compile(r"-?\d+(\.\d+)?")

@@ -37,7 +37,7 @@ from typing import Any
 
 from lxml import etree
 
-from mashlink.mapping.errors import PathSyntaxError
+from ..errors import PathSyntaxError
 
 _Element = etree._Element
 

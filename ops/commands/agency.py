@@ -27,7 +27,7 @@ from typing import Any
 import typer
 import yaml
 
-from mashlink.config.signing import SignerKey
+from ...config.signing import SignerKey
 
 #: Section markers in the output (stable: tests and scripts split on them).
 MARKER = "# ==== "
@@ -64,10 +64,10 @@ def env_prefix(agency_id: str) -> str:
 def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connector: str = DEFAULT_CONNECTOR,
                   namespace: str = "mashlink", existing_agencies: list[str] | None = None) -> AgencyBlocks:
     """Build the configuration, broker and compose parts; raises ``ValueError`` naming the bad option."""
-    from mashlink.broker.permissions import agency_permissions
-    from mashlink.broker.topology import Topology
-    from mashlink.config.models import SLUG_PATTERN, AgencyConfig
-    from mashlink.schemas.codes import AgencyKind
+    from ...broker.permissions import agency_permissions
+    from ...broker.topology import Topology
+    from ...config.models import SLUG_PATTERN, AgencyConfig
+    from ...schemas.codes import AgencyKind
 
     if not re.match(SLUG_PATTERN, agency_id):
         raise ValueError(f"ID: {agency_id!r} must be lower-case letters, digits and inner hyphens "
@@ -184,7 +184,7 @@ def agency_add(
     """Print the configuration block, broker permissions and compose service for a new agency (changes nothing)."""
     from pydantic import ValidationError
 
-    from mashlink.ops.wiring import settings_or_exit
+    from ..wiring import settings_or_exit
 
     settings = settings_or_exit(config)
     try:

@@ -30,8 +30,8 @@ def _load_anchors(paths: list[Path]) -> list:  # type: ignore[type-arg]
     """Anchor files (one anchor, or a JSON list of them); exit 2 naming the file and field when unreadable."""
     from pydantic import TypeAdapter, ValidationError
 
-    from mashlink.broker.codec import describe_validation_error
-    from mashlink.hub.audit_anchor import AuditAnchor
+    from ...broker.codec import describe_validation_error
+    from ...hub.audit_anchor import AuditAnchor
 
     adapter = TypeAdapter(AuditAnchor | list[AuditAnchor])
     anchors: list[AuditAnchor] = []
@@ -50,7 +50,7 @@ def _load_anchors(paths: list[Path]) -> list:  # type: ignore[type-arg]
 
 def _anchor_files(directory: Path) -> list[Path]:
     """Every anchor file in a directory the hub writes them to (security.audit_anchor_dir); exit 2 if unreadable."""
-    from mashlink.config.atomic_files import is_temporary
+    from ...config.atomic_files import is_temporary
 
     try:
         return sorted(p for p in directory.iterdir() if p.suffix == ".json" and not is_temporary(p) and p.is_file())
@@ -68,7 +68,7 @@ def verify(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """Recompute the chain and check it against anchors; exit 1 on any problem."""
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ..wiring import open_hub, settings_or_exit
 
     files = list(anchor or [])
     for directory in anchor_dir or []:
@@ -101,8 +101,8 @@ def anchor_cmd(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """Print (or write) the chain head signed by the hub, to keep outside its database."""
-    from mashlink.config.atomic_files import atomic_write_text
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ...config.atomic_files import atomic_write_text
+    from ..wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
     service = open_hub(settings)
@@ -128,8 +128,8 @@ def list_cmd(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """Audit events in sequence order (ids, codes and counts only: no personal data)."""
-    from mashlink.hub.errors import InvalidInput
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ...hub.errors import InvalidInput
+    from ..wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
     service = open_hub(settings)
@@ -180,8 +180,8 @@ def disclosures_cmd(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """The disclosure log of one agency: who was shown or sent its records, when, why, on what basis."""
-    from mashlink.hub.disclosures import MAX_LIST, DisclosureEntry, list_disclosures
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ...hub.disclosures import MAX_LIST, DisclosureEntry, list_disclosures
+    from ..wiring import open_hub, settings_or_exit
 
     start, end = _when(since, "--since"), _when(until, "--until", end_of_day=True)
     settings = settings_or_exit(config)

@@ -28,9 +28,9 @@ def dev_token(
     config: Path = typer.Option(None, "--config", help="YAML settings file (default MASHLINK_CONFIG)."),
 ) -> None:
     """Print a signed token: curl -H "Authorization: Bearer $(mashlink auth dev-token --role practitioner --user amy)" ..."""
-    from mashlink.config.security import Role
-    from mashlink.hub.auth.dev_issuer import DevIssuer, DevIssuerRefused
-    from mashlink.ops.wiring import settings_or_exit
+    from ...config.security import Role
+    from ...hub.auth.dev_issuer import DevIssuer, DevIssuerRefused
+    from ..wiring import settings_or_exit
 
     settings = settings_or_exit(config)
     roles = []

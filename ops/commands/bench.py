@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mashlink import bench as bench_pkg
-from mashlink.bench.report import BenchReport
+from ... import bench as bench_pkg
+from ...bench.report import BenchReport
 
 
 def _benchmarks() -> dict[str, ModuleType]:

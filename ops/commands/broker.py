@@ -26,9 +26,9 @@ def permissions(
     config: Path = typer.Option(None, "--config", help="YAML settings file."),
 ) -> None:
     """rabbitmqctl commands: the hub its namespace; each agency and the referrer notifier only their own queues."""
-    from mashlink.broker.permissions import agency_permissions, hub_permissions, notifier_permissions
-    from mashlink.broker.topology import Topology
-    from mashlink.ops.wiring import settings_or_exit
+    from ...broker.permissions import agency_permissions, hub_permissions, notifier_permissions
+    from ...broker.topology import Topology
+    from ..wiring import settings_or_exit
 
     settings = settings_or_exit(config)
     topology = Topology(settings.broker_namespace)

@@ -13,8 +13,8 @@ from pathlib import Path
 import typer
 import yaml
 
-from mashlink.config.errors import ConfigError
-from mashlink.config.settings import MashlinkSettings, load_settings
+from ...config.errors import ConfigError
+from ...config.settings import MashlinkSettings, load_settings
 
 config_app = typer.Typer(
     name="config",
@@ -61,7 +61,7 @@ def check(file: Path | None = FILE_OPTION) -> None:
     when the connector process starts. Shape only: no secret is read, no file
     or connection is opened.
     """
-    from mashlink.connectors.factory import options_issues
+    from ...connectors.factory import options_issues
 
     settings = _load_or_exit(file)
     issues = options_issues(settings)

@@ -27,19 +27,19 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mashlink.config.errors import ConfigError
-from mashlink.config.settings import load_settings
+from ...config.errors import ConfigError
+from ...config.settings import load_settings
 
 if TYPE_CHECKING:
-    from mashlink.broker.topology import Topology
-    from mashlink.config.settings import MashlinkSettings
+    from ...broker.topology import Topology
+    from ...config.settings import MashlinkSettings
 
 
 def _require_own_queues(settings: "MashlinkSettings", agency_id: str, topology: "Topology") -> None:
     """The agency's enquiry and events queues exist (or may be declared); else one paragraph and exit 2."""
-    from mashlink.broker.errors import BrokerError
-    from mashlink.connectors.wiring import connector_broker_factory
-    from mashlink.ops.wiring import UNREACHABLE_EXIT, mask_url
+    from ...broker.errors import BrokerError
+    from ...connectors.wiring import connector_broker_factory
+    from ..wiring import UNREACHABLE_EXIT, mask_url
 
     try:
         with connector_broker_factory(settings, agency_id, topology=topology, reconnect_attempts=0)() as broker:
@@ -70,17 +70,17 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run one agency's connector against the configured broker until SIGTERM."""
-        from mashlink.broker.topology import Topology
-        from mashlink.connectors.factory import (
+        from ...broker.topology import Topology
+        from ...connectors.factory import (
             ConnectorContext,
             ConnectorUnavailable,
             agency_index,
             build_connector,
         )
-        from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
-        from mashlink.connectors.wiring import connector_broker_factory
-        from mashlink.ops.logging import configure_logging
-        from mashlink.ops.wiring import require_broker, require_signing_key, warn_if_in_process
+        from ...connectors.runtime import ConnectorRunner, RunnerSettings
+        from ...connectors.wiring import connector_broker_factory
+        from ..logging import configure_logging
+        from ..wiring import require_broker, require_signing_key, warn_if_in_process
 
         try:
             settings = load_settings(file)

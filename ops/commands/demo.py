@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from mashlink.ops.logging import configure_logging
+from ..logging import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -27,8 +27,8 @@ def register(app: typer.Typer) -> None:
 
         All data is synthetic. Exit status 0 only when every enquiry was answered and nothing was lost.
         """
-        from mashlink.hub.linked_view import render_text
-        from mashlink.ops.demo import run_demo
+        from ...hub.linked_view import render_text
+        from ..demo import run_demo
 
         configure_logging("WARNING")
         if serve:
@@ -57,8 +57,8 @@ def _serve(state_dir: Path | None, timeout: float, host: str, port: int) -> None
     import socket
     import time
 
-    from mashlink.ops.demo import DemoSystem
-    from mashlink.ops.web.serving import serve
+    from ..demo import DemoSystem
+    from ..web.serving import serve
 
     started = time.monotonic()
     system = DemoSystem(state_dir=state_dir)

@@ -30,13 +30,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mashlink.config.security import Permission, Role
+from ...config.security import Permission, Role
 
 if TYPE_CHECKING:
-    from mashlink.broker.client import Broker
-    from mashlink.config.settings import MashlinkSettings
-    from mashlink.hub.auth.principal import Principal
-    from mashlink.hub.service import HubService
+    from ...broker.client import Broker
+    from ...config.settings import MashlinkSettings
+    from ...hub.auth.principal import Principal
+    from ...hub.service import HubService
 
 dlq_app = typer.Typer(help="Inspect, replay or discard dead-lettered messages.", no_args_is_help=True)
 
@@ -55,14 +55,14 @@ def shell_subject() -> str:
 
 
 def shell_principal(role: Role) -> "Principal":
-    from mashlink.hub.auth.principal import Principal
+    from ...hub.auth.principal import Principal
 
     return Principal(kind="person", subject=shell_subject(), roles=frozenset({role}), issuer=SHELL_ISSUER)
 
 
 def _authorised(settings: "MashlinkSettings", principal: "Principal", permission: Permission) -> None:
     """Exit 2 with the table's reason when the shell user's role does not hold ``permission``."""
-    from mashlink.hub.auth.authorise import authorise
+    from ...hub.auth.authorise import authorise
 
     decision = authorise(principal, permission, settings.security)
     if not decision.allowed:
@@ -72,7 +72,7 @@ def _authorised(settings: "MashlinkSettings", principal: "Principal", permission
 
 
 def _open(config: Path | None) -> "tuple[MashlinkSettings, Broker, HubService]":
-    from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit
+    from ..wiring import hub_broker_factory, open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
     service = open_hub(settings)
@@ -96,7 +96,7 @@ def dlq_list(
     config: Path = typer.Option(None, "--config"),
 ) -> None:
     """Parked messages with their reason: metadata only (nothing is removed)."""
-    from mashlink.broker.redact import parked_metadata
+    from ...broker.redact import parked_metadata
 
     acting = _role(role)
     settings, broker, service = _open(config)
@@ -128,7 +128,7 @@ def dlq_show(
     config: Path = typer.Option(None, "--config"),
 ) -> None:
     """One parked message: reason and metadata, its body redacted unless --reveal."""
-    from mashlink.hub.dead_letters import DeadLetterView, record_body_read
+    from ...hub.dead_letters import DeadLetterView, record_body_read
 
     acting = _role(role)
     if reveal and not (reason and reason.strip()):
@@ -157,8 +157,8 @@ def dlq_show(
 
 
 def _act(action: str, message_id: str, actor: str | None, reason: str, config: Path | None) -> None:
-    from mashlink.broker.errors import BrokerError, PublishError
-    from mashlink.hub.dead_letters import ops_reason
+    from ...broker.errors import BrokerError, PublishError
+    from ...hub.dead_letters import ops_reason
 
     if not reason.strip():
         typer.echo("--reason must say why", err=True)

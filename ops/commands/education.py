@@ -32,9 +32,9 @@ def ingest(
     """Ingest the CTF files waiting in the drop folder into the agency's pupil index, once."""
     from dataclasses import asdict
 
-    from mashlink.config.errors import ConfigError
-    from mashlink.connectors.education.wiring import education_from_settings
-    from mashlink.ops.wiring import settings_or_exit
+    from ...config.errors import ConfigError
+    from ...connectors.education.wiring import education_from_settings
+    from ..wiring import settings_or_exit
 
     settings = settings_or_exit(config)
     ctf = [a for a in settings.agencies if a.connector == "ctf"]

@@ -48,7 +48,7 @@ def split_messages(data: bytes) -> list[bytes]:
 
 def _logging(level: str) -> None:
     """Logs to stderr, so stdout carries only what the command prints (URLs, ACK lines)."""
-    from mashlink.ops.logging import configure_logging
+    from ..logging import configure_logging
 
     configure_logging(level.upper())
 
@@ -69,7 +69,7 @@ def _tls_or_exit(tls: Any) -> Any:
     """The SSL context of a ``ServerTls``/``ClientTls``, or exit 2 naming the unusable file (never its contents)."""
     import ssl
 
-    from mashlink.connectors.health.tls import tls_problem
+    from ...connectors.health.tls import tls_problem
 
     missing = tls.missing_files()
     if missing:
@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
         log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)."),
     ) -> None:
         """Run a synthetic trust FHIR R4 server until SIGTERM or Ctrl-C."""
-        from mashlink.connectors.health.fhir_simulator import FhirStore, ThreadedFhirSimulator
-        from mashlink.connectors.health.simulators import seed_fhir_store
+        from ...connectors.health.fhir_simulator import FhirStore, ThreadedFhirSimulator
+        from ...connectors.health.simulators import seed_fhir_store
 
         _logging(log_level)
 
@@ -134,15 +134,15 @@ def register(app: typer.Typer) -> None:
                                                                                  "this CA (mutual TLS)."),
     ) -> None:
         """Run a synthetic trust HL7 v2 engine that answers REF^I12 with RRI^I12, until Ctrl-C."""
-        from mashlink.connectors.health.mllp import ThreadedMllpServer
-        from mashlink.connectors.health.simulators import seeded_trust_peer
+        from ...connectors.health.mllp import ThreadedMllpServer
+        from ...connectors.health.simulators import seeded_trust_peer
 
         _logging(log_level)
 
         peer = seeded_trust_peer(patients, seed)
         context = None
         if tls_cert is not None or tls_key is not None:
-            from mashlink.connectors.health.tls import ServerTls
+            from ...connectors.health.tls import ServerTls
 
             if tls_cert is None or tls_key is None:
                 typer.echo("--tls-cert and --tls-key go together", err=True)
@@ -172,9 +172,9 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
     ) -> None:
         """Print a synthetic ADT message about a seeded patient (one segment per line)."""
-        from mashlink.connectors.health.adt import TRIGGERS
-        from mashlink.connectors.health.simulators import seeded_patients
-        from mashlink.connectors.health.synthetic import adt_message
+        from ...connectors.health.adt import TRIGGERS
+        from ...connectors.health.simulators import seeded_patients
+        from ...connectors.health.synthetic import adt_message
 
         trigger = trigger.upper()
         if trigger not in TRIGGERS:
@@ -205,9 +205,9 @@ def register(app: typer.Typer) -> None:
         tls_key: Path | None = typer.Option(None, "--tls-key", help="Private key for --tls-cert."),
     ) -> None:
         """Send each message over one MLLP connection and print its ACK; exit 1 if any was AE/AR."""
-        from mashlink.connectors.health.hl7_ack import parse_ack
-        from mashlink.connectors.health.hl7_fast import Hl7ParseError, peek_header
-        from mashlink.connectors.health.mllp import MllpClient, MllpError
+        from ...connectors.health.hl7_ack import parse_ack
+        from ...connectors.health.hl7_fast import Hl7ParseError, peek_header
+        from ...connectors.health.mllp import MllpClient, MllpError
 
         _logging(log_level)
 
@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
         if tls or tls_ca or tls_cert or tls_key:
             from pydantic import ValidationError
 
-            from mashlink.connectors.health.tls import ClientTls
+            from ...connectors.health.tls import ClientTls
 
             try:
                 client_tls = ClientTls(ca_file=tls_ca, cert_file=tls_cert, key_file=tls_key)

@@ -21,11 +21,11 @@ def register(app: typer.Typer) -> None:
         Stopping (Ctrl-C / SIGTERM) finishes the batch in hand; nothing is lost:
         unpublished messages and due escalations are picked up on the next start.
         """
-        from mashlink.hub.dead_letters import BrokerDeadLetters
-        from mashlink.hub.runtime import HubRuntime
-        from mashlink.ops.web.hub_app import build_hub_app
-        from mashlink.ops.web.serving import serve
-        from mashlink.ops.wiring import hub_broker_factory, open_hub, settings_or_exit, broker_readiness
+        from ...hub.dead_letters import BrokerDeadLetters
+        from ...hub.runtime import HubRuntime
+        from ..web.hub_app import build_hub_app
+        from ..web.serving import serve
+        from ..wiring import hub_broker_factory, open_hub, settings_or_exit, broker_readiness
 
         settings = settings_or_exit(config)
         service = open_hub(settings)

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 import typer
 import yaml
 
-from mashlink.config.models import SLUG_PATTERN
-from mashlink.config.signing import SignerKey, new_key_id, public_entry
+from ...config.models import SLUG_PATTERN
+from ...config.signing import SignerKey, new_key_id, public_entry
 
 #: Section markers in the output (stable: scripts split on them).
 MARKER = "# ==== "

@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from mashlink.config.matching import MatchPolicy
-    from mashlink.matching.decide import SearchOutcome
-    from mashlink.matching.index import IndexEntry, PreparedRow
-    from mashlink.schemas.person import Person
+    from ...config.matching import MatchPolicy
+    from ...matching.decide import SearchOutcome
+    from ...matching.index import IndexEntry, PreparedRow
+    from ...schemas.person import Person
 
 match_app = typer.Typer(help="Build and search match indexes; confirm or reject an agency record's link to a "
                              "referral person.", no_args_is_help=True)
@@ -61,11 +61,11 @@ def _decide(confirmed: bool, referral: str, subject: str, agency: str, system: s
             actor: str | None, config: Path | None) -> None:
     from pydantic import ValidationError
 
-    from mashlink.broker.codec import describe_validation_error
-    from mashlink.hub.errors import InvalidInput, NotFound
-    from mashlink.hub.match_review import MatchDecisionRequest
-    from mashlink.ops.commands.dlq import shell_subject
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ...broker.codec import describe_validation_error
+    from ...hub.errors import InvalidInput, NotFound
+    from ...hub.match_review import MatchDecisionRequest
+    from .dlq import shell_subject
+    from ..wiring import open_hub, settings_or_exit
 
     try:
         request = MatchDecisionRequest(subject_person_id=subject, agency_id=agency, source_system=system,
@@ -133,7 +133,7 @@ def _summary(data: dict[str, object], text: str, as_json: bool) -> None:
 
 
 def _validation_text(exc: Exception) -> str:
-    from mashlink.matching.index import validation_error_text
+    from ...matching.index import validation_error_text
 
     return validation_error_text(exc)
 
@@ -166,7 +166,7 @@ def _person_jsonl_rows(files: list[Path], bad: list[str], workers: int) -> "Iter
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from mashlink.matching.index import prepare_person_lines
+    from ...matching.index import prepare_person_lines
 
     def report(path: Path, errors: list[tuple[int, str]]) -> None:
         bad.extend(f"{path} line {number}: rejected: {message}" for number, message in errors)
@@ -195,13 +195,13 @@ def _person_jsonl_rows(files: list[Path], bad: list[str], workers: int) -> "Iter
 
 def _format_entries(fmt: str, files: list[Path], la: str | None, bad: list[str]) -> "Iterator[IndexEntry]":
     """Index entries from native files through the format's mapping (as ``mashlink translate`` reads them)."""
-    from mashlink.mapping import default_registry
-    from mashlink.mapping.errors import Issue, RecordError
-    from mashlink.mapping.readers import RowProblem
-    from mashlink.mapping.stream import StreamSummary, iter_native
-    from mashlink.matching.index import entries_from_records
-    from mashlink.ops.commands.translate import _resolve, _with_la_code
-    from mashlink.schemas.record import AgencyRecord
+    from ...mapping import default_registry
+    from ...mapping.errors import Issue, RecordError
+    from ...mapping.readers import RowProblem
+    from ...mapping.stream import StreamSummary, iter_native
+    from ...matching.index import entries_from_records
+    from .translate import _resolve, _with_la_code
+    from ...schemas.record import AgencyRecord
 
     registry = default_registry()
     if fmt not in registry:
@@ -237,7 +237,7 @@ def _load_policy(path: Path) -> "MatchPolicy":
     import yaml
     from pydantic import ValidationError
 
-    from mashlink.config.matching import MatchPolicy
+    from ...config.matching import MatchPolicy
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -271,16 +271,16 @@ def index_build(
     """Load an agency export into its match index (upsert by record id), then train it."""
     import time
 
-    from mashlink.matching.index import MatchIndex, NotAnIndex
-    from mashlink.ops.commands.translate import _progress
-    from mashlink.ops.logging import configure_logging
+    from ...matching.index import MatchIndex, NotAnIndex
+    from .translate import _progress
+    from ..logging import configure_logging
 
     configure_logging("WARNING")  # the summary below says what happened; logs go to stderr only
     started = time.monotonic()
     policy = _load_policy(policy_file) if policy_file is not None else None
     bad: list[str] = []
     if fmt != PERSON_JSONL:
-        from mashlink.mapping import default_registry
+        from ...mapping import default_registry
 
         known = default_registry().names()
         if fmt not in known:
@@ -293,7 +293,7 @@ def index_build(
         raise typer.Exit(2) from None
     import os
 
-    from mashlink.matching.index import prepare_entries
+    from ...matching.index import prepare_entries
 
     loaded: set[str] = set()
     processes = workers or os.cpu_count() or 1
@@ -338,7 +338,7 @@ def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Per
 
     from pydantic import ValidationError
 
-    from mashlink.schemas.person import Person
+    from ...schemas.person import Person
 
     parsed: list[tuple[int, Person, Person | None]] = []
     with path.open("r", encoding="utf-8") as handle:
@@ -400,9 +400,9 @@ def search(
     import json
     import time
 
-    from mashlink.matching.index import MatchIndex, NotAnIndex
-    from mashlink.ops.commands.translate import _progress
-    from mashlink.ops.logging import configure_logging
+    from ...matching.index import MatchIndex, NotAnIndex
+    from .translate import _progress
+    from ..logging import configure_logging
 
     configure_logging("WARNING")  # stdout carries only the result lines
     bad: list[str] = []

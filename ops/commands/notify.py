@@ -35,11 +35,11 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(False, "--check", help="Check templates and channels, then exit."),
     ) -> None:
         """Tell referrers the outcome of their referrals (consumes referrer.outcomes)."""
-        from mashlink.broker.topology import Topology
-        from mashlink.connectors.referrer.notifier import NotifierRunner, ReferrerNotifier, notifier_broker_factory
-        from mashlink.connectors.referrer.render import TemplateProblem
-        from mashlink.config.settings import REFERRER_NOTIFIER_ID
-        from mashlink.ops.wiring import require_broker, require_signing_key, settings_or_exit, warn_if_in_process
+        from ...broker.topology import Topology
+        from ...connectors.referrer.notifier import NotifierRunner, ReferrerNotifier, notifier_broker_factory
+        from ...connectors.referrer.render import TemplateProblem
+        from ...config.settings import REFERRER_NOTIFIER_ID
+        from ..wiring import require_broker, require_signing_key, settings_or_exit, warn_if_in_process
 
         settings = settings_or_exit(file)  # exit 1 listing every configuration problem
         require_signing_key(settings, REFERRER_NOTIFIER_ID)  # signs receipts as itself, never as the hub

@@ -36,11 +36,11 @@ def intake(
                                         "without the hub's database); the hub fans out to every agency."),
 ) -> None:
     """Submit the CCTN / PPN records in POLE exports to the hub as referrals."""
-    from mashlink.connectors.police.referrals import CctnIntake, CctnReferralBuilder, IntakeReport
-    from mashlink.connectors.police.store import PoleStore
-    from mashlink.hub.errors import HubError
-    from mashlink.connectors.referral_sender import ReferralSink
-    from mashlink.ops.wiring import open_hub, settings_or_exit
+    from ...connectors.police.referrals import CctnIntake, CctnReferralBuilder, IntakeReport
+    from ...connectors.police.store import PoleStore
+    from ...hub.errors import HubError
+    from ...connectors.referral_sender import ReferralSink
+    from ..wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
     enabled = {a.id for a in settings.enabled_agencies()}
@@ -76,15 +76,15 @@ def intake(
     report = IntakeReport()
     failed: list[tuple[str, str]] = []
     if via_broker is not None:
-        from mashlink.broker.topology import Topology
-        from mashlink.connectors.referral_sender import BrokerReferralSink
-        from mashlink.connectors.wiring import connector_broker_factory
+        from ...broker.topology import Topology
+        from ...connectors.referral_sender import BrokerReferralSink
+        from ...connectors.wiring import connector_broker_factory
 
         sink: ReferralSink = BrokerReferralSink(connector_broker_factory(
             settings, via_broker, topology=Topology(settings.broker_namespace)), via_broker)
         close = sink.close  # type: ignore[attr-defined]
     else:
-        from mashlink.hub.referral_sink import HubReferralSink
+        from ...hub.referral_sink import HubReferralSink
 
         hub = open_hub(settings)
         sink = HubReferralSink(hub)

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Validate a referral, store it and fan out one minimised enquiry per agency."""
-        from mashlink.hub.errors import Conflict, InvalidInput
-        from mashlink.ops.wiring import open_hub, settings_or_exit
+        from ...hub.errors import Conflict, InvalidInput
+        from ..wiring import open_hub, settings_or_exit
 
         try:
             data = json.loads(file.read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from mashlink.schemas.export import JSON_DIR, stale_files, write_schemas
+from ...schemas.export import JSON_DIR, stale_files, write_schemas
 
 REGENERATE_HINT = "run `mashlink schemas export` (or `python -m mashlink.schemas.export`)"
 

@@ -1,5 +1,5 @@
 """``mashlink social-care``: implemented in ``mashlink.connectors.social_care.commands``."""
 
-from mashlink.connectors.social_care.commands import register
+from ...connectors.social_care.commands import register
 
 __all__ = ["register"]

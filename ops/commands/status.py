@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Queue depths and consumers; open / at-risk / overdue enquiries by agency and RAG."""
-        from mashlink.ops.wiring import (
+        from ..wiring import (
             PREFLIGHT_TIMEOUT_S,
             UNREACHABLE_EXIT,
             broker_problem,

@@ -22,16 +22,16 @@ from typing import Any
 
 import typer
 
-from mashlink.mapping import (
+from ...mapping import (
     CompiledMapping,
     FormatRegistry,
     SpecErrors,
     default_registry,
     load_spec,
 )
-from mashlink.mapping.formats import READERS_BY_LANGUAGE
-from mashlink.mapping.readers import Reader
-from mashlink.mapping.stream import translate_to
+from ...mapping.formats import READERS_BY_LANGUAGE
+from ...mapping.readers import Reader
+from ...mapping.stream import translate_to
 
 
 def _err(message: str) -> None:

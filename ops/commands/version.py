@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+from importlib.metadata import version as distribution_version
 
-import mashlink
+import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command("version")
     def version() -> None:
         """Print the mashlink version."""
-        typer.echo(mashlink.__version__)
+        typer.echo(distribution_version("mashlink"))

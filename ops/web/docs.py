@@ -46,7 +46,7 @@ def swagger_ui_directory() -> Path:
     if missing:
         raise RuntimeError(
             f"vendored Swagger UI files missing from {directory}: {', '.join(missing)} "
-            "(package data not installed? see setup.py package_data for mashlink.ops)"
+            "(package data not installed? see [tool.setuptools.package-data] in pyproject.toml)"
         )
     return directory
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mashlink.hub.api import create_app
-from mashlink.hub.auth.tokens import TokenVerifier
-from mashlink.hub.dead_letters import DeadLetters
-from mashlink.hub.service import HubService
-from mashlink.ops.web.docs import mount_offline_docs
-from mashlink.ops.web.static_files import mount_static
-from mashlink.ops.web.workspace import mount_workspace
+from ...hub.api import create_app
+from ...hub.auth.tokens import TokenVerifier
+from ...hub.dead_letters import DeadLetters
+from ...hub.service import HubService
+from .docs import mount_offline_docs
+from .static_files import mount_static
+from .workspace import mount_workspace
 
 
 def build_hub_app(service: HubService, *, verifier: TokenVerifier | None = None,

@@ -40,7 +40,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
-from mashlink.ops.web.static_files import STATIC_PREFIX
+from .static_files import STATIC_PREFIX
 
 SERVICE_NAME = "mashlink MASH workspace"
 

@@ -21,9 +21,9 @@ from urllib.parse import quote, urlsplit
 from fastapi import Request
 from fastapi.responses import Response
 
-from mashlink.hub.auth.http import Authenticator
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.auth.tokens import AuthenticationError
+from ...hub.auth.http import Authenticator
+from ...hub.auth.principal import Principal
+from ...hub.auth.tokens import AuthenticationError
 
 COOKIE = "mashlink_session"
 CSRF_FIELD = "csrf_token"

@@ -36,7 +36,7 @@ def static_directory() -> Path:
     if missing:
         raise RuntimeError(
             f"static files missing from {directory}: {', '.join(missing)} "
-            "(package data not installed? see setup.py package_data for mashlink.ops)"
+            "(package data not installed? see [tool.setuptools.package-data] in pyproject.toml)"
         )
     return directory
 

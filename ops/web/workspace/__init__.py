@@ -17,8 +17,8 @@ import pkgutil
 
 from fastapi import APIRouter, FastAPI
 
-from mashlink.ops.web.render import templates
-from mashlink.ops.web.workspace import common, formatting
+from ..render import templates
+from . import common, formatting
 
 
 def mount_workspace(app: FastAPI) -> None:

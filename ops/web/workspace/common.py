@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mashlink.config.security import Permission
-from mashlink.hub.api import HubContext
-from mashlink.hub.auth.authorise import AccessDecision, authorise
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.errors import NotFound
-from mashlink.ops.web.render import render
-from mashlink.ops.web.session import CsrfFailed, SignInRequired, WebSession, sign_in_url
+from ....config.security import Permission
+from ....hub.api import HubContext
+from ....hub.auth.authorise import AccessDecision, authorise
+from ....hub.auth.principal import Principal
+from ....hub.errors import NotFound
+from ..render import render
+from ..session import CsrfFailed, SignInRequired, WebSession, sign_in_url
 
 BREAK_GLASS_FIELD = "break_glass_reason"
 

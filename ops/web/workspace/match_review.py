@@ -12,11 +12,11 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from mashlink.config.security import Permission
-from mashlink.hub.access import actor_of
-from mashlink.hub.errors import Conflict, InvalidInput
-from mashlink.hub.match_review import MatchDecisionRequest
-from mashlink.ops.web.workspace.referrals import begin_action, finish_action
+from ....config.security import Permission
+from ....hub.access import actor_of
+from ....hub.errors import Conflict, InvalidInput
+from ....hub.match_review import MatchDecisionRequest
+from .referrals import begin_action, finish_action
 
 router = APIRouter(include_in_schema=False)
 

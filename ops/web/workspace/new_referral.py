@@ -48,16 +48,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from mashlink.config.security import Permission
-from mashlink.config.settings import MashlinkSettings
-from mashlink.hub.access import actor_of
-from mashlink.hub.auth.authorise import authorise
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.errors import Conflict, InvalidInput
-from mashlink.ops.web.render import render
-from mashlink.ops.web.workspace.common import PageForbidden, Workspace
-from mashlink.ops.web.workspace.formatting import LONDON
-from mashlink.schemas.codes import (
+from ....config.security import Permission
+from ....config.settings import MashlinkSettings
+from ....hub.access import actor_of
+from ....hub.auth.authorise import authorise
+from ....hub.auth.principal import Principal
+from ....hub.errors import Conflict, InvalidInput
+from ..render import render
+from .common import PageForbidden, Workspace
+from .formatting import LONDON
+from ....schemas.codes import (
     ConcernCategory,
     ConsentStatus,
     LawfulBasis,
@@ -67,7 +67,7 @@ from mashlink.schemas.codes import (
     RelationshipType,
     Sex,
 )
-from mashlink.schemas.referral import CONSENT_DECISION_STATUSES, Referral
+from ....schemas.referral import CONSENT_DECISION_STATUSES, Referral
 
 router = APIRouter(include_in_schema=False)
 

@@ -55,11 +55,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mashlink.config.security import OidcSettings
-from mashlink.hub.auth.tokens import AuthenticationError, TokenVerifier
-from mashlink.ops.web.render import render
-from mashlink.ops.web.session import safe_next, sign_in_url
-from mashlink.ops.web.workspace.common import Workspace
+from ....config.security import OidcSettings
+from ....hub.auth.tokens import AuthenticationError, TokenVerifier
+from ..render import render
+from ..session import safe_next, sign_in_url
+from .common import Workspace
 
 log = structlog.get_logger(__name__)
 

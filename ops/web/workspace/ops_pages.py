@@ -30,21 +30,21 @@ import httpx
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mashlink.broker.errors import BrokerError, ParkedMessageNotFound, PublishError, RejectReason
-from mashlink.broker.messages import ParkedMessage
-from mashlink.config.security import Permission
-from mashlink.hub.access import actor_of
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.dead_letters import (
+from ....broker.errors import BrokerError, ParkedMessageNotFound, PublishError, RejectReason
+from ....broker.messages import ParkedMessage
+from ....config.security import Permission
+from ....hub.access import actor_of
+from ....hub.auth.principal import Principal
+from ....hub.dead_letters import (
     DeadLetters,
     DeadLetterSummary,
     DeadLetterView,
     act_on_dead_letter,
     record_body_read,
 )
-from mashlink.hub.ops_views import DLQ_GROUP, HUB_GROUP, oldest_outstanding, queue_layout, recent_audit_events
-from mashlink.ops.web.render import render
-from mashlink.ops.web.workspace.common import Workspace
+from ....hub.ops_views import DLQ_GROUP, HUB_GROUP, oldest_outstanding, queue_layout, recent_audit_events
+from ..render import render
+from .common import Workspace
 
 router = APIRouter(include_in_schema=False)
 

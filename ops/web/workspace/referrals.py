@@ -10,20 +10,20 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from mashlink.config.security import Permission
-from mashlink.hub.access import ReferralPage, actor_of
-from mashlink.hub.auth.authorise import AccessDecision, authorise
-from mashlink.hub.auth.principal import Principal
-from mashlink.hub.errors import Conflict, InvalidInput, NotFound
-from mashlink.hub.linked_models import ChronologyEntry, LinkedView
-from mashlink.hub.loop_api import release_loop
-from mashlink.hub.loop_views import ReferralLoop
-from mashlink.hub.release import ViewerScope
-from mashlink.hub.worklist import WorklistFilter, follow_up_flags
-from mashlink.ops.web.render import render
-from mashlink.ops.web.workspace.common import BREAK_GLASS_FIELD, PageForbidden, Workspace, not_found_page
-from mashlink.schemas.codes import OutcomeType, Rag
-from mashlink.schemas.decision import Decision
+from ....config.security import Permission
+from ....hub.access import ReferralPage, actor_of
+from ....hub.auth.authorise import AccessDecision, authorise
+from ....hub.auth.principal import Principal
+from ....hub.errors import Conflict, InvalidInput, NotFound
+from ....hub.linked_models import ChronologyEntry, LinkedView
+from ....hub.loop_api import release_loop
+from ....hub.loop_views import ReferralLoop
+from ....hub.release import ViewerScope
+from ....hub.worklist import WorklistFilter, follow_up_flags
+from ..render import render
+from .common import BREAK_GLASS_FIELD, PageForbidden, Workspace, not_found_page
+from ....schemas.codes import OutcomeType, Rag
+from ....schemas.decision import Decision
 
 router = APIRouter(include_in_schema=False)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from mashlink.config.security import Permission, Role
-from mashlink.hub.auth.dev_issuer import DevIssuer, DevIssuerRefused
-from mashlink.ops.web.render import render
-from mashlink.ops.web.session import safe_next
-from mashlink.ops.web.workspace.common import PageForbidden, Workspace
+from ....config.security import Permission, Role
+from ....hub.auth.dev_issuer import DevIssuer, DevIssuerRefused
+from ..render import render
+from ..session import safe_next
+from .common import PageForbidden, Workspace
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ def sign_in_page(request: Request, next: str | None = Query(default=None, max_le
     workspace = Workspace.of(request)
     settings = workspace.hub.service.settings
     if settings.security.oidc is not None:
-        from mashlink.ops.web.workspace.oidc import start_sign_in  # code flow with PKCE
+        from .oidc import start_sign_in  # code flow with PKCE
 
         return start_sign_in(request, safe_next(next))
     _dev_issuer(workspace)
