@@ -12,12 +12,23 @@ from enum import StrEnum
 
 
 class AgencyKind(StrEnum):
-    """The statutory partners a MASH enquires of."""
+    """The partners a MASH enquires of: the four statutory kinds, and ``other``.
+
+    ``other`` is any further partner (housing, youth justice, a voluntary
+    service) declared in configuration and served by a declared channel; its
+    findings use the ``other.*`` categories and name the agency by id.
+    """
 
     POLICE = "police"
     HEALTH = "health"
     EDUCATION = "education"
     SOCIAL_CARE = "social_care"
+    OTHER = "other"
+
+
+#: The statutory partners, in their fixed order (seeded simulations iterate these).
+STATUTORY_AGENCY_KINDS: tuple[AgencyKind, ...] = (
+    AgencyKind.POLICE, AgencyKind.HEALTH, AgencyKind.EDUCATION, AgencyKind.SOCIAL_CARE)
 
 
 class Rag(StrEnum):
@@ -120,6 +131,9 @@ class FindingCategory(StrEnum):
     SOCIAL_CARE_CHILD_PROTECTION_PLAN = "social_care.child_protection_plan"
     SOCIAL_CARE_LOOKED_AFTER_EPISODE = "social_care.looked_after_episode"
     SOCIAL_CARE_MISSING_EPISODE = "social_care.missing_episode"
+    # any other partner declared in configuration (housing, youth justice, ...)
+    OTHER_INFORMATION_HELD = "other.information_held"
+    OTHER_CONCERN = "other.concern"
 
     @property
     def agency_kind(self) -> AgencyKind:

@@ -28,7 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import names as pools
-from ...schemas.codes import AgencyKind, RelationshipType, Sex
+from ...schemas.codes import STATUTORY_AGENCY_KINDS, AgencyKind, RelationshipType, Sex
 from ...schemas.identifiers import (
     Identifier,
     IdentifierSystem,
@@ -397,7 +397,7 @@ def generate_population(seed: int = 20240901, *, as_of: date | None = None, fill
     """
     as_of = as_of or date.today()
     b = _Builder(seed, as_of)
-    all_kinds = set(AgencyKind)
+    all_kinds = set(STATUTORY_AGENCY_KINDS)
     families: list[Family] = []
 
     # F01: red - domestic abuse in the household, a teenager who goes missing.
@@ -482,7 +482,7 @@ def generate_population(seed: int = 20240901, *, as_of: date | None = None, fill
             members.append(b.adult(fid, "F", "father", Sex.MALE, s))
         for n in range(1 + b.rng.randrange(3)):
             members.append(b.child(fid, f"C{n + 1}", s))
-        known = {k for k in AgencyKind if b.rng.random() < 0.45}
+        known = {k for k in STATUTORY_AGENCY_KINDS if b.rng.random() < 0.45}
         families.append(_family(b, fid, Scenario.FILLER, members, known))
 
     return Population(seed=seed, as_of=as_of, families=tuple(families))

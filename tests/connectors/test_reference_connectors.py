@@ -13,6 +13,7 @@ from mashlink.connectors.reference.police import INFORMATION_HELD_SUMMARY, LIVE_
 from mashlink.connectors.simulators.population import Population, Scenario
 from mashlink.connectors.simulators.referrals import demo_referrals
 from mashlink.schemas.codes import (
+    STATUTORY_AGENCY_KINDS,
     AgencyKind,
     FindingCategory,
     HandlingCode,
@@ -39,7 +40,7 @@ def _unknown_subject(population: Population):  # type: ignore[no-untyped-def]
     return population.as_person(family.children[0].key, identifiers=(IdentifierSystem.NHS_NUMBER,))
 
 
-@pytest.mark.parametrize("kind", list(AgencyKind))
+@pytest.mark.parametrize("kind", STATUTORY_AGENCY_KINDS)
 def test_each_connector_finds_the_red_family_and_implements_the_protocol(kind: AgencyKind, population: Population) -> None:
     conn = connector(kind, population)
     assert isinstance(conn, AgencyConnector)
@@ -57,7 +58,7 @@ def test_each_connector_finds_the_red_family_and_implements_the_protocol(kind: A
     ]
 
 
-@pytest.mark.parametrize("kind", list(AgencyKind))
+@pytest.mark.parametrize("kind", STATUTORY_AGENCY_KINDS)
 def test_each_connector_answers_not_known(kind: AgencyKind, population: Population) -> None:
     responses = connector(kind, population).handle(make_enquiry(kind, [_unknown_subject(population)]))
     assert len(responses) == 1
