@@ -151,23 +151,13 @@ class _Generator:
             self.emit(ind, f"if {target} == '':")
             self.emit(ind + 1, f"{target} = None")
             return
-        if self.xml_cached(path):
-            # XPath: one child index per record shared by every rule (``_xc``, see paths/xpath.py)
-            self.emit(ind, f"{target} = {self.bind(path.fast_first, 'F')}({base}, _xc)")
-            return
         self.emit(ind, f"{target} = {self.bind(path.first, 'F')}({base})")
-
-    def xml_cached(self, path: Any) -> bool:
-        return self.language == "xml" and getattr(path, "fast_first", None) is not None
 
     def all(self, path: Any, base: str, target: str, ind: int) -> None:
         """``target = path.all(base)``."""
         if self.language == "csv" and type(path).__name__ == "CsvColumn":
             self.first(path, base, target, ind)
             self.emit(ind, f"{target} = [] if {target} is None else [{target}]")
-            return
-        if self.xml_cached(path):
-            self.emit(ind, f"{target} = {self.bind(path.fast_all, 'A')}({base}, _xc)")
             return
         self.emit(ind, f"{target} = {self.bind(path.all, 'A')}({base})")
 
@@ -432,8 +422,6 @@ def generate_source(rules: Sequence[Any], language: str) -> tuple[str, dict[str,
     gen.names["_scalars"] = scalars_module
     gen.emit(0, "def _translate(record):")
     gen.emit(1, "out = {}")
-    if language == "xml":
-        gen.emit(1, "_xc = {}")
     gen.rules(rules, _Scope("record", "out", None, None), 1)
     gen.emit(1, "return out")
     return "\n".join(gen.lines) + "\n", gen.names

@@ -1,12 +1,9 @@
-"""``mashlink social-care ...``: streaming translate, ingest into the index, search.
+"""``mashlink social-care ...``: ingest extracts into the connector's index, search it.
 
-``social-care translate cin|ssda903 FILE...`` is the streaming counterpart of
-``mashlink translate``: records are written as they are translated (flat
-memory for a 1 GB census) into a temporary file that is published only when
-the run is usable, so stdout / ``--output`` never holds a partial result.
-SSDA903 CSV files given together are joined on CHILD. Rejected records go to
-stderr (file, record, LA child id or UPN, field, rule; never a value) with a
-summary; exit status 1 only when nothing usable was read (or ``--strict``).
+Translating CIN census and SSDA903 extracts is ``mashlink translate cin|ssda903
+FILE... [--la CODE]`` (streamed, flat memory, never partial output, progress
+on a terminal). A second ``social-care translate`` did the same with its own
+summary wording; it was removed so there is one command (issue 17).
 """
 
 from __future__ import annotations
@@ -16,16 +13,9 @@ from pathlib import Path
 
 import typer
 
-from .cin import CinReader
 from .index import SocialCareIndex
-from .ssda903 import Ssda903Reader
-from ...mapping.stream import translate_to
-from ...mapping import SpecErrors, load_spec
-from ...mapping.formats import mappings_dir
 from ...schemas.identifiers import Identifier, IdentifierSystem
 from ...schemas.person import BirthDate, HumanName, Person
-
-FORMATS = {"cin": "cin.yaml", "ssda903": "ssda903.yaml"}
 
 
 def _err(message: str) -> None:
@@ -33,42 +23,8 @@ def _err(message: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    sc = typer.Typer(help="Children's social care extracts (CIN census, SSDA903).", no_args_is_help=True)
-
-    @sc.command("translate")
-    def translate(
-        fmt: str = typer.Argument(..., metavar="FORMAT", help="cin or ssda903"),
-        files: list[Path] = typer.Argument(..., metavar="FILE...", help="Input files (an SSDA903 CSV set together)"),
-        output: Path = typer.Option(None, "--output", "-o", help="Write here (atomically) instead of stdout."),
-        spec: Path = typer.Option(None, "--spec", help="Use this mapping spec instead of the default."),
-        la: str = typer.Option(None, "--la", help="LA code scoping LA child ids when the file has none."),
-        jsonl: bool = typer.Option(False, "--jsonl", help="One JSON record per line."),
-        strict: bool = typer.Option(False, "--strict", help="Any rejected record or unreadable file fails the run."),
-        exclude_none: bool = typer.Option(False, "--exclude-none", help="Leave out empty (null) fields."),
-    ) -> None:
-        """Translate CIN census / SSDA903 extracts into canonical AgencyRecord JSON, streaming."""
-        if fmt not in FORMATS:
-            _err(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-            raise typer.Exit(2)
-        try:
-            mapping = load_spec(spec or mappings_dir() / FORMATS[fmt])
-        except SpecErrors as exc:
-            _err(f"mapping spec has {len(exc.errors)} error(s):")
-            for error in exc.errors:
-                _err(f"  {error}")
-            raise typer.Exit(2) from None
-        reader = CinReader(la_code=la) if fmt == "cin" else Ssda903Reader(la_code=la)
-        summary = translate_to(mapping, reader, files, output, jsonl=jsonl, exclude_none=exclude_none,
-                               strict=strict, on_reject=lambda e: _err(str(e)))
-        for warning in summary.warnings:
-            _err(f"warning: {warning}")
-        for error in summary.file_errors:
-            _err(f"cannot read {error}")
-        _err(f"{mapping.name}: {summary.accepted} record(s) accepted ({summary.flagged} with flagged issues), "
-             f"{summary.rejected} rejected"
-             + (f", {len(summary.file_errors)} file(s) unreadable" if summary.file_errors else ""))
-        if not summary.usable or (strict and (summary.rejected or summary.file_errors)):
-            raise typer.Exit(1)
+    sc = typer.Typer(help="Children's social care index: ingest CIN census / SSDA903 extracts, search "
+                           "(translate them with `mashlink translate cin|ssda903`).", no_args_is_help=True)
 
     @sc.command("ingest")
     def ingest(

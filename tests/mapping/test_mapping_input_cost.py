@@ -16,21 +16,18 @@ from typing import Any
 from mashlink.mapping import load_spec, mappings_dir
 from mashlink.mapping.paths.xpath import XPathExpr, _document_constant
 from mashlink.mapping.readers import read_xml
-from tests.mapping.test_mapping_xml_fast import _paths
+from tests.mapping.test_mapping_xml_paths import _paths
 
 CTF = (Path(__file__).resolve().parents[1] / "education" / "fixtures" / "ctf-standard.xml").read_text(encoding="utf-8")
 
 
 def _count_evaluations(path: XPathExpr, counter: dict[str, int]) -> None:
-    for attr in ("_fast", "_xpath"):
-        inner = getattr(path, attr)
-        if inner is None:
-            continue
+    inner = path._xpath
 
-        def counted(*args: Any, _inner: Any = inner) -> Any:
-            counter[path.expr] = counter.get(path.expr, 0) + 1
-            return _inner(*args)
-        setattr(path, attr, counted)
+    def counted(*args: Any) -> Any:
+        counter[path.expr] = counter.get(path.expr, 0) + 1
+        return inner(*args)
+    path._xpath = counted
 
 
 def test_document_level_paths_are_evaluated_once_per_document(tmp_path: Path) -> None:

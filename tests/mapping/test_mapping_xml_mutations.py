@@ -3,12 +3,11 @@
 Field extracts of CTF, CIN and SSDA903 sometimes put an element inside what
 the schema says is a leaf (``<Surname>o'brien<b>x</b></Surname>``,
 ``<UPN><X>UN2</X></UPN>``). Such a value used to reach the canonical record
-as a Python repr (``<Element b at 0x7f...>``), and the compiled (fast) XPath
-evaluator and lxml could disagree. Now it is a ``structure`` issue on that
-field. Here hypothesis mutates leaves of the DfE fixtures and checks, for
-every record, that the compiled paths + generated translator, the lxml-only
-paths and the rule interpreter give identical records or identical errors,
-and that no accepted record holds a repr.
+as a Python repr (``<Element b at 0x7f...>``). Now it is a ``structure``
+issue on that field. Here hypothesis mutates leaves of the DfE fixtures and
+checks, for every record, that the generated translator and the rule
+interpreter give identical records or identical errors, and that no accepted
+record holds a repr.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import json
 import tempfile
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,8 +27,7 @@ from mashlink.connectors.social_care.cin import CinReader
 from mashlink.connectors.social_care.ssda903 import Ssda903Reader
 from mashlink.mapping import load_spec, mappings_dir
 from mashlink.mapping.errors import Position, RecordError
-from mashlink.mapping.paths import xpath as xpath_module
-from tests.mapping.test_mapping_xml_fast import MESSY_CTF, _compare
+from tests.mapping.test_mapping_xml_paths import MESSY_CTF, _compare, _load_both
 from tests.social_care.sc_fixtures import BAD_CHILD, BORN_CHILD, MESSY_CHILD, SSDA903_XML, cin_file
 
 CTF_TEXT = (Path(__file__).resolve().parents[1] / "education" / "fixtures" / "ctf-standard.xml").read_text(
@@ -48,12 +45,9 @@ _SPECS: dict[str, tuple[Any, Any]] = {}
 
 
 def _specs(name: str) -> tuple[Any, Any]:
-    """(compiled paths, lxml-only paths) for a shipped spec; loaded once."""
+    """(as shipped, rule interpreter alone) for a shipped spec; loaded once."""
     if name not in _SPECS:
-        fast = load_spec(mappings_dir() / name)
-        with mock.patch.object(xpath_module, "compile_fast_xpath", lambda expr, ns: None):
-            reference = load_spec(mappings_dir() / name)
-        _SPECS[name] = (fast, reference)
+        _SPECS[name] = _load_both(mappings_dir() / name)
     return _SPECS[name]
 
 

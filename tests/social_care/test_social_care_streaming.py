@@ -1,4 +1,4 @@
-"""Streaming: peak memory of ``social-care translate cin`` stays flat as the file grows.
+"""Streaming: peak memory of ``translate cin`` stays flat as the file grows.
 
 The full 1 GB run is in ``mashlink bench xml``; here the same code path runs
 on a small and a ~15 MB census in child processes, and the peak RSS of the

@@ -36,7 +36,7 @@ def cin_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [["translate", "cin"], ["social-care", "translate", "cin"]])
+@pytest.mark.parametrize("command", [["translate", "cin"]])
 def test_cin_translates_referral_assessment_s47_and_plan(cin_path: Path, command: list[str]) -> None:
     result = _run(*command, str(cin_path))
     assert result.exit_code == 0, result.stderr
@@ -98,7 +98,7 @@ def test_messy_child_is_kept_with_its_problems_flagged(cin_path: Path) -> None:
 def test_bad_records_are_named_by_la_child_id_or_upn_and_the_rest_translate(tmp_path: Path) -> None:
     path = tmp_path / "cin.xml"
     path.write_text(cin_file("\n".join([BAD_CHILD, BORN_CHILD, NO_LA_ID_CHILD])), encoding="utf-8")
-    result = _run("social-care", "translate", "cin", str(path))
+    result = _run("translate", "cin", str(path))
     assert result.exit_code == 0
     assert list(_records(result.stdout)) == ["LA0001"]
     err = result.stderr
@@ -113,7 +113,7 @@ def test_nothing_usable_exits_non_zero_with_no_output(tmp_path: Path) -> None:
     path = tmp_path / "cin.xml"
     path.write_text(cin_file(BAD_CHILD), encoding="utf-8")
     out = tmp_path / "out.json"
-    result = _run("social-care", "translate", "cin", str(path), "--output", str(out))
+    result = _run("translate", "cin", str(path), "--output", str(out))
     assert result.exit_code == 1
     assert not out.exists() and result.stdout == ""
     assert not list(tmp_path.glob(".mashlink-translate-*"))
@@ -124,7 +124,7 @@ def test_unsafe_xml_is_refused_as_a_file_error(tmp_path: Path) -> None:
     path.write_text('<?xml version="1.0"?><!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                     "<Message><Children><Child><ChildIdentifiers><LAchildID>&x;</LAchildID></ChildIdentifiers>"
                     "</Child></Children></Message>", encoding="utf-8")
-    result = _run("social-care", "translate", "cin", str(path))
+    result = _run("translate", "cin", str(path))
     assert result.exit_code == 1
     assert "cannot read" in result.stderr and "root:" not in result.stderr + result.stdout
 
@@ -136,7 +136,7 @@ def _csv_set(tmp_path: Path) -> list[Path]:
     return [tmp_path / n for n in files]
 
 
-@pytest.mark.parametrize("command", [["translate", "ssda903"], ["social-care", "translate", "ssda903"]])
+@pytest.mark.parametrize("command", [["translate", "ssda903"]])
 def test_ssda903_csv_set_is_joined_on_child_with_two_digit_years(tmp_path: Path, command: list[str]) -> None:
     result = _run(*command, *map(str, _csv_set(tmp_path)), "--la", "999")
     assert result.exit_code == 0, result.stderr
@@ -179,7 +179,7 @@ def test_ssda903_legal_status_codes_are_checked(tmp_path: Path) -> None:
                    for i, ls in enumerate(["C1", "C2", "E1", "J1", "J2", "J3", "L1", "V2", "Q9"]))
     (tmp_path / "episodes.csv").write_text("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC\n" + rows,
                                            encoding="utf-8")
-    result = _run("social-care", "translate", "ssda903", str(tmp_path / "header.csv"),
+    result = _run("translate", "ssda903", str(tmp_path / "header.csv"),
                   str(tmp_path / "episodes.csv"), "--la", "999")
     record = _records(result.stdout)["LA1"]
     statuses = [e["attributes"].get("legal_status") for e in record["findings"]]
