@@ -154,6 +154,12 @@ def default_agency_kind_rules() -> dict[AgencyKind, list[BasisRequirement]]:
             _req(*_ARTICLE_6),
             _req("special_category", _SPECIAL_NEED, _SAFEGUARDING_9, _HEALTH_CARE_9),
         ],
+        # Any other partner (housing, youth justice, ...): the same gateway and conditions, safeguarding only.
+        AgencyKind.OTHER: [
+            _req("statutory_gateway", _GATEWAY_NEED, *_GATEWAYS),
+            _req(*_ARTICLE_6),
+            _req("special_category", _SPECIAL_NEED, _SAFEGUARDING_9),
+        ],
     }
 
 

@@ -17,23 +17,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .connector_kinds import connector_kinds
 from .matching import MatchPolicy
 from .subject_fields import check_subject_field
 from ..schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
-#: Connectors shipped with mashlink and the agency kinds each one serves.
-#: A connector outside this table must be given as a plugin path
-#: (``package.module:factory``) so that a typo such as ``fihr`` is caught.
+#: Connectors shipped with mashlink and the agency kinds each one serves, from the one
+#: declaration (``config/connector_kinds.yaml``). A connector outside it must be given as a
+#: plugin path (``package.module:factory``) so that a typo such as ``fihr`` is caught.
 KNOWN_CONNECTORS: dict[str, frozenset[AgencyKind]] = {
-    "reference": frozenset(AgencyKind),
-    "fhir": frozenset({AgencyKind.HEALTH}),
-    "hl7v2": frozenset({AgencyKind.HEALTH}),
-    "pole": frozenset({AgencyKind.POLICE}),
-    "ctf": frozenset({AgencyKind.EDUCATION}),
-    "cin": frozenset({AgencyKind.SOCIAL_CARE}),
-    "ssda903": frozenset({AgencyKind.SOCIAL_CARE}),
+    name: kind.serves for name, kind in connector_kinds().connectors.items()
 }
 _PLUGIN_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 

@@ -7,30 +7,29 @@ runtime drives, plus the background services the connector process owns
 (an MLLP listener, a Task poller, an events consumer), started before the
 runtime and stopped after it.
 
-Built-in connector names map to builder *paths*, imported only when used, so
-the CLI stays fast and a police deployment never imports FHIR code. A
-connector that is not built in is a plugin path ``package.module:factory``
-(checked by ``AgencyConfig``); its factory gets the same context and may
-return a ``BuiltConnector`` or a bare ``AgencyConnector``.
+Which builder a connector name means is declared once, in
+``config/connector_kinds.yaml``, and resolved by
+:mod:`mashlink.connectors.registry` (``build_connector`` here is its
+``build_channel``); a plugin path ``package.module:factory`` gets the same
+context and may return a ``BuiltConnector`` or a bare ``AgencyConnector``.
 
 Option errors are ``ConfigError``\\ s naming ``agencies[i].options.<field>``.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
 from ..broker.topology import Topology
-from ..config.errors import ConfigError, ConfigIssue
+from ..config.errors import ConfigIssue
 from ..config.models import AgencyConfig
 from ..config.settings import MashlinkSettings
+from . import registry
 from .base import AgencyConnector
 from .runtime import BrokerFactory
 
@@ -104,36 +103,15 @@ class BuiltConnector:
 
 Builder = Callable[[ConnectorContext], "BuiltConnector | AgencyConnector"]
 
-#: Built-in connector names -> builder paths (imported lazily).
-BUILTIN_BUILDERS: Mapping[str, str] = MappingProxyType({
-    "reference": "mashlink.connectors.factory:build_reference",
-    "fhir": "mashlink.connectors.health.wiring:build_fhir",
-    "hl7v2": "mashlink.connectors.health.wiring:build_hl7v2",
-    "pole": "mashlink.connectors.police.wiring:build_pole",
-    "ctf": "mashlink.connectors.education.wiring:build_ctf",
-    "cin": "mashlink.connectors.social_care.wiring:build_social_care",
-    "ssda903": "mashlink.connectors.social_care.wiring:build_social_care",
-})
-
-#: Connector names -> pydantic model of their options, for checking without building.
-OPTION_MODELS: Mapping[str, str] = MappingProxyType({
-    "fhir": "mashlink.connectors.health.options:FhirOptions",
-    "hl7v2": "mashlink.connectors.health.options:Hl7v2Options",
-    "pole": "mashlink.connectors.police.options:PoleOptions",
-    "ctf": "mashlink.connectors.education.options:CtfOptions",
-    "cin": "mashlink.connectors.social_care.options:SocialCareWiringOptions",
-    "ssda903": "mashlink.connectors.social_care.options:SocialCareWiringOptions",
-})
+#: Declared connector names -> builder paths and options models: the registry's tables, from
+#: ``config/connector_kinds.yaml`` (kept importable here for existing callers).
+BUILTIN_BUILDERS = registry.BUILTIN_BUILDERS
+OPTION_MODELS = registry.OPTION_MODELS
+_load = registry.load_target
 
 
 class ConnectorUnavailable(Exception):
     """The configured connector cannot be built in this installation (not implemented or plugin missing)."""
-
-
-def _load(path: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
 
 
 def build_reference(ctx: ConnectorContext) -> BuiltConnector:
@@ -157,50 +135,10 @@ def agency_index(settings: MashlinkSettings, agency_id: str) -> int:
 
 
 def build_connector(ctx: ConnectorContext, builders: Mapping[str, str] = BUILTIN_BUILDERS) -> BuiltConnector:
-    """The connector for ``ctx.agency`` (the reference one when ``ctx.simulated``).
-
-    Raises ``ConfigError`` for bad options, ``ConnectorUnavailable`` when the
-    connector kind has no builder here or a plugin cannot be imported.
-    """
-    name = "reference" if ctx.simulated else ctx.agency.connector
-    where = f"agencies[{ctx.agency_index}].connector"
-    target = builders.get(name)
-    if target is None:
-        if ":" not in name:
-            raise ConnectorUnavailable(
-                f"{where}: connector {name!r} is not available in this installation yet "
-                f"(available: {', '.join(sorted(builders))}); run with --simulated to answer from the "
-                "simulated agency system")
-        target = name
-    try:
-        builder = _load(target)
-    except (ImportError, AttributeError) as exc:
-        raise ConnectorUnavailable(f"{where}: cannot load connector factory {target!r}: {exc}") from None
-    built = builder(ctx)
-    if isinstance(built, BuiltConnector):
-        return built
-    if isinstance(built, AgencyConnector):
-        return BuiltConnector(built, description=name)
-    raise ConnectorUnavailable(f"{where}: factory {target!r} returned {type(built).__name__}, "
-                               "not an AgencyConnector or BuiltConnector")
+    """The connector for ``ctx.agency``: :func:`mashlink.connectors.registry.build_channel`."""
+    return registry.build_channel(ctx, builders)
 
 
 def options_issues(settings: MashlinkSettings) -> list[ConfigIssue]:
-    """Problems in the ``options`` of every agency whose connector declares an options model.
-
-    For ``mashlink config check``: validates shape only (no secrets read, no connections,
-    no files looked at). Each issue names ``agencies[i].options.<field>`` and, when the
-    value is in the YAML file, its line.
-    """
-    issues: list[ConfigIssue] = []
-    for i, agency in enumerate(settings.agencies):
-        path = OPTION_MODELS.get(agency.connector)
-        if path is None:
-            continue
-        from .delivery.options import parse_connector_options
-
-        try:
-            parse_connector_options(_load(path), dict(agency.options), i, file=settings.config_file)
-        except ConfigError as exc:
-            issues.extend(exc.issues)
-    return issues
+    """Problems in every agency's ``options``: :func:`mashlink.connectors.registry.options_issues`."""
+    return registry.options_issues(settings)

@@ -7,24 +7,19 @@ end: ``simulator_for(kind, population, agency_id)`` builds one agency's view.
 from __future__ import annotations
 
 from .base import AgencySimulator, SimRecord, WorklistTask
-from .education import build_education
-from .health import build_health
-from .police import build_police
 from .population import Population, Scenario, generate_population
-from .social_care import build_social_care
+from ..registry import simulator_builder
 from ...schemas.codes import AgencyKind
-
-_BUILDERS = {
-    AgencyKind.POLICE: build_police,
-    AgencyKind.HEALTH: build_health,
-    AgencyKind.EDUCATION: build_education,
-    AgencyKind.SOCIAL_CARE: build_social_care,
-}
 
 
 def simulator_for(kind: AgencyKind, population: Population, agency_id: str) -> AgencySimulator:
-    """The simulated system of one agency kind, holding that agency's view of the population."""
-    return _BUILDERS[AgencyKind(kind)](population, agency_id)
+    """The simulated system of one agency kind, holding that agency's view of the population.
+
+    Which builder is declared in ``config/connector_kinds.yaml`` (``agency_kinds.<kind>.simulator``);
+    LookupError for a kind with no simulated system (``other``).
+    """
+    simulator: AgencySimulator = simulator_builder(kind)(population, agency_id)
+    return simulator
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from mashlink.config.subject_fields import (
     IDENTIFIER_SYSTEMS,
     PERSON_FIELDS,
 )
-from mashlink.schemas.codes import AgencyKind, FindingCategory, Rag, Sensitivity
+from mashlink.schemas.codes import STATUTORY_AGENCY_KINDS, AgencyKind, FindingCategory, Rag, Sensitivity
 from tests.production_support import production_signing
 
 HUB_KEY = SignerKey.from_secret("hub", b"a-real-secret-from-the-vault", key_id="hub-vault-1")
@@ -28,7 +28,7 @@ HUB_KEY = SignerKey.from_secret("hub", b"a-real-secret-from-the-vault", key_id="
 def test_default_file_loads_with_one_agency_per_kind() -> None:
     settings = load_settings()
     assert settings.config_file == default_config_path()
-    assert sorted(a.kind for a in settings.agencies) == sorted(AgencyKind)
+    assert sorted(a.kind for a in settings.agencies) == sorted(STATUTORY_AGENCY_KINDS)
     assert settings.broker_url == "memory://"
     assert settings.database_url == "sqlite:///.mashlink/hub.sqlite"
     assert settings.local_authority.code == "999"

@@ -156,7 +156,7 @@ def test_changed_surname_is_a_candidate_without_findings(population: Population)
 def test_connectors_from_the_default_configuration(population: Population) -> None:
     settings = load_settings()
     built = {a.kind: connector_from_config(a, population=population) for a in settings.enabled_agencies()}
-    assert set(built) == set(AgencyKind)
+    assert set(built) == set(STATUTORY_AGENCY_KINDS)
     for kind, conn in built.items():
         assert conn.agency_kind is kind and conn.simulator.records
 

@@ -1,0 +1,112 @@
+"""The one declaration of agency kinds and connector kinds (``connector_kinds.yaml`` beside this file).
+
+Why data, not code: connector names used to live in four tables (config
+validation, the factory's builders, its options models, and the
+``mashlink.formats`` entry points), which drifted. Config validation must know
+every name without importing connectors (config sits below them), so the
+declaration is YAML shipped in ``config/`` and checked here with pydantic;
+``mashlink.connectors.registry`` turns its paths into builders.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..schemas.codes import AgencyKind
+
+DECLARATION_FILE = Path(__file__).with_name("connector_kinds.yaml")
+
+#: ``package.module:attribute``: where a builder, options model or format registration lives.
+IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class _Declared(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgencyKindDeclaration(_Declared):
+    """What mashlink knows about one agency kind beyond its channel."""
+
+    starting_identifiers: tuple[str, ...] = Field(
+        default=(), description="Identifiers a new agency's starting sharing policy sends (mashlink agency add)")
+    simulator: str | None = Field(default=None, pattern=IMPORT_PATH,
+                                  description="Builder of the kind's simulated system (--simulated); none: no simulator")
+
+
+class ConnectorKind(_Declared):
+    """One connector kind: which agencies it serves and where its parts are."""
+
+    name: str = Field(pattern=_NAME)
+    description: str = Field(min_length=1, max_length=200)
+    serves: frozenset[AgencyKind] = Field(description="Agency kinds it serves; 'any' in YAML for every kind")
+    builder: str = Field(pattern=IMPORT_PATH, description="ConnectorContext -> BuiltConnector")
+    options: str | None = Field(default=None, pattern=IMPORT_PATH,
+                                description="Pydantic model of AgencyConfig.options, checked by config check")
+    formats: str | None = Field(default=None, pattern=IMPORT_PATH,
+                                description="register(FormatRegistry) adding its formats to mashlink translate")
+    specs: tuple[str, ...] = Field(default=(), description="Packaged mapping specs (config/mappings) it runs")
+    events: Literal["native", "fhir", "hl7v2"] = Field(
+        description="How the agency is told of outcomes: native (web hook or drop folder), FHIR or HL7 v2")
+
+    @field_validator("serves", mode="before")
+    @classmethod
+    def _any(cls, value: Any) -> Any:
+        return list(AgencyKind) if value == "any" else value
+
+    @field_validator("serves")
+    @classmethod
+    def _not_empty(cls, value: frozenset[AgencyKind]) -> frozenset[AgencyKind]:
+        if not value:
+            raise ValueError("a connector kind serves at least one agency kind")
+        return value
+
+
+class ConnectorKinds(_Declared):
+    """The whole declaration: every agency kind, and every connector kind by name."""
+
+    agency_kinds: dict[AgencyKind, AgencyKindDeclaration]
+    connectors: dict[str, ConnectorKind]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names(cls, data: Any) -> Any:
+        # The YAML is keyed by name; each entry carries its name too, so one can be passed alone.
+        if isinstance(data, dict) and isinstance(data.get("connectors"), dict):
+            data = dict(data)
+            data["connectors"] = {name: ({"name": name, **entry} if isinstance(entry, dict) else entry)
+                                  for name, entry in data["connectors"].items()}
+        return data
+
+    @model_validator(mode="after")
+    def _every_kind(self) -> "ConnectorKinds":
+        missing = sorted(k.value for k in AgencyKind if k not in self.agency_kinds)
+        if missing:
+            raise ValueError(f"agency_kinds: every AgencyKind must be declared; missing {', '.join(missing)}")
+        return self
+
+    def serving(self, kind: AgencyKind) -> list[str]:
+        """Names of the connector kinds that serve ``kind``, sorted."""
+        return sorted(name for name, c in self.connectors.items() if kind in c.serves)
+
+
+def load_connector_kinds(path: Path = DECLARATION_FILE) -> ConnectorKinds:
+    """Read and check a declaration file; a problem names the file and the field's position."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return ConnectorKinds.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s))") from None
+
+
+@cache
+def connector_kinds() -> ConnectorKinds:
+    """The shipped declaration (read once per process)."""
+    return load_connector_kinds()

@@ -1,0 +1,292 @@
+"""``connector: records``: the declared channel, for an agency that is only configuration and a mapping spec.
+
+Why: a housing service, a youth justice team or a voluntary partner usually
+holds its records in a case system that can export CSV, JSON or XML. Serving
+one should need no Python: the channel is
+
+    source (the export: a file, or a folder of files)
+      -> mapping spec (YAML, ``target: AgencyRecord``; its ``language`` picks the reader)
+      -> index (:class:`~mashlink.matching.index.MatchIndex`, rebuilt from the export)
+      -> matching search (the shared matcher; near-ties go to a person)
+      -> answer (:class:`~mashlink.connectors.answer_builder.AnswerBuilder`)
+      -> optional Model 3 delivery (``options.delivery``)
+      -> events delivery (``options.events``: web hook or drop folder)
+
+The export is the source of truth: the index is rebuilt from it at start and
+whenever its files change (checked every ``reload_interval_s``), into a new
+index file that replaces the old one only when complete, so a search never
+sees half an export. A record the spec rejects is counted and reported by
+position (never its content); a record that claims another agency kind than
+the agency's is rejected the same way.
+
+Example (paths relative to the state directory unless absolute)::
+
+    - id: housing-synth
+      kind: other
+      name: Synthshire Housing
+      connector: records
+      options:
+        records: exports/tenancies.csv
+        spec: /etc/mashlink/housing-tenancies.yaml
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from pydantic import Field, field_validator
+
+from ..config.errors import ConfigError, ConfigIssue
+from ..mapping import CompiledMapping, load_spec
+from ..mapping.batch import translate_files
+from ..mapping.errors import MappingEngineError
+from ..mapping.formats import READERS_BY_LANGUAGE
+from ..matching.index import MatchIndex, entries_from_records
+from ..schemas.codes import AgencyKind
+from ..schemas.enquiry import Enquiry, EnquiryResponse
+from ..schemas.record import AgencyRecord
+from .answer_builder import AnswerBuilder, RecordHit
+from .base import AgencyConnector, PermanentEnquiryError
+from .delivery.options import DeliveryOptions, _Options, parse_connector_options, resolve_path
+from .delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
+from .events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from .events.wiring import native_events
+from .factory import BackgroundService, BuiltConnector, ConnectorContext
+from .indexed_search import base_record_id, hits_from_outcome, mother_in_enquiry
+
+log = structlog.get_logger(__name__)
+
+#: File suffixes read from a folder export, by the spec's path language.
+_SUFFIXES = {"csv": (".csv",), "json": (".json",), "xml": (".xml",)}
+
+
+class RecordsChannelOptions(_Options):
+    """``connector: records``: answer from an agency's export through a mapping spec (Model 2), optionally deliver."""
+
+    records: Path = Field(description="The agency's export: a file, or a folder whose files of the spec's language "
+                                      "are read together")
+    spec: Path = Field(description="Mapping spec (YAML) from one exported record to an AgencyRecord")
+    index_file: Path | None = Field(default=None, description="Match index (default: state_dir/connector-<id>."
+                                                              "records.match.sqlite3)")
+    reload_interval_s: float = Field(default=300.0, ge=0.05, le=86_400,
+                                     description="How often the export is checked for changes and re-read")
+    responder: str = Field(default="MASH team", min_length=1, max_length=200)
+    delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
+    events: AgencyEventsOptions | None = Field(
+        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
+                                  "default: the way delivery goes, else a drop folder in state_dir)")
+
+    @field_validator("events")
+    @classmethod
+    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
+        problem = native_events_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """One read of the export: what was indexed and what was refused (positions and rules, no content)."""
+
+    files: int
+    accepted: int
+    rejected: int
+    problems: tuple[str, ...] = ()
+    reloaded: bool = True
+
+
+class ExportSource:
+    """The export's files, and a fingerprint that changes when any of them does."""
+
+    def __init__(self, path: Path, language: str) -> None:
+        self.path = path
+        self.language = language
+
+    def files(self) -> list[Path]:
+        if self.path.is_dir():
+            suffixes = _SUFFIXES.get(self.language, ())
+            return sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+        return [self.path] if self.path.is_file() else []
+
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        out = []
+        for p in self.files():
+            stat = p.stat()
+            out.append((p.name, stat.st_size, stat.st_mtime_ns))
+        return tuple(out)
+
+
+def read_export(mapping: CompiledMapping, files: Sequence[Path], kind: AgencyKind
+                ) -> tuple[list[AgencyRecord], list[str]]:
+    """Every record the spec accepts and that is from ``kind``; problems by file, position and rule."""
+    result = translate_files(mapping, READERS_BY_LANGUAGE[mapping.language], files)
+    problems = [str(e) for e in result.file_errors]
+    records: list[AgencyRecord] = []
+    for error in result.rejected:
+        problems.append(str(error))
+    for n, record in enumerate(result.records, start=1):
+        assert isinstance(record, AgencyRecord)  # the spec's target is checked when the channel is built
+        if record.source.agency_kind is not kind:
+            problems.append(f"record {n}: source.agency_kind is {record.source.agency_kind.value}, "
+                            f"but the agency is {kind.value} (rule: agency_kind_mismatch)")
+            continue
+        records.append(record)
+    return records, problems
+
+
+class RecordsIndex:
+    """The export's records and their match index, swapped whole on each reload (searches never wait on a load)."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._matcher: MatchIndex | None = None
+        self._records: dict[str, AgencyRecord] = {}
+
+    def replace(self, records: Sequence[AgencyRecord]) -> None:
+        """Index ``records`` in a new file, then make it the one searched and remove the old one."""
+        self._generation += 1
+        path = self.index_path.with_name(f"{self.index_path.stem}.{self._generation}{self.index_path.suffix}")
+        _remove_index_files(path)
+        matcher = MatchIndex.create(path)
+        matcher.add_entries(entries_from_records(records))
+        with self._lock:
+            old, self._matcher = self._matcher, matcher
+            self._records = {r.source.record_id: r for r in records}
+        if old is not None:
+            old.close()
+            _remove_index_files(old.path)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def hits(self, enquiry: Enquiry) -> list[RecordHit]:
+        """Every record shown for every subject of ``enquiry``, best first per subject."""
+        with self._lock:
+            matcher, records = self._matcher, self._records
+        if matcher is None:
+            return []
+        found: list[RecordHit] = []
+        for subject in enquiry.subjects:
+            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
+            for hit in hits_from_outcome(matcher.search(subject, mother=mother)):
+                record = records.get(base_record_id(hit.record_id, hit.person.person_id))
+                if record is not None:
+                    found.append(RecordHit(subject, record, hit))
+        return found
+
+    def close(self) -> None:
+        with self._lock:
+            matcher, self._matcher = self._matcher, None
+        if matcher is not None:
+            matcher.close()
+            _remove_index_files(matcher.path)
+
+
+def _remove_index_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+class DeclaredChannel:
+    """An :class:`~mashlink.connectors.base.AgencyConnector` over an export, a mapping spec and the shared matcher."""
+
+    answers_inline = True  # a local index search: CPU only, no agency system to wait on
+
+    def __init__(self, agency_id: str, agency_kind: AgencyKind, source: ExportSource, mapping: CompiledMapping,
+                 index: RecordsIndex, *, responder: str) -> None:
+        self.agency_id = agency_id
+        self.agency_kind = agency_kind
+        self.source = source
+        self.mapping = mapping
+        self.index = index
+        self.answers = AnswerBuilder(agency_id, agency_kind, responder)
+        self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
+        self._reload_lock = threading.Lock()
+
+    def reload(self, *, force: bool = False) -> LoadReport:
+        """Re-read the export when its files changed (or ``force``); the old index serves until the new is whole."""
+        with self._reload_lock:
+            fingerprint = self.source.fingerprint()
+            if not force and fingerprint == self._fingerprint:
+                return LoadReport(len(fingerprint), len(self.index), 0, reloaded=False)
+            files = self.source.files()
+            records, problems = read_export(self.mapping, files, self.agency_kind)
+            self.index.replace(records)
+            self._fingerprint = fingerprint
+            report = LoadReport(len(files), len(records), len(problems), tuple(problems))
+            log.info("records_channel.loaded", agency_id=self.agency_id, files=report.files,
+                     accepted=report.accepted, rejected=report.rejected)
+            return report
+
+    def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
+        if enquiry.agency_id != self.agency_id:
+            raise PermanentEnquiryError(f"enquiry.agency_id is not this connector's agency ({self.agency_id})")
+        if enquiry.agency_kind is not self.agency_kind:
+            raise PermanentEnquiryError(
+                f"enquiry.agency_kind {enquiry.agency_kind.value} is not {self.agency_kind.value}")
+        return [self.answers.build(enquiry, self.index.hits(enquiry))]
+
+
+def _issue(ctx: ConnectorContext, field: str, rule: str) -> ConfigError:
+    return ConfigError([ConfigIssue(path=f"agencies[{ctx.agency_index}].options.{field}", rule=rule)],
+                       file=ctx.config_file)
+
+
+def records_channel(ctx: ConnectorContext, options: RecordsChannelOptions) -> DeclaredChannel:
+    """The search side of the channel, loaded once; ConfigError naming the option for a bad spec or export."""
+    state_dir = ctx.settings.state_dir
+    spec_path = resolve_path(state_dir, options.spec)
+    if not spec_path.is_file():
+        raise _issue(ctx, "spec", f"mapping spec {spec_path} does not exist")
+    try:
+        mapping = load_spec(spec_path)
+    except (MappingEngineError, OSError) as exc:
+        raise _issue(ctx, "spec", f"cannot load mapping spec {spec_path}: {exc}") from None
+    if mapping.spec.target != "AgencyRecord":
+        raise _issue(ctx, "spec", f"the spec's target is {mapping.spec.target}; a channel needs AgencyRecord")
+    if mapping.language not in _SUFFIXES:
+        raise _issue(ctx, "spec", f"the spec's language is {mapping.language}; a records channel reads "
+                                  f"{', '.join(sorted(_SUFFIXES))}")
+    records_path = resolve_path(state_dir, options.records)
+    if not records_path.exists():
+        raise _issue(ctx, "records", f"the export {records_path} does not exist")
+    index_path = (resolve_path(state_dir, options.index_file) if options.index_file
+                  else state_dir / f"connector-{ctx.agency.id}.records.match.sqlite3")
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    channel = DeclaredChannel(ctx.agency.id, ctx.agency.kind, ExportSource(records_path, mapping.language),
+                              mapping, RecordsIndex(index_path), responder=options.responder)
+    channel.reload(force=True)
+    return channel
+
+
+def build_records_channel(ctx: ConnectorContext) -> BuiltConnector:
+    """``connector: records``: export -> spec -> index -> search -> answer, optional Model 3, events."""
+    options: RecordsChannelOptions = parse_connector_options(
+        RecordsChannelOptions, dict(ctx.agency.options), ctx.agency_index, file=ctx.config_file)
+    services: list[BackgroundService] = []
+    parts: list[str] = []
+    search: DeclaredChannel | None = None
+    if options.delivery is None or options.delivery.search:
+        search = records_channel(ctx, options)
+        services.append(PeriodicService("records-reload", search.reload, options.reload_interval_s))
+        parts.append(f"{len(search.index)} record(s) from {search.source.path} by {search.mapping.name}, "
+                     f"re-read every {options.reload_interval_s:g} s when changed")
+    wiring: DeliveryWiring | None = None
+    if options.delivery is not None:
+        wiring = build_delivery(ctx, options.delivery, agency_kind=ctx.agency.kind)
+        services.extend(wiring.services)
+        parts.append(wiring.description)
+    connector: AgencyConnector = compose(ctx, search, wiring, agency_kind=ctx.agency.kind,
+                                         responder=options.responder)
+    events, description = native_events(ctx, options.events, options.delivery)
+    if events is not None:
+        services.append(events)
+    parts.append(description)
+    return BuiltConnector(connector, services, "; ".join(parts))
