@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .names import (
+    FORMAL_NAMES,
     are_nicknames_extended,
     are_two_short_forms,
     are_spelling_variants,
@@ -260,12 +261,16 @@ class ComparisonDetail:
 
     ``given_value`` / ``family_value`` / ``postcode_value`` are the values that
     agreed exactly; ``given_pair`` the two names behind a typo- or nickname-level agreement.
+    ``given_expanded``: at nickname level, the subject (first side) gives only the formal
+    name of a short form the record holds (Theodore against a record registered as Theo),
+    the way a twin the agency never met is named against the co-twin's record.
     """
 
     given_value: str | None = None
     family_value: str | None = None
     postcode_value: str | None = None
     given_pair: tuple[str, str] | None = None
+    given_expanded: bool = False
 
 
 #: Names repeat across a population (a few thousand distinct given names cover most children), so
@@ -289,38 +294,42 @@ def _agreeing_value(same: frozenset[str], registered_a: str | None, registered_b
     return min(registered) if registered else min(same)
 
 
-def _given(a: PersonFeatures, b: PersonFeatures) -> tuple[str, str | None, tuple[str, str] | None]:
+def _given(a: PersonFeatures, b: PersonFeatures) -> tuple[str, str | None, tuple[str, str] | None, bool]:
+    """Level, exactly agreeing value, the pair behind a nickname or typo, and ``given_expanded``."""
     if not a.first or not b.first:
-        return "missing", None, None
+        return "missing", None, None, False
     same = a.first & b.first
     if same:
-        return "exact", _agreeing_value(same, a.registered_first, b.registered_first), None
+        return "exact", _agreeing_value(same, a.registered_first, b.registered_first), None, False
     pairs = [(x, y) for x in a.first for y in b.first]
     if any(are_spelling_variants(x, y) for x, y in pairs):
-        return "variant", None, None
-    nicknames = sorted((min(x, y), max(x, y)) for x, y in pairs if are_nicknames_extended(x, y))
+        return "variant", None, None, False
+    directed = [(x, y) for x, y in pairs if are_nicknames_extended(x, y)]
+    nicknames = sorted((min(x, y), max(x, y)) for x, y in directed)
     if nicknames:
         # The pair shown to the scorer: one through a formal name when there is one (Libby/Elizabeth),
         # else two short forms (Elsie/Libby), which never link on an identifier alone.
         formal = [pair for pair in nicknames if not are_two_short_forms(*pair)]
-        return "nickname", None, (formal or nicknames)[0]
+        # Expanded: every nickname pair is the subject's formal name against the record's short form.
+        expanded = all(x in FORMAL_NAMES and y not in FORMAL_NAMES for x, y in directed)
+        return "nickname", None, (formal or nicknames)[0], expanded
     typos = [(min(x, y), max(x, y)) for x, y in pairs
              if len(x) >= 3 and len(y) >= 3 and x[0] == y[0] and within_one_edit(x, y)]
     if typos:
-        return "typo", None, min(typos)
+        return "typo", None, min(typos), False
     similarity = _best_jw(a.first, b.first)
     if similarity >= JW_HIGH:
-        return "jw_high", None, None
+        return "jw_high", None, None, False
     if a.given_phonetic & b.given_phonetic:
-        return "phonetic", None, None
+        return "phonetic", None, None, False
     if similarity >= JW_MID:
-        return "jw_mid", None, None
+        return "jw_mid", None, None, False
     if (a.first & b.given) or (b.first & a.given):
-        return "middle", None, None
+        return "middle", None, None, False
     for x, y in pairs:
         if (len(x) == 1 and y.startswith(x)) or (len(y) == 1 and x.startswith(y)):
-            return "initial", None, None
-    return "different", None, None
+            return "initial", None, None, False
+    return "different", None, None, False
 
 
 def _family(a: PersonFeatures, b: PersonFeatures) -> tuple[str, str | None]:
@@ -469,7 +478,7 @@ def compare_features(
     mother_b: PersonFeatures | None = None,
 ) -> tuple[ComparisonVector, ComparisonDetail]:
     """Compare precomputed features: the vector plus what agreed (for term frequencies)."""
-    given, given_value, given_pair = _given(a, b)
+    given, given_value, given_pair, given_expanded = _given(a, b)
     family, family_value = _family(a, b)
     postcode, postcode_value = _postcode(a, b)
     vector = ComparisonVector.__new__(ComparisonVector)
@@ -479,7 +488,7 @@ def compare_features(
         (given, family, _dob(a, b), postcode, _sex(a, b), _nhs(a, b), _other_id(a, b),
          _unborn(a, b, mother_a, mother_b)),
     )
-    return vector, ComparisonDetail(given_value, family_value, postcode_value, given_pair)
+    return vector, ComparisonDetail(given_value, family_value, postcode_value, given_pair, given_expanded)
 
 
 def compare(

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config.matching import MatchPolicy
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
-from .scorer import ScoredPair
+from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, ScoredPair
 from ..schemas.person import Person
 
 
@@ -152,6 +152,38 @@ def _conflict_explained(top: ScoredCandidate, others: Sequence[ScoredCandidate],
     return _full_demographics(top) and any(_wrong_number_holder(o) for o in others)
 
 
+def _twin_name_form(candidate: ScoredCandidate, policy: MatchPolicy) -> bool:
+    """Hidden only because its registered name is another form of the subject's (Theo for Theodore, Libby for Elsie).
+
+    Alone it is no candidate (the co-twin of a twin the agency never met looks
+    exactly like this), but beside a household member it still stops an
+    automatic link: the referrer may have written the formal name of a twin
+    registered under a short one.
+    """
+    pair = candidate.pair
+    if pair.probability < policy.review or not TWIN_NAME_FORM_VETOES & set(pair.vetoes):
+        return False
+    return all(v in TWIN_NAME_FORM_VETOES for v in pair.vetoes if VETO_CAPS[v] is MatchDecision.NO_MATCH)
+
+
+def considered(pair: ScoredPair, policy: MatchPolicy) -> bool:
+    """Whether ``decide`` needs this pair at all (callers may drop the rest before building candidates).
+
+    Pairs worth showing, plus two kinds hidden by a no-match veto that still
+    bear on the others: the holder of the subject's NHS number whose name
+    and date of birth both differ (it explains a sibling's number), and a
+    twin-name form (it blocks an automatic link within its household).
+    """
+    if pair.probability < policy.review:
+        return False
+    if pair.decision is not MatchDecision.NO_MATCH:
+        return True
+    levels = pair.levels
+    if levels.get("nhs_number") == "equal" and levels.get("given") == "different" and levels.get("dob") == "different":
+        return True
+    return bool(TWIN_NAME_FORM_VETOES & set(pair.vetoes))
+
+
 def _demote(candidate: ScoredCandidate, reasons: list[str]) -> ScoredCandidate:
     pair = candidate.pair.model_copy(update={
         "decision": MatchDecision.CANDIDATE,
@@ -182,7 +214,10 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     top = shown[0]
     reasons: list[str] = []
     rivals = shown[1:]
-    if top.pair.decision is MatchDecision.CANDIDATE and _conflict_explained(top, rivals, policy):
+    # The holder of a sibling's number is vetoed to no match (``identifier_only``) and so is not shown,
+    # but it still explains the best record's NHS number conflict.
+    holders = [c for c in ranked if c is not top and _wrong_number_holder(c)]
+    if top.pair.decision is MatchDecision.CANDIDATE and _conflict_explained(top, holders, policy):
         promoted = top.pair.model_copy(update={
             "decision": MatchDecision.MATCH,
             "reasons": [*top.pair.reasons, "nhs_number_conflict_explained"],
@@ -200,6 +235,11 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
                 reasons.append("near_tie")
             if _related(top, other) and "household_member_close" not in reasons:
                 reasons.append("household_member_close")
+        twins = [c for c in ranked if c.pair.decision is MatchDecision.NO_MATCH and _twin_name_form(c, policy)
+                 and _related(top, c)]
+        if twins:
+            reasons.append("household_twin_name_form")
+            shown = [*shown, *(_demote(c, ["household_twin_name_form"]) for c in twins)]
         if reasons:
             shown = [_demote(c, reasons) if c.pair.decision is MatchDecision.MATCH else c for c in shown]
             return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=reasons)

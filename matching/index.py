@@ -75,7 +75,7 @@ from .comparisons import (
     compare_features,
     features,
 )
-from .decide import ScoredCandidate, SearchOutcome, decide
+from .decide import ScoredCandidate, SearchOutcome, considered, decide
 from .feature_store import FEATURES_LAYOUT, decode_features, encode_features
 from .model import MatchModel, estimate_u, train_em
 from .policy import MatchPolicy
@@ -804,14 +804,14 @@ class MatchIndex:
                 self._candidates_for(extra, result)
                 added = [c for rid, c in result.candidates.items() if rid not in before]
                 scored.extend(self._score_all(subject_f, mother_f, added, mothers, memo))
-            # decide() sets aside pairs below review or vetoed to no match: only the rest need their Person.
-            review = self.policy.review
+            # decide() sets aside pairs below review or vetoed to no match (bar a few it still weighs):
+            # only the rest need their Person.
             shown = [
                 ScoredCandidate(record_id=c.record_id, person=c.person, pair=pair,
                                 household_id=c.household or (f"mother={c.mother_record_id}"
                                                              if c.mother_record_id else None))
                 for c, pair in scored
-                if pair.decision is not MatchDecision.NO_MATCH and pair.probability >= review
+                if considered(pair, self.policy)
             ]
             outcome = decide(subject, shown, self.policy)
             return outcome, result

@@ -57,6 +57,10 @@ _WEIGHT_LIMIT = 60.0
 VETO_CAPS: dict[str, MatchDecision] = {
     "given_name_different": MatchDecision.NO_MATCH,
     "date_of_birth_different": MatchDecision.NO_MATCH,
+    "identifier_only": MatchDecision.NO_MATCH,
+    "given_name_short_forms_differ": MatchDecision.NO_MATCH,
+    "given_name_expanded": MatchDecision.NO_MATCH,
+    "family_name_and_address_differ": MatchDecision.NO_MATCH,
     "unborn_mother_unknown": MatchDecision.NO_MATCH,
     "unborn_mother_different": MatchDecision.NO_MATCH,
     "unborn_edd_outside_window": MatchDecision.NO_MATCH,
@@ -91,6 +95,11 @@ def _moved_family(values: tuple[str, ...]) -> bool:
 _TF_LEVELS = frozenset({"exact", "full_or_uprn"})
 _UNCERTAIN_GIVEN = frozenset({"jw_high", "phonetic", "jw_mid", "middle", "initial"})
 _UNCONFIRMED_DOB = frozenset({"missing", "year", "year_month"})
+_APPROXIMATE_DOB = frozenset({"swapped_day_month", "one_digit", "year_off", "year_month", "year"})
+#: Vetoes that hide a record because its registered name is another form of the subject's: how a
+#: twin the agency never met looks against the co-twin. The record still blocks an automatic link
+#: to a member of its household (``decide``): the referrer may have expanded the twin's short name.
+TWIN_NAME_FORM_VETOES = frozenset({"given_name_short_forms_differ", "given_name_expanded"})
 
 
 class FieldContribution(BaseModel):
@@ -161,8 +170,7 @@ def vetoes_for(
     policy: MatchPolicy | None = None,
 ) -> list[str]:
     """The veto codes a comparison triggers (see :data:`VETO_CAPS`), in a stable order."""
-    given, family, dob, _postcode, sex, nhs, other, unborn = vector.values
-    del family
+    given, family, dob, postcode, sex, nhs, other, unborn = vector.values
     out: list[str] = []
     identifier_equal = nhs == "equal" or other == "equal"
     if (nhs == "equal" and other in ("different", "different_local")) or (nhs == "different" and other == "equal"):
@@ -198,7 +206,15 @@ def vetoes_for(
         # must not make that a link (see names.are_two_short_forms).
         out.append("given_name_two_short_forms")
     elif not identifier_equal:
-        if given == "nickname":
+        if given == "nickname" and detail is not None and detail.given_pair is not None \
+                and are_two_short_forms(*detail.given_pair):
+            # Elsie against Libby: twins are registered that way; one child is rarely both.
+            out.append("given_name_short_forms_differ")
+        elif given == "nickname" and detail is not None and detail.given_expanded:
+            # Theodore against a record registered as Theo: a referrer shortens a name, seldom
+            # lengthens one; this is how the co-twin (or a sibling) the agency never met looks.
+            out.append("given_name_expanded")
+        elif given == "nickname":
             out.append("given_name_nickname_only")
         elif given in _UNCERTAIN_GIVEN:
             out.append("given_name_not_confirmed")
@@ -213,6 +229,15 @@ def vetoes_for(
         out.append("date_of_birth_not_confirmed")
     if disagree:
         out.append("identifier_equal_demographics_disagree")
+        if given == "different" and dob == "different":
+            # Only the number agrees: a sibling's NHS number keyed on the referral. Shown to nobody;
+            # decide() still uses such a record to explain the best record's number conflict.
+            out.append("identifier_only")
+    if not identifier_equal and family == "different" and postcode == "different" and dob in _APPROXIMATE_DOB:
+        # Only the given name and a date of birth near it: at population scale strangers share that much.
+        # (An exact date of birth with a changed surname and address still reaches review: an out-of-date
+        # married name.)
+        out.append("family_name_and_address_differ")
     if sex == "different":
         out.append("sex_conflict")
     return out

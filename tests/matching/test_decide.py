@@ -155,16 +155,19 @@ def test_agency_configuration_carries_a_matching_block() -> None:
 
 def test_siblings_nhs_number_is_explained_and_the_right_child_matched() -> None:
     """The issue's health failure: the referral carries the brother's NHS number. The brother's record holds it
-    with another given name and date of birth, so the number is explained and Ruby is matched; the brother is
-    still shown, never matched."""
+    with another given name and date of birth, so the number is explained and Ruby is matched; the brother
+    (only the number agrees) is never matched and not shown."""
     ruby = person("ruby", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(100)])
     archie = person("archie", "Archie", "Hughes", dob=date(2012, 1, 20), ids=[nhs_id(200)])
     referral = person("ref", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(200)])
     outcome = decide(referral, [scored(referral, "ruby", ruby, "h1"), scored(referral, "archie", archie, "h1")],
                      POLICY)
-    assert outcome.outcome is MATCH and ids(outcome) == ["ruby", "archie"]
+    # the number's holder explains the conflict but is shown to nobody (only the number agrees)
+    assert outcome.outcome is MATCH and ids(outcome) == ["ruby"]
     assert "nhs_number_conflict_explained" in outcome.results[0].pair.reasons
-    assert outcome.results[1].pair.decision is CANDIDATE
+    # without Ruby's record the brother's is still no result: a sibling's number alone shows nothing
+    alone = decide(referral, [scored(referral, "archie", archie, "h1")], POLICY)
+    assert alone.outcome is NO_MATCH and alone.results == []
 
 
 def test_unexplained_nhs_conflict_still_goes_to_a_person() -> None:
@@ -208,7 +211,8 @@ def test_sibling_number_holder_is_no_rival_when_the_record_has_no_number() -> No
     referral = person("ref", "Ruby", "Hughes", dob=date(2016, 9, 3), sex=Sex.FEMALE, ids=[nhs_id(200)])
     outcome = decide(referral, [scored(referral, "ruby", ruby, "h1"), scored(referral, "archie", archie, "h1")],
                      POLICY)
-    assert outcome.outcome is MATCH and ids(outcome) == ["ruby", "archie"]
+    # the number's holder explains the conflict but is shown to nobody (only the number agrees)
+    assert outcome.outcome is MATCH and ids(outcome) == ["ruby"]
 
 
 def test_a_stranger_sharing_only_a_common_family_name_is_no_household_tie() -> None:
@@ -232,7 +236,7 @@ def test_a_stranger_sharing_only_a_common_family_name_is_no_household_tie() -> N
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from mashlink.matching.scorer import VETO_CAPS  # noqa: E402
+from mashlink.matching.scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS  # noqa: E402
 
 _POOL = [
     ("tommy", person("tommy", "Tommy", "Hughes", ids=[nhs_id(1)]), "h1"),
@@ -258,7 +262,8 @@ def test_decide_properties(subject: Person, pool: list) -> None:
     results = outcome.results
     assert len({r.record_id for r in results}) == len(results)
     assert all(r.pair.probability >= POLICY.review for r in results)
-    assert not any(VETO_CAPS[v] is NO_MATCH for r in results for v in r.pair.vetoes)
+    # a twin-name form is shown only beside a household member, never linked
+    assert not any(VETO_CAPS[v] is NO_MATCH and v not in TWIN_NAME_FORM_VETOES for r in results for v in r.pair.vetoes)
     matched = [r for r in results if r.pair.decision is MATCH]
     if outcome.outcome is MATCH:
         assert matched == [results[0]]
@@ -267,3 +272,19 @@ def test_decide_properties(subject: Person, pool: list) -> None:
     else:
         assert matched == []
     assert (outcome.outcome is NO_MATCH) == (results == [])
+
+
+def test_a_twin_the_agency_never_met_is_not_shown_against_the_co_twins_short_name() -> None:
+    """Theodore referred, only his twin Theo held: Theo's record is another form of the name, shown to nobody.
+    With Theodore's own record held as well, Theo still stops the automatic link (the referrer may have
+    written the formal name of the twin registered as Theo)."""
+    theo = person("theo", "Theo", "Hughes", postcode="YO1 7HH", sex=Sex.MALE)
+    theodore = person("theodore", "Theodore", "Hughes", postcode="YO1 7HH", sex=Sex.MALE)
+    referral = person("ref", "Theodore", "Hughes", postcode="YO1 7HH", sex=Sex.MALE)
+    alone = decide(referral, [scored(referral, "theo", theo, "h1")], POLICY)
+    assert alone.outcome is NO_MATCH and alone.results == []
+    both = decide(referral, [scored(referral, "theo", theo, "h1"), scored(referral, "theodore", theodore, "h1")],
+                  POLICY)
+    assert both.outcome is CANDIDATE and "household_twin_name_form" in both.reasons
+    assert ids(both) == ["theodore", "theo"]
+    assert all(r.pair.decision is CANDIDATE for r in both.results)
