@@ -363,6 +363,11 @@ TRANSFORMS: dict[str, Factory] = {
     "replace": replace,
 }
 
+# HL7 v2 TS/DTM, read exactly as the HL7 parser reads it (one reading of HL7 time for every path).
+from .paths.hl7_er7 import hl7_ts as _hl7_ts  # noqa: E402  (after the table: paths import no transforms)
+
+TRANSFORMS["hl7_ts"] = _hl7_ts
+
 #: Transforms that see the whole list of values rather than each one.
 LIST_TRANSFORMS = frozenset({"join", "first"})
 

@@ -31,7 +31,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from .hl7_extract import PatientFacts, extract_patient
 from .hl7_fast import FastMessage, Hl7ParseError, parse_ts
 from .hl7_receiver import Hl7Receiver
-from .hl7_record import Hl7RecordOptions, facts_to_record, is_emergency_visit
+from .hl7_mapping import ED_CATEGORY, Hl7Translator, LiveOptions
 from ...schemas.codes import AgencyKind
 from ...schemas.events import Alert, AlertKind
 from ...schemas.identifiers import Identifier, IdentifierSystem
@@ -162,7 +162,7 @@ class AdtFeed:
         watch_list: WatchList,
         publish_alert: Callable[[Alert], None],
         publish_event: Callable[[AdtEvent], None] | None = None,
-        options: Hl7RecordOptions | None = None,
+        options: LiveOptions | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         alert_memory: int = 10_000,
     ) -> None:
@@ -170,7 +170,8 @@ class AdtFeed:
         self.watch_list = watch_list
         self.publish_alert = publish_alert
         self.publish_event = publish_event
-        self.options = options or Hl7RecordOptions(agency_id=agency_id)
+        self.options = options or LiveOptions(agency_id=agency_id)
+        self.translator = Hl7Translator(self.options)  # config/mappings/hl7v2-adt.yaml, or options.spec
         self.clock = clock
         self._alerted: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._alert_memory = alert_memory
@@ -195,9 +196,10 @@ class AdtFeed:
         if not facts.identifiers:
             raise Hl7ParseError("PID-3 patient identifier list is required", code=101, segment="PID",
                                 sequence=1, field=3)
-        record = facts_to_record(facts, self.options)
+        record = self.translator.translate(msg)
         now = self.clock()
-        emergency = trigger in ("A01", "A04") and is_emergency_visit(facts, self.options)
+        # An ED attendance is what the spec (and the trust's emergency locations) made of the visit.
+        emergency = trigger in ("A01", "A04") and any(f.category == ED_CATEGORY for f in record.findings)
         merged = [
             Identifier(system=IdentifierSystem.HOSPITAL_MRN, value=cx.value,
                        scope=cx.authority or facts.sending_facility or "UNKNOWN")

@@ -6,7 +6,8 @@ specs live in ``config/mappings/hl7v2-adt.yaml`` and ``config/mappings/fhir-r4.y
 so a trust adapts codes, extensions and paths in YAML.
 
 * hl7v2: a file of ER7 messages (CR, LF or CRLF separators), one record per
-  message; split with the fast parser (escapes decoded once, here). Size caps:
+  message; split with the one HL7 parser and prepared exactly as the live feed
+  prepares a message (``hl7_mapping.prepare``), so the spec sees the same input. Size caps:
   a file over ``MAX_HL7_FILE_BYTES`` (64 MiB; environment variable
   ``MASHLINK_HL7_MAX_FILE_BYTES``) is an input error before it is read; a
   message over ``MAX_HL7_MESSAGE_BYTES`` (1 MiB, the MLLP listener's default
@@ -24,7 +25,6 @@ so a trust adapts codes, extensions and paths in YAML.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -38,7 +38,8 @@ from .fhir_translate import (
     subject_reference,
 )
 from .fhir_validate import FhirValidationError, validate_resource
-from .hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
+from .hl7_fast import FastMessage, Hl7ParseError
+from .hl7_mapping import fill_visit_numbers as _fill_visit_numbers, prepare  # noqa: F401 (fuzz oracle)
 from ...mapping.errors import InputError, MappingEngineError, Position
 from ...mapping.limits import env_int
 from ...mapping.readers import RowProblem, hl7_messages
@@ -65,27 +66,6 @@ MAX_HL7_FILE_BYTES = 64 * 1024 * 1024
 MAX_HL7_MESSAGE_BYTES = 1024 * 1024
 
 
-def _fill_visit_numbers(msg: FastMessage, path_message: Any) -> Any:
-    """An empty PV1-19 (visit number, optional in v2.4) becomes MSH-10, or a stable hash of the message.
-
-    The spec's finding id is ``visit-`` + PV1-19; without this an ED attendance
-    with no visit number would be rejected and lost. Same message, same id.
-    """
-    derived: str | None = None
-    for segment in path_message.segments:
-        if segment.name != "PV1":
-            continue
-        fields = segment.fields
-        if len(fields) > 19 and fields[19] and fields[19][0] and fields[19][0][0] and fields[19][0][0][0]:
-            continue  # PV1-19.1 is there
-        if derived is None:
-            derived = msg.control_id or "evt-" + hashlib.sha256(msg.to_er7().encode("utf-8")).hexdigest()[:20]
-        if len(fields) <= 19:
-            fields.extend([EMPTY_PATH_FIELD] * (20 - len(fields)))
-        fields[19] = [[[derived]]]
-    return path_message
-
-
 def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:
     """One record per MSH-started message, pre-split for the HL7 path language (size caps above)."""
     max_file = env_int("MASHLINK_HL7_MAX_FILE_BYTES", MAX_HL7_FILE_BYTES)
@@ -105,7 +85,7 @@ def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tupl
             continue
         try:
             msg = FastMessage.parse(message)
-            yield _fill_visit_numbers(msg, msg.to_path_message()), position
+            yield prepare(msg), position
         except Hl7ParseError as exc:
             yield RowProblem(str(exc)), position
 

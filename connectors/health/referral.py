@@ -29,7 +29,7 @@ from hl7apy.core import Message
 from .hl7_ack import new_control_id
 from .hl7_extract import extract_patient
 from .hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
-from .hl7_record import Hl7RecordOptions, facts_to_record
+from .hl7_mapping import LiveOptions, to_agency_record
 from ..indexed_search import claimed_confidence, method_of
 from ...matching.model import MatchModel
 from ...matching.rules import MatchDecision
@@ -269,7 +269,7 @@ def parse_rri_i12(
     if not msg.has("PID"):
         return EnquiryResponse(status=ResponseStatus.NOT_KNOWN, note=note, **base)  # type: ignore[arg-type]
     facts = extract_patient(msg)
-    record = facts_to_record(facts, Hl7RecordOptions(agency_id=agency_id, system=system))
+    record = to_agency_record(msg, LiveOptions(agency_id=agency_id, system=system))
     person = record.person
     source = SourceRef(agency_kind=AgencyKind.HEALTH, agency_id=agency_id, system=facts.sending_application or system,
                        record_id=record.source.record_id, organisation=facts.sending_facility or None)

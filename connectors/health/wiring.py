@@ -43,7 +43,7 @@ from .adt_service import (
 from .fhir_client import FhirClient
 from .fhir_connector import FhirSearchConnector, FhirTaskDelivery
 from .hl7_connector import Hl7ReferralConnector
-from .hl7_record import DEFAULT_ED_LOCATIONS, Hl7RecordOptions
+from .hl7_mapping import DEFAULT_ED_LOCATIONS, LiveOptions
 from .options import (
     FhirOptions,
     Hl7v2Options,
@@ -84,8 +84,8 @@ def _with_adt(ctx: ConnectorContext, options: _HealthOptions, connector: AgencyC
     watch: WatchList = state if extra_watch is None else CompositeWatchList([state, extra_watch])
     feed = AdtFeed(
         agency_id=ctx.agency.id, watch_list=watch, publish_alert=alerts,
-        options=Hl7RecordOptions(agency_id=ctx.agency.id,
-                                 ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations}),
+        options=LiveOptions(agency_id=ctx.agency.id,
+                            ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations}),
     )
     tls = _tls_context(ctx, listen.tls, "adt_listen.tls") if listen.tls is not None else None
     services.append(AdtListener(feed, listen.host, listen.port, listen.mllp(), validate=listen.validate_messages,

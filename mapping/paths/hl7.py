@@ -1,6 +1,6 @@
 """HL7 v2 paths over a pre-split message: ``PID-3[CX.4=NHS].1`` style.
 
-The HL7 connector (or ``split_message`` here, for files and tests) turns a
+The one ER7 parser (``hl7_er7.FastMessage``; ``split_message`` here) turns a
 message into ``Hl7Message``: segments, each a list of fields, each a list of
 repetitions, each a list of components, each a list of subcomponents. Paths
 then never re-parse text per record.
@@ -28,29 +28,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PathSyntaxError
+from .hl7_er7 import FastMessage, Field, Hl7Message, Hl7Segment, Repetition
 
-Repetition = list[list[str]]  # components -> subcomponents
-Field = list[Repetition]
-
-
-@dataclass
-class Hl7Segment:
-    """One segment; ``fields[n]`` is field n in HL7 numbering (``fields[0]`` is the name)."""
-
-    name: str
-    fields: list[Field]
-
-
-@dataclass
-class Hl7Message:
-    segments: list[Hl7Segment] = field(default_factory=list)
-
-    def by_name(self, name: str) -> list[Hl7Segment]:
-        return [s for s in self.segments if s.name == name]
+__all__ = ["Hl7Message", "Hl7Segment", "Hl7Rep", "Hl7Path", "compile_hl7_path", "split_message", "Field"]
 
 
 @dataclass
@@ -60,75 +44,14 @@ class Hl7Rep:
     components: Repetition
 
 
-def _unescape(text: str, fs: str = "|", comp: str = "^", rep: str = "~", esc: str = "\\", sub: str = "&") -> str:
-    """Decode HL7 escapes with the message's own delimiters: \\F\\ \\S\\ \\T\\ \\R\\ \\E\\, \\Xhh..\\, \\.br\\.
-
-    The same reading as the ``translate hl7v2`` fast parser (a differential fuzz test compares them):
-    highlighting (\\H\\ \\N\\) and character-set or formatting commands are dropped; an
-    unterminated or unknown sequence is kept literally.
-    """
-    if not esc or esc not in text:
-        return text
-    simple = {"F": fs, "S": comp, "T": sub, "R": rep, "E": esc}
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        j = text.find(esc, i)
-        if j < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:j])
-        k = text.find(esc, j + 1)
-        if k < 0:
-            out.append(text[j:])
-            break
-        code = text[j + 1:k]
-        if code in simple:
-            out.append(simple[code])
-        elif code[:1] == "X" and len(code) > 1 and len(code) % 2 == 1:
-            try:
-                raw = bytes.fromhex(code[1:])
-            except ValueError:
-                out.append(text[j:k + 1])
-            else:
-                try:
-                    out.append(raw.decode("utf-8"))
-                except UnicodeDecodeError:
-                    out.append(raw.decode("latin-1"))
-        elif code == ".br":
-            out.append("\n")
-        elif code in ("H", "N") or code[:1] in ("C", "M", "."):
-            pass
-        else:
-            out.append(text[j:k + 1])
-        i = k + 1
-    return "".join(out)
-
-
 def split_message(text: str) -> Hl7Message:
-    """Split one ER7-encoded message (segments separated by CR or LF)."""
-    lines = [ln for ln in re.split(r"\r\n|\r|\n", text.strip()) if ln.strip()]
-    if not lines or not lines[0].startswith("MSH") or len(lines[0]) < 8:
-        raise ValueError("an HL7 v2 message starts with an MSH segment")
-    fs = lines[0][3]
-    comp, rep, _esc, sub = lines[0][4], lines[0][5], lines[0][6], lines[0][7]
-    message = Hl7Message()
-    for line in lines:
-        raw = line.split(fs)
-        name = raw[0]
-        if name == "MSH":
-            raw = ["MSH", fs, *raw[1:]]
-        fields: list[Field] = [[[[name]]]]
-        for index, value in enumerate(raw[1:], start=1):
-            if name == "MSH" and index in (1, 2):
-                fields.append([[[value]]])
-                continue
-            fields.append(
-                [[[_unescape(s, fs, comp, rep, _esc, sub) for s in c.split(sub)] for c in r.split(comp)]
-                 for r in value.split(rep)]
-            )
-        message.segments.append(Hl7Segment(name, fields))
-    return message
+    """Split one ER7-encoded message (segments separated by CR, LF or CRLF) with the one HL7 parser.
+
+    The same splitting as the live feed and ``translate hl7v2`` (``hl7_er7.FastMessage``):
+    escapes decoded per subcomponent with the message's own delimiters. Raises
+    ``Hl7ParseError`` (a ``ValueError``) naming the rule when MSH cannot be read.
+    """
+    return FastMessage.parse(text).to_path_message()
 
 
 _PATH_RE = re.compile(
@@ -186,6 +109,8 @@ class Hl7Path:
             if isinstance(node, Hl7Rep):
                 value = _component(node.components, self.comp, self.sub)
                 return [] if value is None else [value]
+            if isinstance(node, str) and node and self.comp == 1 and (self.sub or 1) == 1:
+                return [node]  # a repetition of one component ("SMITH" in PID-5) is that component
             return []
         segs = self._segments(node)
         if self.field is None:

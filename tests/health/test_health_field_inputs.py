@@ -15,7 +15,7 @@ from mashlink.connectors.health.adt import AdtFeed, InMemoryWatchList, WatchedSu
 from mashlink.connectors.health.formats import register
 from mashlink.connectors.health.hl7_ack import parse_ack
 from mashlink.connectors.health.hl7_fast import FastMessage
-from mashlink.connectors.health.hl7_record import to_agency_record
+from mashlink.connectors.health.hl7_mapping import to_agency_record
 from mashlink.connectors.health.mllp import MllpClient, ThreadedMllpServer
 from mashlink.connectors.health.synthetic import adt_message, synthetic_patients
 from mashlink.mapping import default_registry, load_spec, translate_files
@@ -54,14 +54,14 @@ def test_a01_without_pv1_19_keeps_the_ed_attendance_with_the_control_id() -> Non
     record = to_agency_record(text)
     [finding] = record.findings
     assert finding.category is FindingCategory.HEALTH_ED_ATTENDANCE
-    assert finding.finding_id == "RXX01:EDNOVN01"
+    assert finding.finding_id == "visit-EDNOVN01"
     assert to_agency_record(text).findings[0].finding_id == finding.finding_id  # stable
 
 
 def test_a01_without_pv1_19_and_without_control_id_gets_a_stable_hash_id() -> None:
     text = _blank_pv1(a01_without_visit_number(), control_id="")
     first = to_agency_record(text).findings[0].finding_id
-    assert first.startswith("RXX01:evt-") and len(first) > len("RXX01:evt-") + 10
+    assert first.startswith("visit-evt-") and len(first) > len("visit-evt-") + 10
     assert to_agency_record(text).findings[0].finding_id == first  # same event, same id
     other = _blank_pv1(a01_without_visit_number().replace("EVN|A01|", "EVN|A01|2019"), control_id="")
     assert to_agency_record(other).findings[0].finding_id != first
@@ -76,7 +76,7 @@ def test_translate_hl7v2_keeps_a01_without_pv1_19(tmp_path: Path) -> None:
     result = translate_files(load_spec(entry.spec_path), entry.reader, [path])
     assert result.rejected == [] and len(result.records) == 1
     [finding] = result.records[0].findings
-    assert finding.finding_id == "visit-EDNOVN02"
+    assert finding.finding_id == "visit-EDNOVN02"  # the same id as the live feed gives
     assert finding.category is FindingCategory.HEALTH_ED_ATTENDANCE
 
 
@@ -100,7 +100,7 @@ def test_ed_alert_fires_for_a01_without_pv1_19_over_mllp() -> None:
     assert [a.person_ref for a in alerts] == ["subj-novn"]
     assert alerts[0].kind is AlertKind.UNSCHEDULED_CARE_ATTENDANCE
     assert events[0].emergency
-    assert [f.finding_id for f in events[0].record.findings] == ["RXX01:EDNOVN03"]
+    assert [f.finding_id for f in events[0].record.findings] == ["visit-EDNOVN03"]
 
 
 # --------------------------------------------------------------------------- FHIR Flag (local code systems)

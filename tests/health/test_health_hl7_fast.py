@@ -16,7 +16,7 @@ from mashlink.connectors.health.hl7_fast import (
     escape_text,
     parse_ts,
 )
-from mashlink.connectors.health.hl7_record import to_agency_record
+from mashlink.connectors.health.hl7_mapping import to_agency_record
 from mashlink.connectors.health.synthetic import adt_message, corrupt_nhs_number, synthetic_patients
 from mashlink.schemas.codes import FindingCategory, RelationshipType, Sex
 from mashlink.schemas.identifiers import IdentifierSystem, VerificationStatus
@@ -163,9 +163,11 @@ def test_bad_dob_and_unknown_codes_become_issues_not_silence() -> None:
     text = adt_message(PATIENTS[4], "A08").replace(f"|{PATIENTS[4].birth_date:%Y%m%d}|", "|2015133|")
     text = text.replace("|NSTS01", "|NSTS99").replace("MTH^Mother", "ZZZ^Mystery")
     record = to_agency_record(text)
-    rules = {i.rule for i in record.issues}
-    assert {"date.format", "code_table.nsts", "code_table.relationship"} <= rules
+    rules = {(i.field, i.rule) for i in record.issues}
+    assert {("person.birth_date.value", "transform"), ("person.identifiers[].verification", "code table nhs-verification"),
+            ("relationships[].type", "code table hl7-relationship")} <= rules
     assert record.person.birth_date is None
+    assert [r.type for r in record.relationships] == [RelationshipType.OTHER]  # kept, as other
 
 
 def test_unreadable_headers_raise_with_location() -> None:

@@ -1,0 +1,73 @@
+"""The live HL7 v2 feed translates through the YAML spec: a trust adapts codes in one place (issue 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mashlink.connectors.health.adt import AdtEvent, AdtFeed, InMemoryWatchList
+from mashlink.connectors.health.hl7_fast import FastMessage
+from mashlink.connectors.health.hl7_mapping import LiveOptions, default_spec_path, to_agency_record
+from mashlink.connectors.health.synthetic import adt_message, synthetic_patients
+from mashlink.schemas.codes import FindingCategory, RelationshipType
+
+PATIENT = synthetic_patients(1, seed=1717)[0]
+
+
+def _feed(spec: Path | None) -> AdtFeed:
+    events: list[AdtEvent] = []
+    return AdtFeed(agency_id="synth-trust", watch_list=InMemoryWatchList(), publish_alert=lambda a: None,
+                   publish_event=events.append, options=LiveOptions(agency_id="synth-trust", spec=spec))
+
+
+def test_a_code_changed_in_a_copied_spec_changes_what_the_live_feed_sends(tmp_path: Path) -> None:
+    text = default_spec_path().read_text()
+    assert "    MTH: mother\n" in text and "label: Emergency department attendance}" in text
+    edited = (text.replace("    MTH: mother\n", "    MTH: guardian\n")
+              .replace("label: Emergency department attendance}", "label: Seen in the children's ED}"))
+    spec = tmp_path / "trust-adt.yaml"
+    spec.write_text(edited)
+    message = FastMessage.parse(adt_message(PATIENT, "A04", control_id="SPEC0001", emergency=True))
+
+    shipped = _feed(None).handle(message).record
+    trust = _feed(spec).handle(message).record
+
+    assert [r.type for r in shipped.relationships] == [RelationshipType.MOTHER]
+    assert [r.type for r in trust.relationships] == [RelationshipType.GUARDIAN]
+    assert [f.summary for f in shipped.findings] == ["Emergency department attendance"]
+    assert [f.summary for f in trust.findings] == ["Seen in the children's ED"]
+    assert trust.source.agency_id == "synth-trust" and trust.findings[0].source.agency_id == "synth-trust"
+
+
+def test_an_inpatient_visit_at_a_configured_emergency_location_is_an_ed_attendance() -> None:
+    text = adt_message(PATIENT, "A04", control_id="SPEC0002", emergency=False).replace("WARD7^BED2", "PAEDS-AE^BED2")
+    plain = to_agency_record(text)
+    trust = to_agency_record(text, LiveOptions(ed_locations=frozenset({"PAEDS-AE"})))
+    assert [f.category for f in plain.findings] == [FindingCategory.HEALTH_ADMISSION]
+    assert [f.category for f in trust.findings] == [FindingCategory.HEALTH_ED_ATTENDANCE]
+
+
+def test_person_only_and_unplaced_updates_are_not_visits() -> None:
+    a28 = to_agency_record(adt_message(PATIENT, "A28", control_id="SPEC0003"))
+    assert a28.findings == [] and a28.issues == []
+    a08 = adt_message(PATIENT, "A08", control_id="SPEC0004")
+    pv1 = next(s for s in a08.split("\r") if s.startswith("PV1"))
+    parts = pv1.split("|")
+    parts[19] = parts[44] = ""
+    unplaced = to_agency_record(a08.replace(pv1, "|".join(parts)))
+    assert unplaced.findings == []  # an A08 that cannot say which visit adds none
+    assert len(to_agency_record(a08).findings) == 1
+
+
+def test_hl7_times_are_read_as_the_feed_sends_them() -> None:
+    text = adt_message(PATIENT, "A04", control_id="SPEC0005", emergency=True)
+    pv1 = next(s for s in text.split("\r") if s.startswith("PV1"))
+    parts = pv1.split("|")
+    parts[44] = "202403011015"  # no offset: Europe/London (GMT in March)
+    record = to_agency_record(text.replace(pv1, "|".join(parts)))
+    assert record.findings[0].start is not None and record.findings[0].start.isoformat() == "2024-03-01T10:15:00+00:00"
+    parts[44] = "2013"  # year only: the visit kept, its time flagged rather than placed on 1 January
+    record = to_agency_record(text.replace(pv1, "|".join(parts)))
+    assert record.findings[0].start is None
+    assert ("findings[].start", "transform") in {(i.field, i.rule) for i in record.issues}
+    partial = to_agency_record(text.replace(f"|{PATIENT.birth_date:%Y%m%d}|", f"|{PATIENT.birth_date:%Y}|"))
+    assert partial.person.birth_date is not None and partial.person.birth_date.precision == "year"
