@@ -27,18 +27,26 @@ from typing import Any
 import typer
 import yaml
 
+from ...config.connector_kinds import connector_kinds
+from ...config.models import KNOWN_CONNECTORS
 from ...config.signing import SignerKey
+from ...schemas.codes import AgencyKind
 
 #: Section markers in the output (stable: tests and scripts split on them).
 MARKER = "# ==== "
 DEFAULT_CONNECTOR = "reference"
-#: A conservative starting policy per kind: the fields needed to find the child, the kind's own identifier.
-KIND_IDENTIFIERS = {
-    "police": ["identifiers.police_person_id", "identifiers.pnc_id"],
-    "health": ["identifiers.nhs_number"],
-    "education": ["identifiers.upn"],
-    "social_care": ["identifiers.la_child_id"],
-}
+#: Placeholder options of a declared ``records`` channel: the operator points them at the export and its spec.
+RECORDS_OPTIONS = {"records": "exports/{id}.csv", "spec": "/etc/mashlink/mappings/{id}.yaml"}
+
+
+def kind_identifiers(kind: str) -> list[str]:
+    """A conservative starting policy per kind: the kind's own identifiers (``config/connector_kinds.yaml``)."""
+    return list(connector_kinds().agency_kinds[AgencyKind(kind)].starting_identifiers)
+
+
+def default_connector(kind: str) -> str:
+    """The simulated system where the kind has one, else the declared ``records`` channel."""
+    return DEFAULT_CONNECTOR if connector_kinds().agency_kinds[AgencyKind(kind)].simulator else "records"
 
 
 @dataclass(frozen=True)
@@ -61,13 +69,12 @@ def env_prefix(agency_id: str) -> str:
     return agency_id.upper().replace("-", "_")
 
 
-def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connector: str = DEFAULT_CONNECTOR,
+def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connector: str | None = None,
                   namespace: str = "mashlink", existing_agencies: list[str] | None = None) -> AgencyBlocks:
     """Build the configuration, broker and compose parts; raises ``ValueError`` naming the bad option."""
     from ...broker.permissions import agency_permissions
     from ...broker.topology import Topology
     from ...config.models import SLUG_PATTERN, AgencyConfig
-    from ...schemas.codes import AgencyKind
 
     if not re.match(SLUG_PATTERN, agency_id):
         raise ValueError(f"ID: {agency_id!r} must be lower-case letters, digits and inner hyphens "
@@ -77,11 +84,13 @@ def agency_blocks(agency_id: str, kind: str, *, name: str | None = None, connect
     existing = list(existing_agencies or [])
     if agency_id in existing:
         raise ValueError(f"ID: {agency_id!r} is already configured")
+    connector = connector or default_connector(kind)
+    options = {k: v.format(id=agency_id) for k, v in RECORDS_OPTIONS.items()} if connector == "records" else {}
     entry = {"id": agency_id, "kind": kind, "name": name or f"{agency_id} ({kind.replace('_', ' ')})",
-             "connector": connector, "formats": [], "enabled": True, "options": {}}
+             "connector": connector, "formats": [], "enabled": True, "options": options}
     AgencyConfig.model_validate(entry)  # the connector fits the kind, the name is valid
     policy = {
-        "subject_fields": ["names", "birth_date", "sex", "addresses", *KIND_IDENTIFIERS[kind]],
+        "subject_fields": ["names", "birth_date", "sex", "addresses", *kind_identifiers(kind)],
         "finding_categories": "all",
         "sensitivities": ["standard"],
         "receives_police_intelligence": False,
@@ -175,10 +184,11 @@ agency_app = typer.Typer(help="Partner agencies: what adding one takes.", no_arg
 @agency_app.command("add")
 def agency_add(
     agency_id: str = typer.Argument(..., metavar="ID", help="The agency's id (a slug, e.g. police-north)."),
-    kind: str = typer.Option(..., "--kind", help="police | health | education | social_care"),
+    kind: str = typer.Option(..., "--kind", help=" | ".join(k.value for k in AgencyKind)),
     name: str = typer.Option(None, "--name", help="Display name (default: derived from the id)."),
-    connector: str = typer.Option(DEFAULT_CONNECTOR, "--connector",
-                                  help="reference | fhir | hl7v2 | pole | ctf | cin | ssda903 | package.module:factory"),
+    connector: str = typer.Option(
+        None, "--connector", help=f"{' | '.join(KNOWN_CONNECTORS)} | package.module:factory (default: reference, "
+                                  "or records for a kind with no simulated system)"),
     config: Path = typer.Option(None, "--config", help="YAML settings file (default MASHLINK_CONFIG)."),
 ) -> None:
     """Print the configuration block, broker permissions and compose service for a new agency (changes nothing)."""

@@ -7,8 +7,8 @@ no new work is taken, work in hand is answered, confirmed and acknowledged,
 and the rest stays queued for the next start.
 
 The connector is built from the agency's configuration by
-``mashlink.connectors.factory`` (``connector: fhir``, ``hl7v2``, ``pole``,
-``ctf``, ``cin``, ``ssda903``, ``reference`` or a plugin path), together with
+``mashlink.connectors.registry`` (the connector kinds declared in
+``config/connector_kinds.yaml``, or a plugin path), together with
 the background services it owns (for a health trust: the ADT listener, the
 FHIR Task poller, the events consumer; for police, education and social care:
 export reload, drop-folder / inbox ingest, and the Model 3 answer endpoint or
@@ -32,6 +32,7 @@ from ...config.settings import load_settings
 
 if TYPE_CHECKING:
     from ...broker.topology import Topology
+    from ...connectors.runtime import RunnerSettings
     from ...config.settings import MashlinkSettings
 
 
@@ -52,6 +53,23 @@ def _require_own_queues(settings: "MashlinkSettings", agency_id: str, topology: 
         raise typer.Exit(UNREACHABLE_EXIT) from None
 
 
+def runner_settings_from(**given: int | None) -> "RunnerSettings":
+    """The runner's settings with only the options given on the command line; the defaults live in RunnerSettings.
+
+    A value out of range exits 2 naming the option and the rule.
+    """
+    from pydantic import ValidationError
+
+    from ...connectors.runtime import RunnerSettings
+
+    try:
+        return RunnerSettings(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"error: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
 def register(app: typer.Typer) -> None:
     @app.command("connector")
     def connector(
@@ -61,12 +79,14 @@ def register(app: typer.Typer) -> None:
         ),
         file: Path | None = typer.Option(None, "--file", "-f", help="YAML configuration file."),
         namespace: str = typer.Option(None, help="Broker topology namespace (default: settings broker_namespace)."),
-        red_workers: int = typer.Option(2, min=1, max=64, help="Worker threads for red enquiries."),
-        standard_workers: int = typer.Option(4, min=1, max=256, help="Worker threads for amber and green."),
+        red_workers: int | None = typer.Option(
+            None, help="Worker threads for red enquiries (default: the runner's, RunnerSettings.red_workers)."),
+        standard_workers: int | None = typer.Option(
+            None, help="Worker threads for amber and green (default: the runner's, RunnerSettings.standard_workers)."),
         inline_batch: int | None = typer.Option(
-            None, min=1, max=1000,
-            help="Batch size for a connector that answers from memory (the reference connectors and simulators); "
-            "default: the runner's (32).",
+            None,
+            help="Batch size for a connector that answers from memory (the reference connectors, the simulators and "
+            "declared records channels); default: the runner's (RunnerSettings.inline_batch).",
         ),
     ) -> None:
         """Run one agency's connector against the configured broker until SIGTERM."""
@@ -77,7 +97,7 @@ def register(app: typer.Typer) -> None:
             agency_index,
             build_connector,
         )
-        from ...connectors.runtime import ConnectorRunner, RunnerSettings
+        from ...connectors.runtime import ConnectorRunner
         from ...connectors.wiring import connector_broker_factory
         from ..logging import configure_logging
         from ..wiring import require_broker, require_signing_key, warn_if_in_process
@@ -105,9 +125,9 @@ def register(app: typer.Typer) -> None:
             factory = connector_broker_factory(settings, agency.id, topology=topology)
             context = ConnectorContext(settings=settings, agency=agency, agency_index=agency_index(settings, agency.id),
                                        topology=topology, broker_factory=factory, simulated=simulated)
+            runner_settings = runner_settings_from(red_workers=red_workers, standard_workers=standard_workers,
+                                                   inline_batch=inline_batch)
             built = build_connector(context)
-            batch = {} if inline_batch is None else {"inline_batch": inline_batch}  # None: the runner's default
-            runner_settings = RunnerSettings(red_workers=red_workers, standard_workers=standard_workers, **batch)
         except ConfigError as exc:
             typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)
             raise typer.Exit(2) from None
