@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ..base import PermanentEnquiryError, response_id_for
-from .dropfolder import DropFolder
+from .dropfolder import DropFolder, deliver_task
 from .models import DeliveryTask
 from .pending import PendingStore
 from .webhook import DeliveryRefused, WebhookSender
@@ -57,7 +57,7 @@ class DropFolderChannel:
         self.reply_to = None
 
     def deliver(self, task: DeliveryTask) -> str:
-        path = self.folder.deliver(task)
+        path = deliver_task(self.folder, task)
         return f"worklist file {path.name}"
 
 

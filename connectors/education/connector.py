@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..base import PermanentEnquiryError, response_id_for
 from .formats import ctf_spec_path
 from .index import PupilIndex
-from .ingest import DropFolder, IngestReport
+from .ingest import CtfIngest, IngestReport
 from .search import PupilHit, search_pupils
 from ..indexed_search import mother_in_enquiry
 from ..reference.connector import candidate_view
@@ -55,7 +55,7 @@ class EducationConnector:
     agency_kind: AgencyKind = AgencyKind.EDUCATION
 
     def __init__(self, agency_id: str, index: PupilIndex, *, mapping: CompiledMapping | None = None,
-                 drop_folder: DropFolder | None = None, responder: str = "Education MASH team",
+                 drop_folder: CtfIngest | None = None, responder: str = "Education MASH team",
                  ingest_on_enquiry: bool = True, thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> None:
         self.agency_id = agency_id
         self.index = index
@@ -73,7 +73,7 @@ class EducationConnector:
             agency_id,
             PupilIndex(opts.state_dir / "index.sqlite3"),
             mapping=load_spec(opts.spec or ctf_spec_path()),
-            drop_folder=DropFolder(opts.drop_folder) if opts.drop_folder else None,
+            drop_folder=CtfIngest(opts.drop_folder) if opts.drop_folder else None,
             responder=opts.responder,
             ingest_on_enquiry=opts.ingest_on_enquiry,
         )

@@ -1,10 +1,12 @@
 """Drop-folder ingest of CTF files into the pupil index.
 
-Layout under the drop folder root (created on first use)::
+Layout under the drop folder root (created on first use; the folder is the
+connectors' one :class:`~connectors.files.DropFolder`, so moves and reason
+files are atomic and fsynced like every other drop folder's)::
 
     incoming/     schools / the LA system drop *.xml here (write as .tmp, then rename)
     processed/    ingested files (+ NAME.report.txt when some pupils were rejected)
-    failed/       files that could not be used (+ NAME.reason.txt saying why)
+    failed/       files that could not be used (+ NAME.reason.txt saying why; replayable)
 
 Rules: nothing is lost (every file ends in processed/ or failed/, never
 deleted); a file that is unsafe, not well-formed, truncated or yields no
@@ -17,7 +19,6 @@ are recognised by SHA-256 and not indexed twice.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,10 @@ import structlog
 
 from .ctf_reader import read_ctf
 from .index import PupilIndex
+from ..files import FileRejection
+from .. import files
 from ...mapping import CompiledMapping, translate_files
 from ...schemas.record import AgencyRecord
-
-_IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
 
 @dataclass
@@ -69,36 +70,19 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-class DropFolder:
-    """incoming/ -> processed/ | failed/ for one agency's CTF drops."""
+class CtfIngest:
+    """incoming/ -> processed/ | failed/ for one agency's CTF drops (the folder is a :class:`~connectors.files.DropFolder`)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.incoming = self.root / "incoming"
-        self.processed = self.root / "processed"
-        self.failed = self.root / "failed"
-        for folder in (self.incoming, self.processed, self.failed):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.folder = files.DropFolder(Path(root), inbox_name="incoming")
+        self.root = self.folder.root
+        self.incoming = self.folder.inbox
+        self.processed = self.folder.processed
+        self.failed = self.folder.failed
 
     def pending(self) -> list[Path]:
-        """Files ready to ingest: visible, complete (no temporary suffix), oldest name first."""
-        return sorted(
-            p for p in self.incoming.iterdir()
-            if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(_IGNORED_SUFFIXES)
-        )
-
-    def _move(self, path: Path, folder: Path, sha256: str) -> Path:
-        target = folder / path.name
-        if target.exists():  # never overwrite an earlier file of the same name
-            target = folder / f"{path.stem}.{sha256[:12]}{path.suffix}"
-        os.replace(path, target)
-        return target
+        """Files ready to ingest: visible, complete (no temporary suffix), oldest first."""
+        return self.folder.waiting()
 
     def ingest(self, index: PupilIndex, mapping: CompiledMapping) -> IngestReport:
         """Ingest every pending file; never raises for bad input."""
@@ -117,7 +101,7 @@ class DropFolder:
         if index.file(sha) is not None:
             outcome.status = "duplicate"
             outcome.problems.append("already ingested (same SHA-256); not indexed again")
-            outcome.moved_to = str(self._move(path, self.processed, sha))
+            outcome.moved_to = str(self.folder.done(path))
             return outcome
         result = translate_files(mapping, read_ctf, [path])
         outcome.rejected = result.rejected_count
@@ -126,23 +110,29 @@ class DropFolder:
         if result.file_errors or not result.records:
             outcome.status = "failed"
             outcome.accepted = 0
-            reason = ["File not ingested; nothing from it was indexed."]
+            rule = "file_unusable" if result.file_errors else "no_usable_record"
+            detail = "File not ingested; nothing from it was indexed."
             if not result.file_errors:
-                reason.append("No usable pupil record in the file.")
-            reason += problems
-            target = self._move(path, self.failed, sha)
-            _write_atomic(target.with_name(target.name + ".reason.txt"), "\n".join(reason) + "\n")
-            outcome.moved_to = str(target)
+                detail += " No usable pupil record in the file."
+            outcome.moved_to = str(self.folder.park(path, FileRejection(rule=rule, detail=detail, problems=problems)))
             return outcome
         records = [r for r in result.records if isinstance(r, AgencyRecord)]
         index.add_file(sha, path.name, records, result.rejected_count)
         outcome.accepted = len(records)
-        target = self._move(path, self.processed, sha)
+        report = None
         if result.rejected:
-            _write_atomic(
-                target.with_name(target.name + ".report.txt"),
-                f"{len(records)} pupil record(s) accepted, {result.rejected_count} rejected:\n" + "\n".join(problems)
-                + "\n",
-            )
-        outcome.moved_to = str(target)
+            report = (f"{len(records)} pupil record(s) accepted, {result.rejected_count} rejected:\n"
+                      + "\n".join(problems) + "\n")
+        outcome.moved_to = str(self.folder.done(path, report=report))
         return outcome
+
+
+def __getattr__(name: str) -> object:
+    """``DropFolder``, this class's name before the folder plumbing was shared, for one importer not yet moved.
+
+    ``tests/matching/test_connectors_shared_matcher.py`` still imports it (that file was being edited by
+    another change); delete this once it imports :class:`CtfIngest`.
+    """
+    if name == "DropFolder":
+        return CtfIngest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -34,7 +34,7 @@ from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, c
 from .connector import EducationConnector
 from .formats import ctf_spec_path
 from .index import PupilIndex
-from .ingest import DropFolder, IngestReport
+from .ingest import CtfIngest, IngestReport
 from .options import CtfOptions
 from ..factory import BackgroundService, BuiltConnector, ConnectorContext
 from ...config.models import AgencyConfig
@@ -65,7 +65,7 @@ def education_connector(settings: MashlinkSettings, agency: AgencyConfig, agency
                           file=settings.config_file) from None
     folder = drop_folder or (resolve_path(state_dir, options.drop_folder) if options.drop_folder else None)
     return EducationConnector(agency.id, PupilIndex(index_path), mapping=mapping,
-                              drop_folder=DropFolder(folder) if folder else None, responder=options.responder,
+                              drop_folder=CtfIngest(folder) if folder else None, responder=options.responder,
                               ingest_on_enquiry=options.ingest_on_enquiry)
 
 

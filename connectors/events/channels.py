@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ...config.atomic_files import atomic_write_text, is_temporary
+from ..files import atomic_write_text, is_temporary, safe_file_name
 from ..delivery.signing import sign_headers
 from .decode import AgencyEvent
 from .store import StoredEvent
@@ -146,10 +146,6 @@ def os_reason(exc: OSError) -> str:
     return f"{type(exc).__name__}{' ' + code if code else ''}"
 
 
-def _safe_name(message_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in message_id) + ".json"
-
-
 class DropFolderEventChannel:
     """One JSON file per event in ``outbox/`` (atomic, fsynced); moved to ``processed/`` = acknowledged.
 
@@ -166,7 +162,7 @@ class DropFolderEventChannel:
         self.processed = self.root / "processed"
 
     def send(self, event: AgencyEvent, message: RenderedMessage) -> Delivered:
-        name = _safe_name(event.message_id)
+        name = safe_file_name(event.message_id)
         text = json.dumps(event_payload(event, message), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         try:
             self.processed.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,12 @@ from pathlib import Path
 from tests.delivery.conftest import AGENCY, Collector, make_enquiry
 from mashlink.config.atomic_files import atomic_write_text
 from mashlink.connectors.delivery.connector import DropFolderChannel, Model3Connector, Model3Delivery
-from mashlink.connectors.delivery.dropfolder import DropFolder, InboxPoller
+from mashlink.connectors.delivery.dropfolder import DropFolder, InboxPoller, deliver_task
 from mashlink.connectors.delivery.models import AgencyAnswer, DeliveryTask
 from mashlink.connectors.delivery.pending import PendingStore
 from mashlink.connectors.delivery.receiver import AnswerReceiver
 from mashlink.connectors.delivery.simulators import WorklistFolderAnswerer
+from mashlink.connectors.files import read_reason
 from mashlink.schemas.codes import AgencyKind, ResponseStatus
 from mashlink.schemas.enquiry import EnquiryResponse
 
@@ -43,8 +44,8 @@ def test_task_files_are_never_seen_partially_written(tmp_path: Path) -> None:
     try:
         for i in range(150):
             e = enquiry.model_copy(update={"enquiry_id": f"enq-{i % 5}", "questions": ["x" * 20000] * (1 + i % 7)})
-            folder.deliver(DeliveryTask(task_id=e.enquiry_id, agency_id=AGENCY, delivered_at=datetime.now(UTC),
-                                        answer_by=e.due_at, enquiry=e))
+            deliver_task(folder, DeliveryTask(task_id=e.enquiry_id, agency_id=AGENCY, delivered_at=datetime.now(UTC),
+                                              answer_by=e.due_at, enquiry=e))
     finally:
         stop.set()
         thread.join()
@@ -87,12 +88,12 @@ def test_answers_from_the_inbox_become_responses_or_fail_with_reason(
     assert sorted(p.name for p in folder.inbox.iterdir()) == [".in-progress.json.tmp", "still-writing.json.tmp"]
     assert [p.name for p in folder.processed.iterdir()] == [written[0].name]
 
-    reasons = {p.name: json.loads(p.read_text()) for p in folder.failed.glob("*.reason")}
-    assert reasons["bad-status.json.reason"]["field"] == "$.status"
-    assert reasons["bad-status.json.reason"]["rule"] == "enum"
-    assert reasons["broken.json.reason"]["rule"] == "json_syntax"
-    assert reasons["broken.json.reason"]["position"] == "line 2 column 13"
-    assert reasons["stranger.json.reason"]["rule"] == "unknown_enquiry"
+    reasons = {p.name: read_reason(p) for p in folder.failed.glob("*.reason.txt")}
+    assert reasons["bad-status.json.reason.txt"]["field"] == "$.status"
+    assert reasons["bad-status.json.reason.txt"]["rule"] == "enum"
+    assert reasons["broken.json.reason.txt"]["rule"] == "json_syntax"
+    assert reasons["broken.json.reason.txt"]["position"] == "line 2 column 13"
+    assert reasons["stranger.json.reason.txt"]["rule"] == "unknown_enquiry"
     assert (folder.failed / "broken.json").read_text().startswith('{"enquiry_id"')  # kept as received
 
     [env] = hub_side.until(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.education.ingest import DropFolder
+from mashlink.connectors.education.ingest import CtfIngest
 from mashlink.connectors.education.search import search_pupils
 from mashlink.matching.rules import MatchDecision
 from mashlink.mapping import CompiledMapping, load_spec
@@ -25,8 +25,8 @@ def mapping() -> CompiledMapping:
 
 
 @pytest.fixture
-def drop(tmp_path: Path) -> DropFolder:
-    return DropFolder(tmp_path / "drop")
+def drop(tmp_path: Path) -> CtfIngest:
+    return CtfIngest(tmp_path / "drop")
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def index(tmp_path: Path) -> PupilIndex:
     return PupilIndex(tmp_path / "state" / "index.sqlite3")
 
 
-def drop_file(drop: DropFolder, source: Path, name: str | None = None) -> Path:
+def drop_file(drop: CtfIngest, source: Path, name: str | None = None) -> Path:
     target = drop.incoming / (name or source.name)
     shutil.copy(source, target)
     return target
@@ -44,7 +44,7 @@ def person(**fields) -> Person:
     return Person.model_validate({"person_id": "subject", **fields})
 
 
-def test_ingest_indexes_pupils_and_reports_rejections(drop: DropFolder, index: PupilIndex,
+def test_ingest_indexes_pupils_and_reports_rejections(drop: CtfIngest, index: PupilIndex,
                                                       mapping: CompiledMapping) -> None:
     drop_file(drop, FIXTURES / "ctf-standard.xml")
     drop_file(drop, FIXTURES / "ctf-supplier-basicdetails.xml")
@@ -61,7 +61,7 @@ def test_ingest_indexes_pupils_and_reports_rejections(drop: DropFolder, index: P
     assert ava is not None and len(ava.relationships) == 2 and len(ava.findings) == 8
 
 
-def test_reingesting_the_same_file_is_idempotent(drop: DropFolder, index: PupilIndex,
+def test_reingesting_the_same_file_is_idempotent(drop: CtfIngest, index: PupilIndex,
                                                  mapping: CompiledMapping) -> None:
     drop_file(drop, FIXTURES / "ctf-standard.xml")
     drop.ingest(index, mapping)
@@ -75,7 +75,7 @@ def test_reingesting_the_same_file_is_idempotent(drop: DropFolder, index: PupilI
     assert len(processed) == 2  # nothing overwritten, nothing lost
 
 
-def test_a_later_file_updates_the_pupil_and_keeps_history(drop: DropFolder, index: PupilIndex,
+def test_a_later_file_updates_the_pupil_and_keeps_history(drop: CtfIngest, index: PupilIndex,
                                                           mapping: CompiledMapping, tmp_path: Path) -> None:
     drop_file(drop, FIXTURES / "ctf-standard.xml")
     drop.ingest(index, mapping)
@@ -96,7 +96,7 @@ def test_a_later_file_updates_the_pupil_and_keeps_history(drop: DropFolder, inde
     ('<?xml version="1.0"?><CTfile><Header/><CTFpupilData><Pupil><Surname>X</Surname></Pupil></CTFpupilData>'
      "</CTfile>", "No usable pupil record"),
 ])
-def test_a_broken_file_is_moved_aside_with_a_reason(drop: DropFolder, index: PupilIndex, mapping: CompiledMapping,
+def test_a_broken_file_is_moved_aside_with_a_reason(drop: CtfIngest, index: PupilIndex, mapping: CompiledMapping,
                                                      content: str, expected: str) -> None:
     drop_file(drop, FIXTURES / "ctf-supplier-basicdetails.xml")
     (drop.incoming / "broken.xml").write_text(content)
@@ -110,14 +110,14 @@ def test_a_broken_file_is_moved_aside_with_a_reason(drop: DropFolder, index: Pup
     assert index.count() == 4 and index.get("K999200124001") is None
 
 
-def test_partial_uploads_are_left_alone(drop: DropFolder, index: PupilIndex, mapping: CompiledMapping) -> None:
+def test_partial_uploads_are_left_alone(drop: CtfIngest, index: PupilIndex, mapping: CompiledMapping) -> None:
     (drop.incoming / "ctf.xml.tmp").write_text("<CTfile>")
     assert drop.ingest(index, mapping).files == []
     assert (drop.incoming / "ctf.xml.tmp").exists()
 
 
 @pytest.fixture
-def loaded(drop: DropFolder, index: PupilIndex, mapping: CompiledMapping) -> PupilIndex:
+def loaded(drop: CtfIngest, index: PupilIndex, mapping: CompiledMapping) -> PupilIndex:
     drop_file(drop, FIXTURES / "ctf-standard.xml")
     drop_file(drop, FIXTURES / "ctf-supplier-basicdetails.xml")
     drop.ingest(index, mapping)
@@ -168,7 +168,7 @@ def test_failed_or_temporary_upns_are_never_an_exact_match(loaded: PupilIndex) -
     assert loaded.by_upn("W99920012400A") == []  # temporary UPN: not exact-match material
 
 
-def test_several_plausible_records_are_all_candidates(drop: DropFolder, index: PupilIndex,
+def test_several_plausible_records_are_all_candidates(drop: CtfIngest, index: PupilIndex,
                                                       mapping: CompiledMapping) -> None:
     pupil = ("<Pupil><UPN>{upn}</UPN><Surname>Brackley</Surname><Forename>Jordan</Forename><DOB>2013-05-05</DOB>"
              "<Sex>M</Sex><Address><PostCode>ZY5 1AA</PostCode></Address></Pupil>")
