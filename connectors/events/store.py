@@ -19,21 +19,18 @@ never message text.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-_SCHEMA = (
+from ..files import SqliteState, StateSchema
+
+_SCHEMA = StateSchema(version=1, create=(
     """CREATE TABLE IF NOT EXISTS events (
         message_id TEXT PRIMARY KEY, kind TEXT NOT NULL, referral_id TEXT NOT NULL, outcome_id TEXT,
         channel TEXT NOT NULL, status TEXT NOT NULL, ref TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',
         attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS events_status ON events (status)",
-)
+))
 DONE = ("delivered", "acknowledged")
 
 
@@ -59,24 +56,10 @@ class StoredEvent:
 _COLUMNS = "message_id, kind, referral_id, outcome_id, channel, status, ref, detail, attempts, updated_at"
 
 
-class EventStore:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._conn() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
+class EventStore(SqliteState):
+    """One table, ``events``, in its own SQLite file (:class:`~connectors.files.SqliteState`)."""
 
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
+    schema = _SCHEMA
 
     def get(self, message_id: str) -> StoredEvent | None:
         with self._conn() as conn:

@@ -18,18 +18,15 @@ modulus 11 must never make another child's attendance look like a match.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 from .adt import WatchedSubject
+from ..files import SqliteState, StateSchema
 from ...schemas.enquiry import Enquiry
 from ...schemas.identifiers import Identifier
 
-_SCHEMA = (
+_SCHEMA = StateSchema(version=1, create=(
     """CREATE TABLE IF NOT EXISTS watch (
         system TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL,
         person_ref TEXT NOT NULL, referral_id TEXT NOT NULL, enquiry_id TEXT NOT NULL,
@@ -41,29 +38,13 @@ _SCHEMA = (
         task_ids TEXT NOT NULL, delivered_at TEXT NOT NULL,
         answered_sequence INTEGER NOT NULL DEFAULT 0, closed_reason TEXT)""",
     "CREATE INDEX IF NOT EXISTS tasks_referral ON tasks (referral_id)",
-)
+))
 
 
-class HealthState:
-    """SQLite-backed; safe from several threads (a short connection per call, serialised writes)."""
+class HealthState(SqliteState):
+    """SQLite-backed (:class:`~connectors.files.SqliteState`); safe from several threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._conn() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
+    schema = _SCHEMA
 
     # ---- watch list ------------------------------------------------------------
     def watch_enquiry(self, enquiry: Enquiry) -> int:

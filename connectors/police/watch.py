@@ -27,20 +27,18 @@ ends when its outcome or decision arrives on the agency's events queue
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any
 
 import structlog
 
 from .store import PoleStore
+from ..files import SqliteState, StateSchema
 from ...schemas.codes import AgencyKind, FindingCategory
 from ...schemas.enquiry import Enquiry, EnquiryResponse
 from ...schemas.envelope import MessageType
@@ -58,7 +56,7 @@ _AREA_ATTRIBUTES = ("beat",)
 #: Words in an enquiry's concerns or questions that say the child has a child-protection plan.
 _CP_PLAN = re.compile(r"child[ _-]protection[ _-]plan|\bcp[ _-]plan\b", re.IGNORECASE)
 
-_SCHEMA = (
+_SCHEMA = StateSchema(version=1, create=(
     """CREATE TABLE IF NOT EXISTS watch (
         police_person_id TEXT NOT NULL, person_ref TEXT NOT NULL, referral_id TEXT NOT NULL,
         enquiry_id TEXT NOT NULL, reason TEXT NOT NULL, added_at TEXT NOT NULL,
@@ -69,7 +67,7 @@ _SCHEMA = (
         reference TEXT NOT NULL, referral_id TEXT NOT NULL, person_ref TEXT NOT NULL, alert_id TEXT NOT NULL,
         alerted_at TEXT NOT NULL, PRIMARY KEY (reference, referral_id, person_ref))""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
+))
 
 
 @dataclass(frozen=True)
@@ -94,26 +92,13 @@ class DaOccurrence:
     persons: frozenset[str]
 
 
-class PoliceWatchState:
-    """SQLite-backed watch list, occurrences seen and alerts sent; safe from several threads."""
+class PoliceWatchState(SqliteState):
+    """SQLite-backed watch list, occurrences seen and alerts sent (:class:`~connectors.files.SqliteState`).
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._conn() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
+    Every commit is fsynced: an alert is remembered, or it was not sent.
+    """
 
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA synchronous=FULL")  # every commit fsynced: an alert is remembered or not sent
-            yield conn
-        finally:
-            conn.close()
+    schema = _SCHEMA
 
     def watch(self, children: Sequence[WatchedChild]) -> int:
         """Watch these children (idempotent); returns rows added."""

@@ -15,11 +15,12 @@ appended and fsynced before the outcome is acknowledged.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ..files import append_line
 
 RECEIPTS_FILE = "receipts.jsonl"
 
@@ -58,10 +59,7 @@ class ReceiptStore:
         }
         line = json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n"
         with self._lock:
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            append_line(self.path, line)  # fsynced (and the folder, for the first line) before the ack
             if status == "delivered":
                 self._delivered[outcome_id] = row
         return row
