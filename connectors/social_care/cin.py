@@ -133,7 +133,3 @@ class CinReader:
         attach_context(child, header)
         return child
 
-
-def read_cin(path: Path, mapping: Any = None, warn: Any = None) -> Iterator[tuple[Any, Position]]:
-    """The default ``cin`` reader (function form of :class:`CinReader`)."""
-    return CinReader()(path, mapping, warn)
