@@ -10,31 +10,28 @@ delivered: a tool cannot answer for an enquiry that was not sent to it.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Iterator
 
 from pydantic import AwareDatetime, BaseModel
 
 from ...schemas.codes import AgencyKind, Rag
 from ...schemas.enquiry import Enquiry
+from ..files import SqliteState, StateSchema
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    enquiry_id TEXT PRIMARY KEY,
-    agency_id TEXT NOT NULL,
-    agency_kind TEXT NOT NULL,
-    referral_id TEXT NOT NULL,
-    rag TEXT NOT NULL,
-    due_at TEXT NOT NULL,
-    delivered_at TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    answered TEXT NOT NULL DEFAULT '{}'
-)
-"""
+#: Version 1 is the table as it was before versioning, so an existing file is adopted unchanged.
+_SCHEMA = StateSchema(version=1, create=(
+    """CREATE TABLE IF NOT EXISTS pending (
+        enquiry_id TEXT PRIMARY KEY,
+        agency_id TEXT NOT NULL,
+        agency_kind TEXT NOT NULL,
+        referral_id TEXT NOT NULL,
+        rag TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        delivered_at TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        answered TEXT NOT NULL DEFAULT '{}'
+    )""",
+))
 
 
 class PendingEnquiry(BaseModel):
@@ -52,25 +49,11 @@ class PendingEnquiry(BaseModel):
         return self.answered.get(str(sequence))
 
 
-class PendingStore:
-    """SQLite-backed; safe from several threads (one short connection per call, serialised writes)."""
+class PendingStore(SqliteState):
+    """One table, ``pending``, in its own SQLite file (:class:`~connectors.files.SqliteState`: WAL, fsynced commits,
+    schema versioned, safe from several threads)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._conn() as conn:
-            conn.execute(_SCHEMA)
-
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
+    schema = _SCHEMA
 
     def remember(self, enquiry: Enquiry, channel: str) -> PendingEnquiry:
         """Record a delivery (idempotent: a redelivered enquiry keeps its first record)."""
