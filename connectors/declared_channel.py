@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from ..config.errors import ConfigError, ConfigIssue
 from ..mapping import CompiledMapping, load_spec
@@ -51,9 +51,9 @@ from ..schemas.enquiry import Enquiry, EnquiryResponse
 from ..schemas.record import AgencyRecord
 from .answer_builder import AnswerBuilder, RecordHit
 from .base import AgencyConnector, PermanentEnquiryError
-from .delivery.options import DeliveryOptions, _Options, parse_connector_options, resolve_path
+from .channel_options import NativeChannelOptions
+from .delivery.options import parse_connector_options, resolve_path
 from .delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
-from .events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 from .events.wiring import native_events
 from .factory import BackgroundService, BuiltConnector, ConnectorContext
 from .indexed_search import base_record_id, hits_from_outcome, mother_in_enquiry
@@ -64,7 +64,7 @@ log = structlog.get_logger(__name__)
 _SUFFIXES = {"csv": (".csv",), "json": (".json",), "xml": (".xml",)}
 
 
-class RecordsChannelOptions(_Options):
+class RecordsChannelOptions(NativeChannelOptions):
     """``connector: records``: answer from an agency's export through a mapping spec (Model 2), optionally deliver."""
 
     records: Path = Field(description="The agency's export: a file, or a folder whose files of the spec's language "
@@ -75,18 +75,6 @@ class RecordsChannelOptions(_Options):
     reload_interval_s: float = Field(default=300.0, ge=0.05, le=86_400,
                                      description="How often the export is checked for changes and re-read")
     responder: str = Field(default="MASH team", min_length=1, max_length=200)
-    delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
-    events: AgencyEventsOptions | None = Field(
-        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
-                                  "default: the way delivery goes, else a drop folder in state_dir)")
-
-    @field_validator("events")
-    @classmethod
-    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
-        problem = native_events_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 @dataclass(frozen=True)

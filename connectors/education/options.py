@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from ..delivery.options import DeliveryOptions, _Options
-from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..channel_options import NativeChannelOptions
 
 
-class CtfOptions(_Options):
+class CtfOptions(NativeChannelOptions):
     """``connector: ctf``: answer from the pupil index fed by CTF drops (Model 2), optionally deliver (Model 3)."""
 
     drop_folder: Path | None = Field(default=None, description="CTF drop folder root (incoming/processed/failed)")
@@ -39,18 +38,6 @@ class CtfOptions(_Options):
     responder: str = Field(default="Education MASH team", min_length=1, max_length=200)
     la_code: str | None = Field(default=None, pattern=r"^\d{3}$",
                                 description="Organisation named on findings in the team's own answers")
-    delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
-    events: AgencyEventsOptions | None = Field(
-        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
-                                  "default: the way delivery goes, else a drop folder in state_dir)")
-
-    @field_validator("events")
-    @classmethod
-    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
-        problem = native_events_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @model_validator(mode="after")
     def _folder_for_on_enquiry(self) -> "CtfOptions":

@@ -24,13 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from ..delivery.options import DeliveryOptions, _Options
-from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..channel_options import NativeChannelOptions
 
 
-class PoleOptions(_Options):
+class PoleOptions(NativeChannelOptions):
     """``connector: pole``: search the force's POLE exports (Model 2), optionally deliver (Model 3)."""
 
     exports: list[Path] = Field(default_factory=list, max_length=100,
@@ -44,18 +43,6 @@ class PoleOptions(_Options):
                          description="Whom the MASH contacts about withheld (DND) or conditional material")
     force_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,10}$",
                                    description="Organisation named on findings in the team's own answers")
-    delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
-    events: AgencyEventsOptions | None = Field(
-        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
-                                  "default: the way delivery goes, else a drop folder in state_dir)")
-
-    @field_validator("events")
-    @classmethod
-    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
-        problem = native_events_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
     cctn_intake: bool = Field(default=False, description="Send each child-coming-to-notice / PPN record in the "
                                                          "exports to the hub as a referral (over the broker)")
     cctn_interval_s: float = Field(default=30.0, ge=0.05, le=86_400,

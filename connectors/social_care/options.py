@@ -21,13 +21,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from ..delivery.options import DeliveryOptions, _Options
-from ..events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
+from ..channel_options import NativeChannelOptions
 
 
-class SocialCareWiringOptions(_Options):
+class SocialCareWiringOptions(NativeChannelOptions):
     """``connector: cin`` / ``ssda903``: answer from loaded extracts (Model 2), optionally deliver (Model 3)."""
 
     la_code: str | None = Field(default=None, pattern=r"^\d{3}$",
@@ -41,15 +40,3 @@ class SocialCareWiringOptions(_Options):
                             description="Wait until no file in the inbox changed for this long (CSV sets arrive "
                                         "file by file)")
     responder: str = Field(default="Children's social care MASH team", min_length=1, max_length=200)
-    delivery: DeliveryOptions | None = Field(default=None, description="Model 3: deliver into the team's tool")
-    events: AgencyEventsOptions | None = Field(
-        default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
-                                  "default: the way delivery goes, else a drop folder in state_dir)")
-
-    @field_validator("events")
-    @classmethod
-    def _events_native(cls, value: AnyEventsOptions | None) -> AnyEventsOptions | None:
-        problem = native_events_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
