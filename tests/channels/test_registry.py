@@ -45,6 +45,17 @@ def test_every_declared_path_imports_and_every_declared_spec_ships() -> None:
             assert callable(registry.load_target(entry.simulator)), agency_kind
 
 
+def test_declared_events_channel_matches_the_options_model() -> None:
+    """``events: native`` connectors take the shared web hook / drop folder options; trusts' take their own."""
+    from mashlink.connectors.channel_options import NativeChannelOptions
+
+    for name, kind in connector_kinds().connectors.items():
+        if kind.options is None:
+            continue
+        native = issubclass(registry.load_target(kind.options), NativeChannelOptions)
+        assert native == (kind.events == "native"), name
+
+
 def test_the_old_tables_are_views_of_the_declaration() -> None:
     declared = connector_kinds().connectors
     assert KNOWN_CONNECTORS == {name: kind.serves for name, kind in declared.items()}
