@@ -10,8 +10,10 @@ never met), are searched. Measured in the same run:
   trained (EM on blocked pairs, term frequencies), every subject searched;
   build, train and per-subject search times, and peak memory. The build and
   searches run in a child process so its peak RSS is the index's, not this
-  process's; time spent generating the population is subtracted from the
-  build time.
+  process's. The population is first written to a JSON-lines export (not
+  timed: it is the agency's file); the build reads it and computes features
+  and blocking keys in ``BUILD_WORKERS`` processes (the index's ``workers=``),
+  and its CPU time includes those processes.
 * **exact-match baseline** (issue 16): a valid NHS number on the referral
   matches the record holding it; else given name + family name + date of
   birth, one record = match, several = review.
@@ -62,6 +64,9 @@ QUICK_SUBJECTS = 500
 RULES_PEOPLE = 20_000
 RULES_SUBJECTS = 50
 SEED = 20261207
+#: Processes computing features and blocking keys during the build (the index's ``workers=``);
+#: SQLite writes stay in one. The target machine has 2 cores.
+BUILD_WORKERS = 2
 #: Set to a directory to keep the index, subjects, truth and outcomes of a run for diagnosis.
 KEEP_ENV = "MASHLINK_BENCH_MATCHING_KEEP"
 
@@ -221,6 +226,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished children (the build's worker pool), user + system."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def _worker(params_path: Path) -> None:
     """Build the index from the population stream, train it, search every subject; write one JSON result."""
     params = json.loads(params_path.read_text(encoding="utf-8"))
@@ -233,23 +244,39 @@ def _worker(params_path: Path) -> None:
             subjects.append((row["subject_id"], Person.model_validate(row["person"]), mother))
     exact = ExactBaseline(p for _, p, _ in subjects)
     gen_seconds = 0.0
-    gen_cpu = 0.0
     records = 0
 
+    export = Path(params["db"] + ".export.jsonl")
+
+    def write_export() -> None:
+        """The agency's export: generated and written once, before the clock starts (not part of the build)."""
+        nonlocal gen_seconds, records
+        from ..matching.index import person_json
+
+        t = time.perf_counter()
+        with open(export, "w", encoding="utf-8") as fh:
+            for rid, person in index_records(spec):
+                exact.see(rid, person)
+                fh.write(json.dumps([rid, person.mother_person_id, person_json(person)]) + "\n")
+                records += 1
+        gen_seconds = time.perf_counter() - t
+
+    def chunks(size: int = 1000) -> Iterator[list[tuple[str, str | None, str]]]:
+        chunk: list[tuple[str, str | None, str]] = []
+        with open(export, encoding="utf-8") as fh:
+            for line in fh:
+                rid, mother, text = json.loads(line)
+                chunk.append((rid, mother, text))
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
     def stream() -> Iterator[tuple[str, Person]]:
-        nonlocal gen_seconds, gen_cpu, records
-        it = index_records(spec)
-        while True:
-            t, c = time.perf_counter(), time.process_time()
-            try:
-                rid, person = next(it)
-            except StopIteration:
-                gen_seconds += time.perf_counter() - t
-                gen_cpu += time.process_time() - c
-                return
+        nonlocal records
+        for rid, person in index_records(spec):
             exact.see(rid, person)
-            gen_seconds += time.perf_counter() - t
-            gen_cpu += time.process_time() - c
             records += 1
             yield rid, person
 
@@ -262,13 +289,17 @@ def _worker(params_path: Path) -> None:
         for _ in stream():
             pass
     else:
+        from ..matching.index import prepare_json_chunks
+
         db = Path(params["db"])
+        workers = int(params.get("workers", 1))
         try:
-            start, cpu = time.perf_counter(), time.process_time()
+            write_export()
+            start, cpu = time.perf_counter(), _cpu_with_children()
             with MatchIndex.create(db) as index:
-                index.add_many(stream())
-                add_seconds = time.perf_counter() - start - gen_seconds
-                add_cpu = time.process_time() - cpu - gen_cpu
+                index.add_prepared(prepare_json_chunks(chunks(), workers))
+                add_seconds = time.perf_counter() - start
+                add_cpu = _cpu_with_children() - cpu
                 rss_built = _rss_mb()
                 start, cpu = time.perf_counter(), time.process_time()
                 index.train()
@@ -287,15 +318,18 @@ def _worker(params_path: Path) -> None:
                     ]
                 size = len(index)
             out["index"] = {
-                "available": True, "records": size, "add_seconds": add_seconds, "train_seconds": train_seconds,
+                "available": True, "records": size, "workers": workers, "add_seconds": add_seconds, "train_seconds": train_seconds,
                 "add_cpu_seconds": add_cpu, "train_cpu_seconds": train_cpu,
                 "rss_start_mb": rss_start, "rss_built_mb": rss_built, "rss_trained_mb": rss_trained,
                 "db_mb": db.stat().st_size / 1e6,
             }
         except Exception as exc:  # report it beside the baselines rather than lose the whole run
             out["index"] = {"available": False, "message": f"MatchIndex failed: {type(exc).__name__}: {exc}"}
-            for _ in stream():  # finish the stream so the exact baseline still sees everyone
-                pass
+            if not records:  # the export never ran: the exact baseline must still see everyone
+                for _ in stream():
+                    pass
+        finally:
+            export.unlink(missing_ok=True)
     out["generate_seconds"] = gen_seconds
     out["records_streamed"] = records
     out["peak_rss_mb"] = _rss_mb()
@@ -328,7 +362,7 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
                 "person": s.person.model_dump(mode="json", exclude_defaults=True),
                 "mother": s.mother.model_dump(mode="json", exclude_defaults=True) if s.mother else None,
             }) + "\n")
-    params = {"seed": spec.seed, "people": spec.people, "subjects": str(subjects_path),
+    params = {"seed": spec.seed, "people": spec.people, "subjects": str(subjects_path), "workers": BUILD_WORKERS,
               "db": str(workdir / f"{tag}.sqlite"), "out": str(workdir / f"{tag}-out.json")}
     for stale in (params["db"], params["db"] + "-wal", params["db"] + "-shm"):  # a kept directory's last run
         Path(stale).unlink(missing_ok=True)
@@ -472,11 +506,11 @@ def run(quick: bool = False) -> BenchReport:
         metrics.update(scale)
         for key, unit, label in (
             ("build_seconds", "s", "build, add + train"),
-            ("add_seconds", "s", "add_many"),
+            ("add_seconds", "s", f"load from the export, {main.index.get('workers', 1)} workers"),
             ("train_seconds", "s", "train"),
             ("search_p50_ms", "ms", "search p50"),
             ("search_p99_ms", "ms", "search p99"),
-            ("build_cpu_seconds", "s", "build, CPU time"),
+            ("build_cpu_seconds", "s", "build, CPU time incl. workers"),
             ("search_p50_cpu_ms", "ms", "search p50, CPU time"),
             ("search_p99_cpu_ms", "ms", "search p99, CPU time"),
             ("peak_rss_mb", "MB", "peak RSS, index process"),
@@ -488,6 +522,8 @@ def run(quick: bool = False) -> BenchReport:
                 note = f"{target}: {'met' if ok(scale[key]) else 'NOT met'}"
                 if quick:
                     note += " (target is for 1M)"
+            elif key == "build_cpu_seconds":
+                note = "index process and its build workers (cores are shared)"
             elif "cpu" in key:
                 note = "index process only (cores are shared)"
             rows.append(BenchRow(label=f"MatchIndex: {label}", value=scale[key], unit=unit, note=note))

@@ -251,6 +251,11 @@ def _person_json(person: Person) -> str:
     return person.model_dump_json(exclude_none=True, exclude_defaults=True)
 
 
+def person_json(person: Person) -> str:
+    """The index's own serialisation of a person (what ``prepare_json_chunks`` expects)."""
+    return _person_json(person)
+
+
 def _load_person(text: str) -> Person:
     return Person.model_validate_json(text)
 
@@ -290,8 +295,6 @@ def prepare_entries(entries: Iterable[IndexEntry], workers: int = 1) -> Iterator
     if workers <= 1:
         yield from (prepare_entry(e) for e in entries)
         return
-    from collections import deque
-    from concurrent.futures import Future, ProcessPoolExecutor
 
     def chunks() -> Iterator[list[tuple[str, str | None, str]]]:
         chunk: list[tuple[str, str | None, str]] = []
@@ -303,9 +306,23 @@ def prepare_entries(entries: Iterable[IndexEntry], workers: int = 1) -> Iterator
         if chunk:
             yield chunk
 
+    yield from prepare_json_chunks(chunks(), workers)
+
+
+def prepare_json_chunks(chunks: Iterable[list[tuple[str, str | None, str]]], workers: int) -> Iterator[PreparedRow]:
+    """Chunks of ``(record_id, mother_record_id, person JSON)`` to prepared rows, in order, over ``workers``
+    processes (a few chunks in flight, so memory stays flat). For loads that already hold the
+    index's own person JSON, e.g. an export written once and indexed again."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield from prepare_json_entries(chunk)
+        return
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[list[PreparedRow]]] = deque()
-        for chunk in chunks():
+        for chunk in chunks:
             pending.append(pool.submit(prepare_json_entries, chunk))
             if len(pending) > 2 * workers:
                 yield from pending.popleft().result()

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from mashlink.matching.blocking import BlockPass
-from mashlink.matching.index import DEFAULT_MAX_BLOCK, IndexEntry, MatchIndex, NotAnIndex, entries_from_records
+from mashlink.matching.index import (
+    DEFAULT_MAX_BLOCK,
+    IndexEntry,
+    MatchIndex,
+    NotAnIndex,
+    entries_from_records,
+    person_json,
+    prepare_json_chunks,
+)
 from mashlink.matching.model import MatchModel
 from mashlink.matching.rules import MatchDecision
 from mashlink.schemas.codes import AgencyKind, RelationshipType, Sex
@@ -65,6 +73,17 @@ def test_parallel_load_stores_the_same_rows(tmp_path: Path, people: list) -> Non
         assert one._db.execute(query).fetchall() == two._db.execute(query).fetchall()
         blocks = "SELECT key, rid FROM blocks ORDER BY key, rid"
         assert one._db.execute(blocks).fetchall() == two._db.execute(blocks).fetchall()
+
+
+def test_load_from_an_export_of_person_json_stores_the_same_rows(tmp_path: Path, people: list) -> None:
+    """The bench's build path: the index's own person JSON, chunked, prepared in two processes."""
+    chunks = [[(rid, p.mother_person_id, person_json(p)) for rid, p in people[i:i + 700]]
+              for i in range(0, len(people), 700)]
+    with MatchIndex.create(tmp_path / "one.sqlite") as one, MatchIndex.create(tmp_path / "two.sqlite") as two:
+        one.add_many(people)
+        assert two.add_prepared(prepare_json_chunks(chunks, workers=2)) == len(people)
+        query = "SELECT record_id, mother_record_id, household, person, features, keys FROM persons ORDER BY rid"
+        assert one._db.execute(query).fetchall() == two._db.execute(query).fetchall()
 
 
 def test_exact_subject_is_matched(index: MatchIndex, people: list) -> None:
