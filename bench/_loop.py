@@ -33,7 +33,7 @@ from typing import Any
 
 from ..broker.client import Broker
 from ..broker.topology import Topology
-from ..config.settings import MashlinkSettings, load_settings
+from ..config.settings import MashlinkSettings, load_settings, with_overrides
 from ..connectors.base import response_id_for
 from ..schemas.codes import AgencyKind, ResponseStatus
 from ..schemas.enquiry import Enquiry, EnquiryResponse
@@ -143,7 +143,7 @@ class ConnectorSpec:
 
 def _connector_main(spec: ConnectorSpec, ready: Any, stop: Any) -> None:
     """Child process body: one ConnectorRunner per enabled agency until ``stop`` is set."""
-    from ..connectors.runtime import ConnectorRunner, RunnerSettings
+    from ..connectors.runtime import ConnectorRunner
     from ..connectors.wiring import connector_broker_factory
 
     quiet_logging()
@@ -153,7 +153,8 @@ def _connector_main(spec: ConnectorSpec, ready: Any, stop: Any) -> None:
         ConnectorRunner(
             InstantConnector(agency.id, agency.kind),
             connector_broker_factory(settings, agency.id, topology=topology),
-            RunnerSettings(**spec.runner_options),
+            # settings.connector_runtime, with this benchmark's options validated over it
+            with_overrides(settings.connector_runtime, spec.runner_options, "RunnerSettings"),
         )
         for agency in settings.enabled_agencies()
     ]

@@ -2,7 +2,13 @@
 
 One URL chooses the transport: ``memory://`` (embedded, in-process, the
 default for one machine) or ``amqp://`` (RabbitMQ). The API and semantics are
-the same; the differences are confined to :mod:`mashlink.broker.link`.
+the same; :func:`mashlink.broker.transport.open_transport` picks the
+implementation and the differences stay inside it.
+
+Runtime knobs (confirm timeout, heartbeats, publish window, retries, back-off,
+reconnects) come from :class:`~mashlink.config.settings.BrokerRuntimeSettings`
+(``settings.broker_runtime``); a keyword argument overrides one field for one
+Broker and is validated like the settings.
 
 Threading: a Broker is used from one thread. Each :class:`Consumer` it
 creates owns its own connection, so consumers may run in their own threads.
@@ -21,10 +27,11 @@ from . import dlq as dlq_ops
 from .codec import EnvelopeCodec
 from .consumer import Consumer
 from .errors import BrokerError, PublishError
-from .link import Link, LinkLost, RawMessage
+from .link import LinkLost, RawMessage
 from .messages import BatchHandler, OutgoingMessage, ParkedMessage, QueueStat
 from .topology import QueueSpec, Topology
-from ..config.settings import BrokerTlsSettings
+from .transport import Transport, open_transport
+from ..config.settings import BrokerRuntimeSettings, BrokerTlsSettings, with_overrides
 
 log = structlog.get_logger(__name__)
 
@@ -40,29 +47,17 @@ class Broker:
         codec: EnvelopeCodec,
         topology: Topology,
         *,
-        confirm_timeout_s: float = 10.0,
-        heartbeat_s: int = 30,
-        max_attempts: int = 5,
-        publish_window: int = 1000,
-        retry_backoff_s: float = 1.0,
-        retry_backoff_max_s: float = 60.0,
-        reconnect_attempts: int = 5,
-        polling_interval: float = 0.01,
+        settings: BrokerRuntimeSettings | None = None,
         tls: BrokerTlsSettings | None = None,
+        **overrides: Any,
     ) -> None:
         if not url or "://" not in url:
             raise ValueError(f"broker url {url!r} must look like memory:// or amqp://user:pass@host:5672//")
         self.url = url
         self.codec = codec
         self.topology = topology
-        self.confirm_timeout_s = confirm_timeout_s
-        self.heartbeat_s = heartbeat_s
-        self.max_attempts = max_attempts
-        self.publish_window = publish_window
-        self.retry_backoff_s = retry_backoff_s
-        self.retry_backoff_max_s = retry_backoff_max_s
-        self.reconnect_attempts = reconnect_attempts
-        self.polling_interval = polling_interval
+        #: The runtime knobs in force (``settings.broker_runtime`` plus this Broker's overrides).
+        self.settings = with_overrides(settings or BrokerRuntimeSettings(), overrides, "Broker")
         #: TLS options for amqps:// hosts (settings ``broker_tls``); every connection, consumers' too, uses them.
         self.tls = tls
         self._link = self._new_link()
@@ -70,31 +65,24 @@ class Broker:
 
     @property
     def is_embedded(self) -> bool:
-        return self._link.memory
+        return self._link.embedded
 
     @property
-    def link(self) -> Link:
+    def link(self) -> Transport:
         """The publishing connection (public for diagnostics and fault-injection tests)."""
         return self._link
 
-    def _new_link(self) -> Link:
-        return Link(
-            self.url,
-            heartbeat_s=self.heartbeat_s,
-            confirm_timeout_s=self.confirm_timeout_s,
-            window=self.publish_window,
-            polling_interval=self.polling_interval,
-            tls=self.tls,
-        )
+    def _new_link(self) -> Transport:
+        return open_transport(self.url, self.settings, tls=self.tls)
 
     def _with_reconnect(self, what: str, fn: Any) -> Any:
         """Run ``fn`` and, after a lost connection, reconnect and run it again."""
         delay = 0.2
-        for attempt in range(self.reconnect_attempts + 1):
+        for attempt in range(self.settings.reconnect_attempts + 1):
             try:
                 return fn()
             except self._link.recoverable_errors as exc:
-                if attempt >= self.reconnect_attempts:
+                if attempt >= self.settings.reconnect_attempts:
                     raise BrokerError(f"{what}: connection to the broker failed: {exc}") from exc
                 log.warning("broker.reconnecting", operation=what, error=type(exc).__name__, attempt=attempt + 1)
                 self._link.reset()
@@ -232,7 +220,7 @@ class Broker:
                 break
             pending = [pending[j] for j in range(len(batch)) if j not in done and j not in bad]
             reconnects += 1
-            if reconnects > self.reconnect_attempts:
+            if reconnects > self.settings.reconnect_attempts:
                 failed.update({i: f"connection lost: {lost.cause}" for i in pending})
                 break
             log.warning("broker.publish_reconnect", unconfirmed=len(pending), attempt=reconnects,
@@ -269,9 +257,9 @@ class Broker:
             max_batch=max_batch,
             max_wait_s=max_wait_s,
             name=name,
-            max_attempts=self.max_attempts,
-            retry_backoff_s=self.retry_backoff_s,
-            retry_backoff_max_s=self.retry_backoff_max_s,
+            max_attempts=self.settings.max_attempts,
+            retry_backoff_s=self.settings.retry_backoff_s,
+            retry_backoff_max_s=self.settings.retry_backoff_max_s,
         )
 
     # ---- dead-letter queues ---------------------------------------------

@@ -65,9 +65,10 @@ from .headers import (
     SERVER_HEADERS,
     synthetic_message_id,
 )
-from .link import Link, LinkLost, RawMessage, requeue_memory
+from .link import LinkLost, RawMessage
 from .messages import BatchHandler, Delivery, HandlerResult, Verdict
 from .topology import Topology
+from .transport import Transport
 
 log = structlog.get_logger(__name__)
 
@@ -156,7 +157,7 @@ class Consumer:
 
     def __init__(
         self,
-        link: Link,
+        link: Transport,
         codec: EnvelopeCodec,
         topology: Topology,
         queues: Sequence[str],
@@ -243,10 +244,9 @@ class Consumer:
             try:
                 for consumer in self._consumers:
                     consumer.cancel()
-                if self.link.memory:
-                    for pending in list(self._held.values()):
-                        if not pending.settled:
-                            requeue_memory(ch, pending.message, pending.queue)
+                for pending in list(self._held.values()):
+                    if not pending.settled:
+                        self.link.give_back(ch, pending.message, pending.queue)
                 ch.close()
             except Exception as exc:  # noqa: BLE001 - closing a broken channel must not raise
                 log.debug("consumer.close_error", consumer=self.name, error=type(exc).__name__)
@@ -410,10 +410,10 @@ class Consumer:
         channel, so it only covers tags below the lowest one this consumer
         still holds for other reasons (buffered, waiting for a retry): those
         must stay unacked or a crash would lose them. The rest are acked one
-        by one. memory:// (kombu's virtual channel ignores ``multiple``)
-        always acks one by one.
+        by one. A transport without ``multiple_ack`` (memory://) always acks
+        one by one.
         """
-        if len(acked) < 2 or self.link.memory:
+        if len(acked) < 2 or not self.link.multiple_ack:
             for pending in acked:
                 self._settle(pending)
             return

@@ -2,8 +2,8 @@
 
 Browsing never loses or consumes anything: messages are fetched with
 ``basic_get`` *without* ack and handed back when the browsing channel closes
-(RabbitMQ requeues unacked messages; on memory:// we put them back on the
-same queue ourselves because that transport drops them on close).
+(``Transport.give_back``: RabbitMQ requeues unacked messages itself; the
+memory transport puts them back on the same queue, as it would drop them).
 Replay republishes the original body to the queue it was consumed from (via
 the topology's replay exchange, where every work queue is bound by its own
 name, so a topic event is not fanned out again to queues that already
@@ -28,8 +28,9 @@ from .headers import (
     SERVER_HEADERS,
     parse_parked,
 )
-from .link import Link, RawMessage, requeue_memory
+from .link import RawMessage
 from .messages import ParkedMessage
+from .transport import Transport
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,7 @@ Action = Callable[[ParkedMessage, Any], bool]
 class _Browse:
     """One channel over one DLQ; everything fetched goes back on close unless acked."""
 
-    def __init__(self, link: Link, dlq: str) -> None:
+    def __init__(self, link: Transport, dlq: str) -> None:
         self.link = link
         self.dlq = dlq
         self.channel = link.channel()
@@ -50,7 +51,7 @@ class _Browse:
         raw = self.channel.basic_get(self.dlq, no_ack=False)
         if raw is None:
             return None
-        message = raw if self.link.memory else self.channel.message_to_python(raw)
+        message = self.link.fetched(self.channel, raw)
         self.held.append(message)
         body = message.body
         body = body.encode() if isinstance(body, str) else bytes(body or b"")
@@ -62,15 +63,14 @@ class _Browse:
 
     def close(self) -> None:
         try:
-            if self.link.memory:
-                for message in self.held:
-                    requeue_memory(self.channel, message, self.dlq)
+            for message in self.held:
+                self.link.give_back(self.channel, message, self.dlq)
             self.held.clear()
         finally:
             self.channel.close()
 
 
-def _queue_exists(link: Link, queue: str) -> bool:
+def _queue_exists(link: Transport, queue: str) -> bool:
     ch = link.channel()
     try:
         ch.queue_declare(queue=queue, passive=True)
@@ -86,7 +86,7 @@ def _queue_exists(link: Link, queue: str) -> bool:
             pass
 
 
-def list_parked(link: Link, dlqs: Iterable[str], limit: int = 1000) -> list[ParkedMessage]:
+def list_parked(link: Transport, dlqs: Iterable[str], limit: int = 1000) -> list[ParkedMessage]:
     """Every parked message (up to ``limit``) without removing any."""
     found: list[ParkedMessage] = []
     for dlq in dlqs:
@@ -104,7 +104,7 @@ def list_parked(link: Link, dlqs: Iterable[str], limit: int = 1000) -> list[Park
     return found
 
 
-def find_and(link: Link, dlqs: Iterable[str], message_id: str, action: Action) -> ParkedMessage:
+def find_and(link: Transport, dlqs: Iterable[str], message_id: str, action: Action) -> ParkedMessage:
     """Find ``message_id`` in the DLQs and apply ``action``; everything else stays put."""
     for dlq in dlqs:
         if not _queue_exists(link, dlq):
@@ -157,7 +157,7 @@ def replay_copy(parked: ParkedMessage, message: Any, exchange: str = "") -> RawM
     )
 
 
-def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[str], message_id: str,
+def replay(link: Transport, publisher: Callable[[RawMessage], None], dlqs: Iterable[str], message_id: str,
            *, exchange: str = "") -> ParkedMessage:
     """Republish to the original queue through ``exchange`` with confirms, then ack the parked copy."""
 
@@ -179,7 +179,7 @@ def replay(link: Link, publisher: Callable[[RawMessage], None], dlqs: Iterable[s
     return find_and(link, dlqs, message_id, act)
 
 
-def discard(link: Link, dlqs: Iterable[str], message_id: str) -> ParkedMessage:
+def discard(link: Transport, dlqs: Iterable[str], message_id: str) -> ParkedMessage:
     def act(parked: ParkedMessage, _message: Any) -> bool:
         log.info("dlq.discarded", message_id=parked.message_id, queue=parked.queue, reason=parked.reason.value)
         return True

@@ -1,17 +1,19 @@
-"""One kombu connection plus a publisher-confirm channel, for both transports.
+"""The AMQP transport: one kombu connection to RabbitMQ plus a publisher-confirm channel.
 
-``Link`` hides the two differences between RabbitMQ (py-amqp) and the
-embedded ``memory://`` transport that matter to publishing:
+:class:`KombuLink` holds what both transports share (a kombu connection,
+failover between hosts, draining, reset and close); :class:`AmqpTransport`
+adds what RabbitMQ (py-amqp) needs, and :class:`~mashlink.broker.memory.MemoryTransport`
+the embedded ``memory://`` transport. :func:`mashlink.broker.transport.open_transport`
+chooses between them by URL; nothing else looks at the scheme.
 
-* RabbitMQ: the channel is put in confirm mode and publishing keeps a
-  *window* of many messages in flight, collecting ``basic_ack`` /
-  ``basic_nack`` / ``basic_return`` through py-amqp's ``channel.events``
-  callbacks while draining. kombu's own ``confirm_publish`` waits for each
-  message's confirm before sending the next one (one round trip per message);
-  see ``mashlink bench publish`` for the measured difference.
-* memory://: a publish is a synchronous in-process put, so it is "confirmed"
-  when it returns; ``mandatory`` is emulated by resolving the route first, so
-  an unroutable message is an error on both transports.
+* Publishing keeps a *window* of many messages in flight on a confirm
+  channel, collecting ``basic_ack`` / ``basic_nack`` / ``basic_return``
+  through py-amqp's ``channel.events`` callbacks while draining. kombu's own
+  ``confirm_publish`` waits for each message's confirm before sending the
+  next one (one round trip per message); see ``mashlink bench publish`` for
+  the measured difference.
+* An unacked delivery goes back to its queue when its channel closes (the
+  broker does it), and one ``multiple`` ack may settle a run of deliveries.
 
 Failover: ``url`` may list several RabbitMQ nodes separated by ``;``
 (``amqp://u:p@n1:5672//;amqp://u:p@n2:5672//``). Each (re)connect tries the
@@ -58,10 +60,6 @@ class RawMessage:
     message_id: str
     message_type: str | None = None
     headers: dict[str, Any] = field(default_factory=dict)
-
-
-def is_memory_url(url: str) -> bool:
-    return url.split("://", 1)[0].lower() == "memory"
 
 
 class BrokerTlsError(BrokerError):
@@ -239,65 +237,39 @@ class _ConfirmTracker:
         log.warning("broker.return_unmatched", exchange=exchange, routing_key=routing_key)
 
 
-class Link:
-    """A connection and its confirm channel. Not thread-safe: one per thread."""
+class KombuLink:
+    """A kombu connection and the channels on it: what both transports share. Not thread-safe: one per thread.
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        heartbeat_s: int = 30,
-        confirm_timeout_s: float = 10.0,
-        window: int = 1000,
-        polling_interval: float = 0.01,
-        connect_timeout_s: float = 5.0,
-        tls: BrokerTlsSettings | None = None,
-    ) -> None:
-        if window < 1:
-            raise ValueError("publish window must be >= 1")
-        self.url = url
-        self.memory = is_memory_url(url)
-        #: Every node of a failover URL, in the order given; ``host_index`` is the one in use or last used.
-        self.hosts = [url] if self.memory else broker_hosts(url)
-        if not self.hosts:
+    Subclasses say how to open a connection (``_new_connection``), how to
+    publish, and how an unacked delivery goes back to its queue.
+    """
+
+    #: True for the in-process transport (no other process can reach it).
+    embedded: bool = False
+    #: Whether one ``basic_ack(tag, multiple=True)`` settles every delivery up to ``tag`` on a channel.
+    multiple_ack: bool = False
+
+    def __init__(self, url: str, hosts: list[str]) -> None:
+        if not hosts:
             raise ValueError(f"broker url {url!r} names no host")
+        self.url = url
+        #: Every node of a failover URL, in the order given; ``host_index`` is the one in use or last used.
+        self.hosts = hosts
         self.host_index = 0
-        self.tls = tls
-        if tls is not None and any(h.split("://", 1)[0].lower() == "amqps" for h in self.hosts):
-            check_tls_files(tls)
-        self.heartbeat_s = heartbeat_s
-        self.confirm_timeout_s = confirm_timeout_s
-        self.window = window
-        self.polling_interval = polling_interval
-        self.connect_timeout_s = connect_timeout_s
         self._conn: kombu.Connection | None = None
         self._pub: Any = None
-        self._tracker = _ConfirmTracker()
 
     # ---- connection ----------------------------------------------------
     def _new_connection(self, index: int | None = None) -> kombu.Connection:
-        if self.memory:
-            return kombu.Connection(self.url, transport_options={"polling_interval": self.polling_interval})
-        host = self.hosts[self.host_index if index is None else index]
-        return kombu.Connection(
-            host,
-            heartbeat=self.heartbeat_s,
-            connect_timeout=self.connect_timeout_s,
-            ssl=tls_options(self.tls, host) or False,
-            transport_options={"confirm_publish": False},
-        )
+        raise NotImplementedError
 
     def _connect(self, index: int) -> kombu.Connection:
-        """One attempt at one host; a TLS failure becomes a :class:`BrokerTlsError`."""
+        """One attempt at one host."""
         conn = self._new_connection(index)
         try:
             conn.ensure_connection(max_retries=0, reraise_as_library_errors=False)
-        except Exception as exc:
+        except Exception:
             conn.release()
-            if not self.memory and self.hosts[index].split("://", 1)[0].lower() == "amqps":
-                explained = explain_tls_failure(exc, self.hosts[index], self.tls)
-                if explained is not None:
-                    raise explained from exc
             raise
         return conn
 
@@ -340,9 +312,7 @@ class Link:
     @property
     def current_port(self) -> int | None:
         """The TCP port of the open connection, None when not connected (tests pick the node to kill by it)."""
-        if self._conn is None or self.memory:
-            return None
-        return _host_port(self.hosts[self.host_index])[1]
+        return None
 
     @property
     def current_connection(self) -> kombu.Connection | None:
@@ -385,8 +355,7 @@ class Link:
                 conn.collect()
 
     def heartbeat_check(self) -> None:
-        if self._conn is not None and not self.memory:
-            self._conn.heartbeat_check()
+        """Send/check heartbeats on an open connection (nothing to do where there are none)."""
 
     def drain(self, timeout: float) -> bool:
         """Process one batch of incoming frames; False on timeout."""
@@ -396,16 +365,91 @@ class Link:
         except socket.timeout:
             return False
 
+    # ---- deliveries ------------------------------------------------------
+    def fetched(self, channel: Any, raw: Any) -> Any:
+        """``channel.basic_get``'s result as a kombu message (``body``, ``headers``, ``ack()``)."""
+        return raw
+
+    def give_back(self, channel: Any, message: Any, queue: str) -> None:
+        """Return an unacked delivery to ``queue`` before ``channel`` closes (a no-op where closing does it)."""
+
+    # ---- publishing ----------------------------------------------------
+    def publish(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
+        """Publish all; return (confirmed indexes, failed index -> reason); every index is one or the other."""
+        raise NotImplementedError
+
+
+class AmqpTransport(KombuLink):
+    """RabbitMQ over py-amqp: failover hosts, TLS, heartbeats and a window of publisher confirms in flight."""
+
+    multiple_ack = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        heartbeat_s: int = 30,
+        confirm_timeout_s: float = 10.0,
+        window: int = 1000,
+        connect_timeout_s: float = 5.0,
+        tls: BrokerTlsSettings | None = None,
+    ) -> None:
+        if window < 1:
+            raise ValueError("publish window must be >= 1")
+        super().__init__(url, broker_hosts(url))
+        self.tls = tls
+        if tls is not None and any(h.split("://", 1)[0].lower() == "amqps" for h in self.hosts):
+            check_tls_files(tls)
+        self.heartbeat_s = heartbeat_s
+        self.confirm_timeout_s = confirm_timeout_s
+        self.window = window
+        self.connect_timeout_s = connect_timeout_s
+        self._tracker = _ConfirmTracker()
+
+    # ---- connection ----------------------------------------------------
+    def _new_connection(self, index: int | None = None) -> kombu.Connection:
+        host = self.hosts[self.host_index if index is None else index]
+        return kombu.Connection(
+            host,
+            heartbeat=self.heartbeat_s,
+            connect_timeout=self.connect_timeout_s,
+            ssl=tls_options(self.tls, host) or False,
+            transport_options={"confirm_publish": False},
+        )
+
+    def _connect(self, index: int) -> kombu.Connection:
+        """One attempt at one host; a TLS failure becomes a :class:`BrokerTlsError`."""
+        try:
+            return super()._connect(index)
+        except Exception as exc:
+            if self.hosts[index].split("://", 1)[0].lower() == "amqps":
+                explained = explain_tls_failure(exc, self.hosts[index], self.tls)
+                if explained is not None:
+                    raise explained from exc
+            raise
+
+    @property
+    def current_port(self) -> int | None:
+        if self._conn is None:
+            return None
+        return _host_port(self.hosts[self.host_index])[1]
+
+    def heartbeat_check(self) -> None:
+        if self._conn is not None:
+            self._conn.heartbeat_check()
+
+    def fetched(self, channel: Any, raw: Any) -> Any:
+        return channel.message_to_python(raw)
+
     # ---- publishing ----------------------------------------------------
     def _publish_channel(self) -> Any:
         if self._pub is None or getattr(self._pub, "is_open", True) is False:
             ch = self.connection.channel()
-            if not self.memory:
-                ch.confirm_select()
-                self._tracker = _ConfirmTracker()
-                ch.events["basic_ack"].add(self._tracker.on_ack)
-                ch.events["basic_nack"].add(self._tracker.on_nack)
-                ch.events["basic_return"].add(self._tracker.on_return)
+            ch.confirm_select()
+            self._tracker = _ConfirmTracker()
+            ch.events["basic_ack"].add(self._tracker.on_ack)
+            ch.events["basic_nack"].add(self._tracker.on_nack)
+            ch.events["basic_return"].add(self._tracker.on_return)
             self._pub = ch
         return self._pub
 
@@ -421,8 +465,6 @@ class Link:
         """
         if not messages:
             return set(), {}
-        if self.memory:
-            return self._publish_memory(messages)
         try:
             return self._publish_amqp(messages)
         except self.recoverable_errors as exc:
@@ -430,24 +472,6 @@ class Link:
             confirmed, failed = set(tracker.confirmed), dict(tracker.failed)
             self.reset()
             raise LinkLost(exc, confirmed, failed) from exc
-
-    def _publish_memory(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
-        ch = self._publish_channel()
-        confirmed: set[int] = set()
-        failed: dict[int, str] = {}
-        for index, m in enumerate(messages):
-            if not memory_routes(ch, m.exchange, m.routing_key):
-                failed[index] = f"unroutable: exchange {m.exchange!r} routing key {m.routing_key!r}"
-                continue
-            props: dict[str, Any] = {"delivery_mode": 2, "message_id": m.message_id}
-            if m.message_type:
-                props["type"] = m.message_type
-            msg = ch.prepare_message(
-                m.body, content_type=CONTENT_TYPE, headers=dict(m.headers), properties=props
-            )
-            ch.basic_publish(msg, exchange=m.exchange, routing_key=m.routing_key)
-            confirmed.add(index)
-        return confirmed, failed
 
     def _publish_amqp(self, messages: Sequence[RawMessage]) -> tuple[set[int], dict[int, str]]:
         try:
@@ -535,30 +559,5 @@ class Link:
                 pass
 
 
-def memory_routes(ch: Any, exchange: str, routing_key: str) -> set[str]:
-    """Queues a memory:// publish would reach (empty = unroutable)."""
-    if not exchange:
-        return {routing_key} if ch._has_queue(routing_key) else set()
-    try:
-        table = ch.get_table(exchange)
-    except KeyError:
-        return set()
-    found = ch.typeof(exchange).lookup(table, exchange, routing_key, None)
-    return {q for q in found if q and ch._has_queue(q)}
-
-
-def requeue_memory(ch: Any, message: Any, queue: str) -> None:
-    """Put an unacked memory:// message back on ``queue`` and drop our hold on it.
-
-    The memory transport does not restore unacked messages when a channel
-    closes (``do_restore = False``), and its own restore re-routes through the
-    exchange (duplicating topic deliveries); this puts the message back on the
-    exact queue it came from, marked redelivered.
-    """
-    raw = message.serializable()
-    props = dict(raw["properties"])
-    props["delivery_info"] = dict(props.get("delivery_info") or {}, redelivered=True)
-    props["delivery_tag"] = ch._next_delivery_tag()
-    raw["properties"] = props
-    ch._put(queue, raw)
-    message.ack()
+#: The earlier name of the AMQP transport (``ops/wiring.py``'s broker probe connects with it).
+Link = AmqpTransport

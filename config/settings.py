@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -52,6 +52,7 @@ from .yaml_source import MashlinkYamlSource, line_for, yaml_line_map
 from ..schemas.codes import AgencyKind
 
 ENV_PREFIX = "MASHLINK_"
+_Model = TypeVar("_Model", bound=BaseModel)
 CONFIG_ENV_VAR = "MASHLINK_CONFIG"
 HUB_SENDER_ID = "hub"
 #: The referrer notifier's envelope identity: it may send delivery receipts for agency_id "referrer".
@@ -292,6 +293,95 @@ class BrokerTlsSettings(BaseModel):
         return self != BrokerTlsSettings()
 
 
+def with_overrides(base: _Model, overrides: Mapping[str, Any], owner: str) -> _Model:
+    """``base`` with some fields replaced, validated as settings are (a constructor's keyword overrides).
+
+    An unknown name is a ``TypeError`` naming ``owner`` and the model whose
+    fields are allowed; a bad value is the model's ``ValidationError``.
+    """
+    if not overrides:
+        return base
+    model = type(base)
+    unknown = sorted(set(overrides) - set(model.model_fields))
+    if unknown:
+        raise TypeError(f"{owner}() got unknown option(s) {', '.join(unknown)}; the options are the fields of "
+                        f"{model.__name__}")
+    return model.model_validate({**base.model_dump(), **overrides})
+
+
+class BrokerRuntimeSettings(BaseModel):
+    """How a process uses the broker: confirms, heartbeats, retries, reconnects (``MASHLINK_BROKER_RUNTIME__*``).
+
+    Every ``Broker`` is built from these (keyword arguments may override one
+    field for one broker, validated the same way); defaults suit one
+    RabbitMQ node on a 2-core machine.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    confirm_timeout_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="A publish fails when no publisher confirm arrives this long after the last one")
+    heartbeat_s: int = Field(default=30, ge=0, le=600, description="AMQP heartbeat interval (0: none)")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=300, description="One connection attempt to one host")
+    publish_window: int = Field(default=1000, ge=1, le=100_000, description="Messages in flight awaiting confirms")
+    max_attempts: int = Field(
+        default=5, ge=1, le=100, description="Deliveries of one message before it is parked as delivery_limit")
+    retry_backoff_s: float = Field(
+        default=1.0, ge=0, le=3600, description="First retry's back-off; doubled per attempt up to the maximum")
+    retry_backoff_max_s: float = Field(default=60.0, ge=0, le=86_400, description="Longest retry back-off")
+    reconnect_attempts: int = Field(
+        default=5, ge=0, le=100, description="Reconnects of one operation before it fails with BrokerError")
+    polling_interval_s: float = Field(
+        default=0.01, gt=0, le=5, description="memory:// only: how often an idle consumer looks for messages")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> "BrokerRuntimeSettings":
+        if self.retry_backoff_max_s < self.retry_backoff_s:
+            raise ValueError(f"retry_backoff_max_s ({self.retry_backoff_max_s:g}) is below retry_backoff_s "
+                             f"({self.retry_backoff_s:g}): the longest back-off must not be shorter than the first")
+        return self
+
+
+class HubRuntimeSettings(BaseModel):
+    """The hub's background loops: relay, consumers, deadline ticks (``MASHLINK_HUB_RUNTIME__*``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tick_interval_s: float = Field(default=5.0, gt=0, le=3600, description="How often deadlines are checked")
+    relay_batch_size: int = Field(default=200, ge=1, le=10_000, description="Outbox rows published per batch")
+    consumer_prefetch: int = Field(default=200, ge=1, le=10_000, description="Unacked deliveries per hub consumer")
+    consumer_max_batch: int = Field(default=100, ge=1, le=10_000, description="Deliveries per handler call")
+    consumer_max_wait_s: float = Field(default=0.02, gt=0, le=5, description="How long a batch waits to fill")
+    restart_wait_s: float = Field(default=1.0, gt=0, le=300, description="Pause before a failed loop restarts")
+
+
+class RunnerSettings(BaseModel):
+    """How one connector process consumes (``MASHLINK_CONNECTOR_RUNTIME__*``). Defaults suit a 2-core machine."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    red_workers: int = Field(default=2, ge=1, le=64, description="Worker threads for red enquiries")
+    standard_workers: int = Field(default=4, ge=1, le=256, description="Worker threads for amber and green")
+    hub_id: str = Field(default=HUB_SENDER_ID, min_length=1, description="Recipient id of responses (the hub's sender id)")
+    max_wait_s: float = Field(default=0.02, gt=0, le=5, description="How long a lane waits to fill a batch")
+    retry_slots: int = Field(
+        default=2, ge=0, le=64,
+        description="Extra unacked deliveries per lane, so enquiries waiting out a retry back-off "
+        "cannot stall the lane; batches never exceed the lane batch (see lane_batch)",
+    )
+    restart_backoff_s: float = Field(default=1.0, gt=0, le=60, description="Pause before a failed lane restarts")
+    inline_batch: int = Field(
+        default=32, ge=1, le=1000,
+        description="Batch size (prefetch: this plus retry_slots) of a connector that answers_inline; "
+        "its answers cost microseconds, so a batch shares one confirm round trip and one ack frame",
+    )
+
+    def lane_batch(self, workers: int, *, inline: bool) -> int:
+        """How many deliveries a lane works on at once: its pool, or ``inline_batch`` for inline answers."""
+        return max(workers, self.inline_batch) if inline else workers
+
+
 class MashlinkSettings(BaseSettings):
     """All mashlink settings. Build with ``load_settings()``; the object is immutable."""
 
@@ -327,6 +417,16 @@ class MashlinkSettings(BaseSettings):
     local_authority: LocalAuthority = Field(default_factory=LocalAuthority)
     hub_http_host: str = Field(default="127.0.0.1", min_length=1)
     hub_http_port: int = Field(default=8080, ge=1, le=65535)
+    broker_runtime: BrokerRuntimeSettings = Field(
+        default_factory=BrokerRuntimeSettings,
+        description="Confirms, heartbeats, retries and reconnects of every broker connection "
+                    "(MASHLINK_BROKER_RUNTIME__PUBLISH_WINDOW ...)")
+    hub_runtime: HubRuntimeSettings = Field(
+        default_factory=HubRuntimeSettings,
+        description="The hub's relay, consumers and deadline ticks (MASHLINK_HUB_RUNTIME__TICK_INTERVAL_S ...)")
+    connector_runtime: RunnerSettings = Field(
+        default_factory=RunnerSettings,
+        description="A connector process's worker lanes and batches (MASHLINK_CONNECTOR_RUNTIME__RED_WORKERS ...)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
     audit_check_interval_s: float = Field(
@@ -537,13 +637,6 @@ class MashlinkSettings(BaseSettings):
         except KeyError:
             raise KeyError(f"no sharing policy for agency {agency_id!r}") from None
 
-    def timescales_for(self, la_code: str | None = None) -> RagTimescales:
-        code = la_code or self.local_authority.code
-        try:
-            return self.rag[code]
-        except KeyError:
-            raise KeyError(f"no RAG timescales for local authority {code!r}") from None
-
     # -- signing keys --------------------------------------------------------------------
     def signing_senders(self) -> list[str]:
         """Every sender id this deployment verifies: hub, referrer notifier, agencies, anyone with a public key."""
@@ -708,7 +801,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> MashlinkS
 
 
 __all__ = [
-    "BrokerTlsSettings", "broker_hosts",
+    "BrokerRuntimeSettings", "BrokerTlsSettings", "HubRuntimeSettings", "RunnerSettings", "broker_hosts", "with_overrides",
     "CONFIG_ENV_VAR", "DEV_KEY_PREFIX", "LEGACY_SIGNING_KEYS_RULE", "HUB_SENDER_ID", "REFERRER_NOTIFIER_ID", "MashlinkSettings", "default_config_path", "mask_url",
     "load_settings", "resolve_config_path",
 ]

@@ -44,13 +44,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ..broker.client import Broker
 from ..broker.codec import describe_validation_error
 from ..broker.errors import BrokerError, PublishError, RejectReason
 from ..broker.messages import Delivery, HandlerResult
-from ..config.settings import HUB_SENDER_ID
+from ..config.settings import RunnerSettings
 from .base import AgencyConnector, PermanentEnquiryError, response_message_id
 from ..schemas.codes import Rag
 from ..schemas.enquiry import Enquiry, EnquiryResponse
@@ -66,32 +66,6 @@ HEARTBEAT_EVERY_S = 5.0
 def answers_inline(connector: AgencyConnector) -> bool:
     """The connector's optional ``answers_inline`` flag (see :class:`AgencyConnector`)."""
     return bool(getattr(connector, "answers_inline", False))
-
-
-class RunnerSettings(BaseModel):
-    """How one connector process consumes. Defaults suit a 2-core machine."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    red_workers: int = Field(default=2, ge=1, le=64, description="Worker threads for red enquiries")
-    standard_workers: int = Field(default=4, ge=1, le=256, description="Worker threads for amber and green")
-    hub_id: str = Field(default=HUB_SENDER_ID, min_length=1, description="Recipient id of responses (the hub's sender id)")
-    max_wait_s: float = Field(default=0.02, gt=0, le=5, description="How long a lane waits to fill a batch")
-    retry_slots: int = Field(
-        default=2, ge=0, le=64,
-        description="Extra unacked deliveries per lane, so enquiries waiting out a retry back-off "
-        "cannot stall the lane; batches never exceed the lane batch (see lane_batch)",
-    )
-    restart_backoff_s: float = Field(default=1.0, gt=0, le=60, description="Pause before a failed lane restarts")
-    inline_batch: int = Field(
-        default=32, ge=1, le=1000,
-        description="Batch size (prefetch: this plus retry_slots) of a connector that answers_inline; "
-        "its answers cost microseconds, so a batch shares one confirm round trip and one ack frame",
-    )
-
-    def lane_batch(self, workers: int, *, inline: bool) -> int:
-        """How many deliveries a lane works on at once: its pool, or ``inline_batch`` for inline answers."""
-        return max(workers, self.inline_batch) if inline else workers
 
 
 @dataclass

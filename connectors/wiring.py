@@ -41,7 +41,7 @@ def connector_broker_factory(
     topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls,  # type: ignore[arg-type]
-                      **broker_options)
+        return Broker(settings.broker_url, codec, topo, settings=settings.broker_runtime,  # type: ignore[arg-type]
+                      tls=settings.broker_tls, **broker_options)
 
     return factory

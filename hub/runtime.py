@@ -39,6 +39,7 @@ from ..broker.client import Broker
 from ..broker.consumer import Rejection
 from ..broker.errors import RejectReason
 from ..broker.headers import synthetic_message_id
+from ..config.settings import HubRuntimeSettings, with_overrides
 from ..schemas.envelope import MessageType
 from .audit_watch import AuditWatch
 from .outbox import OutboxRelay
@@ -122,27 +123,26 @@ def record_stale(service: HubService, rejection: Rejection) -> None:
 
 
 class HubRuntime:
+    """The hub's loops in threads. Knobs come from ``service.settings.hub_runtime`` (``HubRuntimeSettings``).
+
+    ``settings`` replaces them; a keyword argument overrides one field for
+    this runtime (tests, benchmarks) and is validated like the settings.
+    ``audit_check_interval_s`` defaults to ``service.settings.audit_check_interval_s``.
+    """
+
     def __init__(
         self,
         service: HubService,
         broker_factory: BrokerFactory,
+        settings: HubRuntimeSettings | None = None,
         *,
-        tick_interval_s: float = 5.0,
-        relay_batch_size: int = 200,
-        consumer_prefetch: int = 200,
-        consumer_max_batch: int = 100,
-        consumer_max_wait_s: float = 0.02,
-        restart_wait_s: float = 1.0,
         audit_check_interval_s: float | None = None,
+        **overrides: Any,
     ) -> None:
         self.service = service
         self.broker_factory = broker_factory
-        self.tick_interval_s = tick_interval_s
-        self.consumer_prefetch = consumer_prefetch
-        self.consumer_max_batch = consumer_max_batch
-        self.consumer_max_wait_s = consumer_max_wait_s
-        self.restart_wait_s = restart_wait_s
-        self.relay_batch_size = relay_batch_size
+        #: The knobs in force (settings plus this runtime's overrides).
+        self.settings = with_overrides(settings or service.settings.hub_runtime, overrides, "HubRuntime")
         self.tracker = DeadlineTracker(service.store, service.topology, clock=service.clock)
         self.audit_check_interval_s = (service.settings.audit_check_interval_s if audit_check_interval_s is None
                                        else audit_check_interval_s)
@@ -215,13 +215,13 @@ class HubRuntime:
             except Exception as exc:
                 self.errors.append(f"{name}: {type(exc).__name__}: {exc}"[:500])
                 log.exception("hub.thread_error", thread=name)
-                self._stop.wait(self.restart_wait_s)
+                self._stop.wait(self.settings.restart_wait_s)
 
     def _relay(self) -> None:
         broker = self.broker_factory()
         try:
             relay = OutboxRelay(self.service.factory, broker, self.service.codec, clock=self.service.clock,
-                                batch_size=self.relay_batch_size)
+                                batch_size=self.settings.relay_batch_size)
             relay.run(self._stop)
         finally:
             broker.close()
@@ -229,8 +229,9 @@ class HubRuntime:
     def _consume(self, queue: str, handler: Any, name: str) -> None:
         broker = self.broker_factory()
         try:
-            consumer = broker.consumer([queue], handler, prefetch=self.consumer_prefetch,
-                                       max_batch=self.consumer_max_batch, max_wait_s=self.consumer_max_wait_s,
+            knobs = self.settings
+            consumer = broker.consumer([queue], handler, prefetch=knobs.consumer_prefetch,
+                                       max_batch=knobs.consumer_max_batch, max_wait_s=knobs.consumer_max_wait_s,
                                        name=name)
             consumer.on_reject = self._on_reject
             consumer.run(self._stop)
@@ -254,7 +255,7 @@ class HubRuntime:
         self.service.team_notifier().run(self._stop)
 
     def _deadlines(self) -> None:
-        self.tracker.run(self._stop, interval_s=self.tick_interval_s)
+        self.tracker.run(self._stop, interval_s=self.settings.tick_interval_s)
 
     def _audit(self) -> None:
         """First pass at start (a tampered chain is reported before any work), then on the interval."""

@@ -204,7 +204,8 @@ def settings_or_exit(config: Path | None = None, **overrides: object) -> Mashlin
 def hub_broker_factory(settings: MashlinkSettings, topology: Topology) -> BrokerFactory:
     """Brokers that sign as the hub and verify every configured sender."""
     codec = hub_codec(settings)
-    return lambda: Broker(settings.broker_url, codec, topology, tls=settings.broker_tls)
+    return lambda: Broker(settings.broker_url, codec, topology, settings=settings.broker_runtime,
+                          tls=settings.broker_tls)
 
 
 def open_database(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> HubService:

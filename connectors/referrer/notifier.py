@@ -91,7 +91,8 @@ def notifier_broker_factory(settings: MashlinkSettings, *, topology: Topology | 
                                "retry_backoff_max_s": config.retry_backoff_max_s, **options}
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls, **opts)  # type: ignore[arg-type]
+        return Broker(settings.broker_url, codec, topo, settings=settings.broker_runtime,  # type: ignore[arg-type]
+                      tls=settings.broker_tls, **opts)
 
     return factory
 
@@ -135,7 +136,7 @@ def receipt_broker_factory(settings: MashlinkSettings, *, topology: Topology | N
     topo = topology or Topology(settings.broker_namespace)
 
     def factory() -> Broker:
-        return Broker(settings.broker_url, codec, topo, tls=settings.broker_tls)
+        return Broker(settings.broker_url, codec, topo, settings=settings.broker_runtime, tls=settings.broker_tls)
 
     return factory
 
