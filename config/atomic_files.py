@@ -41,24 +41,55 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o640) -> Path:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, os.replace, fsync dir)."""
-    path = Path(path)
+def _durable_temporary(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a fsynced temporary beside ``path`` (``mode`` set before any byte is written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o640) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, os.replace, fsync dir)."""
+    path = Path(path)
+    tmp = _durable_temporary(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
     return path
+
+
+def atomic_create_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> bool:
+    """Create ``path`` holding ``data``, all or nothing, unless it exists; True when this call created it.
+
+    For files that must never be replaced once written (a generated key: a
+    second key would orphan everything signed with the first). The fsynced
+    temporary is hard-linked to the final name; ``link`` fails if the name
+    exists, so two processes starting together cannot overwrite each other's
+    file, and no reader ever sees it half-written.
+    """
+    path = Path(path)
+    tmp = _durable_temporary(path, data, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o640) -> Path:

@@ -17,13 +17,11 @@ valid.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
+from ..config.atomic_files import atomic_create_bytes
 from ..config.settings import MashlinkSettings
-from ..config.atomic_files import fsync_dir
 
 KEY_FILE = Path("keys") / "audit.key"
 _MIN_KEY_CHARS = 16
@@ -50,7 +48,7 @@ def _stored_key(path: Path) -> bytes:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # 256 bits as hex text: printable, so it can be copied into security.audit_key unchanged.
-        create_atomically(path, (secrets.token_hex(32) + "\n").encode("ascii"), mode=0o600)
+        atomic_create_bytes(path, (secrets.token_hex(32) + "\n").encode("ascii"), mode=0o600)
     try:
         value = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -59,28 +57,3 @@ def _stored_key(path: Path) -> bytes:
         raise AuditKeyError(f"audit key file {path} holds no usable key; restore it from backup "
                             "(a new key would make the whole existing chain fail verification)")
     return value.encode("utf-8")
-
-
-def create_atomically(path: Path, data: bytes, *, mode: int) -> bool:
-    """Create ``path`` holding ``data``, all or nothing, unless it exists; True when this call created it.
-
-    The bytes go to a temporary file in the same directory (fsynced, with
-    ``mode``), which is then hard-linked to the final name: ``link`` fails if
-    the name exists, so two processes starting together cannot overwrite each
-    other's key, and no reader ever sees a half-written file.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp_name, path)
-        except FileExistsError:
-            return False
-        fsync_dir(path.parent)
-        return True
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)

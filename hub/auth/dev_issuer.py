@@ -10,7 +10,6 @@ cannot become a way in. Printed tokens are short-lived (``token_ttl_s``).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from ...config.atomic_files import atomic_create_bytes
 from ...config.security import DevIssuerSettings, Role
 from ...config.settings import MashlinkSettings
 
@@ -42,18 +42,7 @@ def _load_or_create_key(path: Path) -> ec.EllipticCurvePrivateKey:
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.link(tmp, path)  # first writer wins; a concurrent start reads the same key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_create_bytes(path, pem, mode=0o600)  # first writer wins; a concurrent start reads the same key
     return _load_or_create_key(path)
 
 

@@ -61,6 +61,14 @@ def test_a_failed_rename_removes_its_temporary_and_keeps_the_old_file(tmp_path: 
     assert [p.name for p in tmp_path.iterdir()] == ["task.json"] and target.read_text() == "old"
 
 
+def test_atomic_create_writes_once_privately_and_never_replaces(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "signing.key"
+    assert atomic_files.atomic_create_bytes(key, b"first") is True
+    assert oct(key.stat().st_mode & 0o777) == oct(0o600)
+    assert atomic_files.atomic_create_bytes(key, b"second") is False  # a second start keeps the first key
+    assert key.read_bytes() == b"first" and [p.name for p in key.parent.iterdir()] == ["signing.key"]
+
+
 def test_append_line_syncs_the_file_and_a_new_files_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     synced_dirs: list[Path] = []
     monkeypatch.setattr(files, "fsync_dir", synced_dirs.append)
