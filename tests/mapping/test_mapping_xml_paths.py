@@ -1,11 +1,11 @@
-"""XML specs: the generated translator and the rule interpreter agree, on lxml's XPath answers.
+"""XML paths on lxml: the value rules, and every shipped XML spec over fixtures and messy input.
 
-Every shipped XML spec (CTF, CIN, SSDA903) is run over fixtures, messy
-extracts and synthetic files twice: as shipped (generated translator, with
-the interpreter for records it gives up on) and through the rule interpreter
-alone; records and error messages must be identical. Paths are evaluated by
-lxml only (the own XPath evaluator was removed, issue 17); the value rules
-(text of leaves, elements for structure, comments ignored) are checked here.
+Paths are evaluated by lxml only (the own XPath evaluator and the generated
+translator were removed, issue 17). Checked here: the value rules (text of
+leaves, elements for structure, comments and PIs ignored, empty values
+skipped), and that CTF, CIN and SSDA903 fixtures, messy extracts and
+synthetic files translate with both accepted and rejected records, the same
+way when translated twice, without changing the parsed input.
 """
 
 from __future__ import annotations
@@ -75,16 +75,7 @@ def _paths(rules: list[Any]) -> list[Any]:
     return out
 
 
-# --- whole specs: generated translator vs rule interpreter ------------------------------------
-
-
-def _load_both(spec: Path) -> tuple[Any, Any]:
-    """(as shipped, rule interpreter alone) for a spec."""
-    fast = load_spec(spec)
-    reference = load_spec(spec)
-    reference._fast = None
-    assert fast._fast is not None
-    return fast, reference
+# --- whole specs: each record translates the same way twice, never changing its input -----------
 
 
 def _outcome(mapping: Any, native: Any, position: Any) -> tuple[str, Any]:
@@ -94,26 +85,27 @@ def _outcome(mapping: Any, native: Any, position: Any) -> tuple[str, Any]:
         return "error", str(exc)
 
 
-def _compare(fast: Any, reference: Any, records: list[tuple[Any, Any]]) -> dict[str, int]:
+def _check(mapping: Any, records: list[tuple[Any, Any]]) -> dict[str, int]:
+    """Counts of accepted and rejected records; each gives the same outcome twice and is left unchanged.
+
+    Document-level paths are cached per document and the DfE readers annotate
+    records in place: a second translation of the same record catches a
+    cache or annotation that leaks into the next read.
+    """
     seen = {"ok": 0, "error": 0}
     for native, position in records:
-        expected = _outcome(reference, native, position)
-        assert _outcome(fast, native, position) == expected, position
-        # the interpreter (exact-error path) with compiled paths agrees too
-        try:
-            interpreted: Any = ("ok", json.loads(fast.model.model_validate(fast._interpret(native, position))
-                                                 .model_dump_json()))
-        except RecordError as exc:
-            interpreted = ("error", str(exc))
-        except Exception:  # noqa: BLE001 - validation errors are reported by translate(), compared above
-            interpreted = expected
-        assert interpreted == expected, position
-        seen[expected[0]] += 1
+        before = etree.tostring(native)
+        first = _outcome(mapping, native, position)
+        assert _outcome(mapping, native, position) == first, position
+        assert etree.tostring(native) == before, position
+        if first[0] == "error":
+            assert "0x" not in first[1], first[1]
+        seen[first[0]] += 1
     return seen
 
 
 def test_ctf_fixtures_and_synthetic_variants(tmp_path: Path) -> None:
-    fast, reference = _load_both(mappings_dir() / "ctf.yaml")
+    mapping = load_spec(mappings_dir() / "ctf.yaml")
     files = sorted(FIXTURES.glob("ctf-*.xml"))
     population = generate_population(4242, as_of=date(2024, 7, 1))
     for variant in ("standard", "supplier"):
@@ -123,10 +115,8 @@ def test_ctf_fixtures_and_synthetic_variants(tmp_path: Path) -> None:
         files.append(path)
     total = {"ok": 0, "error": 0}
     for path in files:
-        for native, position in read_ctf(path, fast):
-            before = etree.tostring(native)
-            seen = _compare(fast, reference, [(native, position)])
-            assert etree.tostring(native) == before  # neither path changes the record
+        for native, position in read_ctf(path, mapping):
+            seen = _check(mapping, [(native, position)])
             for k in total:
                 total[k] += seen[k]
     assert total["ok"] > 10
@@ -160,12 +150,12 @@ MESSY_CTF = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_messy_ctf_gives_identical_records_and_errors(tmp_path: Path) -> None:
-    fast, reference = _load_both(mappings_dir() / "ctf.yaml")
+    mapping = load_spec(mappings_dir() / "ctf.yaml")
     path = tmp_path / "messy.xml"
     path.write_text(MESSY_CTF, encoding="utf-8")
     seen = {"ok": 0, "error": 0}
-    for native, position in read_ctf(path, fast):
-        for k, v in _compare(fast, reference, [(native, position)]).items():
+    for native, position in read_ctf(path, mapping):
+        for k, v in _check(mapping, [(native, position)]).items():
             seen[k] += v
     assert seen["ok"] >= 1 and seen["error"] >= 1
 
@@ -176,13 +166,13 @@ def _namespaced(text: str) -> str:
 
 @pytest.mark.parametrize("namespaced", [False, True])
 def test_cin_fixtures_give_identical_records_and_errors(tmp_path: Path, namespaced: bool) -> None:
-    fast, reference = _load_both(mappings_dir() / "cin.yaml")
+    mapping = load_spec(mappings_dir() / "cin.yaml")
     text = cin_file("\n".join([BORN_CHILD, UNBORN_CHILD, MESSY_CHILD, BAD_CHILD, NO_LA_ID_CHILD]))
     path = tmp_path / "cin.xml"
     path.write_text(_namespaced(text) if namespaced else text, encoding="utf-8")
     seen = {"ok": 0, "error": 0}
-    for native, position in CinReader()(path, fast, None):
-        for k, v in _compare(fast, reference, [(native, position)]).items():
+    for native, position in CinReader()(path, mapping, None):
+        for k, v in _check(mapping, [(native, position)]).items():
             seen[k] += v
     assert seen["ok"] >= 3 and seen["error"] >= 1
     synthetic = tmp_path / "synthetic.xml"
@@ -190,19 +180,19 @@ def test_cin_fixtures_give_identical_records_and_errors(tmp_path: Path, namespac
     if namespaced:
         synthetic.write_text(_namespaced(synthetic.read_text(encoding="utf-8")), encoding="utf-8")
     records = 0
-    for native, position in CinReader()(synthetic, fast, None):
-        _compare(fast, reference, [(native, position)])
+    for native, position in CinReader()(synthetic, mapping, None):
+        _check(mapping, [(native, position)])
         records += 1
     assert records == 60
 
 
 def test_ssda903_xml_gives_identical_records(tmp_path: Path) -> None:
-    fast, reference = _load_both(mappings_dir() / "ssda903.yaml")
+    mapping = load_spec(mappings_dir() / "ssda903.yaml")
     path = tmp_path / "ssda903.xml"
     path.write_text(SSDA903_XML, encoding="utf-8")
     seen = {"ok": 0, "error": 0}
-    for native, position in Ssda903Reader(la_code="999")(path, fast, None):
-        for k, v in _compare(fast, reference, [(native, position)]).items():
+    for native, position in Ssda903Reader(la_code="999")(path, mapping, None):
+        for k, v in _check(mapping, [(native, position)]).items():
             seen[k] += v
     assert seen["ok"] >= 1
 
