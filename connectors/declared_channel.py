@@ -128,7 +128,7 @@ def read_export(mapping: CompiledMapping, files: Sequence[Path], kind: AgencyKin
 
 
 class RecordsIndex:
-    """The export's records and their match index, swapped whole on each reload (searches never wait on a load)."""
+    """The export's records and their match index, swapped whole on each reload (built beside the one searched)."""
 
     def __init__(self, index_path: Path) -> None:
         self.index_path = index_path
@@ -155,18 +155,21 @@ class RecordsIndex:
         return len(self._records)
 
     def hits(self, enquiry: Enquiry) -> list[RecordHit]:
-        """Every record shown for every subject of ``enquiry``, best first per subject."""
-        with self._lock:
-            matcher, records = self._matcher, self._records
-        if matcher is None:
-            return []
+        """Every record shown for every subject of ``enquiry``, best first per subject.
+
+        Held under the lock: a reload's swap waits for the search in hand, so it never closes the
+        index under it (a match index serialises its searches anyway).
+        """
         found: list[RecordHit] = []
-        for subject in enquiry.subjects:
-            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
-            for hit in hits_from_outcome(matcher.search(subject, mother=mother)):
-                record = records.get(base_record_id(hit.record_id, hit.person.person_id))
-                if record is not None:
-                    found.append(RecordHit(subject, record, hit))
+        with self._lock:
+            if self._matcher is None:
+                return []
+            for subject in enquiry.subjects:
+                mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
+                for hit in hits_from_outcome(self._matcher.search(subject, mother=mother)):
+                    record = self._records.get(base_record_id(hit.record_id, hit.person.person_id))
+                    if record is not None:
+                        found.append(RecordHit(subject, record, hit))
         return found
 
     def close(self) -> None:

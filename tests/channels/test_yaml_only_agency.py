@@ -243,3 +243,30 @@ def test_a_spec_that_is_not_a_spec_is_named(tmp_path: Path) -> None:
         build(settings_for(housing_config(tmp_path, spec=str(bad)), tmp_path))
     (issue,) = info.value.issues
     assert issue.path == "agencies[0].options.spec" and "cannot load mapping spec" in issue.rule
+
+
+def test_searches_keep_answering_while_the_export_is_reloaded(tmp_path: Path) -> None:
+    import threading
+
+    channel = build(settings_for(housing_config(tmp_path), tmp_path)).connector
+    assert isinstance(channel, DeclaredChannel)
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def reload_repeatedly() -> None:
+        try:
+            while not stop.is_set():
+                channel.reload(force=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    reloader = threading.Thread(target=reload_repeatedly)
+    reloader.start()
+    try:
+        statuses = {channel.handle(enquiry(ada()))[0].status for _ in range(40)}
+    finally:
+        stop.set()
+        reloader.join()
+    assert failures == [] and statuses == {ResponseStatus.INFORMATION_FOUND}
+    # Superseded index files are removed: only the one searched is left.
+    assert len(list((tmp_path / "state").glob("connector-housing-synth.records.match.*.sqlite3"))) == 1
