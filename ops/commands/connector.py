@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from ...config.errors import ConfigError
-from ...config.settings import load_settings
+from ...config.settings import RunnerSettings, load_settings
 
 if TYPE_CHECKING:
     from ...broker.topology import Topology
-    from ...connectors.runtime import RunnerSettings
     from ...config.settings import MashlinkSettings
 
 
@@ -53,17 +52,20 @@ def _require_own_queues(settings: "MashlinkSettings", agency_id: str, topology: 
         raise typer.Exit(UNREACHABLE_EXIT) from None
 
 
-def runner_settings_from(**given: int | None) -> "RunnerSettings":
-    """The runner's settings with only the options given on the command line; the defaults live in RunnerSettings.
+def runner_settings_from(base: RunnerSettings, **given: int | None) -> RunnerSettings:
+    """``base`` (the settings' ``connector_runtime``) with only the options given on the command line.
 
+    The defaults live in one place, ``RunnerSettings`` in config/settings.py, set by YAML
+    ``connector_runtime:`` or ``MASHLINK_CONNECTOR_RUNTIME__*``; the command line only overrides.
     A value out of range exits 2 naming the option and the rule.
     """
     from pydantic import ValidationError
 
-    from ...connectors.runtime import RunnerSettings
+    from ...config.settings import with_overrides
 
     try:
-        return RunnerSettings(**{name: value for name, value in given.items() if value is not None})
+        return with_overrides(base, {name: value for name, value in given.items() if value is not None},
+                              "mashlink connector")
     except ValidationError as exc:
         problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
         typer.echo(f"error: {problems}", err=True)
@@ -80,13 +82,13 @@ def register(app: typer.Typer) -> None:
         file: Path | None = typer.Option(None, "--file", "-f", help="YAML configuration file."),
         namespace: str = typer.Option(None, help="Broker topology namespace (default: settings broker_namespace)."),
         red_workers: int | None = typer.Option(
-            None, help="Worker threads for red enquiries (default: the runner's, RunnerSettings.red_workers)."),
+            None, help="Worker threads for red enquiries (default: settings connector_runtime.red_workers)."),
         standard_workers: int | None = typer.Option(
-            None, help="Worker threads for amber and green (default: the runner's, RunnerSettings.standard_workers)."),
+            None, help="Worker threads for amber and green (default: settings connector_runtime.standard_workers)."),
         inline_batch: int | None = typer.Option(
             None,
             help="Batch size for a connector that answers from memory (the reference connectors, the simulators and "
-            "declared records channels); default: the runner's (RunnerSettings.inline_batch).",
+            "declared records channels); default: settings connector_runtime.inline_batch.",
         ),
     ) -> None:
         """Run one agency's connector against the configured broker until SIGTERM."""
@@ -125,8 +127,8 @@ def register(app: typer.Typer) -> None:
             factory = connector_broker_factory(settings, agency.id, topology=topology)
             context = ConnectorContext(settings=settings, agency=agency, agency_index=agency_index(settings, agency.id),
                                        topology=topology, broker_factory=factory, simulated=simulated)
-            runner_settings = runner_settings_from(red_workers=red_workers, standard_workers=standard_workers,
-                                                   inline_batch=inline_batch)
+            runner_settings = runner_settings_from(settings.connector_runtime, red_workers=red_workers,
+                                                   standard_workers=standard_workers, inline_batch=inline_batch)
             built = build_connector(context)
         except ConfigError as exc:
             typer.echo(f"cannot start connector {agency_id!r}: {exc}", err=True)

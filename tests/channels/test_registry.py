@@ -13,10 +13,10 @@ from pydantic import BaseModel
 
 from mashlink.config.connector_kinds import DECLARATION_FILE, connector_kinds, load_connector_kinds
 from mashlink.config.models import KNOWN_CONNECTORS
+from mashlink.config.settings import RunnerSettings
 from mashlink.connectors import registry
 from mashlink.connectors.base import AgencyConnector
 from mashlink.connectors.factory import BUILTIN_BUILDERS, ConnectorUnavailable
-from mashlink.connectors.runtime import RunnerSettings
 from mashlink.connectors.simulators import simulator_for
 from mashlink.connectors.simulators.population import generate_population
 from mashlink.mapping import FormatRegistry, mappings_dir
@@ -148,11 +148,12 @@ def test_agency_add_for_another_kind_prints_a_records_channel() -> None:
     assert "identifiers.pnc_id" in police.config["sharing_policies"]["police-north"]["subject_fields"]
 
 
-def test_connector_command_runner_defaults_come_from_runner_settings(capsys: pytest.CaptureFixture[str]) -> None:
-    assert runner_settings_from(red_workers=None, standard_workers=None, inline_batch=None) == RunnerSettings()
-    given = runner_settings_from(red_workers=3, standard_workers=None, inline_batch=8)
-    assert (given.red_workers, given.standard_workers, given.inline_batch) == (3, RunnerSettings().standard_workers, 8)
+def test_connector_command_runner_defaults_come_from_the_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    configured = RunnerSettings(red_workers=5, inline_batch=16)  # as YAML connector_runtime: would set them
+    assert runner_settings_from(configured, red_workers=None, standard_workers=None, inline_batch=None) == configured
+    given = runner_settings_from(configured, red_workers=3, standard_workers=None, inline_batch=None)
+    assert (given.red_workers, given.standard_workers, given.inline_batch) == (3, RunnerSettings().standard_workers, 16)
     with pytest.raises(typer.Exit) as info:
-        runner_settings_from(red_workers=0, standard_workers=None, inline_batch=None)
+        runner_settings_from(configured, red_workers=0, standard_workers=None, inline_batch=None)
     assert info.value.exit_code == 2
     assert "--red-workers: Input should be greater than or equal to 1" in capsys.readouterr().err
