@@ -65,12 +65,6 @@ class EventChannel(Protocol):
     def send(self, event: AgencyEvent, message: RenderedMessage) -> Delivered: ...
 
 
-class AcknowledgingChannel(EventChannel, Protocol):
-    def acknowledged(self, delivered: list[StoredEvent]) -> list[tuple[str, str]]:
-        """``(event message id, detail)`` of the delivered events the agency's tool has confirmed."""
-        ...
-
-
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
