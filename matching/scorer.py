@@ -92,10 +92,22 @@ def _moved_family(values: tuple[str, ...]) -> bool:
             and nhs != "different" and other not in ("different", "different_local"))
 
 
+def _weak_pair(values: tuple[str, ...]) -> bool:
+    """Family name different, address not agreeing, no trusted identifier equal (a born child)."""
+    _given, family, _dob, postcode, _sex, nhs, other, unborn = values
+    return (family == "different" and postcode in ("different", "missing") and nhs != "equal"
+            and other != "equal" and unborn == "not_unborn")
+
+
 _TF_LEVELS = frozenset({"exact", "full_or_uprn"})
 _UNCERTAIN_GIVEN = frozenset({"jw_high", "phonetic", "jw_mid", "middle", "initial"})
 _UNCONFIRMED_DOB = frozenset({"missing", "year", "year_month"})
-_APPROXIMATE_DOB = frozenset({"swapped_day_month", "one_digit", "year_off", "year_month", "year"})
+#: A pair whose family name differs and whose address does not agree (different or missing), with no
+#: trusted identifier in common, rests on the given name and date of birth alone, which strangers share
+#: at population scale (a 200,000-person index: most non-members shown were such namesakes). It is
+#: shown only at this probability or above (``family_name_and_address_differ``): an out-of-date
+#: married surname with the same name and date of birth still reaches review.
+WEAK_PAIR_REVIEW = 0.9
 #: Vetoes that hide a record because its registered name is another form of the subject's: how a
 #: twin the agency never met looks against the co-twin. The record still blocks an automatic link
 #: to a member of its household (``decide``): the referrer may have expanded the twin's short name.
@@ -233,11 +245,7 @@ def vetoes_for(
             # Only the number agrees: a sibling's NHS number keyed on the referral. Shown to nobody;
             # decide() still uses such a record to explain the best record's number conflict.
             out.append("identifier_only")
-    if not identifier_equal and family == "different" and postcode == "different" and dob in _APPROXIMATE_DOB:
-        # Only the given name and a date of birth near it: at population scale strangers share that much.
-        # (An exact date of birth with a changed surname and address still reaches review: an out-of-date
-        # married name.)
-        out.append("family_name_and_address_differ")
+
     if sex == "different":
         out.append("sex_conflict")
     return out
@@ -376,6 +384,9 @@ class Scorer:
                     is MatchDecision.MATCH:
                 decision = MatchDecision.MATCH
                 reasons.append("postcode_not_held_against")
+        if probability < WEAK_PAIR_REVIEW and _weak_pair(values):
+            vetoes = [*vetoes, "family_name_and_address_differ"]
+            cap = MatchDecision.NO_MATCH
         decision = cap_decision(decision, cap)
         reasons.extend(vetoes)
         return _build(ScoredPair, {

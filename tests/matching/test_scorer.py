@@ -18,7 +18,7 @@ from mashlink.matching.comparisons import LEVELS, ComparisonVector
 from mashlink.matching.model import MatchModel
 from mashlink.matching.policy import MatchPolicy
 from mashlink.matching.rules import MatchDecision
-from mashlink.matching.scorer import VETO_CAPS, Scorer, probability_from_weight
+from mashlink.matching.scorer import VETO_CAPS, WEAK_PAIR_REVIEW, Scorer, probability_from_weight
 from mashlink.matching.term_frequency import TermFrequencies
 from mashlink.schemas.codes import Sex
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
@@ -187,16 +187,21 @@ def test_another_form_of_a_twins_name_is_no_match_without_an_identifier(
     assert same.decision is not NO_MATCH
 
 
-def test_approximate_birth_date_with_another_surname_and_address_is_no_match(tf_scorer: Scorer) -> None:
-    """Only the given name and a date of birth near it agree: strangers share that much at scale."""
+def test_given_name_and_birth_date_alone_are_not_shown_unless_strong(tf_scorer: Scorer) -> None:
+    """Another surname, no address agreeing, no identifier: only given name and date of birth agree, which
+    strangers share at scale. Hidden below WEAK_PAIR_REVIEW; the same pair with the surname agreeing is shown."""
     subject = person("s", "Isabella", "Wilson", dob=date(2021, 2, 8), postcode="M1 1AA", sex=Sex.FEMALE)
     record = person("r", "Isabella", "Draybrook", dob=date(2021, 8, 2), postcode="LS1 4AB", sex=Sex.FEMALE)
-    pair = tf_scorer.score(subject, record)
-    assert pair.levels["dob"] == "swapped_day_month"
+    at_scale = Scorer(MatchModel.default().model_copy(update={"prior": 1 / 200_000}), tf_scorer.term_frequencies)
+    pair = at_scale.score(subject, record)
+    assert pair.levels["dob"] == "swapped_day_month" and pair.probability < WEAK_PAIR_REVIEW
     assert pair.decision is NO_MATCH and "family_name_and_address_differ" in pair.vetoes
-    # with the same surname the swapped date is an ordinary keying slip and still counts
-    same_family = tf_scorer.score(subject, record.model_copy(update={"names": subject.names}))
-    assert same_family.decision is not NO_MATCH
+    same_family = at_scale.score(subject, record.model_copy(update={"names": subject.names}))
+    assert same_family.decision is not NO_MATCH and "family_name_and_address_differ" not in same_family.vetoes
+    # the same trusted NHS number is not "alone"
+    with_number = at_scale.score(subject.model_copy(update={"identifiers": [nhs_id(8)]}),
+                                  record.model_copy(update={"identifiers": [nhs_id(8)]}))
+    assert "family_name_and_address_differ" not in with_number.vetoes
 
 
 def test_nickname_with_the_same_trusted_nhs_number_auto_matches(scorer: Scorer) -> None:
