@@ -38,7 +38,8 @@ from ..base import PermanentEnquiryError, response_id_for
 from .fhir_client import FhirClient, FhirError
 from ..indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
 from ..reference.connector import candidate_view
-from .fhir_translate import FhirMappingOptions, build_record, patient_person
+from .fhir_mapping import FhirMappingError, FhirTranslator
+from .fhir_translate import FhirMappingOptions
 from .fhir_validate import FhirValidationError, validate_resource
 from ...matching.decide import ScoredCandidate, SearchOutcome, decide
 from ...matching.model import MatchModel
@@ -88,6 +89,8 @@ class FhirSearchConnector:
         if opts.mapping.agency_id is None:
             opts = opts.model_copy(update={"mapping": opts.mapping.model_copy(update={"agency_id": agency_id})})
         self.options = opts
+        # config/mappings/fhir-r4.yaml (or the trust's mapping.spec): the one place FHIR codes are adapted
+        self.translator = FhirTranslator(opts.mapping)
 
     # -- search ------------------------------------------------------------------
     def _validated_search(self, resource_type: str, params: dict[str, str],
@@ -166,7 +169,7 @@ class FhirSearchConnector:
         scorer = Scorer(MatchModel.default(), policy=self.options.matching)
         scored = []
         for record_id, resource in found.items():
-            person = patient_person(resource, self.options.mapping, [])
+            person = self._translate(resource).person
             scored.append(ScoredCandidate(record_id=record_id, person=person,
                                           pair=scorer.score(subject, person, subject_mother=mother)))
         outcome = decide(subject, scored, self.options.matching)
@@ -193,7 +196,14 @@ class FhirSearchConnector:
         ref = f"Patient/{patient['id']}"
         for rtype, param in CLINICAL_SEARCHES:
             related.extend(self._validated_search(rtype, {param: ref}))
-        return build_record(patient, related, self.options.mapping)
+        return self._translate(patient, related)
+
+    def _translate(self, patient: dict[str, Any], related: list[dict[str, Any]] | None = None) -> AgencyRecord:
+        """The Patient (and what is about them) through the spec; a rejected Patient is a permanent error."""
+        try:
+            return self.translator.record(patient, related or [])
+        except FhirMappingError as exc:
+            raise PermanentEnquiryError(f"trust FHIR data could not be translated: {exc}") from None
 
     def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
         people: list[Person] = []

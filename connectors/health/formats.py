@@ -16,11 +16,10 @@ so a trust adapts codes, extensions and paths in YAML.
   with the input (empty fields share one object; see ``FastMessage.to_path_message``).
 * fhir: one resource or a Bundle (JSON), validated with the R4B models first
   (an invalid document is an input error naming each element path); one
-  record per Patient, carrying the Patient and the resources that reference it.
-  Every Flag is also classified here (``classify_flag``, the live connector's
-  classifier and table) into ``flags_child_protection``, ``flags_safeguarding``
-  or ``flags_unclassified`` (items ``{flag, flag_class, matched_by,
-  code_systems}``), so the spec carries every Flag, whatever its code system.
+  record per Patient, carrying the Patient and the resources that reference it,
+  grouped by ``fhir_mapping.native_records`` exactly as on the live connector
+  (every Flag classified into ``flags_child_protection``, ``flags_safeguarding``
+  or ``flags_unclassified``, so the spec carries every Flag, whatever its code system).
 """
 
 from __future__ import annotations
@@ -31,25 +30,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .fhir_translate import (
-    classify_flag,
-    default_mapping_options,
-    options_from_flag_table,
-    subject_reference,
-)
+from .fhir_mapping import native_records
+from .fhir_translate import default_mapping_options, options_from_flag_table
 from .fhir_validate import FhirValidationError, validate_resource
 from .hl7_fast import FastMessage, Hl7ParseError
 from .hl7_mapping import fill_visit_numbers as _fill_visit_numbers, prepare  # noqa: F401 (fuzz oracle)
 from ...mapping.errors import InputError, MappingEngineError, Position
 from ...mapping.limits import env_int
 from ...mapping.readers import RowProblem, hl7_messages
-
-GROUPS = {"Encounter": "encounters", "Flag": "flags", "Condition": "conditions",
-          "EpisodeOfCare": "episodes", "RelatedPerson": "related"}
-#: Flag class (``fhir_translate.classify_flag``) -> the record group the spec maps it from.
-FLAG_GROUPS = {"child_protection": "flags_child_protection", "safeguarding": "flags_safeguarding",
-               "unclassified": "flags_unclassified"}
-
 
 def _text(path: Path) -> str:
     try:
@@ -91,27 +79,8 @@ def read_hl7v2_fast(path: Path, mapping: Any, warn: Any = None) -> Iterator[tupl
 
 
 def fhir_records(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """Group a resource or Bundle into one dict per Patient: {patient, encounters, flags, ...}."""
-    if document.get("resourceType") == "Bundle":
-        resources = [e["resource"] for e in document.get("entry", []) or [] if isinstance(e.get("resource"), dict)]
-    else:
-        resources = [document]
-    records = {str(r.get("id")): {"patient": r, **{g: [] for g in (*GROUPS.values(), *FLAG_GROUPS.values())}}
-               for r in resources if r.get("resourceType") == "Patient"}
-    options = flag_options()
-    for r in resources:
-        group = GROUPS.get(r.get("resourceType", ""))
-        pid = subject_reference(r) if group else None
-        if group and pid in records:
-            records[pid][group].append(r)
-            if group == "flags":
-                # Every Flag is carried: classified by the same table and code as the live connector
-                # (config/mappings/codes/fhir-flag-class.yaml), the spec maps each class.
-                flag_class, matched_by = classify_flag(r, options)
-                records[pid][FLAG_GROUPS[flag_class]].append(
-                    {"flag": r, "flag_class": flag_class, "matched_by": matched_by,
-                     "code_systems": _code_systems(r)})
-    return list(records.values())
+    """One native record per Patient, grouped exactly as the live connector groups them (``native_records``)."""
+    return native_records(document, flag_options())
 
 
 def flag_options() -> Any:
@@ -128,14 +97,6 @@ def flag_options() -> Any:
         return options_from_flag_table(Path(table))
     except (OSError, ValueError, MappingEngineError) as exc:
         raise InputError(table, f"MASHLINK_FHIR_FLAG_CLASS_TABLE: {exc}") from None
-
-
-def _code_systems(flag: dict[str, Any]) -> str | None:
-    """The code systems of a Flag's code, space-separated (as the live connector records them)."""
-    code = flag.get("code")
-    codings = code.get("coding") if isinstance(code, dict) else None
-    systems = {str(c["system"]) for c in codings or [] if isinstance(c, dict) and c.get("system")}
-    return " ".join(sorted(systems)) or None
 
 
 def read_fhir(path: Path, mapping: Any, warn: Any = None) -> Iterator[tuple[Any, Position]]:

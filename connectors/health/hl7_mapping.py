@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from .hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
-from ...mapping.compiler import CompiledMapping, load_spec
+from .spec_notes import compiled_spec, note_untrusted_nhs_numbers, rejection, set_source, validated
 from ...mapping.errors import Position, RecordError
 from ...mapping.formats import mappings_dir
 from ...mapping.paths.hl7 import Hl7Message
-from ...schemas.identifiers import nhs_number_is_valid
 from ...schemas.record import AgencyRecord
 
 #: Locations (PV1-3.1) that mean emergency or urgent care, whatever the patient class.
@@ -58,17 +54,6 @@ class LiveOptions:
     system: str = "HL7 v2 ADT"
     ed_locations: frozenset[str] = field(default_factory=lambda: DEFAULT_ED_LOCATIONS)
     spec: Path | None = None  # None: the shipped config/mappings/hl7v2-adt.yaml
-
-
-@lru_cache(maxsize=8)
-def _compiled(path: str, mtime_ns: int) -> CompiledMapping:
-    return load_spec(path)
-
-
-def compiled_spec(path: Path | None = None) -> CompiledMapping:
-    """The compiled spec, loaded once per file version (an edited file is reloaded)."""
-    spec = Path(path) if path is not None else default_spec_path()
-    return _compiled(str(spec), spec.stat().st_mtime_ns)
 
 
 def _visit_says_which(msg: FastMessage, occurrence: int) -> bool:
@@ -123,24 +108,14 @@ def _same_home(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
 
 def apply_live_options(out: dict[str, Any], msg: FastMessage, options: LiveOptions) -> dict[str, Any]:
     """Add what the spec cannot say to the translated record (a plain dict, before validation)."""
-    source = out.get("source") or {}
-    sources = [source, *(f.get("source") for f in out.get("findings", []) if isinstance(f.get("source"), dict))]
-    for src in sources:
-        if options.agency_id:
-            src["agency_id"] = options.agency_id
-        if not msg.value("MSH", 3):
-            src["system"] = options.system
+    set_source(out, agency_id=options.agency_id, system=None if msg.value("MSH", 3) else options.system)
     for finding in out.get("findings", []):
         location = str((finding.get("attributes") or {}).get("location") or "").upper()
         if location in options.ed_locations and finding.get("category") != ED_CATEGORY:
             finding["category"] = ED_CATEGORY
             finding["summary"] = ED_SUMMARY
+    note_untrusted_nhs_numbers(out)
     person = out.get("person") or {}
-    issues = out.setdefault("issues", [])
-    for index, identifier in enumerate(person.get("identifiers", [])):
-        if identifier.get("system") == "nhs_number" and not nhs_number_is_valid(str(identifier.get("value", ""))):
-            issues.append({"field": f"person.identifiers[{index}]", "rule": "nhs_number.modulus11",
-                           "detail": "NHS number fails the modulus 11 check: kept, not trusted"})
     home = (person.get("addresses") or [None])[0]
     related = {p.get("person_id"): p for p in out.get("related_people", [])}
     for rel in out.get("relationships", []):
@@ -148,15 +123,13 @@ def apply_live_options(out: dict[str, Any], msg: FastMessage, options: LiveOptio
         nk_home = ((other or {}).get("addresses") or [None])[0]
         if home and nk_home:
             rel["same_household"] = _same_home(home, nk_home)
-    if not issues:
-        del out["issues"]
     return out
 
 
 def _rejected(exc: RecordError) -> Hl7ParseError:
     """A NAK-able error naming fields and rules (never values) of a message the spec rejects."""
     first = exc.issues[0] if exc.issues else None
-    text = "; ".join(f"{i.field}: {i.rule}" for i in exc.issues) or "rejected by the mapping spec"
+    text = rejection(exc)
     segment = None
     if first is not None and first.source:
         segment = first.source.lstrip("^")[:3] if first.source.lstrip("^")[:3].isalnum() else None
@@ -168,7 +141,7 @@ class Hl7Translator:
 
     def __init__(self, options: LiveOptions | None = None) -> None:
         self.options = options or LiveOptions()
-        self.mapping = compiled_spec(self.options.spec)
+        self.mapping = compiled_spec(self.options.spec or default_spec_path())
 
     def translate(self, message: FastMessage | str | bytes) -> AgencyRecord:
         """Parse (if needed), prepare, run the spec, add live options, validate; raises ``Hl7ParseError``."""
@@ -179,11 +152,9 @@ class Hl7Translator:
             raise _rejected(exc) from None
         apply_live_options(out, msg, self.options)
         try:
-            return AgencyRecord.model_validate(out)
-        except ValidationError as exc:
-            where = "; ".join(".".join(str(p) for p in e["loc"]) + f": {e['type']}"
-                              for e in exc.errors(include_url=False, include_input=False))
-            raise Hl7ParseError(f"translated record is not valid ({where})", code=102) from None
+            return validated(out)
+        except ValueError as exc:
+            raise Hl7ParseError(str(exc), code=102) from None
 
 
 def to_agency_record(message: FastMessage | str | bytes, options: LiveOptions | None = None) -> AgencyRecord:

@@ -23,7 +23,7 @@ from mashlink.connectors.health.fhir_connector import (
     task_output,
 )
 from mashlink.connectors.health.fhir_simulator import FhirStore, ThreadedFhirSimulator, seed_patient
-from mashlink.connectors.health.fhir_translate import translate_document
+from mashlink.connectors.health.fhir_mapping import translate_document
 from mashlink.connectors.health.fhir_validate import FhirValidationError, validate_resource
 from mashlink.connectors.health.synthetic import corrupt_nhs_number, patient_person, synthetic_patients
 from mashlink.schemas.codes import (
@@ -260,3 +260,28 @@ def test_r4_encounter_class_read_as_coding() -> None:
     (record,) = translate_document(bundle)
     assert [f.category for f in record.findings] == [FindingCategory.HEALTH_ED_ATTENDANCE]
     assert record.person.identifier(IdentifierSystem.NHS_NUMBER).trusted  # type: ignore[union-attr]
+
+
+def test_a_code_changed_in_a_copied_fhir_spec_changes_what_the_live_connector_sends(client, tmp_path) -> None:
+    """The live connector translates through config/mappings/fhir-r4.yaml (issue 17): a trust edits one file."""
+    from mashlink.connectors.health.fhir_mapping import default_spec_path
+    from mashlink.connectors.health.fhir_translate import FhirMappingOptions
+
+    text = default_spec_path().read_text()
+    assert "    FTH: father\n" in text and "    CAMHS: mental_health\n    Sexual health" in text
+    spec = tmp_path / "trust-fhir.yaml"
+    spec.write_text(text.replace("    FTH: father\n", "    FTH: guardian\n")
+                    .replace("    CAMHS: mental_health\n    Sexual health", "    CAMHS: standard\n    Sexual health"))
+    everything = frozenset(Sensitivity)
+    shipped = FhirSearchConnector("synth-trust", client, FhirConnectorOptions(release=everything))
+    trust = FhirSearchConnector("synth-trust", client, FhirConnectorOptions(
+        release=everything, mapping=FhirMappingOptions(spec=spec)))
+    (a,) = shipped.handle(_enquiry(patient_person(CHILD, "c")))
+    (b,) = trust.handle(_enquiry(patient_person(CHILD, "c")))
+    assert RelationshipType.FATHER in {r.type for r in a.relationships}
+    assert RelationshipType.GUARDIAN in {r.type for r in b.relationships}
+    assert RelationshipType.FATHER not in {r.type for r in b.relationships}
+    caseload = [f.sensitivity for f in a.findings if f.category is FindingCategory.HEALTH_CASELOAD and f.summary == "CAMHS"]
+    trust_caseload = [f.sensitivity for f in b.findings if f.category is FindingCategory.HEALTH_CASELOAD
+                      and f.summary == "CAMHS"]
+    assert caseload == [Sensitivity.MENTAL_HEALTH] and trust_caseload == [Sensitivity.STANDARD]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from mashlink.connectors.health.fhir_translate import flag_class_lists, translate_document
+from mashlink.connectors.health.fhir_mapping import translate_document
+from mashlink.connectors.health.fhir_translate import flag_class_lists
 from mashlink.ops.cli import app
 
 LOCAL = "https://synth-trust.example.nhs.uk/CodeSystem/alerts"

@@ -106,11 +106,8 @@ def test_ed_alert_fires_for_a01_without_pv1_19_over_mllp() -> None:
 # --------------------------------------------------------------------------- FHIR Flag (local code systems)
 
 from mashlink.connectors.health.adt_service import FhirCpFlagWatchList  # noqa: E402
-from mashlink.connectors.health.fhir_translate import (  # noqa: E402
-    FhirMappingOptions,
-    classify_flag,
-    translate_document,
-)
+from mashlink.connectors.health.fhir_mapping import translate_document  # noqa: E402
+from mashlink.connectors.health.fhir_translate import FhirMappingOptions, classify_flag  # noqa: E402
 
 LOCAL_ALERTS = "https://synth-trust.example.nhs.uk/CodeSystem/alerts"
 

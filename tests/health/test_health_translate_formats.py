@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mashlink.bench.fhir import _bundles
-from mashlink.connectors.health.fhir_translate import translate_document
+from mashlink.connectors.health.fhir_mapping import translate_document
 from mashlink.connectors.health.formats import register
 from mashlink.connectors.health.hl7_mapping import to_agency_record
 from mashlink.connectors.health.synthetic import adt_message, corrupt_nhs_number, synthetic_patients
