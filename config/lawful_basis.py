@@ -33,6 +33,10 @@ Defaults (``default_agency_kind_rules``, ``default_purpose_rules``):
   Art 9(2)(h) + Sch 1 para 2 (health or social care purposes, processed by or
   under a health or social work professional, s11(1)). Sch 1 para 18 also
   covers criminal offence data (Art 10, DPA 2018 s10(5)).
+* **Other partners** (``AgencyKind.OTHER``: housing, youth justice, a voluntary
+  service; UK GDPR processing): as education without s175, that is a gateway,
+  Art 6(1)(e) and Art 9(2)(g) + Sch 1 para 18; Art 9(2)(h) is for health or
+  social care purposes, which such a partner does not serve.
 * **Police** (DPA 2018 Part 3, law enforcement processing by a competent
   authority, so not UK GDPR): s35 (first principle; s35(5) sensitive
   processing strictly necessary for a law enforcement purpose) with Sch 8
@@ -154,7 +158,7 @@ def default_agency_kind_rules() -> dict[AgencyKind, list[BasisRequirement]]:
             _req(*_ARTICLE_6),
             _req("special_category", _SPECIAL_NEED, _SAFEGUARDING_9, _HEALTH_CARE_9),
         ],
-        # Any other partner (housing, youth justice, ...): the same gateway and conditions, safeguarding only.
+        # Any other partner (housing, youth justice, ...): see the module docstring.
         AgencyKind.OTHER: [
             _req("statutory_gateway", _GATEWAY_NEED, *_GATEWAYS),
             _req(*_ARTICLE_6),

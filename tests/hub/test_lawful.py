@@ -42,7 +42,8 @@ def unmet_by_law(basis: frozenset[LB], kind: K) -> set[str]:
         return unmet
     if LB.UK_GDPR_6_1_E not in basis:
         unmet.add("article_6")
-    art9_routes = [SAFEGUARDING_9] + ([HEALTH_CARE_9] if kind is not K.EDUCATION else [])
+    # Art 9(2)(h) + Sch 1 para 2 is for health or social care purposes only.
+    art9_routes = [SAFEGUARDING_9] + ([HEALTH_CARE_9] if kind in (K.HEALTH, K.SOCIAL_CARE) else [])
     if not any(route <= basis for route in art9_routes):
         unmet.add("special_category")
     return unmet
