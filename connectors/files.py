@@ -27,7 +27,9 @@ here so a connector has one place to import file plumbing from.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,12 +42,18 @@ from typing import ClassVar
 from ..config.atomic_files import atomic_move, atomic_write_bytes, atomic_write_text, free_name, fsync_dir, is_temporary
 
 __all__ = ["DropFolder", "FileRejection", "SqliteState", "StateSchema", "StateSchemaError", "append_line",
-           "atomic_write_bytes", "atomic_write_text", "is_temporary", "read_reason", "safe_file_name"]
+           "atomic_write_bytes", "atomic_write_text", "is_partial", "is_temporary", "move_done", "park_file",
+           "read_reason", "safe_file_name"]
 
 #: Upload tools' partial-file suffixes, on top of :func:`config.atomic_files.is_temporary`.
 _PARTIAL_SUFFIXES = (".partial", ".crdownload")
 REASON_SUFFIX = ".reason.txt"
 REPORT_SUFFIX = ".report.txt"
+
+
+def is_partial(path: Path) -> bool:
+    """A file still being written: our temporaries, hidden files, upload tools' partial names."""
+    return is_temporary(path) or path.name.lower().endswith(_PARTIAL_SUFFIXES)
 
 
 def safe_file_name(identifier: str, suffix: str = ".json") -> str:
@@ -92,6 +100,51 @@ def _reason_text(name: str, rejection: FileRejection) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _move(src: Path, dst_dir: Path, target: Path) -> Path:
+    """Move ``src`` to ``target`` durably, also when the inbox sits on another file system than ``dst_dir``.
+
+    Why the copy: an inbox is often an SFTP share mounted elsewhere, where
+    ``rename`` fails with EXDEV; the copy goes to a temporary beside the
+    target, is fsynced and renamed, and only then is the source removed, so a
+    crash leaves the file in the inbox (handled again), never lost.
+    """
+    try:
+        return atomic_move(src, dst_dir, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    tmp = target.with_name(f".{target.name}.copy.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dst_dir)
+    src.unlink()
+    fsync_dir(src.parent)
+    return target
+
+
+def move_done(path: Path, processed: Path, *, report: str | None = None) -> Path:
+    """Move a handled file into ``processed`` (never over an earlier one); the report, if any, first."""
+    processed.mkdir(parents=True, exist_ok=True)
+    target = free_name(processed, path.name)
+    if report is not None:
+        atomic_write_text(target.with_name(target.name + REPORT_SUFFIX), report)
+    return _move(path, processed, target)
+
+
+def park_file(path: Path, failed: Path, rejection: FileRejection) -> Path:
+    """Move a refused file into ``failed`` with ``NAME.reason.txt``; the reason is durable before the file moves."""
+    failed.mkdir(parents=True, exist_ok=True)
+    target = free_name(failed, path.name)
+    atomic_write_text(target.with_name(target.name + REASON_SUFFIX), _reason_text(path.name, rejection))
+    return _move(path, failed, target)
+
+
 def read_reason(path: Path) -> dict[str, str]:
     """The ``key: value`` head of a reason file as a dict; the free text after the blank line as ``problems``."""
     head, _, tail = Path(path).read_text(encoding="utf-8").partition("\n\n")
@@ -109,8 +162,11 @@ def read_reason(path: Path) -> dict[str, str]:
 class DropFolder:
     """A shared folder: ``<inbox>/`` complete files in, ``processed/`` | ``failed/`` out, ``outbox/`` ours.
 
-    ``inbox`` names the incoming folder (``inbox`` for answers, ``incoming``
-    for CTF drops); ``suffixes`` limits which complete files are taken
+    ``inbox_name`` names the incoming folder (``inbox`` for answers,
+    ``incoming`` for CTF drops), or ``inbox_dir`` puts it elsewhere (social
+    care's SFTP share); ``failed_name`` is where refused files are parked
+    (``rejected`` for social care, whose installations already have that
+    folder); ``suffixes`` limits which complete files are taken
     (``(".json",)``), empty meaning any. A writer must write a temporary name
     (``*.tmp``, ``*.part``, a hidden ``.name``) and rename it when done;
     those are never read.
@@ -119,6 +175,8 @@ class DropFolder:
     root: Path
     inbox_name: str = "inbox"
     suffixes: tuple[str, ...] = ()
+    inbox_dir: Path | None = None
+    failed_name: str = "failed"
     inbox: Path = field(init=False)
     outbox: Path = field(init=False)
     processed: Path = field(init=False)
@@ -126,17 +184,16 @@ class DropFolder:
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
-        self.inbox = self.root / self.inbox_name
+        self.inbox = Path(self.inbox_dir) if self.inbox_dir is not None else self.root / self.inbox_name
         self.outbox = self.root / "outbox"
         self.processed = self.root / "processed"
-        self.failed = self.root / "failed"
+        self.failed = self.root / self.failed_name
         for folder in (self.inbox, self.processed, self.failed):
             folder.mkdir(parents=True, exist_ok=True)
 
     def is_complete(self, path: Path) -> bool:
         """A file a reader may take: not a temporary or partial upload, and of an accepted suffix."""
-        name = path.name.lower()
-        if is_temporary(path) or name.endswith(_PARTIAL_SUFFIXES):
+        if is_partial(path):
             return False
         return not self.suffixes or path.suffix.lower() in self.suffixes
 
@@ -157,16 +214,11 @@ class DropFolder:
 
     def done(self, path: Path, *, report: str | None = None) -> Path:
         """Move a handled file to ``processed/`` (never over an earlier one); the report, if any, first."""
-        target = free_name(self.processed, path.name)
-        if report is not None:
-            atomic_write_text(target.with_name(target.name + REPORT_SUFFIX), report)
-        return atomic_move(path, self.processed, target)
+        return move_done(path, self.processed, report=report)
 
     def park(self, path: Path, rejection: FileRejection) -> Path:
         """Move a refused file to ``failed/`` with its reason; the reason is durable before the file moves."""
-        target = free_name(self.failed, path.name)
-        atomic_write_text(target.with_name(target.name + REASON_SUFFIX), _reason_text(path.name, rejection))
-        return atomic_move(path, self.failed, target)
+        return park_file(path, self.failed, rejection)
 
     def parked(self) -> list[Path]:
         """Files waiting in ``failed/`` (their reason files excluded)."""
@@ -177,8 +229,8 @@ class DropFolder:
         """Put a parked file back into the inbox (once its cause is fixed); its reason file goes."""
         source = self.failed / Path(name).name
         if not source.is_file() or source.name.endswith(REASON_SUFFIX):
-            raise FileNotFoundError(f"failed/{Path(name).name}: no parked file of that name")
-        target = atomic_move(source, self.inbox)
+            raise FileNotFoundError(f"{self.failed_name}/{Path(name).name}: no parked file of that name")
+        target = _move(source, self.inbox, free_name(self.inbox, source.name))
         reason = source.with_name(source.name + REASON_SUFFIX)
         reason.unlink(missing_ok=True)
         fsync_dir(self.failed)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from ...matching.index import MatchIndex, entries_from_records
 from ...schemas.finding import Finding
 from ...schemas.identifiers import IdentifierSystem
 from ...schemas.record import AgencyRecord
+from ..files import FileRejection, move_done, park_file
 
 log = structlog.get_logger(__name__)
 
@@ -246,7 +246,8 @@ class SocialCareIndex:
             if move_bad_to is not None:
                 reason = "; ".join(str(e) for e in summary.file_errors) or (
                     f"no usable record: {result.rejected} rejected" if result.rejected else "no records found")
-                result.moved_to = [str(_move_aside(p, move_bad_to, reason)) for p in paths if p.exists()]
+                result.moved_to = [str(_move_aside(p, move_bad_to, "no_usable_record", reason)) for p in paths
+                                   if p.exists()]
             return result
         with self._db() as db:
             if digest:
@@ -272,14 +273,13 @@ class SocialCareIndex:
         for paths, fmt in groups:
             if fmt is None:
                 for p in paths:
-                    _move_aside(p, rejected, "not a CIN census or SSDA903 extract (format not recognised)")
+                    _move_aside(p, rejected, "format_not_recognised", "not a CIN census or SSDA903 extract")
                 results.append(IngestResult([str(p) for p in paths], "unknown", moved_to=[str(rejected)]))
                 continue
             result = self.ingest(paths, fmt, move_bad_to=rejected)
             if result.usable:
-                processed.mkdir(parents=True, exist_ok=True)
                 for p in paths:
-                    shutil.move(str(p), processed / p.name)
+                    move_done(p, processed)
             results.append(result)
         return results
 
@@ -369,13 +369,6 @@ def _digest(paths: Sequence[Path]) -> str | None:
     return h.hexdigest()
 
 
-def _move_aside(path: Path, folder: Path, reason: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / path.name
-    n = 1
-    while target.exists():
-        target = folder / f"{path.stem}.{n}{path.suffix}"
-        n += 1
-    shutil.move(str(path), target)
-    target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
-    return target
+def _move_aside(path: Path, folder: Path, rule: str, reason: str) -> Path:
+    """Park an unusable extract with its reason (the shared drop-folder rule: reason fsynced before the move)."""
+    return park_file(path, folder, FileRejection(rule=rule, detail=reason))

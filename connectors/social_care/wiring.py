@@ -25,7 +25,6 @@ arrives file by file and must be loaded as one set.
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import structlog
 from ...config.errors import ConfigError, ConfigIssue
 from ...config.settings import MashlinkSettings
 from ..base import AgencyConnector
-from ...config.atomic_files import is_temporary
+from ..files import FileRejection, is_partial, move_done, park_file
 from ..delivery.options import parse_connector_options, resolve_path
 from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
 from ..factory import BackgroundService, BuiltConnector, ConnectorContext
@@ -45,7 +44,6 @@ from ...config.models import AgencyConfig
 from ...schemas.codes import AgencyKind
 
 log = structlog.get_logger(__name__)
-_PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
 
 class InboxIngest:
@@ -58,8 +56,7 @@ class InboxIngest:
         self.inbox.mkdir(parents=True, exist_ok=True)
 
     def ready(self) -> list[Path]:
-        files = [p for p in self.inbox.iterdir()
-                 if p.is_file() and not is_temporary(p) and not p.name.lower().endswith(_PARTIAL_SUFFIXES)]
+        files = [p for p in self.inbox.iterdir() if p.is_file() and not is_partial(p)]
         if not files:
             return []
         try:
@@ -82,34 +79,20 @@ class InboxIngest:
         for paths, fmt in groups:
             if fmt is None:
                 for p in paths:
-                    target = _free(rejected, p.name)
-                    shutil.move(str(p), target)
-                    target.with_name(target.name + ".reason.txt").write_text(
-                        "not a CIN census or SSDA903 extract (format not recognised)\n", encoding="utf-8")
+                    park_file(p, rejected, FileRejection(rule="format_not_recognised",
+                                                         detail="not a CIN census or SSDA903 extract"))
                 results.append(IngestResult([p.name for p in paths], "unknown", moved_to=[str(rejected)]))
                 continue
             result = self.index.ingest(paths, fmt, move_bad_to=rejected)
             if result.usable:
                 for p in paths:
-                    shutil.move(str(p), _free(processed, p.name))
+                    move_done(p, processed)
             results.append(result)
         if results:
             log.info("social_care.inbox_ingested", extracts=len(results),
                      accepted=sum(r.accepted for r in results), rejected=sum(r.rejected for r in results),
                      unusable=sum(not r.usable for r in results))
         return results
-
-
-def _free(folder: Path, name: str) -> Path:
-    """A name in ``folder`` that does not overwrite an earlier file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    n = 1
-    while target.exists():
-        stem, dot, suffix = name.rpartition(".")
-        target = folder / (f"{stem}.{n}.{suffix}" if dot else f"{name}.{n}")
-        n += 1
-    return target
 
 
 def social_care_options(settings: MashlinkSettings, agency: AgencyConfig, agency_index: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sqlite3
@@ -127,6 +128,25 @@ def test_a_crash_while_parking_leaves_the_file_in_the_inbox(tmp_path: Path, monk
     monkeypatch.undo()
     folder.park(bad, FileRejection(rule="json_syntax"))
     assert sorted(p.name for p in folder.failed.iterdir()) == ["answer.json", "answer.json.reason.txt"]
+
+
+def test_an_inbox_on_another_file_system_is_copied_durably_then_removed(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = DropFolder(tmp_path / "state", inbox_dir=tmp_path / "sftp" / "cin", failed_name="rejected")
+    assert folder.inbox == tmp_path / "sftp" / "cin" and folder.failed == tmp_path / "state" / "rejected"
+    bad = folder.inbox / "cin.xml"
+    bad.write_bytes(b"<Message/>")
+
+    def cross_device(src: Path, dst_dir: Path, target: Path | None = None) -> Path:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(files, "atomic_move", cross_device)
+    parked = folder.park(bad, FileRejection(rule="format", detail="not a CIN census"))
+    assert parked.read_bytes() == b"<Message/>" and not bad.exists()
+    assert sorted(p.name for p in folder.failed.iterdir()) == ["cin.xml", "cin.xml.reason.txt"]  # no temporary
+    assert folder.replay("cin.xml") == bad and bad.read_bytes() == b"<Message/>"
+    with pytest.raises(FileNotFoundError, match="rejected/cin.xml: no parked file"):
+        folder.replay("cin.xml")
 
 
 def test_done_never_overwrites_and_writes_the_report_first(tmp_path: Path) -> None:
