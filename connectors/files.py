@@ -43,7 +43,7 @@ from ..config.atomic_files import atomic_move, atomic_write_bytes, atomic_write_
 
 __all__ = ["DropFolder", "FileRejection", "SqliteState", "StateSchema", "StateSchemaError", "append_line",
            "atomic_write_bytes", "atomic_write_text", "is_partial", "is_temporary", "move_done", "park_file",
-           "read_reason", "safe_file_name"]
+           "parked_files", "read_reason", "safe_file_name"]
 
 #: Upload tools' partial-file suffixes, on top of :func:`config.atomic_files.is_temporary`.
 _PARTIAL_SUFFIXES = (".partial", ".crdownload")
@@ -145,6 +145,14 @@ def park_file(path: Path, failed: Path, rejection: FileRejection) -> Path:
     return _move(path, failed, target)
 
 
+def parked_files(failed: Path) -> list[Path]:
+    """Files parked in ``failed`` (their reason files and temporaries excluded), by name; none if it is missing."""
+    if not failed.is_dir():
+        return []
+    return sorted(p for p in failed.iterdir() if p.is_file() and not p.name.endswith(REASON_SUFFIX)
+                  and not is_temporary(p))
+
+
 def read_reason(path: Path) -> dict[str, str]:
     """The ``key: value`` head of a reason file as a dict; the free text after the blank line as ``problems``."""
     head, _, tail = Path(path).read_text(encoding="utf-8").partition("\n\n")
@@ -222,8 +230,7 @@ class DropFolder:
 
     def parked(self) -> list[Path]:
         """Files waiting in ``failed/`` (their reason files excluded)."""
-        return sorted(p for p in self.failed.iterdir() if p.is_file() and not p.name.endswith(REASON_SUFFIX)
-                      and not is_temporary(p))
+        return parked_files(self.failed)
 
     def replay(self, name: str) -> Path:
         """Put a parked file back into the inbox (once its cause is fixed); its reason file goes."""
