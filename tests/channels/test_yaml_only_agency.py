@@ -2,7 +2,7 @@
 
 The agency is configuration (``kind: other``, ``connector: records``) plus the
 mapping spec in ``data/housing-tenancies.yaml``; no Python is written for it.
-A referral goes into a real hub on ``memory://``, the hub fans an enquiry out to
+A referral goes into a real hub (``memory://`` and RabbitMQ), the hub fans an enquiry out to
 the housing agency, the declared channel (export -> spec -> match index ->
 shared matcher -> answer builder) answers, and the linked view shows the
 housing record matched and its concern in the chronology.
@@ -58,9 +58,9 @@ def housing_config(tmp_path: Path, **options: Any) -> Path:
     return path
 
 
-def settings_for(config: Path, tmp_path: Path) -> MashlinkSettings:
+def settings_for(config: Path, tmp_path: Path, broker_url: str = "memory://") -> MashlinkSettings:
     state = tmp_path / "state"
-    settings = load_settings(config, broker_url="memory://", broker_namespace=f"ch{uuid.uuid4().hex[:8]}",
+    settings = load_settings(config, broker_url=broker_url, broker_namespace=f"ch{uuid.uuid4().hex[:8]}",
                              state_dir=str(state), database_url=f"sqlite:///{state / 'hub.sqlite'}")
     settings.ensure_state_dir()
     return settings
@@ -96,9 +96,11 @@ def enquiry(*subjects: Person) -> Enquiry:
                    requester="Synthshire MASH")
 
 
-@pytest.fixture
-def hub_and_channel(tmp_path: Path) -> Iterator[tuple[HubService, MashlinkSettings]]:
-    settings = settings_for(housing_config(tmp_path, reload_interval_s=3600), tmp_path)
+@pytest.fixture(params=["memory", "rabbitmq"])
+def hub_and_channel(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[HubService, MashlinkSettings]]:
+    """A real hub and the housing channel's runner, on memory:// and on RabbitMQ (the same code on both)."""
+    url = "memory://" if request.param == "memory" else request.getfixturevalue("amqp_url")
+    settings = settings_for(housing_config(tmp_path, reload_interval_s=3600), tmp_path, url)
     topology = Topology(settings.broker_namespace)
     service = HubService.open(settings, topology=topology)
     runtime = HubRuntime(service, hub_broker_factory(settings, topology), tick_interval_s=0.2)
@@ -114,9 +116,14 @@ def hub_and_channel(tmp_path: Path) -> Iterator[tuple[HubService, MashlinkSettin
         built.stop_services()
         runtime.stop()
         service.close()
+        cleaner = hub_broker_factory(settings, topology)()
+        try:
+            cleaner.delete_topology([AGENCY])
+        finally:
+            cleaner.close()
 
 
-def test_referral_answered_by_a_yaml_only_housing_agency_on_memory(
+def test_referral_answered_by_a_yaml_only_housing_agency(
         hub_and_channel: tuple[HubService, MashlinkSettings]) -> None:
     service, _settings = hub_and_channel
     template = demo_referrals(generate_population(7), datetime.now(UTC))[2]
