@@ -125,14 +125,3 @@ class CtfIngest:
                       + "\n".join(problems) + "\n")
         outcome.moved_to = str(self.folder.done(path, report=report))
         return outcome
-
-
-def __getattr__(name: str) -> object:
-    """``DropFolder``, this class's name before the folder plumbing was shared, for one importer not yet moved.
-
-    ``tests/matching/test_connectors_shared_matcher.py`` still imports it (that file was being edited by
-    another change); delete this once it imports :class:`CtfIngest`.
-    """
-    if name == "DropFolder":
-        return CtfIngest
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

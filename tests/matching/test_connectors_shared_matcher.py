@@ -19,7 +19,7 @@ import pytest
 
 from mashlink.connectors.education.connector import EducationConnector
 from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.education.ingest import DropFolder
+from mashlink.connectors.education.ingest import CtfIngest
 from mashlink.connectors.health.fhir_client import FhirClient, FhirClientSettings, RetryPolicy
 from mashlink.connectors.health.fhir_connector import FhirSearchConnector
 from mashlink.connectors.health.fhir_simulator import FhirStore, ThreadedFhirSimulator, seed_patient
@@ -348,7 +348,7 @@ def _ingest_work(tmp_path: Path, name: str, n: int) -> int:
     index = PupilIndex(tmp_path / name / "index.sqlite3", on_connect=on_connect)
     # The match index keeps one connection of its own; its work counts too.
     index.matcher._db.set_progress_handler(count, 1000)  # noqa: SLF001 (counting work, not timing it)
-    drop = DropFolder(tmp_path / name / "drop")
+    drop = CtfIngest(tmp_path / name / "drop")
     (drop.incoming / "pupils.xml").write_text(_ctf(n, 0), encoding="utf-8")
     report = drop.ingest(index, load_spec(mappings_dir() / "ctf.yaml"))
     assert report.accepted == n and index.count() == n and len(index.matcher) == n
