@@ -28,7 +28,7 @@ from typing import Literal, Protocol
 import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from .hl7_extract import PatientFacts, extract_patient
+from .hl7_extract import EventFacts, extract_event
 from .hl7_fast import FastMessage, Hl7ParseError, parse_ts
 from .hl7_receiver import Hl7Receiver
 from .hl7_mapping import ED_CATEGORY, Hl7Translator, LiveOptions
@@ -128,7 +128,7 @@ def age_on(birth: date, when: date) -> int:
     return when.year - birth.year - ((when.month, when.day) < (birth.month, birth.day))
 
 
-def _occurred_at(facts: PatientFacts, fallback: datetime) -> datetime:
+def _occurred_at(facts: EventFacts, fallback: datetime) -> datetime:
     for value, name in (
         (facts.visit.admit_time if facts.visit else "", "PV1-44"),
         (facts.event_time, "EVN-2"),
@@ -189,7 +189,7 @@ class AdtFeed:
         if kind is None:
             raise Hl7ParseError(f"ADT trigger event {trigger or '(empty)'} is not supported", code=201,
                                 segment="MSH", field=9, reject=True)
-        facts = extract_patient(msg)
+        facts = extract_event(msg)
         if kind is AdtEventKind.MERGE and not facts.merged_identifiers:
             raise Hl7ParseError("A40 merge needs MRG-1 (prior patient identifier list)", code=101,
                                 segment="MRG", sequence=1, field=1)
@@ -228,7 +228,7 @@ class AdtFeed:
         log.info("adt.event", kind=kind.value, control_id=event.control_id, emergency=emergency)
         return event
 
-    def _maybe_alert(self, event: AdtEvent, facts: PatientFacts) -> None:
+    def _maybe_alert(self, event: AdtEvent, facts: EventFacts) -> None:
         person = event.record.person
         trusted = [i for i in person.identifiers if i.trusted]
         if not trusted:

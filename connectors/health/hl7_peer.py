@@ -15,10 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .hl7_ack import AckCode, AckError, ack_for, build_ack
-from .hl7_extract import extract_patient
+from .hl7_extract import extract_event
 from .hl7_fast import FastMessage, Hl7ParseError, peek_header
+from ...mapping.paths.hl7 import compile_hl7_path
 from .referral import build_rri_i12
 from .synthetic import SyntheticPatient, patient_person
+
+#: The NHS number of a REF^I12's patient, as the HL7 v2 spec reads it.
+_NHS_NUMBER = compile_hl7_path("PID-3[CX.4=NHS].1")
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,10 @@ class SyntheticTrustPeer:
             return ack_for(msg, AckCode.REJECT, AckError(200, "this peer only answers REF^I12 and MDM^T02", "MSH", 1, 9))
         self.received.append(msg.control_id)
         try:
-            facts = extract_patient(msg)
+            extract_event(msg)  # a REF^I12 without PID is refused as the live feed refuses it
         except Hl7ParseError as exc:
             return ack_for(msg, AckCode.ERROR, AckError(exc.code, str(exc), exc.segment, exc.sequence, exc.field))
-        patient = self.by_nhs.get(facts.nhs_number)
+        patient = self.by_nhs.get(_NHS_NUMBER.first(msg.to_path_message(("PID",))) or "")
         if patient is None:
             return build_rri_i12(msg, status="A", patient=None, note="Not known to this trust")
         if patient.nhs_number in self.declined:

@@ -27,7 +27,7 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
 from .hl7_ack import new_control_id
-from .hl7_extract import extract_patient
+from .hl7_extract import extract_event
 from .hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
 from .hl7_mapping import LiveOptions, to_agency_record
 from ..indexed_search import claimed_confidence, method_of
@@ -268,7 +268,7 @@ def parse_rri_i12(
         return EnquiryResponse(status=ResponseStatus.DECLINED, declined_reason=reason, **base)  # type: ignore[arg-type]
     if not msg.has("PID"):
         return EnquiryResponse(status=ResponseStatus.NOT_KNOWN, note=note, **base)  # type: ignore[arg-type]
-    facts = extract_patient(msg)
+    facts = extract_event(msg)
     record = to_agency_record(msg, LiveOptions(agency_id=agency_id, system=system))
     person = record.person
     source = SourceRef(agency_kind=AgencyKind.HEALTH, agency_id=agency_id, system=facts.sending_application or system,

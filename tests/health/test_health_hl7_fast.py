@@ -1,4 +1,4 @@
-"""The fast HL7 v2 parser: same values as hl7apy, escapes, separators, canonical record."""
+"""The one HL7 v2 parser and the live record (YAML spec): same values as hl7apy, escapes, separators."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from hl7apy.parser import parse_message
 
-from mashlink.connectors.health.hl7_extract import extract_patient
+from mashlink.connectors.health.hl7_extract import extract_event
 from mashlink.connectors.health.hl7_fast import (
     Encoding,
     FastMessage,
@@ -62,12 +62,14 @@ def _apy(segments: dict, name: str, field: int, rep: int = 0, comp: int | None =
 
 
 @pytest.mark.parametrize("text", _messages(), ids=lambda t: t.split("|")[9])
-def test_fast_extraction_equals_hl7apy(text: str) -> None:
+def test_live_record_and_event_facts_equal_hl7apy(text: str) -> None:
+    """What the live path sends (the YAML spec over the one parser) holds the values hl7apy reads."""
     apy = parse_message(text, find_groups=False)
     segs: dict[str, list] = {}
     for seg in apy.children:
         segs.setdefault(seg.name, []).append(seg)
-    facts = extract_patient(FastMessage.parse(text))
+    facts = extract_event(FastMessage.parse(text))
+    record = to_agency_record(text)
 
     assert facts.control_id == _apy(segs, "MSH", 10)
     assert facts.message_type == _apy(segs, "MSH", 9, comp=1)
@@ -76,27 +78,29 @@ def test_fast_extraction_equals_hl7apy(text: str) -> None:
     apy_ids = [(_apy(segs, "PID", 3, r, 1), _apy(segs, "PID", 3, r, 4), _apy(segs, "PID", 3, r, 5))
                for r in range(len(segs["PID"][0].pid_3))]
     assert ids == apy_ids
+    person = record.person
     nhs = [v for v, a, t in apy_ids if a == "NHS" and t == "NH"]
-    assert facts.nhs_number == nhs[0]
-    assert facts.names[0].family == _apy(segs, "PID", 5, comp=1)
-    assert facts.names[0].given[0] == _apy(segs, "PID", 5, comp=2)
-    assert facts.birth_date == _apy(segs, "PID", 7)
-    assert facts.sex == _apy(segs, "PID", 8)
-    addr = facts.addresses[0]
+    assert person.identifier(IdentifierSystem.NHS_NUMBER).value == nhs[0]  # type: ignore[union-attr]
+    mrn = [(v, a) for v, a, t in apy_ids if t == "MR"]
+    got = person.identifier(IdentifierSystem.HOSPITAL_MRN)
+    assert got is not None and (got.value, got.scope) == mrn[0]
+    assert person.names[0].family == _apy(segs, "PID", 5, comp=1)
+    assert person.names[0].given[0] == _apy(segs, "PID", 5, comp=2)
+    assert person.birth_date is not None and f"{person.birth_date.value:%Y%m%d}" == _apy(segs, "PID", 7)
+    assert person.sex is (Sex.FEMALE if _apy(segs, "PID", 8) == "F" else Sex.MALE)
+    addr = person.addresses[0]
     assert addr.lines[0] == _apy(segs, "PID", 11, comp=1)
     assert (addr.lines[1] if len(addr.lines) > 1 else "") == _apy(segs, "PID", 11, comp=2)
     assert addr.town == _apy(segs, "PID", 11, comp=3)
     assert addr.postcode == _apy(segs, "PID", 11, comp=5)
-    assert facts.verification_code == _apy(segs, "PID", 32)
-    assert facts.gp_practice_name == _apy(segs, "PD1", 3, comp=1)
-    assert facts.gp_practice_code == _apy(segs, "PD1", 3, comp=3)
+    assert person.identifier(IdentifierSystem.NHS_NUMBER).verification.value == _apy(segs, "PID", 32)[-2:]  # type: ignore[union-attr]
     if "NK1" in segs:
-        nk = facts.next_of_kin[0]
-        assert nk.name is not None and nk.name.family == _apy(segs, "NK1", 2, comp=1)
-        assert nk.relationship == _apy(segs, "NK1", 3, comp=1)
-        assert nk.address is not None and nk.address.postcode == _apy(segs, "NK1", 4, comp=5)
+        [nk] = record.related_people
+        assert nk.names[0].family == _apy(segs, "NK1", 2, comp=1)
+        assert record.relationships[0].type is RelationshipType.MOTHER and _apy(segs, "NK1", 3, comp=1) == "MTH"
+        assert nk.addresses[0].postcode == _apy(segs, "NK1", 4, comp=5)
     else:
-        assert facts.next_of_kin == []
+        assert record.related_people == []
     if "PV1" in segs:
         assert facts.visit is not None
         assert facts.visit.patient_class == _apy(segs, "PV1", 2)
@@ -104,6 +108,9 @@ def test_fast_extraction_equals_hl7apy(text: str) -> None:
         assert facts.visit.facility == _apy(segs, "PV1", 3, comp=4)
         assert facts.visit.visit_number == _apy(segs, "PV1", 19, comp=1)
         assert facts.visit.admit_time == _apy(segs, "PV1", 44)
+        [finding] = record.findings
+        assert finding.finding_id == "visit-" + _apy(segs, "PV1", 19, comp=1)
+        assert finding.attributes["facility"] == _apy(segs, "PV1", 3, comp=4)
     if "MRG" in segs:
         assert [c.value for c in facts.merged_identifiers] == [_apy(segs, "MRG", 1, comp=1)]
 
@@ -178,7 +185,7 @@ def test_unreadable_headers_raise_with_location() -> None:
         FastMessage.parse("MSH|^~\\&&|A")
     assert err.value.location == "MSH-2"
     with pytest.raises(Hl7ParseError):
-        extract_patient(FastMessage.parse("MSH|^~\\&|A|B|C|D|2024||ADT^A04|1|P|2.4\rEVN|A04"))
+        extract_event(FastMessage.parse("MSH|^~\\&|A|B|C|D|2024||ADT^A04|1|P|2.4\rEVN|A04"))
 
 
 def test_timestamps() -> None:
