@@ -84,6 +84,8 @@ class AdtListenOptions(_Options):
         default_factory=frozenset, description="PV1-3 point-of-care codes that mean an emergency department"
     )
     tls: ServerTls | None = Field(default=None, description="MLLP over TLS (certificate, key, optional client CA)")
+    spec: Path | None = Field(default=None, description="The HL7 v2 mapping spec the feed is translated with "
+                              "(default config/mappings/hl7v2-adt.yaml): a trust's copy with its own codes")
 
     def mllp(self) -> MllpSettings:
         return MllpSettings(max_frame_bytes=self.max_frame_bytes, idle_timeout=self.idle_timeout_s,

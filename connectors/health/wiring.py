@@ -85,7 +85,8 @@ def _with_adt(ctx: ConnectorContext, options: _HealthOptions, connector: AgencyC
     feed = AdtFeed(
         agency_id=ctx.agency.id, watch_list=watch, publish_alert=alerts,
         options=LiveOptions(agency_id=ctx.agency.id,
-                            ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations}),
+                            ed_locations=DEFAULT_ED_LOCATIONS | {c.upper() for c in listen.emergency_locations},
+                            spec=listen.spec),
     )
     tls = _tls_context(ctx, listen.tls, "adt_listen.tls") if listen.tls is not None else None
     services.append(AdtListener(feed, listen.host, listen.port, listen.mllp(), validate=listen.validate_messages,

@@ -163,3 +163,23 @@ def test_cli_reports_option_errors_with_the_key_path(tmp_path: Path) -> None:
     assert result.returncode == 2
     err = result.stderr.decode()
     assert "agencies[0].options.base_url" in err and "agencies[0].options.timeout_s" in err
+
+
+def test_adt_listen_spec_option_is_the_spec_the_feed_translates_with(tmp_path: Path) -> None:
+    """A trust's own HL7 v2 spec, named in configuration, is what the live ADT listener runs (issue 17)."""
+    from mashlink.connectors.health.hl7_fast import FastMessage
+    from mashlink.connectors.health.hl7_mapping import default_spec_path
+    from mashlink.connectors.health.synthetic import adt_message, synthetic_patients
+    from mashlink.schemas.codes import RelationshipType
+
+    spec = tmp_path / "trust-adt.yaml"
+    spec.write_text(default_spec_path().read_text().replace("    MTH: mother\n", "    MTH: guardian\n"))
+    text = EXAMPLE.read_text()
+    assert "        port: 2576\n" in text
+    config = tmp_path / "health.yaml"
+    config.write_text(text.replace("        port: 2576\n", f"        port: 2576\n        spec: {spec}\n", 1))
+    listener = _build(config, "synth-trust-fhir", tmp_path).service("adt-listener")
+    assert isinstance(listener, AdtListener) and listener.feed.options.spec == spec
+    patient = synthetic_patients(1, seed=5)[0]
+    event = listener.feed.handle(FastMessage.parse(adt_message(patient, "A04", control_id="OPT00001")))
+    assert [r.type for r in event.record.relationships] == [RelationshipType.GUARDIAN]
