@@ -20,7 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .linked_models import LinkedView, MatchConfirmation
-from .models import MatchDecisionRow
+from .models import MatchDecisionRow, ReferralRow
+from ..matching.labels import ReviewLabel
+from ..schemas.referral import Referral
 
 CONFIRMED_ACTION = "match.confirmed"
 REJECTED_ACTION = "match.rejected"
@@ -152,5 +154,38 @@ def link_problems(view: LinkedView, request: MatchDecisionBody) -> list[str]:
     return []
 
 
+def review_labels(session: Session, agency_id: str) -> list[ReviewLabel]:
+    """Every decision now in force on one agency's records, as labels for that agency's match index.
+
+    Why: a confirmed candidate is a true match the agency's weights can learn
+    from, a rejected one a non-match (``matching.labels``). Each label carries the
+    subject as the referral gave them (and their mother from the referral, for an
+    unborn subject) and the agency's record id; only that agency's decisions go
+    into its file, and superseded decisions are left out (a change of mind counts
+    once, as it stands). A decision whose subject is no longer in the referral
+    body is skipped.
+    """
+    rows = session.execute(
+        select(MatchDecisionRow, ReferralRow.body)
+        .join(ReferralRow, ReferralRow.referral_id == MatchDecisionRow.referral_id)
+        .where(MatchDecisionRow.agency_id == agency_id, MatchDecisionRow.superseded_by.is_(None))
+        .order_by(MatchDecisionRow.id)
+    ).all()
+    labels: list[ReviewLabel] = []
+    referrals: dict[str, Referral] = {}
+    for decision, body in rows:
+        referral = referrals.get(decision.referral_id)
+        if referral is None:
+            referral = referrals[decision.referral_id] = Referral.model_validate(body)
+        people = {p.person_id: p for p in [*referral.subjects, *referral.household]}
+        subject = people.get(decision.subject_person_id)
+        if subject is None:
+            continue
+        mother = people.get(subject.mother_person_id or "") if subject.unborn else None
+        labels.append(ReviewLabel(subject=subject, mother=mother, agency_id=decision.agency_id,
+                                  record_id=decision.record_id, confirmed=decision.confirmed))
+    return labels
+
+
 __all__ = ["CONFIRMED_ACTION", "MatchDecisionBody", "MatchDecisionRecord", "MatchDecisionRequest",
-           "REJECTED_ACTION", "current_row", "link_problems", "stored_decisions"]
+           "REJECTED_ACTION", "current_row", "link_problems", "review_labels", "stored_decisions"]

@@ -77,7 +77,8 @@ from .comparisons import (
 )
 from .decide import ScoredCandidate, SearchOutcome, considered, decide
 from .feature_store import FEATURES_LAYOUT, decode_features, encode_features
-from .model import MatchModel, estimate_u, train_em
+from .labels import LabelReport, ReviewLabel, label_vectors
+from .model import MatchModel, estimate_u, train_em, train_from_labels
 from .policy import MatchPolicy
 from .rules import MatchDecision
 from .scorer import Scorer, ScoredPair
@@ -946,6 +947,28 @@ class MatchIndex:
             self._model, self._tf, self._scorer = model, tf, None
             log.info("match_index_trained", path=str(self.path), **report)
             return model
+
+    def train_from_labels(self, labels: Iterable[ReviewLabel]) -> LabelReport:
+        """Move this index's weights with people's review decisions (see ``matching.labels``).
+
+        Starts from the stored model (so run it after ``train()``, which starts afresh) and keeps
+        the prior; the counts are added to the training report under ``labels``.
+        """
+        vectors, report = label_vectors(labels, self.get)
+        if not vectors:
+            raise ValueError("no label names a record in this index: " + "; ".join(report.unknown_records[:5]))
+        with self._lock:
+            model = train_from_labels(vectors, self.model)
+            training = json.loads(self._meta("training") or "{}")
+            previous = training.get("labels", {"confirmed": 0, "rejected": 0})
+            training["labels"] = {"confirmed": previous["confirmed"] + report.confirmed,
+                                  "rejected": previous["rejected"] + report.rejected}
+            self._set_meta("model", model.model_dump_json())
+            self._set_meta("training", json.dumps(training))
+            self._model, self._scorer = model, None
+            log.info("match_index_labels_applied", path=str(self.path), confirmed=report.confirmed,
+                     rejected=report.rejected, unknown=len(report.unknown_records))
+        return report
 
     def training_report(self) -> dict[str, Any] | None:
         """What the last ``train()`` used and whether EM's ``m`` was kept."""

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ...config.matching import MatchPolicy
     from ...matching.decide import SearchOutcome
     from ...matching.index import IndexEntry, PreparedRow
+    from ...matching.labels import ReviewLabel
     from ...schemas.person import Person
 
 match_app = typer.Typer(help="Build and search match indexes; confirm or reject an agency record's link to a "
@@ -441,6 +442,88 @@ def search(
              as_json)
     if bad:
         raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------- review decisions as labels
+
+
+@match_app.command("labels")
+def labels_export(
+    agency: str = typer.Option(..., "--agency", help="The agency id whose decided records to export."),
+    out: Path = typer.Option(..., "--out", help="JSON-lines file to write (one ReviewLabel per line)."),
+    config: Path = _CONFIG,
+) -> None:
+    """Export people's confirm / reject decisions on one agency's records as labels for its match index.
+
+    Each line names the agency's record id and carries the subject as referred: give the
+    file to the agency's index (`mashlink match train --db INDEX --labels FILE`).
+    """
+    from ...hub.match_review import review_labels
+    from ..wiring import open_hub, settings_or_exit
+
+    service = open_hub(settings_or_exit(config))
+    try:
+        with service.store.read() as session:
+            labels = review_labels(session, agency)
+    finally:
+        service.close()
+    with out.open("w", encoding="utf-8") as handle:
+        for label in labels:
+            handle.write(label.model_dump_json(exclude_defaults=True) + "\n")
+    confirmed = sum(1 for label in labels if label.confirmed)
+    typer.echo(f"{out}: {len(labels)} label(s) for agency {agency} ({confirmed} confirmed, "
+               f"{len(labels) - confirmed} rejected)")
+
+
+def _read_labels(path: Path) -> "list[ReviewLabel]":
+    """Every line a ReviewLabel, else exit 2 naming the line and the field."""
+    from pydantic import ValidationError
+
+    from ...matching.labels import ReviewLabel
+
+    labels: list[ReviewLabel] = []
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                labels.append(ReviewLabel.model_validate_json(line))
+            except ValidationError as exc:
+                _err(f"{path}:{number}: not a review label: {_validation_text(exc)}")
+                raise typer.Exit(2) from None
+    return labels
+
+
+@match_app.command("train")
+def train_labels(
+    db: Path = typer.Option(..., "--db", help="The agency's match index."),
+    labels_file: Path = typer.Option(..., "--labels", help="Labels from `mashlink match labels`."),
+    as_json: bool = typer.Option(False, "--json", help="Summary as one JSON object on stderr."),
+) -> None:
+    """Move the index's weights with review decisions (after `index build`, which trains afresh)."""
+    from ...matching.index import MatchIndex, NotAnIndex
+
+    if not labels_file.exists():
+        _err(f"no such labels file: {labels_file}")
+        raise typer.Exit(2)
+    labels = _read_labels(labels_file)
+    try:
+        index = MatchIndex.open(db)
+    except (NotAnIndex, OSError) as exc:
+        _err(f"cannot open the index: {exc}")
+        raise typer.Exit(2) from None
+    with index:
+        try:
+            report = index.train_from_labels(labels)
+        except ValueError as exc:
+            _err(str(exc))
+            raise typer.Exit(1) from None
+    for line in report.unknown_records:
+        _err(f"warning: {line}")
+    _summary({"db": str(db), "confirmed": report.confirmed, "rejected": report.rejected,
+              "unknown_records": len(report.unknown_records)},
+             f"{db}: weights moved by {report.confirmed} confirmed and {report.rejected} rejected decision(s); "
+             f"{len(report.unknown_records)} label(s) name no record in the index", as_json)
 
 
 def register(app: typer.Typer) -> None:
