@@ -225,14 +225,28 @@ class Hl7Segment:
     fields: list[Field]
 
 
+_NO_SEGMENTS: list["Hl7Segment"] = []
+
+
 @dataclass
 class Hl7Message:
     """A message pre-split for the path language: segments of fields of repetitions of components."""
 
     segments: list[Hl7Segment] = dc_field(default_factory=list)
+    _index: dict[str, list[Hl7Segment]] | None = dc_field(default=None, init=False, repr=False, compare=False)
+    _indexed: tuple[int, int] = dc_field(default=(0, -1), init=False, repr=False, compare=False)
 
     def by_name(self, name: str) -> list[Hl7Segment]:
-        return [s for s in self.segments if s.name == name]
+        """The segments called ``name``, in order (read-only: a spec evaluates a dozen paths per message,
+        so the name index is built once, and again only when ``segments`` is replaced or grows)."""
+        segments = self.segments
+        key = (id(segments), len(segments))
+        if self._index is None or self._indexed != key:
+            index: dict[str, list[Hl7Segment]] = {}
+            for seg in segments:
+                index.setdefault(seg.name, []).append(seg)
+            self._index, self._indexed = index, key
+        return self._index.get(name, _NO_SEGMENTS)
 
 
 class FastMessage:
