@@ -29,17 +29,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..broker.codec import describe_validation_error
 from ..broker.errors import RejectReason
-from ..broker.messages import Delivery, HandlerResult
 from ..config.settings import REFERRER_NOTIFIER_ID
 from .loop import FAILED, RANK, LoopPolicy, record_escalation, schedule_acknowledgement
 from .models import EscalationRow, OutboxRow, OutcomeRow, ReceiptRow, ReferralRow
-from .responses import remember
+from .handlers import Inbound, Rejected
 from .unit import UnitOfWork
 from ..schemas.envelope import MessageType
 from ..schemas.receipt import DeliveryReceipt, ReceiptStatus
@@ -111,77 +108,62 @@ def _repeat_problem(stored: ReceiptRow, receipt: DeliveryReceipt) -> str | None:
             "a receipt id stands for one (event, recipient, status) and is not reused")
 
 
-def handle_receipt(uow: UnitOfWork, delivery: Delivery, *, agencies: Collection[str],
-                   policy: LoopPolicy) -> HandlerResult:
-    env = delivery.envelope
+def handle_receipt(uow: UnitOfWork, message: Inbound[DeliveryReceipt], *, agencies: Collection[str],
+                   policy: LoopPolicy) -> None:
+    """Store and apply one receipt, or raise ``Rejected`` (the dispatcher audits and parks it)."""
+    env, receipt = message.envelope, message.body
 
-    def reject(reason: RejectReason, detail: str) -> HandlerResult:
-        uow.audit("message.rejected", actor="hub", message_id=env.message_id,
-                  detail={"reason": reason.value, "message_type": MessageType.RECEIPT.value,
-                          "sender": env.sender}, reason=detail)
-        return HandlerResult.reject(reason, detail)
-
-    try:
-        receipt = delivery.body if isinstance(delivery.body, DeliveryReceipt) \
-            else DeliveryReceipt.model_validate(env.body)
-    except ValidationError as exc:
-        return reject(RejectReason.INVALID_BODY, "DeliveryReceipt: " + describe_validation_error(exc, "body."))
     problem = sender_problem(env.sender, receipt.agency_id, agencies)
     if problem:
-        return reject(RejectReason.INVALID_BODY, problem)
+        raise Rejected(RejectReason.INVALID_BODY, problem)
     session = uow.session
     stored = session.get(ReceiptRow, receipt.receipt_id)
     if stored is not None:
         clash = _repeat_problem(stored, receipt)
         if clash:
-            return reject(RejectReason.INVALID_BODY, clash)
-        with uow.savepoint():
-            remember(uow, env)  # the same receipt again: one effect
-        return HandlerResult.ack()
+            raise Rejected(RejectReason.INVALID_BODY, clash)
+        return  # the same receipt again: one effect
     if session.get(ReferralRow, receipt.referral_id) is None:
-        return reject(RejectReason.INVALID_BODY, f"body.referral_id {receipt.referral_id!r}: no such referral")
+        raise Rejected(RejectReason.INVALID_BODY, f"body.referral_id {receipt.referral_id!r}: no such referral")
     outcome: OutcomeRow | None
     if receipt.outcome_id is not None:
         outcome = session.get(OutcomeRow, receipt.outcome_id, with_for_update=True)
         if outcome is None:
-            return reject(RejectReason.INVALID_BODY, f"body.outcome_id {receipt.outcome_id!r}: no such outcome")
+            raise Rejected(RejectReason.INVALID_BODY, f"body.outcome_id {receipt.outcome_id!r}: no such outcome")
     else:
         outcome = session.execute(
             select(OutcomeRow).where(OutcomeRow.message_id == receipt.event_message_id).with_for_update()
         ).scalar_one_or_none()
     if outcome is not None:
         if outcome.referral_id != receipt.referral_id:
-            return reject(RejectReason.INVALID_BODY,
-                          f"body.referral_id {receipt.referral_id!r} is not the outcome's referral")
+            raise Rejected(RejectReason.INVALID_BODY,
+                           f"body.referral_id {receipt.referral_id!r} is not the outcome's referral")
         if outcome.recipient != receipt.agency_id:
-            return reject(RejectReason.INVALID_BODY,
-                          f"body.agency_id {receipt.agency_id!r}: the outcome was sent to another recipient")
+            raise Rejected(RejectReason.INVALID_BODY,
+                           f"body.agency_id {receipt.agency_id!r}: the outcome was sent to another recipient")
         if outcome.message_id != receipt.event_message_id:
-            return reject(RejectReason.INVALID_BODY,
-                          f"body.event_message_id {receipt.event_message_id!r} is not the message that carried "
-                          f"outcome {outcome.outcome_id!r}")
+            raise Rejected(RejectReason.INVALID_BODY,
+                           f"body.event_message_id {receipt.event_message_id!r} is not the message that carried "
+                           f"outcome {outcome.outcome_id!r}")
     else:
         problem = sent_event_problem(session, receipt)
         if problem:
-            return reject(RejectReason.INVALID_BODY, problem)
-    with uow.savepoint():
-        session.add(ReceiptRow(
-            receipt_id=receipt.receipt_id, message_id=env.message_id, event_message_id=receipt.event_message_id,
-            event_type=receipt.event_type, referral_id=receipt.referral_id,
-            outcome_id=outcome.outcome_id if outcome is not None else None, agency_id=receipt.agency_id,
-            status=receipt.status.value, channel=receipt.channel, detail=receipt.detail, at=receipt.at,
-            received_at=uow.now))
-        uow.audit("receipt.recorded", actor=env.sender, referral_id=receipt.referral_id,
-                  message_id=env.message_id, detail={
-                      "receipt_id": receipt.receipt_id, "status": receipt.status.value,
-                      "agency_id": receipt.agency_id, "channel": receipt.channel,
-                      "event_type": receipt.event_type, "event_message_id": receipt.event_message_id,
-                      "outcome_id": outcome.outcome_id if outcome is not None else None},
-                  reason=receipt.detail or None)
-        if outcome is not None:
-            apply_to_outcome(uow, outcome, receipt, policy)
-        remember(uow, env)
-    return HandlerResult.ack()
+            raise Rejected(RejectReason.INVALID_BODY, problem)
+    session.add(ReceiptRow(
+        receipt_id=receipt.receipt_id, message_id=env.message_id, event_message_id=receipt.event_message_id,
+        event_type=receipt.event_type, referral_id=receipt.referral_id,
+        outcome_id=outcome.outcome_id if outcome is not None else None, agency_id=receipt.agency_id,
+        status=receipt.status.value, channel=receipt.channel, detail=receipt.detail, at=receipt.at,
+        received_at=uow.now))
+    uow.audit("receipt.recorded", actor=env.sender, referral_id=receipt.referral_id,
+              message_id=env.message_id, detail={
+                  "receipt_id": receipt.receipt_id, "status": receipt.status.value,
+                  "agency_id": receipt.agency_id, "channel": receipt.channel,
+                  "event_type": receipt.event_type, "event_message_id": receipt.event_message_id,
+                  "outcome_id": outcome.outcome_id if outcome is not None else None},
+              reason=receipt.detail or None)
+    if outcome is not None:
+        apply_to_outcome(uow, outcome, receipt, policy)
 
 
 def apply_to_outcome(uow: UnitOfWork, outcome: OutcomeRow, receipt: DeliveryReceipt, policy: LoopPolicy) -> None:

@@ -1,19 +1,18 @@
-"""Agency responses arriving on the hub's responses queue: a ``BatchHandler``.
+"""Agency responses arriving on the hub's responses queue: a batch route of ``handlers.RESPONSES``.
 
-A whole batch is processed in ONE transaction and only then are the verdicts
-returned (the broker acks after), which is what makes hundreds of round
-trips a second possible. A message that cannot be processed (malformed
-body, unknown enquiry, wrong sender) is found out by checks made before it
-writes anything, so it is REJECTed to the dead-letter queue with its reason
-(and an audit event) while the rest of the batch is committed; no
-per-message savepoint (and the flush it forces) is needed. An unexpected
-error rolls back the whole batch and the consumer retries its messages one
-by one.
+A whole batch is processed in ONE transaction (the dispatcher's, see
+``hub.handlers``) and only then are the verdicts returned (the broker acks
+after), which is what makes hundreds of round trips a second possible. A
+message that cannot be processed (body and envelope disagree, unknown
+enquiry, wrong sender) is found out by checks made before it writes
+anything, so it is rejected (audited and parked by the dispatcher) while the
+rest of the batch is committed; no per-message savepoint (and the flush it
+forces) is needed. An unexpected error rolls back the whole batch and the
+consumer retries its messages one by one.
 
-Idempotency: the message id goes into the inbox in the same transaction as
-the effect, so a redelivered (or duplicated) message is acknowledged with no
-second effect. Rejections are audited but not put in the inbox, so an
-operator can replay a parked message once the cause is fixed.
+Idempotency and decoding are the dispatcher's: a message id already in the
+inbox never reaches :func:`on_responses`, and the inbox row of each accepted
+response is written with the batch.
 """
 
 from __future__ import annotations
@@ -22,81 +21,45 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 
-from ..broker.codec import describe_validation_error
-from ..config.settings import HUB_SENDER_ID
 from ..broker.errors import RejectReason
-from ..broker.messages import Delivery, HandlerResult
+from .handlers import HUB_ACTOR, RESPONSES, Inbound, Rejected
 from .lifecycle import closure_reason, schedule_escalation
 from .models import (
     EnquiryRow,
     EnquiryStatus,
-    InboxRow,
     ReferralRow,
     ReferralStatus,
     ResponseRow,
 )
-from .unit import HubStore, UnitOfWork
+from .unit import UnitOfWork
 from ..schemas.enquiry import EnquiryResponse
-from ..schemas.envelope import Envelope, MessageType
-
-HUB_ACTOR = HUB_SENDER_ID  # the hub acts in the audit log under the id it signs with
+from ..schemas.envelope import MessageType
 
 
-@dataclass
-class _Reject(Exception):
-    reason: RejectReason
-    detail: str
-
-
-def already_processed(uow: UnitOfWork, message_id: str) -> bool:
-    return uow.session.get(InboxRow, message_id) is not None
-
-
-def remember(uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.session.add(InboxRow(message_id=envelope.message_id, message_type=str(envelope.message_type),
-                             processed_at=uow.now))
-
-
-def _message_type(envelope: Envelope) -> str:
-    mt = envelope.message_type
-    return mt.value if isinstance(mt, MessageType) else str(mt)
-
-
-def _parse(delivery: Delivery) -> EnquiryResponse:
-    env = delivery.envelope
-    if _message_type(env) != MessageType.ENQUIRY_RESPONSE.value:
-        raise _Reject(RejectReason.UNKNOWN_MESSAGE_TYPE,
-                      f"message_type {_message_type(env)!r}: the responses queue takes enquiry_response only")
-    if isinstance(delivery.body, EnquiryResponse):
-        response = delivery.body
-    else:
-        try:
-            response = EnquiryResponse.model_validate(env.body)
-        except ValidationError as exc:
-            raise _Reject(RejectReason.INVALID_BODY,
-                          "EnquiryResponse: " + describe_validation_error(exc, "body.")) from None
+def _agrees(message: Inbound[EnquiryResponse]) -> Rejected | None:
+    """The body must say what the (signed) envelope says: the same enquiry, referral and agency."""
+    env, response = message.envelope, message.body
     if env.enquiry_id is not None and env.enquiry_id != response.enquiry_id:
-        raise _Reject(RejectReason.INVALID_BODY, "body.enquiry_id differs from envelope.enquiry_id")
+        return Rejected(RejectReason.INVALID_BODY, "body.enquiry_id differs from envelope.enquiry_id")
     if env.correlation_id != response.referral_id:
-        raise _Reject(RejectReason.INVALID_BODY, "body.referral_id differs from envelope.correlation_id")
+        return Rejected(RejectReason.INVALID_BODY, "body.referral_id differs from envelope.correlation_id")
     if env.sender != response.agency_id:
-        raise _Reject(RejectReason.INVALID_BODY, "body.agency_id differs from envelope.sender")
-    return response
+        return Rejected(RejectReason.INVALID_BODY, "body.agency_id differs from envelope.sender")
+    return None
 
 
 def _check(enquiry: _Enquiry | None, response: EnquiryResponse) -> _Enquiry:
     """Every reason to reject, checked before anything is written (so a rejection writes nothing)."""
     if enquiry is None:
-        raise _Reject(RejectReason.INVALID_BODY, "body.enquiry_id: no such enquiry at this hub")
+        raise Rejected(RejectReason.INVALID_BODY, "body.enquiry_id: no such enquiry at this hub")
     if enquiry.referral_id != response.referral_id:
-        raise _Reject(RejectReason.INVALID_BODY, "body.referral_id: the enquiry belongs to another referral")
+        raise Rejected(RejectReason.INVALID_BODY, "body.referral_id: the enquiry belongs to another referral")
     if enquiry.agency_id != response.agency_id:
-        raise _Reject(RejectReason.INVALID_BODY, "body.agency_id: the enquiry was sent to another agency")
+        raise Rejected(RejectReason.INVALID_BODY, "body.agency_id: the enquiry was sent to another agency")
     if enquiry.agency_kind != response.agency_kind.value:
-        raise _Reject(RejectReason.INVALID_BODY, "body.agency_kind differs from the enquiry's agency kind")
+        raise Rejected(RejectReason.INVALID_BODY, "body.agency_kind differs from the enquiry's agency kind")
     return enquiry
 
 
@@ -140,7 +103,7 @@ class _Enquiry:
 class _BatchState:
     """What one batch reads up front (three queries) and writes back at the end (one statement per table).
 
-    Reads: the inbox ids already processed, the status of the referrals and
+    Reads: the status of the referrals and
     the enquiries answered (both locked ``FOR UPDATE`` on PostgreSQL,
     referrals first, each in id order, so two hubs cannot deadlock and the
     closure check sees the other hub's committed answers). Only the columns the rules use are
@@ -148,24 +111,17 @@ class _BatchState:
     JSON bodies) was most of the cost of a batch, and nothing else in the
     transaction reads these rows through the ORM.
 
-    Writes: new response and inbox rows as one multi-row INSERT each, the
-    changed enquiries and closed referrals as one executemany UPDATE each.
-    Ids remembered during the batch are added to ``processed``, so a
-    message delivered twice in one batch still has one effect.
+    Writes: new response rows as one multi-row INSERT, the changed enquiries
+    and closed referrals as one executemany UPDATE each (the dispatcher adds
+    the inbox rows).
     """
 
-    def __init__(self, uow: UnitOfWork, message_ids: list[str], enquiry_ids: list[str]) -> None:
+    def __init__(self, uow: UnitOfWork, enquiry_ids: list[str]) -> None:
         session = uow.session
-        self.processed: set[str] = set()
         self.enquiries: dict[str, _Enquiry] = {}
         self.referral_status: dict[str, str] = {}
         self.responses: list[dict[str, Any]] = []
-        self.inbox: list[dict[str, Any]] = []
         self.closed: list[dict[str, Any]] = []
-        if message_ids:
-            self.processed.update(session.execute(
-                select(InboxRow.message_id).where(InboxRow.message_id.in_(sorted(set(message_ids))))
-            ).scalars())
         if enquiry_ids:
             table = EnquiryRow.__table__
             referrals = ReferralRow.__table__
@@ -191,12 +147,10 @@ class _BatchState:
             self.enquiries = {row.enquiry_id: _Enquiry(*row) for row in session.execute(query)}
 
     def write_rows(self, uow: UnitOfWork) -> None:
-        """New responses and inbox entries, and the changed enquiries, before the close check reads them."""
+        """New responses and the changed enquiries, before the close check reads them."""
         session = uow.session
         if self.responses:
             session.execute(insert(ResponseRow.__table__), self.responses)
-        if self.inbox:
-            session.execute(insert(InboxRow.__table__), self.inbox)
         changed = [e for e in self.enquiries.values() if e.changed]
         if changed:
             table = EnquiryRow.__table__
@@ -218,8 +172,8 @@ class _BatchState:
             )
 
 
-def _write(uow: UnitOfWork, state: _BatchState, envelope: Envelope, response: EnquiryResponse,
-           enquiry: _Enquiry) -> None:
+def _write(uow: UnitOfWork, state: _BatchState, message: Inbound[EnquiryResponse], enquiry: _Enquiry) -> None:
+    envelope, response = message.envelope, message.body
     state.responses.append({
         "response_id": response.response_id, "enquiry_id": response.enquiry_id,
         "referral_id": response.referral_id, "agency_id": response.agency_id, "status": response.status.value,
@@ -241,8 +195,6 @@ def _write(uow: UnitOfWork, state: _BatchState, envelope: Envelope, response: En
                 enquiry.status = EnquiryStatus.ANSWERED.value
                 enquiry.answered_at = uow.now
         schedule_escalation(enquiry)  # type: ignore[arg-type]  # the EnquiryRow attributes it uses
-    state.inbox.append({"message_id": envelope.message_id, "message_type": str(envelope.message_type),
-                        "processed_at": uow.now})
     uow.audit(
         "response.received", actor=response.agency_id, referral_id=response.referral_id,
         enquiry_id=response.enquiry_id, message_id=envelope.message_id,
@@ -256,51 +208,34 @@ def _write(uow: UnitOfWork, state: _BatchState, envelope: Envelope, response: En
     )
 
 
-def handle_response_batch(store: HubStore, deliveries: list[Delivery]) -> list[HandlerResult]:
-    """Process a batch in one transaction; one verdict per delivery, same order.
+@RESPONSES.handles_batch(MessageType.ENQUIRY_RESPONSE, EnquiryResponse)
+def on_responses(_hub: object, uow: UnitOfWork, messages: list[Inbound[EnquiryResponse]]) -> list[Rejected | None]:
+    """Apply a batch of responses in the dispatcher's transaction; one verdict per message, same order.
 
-    Messages are parsed first (no database work), the rows they need are
-    read in three queries, each message is checked and applied in order
-    without a per-message flush or savepoint (a message is rejected before it
-    writes anything), the new response and inbox rows go in as one insert
-    each, and referrals are closed at the end: only those whose enquiries
+    The rows they need are read in three queries, each message is checked and
+    applied in order without a per-message flush or savepoint (a message is
+    rejected before it writes anything), the new response rows go in as one
+    insert, and referrals are closed at the end: only those whose enquiries
     are no longer active, in the order first answered.
     """
-    results: list[HandlerResult | None] = [None] * len(deliveries)
-    with store.unit() as uow:
-        parsed: list[EnquiryResponse | _Reject] = []
-        for delivery in deliveries:
-            try:
-                parsed.append(_parse(delivery))
-            except _Reject as rejection:
-                parsed.append(rejection)
-        state = _BatchState(
-            uow, [d.envelope.message_id for d in deliveries],
-            [p.enquiry_id for p in parsed if isinstance(p, EnquiryResponse)],
-        )
-        touched: dict[str, None] = {}
-        for i, (delivery, item) in enumerate(zip(deliveries, parsed, strict=True)):
-            env = delivery.envelope
-            if env.message_id in state.processed:
-                results[i] = HandlerResult.ack()
-                continue
-            try:
-                if isinstance(item, _Reject):
-                    raise item
-                enquiry = _check(state.enquiries.get(item.enquiry_id), item)
-            except _Reject as rejection:
-                _audit_rejection(uow, env, rejection.reason, rejection.detail)
-                results[i] = HandlerResult.reject(rejection.reason, rejection.detail)
-                continue
-            _write(uow, state, env, item, enquiry)
-            state.processed.add(env.message_id)
-            touched[enquiry.referral_id] = None
-            results[i] = HandlerResult.ack()
-        state.write_rows(uow)
-        if touched:
-            _close_finished(uow, state, list(touched))
-            state.write_closed(uow)
-    return [r for r in results if r is not None]
+    verdicts: list[Rejected | None] = [_agrees(m) for m in messages]
+    state = _BatchState(uow, [m.body.enquiry_id for m, v in zip(messages, verdicts) if v is None])
+    touched: dict[str, None] = {}
+    for i, message in enumerate(messages):
+        if verdicts[i] is not None:
+            continue
+        try:
+            enquiry = _check(state.enquiries.get(message.body.enquiry_id), message.body)
+        except Rejected as rejection:
+            verdicts[i] = rejection
+            continue
+        _write(uow, state, message, enquiry)
+        touched[enquiry.referral_id] = None
+    state.write_rows(uow)
+    if touched:
+        _close_finished(uow, state, list(touched))
+        state.write_closed(uow)
+    return verdicts
 
 
 def _close_finished(uow: UnitOfWork, state: _BatchState, referral_ids: list[str]) -> None:
@@ -328,11 +263,3 @@ def _close_finished(uow: UnitOfWork, state: _BatchState, referral_ids: list[str]
                              "b_closed_at": uow.now, "b_closed_reason": reason})
         uow.audit("referral.closed", actor=HUB_ACTOR, referral_id=referral_id,
                   detail={"reason": reason, "enquiry_statuses": sorted(found)})
-
-
-def _audit_rejection(uow: UnitOfWork, env: Envelope, reason: RejectReason, detail: str) -> None:
-    uow.audit("message.rejected", actor=HUB_ACTOR, referral_id=None, enquiry_id=None,
-              message_id=env.message_id,
-              detail={"reason": reason.value, "message_type": _message_type(env), "sender": env.sender},
-              reason=detail[:1000])
-
