@@ -17,8 +17,10 @@ notifier (``hub.team_notify``), which reads the configured channels.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -113,6 +115,51 @@ class LoopTickCounts:
                 + self.acknowledgement_overdue)
 
 
+@dataclass(frozen=True)
+class _Escalating:
+    """Where a kind of row keeps its escalation state: the indexed next time, the due time, the raised stamps.
+
+    Decisions (on ``referrals``) and outcome acknowledgements (on
+    ``outcomes``) escalate by the same rule; this names their columns so one
+    query and one marking step serve both.
+    """
+
+    model: Any
+    next_at: str
+    due_at: str
+    at_risk_raised: str
+    overdue_raised: str
+    schedule: Callable[[Any], None]
+
+    def take_due(self, uow: UnitOfWork, batch_size: int) -> list[Any]:
+        """The rows whose next escalation has come, oldest first (skipping rows another hub holds)."""
+        column = getattr(self.model, self.next_at)
+        query = select(self.model).where(column.is_not(None), column <= uow.now).order_by(column).limit(batch_size)
+        if uow.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return list(uow.session.execute(query).scalars().all())
+
+    def mark_raised(self, row: Any, now: datetime) -> EscalationLevel:
+        """Stamp the level raised now and schedule the next; past the due time only overdue is raised."""
+        due = getattr(row, self.due_at)
+        assert due is not None
+        if due <= now:
+            setattr(row, self.overdue_raised, now)
+            setattr(row, self.at_risk_raised, getattr(row, self.at_risk_raised) or now)
+            level = EscalationLevel.OVERDUE
+        else:
+            setattr(row, self.at_risk_raised, now)
+            level = EscalationLevel.AT_RISK
+        self.schedule(row)
+        return level
+
+
+_DECISIONS = _Escalating(ReferralRow, "decision_next_escalation_at", "decision_due_at",
+                         "decision_at_risk_raised_at", "decision_overdue_raised_at", schedule_decision)
+_ACKNOWLEDGEMENTS = _Escalating(OutcomeRow, "next_escalation_at", "ack_due_at", "at_risk_raised_at",
+                                "overdue_raised_at", schedule_acknowledgement)
+
+
 def raise_loop_escalations(uow: UnitOfWork, batch_size: int, counts: LoopTickCounts) -> int:
     """One batch of due decision and acknowledgement escalations; returns how many rows were taken.
 
@@ -120,57 +167,35 @@ def raise_loop_escalations(uow: UnitOfWork, batch_size: int, counts: LoopTickCou
     overdue escalation (an at-risk warning for a deadline that has passed
     helps nobody).
     """
-    session = uow.session
-    postgres = session.get_bind().dialect.name == "postgresql"
-    query = (select(ReferralRow).where(ReferralRow.decision_next_escalation_at.is_not(None),
-                                       ReferralRow.decision_next_escalation_at <= uow.now)
-             .order_by(ReferralRow.decision_next_escalation_at).limit(batch_size))
-    if postgres:
-        query = query.with_for_update(skip_locked=True)
-    referrals = session.execute(query).scalars().all()
+    referrals = _DECISIONS.take_due(uow, batch_size)
     for ref in referrals:
-        assert ref.decision_due_at is not None
-        overdue = ref.decision_due_at <= uow.now
-        level = EscalationLevel.OVERDUE if overdue else EscalationLevel.AT_RISK
+        level = _DECISIONS.mark_raised(ref, uow.now)
+        overdue = level is EscalationLevel.OVERDUE
         record_escalation(uow, kind="decision", level=level.value, referral_id=ref.referral_id,
                           due_at=ref.decision_due_at, recipient="mash-manager",
                           detail=f"MASH decision {'overdue' if overdue else 'at risk'}")
         if overdue:
-            ref.decision_overdue_raised_at = uow.now
-            ref.decision_at_risk_raised_at = ref.decision_at_risk_raised_at or uow.now
             counts.decision_overdue += 1
         else:
-            ref.decision_at_risk_raised_at = uow.now
             counts.decision_at_risk += 1
-        schedule_decision(ref)
-    query_o = (select(OutcomeRow).where(OutcomeRow.next_escalation_at.is_not(None),
-                                        OutcomeRow.next_escalation_at <= uow.now)
-               .order_by(OutcomeRow.next_escalation_at).limit(batch_size))
-    if postgres:
-        query_o = query_o.with_for_update(skip_locked=True)
-    outcomes = session.execute(query_o).scalars().all()
+    outcomes = _ACKNOWLEDGEMENTS.take_due(uow, batch_size)
     for out in outcomes:
-        assert out.ack_due_at is not None
-        overdue = out.ack_due_at <= uow.now
-        level = EscalationLevel.OVERDUE if overdue else EscalationLevel.AT_RISK
+        level = _ACKNOWLEDGEMENTS.mark_raised(out, uow.now)
+        overdue = level is EscalationLevel.OVERDUE
         record_escalation(uow, kind="outcome", level=level.value, referral_id=out.referral_id,
                           due_at=out.ack_due_at, outcome_id=out.outcome_id, recipient=out.recipient,
                           detail=f"outcome {out.delivery_status}, not acknowledged "
                                  f"({'overdue' if overdue else 'at risk'})")
         if overdue:
-            out.overdue_raised_at = uow.now
-            out.at_risk_raised_at = out.at_risk_raised_at or uow.now
             counts.acknowledgement_overdue += 1
         else:
-            out.at_risk_raised_at = uow.now
             counts.acknowledgement_at_risk += 1
-        schedule_acknowledgement(out)
     return max(len(referrals), len(outcomes))
 
 
 def next_loop_escalation_at(session: Session) -> datetime | None:
     """The earliest pending decision or acknowledgement escalation (two index lookups)."""
-    times = [session.execute(select(func.min(ReferralRow.decision_next_escalation_at))).scalar_one_or_none(),
-             session.execute(select(func.min(OutcomeRow.next_escalation_at))).scalar_one_or_none()]
+    times = [session.execute(select(func.min(getattr(kind.model, kind.next_at)))).scalar_one_or_none()
+             for kind in (_DECISIONS, _ACKNOWLEDGEMENTS)]
     present = [t for t in times if t is not None]
     return min(present) if present else None
