@@ -11,7 +11,11 @@ Modules, each with one job:
 * ``hl7_ack``: ACK/NAK messages built with hl7apy.
 * ``adt``: the ADT feed as canonical events, with the ED-attendance alert.
 * ``referral``: REF^I12 enquiries out, RRI^I12 answers in.
-* ``fhir_*``: FHIR R4 client, translation, Task delivery and a simulator;
+* ``fhir_mapping``: FHIR R4 -> ``AgencyRecord`` through the YAML spec
+  (``config/mappings/fhir-r4.yaml``), live and in ``translate fhir``;
+  ``fhir_translate``: Flag classification and per-trust mapping options;
+  ``spec_notes``: what both translators add that YAML cannot say.
+* ``fhir_*``: FHIR R4 client, validation, Task delivery and a simulator;
   ``fhir_tasks``: Model 3 Task connector and the poller publishing answers later.
 * ``options``: typed connector options (``connector: fhir`` / ``hl7v2``).
 * ``wiring``: builders used by ``mashlink.connectors.factory``.
