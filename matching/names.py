@@ -10,6 +10,7 @@ never depends on which agency's record is compared first.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -91,6 +92,12 @@ def _nickname_index(groups: Iterable[frozenset[str]]) -> dict[str, frozenset[int
 _NICKNAMES = _nickname_index(NICKNAME_GROUPS)
 
 
+#: Names repeat across a population (a few thousand distinct values cover most people), so the pure
+#: per-name steps are memoised: building a million-person index normalises each value once.
+_NAME_CACHE = 1 << 16
+
+
+@functools.lru_cache(maxsize=_NAME_CACHE)
 def normalise_token(raw: str) -> str:
     """Lower case, accents folded, apostrophes and punctuation removed ("O'Brien" -> "obrien")."""
     folded = unicodedata.normalize("NFKD", raw)
@@ -452,6 +459,7 @@ def within_one_edit(a: str, b: str) -> bool:
 _VOWELS = frozenset("aeiou")
 
 
+@functools.lru_cache(maxsize=_NAME_CACHE)
 def phonetic_key(name: str) -> str:
     """A Metaphone-style sound key for a normalised name ("kyran" and "kieran" -> "KRN").
 
