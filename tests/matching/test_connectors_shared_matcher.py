@@ -251,6 +251,30 @@ def test_education_finds_an_unborn_child_through_the_mothers_pupil_record(educat
     assert {f.subject_person_id for f in response.findings} == {"pupil-keira"}
 
 
+def test_police_store_finds_an_unborn_child_through_the_mothers_record() -> None:
+    """POLE: the mother is a person record of her own; the unborn child's record names her as its mother."""
+    from mashlink.connectors.police.store import PoleStore
+
+    mother = person("pol-mother", "Keira", "Fenwick", MOTHER_BORN, sex="female")
+    unborn = person("pol-unborn", None, "Fenwick", unborn_due=DUE, mother="pol-mother")
+    police = source(AgencyKind.POLICE, "POLE-1")
+    strangers = [AgencyRecord(source=police.model_copy(update={"record_id": f"POLE-S{n}"}),
+                              person=person(f"pol-s{n}", "Keira", "Fenwick" if n % 2 else "Ashdown",
+                                            MOTHER_BORN + timedelta(days=400 + n), sex="female"))
+                 for n in range(5)]
+    store = PoleStore([
+        AgencyRecord(source=police, person=mother),
+        AgencyRecord(source=police.model_copy(update={"record_id": "POLE-2"}), person=unborn, related_people=[mother]),
+        *strangers,
+    ])
+    ref_mother, ref_unborn = _referral_mother_and_unborn("Fenwick")
+    found = store.search(ref_unborn, subject_mother=ref_mother)
+    assert [m.person.person_id for m in found][:1] == ["pol-unborn"]
+    assert not found[0].candidate  # mother confirmed and the expected dates within the window
+    # without the mother there is nothing to match an unborn child on
+    assert store.search(ref_unborn) == []
+
+
 # ----------------------------------------------------------------------------- health: a sibling's NHS number
 
 PATIENTS = synthetic_patients(6, seed=1616)
