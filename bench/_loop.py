@@ -53,7 +53,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 def quiet_logging() -> None:
     """Warnings and errors only: per-message INFO lines would swamp the output and the timing."""
-    from ..ops.logging import configure_logging
+    from ..config.logging import configure_logging
 
     configure_logging("WARNING")
 

@@ -51,7 +51,7 @@ from ..hub.lifecycle import schedule_escalation
 from ..hub.models import UTCDateTime, EnquiryRow, EnquiryStatus, EscalationRow, ReferralRow, ReferralStatus
 from ..hub.runtime import HubRuntime
 from ..hub.service import HubService
-from ..ops.wiring import hub_broker_factory
+from ..hub.wiring import hub_broker_factory
 from ..schemas.codes import Rag
 from ..schemas.envelope import MessageType
 

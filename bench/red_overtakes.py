@@ -43,7 +43,7 @@ from ..connectors.runtime import ConnectorRunner
 from ..connectors.wiring import connector_broker_factory
 from ..hub.envelopes import hub_envelope
 from ..hub.service import hub_codec
-from ..ops.wiring import hub_broker_factory
+from ..hub.wiring import hub_broker_factory
 from ..schemas.codes import AgencyKind, Rag
 from ..schemas.enquiry import Enquiry
 from ..schemas.envelope import MessageType

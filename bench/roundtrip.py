@@ -82,7 +82,7 @@ from ..connectors.simulators.referrals import bulk_referrals
 from ..hub.models import OutboxRow, ReferralRow, ReferralStatus
 from ..hub.runtime import HubRuntime
 from ..hub.service import HubService
-from ..ops.wiring import hub_broker_factory
+from ..hub.wiring import hub_broker_factory
 
 NAME = "roundtrip"
 AGENCIES_PER_REFERRAL = 4

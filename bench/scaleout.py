@@ -68,7 +68,7 @@ from ..hub.db import drop_schema, make_engine
 from ..hub.migrate import migrate_engine
 from ..hub.models import EnquiryRow, OutboxRow, ResponseRow
 from ..hub.service import HubService, utcnow
-from ..ops.wiring import hub_broker_factory
+from ..hub.wiring import hub_broker_factory
 from ..schemas.codes import Rag
 
 NAME = "scaleout"

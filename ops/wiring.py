@@ -4,6 +4,9 @@ The CLI commands (hub, refer, status, dlq, demo) all need the same things:
 settings loaded and checked, a HubService on the configured database, and a
 factory of Broker instances (one per thread; kombu connections are not
 thread-safe). Keeping that here means the commands stay small and agree.
+The broker factory itself is :func:`mashlink.hub.wiring.hub_broker_factory`
+(the benchmarks use it too and may not import ops); it stays importable here
+for the commands and tests that take it from ``mashlink.ops.wiring``.
 
 It is also where a command finds out, once and before any work, that what it
 needs is not there: an unreachable or refusing database or broker is one
@@ -24,15 +27,12 @@ from urllib.parse import urlsplit
 
 import typer
 
-from ..broker.client import Broker
 from ..broker.link import BrokerTlsError, Link
-from ..broker.topology import Topology
 from ..config.errors import ConfigError
 from ..config.settings import HUB_SENDER_ID, MashlinkSettings, broker_hosts, load_settings, mask_url
-from ..hub.service import HubService, hub_codec
-from .logging import configure_logging
-
-BrokerFactory = Callable[[], Broker]
+from ..config.logging import configure_logging
+from ..hub.service import HubService
+from ..hub.wiring import BrokerFactory, hub_broker_factory  # noqa: F401 - re-exported for commands and tests
 
 #: How long a command waits for the broker before saying it cannot be reached.
 PREFLIGHT_TIMEOUT_S = 5.0
@@ -199,13 +199,6 @@ def settings_or_exit(config: Path | None = None, **overrides: object) -> Mashlin
         warn_if_in_process(settings, command)
         require_broker(settings)
     return settings
-
-
-def hub_broker_factory(settings: MashlinkSettings, topology: Topology) -> BrokerFactory:
-    """Brokers that sign as the hub and verify every configured sender."""
-    codec = hub_codec(settings)
-    return lambda: Broker(settings.broker_url, codec, topology, settings=settings.broker_runtime,
-                          tls=settings.broker_tls)
 
 
 def open_database(settings: MashlinkSettings, timeout_s: float = PREFLIGHT_TIMEOUT_S) -> HubService:
