@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .formats import pole_spec_path
 from .reader import read_pole
-from ..simulators.matching import MatchResult
+from ..found import MatchResult
 from ...mapping import CompiledMapping, RecordError, load_spec, translate_files
 from ...mapping.errors import InputError
 from ...matching.index import IndexEntry, MatchIndex, mother_links

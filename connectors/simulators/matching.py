@@ -15,33 +15,17 @@ hundred records, so they score them all rather than keep a ``MatchIndex``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from ...config.matching import MatchPolicy
+from ..found import MatchResult, RecordT
 from ..indexed_search import agreed_identifier_method, claimed_confidence
 from ...matching.decide import ScoredCandidate, decide
 from ...matching.model import MatchModel
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds
 from ...matching.scorer import Scorer
-from ...schemas.codes import MatchMethod
 from ...schemas.person import Person
 
-RecordT = TypeVar("RecordT")
-
 _SCORER = Scorer(MatchModel.default())
-
-
-@dataclass(frozen=True)
-class MatchResult(Generic[RecordT]):
-    """One record found for one subject."""
-
-    record: RecordT
-    person: Person
-    method: MatchMethod
-    confidence: float
-    candidate: bool
-    reasons: tuple[str, ...] = ()
 
 
 def match_subject(

@@ -1,10 +1,20 @@
-"""Imports run one way: schemas <- config, mapping, matching, broker <- connectors, hub <- ops, bench.
+"""Imports run one way: schemas <- config, mapping, matching, broker <- connectors, hub <- bench <- ops.
 
 Why a test: a layer that imports upward cannot be reused or tested below it
 (a connector importing the hub drags the hub's database into every agency's
-process). The walk reads every module's import statements, lazy imports inside
-functions and ``TYPE_CHECKING`` blocks included, so a new upward import fails
-here instead of being found in review.
+process). The walk reads every module's import statements, relative ones
+resolved against the module's package (code inside the package imports
+relatively), lazy imports inside functions and ``TYPE_CHECKING`` blocks
+included, so a new upward import fails here instead of being found in review.
+
+Two rules on top of the layers:
+
+* ops (the command line) drives the benchmarks; bench imports no ops and
+  nothing but ops imports bench, so a benchmark measures the layers below
+  without the command line's start-up.
+* Production connector code imports nothing from ``connectors/simulators``:
+  the simulated agency systems may use production code, never the reverse,
+  so a real agency's process never carries the synthetic population.
 """
 
 from __future__ import annotations
@@ -25,37 +35,60 @@ ALLOWED: dict[str, frozenset[str]] = {
     "broker": frozenset({"schemas", "config"}),
     "connectors": frozenset({"schemas", "config", "mapping", "matching", "broker"}),
     "hub": frozenset({"schemas", "config", "mapping", "matching", "broker"}),
-    # The application layer: the command line, web pages and benchmarks drive everything below.
+    # Benchmarks drive everything below the command line; the command line runs them.
+    "bench": frozenset({"schemas", "config", "mapping", "matching", "broker", "connectors", "hub"}),
+    # The application layer: the command line and web pages drive everything, benchmarks included.
     "ops": frozenset({"schemas", "config", "mapping", "matching", "broker", "connectors", "hub", "bench"}),
-    "bench": frozenset({"schemas", "config", "mapping", "matching", "broker", "connectors", "hub", "ops"}),
 }
 
+SIMULATORS = "mashlink.connectors.simulators"
+#: Where ``connectors.simulators`` may be imported from: the application layers, and the
+#: simulated side of connectors/ (the simulated systems themselves; the reference connectors
+#: that answer from them for demos and ``--simulated``; the synthetic CTF writer).
+SIMULATED_SIDE: tuple[str, ...] = (
+    "ops/", "bench/",
+    "connectors/simulators/", "connectors/reference/", "connectors/education/synthetic.py",
+)
 
-def _imported_parts(path: Path) -> list[tuple[int, str]]:
+
+def _package_of(path: Path, root: Path) -> list[str]:
+    """The dotted package a file belongs to (``mashlink.hub`` for ``hub/wiring.py``)."""
+    return ["mashlink", *path.relative_to(root).parts[:-1]]
+
+
+def _imported_modules(path: Path, package: list[str]) -> list[tuple[int, str]]:
+    """Every ``mashlink`` name a file imports, fully qualified, with its line.
+
+    ``from .x import a`` in package ``mashlink.hub`` gives ``mashlink.hub.x.a``, so a
+    check on a prefix (``mashlink.connectors.simulators``) sees ``from ..connectors
+    import simulators`` as well as ``from ..simulators.base import SimRecord``.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-            if node.module == "mashlink":
-                names = [f"mashlink.{alias.name}" for alias in node.names]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "mashlink" and len(parts) > 1:
-                found.append((node.lineno, parts[1]))
-    return found
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - (node.level - 1)] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            names = [module if alias.name == "*" else f"{module}.{alias.name}" for alias in node.names]
+        found.extend((node.lineno, name) for name in names if name.startswith("mashlink."))
+    return sorted(found)
+
+
+def _files(part: str) -> list[Path]:
+    return sorted((ROOT / part).rglob("*.py"))
 
 
 def _violations(part: str) -> list[str]:
     allowed = ALLOWED[part] | {part}
     bad: list[str] = []
-    for path in sorted((ROOT / part).rglob("*.py")):
-        for line, target in _imported_parts(path):
+    for path in _files(part):
+        for line, name in _imported_modules(path, _package_of(path, ROOT)):
+            target = name.split(".")[1]
             if target in ALLOWED and target not in allowed:
-                bad.append(f"{path.relative_to(ROOT)}:{line} imports mashlink.{target}")
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     return bad
 
 
@@ -65,12 +98,45 @@ def test_no_part_imports_a_layer_above_it(part: str) -> None:
     assert _violations(part) == []
 
 
-def test_the_walk_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
-    """The checker itself: an import inside a function or TYPE_CHECKING block still counts."""
-    module = tmp_path / "m.py"
+def test_only_the_command_line_imports_the_benchmarks() -> None:
+    assert [part for part, allowed in ALLOWED.items() if "bench" in allowed] == ["ops"]
+    assert "ops" not in ALLOWED["bench"]
+
+
+def test_production_connectors_import_no_simulator() -> None:
+    bad: list[str] = []
+    for part in sorted(ALLOWED):
+        for path in _files(part):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative.startswith(SIMULATED_SIDE):
+                continue
+            for line, name in _imported_modules(path, _package_of(path, ROOT)):
+                if name == SIMULATORS or name.startswith(SIMULATORS + "."):
+                    bad.append(f"{relative}:{line} imports {name}")
+    assert bad == []
+
+
+def test_the_walk_sees_relative_lazy_and_type_checking_imports(tmp_path: Path) -> None:
+    """The checker itself: relative imports resolve; one inside a function or TYPE_CHECKING block counts."""
+    module = tmp_path / "connectors" / "police" / "m.py"
+    module.parent.mkdir(parents=True)
     module.write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from mashlink.hub.service import HubService\n"
         "def f():\n    import mashlink.connectors.base\n    from mashlink import ops\n"
+        "from ..simulators.base import SimRecord\n"
+        "from ... import bench\n"
+        "from .store import *\n"
     )
-    assert _imported_parts(module) == [(3, "hub"), (5, "connectors"), (6, "ops")]
+    assert _imported_modules(module, _package_of(module, tmp_path)) == [
+        (3, "mashlink.hub.service.HubService"), (5, "mashlink.connectors.base"), (6, "mashlink.ops"),
+        (7, "mashlink.connectors.simulators.base.SimRecord"), (8, "mashlink.bench"),
+        (9, "mashlink.connectors.police.store"),
+    ]
+
+
+def test_the_walk_reads_the_real_tree() -> None:
+    """Not vacuous: the hub's broker factory is seen importing the broker it builds."""
+    path = ROOT / "hub" / "wiring.py"
+    names = {name for _line, name in _imported_modules(path, _package_of(path, ROOT))}
+    assert "mashlink.broker.client.Broker" in names

@@ -19,7 +19,8 @@ import pytest
 from mashlink.broker.topology import Topology
 from mashlink.connectors.events.fhir_channel import EVENT_SYSTEM
 from mashlink.connectors.health.fhir_simulator import FhirStore, ThreadedFhirSimulator
-from mashlink.connectors.police.export import simulated_force_export, write_json
+from mashlink.connectors.police.export import write_json
+from mashlink.connectors.simulators.police_export import simulated_force_export
 from mashlink.connectors.simulators.population import generate_population
 from tests.e2e.loop import Loop
 from tests.events.support import ReceiptTap, wait_for

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mashlink.connectors.police.export import simulated_force_export, write_csv_set, write_json
+from mashlink.connectors.police.export import write_csv_set, write_json
+from mashlink.connectors.simulators.police_export import simulated_force_export
 from mashlink.connectors.police.schema import EXAMPLES_DIR
 from mashlink.connectors.simulators.population import Population, generate_population
 

@@ -13,7 +13,8 @@ from mashlink.connectors.delivery.wiring import AnswerEndpointService, AnswerInb
 from mashlink.connectors.education.connector import EducationConnector
 from mashlink.connectors.education.synthetic import ctf_from_population
 from mashlink.connectors.factory import options_issues
-from mashlink.connectors.police.export import simulated_force_export, write_json
+from mashlink.connectors.police.export import write_json
+from mashlink.connectors.simulators.police_export import simulated_force_export
 from mashlink.connectors.police.wiring import ReloadingPoliceConnector
 from mashlink.connectors.simulators.population import Population, generate_population
 from mashlink.connectors.social_care.connector import SocialCareConnector
