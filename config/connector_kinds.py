@@ -25,6 +25,13 @@ DECLARATION_FILE = Path(__file__).with_name("connector_kinds.yaml")
 IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 _NAME = r"^[a-z][a-z0-9_]{0,31}$"
 
+#: What a confirmed record releases about the other people on it (``connectors/answer_builder.py``):
+#: ``none`` nobody else, ``minimal`` the people linked to the matched person as a minimal view,
+#: ``full`` everyone on the matched person's own record in full.
+LinkedPeople = Literal["none", "minimal", "full"]
+#: Data minimisation: a connector kind that declares nothing releases linked people minimally.
+DEFAULT_LINKED_PEOPLE: LinkedPeople = "minimal"
+
 
 class _Declared(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,6 +44,15 @@ class AgencyKindDeclaration(_Declared):
         default=(), description="Identifiers a new agency's starting sharing policy sends (mashlink agency add)")
     simulator: str | None = Field(default=None, pattern=IMPORT_PATH,
                                   description="Builder of the kind's simulated system (--simulated); none: no simulator")
+    reference: str | None = Field(default=None, pattern=IMPORT_PATH,
+                                  description="ReferenceConnector class answering from that simulated system")
+
+    @model_validator(mode="after")
+    def _reference_needs_simulator(self) -> "AgencyKindDeclaration":
+        if (self.reference is None) != (self.simulator is None):
+            raise ValueError("simulator and reference are declared together (a reference connector answers "
+                             "from the simulated system), or neither")
+        return self
 
 
 class ConnectorKind(_Declared):
@@ -53,6 +69,10 @@ class ConnectorKind(_Declared):
     specs: tuple[str, ...] = Field(default=(), description="Packaged mapping specs (config/mappings) it runs")
     events: Literal["native", "fhir", "hl7v2"] = Field(
         description="How the agency is told of outcomes: native (web hook or drop folder), FHIR or HL7 v2")
+    linked_people: LinkedPeople = Field(
+        default=DEFAULT_LINKED_PEOPLE,
+        description="Release policy: what a confirmed record releases about the other people on it "
+                    "(none, minimal or full); an agency's options.linked_people overrides it")
 
     @field_validator("serves", mode="before")
     @classmethod

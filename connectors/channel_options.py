@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from ..config.connector_kinds import LinkedPeople
 from .delivery.options import DeliveryOptions, _Options
 from .events.options import AgencyEventsOptions, AnyEventsOptions, native_events_problem
 
@@ -21,6 +22,9 @@ class NativeChannelOptions(_Options):
     events: AgencyEventsOptions | None = Field(
         default=None, description="How the team receives outcomes and escalations (webhook or drop_folder; "
                                   "default: the way delivery goes, else a drop folder in state_dir)")
+    linked_people: LinkedPeople | None = Field(
+        default=None, description="Release policy: what a confirmed record releases about the other people on it "
+                                  "(none, minimal or full; default: the connector kind's declaration)")
 
     @field_validator("events")
     @classmethod

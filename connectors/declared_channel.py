@@ -40,6 +40,7 @@ from pathlib import Path
 import structlog
 from pydantic import Field
 
+from ..config.connector_kinds import LinkedPeople
 from ..config.errors import ConfigError, ConfigIssue
 from ..mapping import CompiledMapping, load_spec
 from ..mapping.batch import translate_files
@@ -49,7 +50,7 @@ from ..matching.index import MatchIndex, entries_from_records
 from ..schemas.codes import AgencyKind
 from ..schemas.enquiry import Enquiry, EnquiryResponse
 from ..schemas.record import AgencyRecord
-from .answer_builder import AnswerBuilder, RecordHit
+from .answer_builder import AnswerBuilder, RecordHit, linked_people_for
 from .base import AgencyConnector, PermanentEnquiryError
 from .channel_options import NativeChannelOptions
 from .delivery.options import parse_connector_options, resolve_path
@@ -191,13 +192,14 @@ class DeclaredChannel:
     answers_inline = True  # a local index search: CPU only, no agency system to wait on
 
     def __init__(self, agency_id: str, agency_kind: AgencyKind, source: ExportSource, mapping: CompiledMapping,
-                 index: RecordsIndex, *, responder: str) -> None:
+                 index: RecordsIndex, *, responder: str, linked_people: LinkedPeople | None = None) -> None:
         self.agency_id = agency_id
         self.agency_kind = agency_kind
         self.source = source
         self.mapping = mapping
         self.index = index
-        self.answers = AnswerBuilder(agency_id, agency_kind, responder)
+        self.answers = AnswerBuilder(agency_id, agency_kind, responder,
+                                     linked_people=linked_people_for("records", linked_people))
         self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
         self._reload_lock = threading.Lock()
 
@@ -252,7 +254,8 @@ def records_channel(ctx: ConnectorContext, options: RecordsChannelOptions) -> De
                   else state_dir / f"connector-{ctx.agency.id}.records.match.sqlite3")
     index_path.parent.mkdir(parents=True, exist_ok=True)
     channel = DeclaredChannel(ctx.agency.id, ctx.agency.kind, ExportSource(records_path, mapping.language),
-                              mapping, RecordsIndex(index_path), responder=options.responder)
+                              mapping, RecordsIndex(index_path), responder=options.responder,
+                              linked_people=options.linked_people)
     channel.reload(force=True)
     return channel
 

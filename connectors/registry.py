@@ -124,3 +124,11 @@ def simulator_builder(kind: AgencyKind | str) -> Callable[..., Any]:
     if path is None:
         raise LookupError(f"there is no simulated {AgencyKind(kind).value} agency system")
     return load_target(path)
+
+
+def reference_connector_class(kind: AgencyKind | str) -> type[Any]:
+    """The ``ReferenceConnector`` class answering for ``kind`` from its simulated system; LookupError when none."""
+    path = connector_kinds().agency_kinds[AgencyKind(kind)].reference
+    if path is None:
+        raise LookupError(f"there is no simulated {AgencyKind(kind).value} agency system")
+    return load_target(path)

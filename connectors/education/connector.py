@@ -4,9 +4,13 @@ Model 2 (search): CTF files dropped by schools or the LA education system
 are ingested into the pupil index; each enquiry subject is searched by UPN or
 demographics and the answer carries the pupil's findings with provenance.
 Search is the shared matcher (``MatchIndex`` behind the pupil index; see
-``search.py``). Rules, as in every connector: only confirmed matches release findings and
-contacts; uncertain matches come back as candidates (a minimal view, no
-findings) for a person to confirm; nothing found -> ``not_known``.
+``search.py``). The answer is the one every channel builds
+(:class:`~mashlink.connectors.answer_builder.AnswerBuilder`): only confirmed
+matches release findings and contacts; uncertain matches come back as
+candidates (a minimal view, no findings) for a person to confirm; nothing
+found -> ``not_known``. Education's declared release policy is
+``linked_people: full``: a pupil's contacts (parents, carers) are released
+with the pupil, because they are who the MASH calls.
 
 Model 3 delivery (a task in the education team's own tool) is the delivery
 helper's job (``connectors/delivery``) and composes with this class.
@@ -15,26 +19,23 @@ helper's job (``connectors/delivery``) and composes with this class.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..base import PermanentEnquiryError, response_id_for
+from ..answer_builder import AnswerBuilder, RecordHit, linked_people_for
+from ..base import PermanentEnquiryError
 from .formats import ctf_spec_path
 from .index import PupilIndex
 from .ingest import CtfIngest, IngestReport
-from .search import PupilHit, search_pupils
+from .search import search_pupils
 from ..indexed_search import mother_in_enquiry
-from ..reference.connector import candidate_view
+from ...config.connector_kinds import LinkedPeople
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from ...mapping import CompiledMapping, load_spec
-from ...schemas.codes import AgencyKind, ResponseStatus
-from ...schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
-from ...schemas.finding import Finding
-from ...schemas.person import Person
-from ...schemas.relationship import Relationship
+from ...schemas.codes import AgencyKind
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 
 
 class EducationOptions(BaseModel):
@@ -56,7 +57,8 @@ class EducationConnector:
 
     def __init__(self, agency_id: str, index: PupilIndex, *, mapping: CompiledMapping | None = None,
                  drop_folder: CtfIngest | None = None, responder: str = "Education MASH team",
-                 ingest_on_enquiry: bool = True, thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> None:
+                 ingest_on_enquiry: bool = True, thresholds: MatchThresholds = DEFAULT_THRESHOLDS,
+                 linked_people: LinkedPeople | None = None) -> None:
         self.agency_id = agency_id
         self.index = index
         self.mapping = mapping or load_spec(ctf_spec_path())
@@ -64,6 +66,8 @@ class EducationConnector:
         self.responder = responder
         self.ingest_on_enquiry = ingest_on_enquiry
         self.thresholds = thresholds
+        self.answers = AnswerBuilder(agency_id, AgencyKind.EDUCATION, responder,
+                                     linked_people=linked_people_for("ctf", linked_people))
         self._ingest_lock = threading.Lock()
 
     @classmethod
@@ -93,91 +97,12 @@ class EducationConnector:
             raise PermanentEnquiryError(f"enquiry.agency_kind {enquiry.agency_kind.value} is not education")
         if self.ingest_on_enquiry:
             self.ingest_pending()
-        now = datetime.now(timezone.utc)
-        people: dict[str, Person] = {}
-        matches: list[SubjectMatch] = []
-        findings: dict[str, Finding] = {}
-        relationships: list[Relationship] = []
-        confirmed_records: set[str] = set()
-        candidates: set[str] = set()
-        record_issues: dict[str, list[ResponseRecordIssue]] = {}
-        for subject in enquiry.subjects:
-            mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
-            for hit in search_pupils(self.index, subject, subject_mother=mother, thresholds=self.thresholds):
-                self._add_hit(subject, hit, people, matches, findings, relationships, confirmed_records, candidates,
-                              record_issues=record_issues)
-        if not matches:
-            return [self._response(enquiry, ResponseStatus.NOT_KNOWN, now, [], [], [], [])]
-        pending = sorted(candidates - confirmed_records)
-        note = (f"{len(pending)} possible pupil record(s) need confirmation before anything is shared about them."
-                if pending else None)
-        return [self._response(enquiry, ResponseStatus.INFORMATION_FOUND, now, list(people.values()), matches,
-                               list(findings.values()), relationships, note=note,
-                               record_issues=[i for issues in record_issues.values() for i in issues])]
-
-    def _add_hit(self, subject: Person, hit: PupilHit, people: dict[str, Person], matches: list[SubjectMatch],
-                 findings: dict[str, Finding], relationships: list[Relationship], confirmed: set[str],
-                 candidates: set[str], *, record_issues: dict[str, list[ResponseRecordIssue]] | None = None) -> None:
-        record = hit.record
-        person = hit.person
-        source = record.source.model_copy(update={"agency_id": self.agency_id})
-        if hit.confirmed:
-            confirmed.add(person.person_id)
-            people[person.person_id] = person
-            own_record = person.person_id == record.person.person_id
-            # A person held on another pupil's record (an unborn child, a parent): only what is about them.
-            rels = [r for r in record.relationships
-                    if own_record or person.person_id in (r.from_person_id, r.to_person_id)]
-            ends = {pid for r in rels for pid in (r.from_person_id, r.to_person_id)}
-            for related in [record.person, *record.related_people]:
-                if related.person_id == person.person_id:
-                    continue
-                if own_record:
-                    people[related.person_id] = related
-                elif related.person_id in ends:  # named by a released relationship: a minimal view only
-                    people.setdefault(related.person_id, candidate_view(related))
-            for finding in record.findings:
-                if own_record or finding.subject_person_id == person.person_id:
-                    findings[finding.finding_id] = finding.model_copy(
-                        update={"source": finding.source.model_copy(update={"agency_id": self.agency_id})})
-            for rel in rels:
-                if rel not in relationships:
-                    relationships.append(rel)
-            if record_issues is not None and own_record:
-                record_issues[person.person_id] = record_issues_of(record, self.agency_id)
-        else:
-            candidates.add(person.person_id)
-            people.setdefault(person.person_id, candidate_view(person))
-        matches.append(SubjectMatch(
-            subject_person_id=subject.person_id,
-            record_person_id=person.person_id,
-            source=source,
-            method=hit.result.method,
-            confidence=hit.result.confidence,
-            candidate=not hit.confirmed,
-        ))
-
-    def _response(self, enquiry: Enquiry, status: ResponseStatus, now: datetime, people: list[Person],
-                  matches: list[SubjectMatch], findings: list[Finding], relationships: list[Relationship],
-                  *, note: str | None = None,
-                  record_issues: list[ResponseRecordIssue] | None = None) -> EnquiryResponse:
-        return EnquiryResponse(
-            response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1),
-            enquiry_id=enquiry.enquiry_id,
-            referral_id=enquiry.referral_id,
-            agency_id=self.agency_id,
-            agency_kind=AgencyKind.EDUCATION,
-            status=status,
-            people=people,
-            matches=matches,
-            findings=findings,
-            relationships=relationships,
-            record_issues=record_issues or [],
-            responder=self.responder,
-            responded_at=now,
-            sequence=1,
-            note=note,
-        )
+        hits = [RecordHit(subject, hit.record, hit.indexed)
+                for subject in enquiry.subjects
+                for hit in search_pupils(self.index, subject, thresholds=self.thresholds,
+                                         subject_mother=mother_in_enquiry(subject, enquiry.subjects,
+                                                                          enquiry.relationships))]
+        return [self.answers.build(enquiry, hits)]
 
 
 def connector_from_config(agency: Any) -> EducationConnector:

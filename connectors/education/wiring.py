@@ -28,6 +28,7 @@ import structlog
 
 from ...config.errors import ConfigError, ConfigIssue
 from ...config.settings import MashlinkSettings
+from ..answer_builder import linked_people_for
 from ..base import AgencyConnector
 from ..delivery.options import parse_connector_options, resolve_path
 from ..delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
@@ -66,7 +67,8 @@ def education_connector(settings: MashlinkSettings, agency: AgencyConfig, agency
     folder = drop_folder or (resolve_path(state_dir, options.drop_folder) if options.drop_folder else None)
     return EducationConnector(agency.id, PupilIndex(index_path), mapping=mapping,
                               drop_folder=CtfIngest(folder) if folder else None, responder=options.responder,
-                              ingest_on_enquiry=options.ingest_on_enquiry)
+                              ingest_on_enquiry=options.ingest_on_enquiry,
+                              linked_people=linked_people_for(agency.connector, options.linked_people))
 
 
 def education_from_settings(settings: MashlinkSettings, agency_id: str, *, drop_folder: Path | None = None

@@ -198,7 +198,8 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
     options: PoleOptions = parse_connector_options(PoleOptions, dict(ctx.agency.options), ctx.agency_index,
                                                    file=ctx.config_file)
     agency_id = ctx.agency.id
-    police_options = PoliceOptions(responder=options.responder, contact=options.contact)
+    police_options = PoliceOptions(responder=options.responder, contact=options.contact,
+                                   linked_people=options.linked_people)
     services: list[BackgroundService] = []
     wiring: DeliveryWiring | None = None
     if options.delivery is not None:

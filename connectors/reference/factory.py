@@ -11,23 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...config.models import AgencyConfig
-from .agencies import (
-    EducationReferenceConnector,
-    HealthReferenceConnector,
-    SocialCareReferenceConnector,
-)
 from .connector import ReferenceConnector, ReferenceOptions
-from .police import PoliceReferenceConnector
+from ..registry import reference_connector_class
 from ..simulators import simulator_for
 from ..simulators.population import Population, generate_population
 from ...schemas.codes import AgencyKind
-
-CONNECTOR_CLASSES: dict[AgencyKind, type[ReferenceConnector]] = {
-    AgencyKind.POLICE: PoliceReferenceConnector,
-    AgencyKind.HEALTH: HealthReferenceConnector,
-    AgencyKind.EDUCATION: EducationReferenceConnector,
-    AgencyKind.SOCIAL_CARE: SocialCareReferenceConnector,
-}
 
 
 def reference_connector(
@@ -40,14 +28,17 @@ def reference_connector(
     """A reference connector for one agency over its simulated system.
 
     Without ``population`` the simulated population is generated from the
-    options' ``population_seed`` / ``population_as_of`` / ``population_fillers``.
+    options' ``population_seed`` / ``population_as_of`` / ``population_fillers``. The class for
+    ``kind`` is declared in ``config/connector_kinds.yaml`` (``agency_kinds.<kind>.reference``);
+    LookupError for a kind with no simulated system.
     """
     opts = options if isinstance(options, ReferenceOptions) else ReferenceOptions.model_validate(options or {})
     kind = AgencyKind(kind)
+    cls: type[ReferenceConnector] = reference_connector_class(kind)  # before the population: fail fast
     pop = population or generate_population(
         opts.population_seed, as_of=opts.population_as_of, fillers=opts.population_fillers
     )
-    return CONNECTOR_CLASSES[kind](agency_id, simulator_for(kind, pop, agency_id), opts)
+    return cls(agency_id, simulator_for(kind, pop, agency_id), opts)
 
 
 def connector_from_config(agency: AgencyConfig, *, population: Population | None = None) -> ReferenceConnector:

@@ -16,32 +16,34 @@ comes back as a candidate.
 Confirmed matches release the child's findings (referrals, assessments,
 section 47s, plans, looked-after and missing episodes); candidates are
 returned with a minimal view and no findings, for a person to confirm.
-Nothing is guessed: no match means ``not_known``.
+Nothing is guessed: no match means ``not_known``. The answer is the one every
+channel builds (:class:`~mashlink.connectors.answer_builder.AnswerBuilder`)
+under social care's declared release policy, ``linked_people: minimal``: the
+people a record links to the child (an unborn child's mother, so the hub can
+re-check the pregnancy) come with the links as a minimal view only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..base import PermanentEnquiryError, response_id_for
-from ..reference.connector import candidate_view
+from ..answer_builder import AnswerBuilder, MatchVerdict, RecordHit, linked_people_for
+from ..base import PermanentEnquiryError
 from ..indexed_search import (
     IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry,
 )
 from .index import SocialCareIndex, merge_child, split_child_key
+from ...config.connector_kinds import LinkedPeople
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
-from ...schemas.codes import AgencyKind, MatchMethod, ResponseStatus
-from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch, record_issues_of
-from ...schemas.finding import SourceRef
+from ...schemas.codes import AgencyKind, MatchMethod
+from ...schemas.enquiry import Enquiry, EnquiryResponse
 from ...schemas.identifiers import IdentifierSystem
 from ...schemas.person import Person
 from ...schemas.record import AgencyRecord
-from ...schemas.relationship import Relationship
 
 
 class SocialCareOptions(BaseModel):
@@ -90,12 +92,15 @@ class SocialCareConnector:
 
     def __init__(self, agency_id: str, index: SocialCareIndex, *, la_code: str,
                  responder: str = "Children's social care MASH team",
-                 thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> None:
+                 thresholds: MatchThresholds = DEFAULT_THRESHOLDS, linked_people: LinkedPeople | None = None
+                 ) -> None:
         self.agency_id = agency_id
         self.index = index
         self.la_code = la_code
         self.responder = responder
         self.thresholds = thresholds
+        self.answers = AnswerBuilder(agency_id, AgencyKind.SOCIAL_CARE, responder,
+                                     linked_people=linked_people_for("cin", linked_people))
 
     @classmethod
     def from_options(cls, agency_id: str, options: dict[str, Any] | SocialCareOptions) -> "SocialCareConnector":
@@ -127,59 +132,13 @@ class SocialCareConnector:
             raise PermanentEnquiryError(f"enquiry.agency_id is not this connector's agency ({self.agency_id})")
         if enquiry.agency_kind is not self.agency_kind:
             raise PermanentEnquiryError(f"enquiry.agency_kind {enquiry.agency_kind.value} is not social_care")
-        people: dict[str, Person] = {}
-        confirmed: dict[str, Hit] = {}
-        matches: list[SubjectMatch] = []
+        hits: list[RecordHit] = []
         for subject in enquiry.subjects:
             mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
-            for hit in self.search(subject, subject_mother=mother):
-                pid = hit.matched.person_id
-                if hit.confirmed:
-                    confirmed[pid] = hit
-                    people[pid] = hit.matched
-                else:
-                    people.setdefault(pid, candidate_view(hit.matched))
-                matches.append(SubjectMatch(
-                    subject_person_id=subject.person_id, record_person_id=pid,
-                    source=_source(hit.record, self.agency_id), method=hit.result.method,
-                    confidence=hit.result.confidence, candidate=not hit.confirmed,
-                ))
-        # A record confirmed for one subject is shown in full even if it was a candidate for another.
-        relationships: list[Relationship] = []
-        for pid, hit in confirmed.items():
-            people[pid] = hit.matched
-            # The people the record links to the child (an unborn child's mother, so the hub can re-check
-            # the pregnancy): the links, and those people as a minimal view only.
-            linked = {hit.matched.mother_person_id} if hit.matched.mother_person_id else set()
-            for rel in hit.record.relationships:
-                if pid in (rel.from_person_id, rel.to_person_id):
-                    linked.update((rel.from_person_id, rel.to_person_id))
-                    if rel not in relationships:
-                        relationships.append(rel)
-            for other in [hit.record.person, *hit.record.related_people]:
-                if other.person_id in linked and other.person_id != pid:
-                    people.setdefault(other.person_id, candidate_view(other))
-        known = set(people)
-        relationships = [r for r in relationships if r.from_person_id in known and r.to_person_id in known]
-        now = datetime.now(timezone.utc)
-        # A person held on another child's record (an unborn sibling, a mother): only findings about them.
-        findings = [f.model_copy(update={"source": _source_of(f.source, self.agency_id)})
-                    for hit in confirmed.values() for f in hit.record.findings
-                    if hit.own_record or f.subject_person_id == hit.matched.person_id]
-        candidates = sorted({m.record_person_id for m in matches if m.candidate} - set(confirmed))
-        note = (f"{len(candidates)} possible record(s) need confirmation before anything is shared about them."
-                if candidates else None)
-        status = ResponseStatus.INFORMATION_FOUND if matches else ResponseStatus.NOT_KNOWN
-        return [EnquiryResponse(
-            response_id=response_id_for(enquiry.enquiry_id, self.agency_id, 1),
-            enquiry_id=enquiry.enquiry_id, referral_id=enquiry.referral_id, agency_id=self.agency_id,
-            agency_kind=self.agency_kind, status=status,
-            people=list(people.values()) if matches else [], matches=matches,
-            findings=findings if matches else [], relationships=relationships if matches else [],
-            record_issues=[i for hit in confirmed.values() if hit.own_record
-                           for i in record_issues_of(hit.record, self.agency_id)] if matches else [],
-            responder=self.responder, responded_at=now, sequence=1, note=note,
-        )]
+            hits.extend(RecordHit(subject, hit.record, MatchVerdict(hit.matched, hit.confirmed, hit.result.method,
+                                                                    hit.result.confidence))
+                        for hit in self.search(subject, subject_mother=mother))
+        return [self.answers.build(enquiry, hits)]
 
 
 def _shared_local_id(subject: Person, record: Person) -> MatchMethod:
@@ -191,10 +150,3 @@ def _shared_local_id(subject: Person, record: Person) -> MatchMethod:
             return MatchMethod.LA_CHILD_ID
     return MatchMethod.UPN
 
-
-def _source_of(source: SourceRef, agency_id: str) -> SourceRef:
-    return source.model_copy(update={"agency_id": agency_id})
-
-
-def _source(record: AgencyRecord, agency_id: str) -> SourceRef:
-    return _source_of(record.source, agency_id)

@@ -32,6 +32,7 @@ import structlog
 
 from ...config.errors import ConfigError, ConfigIssue
 from ...config.settings import MashlinkSettings
+from ..answer_builder import linked_people_for
 from ..base import AgencyConnector
 from ..files import FileRejection, is_partial, move_done, park_file
 from ..delivery.options import parse_connector_options, resolve_path
@@ -122,7 +123,8 @@ def build_social_care(ctx: ConnectorContext) -> BuiltConnector:
     search: SocialCareConnector | None = None
     if options.delivery is None or options.delivery.search:
         index, la_code = social_care_index(ctx.settings, ctx.agency, ctx.agency_index, options)
-        search = SocialCareConnector(ctx.agency.id, index, la_code=la_code, responder=options.responder)
+        search = SocialCareConnector(ctx.agency.id, index, la_code=la_code, responder=options.responder,
+                                     linked_people=linked_people_for(ctx.agency.connector, options.linked_people))
         parts.append(f"{ctx.agency.connector.upper()} index ({index.count()} record(s), LA {la_code})")
         if options.inbox is not None:
             inbox = InboxIngest(index, resolve_path(ctx.settings.state_dir, options.inbox), settle_s=options.settle_s)
