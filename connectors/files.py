@@ -177,7 +177,8 @@ class DropFolder:
     folder); ``suffixes`` limits which complete files are taken
     (``(".json",)``), empty meaning any. A writer must write a temporary name
     (``*.tmp``, ``*.part``, a hidden ``.name``) and rename it when done;
-    those are never read.
+    those are never read. ``with_outbox`` creates ``outbox/`` up front, for
+    a folder we deliver into: the agency's tool watches it from the start.
     """
 
     root: Path
@@ -185,6 +186,7 @@ class DropFolder:
     suffixes: tuple[str, ...] = ()
     inbox_dir: Path | None = None
     failed_name: str = "failed"
+    with_outbox: bool = False
     inbox: Path = field(init=False)
     outbox: Path = field(init=False)
     processed: Path = field(init=False)
@@ -196,7 +198,7 @@ class DropFolder:
         self.outbox = self.root / "outbox"
         self.processed = self.root / "processed"
         self.failed = self.root / self.failed_name
-        for folder in (self.inbox, self.processed, self.failed):
+        for folder in (self.inbox, self.processed, self.failed, *([self.outbox] if self.with_outbox else [])):
             folder.mkdir(parents=True, exist_ok=True)
 
     def is_complete(self, path: Path) -> bool:

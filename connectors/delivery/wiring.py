@@ -202,7 +202,7 @@ def build_delivery(ctx: ConnectorContext, options: WebhookDeliveryOptions | Drop
         services = [AnswerEndpointService(receiver, answer_key, options, webhook, publisher)]
         description = f"web hook delivery to {options.url}, answers on {options.answer_listen}"
     else:
-        folder = DropFolder(resolve_path(state_dir, options.path))
+        folder = DropFolder(resolve_path(state_dir, options.path), with_outbox=True)
         channel = DropFolderChannel(folder)
         services = [AnswerInboxService(InboxPoller(folder, receiver, interval_s=options.poll_interval_s), publisher)]
         description = f"drop-folder delivery in {folder.root}"
