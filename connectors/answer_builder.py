@@ -5,7 +5,7 @@ written once and a channel with no Python of its own (``connector: records``)
 gets them too. A confirmed hit releases what its record holds about that
 person (the person, the findings about them, the record's flagged issues);
 a candidate releases only
-:func:`~mashlink.connectors.reference.connector.candidate_view` for a person
+:func:`~mashlink.connectors.found.candidate_view` for a person
 to confirm or rule out; nothing found is ``not_known``. Every finding and
 match names this agency as its source, whatever the export said.
 
@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from .base import response_id_for
-from .reference.connector import candidate_view
+from .found import candidate_view
 from ..config.connector_kinds import DEFAULT_LINKED_PEOPLE, LinkedPeople, connector_kinds
 from ..schemas.codes import AgencyKind, MatchMethod, ResponseStatus
 from ..schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of

@@ -37,7 +37,7 @@ from ...config.matching import MatchPolicy
 from ..base import PermanentEnquiryError, response_id_for
 from .fhir_client import FhirClient, FhirError
 from ..indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
-from ..reference.connector import candidate_view
+from ..found import candidate_view
 from .fhir_mapping import FhirMappingError, FhirTranslator
 from .fhir_translate import FhirMappingOptions
 from .fhir_validate import FhirValidationError, validate_resource

@@ -25,12 +25,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..base import PermanentEnquiryError, response_id_for
+from ..found import candidate_view
 from ..simulators.base import AgencySimulator, SimRecord
 from ..simulators.matching import MatchResult
 from ...schemas.codes import AgencyKind, FindingCategory, ResponseStatus
 from ...schemas.enquiry import Enquiry, EnquiryResponse, SubjectMatch
 from ...schemas.finding import Finding
-from ...schemas.person import Address, Person
+from ...schemas.person import Person
 
 
 class ReferenceOptions(BaseModel):
@@ -52,24 +53,6 @@ class ReferenceOptions(BaseModel):
         default=None, description="Anchor date of the population (default today); pin it when processes must agree"
     )
     population_fillers: int = Field(default=8, ge=0, le=500)
-
-
-def candidate_view(person: Person) -> Person:
-    """Just enough of an uncertain record for a person to confirm or rule it out.
-
-    A candidate may be someone else entirely (another family), so the answer
-    carries names, date of birth, sex and postcode only: no identifiers,
-    contact details or full address until the match is confirmed.
-    """
-    return Person(
-        person_id=person.person_id,
-        names=person.names,
-        birth_date=person.birth_date,
-        unborn=person.unborn,
-        expected_birth_date=person.expected_birth_date,
-        sex=person.sex,
-        addresses=[Address(postcode=a.postcode, type=a.type) for a in person.addresses if a.postcode],
-    )
 
 
 class ReferenceConnector:

@@ -20,6 +20,8 @@ Two rules on top of the layers:
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,36 @@ def test_production_connectors_import_no_simulator() -> None:
                 if name == SIMULATORS or name.startswith(SIMULATORS + "."):
                     bad.append(f"{relative}:{line} imports {name}")
     assert bad == []
+
+
+def _production_connector_modules() -> list[str]:
+    modules = []
+    for path in _files("connectors"):
+        relative = path.relative_to(ROOT).as_posix()
+        if not relative.startswith(SIMULATED_SIDE):
+            modules.append("mashlink." + relative.removesuffix(".py").replace("/", ".").removesuffix(".__init__"))
+    return modules
+
+
+def test_loading_production_connectors_loads_no_simulator() -> None:
+    """Transitively too: importing every production connector module in a fresh process loads no simulator.
+
+    The static walk sees direct imports only; an import of the reference connectors (which do use
+    the simulators) from production code would still drag the synthetic population in.
+    """
+    modules = _production_connector_modules()
+    assert "mashlink.connectors.police.store" in modules
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "    loaded = sorted(m for m in sys.modules if m.startswith('mashlink.connectors.simulators'))\n"
+        "    if loaded:\n"
+        "        print(name, 'loads', loaded[0]); break\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout == ""
 
 
 def test_the_walk_sees_relative_lazy_and_type_checking_imports(tmp_path: Path) -> None:
