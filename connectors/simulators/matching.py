@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from ...config.matching import MatchPolicy
 from ..found import MatchResult, RecordT
 from ..indexed_search import agreed_identifier_method, claimed_confidence
-from ...matching.decide import ScoredCandidate, decide
+from ...matching.decide import ScoredCandidate, considered, decide
 from ...matching.model import MatchModel
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchThresholds
 from ...matching.scorer import Scorer
@@ -52,7 +52,7 @@ def match_subject(
     for position, (record, person) in enumerate(records):
         pair = scorer.score(subject, person, subject_mother=subject_mother,
                             record_mother=record_mother(record) if (subject.unborn or person.unborn) else None)
-        if pair.decision is MatchDecision.NO_MATCH or pair.probability < policy.review:
+        if not considered(pair, policy):  # what decide() weighs: shown pairs, a number holder, a twin-name form
             continue
         record_id = f"{position}:{person.person_id}"
         by_id[record_id] = record

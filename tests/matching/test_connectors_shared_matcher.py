@@ -437,3 +437,19 @@ def test_the_hub_recheck_accepts_the_shared_matchers_links(social_care: SocialCa
     linked = view.person("ref-unborn")
     assert linked is not None
     assert "sc-unborn" in [m.record_person_id for m in [*linked.matches, *linked.candidates]]
+
+
+def test_simulated_agencies_keep_a_twin_name_form_as_a_rival() -> None:
+    """Twins registered as Amelia and Millie: a referral for "Amelia" is not linked automatically (the referrer
+    may have written the formal name of Millie), though Millie alone would be shown to nobody."""
+    from mashlink.connectors.simulators.matching import match_subject
+
+    born = date(2017, 5, 6)
+    amelia = person("sim-amelia", "Amelia", "Corran", born, sex="female")
+    millie = person("sim-millie", "Millie", "Corran", born, sex="female")
+    referral = person("s1", "Amelia", "Corran", born, sex="female")
+    both = match_subject(referral, [("A", amelia), ("M", millie)])
+    assert [m.record for m in both] == ["A", "M"] and all(m.candidate for m in both)
+    assert match_subject(referral, [("M", millie)]) == []
+    (alone,) = match_subject(referral, [("A", amelia)])
+    assert alone.record == "A" and not alone.candidate
