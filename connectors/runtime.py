@@ -47,6 +47,7 @@ import structlog
 from pydantic import ValidationError
 
 from ..broker.client import Broker
+from ..broker.factory_type import BrokerFactory
 from ..broker.codec import describe_validation_error
 from ..broker.errors import BrokerError, PublishError, RejectReason
 from ..broker.messages import Delivery, HandlerResult
@@ -58,7 +59,6 @@ from ..schemas.envelope import Envelope, MessageType
 
 log = structlog.get_logger(__name__)
 
-BrokerFactory = Callable[[], Broker]
 #: While a slow agency system is being searched, heartbeats are still sent this often.
 HEARTBEAT_EVERY_S = 5.0
 

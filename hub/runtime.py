@@ -35,7 +35,7 @@ from typing import Any
 
 import structlog
 
-from ..broker.client import Broker
+from ..broker.factory_type import BrokerFactory
 from ..broker.consumer import Rejection
 from ..broker.errors import RejectReason
 from ..broker.headers import synthetic_message_id
@@ -47,8 +47,6 @@ from .service import HubService
 from .tracker import DeadlineTracker
 
 log = structlog.get_logger(__name__)
-
-BrokerFactory = Callable[[], Broker]
 
 _SENDER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")  # config.models.SLUG_PATTERN
 _MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")

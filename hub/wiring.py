@@ -13,7 +13,7 @@ from ..broker.client import Broker
 from ..broker.topology import Topology
 from ..config.settings import MashlinkSettings
 from .core import hub_codec
-from .runtime import BrokerFactory
+from ..broker.factory_type import BrokerFactory
 
 __all__ = ["BrokerFactory", "hub_broker_factory"]
 

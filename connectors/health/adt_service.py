@@ -34,6 +34,7 @@ from typing import Any
 import structlog
 
 from ...broker.client import Broker
+from ...broker.factory_type import BrokerFactory
 from ...broker.shared_publisher import SharedPublisher
 from ...broker.errors import RejectReason
 from ...broker.messages import Delivery, HandlerResult
@@ -51,8 +52,6 @@ from ...schemas.events import Alert
 from ...schemas.identifiers import Identifier, IdentifierSystem
 
 log = structlog.get_logger("mashlink.connectors.health.adt_service")
-
-BrokerFactory = Callable[[], Broker]
 
 
 def alert_message_id(alert_id: str) -> str:
