@@ -29,7 +29,7 @@ from ..connectors.wiring import connector_broker_factory
 from ..hub.linked_view import LinkedView
 from ..hub.runtime import HubRuntime
 from ..hub.service import HubService
-from .wiring import hub_broker_factory
+from ..hub.wiring import hub_broker_factory
 
 
 class DemoCounts(BaseModel):

@@ -5,8 +5,8 @@ settings loaded and checked, a HubService on the configured database, and a
 factory of Broker instances (one per thread; kombu connections are not
 thread-safe). Keeping that here means the commands stay small and agree.
 The broker factory itself is :func:`mashlink.hub.wiring.hub_broker_factory`
-(the benchmarks use it too and may not import ops); it stays importable here
-for the commands and tests that take it from ``mashlink.ops.wiring``.
+and the logging pipeline :func:`mashlink.config.logging.configure_logging`:
+the benchmarks use them too and may not import ops, so they live below it.
 
 It is also where a command finds out, once and before any work, that what it
 needs is not there: an unreachable or refusing database or broker is one
@@ -32,7 +32,6 @@ from ..config.errors import ConfigError
 from ..config.settings import HUB_SENDER_ID, MashlinkSettings, broker_hosts, load_settings, mask_url
 from ..config.logging import configure_logging
 from ..hub.service import HubService
-from ..hub.wiring import BrokerFactory, hub_broker_factory  # noqa: F401 - re-exported for commands and tests
 
 #: How long a command waits for the broker before saying it cannot be reached.
 PREFLIGHT_TIMEOUT_S = 5.0

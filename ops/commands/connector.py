@@ -39,7 +39,8 @@ def _require_own_queues(settings: "MashlinkSettings", agency_id: str, topology: 
     """The agency's enquiry and events queues exist (or may be declared); else one paragraph and exit 2."""
     from ...broker.errors import BrokerError
     from ...connectors.wiring import connector_broker_factory
-    from ..wiring import UNREACHABLE_EXIT, mask_url
+    from ...config.settings import mask_url
+    from ..wiring import UNREACHABLE_EXIT
 
     try:
         with connector_broker_factory(settings, agency_id, topology=topology, reconnect_attempts=0)() as broker:
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
         )
         from ...connectors.runtime import ConnectorRunner
         from ...connectors.wiring import connector_broker_factory
-        from ..logging import configure_logging
+        from ...config.logging import configure_logging
         from ..wiring import require_broker, require_signing_key, warn_if_in_process
 
         try:

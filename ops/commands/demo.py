@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.rule import Rule
 
-from ..logging import configure_logging
+from ...config.logging import configure_logging
 
 
 def register(app: typer.Typer) -> None:

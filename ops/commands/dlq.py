@@ -72,7 +72,8 @@ def _authorised(settings: "MashlinkSettings", principal: "Principal", permission
 
 
 def _open(config: Path | None) -> "tuple[MashlinkSettings, Broker, HubService]":
-    from ..wiring import hub_broker_factory, open_hub, settings_or_exit
+    from ...hub.wiring import hub_broker_factory
+    from ..wiring import open_hub, settings_or_exit
 
     settings = settings_or_exit(config)
     service = open_hub(settings)

@@ -48,7 +48,7 @@ def split_messages(data: bytes) -> list[bytes]:
 
 def _logging(level: str) -> None:
     """Logs to stderr, so stdout carries only what the command prints (URLs, ACK lines)."""
-    from ..logging import configure_logging
+    from ...config.logging import configure_logging
 
     configure_logging(level.upper())
 

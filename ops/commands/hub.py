@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
         from ...hub.runtime import HubRuntime
         from ..web.hub_app import build_hub_app
         from ..web.serving import serve
-        from ..wiring import hub_broker_factory, open_hub, settings_or_exit, broker_readiness
+        from ...hub.wiring import hub_broker_factory
+        from ..wiring import broker_readiness, open_hub, settings_or_exit
 
         settings = settings_or_exit(config)
         service = open_hub(settings)

@@ -274,7 +274,7 @@ def index_build(
 
     from ...matching.index import MatchIndex, NotAnIndex
     from .translate import _progress
-    from ..logging import configure_logging
+    from ...config.logging import configure_logging
 
     configure_logging("WARNING")  # the summary below says what happened; logs go to stderr only
     started = time.monotonic()
@@ -403,7 +403,7 @@ def search(
 
     from ...matching.index import MatchIndex, NotAnIndex
     from .translate import _progress
-    from ..logging import configure_logging
+    from ...config.logging import configure_logging
 
     configure_logging("WARNING")  # stdout carries only the result lines
     bad: list[str] = []

@@ -24,15 +24,9 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML settings file."),
     ) -> None:
         """Queue depths and consumers; open / at-risk / overdue enquiries by agency and RAG."""
-        from ..wiring import (
-            PREFLIGHT_TIMEOUT_S,
-            UNREACHABLE_EXIT,
-            broker_problem,
-            hub_broker_factory,
-            mask_url,
-            open_hub,
-            settings_or_exit,
-        )
+        from ...config.settings import mask_url
+        from ...hub.wiring import hub_broker_factory
+        from ..wiring import PREFLIGHT_TIMEOUT_S, UNREACHABLE_EXIT, broker_problem, open_hub, settings_or_exit
 
         settings = settings_or_exit(config)  # checks the broker answers (exit 2 within 5 s otherwise)
         service = open_hub(settings)

@@ -23,7 +23,7 @@ from mashlink.connectors.runtime import ConnectorRunner, RunnerSettings
 from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.envelope import Envelope, MessageType
 from tests.hub.hub_support import referral_data

@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from mashlink.broker import Broker, Delivery, EnvelopeCodec, HandlerResult, Topology, Verdict
-from mashlink.ops.logging import configure_logging
+from mashlink.config.logging import configure_logging
 from mashlink.schemas.codes import Rag
 from tests.broker.broker_helpers import AGENCY, KEYS, Recorder, enquiry_envelope
 

@@ -33,7 +33,7 @@ from mashlink.connectors.simulators.referrals import demo_referrals
 from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.dead_letters import BrokerDeadLetters
 from mashlink.ops.web.hub_app import build_hub_app
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from tests.browser.support import PageLog, axe_check
 from tests.browser.test_workspace_new_referral import fill_date, fill_referral_details
 from tests.e2e.loop import Loop, make_loop, now, wait_for

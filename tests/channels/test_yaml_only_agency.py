@@ -32,7 +32,7 @@ from mashlink.connectors.simulators.referrals import demo_referrals
 from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.codes import AgencyKind, FindingCategory, LawfulBasis, Rag, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem

@@ -31,7 +31,7 @@ from mashlink.hub.db import drop_schema
 from mashlink.hub.models import ResponseRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService, utcnow
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20240901

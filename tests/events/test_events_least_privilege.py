@@ -29,7 +29,7 @@ from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.models import OutcomeRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.receipt import ReceiptStatus
 from tests.restricted_broker_user import restricted_user
 from tests.events.support import FAST, decide, wait_for

@@ -35,7 +35,7 @@ from mashlink.connectors.health.fhir_client import FhirClient, FhirClientSetting
 from mashlink.connectors.health.hl7_ack import AckCode, AckError, build_ack
 from mashlink.connectors.health.hl7_fast import peek_header
 from mashlink.connectors.health.mllp import ThreadedMllpServer
-from mashlink.ops.logging import configure_logging
+from mashlink.config.logging import configure_logging
 from tests.events.support import FAST, ReceiptTap, decide, events_loop, parked, start_events, wait_for
 
 #: A synthetic person the agency's system "quotes" in its error text.

@@ -28,7 +28,7 @@ from mashlink.connectors.runtime import ConnectorRunner
 from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.referral import Referral
 from tests.lawful_support import SAFEGUARDING_BASIS, consent_not_sought
 

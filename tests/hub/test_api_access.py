@@ -20,7 +20,7 @@ from mashlink.hub.api import PERMISSION_KEY, PUBLIC
 from mashlink.hub.dead_letters import BrokerDeadLetters
 from mashlink.hub.service import HubService
 from mashlink.ops.web.hub_app import build_hub_app
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from tests.hub.api_support import LIAISON_AGENCY, Tokens, serve
 from tests.hub.hub_support import referral_data
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mashlink.broker.topology import Topology
 from mashlink.config.settings import load_settings
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.hub.service import HubService
 
 pytestmark = pytest.mark.rabbitmq

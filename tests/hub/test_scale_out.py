@@ -38,7 +38,7 @@ from mashlink.hub.models import EnquiryRow, EscalationRow, OutboxRow, ReferralRo
 from mashlink.hub.outbox import OutboxRelay
 from mashlink.hub.service import HubService, utcnow
 from mashlink.hub.tracker import DeadlineTracker
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.codes import Rag
 from mashlink.bench.scaleout import EnquiryTap, free_port, hub_ready, schema_url, spawn_hub
 from tests.e2e.loop import wait_for

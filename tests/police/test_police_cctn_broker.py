@@ -16,7 +16,7 @@ from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.models import EnquiryRow, ReferralRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.envelope import Envelope, MessageType
 from mashlink.schemas.events import Alert
 from tests.wiring.helpers import build, drop_topology, settings_for, wait_for, write_config

@@ -32,7 +32,7 @@ from mashlink.connectors.wiring import connector_broker_factory
 from mashlink.hub.models import AlertRow
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.enquiry import Enquiry, EnquiryResponse
 from mashlink.schemas.events import Alert, AlertKind, WatchReason

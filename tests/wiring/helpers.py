@@ -91,7 +91,7 @@ def wait_for(condition: Callable[[], Any], timeout_s: float = 30.0, what: str = 
 
 def drop_topology(settings: MashlinkSettings, topology: Topology) -> None:
     """Delete a test's exchanges and queues (every configured agency's), as the hub's user."""
-    from mashlink.ops.wiring import hub_broker_factory
+    from mashlink.hub.wiring import hub_broker_factory
 
     cleaner = hub_broker_factory(settings, topology)()
     try:

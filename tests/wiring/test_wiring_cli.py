@@ -20,7 +20,7 @@ from mashlink.broker.topology import Topology
 from mashlink.hub.errors import NotFound
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 
 from tests.wiring.helpers import drop_topology, wait_for, write_config
 

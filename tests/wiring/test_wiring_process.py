@@ -21,7 +21,7 @@ from mashlink.connectors.education.synthetic import ctf_from_population
 from mashlink.connectors.simulators.population import Population, generate_population
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService, hub_codec
-from mashlink.ops.wiring import hub_broker_factory
+from mashlink.hub.wiring import hub_broker_factory
 from mashlink.schemas.codes import ResponseStatus
 from mashlink.schemas.identifiers import Identifier, IdentifierSystem
 from mashlink.schemas.person import BirthDate, HumanName, Person
