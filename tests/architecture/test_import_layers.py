@@ -46,10 +46,10 @@ ALLOWED: dict[str, frozenset[str]] = {
 SIMULATORS = "mashlink.connectors.simulators"
 #: Where ``connectors.simulators`` may be imported from: the application layers, and the
 #: simulated side of connectors/ (the simulated systems themselves; the reference connectors
-#: that answer from them for demos and ``--simulated``; the synthetic CTF writer).
+#: that answer from them for demos and ``--simulated``).
 SIMULATED_SIDE: tuple[str, ...] = (
     "ops/", "bench/",
-    "connectors/simulators/", "connectors/reference/", "connectors/education/synthetic.py",
+    "connectors/simulators/", "connectors/reference/",
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mashlink.connectors.education.ctf_reader import read_ctf
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.simulators.population import generate_population
 from mashlink.mapping import load_spec, translate_files
 from mashlink.mapping.formats import mappings_dir

@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 
 from mashlink.connectors.education.ctf_reader import read_ctf
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.simulators.population import generate_population
 from mashlink.connectors.social_care.cin import CinReader
 from mashlink.connectors.social_care.ssda903 import Ssda903Reader

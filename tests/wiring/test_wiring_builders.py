@@ -11,7 +11,7 @@ from mashlink.config.errors import ConfigError
 from mashlink.connectors.delivery.wiring import AnswerEndpointService, AnswerInboxService, PeriodicService, \
     SearchAndDeliverConnector
 from mashlink.connectors.education.connector import EducationConnector
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.factory import options_issues
 from mashlink.connectors.police.export import write_json
 from mashlink.connectors.simulators.police_export import simulated_force_export

@@ -13,7 +13,7 @@ import pytest
 
 from mashlink.config.settings import load_settings
 from mashlink.connectors.education.index import PupilIndex
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.police.schema import EXAMPLES_DIR
 from mashlink.connectors.simulators.population import generate_population
 from mashlink.broker.topology import Topology

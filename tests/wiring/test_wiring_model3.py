@@ -18,7 +18,7 @@ from mashlink.connectors.delivery.dropfolder import DropFolder
 from mashlink.connectors.delivery.models import AgencyAnswer, AnswerFinding, AnswerMatch, DeliveryTask
 from mashlink.connectors.delivery.simulators import WebhookAgencySimulator, WorklistFolderAnswerer
 from mashlink.connectors.delivery.wiring import AnswerEndpointService, SearchAndDeliverConnector
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.simulators.population import generate_population
 from mashlink.connectors.social_care.synthetic import write_cin_file
 from mashlink.schemas.codes import AgencyKind, HandlingCode, ResponseStatus

@@ -17,7 +17,7 @@ import pytest
 
 from mashlink.broker.client import Broker
 from mashlink.broker.topology import Topology
-from mashlink.connectors.education.synthetic import ctf_from_population
+from mashlink.connectors.simulators.ctf_writer import ctf_from_population
 from mashlink.connectors.simulators.population import Population, generate_population
 from mashlink.hub.runtime import HubRuntime
 from mashlink.hub.service import HubService, hub_codec

@@ -10,6 +10,10 @@ Two layouts, the ones ``config/mappings/ctf.yaml`` must both read:
 Every person is made up (see ``connectors/simulators/population.py``).
 Attendance, FSM and the in-care flag are derived deterministically from the
 person's key, so the same population always gives the same file.
+
+It lives with the simulated systems, not in connectors/education/, because it
+is the simulated school's side of the exchange: production connector code
+never imports it (tests/architecture/test_import_layers.py checks that).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Literal
 
 from lxml import etree
 
-from ..simulators.population import Family, Population, SynthPerson
+from .population import Family, Population, SynthPerson
 from ...schemas.codes import RelationshipType, Sex
 
 Variant = Literal["standard", "basicdetails"]
