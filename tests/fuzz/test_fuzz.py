@@ -1,9 +1,8 @@
 """Fuzzing ``mashlink translate``: structure-aware mutants of every format's example files (issue 18).
 
 The oracle (``oracle.py``): exit 0 or 1, no traceback, stdout that parses and
-validates as canonical records with no repr, fast path == general path, each
-input inside a deadline (and, in the subprocess sample, an address-space
-limit). In the normal test run this is brief and reproducible
+validates as canonical records with no repr, each input inside a deadline
+(and, in the subprocess sample, an address-space limit). In the normal test run this is brief and reproducible
 (``derandomize=True``, ``CI_EXAMPLES`` per format); for a longer run set
 ``MASHLINK_FUZZ_EXAMPLES=N`` or use ``mashlink bench fuzz``. A failure names
 its class and the folder where the input was saved with the command to
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 from mashlink.mapping import default_registry
 from tests.fuzz.mutators import Op, apply, random_ops
-from tests.fuzz.oracle import failures_dir, paths_agree, run_in_process, run_subprocess
+from tests.fuzz.oracle import failures_dir, run_in_process, run_subprocess
 from tests.fuzz.seeds import FORMATS, all_seeds
 from tests.fuzz.strategies import mutated_input
 
@@ -61,8 +60,6 @@ def test_mutated_inputs_keep_the_oracle(fmt: str) -> None:
         outcome = run_in_process(fmt, files, seed.args)
         assert outcome.failure is None, f"{seed.name} {ops}: {outcome.failure}"
         assert outcome.exit_code in (0, 1)
-        _compared, failure = paths_agree(fmt, files, seed.args)
-        assert failure is None, f"{seed.name} {ops}: {failure}"
 
     check()
 
