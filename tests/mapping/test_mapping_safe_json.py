@@ -7,6 +7,7 @@ connectors/police load_json. All three now go through ``mashlink.mapping.safe_js
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,54 @@ def test_translate_cli_reports_deep_json_without_traceback(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "nested too deeply" in result.stderr
+
+
+# --- the screen in front of the exact scan (issue 17: the per-token loop cost 6x the parse) ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='ab"\\[]{}: ,é1', max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(alphabet='k"\\[', max_size=3), inner,
+                                                                 max_size=4),
+    max_leaves=30)
+
+
+def _verdict(fn, *args) -> str | None:
+    try:
+        fn(*args)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_JSON_VALUES, ascii_only=st.booleans(), max_depth=st.integers(1, 6), max_values=st.integers(1, 40))
+def test_screen_gives_the_exact_scans_verdict_on_json(value, ascii_only: bool, max_depth: int,
+                                                       max_values: int) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    exact = _verdict(safe_json._scan, text, "x.json", max_depth, max_values)
+    assert safe_json._within_limits(text, max_depth, max_values) == (exact is None)
+    assert _verdict(lambda: safe_json.check(text, "x.json", max_depth=max_depth, max_values=max_values)) == exact
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet='[]{}",:\\ 019-.eEtrufalsnS\n', max_size=40), max_depth=st.integers(1, 4),
+       max_values=st.integers(1, 12))
+def test_screen_passes_only_what_the_scan_passes_or_json_refuses(text: str, max_depth: int, max_values: int) -> None:
+    """On text that is not JSON the screen may differ from the scan only where ``json.loads`` refuses anyway."""
+    if not safe_json._within_limits(text, max_depth, max_values):
+        return
+    if _verdict(safe_json._scan, text, "x.json", max_depth, max_values) is not None:
+        with pytest.raises(InputError, match="not valid JSON"):
+            safe_json.loads(text, "x.json", max_depth=max_depth, max_values=max_values)
+
+
+def test_screen_is_linear_on_many_unterminated_quotes() -> None:
+    """An escaped quote sends the screen to its regex, which must not rescan from every quote."""
+    text = '"' + '\\"' * 200_000 + "\\"
+    assert safe_json._within_limits(text, 64, 1_000_000)
+    with pytest.raises(InputError, match="not valid JSON"):
+        safe_json.loads(text, "x.json")
