@@ -19,7 +19,7 @@ inspecting parked messages is ``basic_get`` without ack on a channel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import kombu
 
@@ -28,18 +28,18 @@ from .memory import MemoryTransport
 from ..config.settings import BrokerRuntimeSettings, BrokerTlsSettings
 
 
-@runtime_checkable
 class Transport(Protocol):
-    """What the broker layer needs from a connection to a message broker."""
+    """What the broker layer needs from a connection to a message broker.
+
+    Not runtime-checkable on purpose: an ``isinstance`` check would read
+    every property, and reading ``recoverable_errors`` may build a connection.
+    """
 
     url: str
     #: In-process only (another process cannot reach it).
     embedded: bool
     #: Whether ``channel.basic_ack(tag, multiple=True)`` settles every delivery up to ``tag``.
     multiple_ack: bool
-
-    @property
-    def connection(self) -> kombu.Connection: ...
 
     @property
     def current_connection(self) -> kombu.Connection | None: ...
