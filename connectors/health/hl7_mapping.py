@@ -10,7 +10,9 @@ What YAML cannot say stays here, small and named:
 * ``prepare`` (both paths): an empty PV1-19 becomes MSH-10 or a stable hash of
   the message, so an attendance without a visit number keeps a stable finding
   id; a PV1 that describes no visit event (A28/A31/A40, or an A03/A08 with
-  neither PV1-19 nor PV1-44, which cannot say which visit) is set aside.
+  neither PV1-19 nor PV1-44, which cannot say which visit) is set aside; each
+  NK1's set id (NK1-1) becomes its position, so next-of-kin ids (``nk1-1``,
+  ``nk1-2`` ...) are unique and present whatever the sender put there.
 * ``LiveOptions`` (live only, from connector options): the agency id, the
   system name when MSH-3 is empty, and the trust's emergency locations (an
   inpatient-class visit at one of them is an ED attendance); and two
@@ -74,7 +76,28 @@ def prepare(msg: FastMessage) -> Hl7Message:
                 continue  # no visit event: not a finding (and not an issue either)
         kept.append(segment)
     native.segments = kept
+    number_next_of_kin(native)
     return fill_visit_numbers(msg, native)
+
+
+def number_next_of_kin(native: Hl7Message) -> Hl7Message:
+    """Set each NK1's set id (NK1-1) to its 1-based position among the message's NK1 segments.
+
+    The spec's next-of-kin id is ``nk1-<NK1-1>``. Senders often leave NK1-1
+    empty or send "1" on every NK1; read as sent, the record would lose its
+    person id or repeat it, and the whole message (an ED attendance with it)
+    would be refused. Numbering by position is what the feed always did.
+    """
+    position = 0
+    for segment in native.segments:
+        if segment.name != "NK1":
+            continue
+        position += 1
+        fields = segment.fields
+        if len(fields) < 2:
+            fields.append(EMPTY_PATH_FIELD)
+        fields[1] = [[[str(position)]]]
+    return native
 
 
 def fill_visit_numbers(msg: FastMessage, native: Hl7Message) -> Hl7Message:
