@@ -458,6 +458,7 @@ def labels_export(
     Each line names the agency's record id and carries the subject as referred: give the
     file to the agency's index (`mashlink match train --db INDEX --labels FILE`).
     """
+    from ...config.atomic_files import atomic_write_text
     from ...hub.match_review import review_labels
     from ..wiring import open_hub, settings_or_exit
 
@@ -467,9 +468,13 @@ def labels_export(
             labels = review_labels(session, agency)
     finally:
         service.close()
-    with out.open("w", encoding="utf-8") as handle:
-        for label in labels:
-            handle.write(label.model_dump_json(exclude_defaults=True) + "\n")
+    # Names, birth dates and mothers: readable by the owner only, and all of the file or none of it.
+    try:
+        atomic_write_text(out, "".join(label.model_dump_json(exclude_defaults=True) + "\n" for label in labels),
+                          mode=0o600)
+    except OSError as exc:
+        typer.echo(f"error: cannot write {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
     confirmed = sum(1 for label in labels if label.confirmed)
     typer.echo(f"{out}: {len(labels)} label(s) for agency {agency} ({confirmed} confirmed, "
                f"{len(labels) - confirmed} rejected)")

@@ -155,3 +155,60 @@ def test_match_train_command_moves_the_weights_and_names_a_bad_line(trained: tup
     result = CliRunner().invoke(app, ["match", "train", "--db", str(path), "--labels", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}:2: not a review label" in result.stderr and "record_id" in result.stderr
+
+
+def _hub_with_decisions(tmp_path: Path) -> dict[str, str]:
+    """A sqlite hub (schema made by the hub itself) holding two decisions on health-1's records."""
+    from mashlink.config.settings import load_settings
+    from mashlink.hub.service import HubService
+
+    env = {"MASHLINK_STATE_DIR": str(tmp_path / "state"),
+           "MASHLINK_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.sqlite'}", "MASHLINK_BROKER_URL": "memory://"}
+    HubService.open(load_settings(state_dir=env["MASHLINK_STATE_DIR"], database_url=env["MASHLINK_DATABASE_URL"],
+                                  broker_url="memory://")).close()
+    engine = create_engine(env["MASHLINK_DATABASE_URL"])
+    with Session(engine) as session:
+        session.add(_referral_row("REF-1"))
+        session.flush()
+        session.add_all([_decision("REF-1", "c1", "health-1", "H-9", True, 1),
+                         _decision("REF-1", "u1", "health-1", "H-10", False, 2)])
+        session.commit()
+    engine.dispose()
+    return env
+
+
+def test_match_labels_out_is_private_and_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file holds names, birth dates and mothers: mode 0600, and a failed write leaves no partial file."""
+    env = _hub_with_decisions(tmp_path)
+    out = tmp_path / "exports" / "labels.jsonl"
+    args = ["match", "labels", "--agency", "health-1", "--out", str(out)]
+    result = CliRunner().invoke(app, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [(ReviewLabel.model_validate_json(line).record_id, ReviewLabel.model_validate_json(line).confirmed)
+            for line in lines] == [("H-9", True), ("H-10", False)]
+
+    # The disk fills while the next export is written: the earlier file is untouched, no temporary is left.
+    before = out.read_bytes()
+    out.chmod(0o644)  # even a file loosened by hand is replaced by a private one on the next good export
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("mashlink.config.atomic_files.os.fsync", disk_full)
+        failed = CliRunner().invoke(app, args, env=env)
+    assert failed.exit_code == 1
+    assert f"error: cannot write {out}: No space left on device" in failed.stderr
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["labels.jsonl"]
+
+    fresh = tmp_path / "fresh.jsonl"
+    with monkeypatch.context() as patched:
+        patched.setattr("mashlink.config.atomic_files.os.fsync", disk_full)
+        assert CliRunner().invoke(app, [*args[:-1], str(fresh)], env=env).exit_code == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".fresh", "fresh"))) == []
+
+    assert CliRunner().invoke(app, args, env=env).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o600
