@@ -19,15 +19,16 @@ helper's job (``connectors/delivery``) and composes with this class.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ..answer_builder import AnswerBuilder, RecordHit, linked_people_for
 from ..base import PermanentEnquiryError
+from ..delivery.options import resolve_path
 from .formats import ctf_spec_path
 from .index import PupilIndex
+from .options import CtfOptions
 from .ingest import CtfIngest, IngestReport
 from .search import search_pupils
 from ..indexed_search import mother_in_enquiry
@@ -36,18 +37,6 @@ from ...matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from ...mapping import CompiledMapping, load_spec
 from ...schemas.codes import AgencyKind
 from ...schemas.enquiry import Enquiry, EnquiryResponse
-
-
-class EducationOptions(BaseModel):
-    """``AgencyConfig.options`` for the ``ctf`` connector."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    state_dir: Path = Field(description="Where the pupil index lives (index.sqlite3)")
-    drop_folder: Path | None = Field(default=None, description="CTF drop folder root (incoming/processed/failed)")
-    spec: Path | None = Field(default=None, description="Mapping spec; default config/mappings/ctf.yaml")
-    responder: str = Field(default="Education MASH team", min_length=1)
-    ingest_on_enquiry: bool = Field(default=True, description="Ingest pending drops before each search")
 
 
 class EducationConnector:
@@ -71,15 +60,27 @@ class EducationConnector:
         self._ingest_lock = threading.Lock()
 
     @classmethod
-    def from_options(cls, agency_id: str, options: EducationOptions | dict[str, Any]) -> "EducationConnector":
-        opts = options if isinstance(options, EducationOptions) else EducationOptions.model_validate(options)
+    def from_options(cls, agency_id: str, options: CtfOptions | Mapping[str, Any], *,
+                     state_dir: Path) -> "EducationConnector":
+        """The search connector from ``connector: ctf`` options alone (no settings, broker or services).
+
+        The options model is the configuration's own (:class:`CtfOptions`), so a
+        script or test takes exactly what an agency's YAML may say; paths are
+        relative to ``state_dir`` and the index defaults to
+        ``state_dir/index.sqlite3``. The configured channel is built by
+        ``wiring.education_connector``.
+        """
+        opts = options if isinstance(options, CtfOptions) else CtfOptions.model_validate(dict(options))
+        index_path = resolve_path(state_dir, opts.index_file) if opts.index_file else Path(state_dir) / "index.sqlite3"
+        index_path.parent.mkdir(parents=True, exist_ok=True)
         return cls(
             agency_id,
-            PupilIndex(opts.state_dir / "index.sqlite3"),
-            mapping=load_spec(opts.spec or ctf_spec_path()),
-            drop_folder=CtfIngest(opts.drop_folder) if opts.drop_folder else None,
+            PupilIndex(index_path),
+            mapping=load_spec(resolve_path(state_dir, opts.spec) if opts.spec else ctf_spec_path()),
+            drop_folder=CtfIngest(resolve_path(state_dir, opts.drop_folder)) if opts.drop_folder else None,
             responder=opts.responder,
             ingest_on_enquiry=opts.ingest_on_enquiry,
+            linked_people=opts.linked_people,
         )
 
     def ingest_pending(self) -> IngestReport:
@@ -103,10 +104,3 @@ class EducationConnector:
                                          subject_mother=mother_in_enquiry(subject, enquiry.subjects,
                                                                           enquiry.relationships))]
         return [self.answers.build(enquiry, hits)]
-
-
-def connector_from_config(agency: Any) -> EducationConnector:
-    """Build from a ``mashlink.config.models.AgencyConfig`` whose connector is ``ctf``."""
-    if agency.connector != "ctf":
-        raise ValueError(f"agency {agency.id!r} uses connector {agency.connector!r}, not 'ctf'")
-    return EducationConnector.from_options(agency.id, dict(agency.options))

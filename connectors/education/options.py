@@ -3,7 +3,8 @@
 CTF files dropped by schools or the LA education system land in
 ``drop_folder/incoming``; a background loop ingests them into the pupil index
 (a SQLite file in ``state_dir``) every ``ingest_interval_s``. Paths are
-relative to ``state_dir`` unless absolute.
+relative to ``state_dir`` unless absolute. ``EducationConnector.from_options``
+(a connector without settings, for scripts and tests) takes this same model.
 
 Example::
 

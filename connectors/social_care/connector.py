@@ -25,18 +25,19 @@ re-check the pregnancy) come with the links as a minimal view only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ..answer_builder import AnswerBuilder, MatchVerdict, RecordHit, linked_people_for
 from ..base import PermanentEnquiryError
+from ..delivery.options import resolve_path
 from ..indexed_search import (
     IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry,
 )
 from .index import SocialCareIndex, merge_child, split_child_key
+from .options import SocialCareWiringOptions
 from ...config.connector_kinds import LinkedPeople
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchDecision, MatchResult, MatchThresholds
 from ...schemas.codes import AgencyKind, MatchMethod
@@ -44,17 +45,6 @@ from ...schemas.enquiry import Enquiry, EnquiryResponse
 from ...schemas.identifiers import IdentifierSystem
 from ...schemas.person import Person
 from ...schemas.record import AgencyRecord
-
-
-class SocialCareOptions(BaseModel):
-    """``AgencyConfig.options`` for ``connector: social_care``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    state_dir: Path = Field(description="Where the SQLite index (and processed/rejected files) live")
-    la_code: str = Field(pattern=r"^\d{3}$", description="This LA's code: scopes LA child ids")
-    inbox: Path | None = Field(default=None, description="Drop folder of CIN / SSDA903 extracts")
-    responder: str = Field(default="Children's social care MASH team", min_length=1)
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,7 @@ class Hit:
         return self.matched.person_id == self.record.person.person_id
 
 
-__all__ = ["Hit", "SocialCareConnector", "SocialCareOptions", "merge_child"]
+__all__ = ["Hit", "SocialCareConnector", "merge_child"]
 
 
 class SocialCareConnector:
@@ -103,12 +93,30 @@ class SocialCareConnector:
                                      linked_people=linked_people_for("cin", linked_people))
 
     @classmethod
-    def from_options(cls, agency_id: str, options: dict[str, Any] | SocialCareOptions) -> "SocialCareConnector":
-        opts = options if isinstance(options, SocialCareOptions) else SocialCareOptions.model_validate(options)
-        index = SocialCareIndex(opts.state_dir, la_code=opts.la_code)
-        if opts.inbox is not None and opts.inbox.is_dir():
-            index.ingest_folder(opts.inbox)
-        return cls(agency_id, index, la_code=opts.la_code, responder=opts.responder)
+    def from_options(cls, agency_id: str, options: Mapping[str, Any] | SocialCareWiringOptions, *,
+                     state_dir: Path) -> "SocialCareConnector":
+        """The search connector from ``connector: cin`` options alone (no settings, broker or services).
+
+        The options model is the configuration's own
+        (:class:`~mashlink.connectors.social_care.options.SocialCareWiringOptions`),
+        so a script or test takes exactly what an agency's YAML may say. Without
+        settings there is no ``local_authority.code`` to fall back on, so
+        ``la_code`` is required here. The index lives in ``index_dir`` (default
+        ``state_dir``); an existing ``inbox`` is loaded once, now (the configured
+        channel, ``wiring.build_social_care``, loads it in the background).
+        """
+        opts = (options if isinstance(options, SocialCareWiringOptions)
+                else SocialCareWiringOptions.model_validate(dict(options)))
+        if opts.la_code is None:
+            raise ValueError("options.la_code is required without settings (a 3-digit DfE LA code)")
+        index_dir = resolve_path(state_dir, opts.index_dir) if opts.index_dir else Path(state_dir)
+        index = SocialCareIndex(index_dir, la_code=opts.la_code)
+        if opts.inbox is not None:
+            inbox = resolve_path(state_dir, opts.inbox)
+            if inbox.is_dir():
+                index.ingest_folder(inbox)
+        return cls(agency_id, index, la_code=opts.la_code, responder=opts.responder,
+                   linked_people=opts.linked_people)
 
     # -- search -----------------------------------------------------------------------
     def search(self, subject: Person, *, subject_mother: Person | None = None) -> list[Hit]:

@@ -5,7 +5,8 @@ dropped into ``inbox``; a background loop loads them into the connector's
 index every ``ingest_interval_s`` (files move to ``processed/`` or
 ``rejected/`` with a reason beside the index). Both connector names take
 both kinds of extract: the name documents what the LA's system sends.
-Paths are relative to ``state_dir`` unless absolute.
+Paths are relative to ``state_dir`` unless absolute. ``SocialCareConnector.from_options``
+(a connector without settings, for scripts and tests) takes this same model.
 
 Example::
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mashlink.connectors.base import AgencyConnector, PermanentEnquiryError, response_id_for
-from mashlink.connectors.education.connector import EducationConnector, EducationOptions
+from mashlink.connectors.education.connector import EducationConnector
+from mashlink.connectors.education.options import CtfOptions
 from mashlink.schemas.codes import AgencyKind, MatchMethod, Rag, ResponseStatus
 from mashlink.schemas.enquiry import Enquiry
 from mashlink.schemas.person import Person
@@ -22,7 +23,8 @@ AGENCY = "education-synth"
 @pytest.fixture
 def connector(tmp_path: Path) -> EducationConnector:
     drop = tmp_path / "drop"
-    built = EducationConnector.from_options(AGENCY, EducationOptions(state_dir=tmp_path / "state", drop_folder=drop))
+    built = EducationConnector.from_options(AGENCY, CtfOptions(drop_folder=drop, ingest_on_enquiry=True),
+                                            state_dir=tmp_path / "state")
     for name in ("ctf-standard.xml", "ctf-supplier-basicdetails.xml"):
         shutil.copy(FIXTURES / name, drop / "incoming" / name)
     return built

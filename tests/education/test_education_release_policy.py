@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mashlink.connectors.education.connector import EducationConnector, EducationOptions
+from mashlink.connectors.education.connector import EducationConnector
+from mashlink.connectors.education.options import CtfOptions
 from tests.education.test_education_connector import FIXTURES, enquiry
 
 AGENCY = "education-synth"
@@ -18,7 +19,7 @@ AVA = {"person_id": "child-1", "names": [{"given": ["Ava"], "family": "Thornbury
 @pytest.fixture
 def declared(tmp_path: Path) -> EducationConnector:
     drop = tmp_path / "drop"
-    built = EducationConnector.from_options(AGENCY, EducationOptions(state_dir=tmp_path / "state", drop_folder=drop))
+    built = EducationConnector.from_options(AGENCY, CtfOptions(drop_folder=drop), state_dir=tmp_path / "state")
     shutil.copy(FIXTURES / "ctf-standard.xml", drop / "incoming" / "ctf-standard.xml")
     built.ingest_pending()
     return built

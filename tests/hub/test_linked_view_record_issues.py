@@ -61,8 +61,8 @@ def answered(tmp_path: Path) -> tuple[Referral, Enquiry, EnquiryResponse]:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "cin.xml").write_text(cin_file("\n".join([INCONSISTENT_CHILD, BORN_CHILD])), encoding="utf-8")
-    connector = SocialCareConnector.from_options("csc-999", {"state_dir": tmp_path / "state", "la_code": "999",
-                                                             "inbox": inbox})
+    connector = SocialCareConnector.from_options("csc-999", {"la_code": "999", "inbox": inbox},
+                                                 state_dir=tmp_path / "state")
     subject = _subject()
     enquiry = _enquiry(subject)
     [response] = connector.handle(enquiry)

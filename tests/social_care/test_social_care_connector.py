@@ -32,8 +32,8 @@ def _connector(tmp_path: Path) -> SocialCareConnector:
     (inbox / "episodes.csv").write_text(SSDA903_EPISODES, encoding="utf-8")
     (inbox / "broken.xml").write_text(cin_file(BAD_CHILD), encoding="utf-8")
     (inbox / "notes.xml").write_text("<Notes/>", encoding="utf-8")
-    return SocialCareConnector.from_options("csc-999", {"state_dir": tmp_path / "state", "la_code": "999",
-                                                        "inbox": inbox})
+    return SocialCareConnector.from_options("csc-999", {"la_code": "999", "inbox": inbox},
+                                            state_dir=tmp_path / "state")
 
 
 def test_ingest_is_idempotent_and_moves_bad_files_aside(tmp_path: Path) -> None:
@@ -102,3 +102,19 @@ def test_demographic_enquiry_matches_and_returns_candidates_without_findings(tmp
                       birth_date=BirthDate(value=date(2010, 1, 1)))
     [response] = connector.handle(_enquiry(stranger))
     assert response.status is ResponseStatus.NOT_KNOWN
+
+
+def test_from_options_takes_the_configuration_s_own_options_model(tmp_path: Path) -> None:
+    """Built without settings, the connector accepts exactly what ``connector: cin`` options may say."""
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValueError, match="la_code is required"):
+        SocialCareConnector.from_options("csc-999", {}, state_dir=tmp_path)
+    with pytest.raises(ValidationError, match="state_dir"):  # the state dir is the process's, not an option
+        SocialCareConnector.from_options("csc-999", {"la_code": "999", "state_dir": str(tmp_path)},
+                                         state_dir=tmp_path)
+    built = SocialCareConnector.from_options("csc-999", {"la_code": "999", "index_dir": "idx",
+                                                         "linked_people": "none"}, state_dir=tmp_path)
+    assert built.index.count() == 0 and (tmp_path / "idx").is_dir()
+    assert built.answers.linked_people == "none"
