@@ -11,6 +11,9 @@ the folder code was written three times, one copy without fsync; now:
   first, then the file moved to ``failed/``), so a crash at any point leaves
   the file in the inbox to be handled again and nothing is lost or
   half-written. A parked file can be replayed into the inbox once fixed.
+  Folders parked before the reason files became ``NAME.reason.txt`` hold
+  Model 3 answers with a JSON ``NAME.reason``: those are still shown with
+  their reasons and never taken for parked files (nor replayed).
   Files we write for the agency go into its ``outbox/`` atomically.
 * :func:`append_line` appends one record to a log file and fsyncs it (and the
   directory when the file is new) before returning.
@@ -28,6 +31,7 @@ here so a connector has one place to import file plumbing from.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -43,11 +47,14 @@ from ..config.atomic_files import atomic_move, atomic_write_bytes, atomic_write_
 
 __all__ = ["DropFolder", "FileRejection", "SqliteState", "StateSchema", "StateSchemaError", "append_line",
            "atomic_write_bytes", "atomic_write_text", "is_partial", "is_temporary", "move_done", "park_file",
-           "parked_files", "read_reason", "safe_file_name"]
+           "is_reason_file", "parked_files", "parked_reason", "read_reason", "reason_file",
+           "safe_file_name"]
 
 #: Upload tools' partial-file suffixes, on top of :func:`config.atomic_files.is_temporary`.
 _PARTIAL_SUFFIXES = (".partial", ".crdownload")
 REASON_SUFFIX = ".reason.txt"
+#: Before the upgrade, Model 3 answers were parked with a JSON ``NAME.reason`` (``message`` is now ``detail``).
+LEGACY_REASON_SUFFIX = ".reason"
 REPORT_SUFFIX = ".report.txt"
 
 
@@ -145,17 +152,62 @@ def park_file(path: Path, failed: Path, rejection: FileRejection) -> Path:
     return _move(path, failed, target)
 
 
+def is_reason_file(path: Path) -> bool:
+    """A reason file, current (``NAME.reason.txt``) or from before the upgrade (``NAME.reason``): never a parked file."""
+    return path.name.endswith((REASON_SUFFIX, LEGACY_REASON_SUFFIX))
+
+
 def parked_files(failed: Path) -> list[Path]:
     """Files parked in ``failed`` (their reason files and temporaries excluded), by name; none if it is missing."""
     if not failed.is_dir():
         return []
-    return sorted(p for p in failed.iterdir() if p.is_file() and not p.name.endswith(REASON_SUFFIX)
-                  and not is_temporary(p))
+    return sorted(p for p in failed.iterdir() if p.is_file() and not is_reason_file(p) and not is_temporary(p))
+
+
+def reason_file(parked: Path) -> Path | None:
+    """The reason file of a parked file: ``NAME.reason.txt``, else a pre-upgrade ``NAME.reason``; None if neither."""
+    for suffix in (REASON_SUFFIX, LEGACY_REASON_SUFFIX):
+        candidate = parked.with_name(parked.name + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def parked_reason(parked: Path) -> dict[str, str]:
+    """Why ``parked`` was refused (``read_reason`` of its reason file), or {} when it has none."""
+    found = reason_file(parked)
+    return read_reason(found) if found is not None else {}
+
+
+def _legacy_reason(data: dict[str, object]) -> dict[str, str]:
+    """A pre-upgrade JSON reason in today's keys: ``message`` becomes ``detail``; nulls and empties are left out."""
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if value is None or value == "" or value == []:
+            continue
+        key = "detail" if key == "message" else str(key)
+        if key == "problems" and isinstance(value, list):
+            out[key] = "\n".join(str(v) for v in value)
+        else:
+            out[key] = " ".join(str(value).split())
+    return out
 
 
 def read_reason(path: Path) -> dict[str, str]:
-    """The ``key: value`` head of a reason file as a dict; the free text after the blank line as ``problems``."""
-    head, _, tail = Path(path).read_text(encoding="utf-8").partition("\n\n")
+    """The ``key: value`` head of a reason file as a dict; the free text after the blank line as ``problems``.
+
+    A pre-upgrade ``NAME.reason`` holds one JSON object instead: it is read
+    into the same keys, so files parked before the upgrade still say why.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            return _legacy_reason(data)
+    head, _, tail = text.partition("\n\n")
     out = {}
     for line in head.splitlines():
         key, sep, value = line.partition(": ")
@@ -237,11 +289,11 @@ class DropFolder:
     def replay(self, name: str) -> Path:
         """Put a parked file back into the inbox (once its cause is fixed); its reason file goes."""
         source = self.failed / Path(name).name
-        if not source.is_file() or source.name.endswith(REASON_SUFFIX):
+        if not source.is_file() or is_reason_file(source):
             raise FileNotFoundError(f"{self.failed_name}/{Path(name).name}: no parked file of that name")
         target = _move(source, self.inbox, free_name(self.inbox, source.name))
-        reason = source.with_name(source.name + REASON_SUFFIX)
-        reason.unlink(missing_ok=True)
+        for suffix in (REASON_SUFFIX, LEGACY_REASON_SUFFIX):
+            source.with_name(source.name + suffix).unlink(missing_ok=True)
         fsync_dir(self.failed)
         return target
 

@@ -64,13 +64,12 @@ def list_parked(
     as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
 ) -> None:
     """Parked files with why each was refused (rule, field, position; never the content)."""
-    from ...connectors.files import REASON_SUFFIX, parked_files, read_reason
+    from ...connectors.files import parked_files, parked_reason
 
     parked_in = _parked_folder(path)
     rows = []
     for parked in parked_files(parked_in):
-        reason_file = parked.with_name(parked.name + REASON_SUFFIX)
-        reason = read_reason(reason_file) if reason_file.is_file() else {}
+        reason = parked_reason(parked)  # NAME.reason.txt, or a pre-upgrade JSON NAME.reason
         rows.append({"name": parked.name, "bytes": parked.stat().st_size, "rule": reason.get("rule", ""),
                      "field": reason.get("field", ""), "position": reason.get("position", ""),
                      "detail": reason.get("detail", ""), "failed_at": reason.get("failed_at", ""),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import sqlite3
@@ -109,6 +110,41 @@ def test_a_bad_file_is_parked_with_its_reason_and_can_be_replayed(tmp_path: Path
     assert list(folder.failed.iterdir()) == []  # the reason went with it
     with pytest.raises(FileNotFoundError, match="failed/pupils.xml"):
         folder.replay("pupils.xml")
+
+
+def _park_before_the_upgrade(folder: DropFolder, name: str, reason: dict[str, object]) -> Path:
+    """A file parked by the release before ``NAME.reason.txt``: Model 3 wrote a JSON ``NAME.reason``."""
+    (folder.failed / name).write_text('{"enquiry_id": "ENQ-1"}')
+    (folder.failed / f"{name}.reason").write_text(json.dumps({"file": name, **reason}, indent=2) + "\n")
+    return folder.failed / name
+
+
+def test_files_parked_before_the_upgrade_keep_their_json_reason_and_are_never_taken_for_parked_files(
+        tmp_path: Path) -> None:
+    folder = DropFolder(tmp_path / "answers", suffixes=(".json",))
+    old = _park_before_the_upgrade(folder, "bad-status.json", {
+        "field": "$.status", "rule": "enum", "message": "not one of\n the allowed statuses", "position": None,
+        "failed_at": "2026-11-30T09:00:00+00:00"})
+    (folder.inbox / "broken.json").write_text("{")
+    new = folder.park(folder.inbox / "broken.json", FileRejection(rule="json_syntax", position="line 1 column 2"))
+
+    assert folder.parked() == [old, new]  # bad-status.json.reason is a reason, not a parked file
+    assert read_reason(folder.failed / "bad-status.json.reason") == {
+        "file": "bad-status.json", "field": "$.status", "rule": "enum",
+        "detail": "not one of the allowed statuses", "failed_at": "2026-11-30T09:00:00+00:00"}
+    assert files.reason_file(old) == folder.failed / "bad-status.json.reason"
+    assert files.parked_reason(new)["rule"] == "json_syntax" and files.parked_reason(folder.inbox / "x.json") == {}
+
+    with pytest.raises(FileNotFoundError, match="no parked file of that name"):
+        folder.replay("bad-status.json.reason")
+    assert folder.replay("bad-status.json") == folder.inbox / "bad-status.json"
+    assert sorted(p.name for p in folder.failed.iterdir()) == ["broken.json", "broken.json.reason.txt"]
+
+
+def test_a_reason_file_that_is_not_json_is_read_as_key_value_lines(tmp_path: Path) -> None:
+    reason = tmp_path / "a.json.reason"
+    reason.write_text("{ not json\nrule: json_syntax\n")
+    assert read_reason(reason) == {"rule": "json_syntax"}
 
 
 @pytest.mark.parametrize("step", ["atomic_write_text", "atomic_move"])

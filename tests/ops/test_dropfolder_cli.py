@@ -74,3 +74,22 @@ def test_a_path_that_is_not_a_drop_folder_is_refused_and_left_untouched(tmp_path
     code, _, err = _run("list", str(tmp_path / "typo"))
     assert code == 2 and "is not a drop folder (no failed/ or rejected/ in it)" in err
     assert not (tmp_path / "typo").exists()
+
+
+def test_answers_parked_before_the_upgrade_are_listed_with_their_json_reason_and_replay(tmp_path: Path) -> None:
+    """Model 3 parked answers with a JSON ``NAME.reason`` before reason files became ``NAME.reason.txt``."""
+    folder = DropFolder(tmp_path / "police", suffixes=(".json",))
+    (folder.failed / "bad-status.json").write_text('{"status": "maybe"}')
+    (folder.failed / "bad-status.json.reason").write_text(json.dumps({
+        "file": "bad-status.json", "field": "$.status", "rule": "enum", "message": "not an allowed status",
+        "position": None, "failed_at": "2026-11-30T09:00:00+00:00"}, indent=2) + "\n")
+
+    code, out, _ = _run("list", str(tmp_path / "police"))
+    assert code == 0
+    assert out.splitlines() == ["bad-status.json: enum ($.status): not an allowed status at 2026-11-30T09:00:00+00:00",
+                                f"1 file(s) parked in {folder.failed}"]
+    code, _, err = _run("replay", str(tmp_path / "police"), "bad-status.json.reason")
+    assert code == 1 and "parked: bad-status.json" in err and (folder.failed / "bad-status.json.reason").exists()
+    code, _, _ = _run("replay", str(tmp_path / "police"), "bad-status.json")
+    assert code == 0 and folder.waiting() == [folder.inbox / "bad-status.json"]
+    assert list(folder.failed.iterdir()) == []  # its old reason went with it
