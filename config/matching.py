@@ -27,6 +27,7 @@ In YAML, as a ``matching:`` block (this model validates it)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -48,6 +49,10 @@ class MatchPolicy(BaseModel):
                                    description="Two candidates this close in probability go to a person")
     near_tie_weight_margin: float = Field(default=4.0, ge=0.0, le=30.0,
                                           description="... or this close in match weight (log2 units)")
+    model: Path | None = Field(
+        default=None,
+        description="Trained weights for a connector with no index of its own (health): a match index from "
+                    "`mashlink match index build` / `match train`, or a MatchModel JSON file; loaded at start")
     established_name_min_count: int = Field(
         default=5, ge=1,
         description="A one-letter given-name difference between two names each held by at least this many "

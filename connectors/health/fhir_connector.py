@@ -7,12 +7,15 @@ date of birth with its day/month swap (``birthdate=a,b``), the family names'
 sound with the birth year (``phonetic``; the family name as a prefix when the
 server does not support ``phonetic``), and without a date of birth the family
 name with the given name or postcode. Every Patient returned, however it was
-found, is re-scored with the shared matcher (``Scorer`` with the default
-model, and ``decide`` for near-ties and household members) before anything is
+found, is re-scored with the shared matcher (``Scorer`` with the weights
+``matching.model`` names, else the default model, and ``decide`` for near-ties
+and household members) before anything is
 released: a patient found only by an NHS number whose demographics disagree
 (a sibling's number keyed on the referral) is a candidate at most, and when
 the right child is found too the number is explained and only that child is
-released. Only the best record of a match outcome is fetched in full; a search
+released. An unborn subject is searched for through the mother the enquiry
+names (the trust holds the pregnancy on her record), and each woman returned is
+scored as that pregnancy's mother (:mod:`.matching`). Only the best record of a match outcome is fetched in full; a search
 cut short by the client's page limit releases nothing (every result is a
 candidate). Uncertain or multiple matches are reported as candidates (a
 minimal view) and carry *no* findings: a false match would disclose another
@@ -42,9 +45,9 @@ from .fhir_mapping import FhirMappingError, FhirTranslator
 from .fhir_translate import FhirMappingOptions
 from .fhir_validate import FhirValidationError, validate_resource
 from ...matching.decide import ScoredCandidate, SearchOutcome, decide
-from ...matching.model import MatchModel
+from ...matching.model_file import TrainedWeights
 from ...matching.rules import MatchDecision
-from ...matching.scorer import Scorer
+from .matching import health_scorer, score_patient
 from ...schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
 from ...schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
 from ...schemas.finding import Finding, SourceRef
@@ -82,13 +85,16 @@ class FhirSearchConnector:
 
     agency_kind = AgencyKind.HEALTH
 
-    def __init__(self, agency_id: str, client: FhirClient, options: FhirConnectorOptions | None = None) -> None:
+    def __init__(self, agency_id: str, client: FhirClient, options: FhirConnectorOptions | None = None,
+                 *, weights: TrainedWeights | None = None) -> None:
         self.agency_id = agency_id
         self.client = client
         opts = options or FhirConnectorOptions()
         if opts.mapping.agency_id is None:
             opts = opts.model_copy(update={"mapping": opts.mapping.model_copy(update={"agency_id": agency_id})})
         self.options = opts
+        # matching.model: weights trained on a health extract (no local index to train on); else the defaults
+        self.scorer = health_scorer(opts.matching, weights)
         # config/mappings/fhir-r4.yaml (or the trust's mapping.spec): the one place FHIR codes are adapted
         self.translator = FhirTranslator(opts.mapping)
 
@@ -149,7 +155,10 @@ class FhirSearchConnector:
                        ) -> tuple[SearchOutcome, dict[str, dict[str, Any]], list[str]]:
         """The shared matcher's outcome over every Patient the trust returned; the resources by record id; notes."""
         notes: list[str] = []
-        queries = self._queries(subject, notes)
+        if subject.unborn and mother is None:
+            notes.append("an unborn child is found through the mother's record; the enquiry names no mother")
+            return SearchOutcome(outcome=MatchDecision.NO_MATCH, reasons=["unborn_mother_unknown"]), {}, notes
+        queries = self._queries(mother if subject.unborn and mother is not None else subject, notes)
         if not queries:
             notes.append("not enough demographics to search")
             return SearchOutcome(outcome=MatchDecision.NO_MATCH, reasons=["no_search"]), {}, notes
@@ -166,12 +175,11 @@ class FhirSearchConnector:
                 results = self._validated_search("Patient", fallback, cut_short)
             for resource in results:
                 found.setdefault(f"Patient/{resource['id']}", resource)
-        scorer = Scorer(MatchModel.default(), policy=self.options.matching)
         scored = []
         for record_id, resource in found.items():
             person = self._translate(resource).person
             scored.append(ScoredCandidate(record_id=record_id, person=person,
-                                          pair=scorer.score(subject, person, subject_mother=mother)))
+                                          pair=score_patient(self.scorer, subject, person, mother=mother)))
         outcome = decide(subject, scored, self.options.matching)
         if cut_short and outcome.outcome is MatchDecision.MATCH:
             notes.append("a search stopped at the page limit, so a closer record may be missing: "

@@ -19,6 +19,7 @@ from .hl7_ack import parse_ack
 from .hl7_fast import FastMessage, Hl7ParseError
 from .mllp import MllpClient
 from .referral import build_ref_i12, parse_rri_i12
+from ...matching.scorer import Scorer
 from ...schemas.codes import AgencyKind, ResponseStatus
 from ...schemas.enquiry import Enquiry, EnquiryResponse
 
@@ -49,7 +50,8 @@ class Hl7ReferralConnector:
 
     def __init__(self, agency_id: str, host: str, port: int, *, timeout: float = 30.0,
                  sending_facility: str = "MASH", receiving_facility: str = "",
-                 ssl_context: ssl.SSLContext | None = None, server_name: str | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, server_name: str | None = None,
+                 scorer: Scorer | None = None) -> None:
         self.agency_id = agency_id
         self.ssl_context = ssl_context
         self.server_name = server_name
@@ -58,6 +60,7 @@ class Hl7ReferralConnector:
         self.timeout = timeout
         self.sending_facility = sending_facility
         self.receiving_facility = receiving_facility
+        self.scorer = scorer  # the trust's matching thresholds and weights; None: defaults
 
     def handle(self, enquiry: Enquiry) -> list[EnquiryResponse]:
         answers: list[EnquiryResponse] = []
@@ -77,7 +80,8 @@ class Hl7ReferralConnector:
                         raise PermanentEnquiryError(f"trust rejected REF^I12 (error {ack.error_code})")
                     raise RuntimeError(f"trust could not process REF^I12 now (error {ack.error_code})")
                 try:
-                    answers.append(parse_rri_i12(msg, agency_id=self.agency_id, enquiry=enquiry))
+                    answers.append(parse_rri_i12(msg, agency_id=self.agency_id, enquiry=enquiry,
+                                                 scorer=self.scorer))
                 except Hl7ParseError as exc:
                     raise PermanentEnquiryError(f"RRI^I12 answer unusable: {exc.location}: code {exc.code}") from None
         return [self._merge(enquiry, answers)]

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ...config.errors import ConfigError, ConfigIssue
+from ...config.matching import MatchPolicy
 from ..events.options import AgencyEventsOptions
 from .fhir_client import FhirClientSettings, RetryPolicy
 from .fhir_connector import FhirConnectorOptions
@@ -181,10 +182,12 @@ class FhirOptions(_HealthOptions):
                                   ca_file=self.ca_file, page_size=self.page_size, max_pages=self.max_pages,
                                   retry=self.retry)
 
-    def connector_options(self, agency_id: str) -> FhirConnectorOptions:
+    def connector_options(self, agency_id: str, matching: MatchPolicy | None = None) -> FhirConnectorOptions:
+        """The search connector's options; ``matching`` is the agency's ``matching:`` block (thresholds)."""
         return FhirConnectorOptions(release=self.release, auto_match_threshold=self.auto_match_threshold,
                                     candidate_threshold=self.candidate_threshold, responder=self.responder,
-                                    mapping=self.mapping_options(agency_id))
+                                    mapping=self.mapping_options(agency_id),
+                                    matching=matching or MatchPolicy.default())
 
 
 class Hl7v2Options(_HealthOptions):

@@ -17,6 +17,12 @@ RF1-10 text or NTE). PID is the trust's record of the person (absent: not
 known); each OBX is one finding: OBX-3 the canonical category code, OBX-4
 the source record id, OBX-5 the summary, OBX-13 the sensitivity, OBX-14 the
 date.
+
+An unborn subject has no record of its own at a trust: the pregnancy is on the
+mother's. Its REF^I12 therefore carries the mother the enquiry names in PID
+(RF1-11 still names the unborn subject, and an NTE gives the expected date),
+and the answer's PID, the trust's record of her, is re-scored as that
+pregnancy's mother (:mod:`.matching`).
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ from .hl7_ack import new_control_id
 from .hl7_extract import extract_event
 from .hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
 from .hl7_mapping import LiveOptions, to_agency_record
-from ..indexed_search import claimed_confidence, method_of
-from ...matching.model import MatchModel
+from ..indexed_search import claimed_confidence, method_of, mother_in_enquiry
+from .matching import health_scorer, score_patient
 from ...matching.rules import MatchDecision
 from ...matching.scorer import Scorer
 from ...schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
@@ -105,8 +111,12 @@ def build_ref_i12(
     receiving_facility: str = "",
     control_id: str | None = None,
 ) -> str:
-    """One REF^I12 for one enquiry subject (ER7, CR separators), built with hl7apy."""
+    """One REF^I12 for one enquiry subject (ER7, CR separators), built with hl7apy.
+
+    For an unborn subject PID is the mother the enquiry names (the trust finds the pregnancy on her record).
+    """
     e = escape_text
+    mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships) if subject.unborn else None
     msg = Message("REF_I12", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
     msh = msg.msh
     msh.msh_3 = "MASHLINK"
@@ -135,8 +145,12 @@ def build_ref_i12(
     prd.prd_2 = f"{e(enquiry.requester)}"
     pid = msg.add_segment("PID")
     pid.pid_1 = "1"
-    _set_fields(pid, _pid_fields(subject))
-    notes = [f"Classification: {enquiry.classification.value}",
+    _set_fields(pid, _pid_fields(mother if mother is not None else subject))
+    notes: list[str] = []
+    if subject.unborn and subject.expected_birth_date is not None:
+        notes.append(f"Unborn child expected {subject.expected_birth_date.isoformat()}"
+                     + ("; PID is the mother" if mother is not None else "; the mother is not named"))
+    notes += [f"Classification: {enquiry.classification.value}",
              "Lawful basis: " + ", ".join(b.value for b in enquiry.lawful_basis)]
     notes += [f"Concern: {c}" for c in enquiry.concerns]
     notes += [f"Question: {q}" for q in enquiry.questions]
@@ -236,8 +250,12 @@ def parse_rri_i12(
     agency_id: str,
     enquiry: Enquiry | None = None,
     system: str = "HL7 v2 RRI",
+    scorer: Scorer | None = None,
 ) -> EnquiryResponse:
-    """An RRI^I12 answer as a canonical ``EnquiryResponse``; raises ``Hl7ParseError`` on bad content."""
+    """An RRI^I12 answer as a canonical ``EnquiryResponse``; raises ``Hl7ParseError`` on bad content.
+
+    ``scorer`` re-checks the trust's link (the trust's configured weights; default weights when None).
+    """
     msg = text if isinstance(text, FastMessage) else FastMessage.parse(text)
     if (msg.message_type, msg.trigger) != ("RRI", "I12"):
         raise Hl7ParseError("expected an RRI^I12 message", code=200, segment="MSH", field=9, reject=True)
@@ -301,7 +319,8 @@ def parse_rri_i12(
     matches: list[SubjectMatch] = []
     if subject_id:
         asked = next((s for s in enquiry.subjects if s.person_id == subject_id), None) if enquiry else None
-        matches.append(_checked_match(subject_id, asked, person, source))
+        mother = mother_in_enquiry(asked, enquiry.subjects, enquiry.relationships) if asked and enquiry else None
+        matches.append(_checked_match(subject_id, asked, person, source, scorer or health_scorer(), mother))
     status = ResponseStatus.PARTIAL if status_code == "P" else ResponseStatus.INFORMATION_FOUND
     return EnquiryResponse(
         status=status, people=[person], matches=matches, findings=findings,
@@ -309,21 +328,24 @@ def parse_rri_i12(
     )
 
 
-def _checked_match(subject_id: str, asked: Person | None, person: Person, source: SourceRef) -> SubjectMatch:
+def _checked_match(subject_id: str, asked: Person | None, person: Person, source: SourceRef, scorer: Scorer,
+                   mother: Person | None) -> SubjectMatch:
     """The trust's own link, re-checked with the shared matcher before it is called certain.
 
     Why: the trust's engine may link on an NHS number alone, and a referral
     can carry a sibling's number. Every connector gives no certain result
     without a demographic check, so the returned patient is scored against the
-    subject the MASH asked about (default model: there is no local index of
-    the trust's patients to train on). Only a ``match`` is confirmed; anything
+    subject the MASH asked about, with the trust's configured weights
+    (``matching.model``; there is no local index of the trust's patients to
+    train on), and for an unborn subject as the mother of the pregnancy, against
+    the mother the enquiry names. Only a ``match`` is confirmed; anything
     else, or a reply about a subject the enquiry does not hold, is a
     candidate for a person.
     """
     if asked is None:
         return SubjectMatch(subject_person_id=subject_id, record_person_id=person.person_id, source=source,
                             method=MatchMethod.DEMOGRAPHIC, confidence=0.6, candidate=True)
-    pair = Scorer(MatchModel.default()).score(asked, person)
+    pair = score_patient(scorer, asked, person, mother=mother)
     confirmed = pair.decision is MatchDecision.MATCH
     return SubjectMatch(subject_person_id=subject_id, record_person_id=person.person_id, source=source,
                         method=method_of(pair), confidence=claimed_confidence(pair, confirmed),

@@ -44,6 +44,7 @@ from .fhir_client import FhirClient
 from .fhir_connector import FhirSearchConnector, FhirTaskDelivery
 from .hl7_connector import Hl7ReferralConnector
 from .hl7_mapping import DEFAULT_ED_LOCATIONS, LiveOptions
+from .matching import health_scorer, load_configured_weights
 from .options import (
     FhirOptions,
     Hl7v2Options,
@@ -187,7 +188,9 @@ def build_fhir(ctx: ConnectorContext) -> BuiltConnector:
                                    interval_s=options.task_poll_interval_s))
         description = f"FHIR Task delivery to {options.base_url}"
     else:
-        connector = FhirSearchConnector(agency_id, client, options.connector_options(agency_id))
+        weights = load_configured_weights(ctx.agency.matching, ctx.agency_index, file=ctx.config_file)
+        connector = FhirSearchConnector(agency_id, client, options.connector_options(agency_id, ctx.agency.matching),
+                                        weights=weights)
         description = f"FHIR search of {options.base_url}"
     if state is not None:
         cp = (FhirCpFlagWatchList(client, agency_id, options.mapping_options(agency_id))
@@ -205,10 +208,12 @@ def build_hl7v2(ctx: ConnectorContext) -> BuiltConnector:
     options: Hl7v2Options = parse_options(Hl7v2Options, dict(ctx.agency.options), ctx.agency_index,
                                           file=ctx.config_file)
     tls = _tls_context(ctx, options.tls, "tls") if options.tls is not None else None
+    weights = load_configured_weights(ctx.agency.matching, ctx.agency_index, file=ctx.config_file)
     connector: AgencyConnector = Hl7ReferralConnector(
         ctx.agency.id, options.host, options.port, timeout=options.timeout_s,
         sending_facility=options.sending_facility, receiving_facility=options.receiving_facility,
         ssl_context=tls, server_name=options.tls.server_name if options.tls is not None else None,
+        scorer=health_scorer(ctx.agency.matching, weights),
     )
     services: list[BackgroundService] = []
     description = f"HL7 v2 REF/RRI I12 with {options.host}:{options.port}" + (" over TLS" if tls else "")
