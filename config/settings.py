@@ -715,8 +715,8 @@ class MashlinkSettings(BaseSettings):
             if sensitive and agency.kind is not AgencyKind.SOCIAL_CARE:
                 out.append(f"sharing_policies.{agency.id}: sensitive health ({', '.join(sensitive)}) "
                            f"released to a {agency.kind.value} agency; check local policy allows it")
-            if policy.receives_police_intelligence and agency.kind is AgencyKind.EDUCATION:
-                out.append(f"sharing_policies.{agency.id}: education receives police intelligence; "
+            if policy.receives_police_intelligence and agency.kind in (AgencyKind.EDUCATION, AgencyKind.OTHER):
+                out.append(f"sharing_policies.{agency.id}: {agency.kind.value} receives police intelligence; "
                            "check this is limited to an agreed scheme")
         if not self.agencies:
             out.append("no agencies configured: enquiries have nowhere to go")
