@@ -13,10 +13,14 @@ thread-safe) made by ``broker_factory`` inside the thread:
 A delivery to a hub queue that fails its envelope signature (forged, signed
 with the wrong key, unsigned, or from a sender with no key) is parked by the
 consumer as before, and is also recorded in the hub's audit chain as
-``message.signature_failed`` (``record_signature_failure``) before it is
-parked: a forgery attempt is a security event that auditors must see, not
-only an operator's dead letter. A validly signed delivery outside the
-freshness window (``stale``) is likewise recorded as ``message.stale``.
+``message.signature_failed`` before it is parked: a forgery attempt is a
+security event that auditors must see, not only an operator's dead letter. A
+validly signed delivery outside the freshness window (``stale``) is likewise
+recorded as ``message.stale``, and every other delivery the broker parks before
+a handler sees it (undecodable, not its type's model, retries used up) as
+``message.rejected``. The consumers' hook is ``HubService.on_reject``
+(``handlers.ParkedAudit``), which skips what a handler already audited, so
+each parked message is audited exactly once.
 
 ``stop()`` sets one event; every loop checks it, finishes the batch in hand
 (its transaction commits or rolls back as a whole) and exits, then brokers
@@ -27,8 +31,6 @@ the database and the broker on the next start.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,89 +38,13 @@ from typing import Any
 import structlog
 
 from ..broker.factory_type import BrokerFactory
-from ..broker.consumer import Rejection
-from ..broker.errors import RejectReason
-from ..broker.headers import synthetic_message_id
 from ..config.settings import HubRuntimeSettings, with_overrides
-from ..schemas.envelope import MessageType
 from .audit_watch import AuditWatch
 from .outbox import OutboxRelay
 from .service import HubService
 from .tracker import DeadlineTracker
 
 log = structlog.get_logger(__name__)
-
-_SENDER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")  # config.models.SLUG_PATTERN
-_MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_MESSAGE_TYPES = frozenset(t.value for t in MessageType)
-
-
-def _claims(body: bytes) -> dict[str, Any]:
-    """What an unauthenticated body claims about itself (never trusted, only recorded as codes)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def record_signature_failure(service: HubService, rejection: Rejection) -> None:
-    """Audit a delivery whose signature failed as ``message.signature_failed`` (ids and codes only).
-
-    The body is unauthenticated, so only values shaped like codes are kept:
-    the claimed sender (a sender id, or ``<invalid>``), the message type, and
-    why the check failed (``missing``: no signature; ``unknown_sender``: no
-    public key for the claimed sender; ``unknown_key``: the envelope's
-    ``key_id`` is not one of the sender's; ``key_not_valid``: that key is
-    outside its ``not_before`` / ``not_after``; ``mismatch``: signed with
-    another key or altered). Nothing of the body's content is recorded.
-    """
-    claims = _claims(rejection.body)
-    sender = claims.get("sender")
-    sender = sender if isinstance(sender, str) and _SENDER_RE.match(sender) else "<invalid>"
-    message_type = claims.get("message_type")
-    if not claims.get("signature"):
-        failure = "missing"
-    elif sender not in service.codec.senders():
-        failure = "unknown_sender"
-    elif "key_id" in rejection.detail and "is not a key of" in rejection.detail:
-        failure = "unknown_key"
-    elif "expired at" in rejection.detail or "not valid before" in rejection.detail:
-        failure = "key_not_valid"
-    else:
-        failure = "mismatch"
-    message_id = rejection.message_id
-    if not _MESSAGE_ID_RE.match(message_id):
-        message_id = synthetic_message_id(rejection.body)
-    with service.store.unit() as uow:
-        uow.audit("message.signature_failed", actor="hub", message_id=message_id, detail={
-            "sender": sender, "queue": rejection.queue, "reason": rejection.reason.value, "failure": failure,
-            "message_type": message_type if message_type in _MESSAGE_TYPES else None,
-        })
-    log.warning("hub.signature_failed", message_id=message_id, sender=sender, queue=rejection.queue,
-                failure=failure)
-
-
-def record_stale(service: HubService, rejection: Rejection) -> None:
-    """Audit a validly signed delivery parked as outside the freshness window (``message.stale``).
-
-    The signature held, so the sender and message type are authentic; a stale
-    message is either a long-delayed one (replay it from the dead-letter
-    queue) or a captured message sent again, which auditors must see.
-    """
-    claims = _claims(rejection.body)
-    sender = claims.get("sender")
-    message_type = claims.get("message_type")
-    message_id = rejection.message_id if _MESSAGE_ID_RE.match(rejection.message_id) \
-        else synthetic_message_id(rejection.body)
-    with service.store.unit() as uow:
-        uow.audit("message.stale", actor="hub", message_id=message_id, detail={
-            "sender": sender if isinstance(sender, str) and _SENDER_RE.match(sender) else "<invalid>",
-            "queue": rejection.queue, "reason": rejection.reason.value,
-            "message_type": message_type if message_type in _MESSAGE_TYPES else None,
-        }, reason=rejection.detail[:300])
-    log.warning("hub.message_stale", message_id=message_id, queue=rejection.queue, sender=sender)
-
 
 class HubRuntime:
     """The hub's loops in threads. Knobs come from ``service.settings.hub_runtime`` (``HubRuntimeSettings``).
@@ -231,17 +157,10 @@ class HubRuntime:
             consumer = broker.consumer([queue], handler, prefetch=knobs.consumer_prefetch,
                                        max_batch=knobs.consumer_max_batch, max_wait_s=knobs.consumer_max_wait_s,
                                        name=name)
-            consumer.on_reject = self._on_reject
+            consumer.on_reject = self.service.on_reject
             consumer.run(self._stop)
         finally:
             broker.close()
-
-    def _on_reject(self, rejection: Rejection) -> None:
-        """The consumers' hook: signature failures become audit events (other reasons are dead letters only)."""
-        if rejection.reason is RejectReason.BAD_SIGNATURE:
-            record_signature_failure(self.service, rejection)
-        elif rejection.reason is RejectReason.STALE:
-            record_stale(self.service, rejection)
 
     def _responses(self) -> None:
         self._consume(self.service.topology.responses_queue, self.service.handle_responses, "hub-responses")

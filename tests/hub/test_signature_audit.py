@@ -80,7 +80,9 @@ def test_bad_signatures_on_hub_queues_are_audited_and_parked(hub: HubService, ma
         finally:
             forger.close()
         events = _failures(hub, 3)
-        time.sleep(0.3)  # let the consumer settle the garbage message too
+        deadline = time.monotonic() + 30
+        while not hub.audit_events(action="message.rejected") and time.monotonic() < deadline:
+            time.sleep(0.05)  # the garbage message is parked (and audited) on its own
     finally:
         runtime.stop()
     by_failure = {e.detail["failure"]: e for e in hub.audit_events(action="message.signature_failed")}
@@ -95,7 +97,11 @@ def test_bad_signatures_on_hub_queues_are_audited_and_parked(hub: HubService, ma
     assert by_failure["unknown_sender"].message_id.startswith("sha256-")  # the unusable id is not recorded
     for event in events:
         assert CHILD_NAME not in event.model_dump_json()
-    # Still dead letters as before (the bad JSON one too, which is not a signature failure and not audited).
+    # Not JSON at all: parked by the broker before any handler, and audited once as a rejection (codes only).
+    rejected = hub.audit_events(action="message.rejected")
+    assert [(e.message_id, e.detail["reason"], e.detail["sender"]) for e in rejected] == \
+        [("garbage-1", "bad_format", "<invalid>")]
+    # Still dead letters as before.
     inspector = make_broker()
     parked = {p.message_id: p.reason for p in inspector.dlq_list(topology.dlq_for(topology.responses_queue))}
     assert parked[wrong_key.message_id] == "bad_signature" and parked["garbage-1"] == "bad_format"
