@@ -149,23 +149,61 @@ MESSY_CTF = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def test_messy_ctf_gives_identical_records_and_errors(tmp_path: Path) -> None:
+def test_messy_ctf_translates_the_same_way_twice_with_the_values_lxml_reads(tmp_path: Path) -> None:
     mapping = load_spec(mappings_dir() / "ctf.yaml")
     path = tmp_path / "messy.xml"
     path.write_text(MESSY_CTF, encoding="utf-8")
     seen = {"ok": 0, "error": 0}
+    outcomes = []
     for native, position in read_ctf(path, mapping):
         for k, v in _check(mapping, [(native, position)]).items():
             seen[k] += v
-    assert seen["ok"] >= 1 and seen["error"] >= 1
+        outcomes.append(_outcome(mapping, native, position))
+    assert seen == {"ok": 2, "error": 1}
+    # What the paths read, field by field: trimmed and split text, upper-cased codes, the nested
+    # BasicDetails fall-backs of the second layout, and a date that is not a date left empty.
+    (kind1, first), (kind2, error), (kind3, third) = outcomes
+    assert kind1 == "ok" and first["person"]["names"][0]["given"] == ["mary", "ann"]
+    assert first["person"]["names"][0]["family"] == "o'brien" and first["person"]["birth_date"] is None
+    assert first["person"]["ethnicity"]["code"] == "WBRI" and first["source"]["organisation"] == "999 2001"
+    assert first["source"]["record_id"] == "A123456789012"
+    assert kind2 == "error" and "person.identifiers[]: required" in error and "/CTfile/CTFpupilData/Pupil[2]" in error
+    assert kind3 == "ok" and third["person"]["names"][0]["family"] == "Smith" and third["person"]["sex"] == "female"
+    assert third["person"]["birth_date"]["value"] == "2012-01-01"
 
 
 def _namespaced(text: str) -> str:
     return text.replace("<Message>", '<Message xmlns="http://www.dfe.gov.uk/CoreSchema/CIN">')
 
 
+def _cin_outcomes(mapping: Any, path: Path) -> list[tuple[str, Any]]:
+    outcomes = []
+    for native, position in CinReader()(path, mapping, None):
+        _check(mapping, [(native, position)])
+        outcomes.append(_outcome(mapping, native, position))
+    return outcomes
+
+
+def test_a_namespaced_cin_file_gives_exactly_the_records_of_a_plain_one(tmp_path: Path) -> None:
+    """The DfE schema's namespace changes no value and no error (paths are namespace-blind)."""
+    mapping = load_spec(mappings_dir() / "cin.yaml")
+    text = cin_file("\n".join([BORN_CHILD, UNBORN_CHILD, MESSY_CHILD, BAD_CHILD, NO_LA_ID_CHILD]))
+    plain, spaced = tmp_path / "plain.xml", tmp_path / "spaced.xml"
+    plain.write_text(text, encoding="utf-8")
+    spaced.write_text(_namespaced(text), encoding="utf-8")
+    plain_outcomes = _cin_outcomes(mapping, plain)
+    spaced_outcomes = _cin_outcomes(mapping, spaced)
+    assert [kind for kind, _ in plain_outcomes].count("ok") >= 3 and any(k == "error" for k, _ in plain_outcomes)
+    assert [o for k, o in spaced_outcomes if k == "ok"] == [o for k, o in plain_outcomes if k == "ok"]
+    errors = [(o.replace("spaced.xml", ""), p.replace("plain.xml", "")) for (k, o), (_, p)
+              in zip(spaced_outcomes, plain_outcomes) if k == "error"]
+    assert errors and all(a == b for a, b in errors)
+    unborn = [o for k, o in plain_outcomes if k == "ok" and o["person"]["unborn"]]
+    assert len(unborn) == 1 and unborn[0]["person"]["birth_date"] is None
+
+
 @pytest.mark.parametrize("namespaced", [False, True])
-def test_cin_fixtures_give_identical_records_and_errors(tmp_path: Path, namespaced: bool) -> None:
+def test_cin_fixtures_translate_the_same_way_twice(tmp_path: Path, namespaced: bool) -> None:
     mapping = load_spec(mappings_dir() / "cin.yaml")
     text = cin_file("\n".join([BORN_CHILD, UNBORN_CHILD, MESSY_CHILD, BAD_CHILD, NO_LA_ID_CHILD]))
     path = tmp_path / "cin.xml"
@@ -186,7 +224,7 @@ def test_cin_fixtures_give_identical_records_and_errors(tmp_path: Path, namespac
     assert records == 60
 
 
-def test_ssda903_xml_gives_identical_records(tmp_path: Path) -> None:
+def test_ssda903_xml_translates_the_same_way_twice(tmp_path: Path) -> None:
     mapping = load_spec(mappings_dir() / "ssda903.yaml")
     path = tmp_path / "ssda903.xml"
     path.write_text(SSDA903_XML, encoding="utf-8")
