@@ -31,6 +31,13 @@ _NAME = r"^[a-z][a-z0-9_]{0,31}$"
 LinkedPeople = Literal["none", "minimal", "full"]
 #: Data minimisation: a connector kind that declares nothing releases linked people minimally.
 DEFAULT_LINKED_PEOPLE: LinkedPeople = "minimal"
+#: Release policies from least to most released (a stricter policy sorts first).
+LINKED_PEOPLE_ORDER: tuple[LinkedPeople, ...] = ("none", "minimal", "full")
+
+
+def stricter(a: LinkedPeople, b: LinkedPeople) -> LinkedPeople:
+    """The policy of ``a`` and ``b`` that releases less."""
+    return min(a, b, key=LINKED_PEOPLE_ORDER.index)
 
 
 class _Declared(BaseModel):
@@ -46,12 +53,25 @@ class AgencyKindDeclaration(_Declared):
                                   description="Builder of the kind's simulated system (--simulated); none: no simulator")
     reference: str | None = Field(default=None, pattern=IMPORT_PATH,
                                   description="ReferenceConnector class answering from that simulated system")
+    linked_people: LinkedPeople = Field(
+        default="full", description="The most a channel of this kind releases by default about the other people "
+                                    "on a record: a connector kind's declaration is capped by it")
+    linked_people_most: LinkedPeople = Field(
+        default="full", description="The most an agency of this kind may release, even by options.linked_people "
+                                    "(config check refuses more, naming the field)")
+    release: str | None = Field(
+        default=None, pattern=IMPORT_PATH,
+        description="Findings filter every answer of this kind goes through, whatever its connector: "
+                    "(findings, *, contact, agency_id) -> findings (police: handling codes, DND never leaves)")
 
     @model_validator(mode="after")
     def _reference_needs_simulator(self) -> "AgencyKindDeclaration":
         if (self.reference is None) != (self.simulator is None):
             raise ValueError("simulator and reference are declared together (a reference connector answers "
                              "from the simulated system), or neither")
+        if stricter(self.linked_people, self.linked_people_most) != self.linked_people:
+            raise ValueError(f"linked_people ({self.linked_people}) releases more than linked_people_most "
+                             f"({self.linked_people_most}) allows")
         return self
 
 
@@ -113,6 +133,34 @@ class ConnectorKinds(_Declared):
     def serving(self, kind: AgencyKind) -> list[str]:
         """Names of the connector kinds that serve ``kind``, sorted."""
         return sorted(name for name, c in self.connectors.items() if kind in c.serves)
+
+    def linked_people_problem(self, kind: AgencyKind, value: LinkedPeople) -> str | None:
+        """Why an agency of ``kind`` may not run release policy ``value``; None when it may."""
+        most = self.agency_kinds[kind].linked_people_most
+        if stricter(value, most) != value:
+            return (f"a {kind.value} agency may release at most linked_people: {most}; {value} would release "
+                    f"more about the other people on its records (agency_kinds.{kind.value}.linked_people_most)")
+        return None
+
+    def linked_people(self, connector: str, kind: AgencyKind | None = None,
+                      override: LinkedPeople | None = None) -> LinkedPeople:
+        """The release policy an agency runs; ValueError when ``override`` is more than its kind allows.
+
+        Why the kind as well as the connector: what must always hold for police (nobody else on a
+        nominal's record by default) must hold on any channel a police agency is given, not only pole.
+        Without an override: the stricter of the connector kind's declaration (the default, minimal,
+        for a plugin) and the agency kind's.
+        """
+        declared = self.connectors.get(connector)
+        policy: LinkedPeople = declared.linked_people if declared is not None else DEFAULT_LINKED_PEOPLE
+        if kind is not None:
+            policy = stricter(policy, self.agency_kinds[kind].linked_people)
+        if override is None:
+            return policy
+        problem = self.linked_people_problem(kind, override) if kind is not None else None
+        if problem:
+            raise ValueError(problem)
+        return override
 
 
 def load_connector_kinds(path: Path = DECLARATION_FILE) -> ConnectorKinds:

@@ -28,9 +28,16 @@ parent on a pupil's) releases under ``minimal`` and ``full`` only what is
 about them: their relationships and those people as a minimal view. In every
 policy a relationship is released only when both its people are in the
 answer through a confirmed record, so an unconfirmed candidate is never
-linked to anyone. A kind-specific filter on findings (police handling codes)
-is the ``release`` hook, applied before record issues are attached so an
-issue about withheld material stays behind with it.
+linked to anyone; likewise a finding is released only when its subject is
+(a confirmed child's own record may hold findings about a sibling the policy
+withholds: those stay with the agency, data minimisation per recipient).
+
+What must hold for an agency *kind* holds whatever channel builds its
+answers (``agency_kinds.<kind>`` in the declaration): a policy beyond
+``linked_people_most`` is refused (police: never ``full``), and the kind's
+findings filter (police: handling codes, DND replaced by "information held")
+runs after the channel's own ``release`` hook. Both are applied before record
+issues are attached, so an issue about withheld material stays behind with it.
 """
 
 from __future__ import annotations
@@ -38,10 +45,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from typing import Protocol
 
 from .base import response_id_for
 from .found import candidate_view
+from .registry import load_target
 from ..config.connector_kinds import DEFAULT_LINKED_PEOPLE, LinkedPeople, connector_kinds
 from ..schemas.codes import AgencyKind, MatchMethod, ResponseStatus
 from ..schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
@@ -92,15 +101,22 @@ class RecordHit:
     hit: Verdict
 
 
-def linked_people_for(connector: str, override: LinkedPeople | None = None) -> LinkedPeople:
+def linked_people_for(connector: str, override: LinkedPeople | None = None,
+                      kind: AgencyKind | None = None) -> LinkedPeople:
     """The release policy an agency runs: its options' ``linked_people``, else its connector kind's declaration.
 
-    A plugin connector (not declared) gets the default, ``minimal``.
+    With ``kind``, the agency kind's declaration caps the default (police: none on any channel) and
+    an override beyond ``agency_kinds.<kind>.linked_people_most`` is a ValueError. A plugin connector
+    (not declared) gets the default, ``minimal``.
     """
-    if override is not None:
-        return override
-    declared = connector_kinds().connectors.get(connector)
-    return declared.linked_people if declared is not None else DEFAULT_LINKED_PEOPLE
+    return connector_kinds().linked_people(connector, kind, override)
+
+
+@cache
+def kind_release(kind: AgencyKind) -> Callable[..., list[Finding]] | None:
+    """The findings filter every answer of ``kind`` goes through (``agency_kinds.<kind>.release``), if any."""
+    path = connector_kinds().agency_kinds[kind].release
+    return load_target(path) if path else None
 
 
 @dataclass
@@ -125,15 +141,30 @@ class AnswerBuilder:
     linked_people: LinkedPeople = DEFAULT_LINKED_PEOPLE
     release: ReleaseFilter | None = None
 
+    def __post_init__(self) -> None:
+        # What must hold for an agency kind holds whoever builds its answers (pole, records, a plugin).
+        problem = connector_kinds().linked_people_problem(self.agency_kind, self.linked_people)
+        if problem:
+            raise ValueError(f"linked_people: {problem}")
+
+    def _release(self, findings: list[Finding]) -> list[Finding]:
+        """The channel's own filter, then its agency kind's (police: DND never leaves; idempotent)."""
+        if self.release is not None:
+            findings = self.release(findings)
+        kind_filter = kind_release(self.agency_kind)
+        if kind_filter is not None:
+            findings = kind_filter(findings, contact=self.responder, agency_id=self.agency_id)
+        return findings
+
     def build(self, enquiry: Enquiry, hits: Iterable[RecordHit], *, now: datetime | None = None,
               more_to_follow: bool = False) -> EnquiryResponse:
         """The sequence-1 answer; ``more_to_follow`` (a Model 3 task is out) makes a found answer partial."""
         answer = _Answer()
         for found in hits:
             self._add(found, answer)
-        findings = list(answer.findings.values())
-        if self.release is not None:
-            findings = self.release(findings)
+        # Only findings about people the answer releases: a confirmed child's own record may hold
+        # findings about a sibling the policy withholds, and those stay with the agency.
+        findings = self._release([f for f in answer.findings.values() if f.subject_person_id in answer.released])
         released_ids = {f.finding_id for f in findings}
         issues: list[ResponseRecordIssue] = [
             i for record in answer.own_records.values()

@@ -24,7 +24,8 @@ class NativeChannelOptions(_Options):
                                   "default: the way delivery goes, else a drop folder in state_dir)")
     linked_people: LinkedPeople | None = Field(
         default=None, description="Release policy: what a confirmed record releases about the other people on it "
-                                  "(none, minimal or full; default: the connector kind's declaration)")
+                                  "(none, minimal or full; default: the stricter of the connector kind's and the "
+                                  "agency kind's declaration; more than the agency kind allows is refused)")
 
     @field_validator("events")
     @classmethod

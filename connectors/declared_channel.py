@@ -15,7 +15,11 @@ one should need no Python: the channel is
 The export is the source of truth: the index is rebuilt from it at start and
 whenever its files change (checked every ``reload_interval_s``), into a new
 index file that replaces the old one only when complete, so a search never
-sees half an export. A record the spec rejects is counted and reported by
+sees half an export. Only settled files are read (no upload tool's partial
+name, nothing changed for ``settle_s``), and a read that finds no file, cannot
+read one, or yields no record where the old index had some keeps the old
+index and is retried on the next poll: a missing or broken nightly export
+must not turn every enquiry into ``not_known``. A record the spec rejects is counted and reported by
 position (never its content); a record that claims another agency kind than
 the agency's is rejected the same way.
 
@@ -33,6 +37,8 @@ Example (paths relative to the state directory unless absolute)::
 from __future__ import annotations
 
 import threading
+import time
+from functools import partial
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +46,7 @@ from pathlib import Path
 import structlog
 from pydantic import Field
 
-from ..config.connector_kinds import LinkedPeople
+from ..config.connector_kinds import LinkedPeople, connector_kinds
 from ..config.errors import ConfigError, ConfigIssue
 from ..mapping import CompiledMapping, load_spec
 from ..mapping.batch import translate_files
@@ -50,13 +56,14 @@ from ..matching.index import MatchIndex, entries_from_records
 from ..schemas.codes import AgencyKind
 from ..schemas.enquiry import Enquiry, EnquiryResponse
 from ..schemas.record import AgencyRecord
-from .answer_builder import AnswerBuilder, RecordHit, linked_people_for
+from .answer_builder import AnswerBuilder, RecordHit, kind_release, linked_people_for
 from .base import AgencyConnector, PermanentEnquiryError
 from .channel_options import NativeChannelOptions
 from .delivery.options import parse_connector_options, resolve_path
 from .delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, compose
 from .events.wiring import native_events
 from .factory import BackgroundService, BuiltConnector, ConnectorContext
+from .files import is_partial
 from .indexed_search import base_record_id, hits_from_outcome, mother_in_enquiry
 
 log = structlog.get_logger(__name__)
@@ -75,6 +82,9 @@ class RecordsChannelOptions(NativeChannelOptions):
                                                               "records.match.sqlite3)")
     reload_interval_s: float = Field(default=300.0, ge=0.05, le=86_400,
                                      description="How often the export is checked for changes and re-read")
+    settle_s: float = Field(default=5.0, ge=0, le=3600,
+                            description="A changed export is read once none of its files changed for this long "
+                                        "(an export tool may write in several steps)")
     responder: str = Field(default="MASH team", min_length=1, max_length=200)
 
 
@@ -87,6 +97,9 @@ class LoadReport:
     rejected: int
     problems: tuple[str, ...] = ()
     reloaded: bool = True
+    #: The read was unusable (no file, an unreadable file, no record where there were some): the old
+    #: index still answers and the export is read again on the next poll.
+    kept_previous: bool = False
 
 
 class ExportSource:
@@ -97,21 +110,40 @@ class ExportSource:
         self.language = language
 
     def files(self) -> list[Path]:
+        """The export's complete files (an upload tool's partial or temporary names are not read)."""
         if self.path.is_dir():
             suffixes = _SUFFIXES.get(self.language, ())
-            return sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+            return sorted(p for p in self.path.iterdir()
+                          if p.is_file() and p.suffix.lower() in suffixes and not is_partial(p))
         return [self.path] if self.path.is_file() else []
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         out = []
         for p in self.files():
-            stat = p.stat()
+            try:
+                stat = p.stat()
+            except FileNotFoundError:  # removed while we looked: the next poll sees the folder as it is
+                continue
             out.append((p.name, stat.st_size, stat.st_mtime_ns))
         return tuple(out)
 
+    @staticmethod
+    def settled(fingerprint: tuple[tuple[str, int, int], ...], settle_s: float) -> bool:
+        """No file of ``fingerprint`` changed in the last ``settle_s`` seconds (an empty export is settled)."""
+        newest = max((mtime for _, _, mtime in fingerprint), default=0)
+        return time.time() - newest / 1e9 >= settle_s
 
-def read_export(mapping: CompiledMapping, files: Sequence[Path], kind: AgencyKind
-                ) -> tuple[list[AgencyRecord], list[str]]:
+
+@dataclass(frozen=True)
+class ExportRead:
+    """What one read of the export gave: the records to index, and what was refused."""
+
+    records: list[AgencyRecord]
+    problems: list[str]
+    unreadable_files: int
+
+
+def read_export(mapping: CompiledMapping, files: Sequence[Path], kind: AgencyKind) -> ExportRead:
     """Every record the spec accepts and that is from ``kind``; problems by file, position and rule."""
     result = translate_files(mapping, READERS_BY_LANGUAGE[mapping.language], files)
     problems = [str(e) for e in result.file_errors]
@@ -125,7 +157,18 @@ def read_export(mapping: CompiledMapping, files: Sequence[Path], kind: AgencyKin
                             f"but the agency is {kind.value} (rule: agency_kind_mismatch)")
             continue
         records.append(record)
-    return records, problems
+    return ExportRead(records, problems, len(result.file_errors))
+
+
+def unusable_read(files: int, read: ExportRead, indexed: int) -> str | None:
+    """Why a read must not replace an index of ``indexed`` records; None when it may (rule names, no content)."""
+    if files == 0:
+        return "no_export_file"
+    if read.unreadable_files:
+        return "export_file_unreadable"
+    if not read.records and indexed:
+        return "no_record_in_export"
+    return None
 
 
 class RecordsIndex:
@@ -192,28 +235,45 @@ class DeclaredChannel:
     answers_inline = True  # a local index search: CPU only, no agency system to wait on
 
     def __init__(self, agency_id: str, agency_kind: AgencyKind, source: ExportSource, mapping: CompiledMapping,
-                 index: RecordsIndex, *, responder: str, linked_people: LinkedPeople | None = None) -> None:
+                 index: RecordsIndex, *, responder: str, linked_people: LinkedPeople | None = None,
+                 settle_s: float = 0.0) -> None:
         self.agency_id = agency_id
         self.agency_kind = agency_kind
         self.source = source
         self.mapping = mapping
         self.index = index
+        self.settle_s = settle_s
+        # The agency kind's rules hold here too: a police agency on records releases nobody else by
+        # default and its findings go through the handling-code filter (AnswerBuilder applies it).
         self.answers = AnswerBuilder(agency_id, agency_kind, responder,
-                                     linked_people=linked_people_for("records", linked_people))
+                                     linked_people=linked_people_for("records", linked_people, agency_kind))
         self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
         self._reload_lock = threading.Lock()
 
     def reload(self, *, force: bool = False) -> LoadReport:
-        """Re-read the export when its files changed (or ``force``); the old index serves until the new is whole."""
+        """Re-read the export once its changed files settled (or ``force``); the old index serves till the new is whole.
+
+        An unusable read (see :func:`unusable_read`) keeps the old index and leaves the fingerprint as
+        it was, so the next poll tries again.
+        """
         with self._reload_lock:
             fingerprint = self.source.fingerprint()
-            if not force and fingerprint == self._fingerprint:
+            unchanged = fingerprint == self._fingerprint
+            if not force and (unchanged or not ExportSource.settled(fingerprint, self.settle_s)):
                 return LoadReport(len(fingerprint), len(self.index), 0, reloaded=False)
             files = self.source.files()
-            records, problems = read_export(self.mapping, files, self.agency_kind)
-            self.index.replace(records)
+            read = read_export(self.mapping, files, self.agency_kind)
+            report = LoadReport(len(files), len(read.records), len(read.problems), tuple(read.problems))
+            reason = unusable_read(len(files), read, len(self.index))
+            if reason is not None:
+                log.warning("records_channel.export_unusable_kept_previous", agency_id=self.agency_id,
+                            rule=reason, files=report.files, accepted=report.accepted,
+                            rejected=report.rejected, unreadable_files=read.unreadable_files,
+                            serving=len(self.index))
+                return LoadReport(report.files, report.accepted, report.rejected, report.problems,
+                                  reloaded=False, kept_previous=True)
+            self.index.replace(read.records)
             self._fingerprint = fingerprint
-            report = LoadReport(len(files), len(records), len(problems), tuple(problems))
             log.info("records_channel.loaded", agency_id=self.agency_id, files=report.files,
                      accepted=report.accepted, rejected=report.rejected)
             return report
@@ -253,9 +313,13 @@ def records_channel(ctx: ConnectorContext, options: RecordsChannelOptions) -> De
     index_path = (resolve_path(state_dir, options.index_file) if options.index_file
                   else state_dir / f"connector-{ctx.agency.id}.records.match.sqlite3")
     index_path.parent.mkdir(parents=True, exist_ok=True)
+    problem = (connector_kinds().linked_people_problem(ctx.agency.kind, options.linked_people)
+               if options.linked_people is not None else None)
+    if problem:
+        raise _issue(ctx, "linked_people", problem)
     channel = DeclaredChannel(ctx.agency.id, ctx.agency.kind, ExportSource(records_path, mapping.language),
                               mapping, RecordsIndex(index_path), responder=options.responder,
-                              linked_people=options.linked_people)
+                              linked_people=options.linked_people, settle_s=options.settle_s)
     channel.reload(force=True)
     return channel
 
@@ -274,7 +338,10 @@ def build_records_channel(ctx: ConnectorContext) -> BuiltConnector:
                      f"re-read every {options.reload_interval_s:g} s when changed")
     wiring: DeliveryWiring | None = None
     if options.delivery is not None:
-        wiring = build_delivery(ctx, options.delivery, agency_kind=ctx.agency.kind)
+        kind_filter = kind_release(ctx.agency.kind)
+        release = (None if kind_filter is None else
+                   partial(kind_filter, contact=options.responder, agency_id=ctx.agency.id))
+        wiring = build_delivery(ctx, options.delivery, agency_kind=ctx.agency.kind, release=release)
         services.extend(wiring.services)
         parts.append(wiring.description)
     connector: AgencyConnector = compose(ctx, search, wiring, agency_kind=ctx.agency.kind,

@@ -93,7 +93,9 @@ def options_issues(settings: "MashlinkSettings") -> list[ConfigIssue]:
 
     For ``mashlink config check``: validates shape only (no secrets read, no connections,
     no files looked at). Each issue names ``agencies[i].options.<field>`` and, when the
-    value is in the YAML file, its line.
+    value is in the YAML file, its line. A release policy (``options.linked_people``) beyond
+    what the agency's kind allows (``agency_kinds.<kind>.linked_people_most``; police: never
+    ``full``) is refused whatever the connector.
     """
     from .delivery.options import parse_connector_options
 
@@ -103,9 +105,14 @@ def options_issues(settings: "MashlinkSettings") -> list[ConfigIssue]:
         if path is None:
             continue
         try:
-            parse_connector_options(load_target(path), dict(agency.options), i, file=settings.config_file)
+            parsed = parse_connector_options(load_target(path), dict(agency.options), i, file=settings.config_file)
         except ConfigError as exc:
             issues.extend(exc.issues)
+            continue
+        policy = getattr(parsed, "linked_people", None)
+        problem = connector_kinds().linked_people_problem(agency.kind, policy) if policy is not None else None
+        if problem:
+            issues.append(ConfigIssue(path=f"agencies[{i}].options.linked_people", rule=problem))
     return issues
 
 

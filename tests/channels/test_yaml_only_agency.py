@@ -149,7 +149,7 @@ def test_referral_answered_by_a_yaml_only_housing_agency(
 
 
 def test_the_channel_releases_only_confirmed_records_and_says_not_known(tmp_path: Path) -> None:
-    built = build(settings_for(housing_config(tmp_path), tmp_path))
+    built = build(settings_for(housing_config(tmp_path, settle_s=0), tmp_path))
     channel = built.connector
     assert isinstance(channel, DeclaredChannel) and len(channel.index) == 4
     (found,) = channel.handle(enquiry(ada()))
@@ -174,7 +174,7 @@ def test_the_channel_releases_only_confirmed_records_and_says_not_known(tmp_path
 
 
 def test_a_changed_export_is_re_read_and_a_bad_row_is_reported_by_position(tmp_path: Path) -> None:
-    built = build(settings_for(housing_config(tmp_path), tmp_path))
+    built = build(settings_for(housing_config(tmp_path, settle_s=0), tmp_path))
     channel = built.connector
     assert isinstance(channel, DeclaredChannel)
     assert channel.reload().reloaded is False  # unchanged: nothing re-read
