@@ -46,6 +46,7 @@ comparison with earlier runs.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -162,6 +163,38 @@ def _raw_baseline(bodies: list[bytes], roundtrips: int) -> dict[str, float]:
     }
 
 
+class ThreadCpu:
+    """CPU seconds per thread of this process, by thread name, between ``start`` and ``stop``.
+
+    Why: the hub's process total does not say which of its loops (responses
+    consumer, outbox relay, events, deadlines, the benchmark's own polling in
+    the main thread) spent it, and that is what a change to one of them must
+    be judged on. Threads that start after ``start`` count from zero; names
+    of threads that share one (a restarted loop) are summed.
+    """
+
+    def __init__(self) -> None:
+        self._start: dict[int, float] = {}
+
+    @staticmethod
+    def _times() -> dict[int, float]:
+        import psutil
+
+        return {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+
+    def start(self) -> "ThreadCpu":
+        self._start = self._times()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        spent: dict[str, float] = {}
+        for tid, cpu in self._times().items():
+            name = names.get(tid, "other")
+            spent[name] = spent.get(name, 0.0) + cpu - self._start.get(tid, 0.0)
+        return spent
+
+
 def _open_count(service: HubService) -> int:
     """Open referrals, counted on the status index: cheap enough to poll without slowing the hub.
 
@@ -228,6 +261,7 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
                     runtime = HubRuntime(service, hub_factory, audit_check_interval_s=0)
                     meter = CpuMeter({"hub": os.getpid(), "connectors": pid, "rabbitmq": local_broker_pid()})
                     meter.start()
+                    threads = ThreadCpu().start()
                     started = time.monotonic()
                     runtime.start(declare=False)
                     try:
@@ -235,6 +269,7 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
                         wait_until(lambda: _open_count(service) <= open_before, timeout_s=300, interval_s=0.02)
                         elapsed = time.monotonic() - started
                         loop_cpu = meter.stop()
+                        thread_cpu = threads.stop()
                         completed = _closed_count(service, ids)
                         # Phase 2, latency: submitted closed-loop with a bounded number in flight.
                         lat_started = time.monotonic()
@@ -290,6 +325,9 @@ def run(quick: bool, *, postgres: bool | None = None, backlog: int | None = None
     raw_rt = backlog * AGENCIES_PER_REFERRAL
     per_rt.update({f"raw_cpu_us_per_rt_{k}": round(v * 1e6 / raw_rt, 1) for k, v in raw["cpu_s"].items()})
     metrics.update(per_rt)
+    if roundtrips:
+        metrics.update({f"cpu_us_per_rt_hub_thread_{name}": round(v * 1e6 / roundtrips, 1)
+                        for name, v in sorted(thread_cpu.items()) if v > 0})
     if errors:
         metrics["runtime_errors"] = len(errors)
     rows = [

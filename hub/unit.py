@@ -21,6 +21,7 @@ from ..broker.messages import OutgoingMessage
 from .audit import AuditBuffer
 from .db import read_only
 from .models import OutboxRow
+from .outbox import own_payloads
 from ..schemas.audit import AuditEvent
 
 Clock = Callable[[], datetime]
@@ -49,12 +50,16 @@ class UnitOfWork:
     def send(self, message: OutgoingMessage) -> OutboxRow:
         """Stage a message: signed and encoded now, published by the relay after commit."""
         env = message.envelope
+        message_type = env.message_type.value if hasattr(env.message_type, "value") else str(env.message_type)
+        payload = self.codec.encode(env)
+        # The relay publishes these very bytes without signing them again to check them (see OwnPayloads).
+        own_payloads(self.codec).remember(payload, env.message_id, message_type)
         row = OutboxRow(
             message_id=env.message_id,
-            message_type=env.message_type.value if hasattr(env.message_type, "value") else str(env.message_type),
+            message_type=message_type,
             exchange=message.exchange,
             routing_key=message.routing_key,
-            payload=self.codec.encode(env),
+            payload=payload,
             created_at=self.now,
             published_at=None,
             attempts=0,
