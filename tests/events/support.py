@@ -9,6 +9,7 @@ events exchange (the hub's own binding is the hub's business).
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -157,7 +158,11 @@ def republish(loop: Loop, env: Envelope, routing_key: str) -> None:
 
 
 def no_personal_data(text: str) -> list[str]:
-    return [p for p in PERSONAL if p.lower() in text.lower()]
+    """Each synthetic personal value found in ``text`` as a whole word (case-insensitive).
+
+    Whole words, because a random hex id such as ``3ada91…`` contains "ada"
+    without naming anyone."""
+    return [p for p in PERSONAL if re.search(rf"(?<![0-9A-Za-z]){re.escape(p)}(?![0-9A-Za-z])", text, re.IGNORECASE)]
 
 
 __all__ = ["FAST", "ReceiptTap", "context", "decide", "events_loop", "no_personal_data",
