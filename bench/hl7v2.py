@@ -55,7 +55,7 @@ def _rate(fn: Callable[[int], object], count: int, min_seconds: float) -> tuple[
 def run(quick: bool = False) -> BenchReport:
     from hl7apy.parser import parse_message
 
-    from ..connectors.health.hl7_fast import FastMessage
+    from ..mapping.paths.hl7_er7 import FastMessage
     from ..connectors.health.hl7_mapping import Hl7Translator, apply_live_options, prepare
     from ..mapping.errors import Position
     from ..schemas.record import AgencyRecord

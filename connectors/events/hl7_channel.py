@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from .channels import Delivered, PermanentDeliveryError, TransientDeliveryError
 from .decode import AgencyEvent
 from ..health.hl7_ack import parse_ack
-from ..health.hl7_fast import Hl7ParseError, escape_text
+from ...mapping.paths.hl7_er7 import Hl7ParseError, escape_text
 from ..health.mllp import MllpClient, MllpError
 from ..referrer.render import RenderedMessage
 

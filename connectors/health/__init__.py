@@ -4,9 +4,9 @@ Modules, each with one job:
 
 * ``mllp``: MLLP framing, server and client over TCP.
 * ``hl7_mapping``: HL7 v2 -> canonical ``AgencyRecord`` through the YAML spec
-  (``config/mappings/hl7v2-adt.yaml``), live and in ``translate hl7v2``;
-  ``hl7_fast``: the connector's names for the one HL7 parser
-  (``mapping/paths/hl7_er7.py``); ``hl7_extract``: event header facts (MSH,
+  (``config/mappings/hl7v2-adt.yaml``), live and in ``translate hl7v2``,
+  over the one HL7 parser (``mapping/paths/hl7_er7.py``, used directly);
+  ``hl7_extract``: event header facts (MSH,
   EVN, PV1 visit key, MRG) the ADT event and alert need besides the record.
 * ``hl7_ack``: ACK/NAK messages built with hl7apy.
 * ``adt``: the ADT feed as canonical events, with the ED-attendance alert.

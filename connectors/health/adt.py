@@ -29,7 +29,7 @@ import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .hl7_extract import EventFacts, extract_event
-from .hl7_fast import FastMessage, Hl7ParseError, parse_ts
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError, parse_ts
 from .hl7_receiver import Hl7Receiver
 from .hl7_mapping import ED_CATEGORY, Hl7Translator, LiveOptions
 from ...schemas.codes import AgencyKind

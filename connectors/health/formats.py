@@ -33,7 +33,7 @@ from typing import Any
 from .fhir_mapping import native_records
 from .fhir_translate import default_mapping_options, options_from_flag_table
 from .fhir_validate import FhirValidationError, validate_resource
-from .hl7_fast import FastMessage, Hl7ParseError
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError
 from .hl7_mapping import fill_visit_numbers as _fill_visit_numbers, prepare  # noqa: F401 (fuzz oracle)
 from ...mapping.errors import InputError, MappingEngineError, Position
 from ...mapping.limits import env_int

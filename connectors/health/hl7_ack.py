@@ -22,7 +22,7 @@ from enum import StrEnum
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message
 
-from .hl7_fast import DEFAULT_ENCODING, FastMessage, escape_text
+from ...mapping.paths.hl7_er7 import DEFAULT_ENCODING, FastMessage, escape_text
 
 SUPPORTED_VERSIONS = ("2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 DEFAULT_VERSION = "2.5.1"

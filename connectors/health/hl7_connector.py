@@ -16,7 +16,7 @@ from typing import Any
 
 from ..base import PermanentEnquiryError, response_id_for
 from .hl7_ack import parse_ack
-from .hl7_fast import FastMessage, Hl7ParseError
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError
 from .mllp import MllpClient
 from .referral import build_ref_i12, parse_rri_i12
 from ...matching.scorer import Scorer

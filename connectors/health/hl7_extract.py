@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .hl7_fast import FastMessage, Hl7ParseError
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError
 
 
 @dataclass(slots=True)

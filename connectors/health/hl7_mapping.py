@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .hl7_fast import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
+from ...mapping.paths.hl7_er7 import EMPTY_PATH_FIELD, FastMessage, Hl7ParseError
 from .spec_notes import compiled_spec, note_untrusted_nhs_numbers, rejection, set_source, validated
 from ...mapping.errors import Position, RecordError
 from ...mapping.formats import mappings_dir

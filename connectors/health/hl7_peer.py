@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .hl7_ack import AckCode, AckError, ack_for, build_ack
 from .hl7_extract import extract_event
-from .hl7_fast import FastMessage, Hl7ParseError, peek_header
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError, peek_header
 from ...mapping.paths.hl7 import compile_hl7_path
 from .referral import build_rri_i12
 from .synthetic import SyntheticPatient, patient_person

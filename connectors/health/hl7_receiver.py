@@ -23,7 +23,7 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from .hl7_ack import AckCode, AckError, ack_for, build_ack
-from .hl7_fast import FastMessage, Hl7ParseError, peek_header
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError, peek_header
 
 log = structlog.get_logger("mashlink.connectors.health.hl7")
 

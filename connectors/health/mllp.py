@@ -36,7 +36,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from .hl7_ack import AckCode, AckError, build_ack
-from .hl7_fast import peek_header
+from ...mapping.paths.hl7_er7 import peek_header
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"

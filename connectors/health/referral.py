@@ -34,7 +34,7 @@ from hl7apy.core import Message
 
 from .hl7_ack import new_control_id
 from .hl7_extract import extract_event
-from .hl7_fast import FastMessage, Hl7ParseError, escape_text, parse_ts
+from ...mapping.paths.hl7_er7 import FastMessage, Hl7ParseError, escape_text, parse_ts
 from .hl7_mapping import LiveOptions, to_agency_record
 from ..indexed_search import claimed_confidence, method_of, mother_in_enquiry
 from .matching import health_scorer, score_patient

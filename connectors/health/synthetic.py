@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from .hl7_fast import escape_text
+from ...mapping.paths.hl7_er7 import escape_text
 from ...schemas.identifiers import nhs_check_digit
 
 FAMILY = ["Ashdown", "Brightwell", "Calloway", "Dunmore", "Elstow", "Fairbanks", "Greywell", "Holloway",

@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send each message over one MLLP connection and print its ACK; exit 1 if any was AE/AR."""
         from ...connectors.health.hl7_ack import parse_ack
-        from ...connectors.health.hl7_fast import Hl7ParseError, peek_header
+        from ...mapping.paths.hl7_er7 import Hl7ParseError, peek_header
         from ...connectors.health.mllp import MllpClient, MllpError
 
         _logging(log_level)

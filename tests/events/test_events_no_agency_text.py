@@ -33,7 +33,7 @@ from mashlink.connectors.events.options import (
 )
 from mashlink.connectors.health.fhir_client import FhirClient, FhirClientSettings
 from mashlink.connectors.health.hl7_ack import AckCode, AckError, build_ack
-from mashlink.connectors.health.hl7_fast import peek_header
+from mashlink.mapping.paths.hl7_er7 import peek_header
 from mashlink.connectors.health.mllp import ThreadedMllpServer
 from mashlink.config.logging import configure_logging
 from tests.events.support import FAST, ReceiptTap, decide, events_loop, parked, start_events, wait_for

@@ -19,7 +19,7 @@ from mashlink.config.referrer import MashContact
 from mashlink.connectors.events.decode import EventRejected, decode_event
 from mashlink.connectors.events.hl7_channel import build_mdm_t02
 from mashlink.connectors.events.render import EventRenderer, default_agency_templates_dir
-from mashlink.connectors.health.hl7_fast import FastMessage
+from mashlink.mapping.paths.hl7_er7 import FastMessage
 from mashlink.schemas.codes import AgencyKind
 from mashlink.schemas.envelope import Envelope, MessageType
 from tests.wiring.helpers import build, issue_paths, settings_for, write_config

@@ -167,7 +167,7 @@ def test_cli_reports_option_errors_with_the_key_path(tmp_path: Path) -> None:
 
 def test_adt_listen_spec_option_is_the_spec_the_feed_translates_with(tmp_path: Path) -> None:
     """A trust's own HL7 v2 spec, named in configuration, is what the live ADT listener runs (issue 17)."""
-    from mashlink.connectors.health.hl7_fast import FastMessage
+    from mashlink.mapping.paths.hl7_er7 import FastMessage
     from mashlink.connectors.health.hl7_mapping import default_spec_path
     from mashlink.connectors.health.synthetic import adt_message, synthetic_patients
     from mashlink.schemas.codes import RelationshipType

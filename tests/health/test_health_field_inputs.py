@@ -14,7 +14,7 @@ from pathlib import Path
 from mashlink.connectors.health.adt import AdtFeed, InMemoryWatchList, WatchedSubject
 from mashlink.connectors.health.formats import register
 from mashlink.connectors.health.hl7_ack import parse_ack
-from mashlink.connectors.health.hl7_fast import FastMessage
+from mashlink.mapping.paths.hl7_er7 import FastMessage
 from mashlink.connectors.health.hl7_mapping import to_agency_record
 from mashlink.connectors.health.mllp import MllpClient, ThreadedMllpServer
 from mashlink.connectors.health.synthetic import adt_message, synthetic_patients

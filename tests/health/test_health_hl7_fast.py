@@ -8,7 +8,7 @@ import pytest
 from hl7apy.parser import parse_message
 
 from mashlink.connectors.health.hl7_extract import extract_event
-from mashlink.connectors.health.hl7_fast import (
+from mashlink.mapping.paths.hl7_er7 import (
     Encoding,
     FastMessage,
     Hl7ParseError,

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from mashlink.connectors.health.hl7_ack import parse_ack
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
+from mashlink.mapping.paths.hl7_er7 import FastMessage, Hl7ParseError
 from mashlink.connectors.health.hl7_receiver import Hl7Receiver
 from mashlink.connectors.health.mllp import (
     END_BLOCK,

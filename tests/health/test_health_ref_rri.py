@@ -8,7 +8,7 @@ import pytest
 from hl7apy.parser import parse_message
 
 from mashlink.connectors.health.hl7_ack import parse_ack
-from mashlink.connectors.health.hl7_fast import FastMessage, Hl7ParseError
+from mashlink.mapping.paths.hl7_er7 import FastMessage, Hl7ParseError
 from mashlink.connectors.health.hl7_peer import SyntheticTrustPeer
 from mashlink.connectors.health.mllp import MllpClient, ThreadedMllpServer
 from mashlink.connectors.health.referral import build_ref_i12, build_ref_i12_messages, parse_rri_i12

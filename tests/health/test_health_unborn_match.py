@@ -152,7 +152,7 @@ def test_hl7_does_not_confirm_an_unborn_child_of_a_different_mother(hl7) -> None
 
 
 def test_ref_i12_for_an_unborn_child_names_the_mother_in_pid() -> None:
-    from mashlink.connectors.health.hl7_fast import FastMessage
+    from mashlink.mapping.paths.hl7_er7 import FastMessage
     from mashlink.connectors.health.referral import build_ref_i12
 
     enquiry = _unborn_enquiry(_referred_mother(identifiers=patient_person(MOTHER).identifiers))

@@ -26,7 +26,7 @@ def test_a_bad_selector_is_a_path_syntax_error() -> None:
 
 def test_general_parser_decodes_escapes_as_the_fast_parser_does() -> None:
     """Found by the fuzzing suite's HL7 differential: \\Xhh\\ and \\.br\\ were left literal by split_message."""
-    from mashlink.connectors.health.hl7_fast import FastMessage
+    from mashlink.mapping.paths.hl7_er7 import FastMessage
 
     text = ("MSH|^~\\&|PAS|RXX|MASH|999|20240101||ADT^A01|M1|P|2.4\r"
             "NK1|1\\X0D\\|TESTERSON^JO\\.br\\X|MTH\\H\\!\\N\\\rPID|1||A\\S\\B\\E\\C\\Q\\")
