@@ -29,6 +29,14 @@ Rules (``policy`` thresholds):
   (``nhs_number_conflict_explained``): the best record may match and the
   number's holder is shown but is no rival. Without such a record the
   conflict stands (a twin the agency never met carries their own number).
+- An unexplained NHS number: when no candidate holds the referral's trusted
+  number (the identifier blocking pass brings every holder, so none among the
+  candidates means none in the index), a record whose different number is
+  contradicted *and* whose given name agrees only as a nickname or short
+  form (Millie against Amelia) is not shown (``nhs_number_unexplained``):
+  the number most likely belongs to a child the agency never met, such as
+  the co-twin of the record. Any other record with that conflict stays at
+  most a candidate.
 """
 
 from __future__ import annotations
@@ -166,20 +174,54 @@ def _twin_name_form(candidate: ScoredCandidate, policy: MatchPolicy) -> bool:
     return all(v in TWIN_NAME_FORM_VETOES for v in pair.vetoes if VETO_CAPS[v] is MatchDecision.NO_MATCH)
 
 
+#: Given-name levels that, beside an NHS number nobody in the index holds, hide a record: a short
+#: form or nickname is how a never-met twin's name looks against the co-twin's (Millie / Amelia).
+_NAME_FORM_ONLY = frozenset({"nickname"})
+
+
+def number_held(candidates: Sequence[ScoredCandidate]) -> bool:
+    """Some candidate holds the subject's trusted NHS number (then any number conflict is explained).
+
+    No extra look-up: the identifier blocking pass already brings every record
+    holding the number, and ``considered`` keeps each of them whatever its
+    probability, so "no holder among the candidates" means "no holder in the
+    index".
+    """
+    return any(c.pair.levels.get("nhs_number") == "equal" for c in candidates)
+
+
+def _unexplained_name_form(candidate: ScoredCandidate) -> bool:
+    """A different trusted NHS number, and a given name agreeing only as a nickname or short form."""
+    pair = candidate.pair
+    return (pair.decision is not MatchDecision.NO_MATCH and "nhs_number_conflict" in pair.vetoes
+            and pair.levels.get("given") in _NAME_FORM_ONLY)
+
+
+def _hide(candidate: ScoredCandidate, reason: str) -> ScoredCandidate:
+    pair = candidate.pair.model_copy(update={
+        "decision": MatchDecision.NO_MATCH,
+        "reasons": [*candidate.pair.reasons, reason],
+    })
+    return candidate.model_copy(update={"pair": pair})
+
+
 def considered(pair: ScoredPair, policy: MatchPolicy) -> bool:
     """Whether ``decide`` needs this pair at all (callers may drop the rest before building candidates).
 
     Pairs worth showing, plus two kinds hidden by a no-match veto that still
     bear on the others: the holder of the subject's NHS number whose name
     and date of birth both differ (it explains a sibling's number), and a
-    twin-name form (it blocks an automatic link within its household).
+    twin-name form (it blocks an automatic link within its household). Every
+    holder of the subject's NHS number is kept, even below review: whether
+    one exists decides if another record's number conflict is explained
+    (``number_held``); holders below review are still not shown.
     """
+    levels = pair.levels
+    if levels.get("nhs_number") == "equal":
+        return True
     if pair.probability < policy.review:
         return False
     if pair.decision is not MatchDecision.NO_MATCH:
-        return True
-    levels = pair.levels
-    if levels.get("nhs_number") == "equal" and levels.get("given") == "different" and levels.get("dob") == "different":
         return True
     return bool(TWIN_NAME_FORM_VETOES & set(pair.vetoes))
 
@@ -207,6 +249,11 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
             best[candidate.record_id] = candidate
     ranked = sorted(best.values(), key=lambda c: c.record_id)  # ties: record id order, stable across runs
     ranked.sort(key=_rank, reverse=True)
+    if not number_held(ranked):
+        # Nobody in the index holds the referral's number: a nickname-only record with another number
+        # is most likely the co-twin (or sibling) of a child the agency never met.
+        ranked = [_hide(c, "nhs_number_unexplained") if _unexplained_name_form(c) else c for c in ranked]
+        ranked.sort(key=_rank, reverse=True)
     shown = [c for c in ranked if c.pair.decision is not MatchDecision.NO_MATCH and c.pair.probability >= policy.review]
     if not shown:
         return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[], reasons=["no_candidate_above_review"])
