@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from typing import Any
 
 from .errors import InputError
@@ -52,7 +53,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 _STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\\?\Z)', re.DOTALL)
 _LONG_NUMBER = re.compile(r"[0-9][0-9.eE+\-]{%d}" % (MAX_NUMBER_CHARS - 1))
 #: number and literal characters -> "x", the rest of ASCII -> " ": a run of "x" is one number or literal
-_RUNS = str.maketrans({chr(c): "x" if chr(c) in "0123456789-+.eE" or chr(c).islower() else " " for c in range(128)})
+_RUNS = str.maketrans({chr(c): "x" if chr(c) in string.digits + "-+.eE" or chr(c).islower() else " " for c in range(128)})
 #: brackets -> "(" / ")", the rest of ASCII deleted (anything else left makes the pairs unbalanced)
 _ONLY_BRACKETS = str.maketrans({chr(c): "(" if chr(c) in "[{" else ")" if chr(c) in "]}" else None
                                 for c in range(128)})
