@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,8 +60,8 @@ class OwnPayloads:
     those bytes (changing them changes the digest), so it is authentic
     without another signature. Bounded (oldest dropped first), and an entry
     is taken once: a dropped or taken entry only means the full check runs.
-    One instance per codec (:func:`own_payloads`), shared by the units of
-    work that sign and the relay that publishes.
+    The hub's ``HubStore`` owns one and hands it to the units of work that
+    sign and to the relays that publish; a relay given none checks every row.
     """
 
     def __init__(self, limit: int = 20_000) -> None:
@@ -92,19 +91,6 @@ class OwnPayloads:
         return len(self._seen)
 
 
-_OWN_PAYLOADS: weakref.WeakKeyDictionary[EnvelopeCodec, OwnPayloads] = weakref.WeakKeyDictionary()
-_OWN_PAYLOADS_LOCK = threading.Lock()
-
-
-def own_payloads(codec: EnvelopeCodec) -> OwnPayloads:
-    """The :class:`OwnPayloads` of payloads signed with ``codec`` (the hub's units of work and its relay share it)."""
-    with _OWN_PAYLOADS_LOCK:
-        found = _OWN_PAYLOADS.get(codec)
-        if found is None:
-            found = _OWN_PAYLOADS[codec] = OwnPayloads()
-        return found
-
-
 class Publisher(Protocol):
     """What the relay needs of a broker (``mashlink.broker.client.Broker`` fits)."""
 
@@ -120,7 +106,7 @@ class RelayPass:
 
 class OutboxRelay:
     def __init__(self, factory: sessionmaker[Session], broker: Publisher, codec: EnvelopeCodec, *,
-                 clock: Callable[[], datetime], batch_size: int = 200) -> None:
+                 clock: Callable[[], datetime], batch_size: int = 200, own: OwnPayloads | None = None) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.factory = factory
@@ -128,7 +114,7 @@ class OutboxRelay:
         self.codec = codec
         self.clock = clock
         self.batch_size = batch_size
-        self.own = own_payloads(codec)
+        self.own = own if own is not None else OwnPayloads(limit=0)  # none: every row gets the full check
 
     def pending(self) -> int:
         with self.factory() as session:

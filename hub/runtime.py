@@ -40,7 +40,6 @@ import structlog
 from ..broker.factory_type import BrokerFactory
 from ..config.settings import HubRuntimeSettings, with_overrides
 from .audit_watch import AuditWatch
-from .outbox import OutboxRelay
 from .service import HubService
 from .tracker import DeadlineTracker
 
@@ -144,8 +143,7 @@ class HubRuntime:
     def _relay(self) -> None:
         broker = self.broker_factory()
         try:
-            relay = OutboxRelay(self.service.factory, broker, self.service.codec, clock=self.service.clock,
-                                batch_size=self.settings.relay_batch_size)
+            relay = self.service.outbox_relay(broker, batch_size=self.settings.relay_batch_size)
             relay.run(self._stop)
         finally:
             broker.close()

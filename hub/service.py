@@ -84,7 +84,8 @@ class HubService(Decisions, Intake):
         return DeadlineTracker(self.store, self.topology, clock=self.clock, batch_size=batch_size)
 
     def outbox_relay(self, broker: Publisher, *, batch_size: int = 200) -> OutboxRelay:
-        return OutboxRelay(self.factory, broker, self.codec, clock=self.clock, batch_size=batch_size)
+        return OutboxRelay(self.factory, broker, self.codec, clock=self.clock, batch_size=batch_size,
+                           own=self.store.own_payloads)
 
     def team_notifier(self, **kwargs: Any) -> TeamNotifier:
         """Sends alerts and loop escalations to the MASH team's configured channels (``loop.alerts``)."""

@@ -21,16 +21,18 @@ from ..broker.messages import OutgoingMessage
 from .audit import AuditBuffer
 from .db import read_only
 from .models import OutboxRow
-from .outbox import own_payloads
+from .outbox import OwnPayloads
 from ..schemas.audit import AuditEvent
 
 Clock = Callable[[], datetime]
 
 
 class UnitOfWork:
-    def __init__(self, session: Session, codec: EnvelopeCodec, now: datetime, *, audit_key: bytes) -> None:
+    def __init__(self, session: Session, codec: EnvelopeCodec, now: datetime, *, audit_key: bytes,
+                 own: OwnPayloads | None = None) -> None:
         self.session = session
         self.codec = codec
+        self._own = own
         self.now = now
         self.audit_buffer = AuditBuffer()
         self._audit_key = audit_key
@@ -52,8 +54,8 @@ class UnitOfWork:
         env = message.envelope
         message_type = env.message_type.value if hasattr(env.message_type, "value") else str(env.message_type)
         payload = self.codec.encode(env)
-        # The relay publishes these very bytes without signing them again to check them (see OwnPayloads).
-        own_payloads(self.codec).remember(payload, env.message_id, message_type)
+        if self._own is not None:  # the relay publishes these very bytes without a second check (OwnPayloads)
+            self._own.remember(payload, env.message_id, message_type)
         row = OutboxRow(
             message_id=env.message_id,
             message_type=message_type,
@@ -92,12 +94,14 @@ class HubStore:
         self.codec = codec
         self.clock = clock
         self.audit_key = audit_key  # keys the audit chain's HMAC; never stored in the database
+        self.own_payloads = OwnPayloads()  # what this store's units signed, for its relays
 
     @contextmanager
     def unit(self, now: datetime | None = None) -> Iterator[UnitOfWork]:
         with self.factory() as session:
             with session.begin():
-                uow = UnitOfWork(session, self.codec, now or self.clock(), audit_key=self.audit_key)
+                uow = UnitOfWork(session, self.codec, now or self.clock(), audit_key=self.audit_key,
+                                 own=self.own_payloads)
                 yield uow
                 uow.flush_audit()
 

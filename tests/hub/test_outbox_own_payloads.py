@@ -18,7 +18,7 @@ from sqlalchemy import select
 from mashlink.broker.client import Broker
 from mashlink.broker.topology import Topology
 from mashlink.hub.models import OutboxRow
-from mashlink.hub.outbox import OwnPayloads, own_payloads
+from mashlink.hub.outbox import OwnPayloads
 from mashlink.hub.service import HubService
 
 from tests.hub.hub_support import referral_data
@@ -59,14 +59,14 @@ def test_own_rows_are_published_without_a_second_signature_check(hub: HubService
     assert hub.outbox_relay(broker).drain() == 4
     assert verified == []
     assert all(r.published_at is not None for r in _rows(hub))
-    assert len(own_payloads(hub.codec)) == 0  # each entry is used once
+    assert len(hub.store.own_payloads) == 0  # each entry is used once
 
 
 def test_rows_this_process_did_not_just_sign_get_the_full_check(hub: HubService, broker: Broker,
                                                                 verified: list[bytes]) -> None:
     hub.submit_referral(referral_data())
     for row in _rows(hub):  # as after a restart, or rows another hub wrote: nothing remembered
-        own_payloads(hub.codec).take(bytes(row.payload))
+        hub.store.own_payloads.take(bytes(row.payload))
     assert hub.outbox_relay(broker).drain() == 4
     assert sorted(verified) == sorted(bytes(r.payload) for r in _rows(hub))
 
