@@ -14,6 +14,10 @@ never met), are searched. Measured in the same run:
   timed: it is the agency's file); the build reads it and computes features
   and blocking keys in ``BUILD_WORKERS`` processes (the index's ``workers=``),
   and its CPU time includes those processes.
+  Each subject is searched with the referral's other people (its household as
+  the referrer lists them, ``others``), as a connector searches an enquiry;
+  the same subjects are searched again alone (untimed) to show what the
+  household adds.
 * **exact-match baseline** (issue 16): a valid NHS number on the referral
   matches the record holding it; else given name + family name + date of
   birth, one record = match, several = review.
@@ -236,13 +240,14 @@ def _worker(params_path: Path) -> None:
     """Build the index from the population stream, train it, search every subject; write one JSON result."""
     params = json.loads(params_path.read_text(encoding="utf-8"))
     spec = PopulationSpec(seed=params["seed"], people=params["people"])
-    subjects: list[tuple[str, Person, Person | None]] = []
+    subjects: list[tuple[str, Person, Person | None, list[Person]]] = []
     with open(params["subjects"], encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             mother = Person.model_validate(row["mother"]) if row["mother"] else None
-            subjects.append((row["subject_id"], Person.model_validate(row["person"]), mother))
-    exact = ExactBaseline(p for _, p, _ in subjects)
+            others = [Person.model_validate(o) for o in row.get("others", [])]
+            subjects.append((row["subject_id"], Person.model_validate(row["person"]), mother, others))
+    exact = ExactBaseline(p for _, p, _, _ in subjects)
     gen_seconds = 0.0
     records = 0
 
@@ -307,15 +312,21 @@ def _worker(params_path: Path) -> None:
                 train_cpu = time.process_time() - cpu
                 rss_trained = _rss_mb()
                 out["search_cpu_ms"] = []
-                for sid, person, mother in subjects:
+                out["alone"] = {}
+                for sid, person, mother, others in subjects:
                     t, c = time.perf_counter(), time.process_time()
-                    outcome = index.search(person, mother=mother)
+                    outcome = index.search(person, mother=mother, others=others)
                     out["search_ms"].append((time.perf_counter() - t) * 1000.0)
                     out["search_cpu_ms"].append((time.process_time() - c) * 1000.0)
                     out["candidate"][sid] = [
                         str(outcome.outcome),
                         [[r.record_id, str(r.pair.decision), round(r.pair.probability, 6)] for r in outcome.results],
                     ]
+                # The same subjects with no household on the referral (not timed): what the
+                # referral's other people add.
+                for sid, person, mother, _others in subjects:
+                    outcome = index.search(person, mother=mother)
+                    out["alone"][sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
                 size = len(index)
             out["index"] = {
                 "available": True, "records": size, "workers": workers, "add_seconds": add_seconds, "train_seconds": train_seconds,
@@ -333,7 +344,7 @@ def _worker(params_path: Path) -> None:
     out["generate_seconds"] = gen_seconds
     out["records_streamed"] = records
     out["peak_rss_mb"] = _rss_mb()
-    for sid, person, _mother in subjects:
+    for sid, person, _mother, _others in subjects:
         o = exact.answer(person)
         out["exact"][sid] = [o.decision, list(o.record_ids)]
     Path(params["out"]).write_text(json.dumps(out), encoding="utf-8")
@@ -350,6 +361,7 @@ class WorkerResult:
     peak_rss_mb: float
     wall_seconds: float
     search_cpu_ms: list[float]
+    alone: dict[str, Outcome]
 
 
 def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path, tag: str) -> WorkerResult:
@@ -361,6 +373,7 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
                 "subject_id": s.subject_id,
                 "person": s.person.model_dump(mode="json", exclude_defaults=True),
                 "mother": s.mother.model_dump(mode="json", exclude_defaults=True) if s.mother else None,
+                "others": [o.model_dump(mode="json", exclude_defaults=True) for o in s.others],
             }) + "\n")
     params = {"seed": spec.seed, "people": spec.people, "subjects": str(subjects_path), "workers": BUILD_WORKERS,
               "db": str(workdir / f"{tag}.sqlite"), "out": str(workdir / f"{tag}-out.json")}
@@ -377,8 +390,9 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
     data = json.loads(Path(params["out"]).read_text(encoding="utf-8"))
     candidate = {sid: Outcome(d, tuple(r[0] for r in rs)) for sid, (d, rs) in data["candidate"].items()}
     exact = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data["exact"].items()}
+    alone = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data.get("alone", {}).items()}
     return WorkerResult(data["index"], candidate, exact, data["search_ms"], data["generate_seconds"],
-                        data["records_streamed"], data["peak_rss_mb"], wall, data.get("search_cpu_ms", []))
+                        data["records_streamed"], data["peak_rss_mb"], wall, data.get("search_cpu_ms", []), alone)
 
 
 # --------------------------------------------------------------------------- rules full scan
@@ -488,6 +502,12 @@ def run(quick: bool = False) -> BenchReport:
         metrics["candidate_by_corruption"] = breakdown(subjects, main.candidate)
         metrics["candidate_wrong_cases"] = wrong_cases(subjects, main.candidate)
         rows += _rows("MatchIndex", cand, targets=True)
+        if main.alone:
+            alone = evaluate(subjects, main.alone)
+            metrics.update({f"candidate_alone_{k}": v for k, v in alone.items() if k in TARGETS})
+            metrics["candidate_alone_wrong_cases"] = wrong_cases(subjects, main.alone)
+            rows += [r.model_copy(update={"note": "same index and subjects; the referral's household not given"})
+                     for r in _rows("MatchIndex, subject alone", alone, targets=False)]
         build = main.index["add_seconds"] + main.index["train_seconds"]
         scale = {
             "build_seconds": round(build, 2),

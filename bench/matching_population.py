@@ -597,6 +597,9 @@ class Subject:
     kind: str
     corruptions: tuple[str, ...]
     source_id: str = ""  # the synthetic person's record id, indexed or not (for diagnostics and tests)
+    #: The referral's other people (its household, as the referrer lists and writes them); the
+    #: connector hands these to the matcher beside the subject (``MatchIndex.search(others=...)``).
+    others: tuple[Person, ...] = ()
 
     @property
     def is_member(self) -> bool:
@@ -835,7 +838,33 @@ class _Corruptor:
         return unborn, mother_person
 
 
-def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) -> list[Subject]:
+#: Chance that a referral lists each other member of the subject's household. A MASH referral
+#: form has a household section, but referrers do not know everyone (an absent father, a baby
+#: born since, an older sibling living elsewhere): some members are left out.
+REFERRAL_LISTS_MEMBER = 0.8
+
+
+def _others(corruptor: _Corruptor, subject_id: str, member: Member, house: Household, kind: str,
+            listed: float) -> tuple[Person, ...]:
+    """The household as the referral lists it: each other born member, with the referrer's errors.
+
+    An unborn subject's mother travels as ``mother`` already; unborn members are never listed
+    (a referral names an expected baby as a subject of its own).
+    """
+    out: list[Person] = []
+    for m in house.members:
+        if m is member or m.role == "unborn" or m.birth_date is None:
+            continue
+        if kind == "member_unborn" and m.record_id == member.mother_id:
+            continue
+        if corruptor.rng.random() >= listed:
+            continue
+        out.append(corruptor.referral(f"{subject_id}-H{len(out) + 1}", m, house, []))
+    return tuple(out)
+
+
+def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None,
+                  listed: float = REFERRAL_LISTS_MEMBER) -> list[Subject]:
     """``count`` referral subjects (mix: ``SUBJECT_MIX``) drawn from one pass over the population.
 
     Fewer than ``count`` only when the population itself is too small to
@@ -843,6 +872,9 @@ def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) 
 
     Reservoir sampling per kind keeps memory to the chosen households; a
     separate rng keeps the population itself independent of the sampling.
+    Each subject's referral also lists its household (``others``; each other
+    member with chance ``listed``), corrupted by a corruptor with its own rng,
+    so the subjects themselves are the same whatever ``listed`` is.
     """
     rng = random.Random(spec.seed * 31 + 7 if seed is None else seed)
     wanted = {kind: max(1, round(share * count)) for kind, share in SUBJECT_MIX.items()}
@@ -874,6 +906,7 @@ def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) 
     chosen.sort(key=lambda t: t[1].record_id)
     rng.shuffle(chosen)
     corruptor = _Corruptor(rng, spec)
+    household_corruptor = _Corruptor(random.Random((spec.seed if seed is None else seed) ^ 0x4E1B), spec)
     subjects: list[Subject] = []
     for n, (kind, member, house) in enumerate(chosen, start=1):
         sid = f"S{n:06d}"
@@ -884,7 +917,8 @@ def make_subjects(spec: PopulationSpec, count: int, *, seed: int | None = None) 
         else:
             person = corruptor.referral(sid, member, house, tags)
         truth = member.record_id if kind.startswith("member_") else None
-        subjects.append(Subject(sid, person, mother, truth, kind, tuple(tags), member.record_id))
+        others = _others(household_corruptor, sid, member, house, kind, listed)
+        subjects.append(Subject(sid, person, mother, truth, kind, tuple(tags), member.record_id, others))
     return subjects
 
 
@@ -895,7 +929,8 @@ def write_files(spec: PopulationSpec, count: int, out: Path) -> dict[str, int]:
     """The population and subjects as files for ``mashlink match index build person-jsonl`` / ``match search``.
 
     ``index.jsonl``: one indexed Person per line (``person_id`` is the record
-    id); ``subjects.jsonl``: ``{"subject": Person, "mother": Person | null}``
+    id); ``subjects.jsonl``: ``{"subject": Person, "mother": Person | null,
+    "others": [Person]}`` (others: the referral's household)
     per line; ``truth.jsonl``: each subject's true record id (``null`` for a
     non-member), kind and corruptions, kept apart so a matcher never sees it.
     """
@@ -912,6 +947,7 @@ def write_files(spec: PopulationSpec, count: int, out: Path) -> dict[str, int]:
             fh.write(json.dumps({
                 "subject": s.person.model_dump(mode="json", exclude_defaults=True),
                 "mother": s.mother.model_dump(mode="json", exclude_defaults=True) if s.mother else None,
+                "others": [o.model_dump(mode="json", exclude_defaults=True) for o in s.others],
             }) + "\n")
             truth.write(json.dumps({"subject_id": s.subject_id, "true_record_id": s.true_record_id,
                                     "kind": s.kind, "corruptions": list(s.corruptions)}) + "\n")

@@ -64,7 +64,7 @@ from .delivery.wiring import DeliveryWiring, PeriodicService, build_delivery, co
 from .events.wiring import native_events
 from .factory import BackgroundService, BuiltConnector, ConnectorContext
 from .files import is_partial
-from .indexed_search import base_record_id, hits_from_outcome, mother_in_enquiry
+from .indexed_search import base_record_id, hits_from_outcome, mother_in_enquiry, others_in_enquiry
 
 log = structlog.get_logger(__name__)
 
@@ -210,7 +210,8 @@ class RecordsIndex:
                 return []
             for subject in enquiry.subjects:
                 mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
-                for hit in hits_from_outcome(self._matcher.search(subject, mother=mother)):
+                others = others_in_enquiry(subject, enquiry.subjects)
+                for hit in hits_from_outcome(self._matcher.search(subject, mother=mother, others=others)):
                     record = self._records.get(base_record_id(hit.record_id, hit.person.person_id))
                     if record is not None:
                         found.append(RecordHit(subject, record, hit))

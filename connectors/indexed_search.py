@@ -107,6 +107,16 @@ def mother_in_enquiry(subject: Person, subjects: Sequence[Person], relationships
     return None
 
 
+def others_in_enquiry(subject: Person, subjects: Sequence[Person]) -> list[Person]:
+    """The enquiry's other people (its other subjects and household), for the matcher beside ``subject``.
+
+    A record that one of them plainly is (the co-twin or sibling named on the same referral) is
+    then neither offered for the subject nor a rival to the subject's own record; a record two of
+    them could be goes to a person (``matching.decide``).
+    """
+    return [p for p in subjects if p is not subject and p.person_id != subject.person_id]
+
+
 def base_record_id(index_record_id: str, person_id: str) -> str:
     """The agency record an index entry came from: ``<record>/<person_id>`` -> ``<record>``."""
     suffix = "/" + person_id

@@ -37,18 +37,28 @@ Rules (``policy`` thresholds):
   the number most likely belongs to a child the agency never met, such as
   the co-twin of the record. Any other record with that conflict stays at
   most a candidate.
+- The referral's other people (its other subjects and household, as the
+  enquiry lists them; ``others``): a record that another person on the
+  referral fits at match level, while the subject fits it below match level
+  or clearly less well, is that person's record (``claimed_by_referral_person``): it is not shown for the
+  subject and is no rival (the co-twin or sibling named on the same
+  referral). A record another person on the referral fits about as well as
+  the subject, or at match level at all, cannot be linked to the subject
+  automatically (``referral_person_also_fits``): two people on one referral
+  could be that record (a twin referred by the name the co-twin is
+  registered under), and a person must choose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config.matching import MatchPolicy
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
-from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, ScoredPair
+from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, ScoredPair, probability_from_weight
 from ..schemas.person import Person
 
 
@@ -155,9 +165,16 @@ def _conflict_explained(top: ScoredCandidate, others: Sequence[ScoredCandidate],
     conflict stands.
     """
     pair = top.pair
-    if pair.vetoes != ["nhs_number_conflict"] or pair.probability < policy.auto_match:
+    if pair.vetoes != ["nhs_number_conflict"] or _own_probability(pair) < policy.auto_match:
         return False
     return _full_demographics(top) and any(_wrong_number_holder(o) for o in others)
+
+
+def _own_probability(pair: ScoredPair) -> float:
+    """The pair's probability from its own fields: without the referral household's contribution, which
+    never raises a pair to an automatic link (``matching.household_evidence``)."""
+    household = sum(c.weight for c in pair.contributions if c.field == "household")
+    return pair.probability if not household else probability_from_weight(pair.match_weight - household)
 
 
 def _twin_name_form(candidate: ScoredCandidate, policy: MatchPolicy) -> bool:
@@ -234,12 +251,57 @@ def _demote(candidate: ScoredCandidate, reasons: list[str]) -> ScoredCandidate:
     return candidate.model_copy(update={"pair": pair})
 
 
-def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: MatchPolicy) -> SearchOutcome:
+def _referral_claims(ranked: Sequence[ScoredCandidate], others: Mapping[str, Sequence[ScoredPair]],
+                     policy: MatchPolicy) -> tuple[set[str], set[str]]:
+    """Records another person on the referral claims, and records they contest with the subject.
+
+    ``others[record_id][k]`` is the k-th other person's pair with that record
+    (the same k for every record).
+
+    Claimed: the other person's pair is a match (no veto) and the subject's
+    is not (a veto or the evidence holds it below match), or scores clearly
+    lower (not a near-tie); the record is theirs.
+    Contested: another person's pair is at match level, or shown (at or
+    above ``review``), free of vetoes and a near-tie with the subject's or
+    better, and that person is not plainly someone else's record (a match
+    with another record): an automatic link to the subject would be a guess
+    between two people on one referral. A vetoed fit (a nickname only, say:
+    a listed Millie against a record registered as Amelia) contests nothing.
+    """
+    placed: dict[int, set[str]] = {}
+    for record_id, pairs in others.items():
+        for k, pair in enumerate(pairs):
+            if pair.decision is MatchDecision.MATCH:
+                placed.setdefault(k, set()).add(record_id)
+    claimed: set[str] = set()
+    contested: set[str] = set()
+    for candidate in ranked:
+        mine = candidate.pair
+        for k, pair in enumerate(others.get(candidate.record_id, ())):
+            if pair.decision is MatchDecision.NO_MATCH or pair.probability < policy.review:
+                continue
+            if pair.decision is MatchDecision.MATCH and (
+                    mine.decision is not MatchDecision.MATCH
+                    or (pair.match_weight > mine.match_weight and not _near_tie(pair, mine, policy))):
+                claimed.add(candidate.record_id)
+            elif placed.get(k, set()) - {candidate.record_id}:
+                continue  # this person is another record, plainly
+            elif pair.decision is MatchDecision.MATCH or (
+                    not pair.vetoes and (pair.match_weight >= mine.match_weight or _near_tie(mine, pair, policy))):
+                contested.add(candidate.record_id)
+    return claimed, contested - claimed
+
+
+def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: MatchPolicy, *,
+           others: Mapping[str, Sequence[ScoredPair]] | None = None) -> SearchOutcome:
     """The subject's outcome (match / candidate / no match) and the candidates to show, best first.
 
     ``subject`` is the person searched for; the decision itself rests on the
     scored pairs (a record id seen twice, e.g. from two blocking passes,
-    counts once, at its best score).
+    counts once, at its best score). ``others``: per record id, the pairs of
+    the referral's other people against that record, in the same order of
+    people for every record (scored by the caller: ``MatchIndex.search`` does
+    it for the records worth considering).
     """
     del subject  # the pairs already carry everything compared; kept for the contract and future checks
     best: dict[str, ScoredCandidate] = {}
@@ -253,6 +315,12 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         # Nobody in the index holds the referral's number: a nickname-only record with another number
         # is most likely the co-twin (or sibling) of a child the agency never met.
         ranked = [_hide(c, "nhs_number_unexplained") if _unexplained_name_form(c) else c for c in ranked]
+        ranked.sort(key=_rank, reverse=True)
+    claimed, contested = _referral_claims(ranked, others, policy) if others else (set(), set())
+    if claimed:
+        # Kept in ``ranked`` (a claimed holder of the subject's number still explains a conflict),
+        # but hidden: the record is another referral person's.
+        ranked = [_hide(c, "claimed_by_referral_person") if c.record_id in claimed else c for c in ranked]
         ranked.sort(key=_rank, reverse=True)
     shown = [c for c in ranked if c.pair.decision is not MatchDecision.NO_MATCH and c.pair.probability >= policy.review]
     if not shown:
@@ -282,8 +350,10 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
                 reasons.append("near_tie")
             if _related(top, other) and "household_member_close" not in reasons:
                 reasons.append("household_member_close")
+        if top.record_id in contested:
+            reasons.append("referral_person_also_fits")
         twins = [c for c in ranked if c.pair.decision is MatchDecision.NO_MATCH and _twin_name_form(c, policy)
-                 and _related(top, c)]
+                 and _related(top, c) and c.record_id not in claimed]
         if twins:
             reasons.append("household_twin_name_form")
             shown = [*shown, *(_demote(c, ["household_twin_name_form"]) for c in twins)]

@@ -77,6 +77,7 @@ from .comparisons import (
 )
 from .decide import ScoredCandidate, SearchOutcome, considered, decide
 from .feature_store import FEATURES_LAYOUT, decode_features, encode_features
+from .household_evidence import HouseholdEvidence, household_level, with_household
 from .labels import LabelReport, ReviewLabel, label_vectors
 from .model import MatchModel, estimate_u, train_em, train_from_labels
 from .policy import MatchPolicy
@@ -383,6 +384,9 @@ class MatchIndex:
         self.path = path
         self._lock = threading.RLock()
         self.max_block = DEFAULT_MAX_BLOCK
+        #: m / u of what the referral's listed household says about a candidate (not trained: searches
+        #: with a household are where it shows, and review decisions are the labels that could move it).
+        self.household_evidence = HouseholdEvidence()
         self._policy = MatchPolicy.model_validate_json(self._meta("policy") or MatchPolicy.default().model_dump_json())
         self._model: MatchModel | None = None
         self._tf: TermFrequencies | None = None
@@ -794,16 +798,69 @@ class MatchIndex:
                     found.setdefault(int(rid), set()).add("household")
         return {rid: passes for rid, passes in found.items() if rid not in result.candidates}
 
-    def search(self, subject: Person, *, mother: Person | None = None) -> SearchOutcome:
+    def search(self, subject: Person, *, mother: Person | None = None,
+               others: Sequence[Person] = ()) -> SearchOutcome:
         """Find ``subject`` in this index: every blocked candidate scored, households added, then ``decide``.
 
         ``mother``: the subject's mother as the referral gives her; an unborn subject is found
         through her (her records in this index, then the children linked to them).
+        ``others``: the referral's other people (its other subjects and household, as the enquiry
+        lists them). Each is scored against the records worth considering for the subject, so a
+        record that is plainly the co-twin or sibling named on the same referral is neither shown
+        nor a rival, and one two people on the referral could be goes to a person (``decide``).
         """
-        return self.search_with_candidates(subject, mother=mother)[0]
+        return self.search_with_candidates(subject, mother=mother, others=others)[0]
 
-    def search_with_candidates(self, subject: Person, *, mother: Person | None = None
-                               ) -> tuple[SearchOutcome, CandidateSet]:
+    def _pair(self, person: PersonFeatures, record: PersonFeatures,
+              memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]) -> ScoredPair:
+        vector, detail = compare_features(person, record, None, None)
+        key = (vector, detail)
+        pair = memo.get(key)
+        if pair is None:
+            pair = memo[key] = self.scorer().score_vector(vector, detail)
+        return pair
+
+    def _others_pairs(self, people: Sequence[PersonFeatures], considered_: Sequence[Candidate],
+                      memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
+                      ) -> dict[str, list[ScoredPair]]:
+        """Per considered record, the referral's other people scored against it (born records only:
+        an unborn record is compared through mothers, which the others are not searched for)."""
+        out: dict[str, list[ScoredPair]] = {}  # the k-th pair of every record is the k-th person's
+        for candidate in considered_:
+            if not candidate.features.unborn:
+                out[candidate.record_id] = [self._pair(person, candidate.features, memo) for person in people]
+        return out
+
+    @staticmethod
+    def _mates(candidate: Candidate, found: CandidateSet) -> list[Candidate]:
+        """The other people of the record's household that the search holds (``_household_rids`` fetched
+        them): the same household key (address and family name), the same mother, or mother and child."""
+        mother = candidate.mother_record_id
+        return [m for m in found.candidates.values() if m.rid != candidate.rid and (
+            (candidate.household is not None and m.household == candidate.household)
+            or (mother is not None and (m.mother_record_id == mother or m.record_id == mother))
+            or m.mother_record_id == candidate.record_id)]
+
+    def _with_household(self, kept: list[tuple[Candidate, ScoredPair]], people: Sequence[PersonFeatures],
+                        found: CandidateSet, memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
+                        ) -> list[tuple[Candidate, ScoredPair]]:
+        """Candidate-level pairs with the ``household`` evidence (``matching.household_evidence``)."""
+        review = self.policy.review
+
+        def fits(mate: Candidate) -> bool:
+            return any(p.decision is not MatchDecision.NO_MATCH and p.probability >= review
+                       for p in (self._pair(person, mate.features, memo) for person in people))
+
+        out = []
+        for candidate, pair in kept:
+            if pair.decision is MatchDecision.CANDIDATE and not candidate.features.unborn:
+                level = household_level(bool(people), self._mates(candidate, found), fits)  # type: ignore[arg-type]
+                pair = with_household(pair, level, self.household_evidence)
+            out.append((candidate, pair))
+        return out
+
+    def search_with_candidates(self, subject: Person, *, mother: Person | None = None,
+                               others: Sequence[Person] = ()) -> tuple[SearchOutcome, CandidateSet]:
         """``search``, also returning what blocking found (for diagnostics and benchmarks)."""
         subject_f = features(subject)
         mother_f = features(mother) if mother is not None else None
@@ -824,14 +881,19 @@ class MatchIndex:
                 scored.extend(self._score_all(subject_f, mother_f, added, mothers, memo))
             # decide() sets aside pairs below review or vetoed to no match (bar a few it still weighs):
             # only the rest need their Person.
+            kept = [(c, pair) for c, pair in scored if considered(pair, self.policy)]
+            people = [features(o) for o in others
+                      if o is not subject and o.person_id != subject.person_id and not o.unborn]
+            if people and not subject_f.unborn:
+                kept = self._with_household(kept, people, result, memo)
             shown = [
                 ScoredCandidate(record_id=c.record_id, person=c.person, pair=pair,
                                 household_id=c.household or (f"mother={c.mother_record_id}"
                                                              if c.mother_record_id else None))
-                for c, pair in scored
-                if considered(pair, self.policy)
+                for c, pair in kept
             ]
-            outcome = decide(subject, shown, self.policy)
+            claims = self._others_pairs(people, [c for c, _ in kept], memo) if people else None
+            outcome = decide(subject, shown, self.policy, others=claims)
             return outcome, result
 
     # ------------------------------------------------------------------ training

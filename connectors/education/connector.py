@@ -31,7 +31,7 @@ from .index import PupilIndex
 from .options import CtfOptions
 from .ingest import CtfIngest, IngestReport
 from .search import search_pupils
-from ..indexed_search import mother_in_enquiry
+from ..indexed_search import mother_in_enquiry, others_in_enquiry
 from ...config.connector_kinds import LinkedPeople
 from ...matching.rules import DEFAULT_THRESHOLDS, MatchThresholds
 from ...mapping import CompiledMapping, load_spec
@@ -102,5 +102,6 @@ class EducationConnector:
                 for subject in enquiry.subjects
                 for hit in search_pupils(self.index, subject, thresholds=self.thresholds,
                                          subject_mother=mother_in_enquiry(subject, enquiry.subjects,
-                                                                          enquiry.relationships))]
+                                                                          enquiry.relationships),
+                                         others=others_in_enquiry(subject, enquiry.subjects))]
         return [self.answers.build(enquiry, hits)]

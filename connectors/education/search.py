@@ -16,6 +16,7 @@ candidate for a person to resolve, never a guess.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -49,9 +50,13 @@ class PupilHit:
 
 
 def search_pupils(index: PupilIndex, subject: Person, *, subject_mother: Person | None = None,
-                  thresholds: MatchThresholds = DEFAULT_THRESHOLDS) -> list[PupilHit]:
-    """Records that match or may match ``subject``, best first (at most one confirmed)."""
-    outcome = index.matcher.search(subject, mother=subject_mother)
+                  thresholds: MatchThresholds = DEFAULT_THRESHOLDS, others: Sequence[Person] = ()
+                  ) -> list[PupilHit]:
+    """Records that match or may match ``subject``, best first (at most one confirmed).
+
+    ``others``: the enquiry's other people (``MatchIndex.search``).
+    """
+    outcome = index.matcher.search(subject, mother=subject_mother, others=others)
     hits: list[PupilHit] = []
     for hit in hits_from_outcome(outcome, thresholds=thresholds, other_id_method=MatchMethod.UPN):
         record = index.get(base_record_id(hit.record_id, hit.person.person_id))

@@ -31,6 +31,7 @@ work in their own tool; a completed Task's outputs become the response.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -39,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...config.matching import MatchPolicy
 from ..base import PermanentEnquiryError, response_id_for
 from .fhir_client import FhirClient, FhirError
-from ..indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry
+from ..indexed_search import IndexedHit, hits_from_outcome, mother_in_enquiry, others_in_enquiry
 from ..found import candidate_view
 from .fhir_mapping import FhirMappingError, FhirTranslator
 from .fhir_translate import FhirMappingOptions
@@ -47,6 +48,7 @@ from .fhir_validate import FhirValidationError, validate_resource
 from ...matching.decide import ScoredCandidate, SearchOutcome, decide
 from ...matching.model_file import TrainedWeights
 from ...matching.rules import MatchDecision
+from ...matching.scorer import ScoredPair
 from .matching import health_scorer, score_patient
 from ...schemas.codes import AgencyKind, FindingCategory, MatchMethod, Rag, ResponseStatus, Sensitivity
 from ...schemas.enquiry import Enquiry, EnquiryResponse, ResponseRecordIssue, SubjectMatch, record_issues_of
@@ -151,9 +153,13 @@ class FhirSearchConnector:
             queries.append(params)
         return queries
 
-    def search_subject(self, subject: Person, *, mother: Person | None = None
+    def search_subject(self, subject: Person, *, mother: Person | None = None, others: Sequence[Person] = ()
                        ) -> tuple[SearchOutcome, dict[str, dict[str, Any]], list[str]]:
-        """The shared matcher's outcome over every Patient the trust returned; the resources by record id; notes."""
+        """The shared matcher's outcome over every Patient the trust returned; the resources by record id; notes.
+
+        ``others``: the enquiry's other people, scored against the same Patients, so one plainly
+        another person on the referral is not offered for the subject (``matching.decide``).
+        """
         notes: list[str] = []
         if subject.unborn and mother is None:
             notes.append("an unborn child is found through the mother's record; the enquiry names no mother")
@@ -176,11 +182,14 @@ class FhirSearchConnector:
             for resource in results:
                 found.setdefault(f"Patient/{resource['id']}", resource)
         scored = []
+        claims: dict[str, list[ScoredPair]] = {}
         for record_id, resource in found.items():
             person = self._translate(resource).person
             scored.append(ScoredCandidate(record_id=record_id, person=person,
                                           pair=score_patient(self.scorer, subject, person, mother=mother)))
-        outcome = decide(subject, scored, self.options.matching)
+            if not subject.unborn and not person.unborn:  # an unborn subject's candidate is a pregnancy
+                claims[record_id] = [score_patient(self.scorer, other, person) for other in others if not other.unborn]
+        outcome = decide(subject, scored, self.options.matching, others=claims)
         if cut_short and outcome.outcome is MatchDecision.MATCH:
             notes.append("a search stopped at the page limit, so a closer record may be missing: "
                          "every result is for a person to confirm")
@@ -191,10 +200,10 @@ class FhirSearchConnector:
                                     reasons=[*outcome.reasons, "search_cut_short"])
         return outcome, found, notes
 
-    def find_candidates(self, subject: Person, *, mother: Person | None = None
+    def find_candidates(self, subject: Person, *, mother: Person | None = None, others: Sequence[Person] = ()
                         ) -> tuple[list[tuple[dict[str, Any], IndexedHit]], list[str]]:
         """Patients shown for ``subject``, best first: (resource, hit); at most the first is confirmed."""
-        outcome, found, notes = self.search_subject(subject, mother=mother)
+        outcome, found, notes = self.search_subject(subject, mother=mother, others=others)
         hits = hits_from_outcome(outcome, other_id_method=MatchMethod.DEMOGRAPHIC)
         return [(found[h.record_id], h) for h in hits], notes
 
@@ -225,7 +234,8 @@ class FhirSearchConnector:
         released: set[str] = set()
         for subject in enquiry.subjects:
             mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
-            candidates, sub_notes = self.find_candidates(subject, mother=mother)
+            candidates, sub_notes = self.find_candidates(subject, mother=mother,
+                                                         others=others_in_enquiry(subject, enquiry.subjects))
             notes.extend(f"{subject.person_id}: {n}" for n in sub_notes)
             for resource, hit in candidates:
                 source = SourceRef(agency_kind=AgencyKind.HEALTH, agency_id=self.agency_id, system=self.options.mapping.system,

@@ -27,6 +27,7 @@ from ..base import PermanentEnquiryError
 from ..delivery.connector import Model3Delivery
 from .release import release_findings
 from .store import PoleStore
+from ..indexed_search import others_in_enquiry
 from ...config.connector_kinds import LinkedPeople
 from ...schemas.codes import AgencyKind
 from ...schemas.enquiry import Enquiry, EnquiryResponse
@@ -80,5 +81,6 @@ class PoliceConnector:
             mother = by_id.get(subject.mother_person_id) if subject.mother_person_id else None
             hits.extend(RecordHit(subject, match.record, MatchVerdict(match.record.person, not match.candidate,
                                                                       match.method, round(match.confidence, 4)))
-                        for match in self.store.search(subject, subject_mother=mother))
+                        for match in self.store.search(subject, subject_mother=mother,
+                                                       others=others_in_enquiry(subject, enquiry.subjects)))
         return self.answers.build(enquiry, hits, more_to_follow=more_to_follow)

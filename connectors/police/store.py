@@ -18,7 +18,7 @@ person).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,10 +92,13 @@ class PoleStore:
     def __len__(self) -> int:
         return len(self.records)
 
-    def search(self, subject: Person, *, subject_mother: Person | None = None
+    def search(self, subject: Person, *, subject_mother: Person | None = None, others: Sequence[Person] = ()
                ) -> list[MatchResult[AgencyRecord]]:
-        """Records for one enquiry subject, best first; uncertain ones flagged as candidates."""
-        outcome = self._index.search(subject, mother=subject_mother)
+        """Records for one enquiry subject, best first; uncertain ones flagged as candidates.
+
+        ``others``: the enquiry's other people (``MatchIndex.search``).
+        """
+        outcome = self._index.search(subject, mother=subject_mother, others=others)
         found = []
         for rank, result in enumerate(outcome.results):
             record = self._by_id[result.record_id]

@@ -25,7 +25,7 @@ re-check the pregnancy) come with the links as a minimal view only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ..answer_builder import AnswerBuilder, MatchVerdict, RecordHit, linked_peop
 from ..base import PermanentEnquiryError
 from ..delivery.options import resolve_path
 from ..indexed_search import (
-    IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry,
+    IndexedHit, as_match_result, base_record_id, hits_from_outcome, mother_in_enquiry, others_in_enquiry,
 )
 from .index import SocialCareIndex, merge_child, split_child_key
 from .options import SocialCareWiringOptions
@@ -119,9 +119,13 @@ class SocialCareConnector:
                    linked_people=opts.linked_people)
 
     # -- search -----------------------------------------------------------------------
-    def search(self, subject: Person, *, subject_mother: Person | None = None) -> list[Hit]:
-        """Children matching ``subject`` from the shared matcher, best first (at most one confirmed)."""
-        outcome = self.index.matcher.search(subject, mother=subject_mother)
+    def search(self, subject: Person, *, subject_mother: Person | None = None,
+               others: Sequence[Person] = ()) -> list[Hit]:
+        """Children matching ``subject`` from the shared matcher, best first (at most one confirmed).
+
+        ``others``: the enquiry's other people (``MatchIndex.search``).
+        """
+        outcome = self.index.matcher.search(subject, mother=subject_mother, others=others)
         hits: list[Hit] = []
         for hit in hits_from_outcome(outcome, thresholds=self.thresholds, other_id_method=MatchMethod.LA_CHILD_ID):
             la_code, child_id = split_child_key(base_record_id(hit.record_id, hit.person.person_id))
@@ -145,7 +149,8 @@ class SocialCareConnector:
             mother = mother_in_enquiry(subject, enquiry.subjects, enquiry.relationships)
             hits.extend(RecordHit(subject, hit.record, MatchVerdict(hit.matched, hit.confirmed, hit.result.method,
                                                                     hit.result.confidence))
-                        for hit in self.search(subject, subject_mother=mother))
+                        for hit in self.search(subject, subject_mother=mother,
+                                               others=others_in_enquiry(subject, enquiry.subjects)))
         return [self.answers.build(enquiry, hits)]
 
 

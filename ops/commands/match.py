@@ -15,9 +15,12 @@ and the exit status is 1.
 ``{"subject_id", "outcome", "reasons", "results": [{"record_id",
 "probability", "decision", "match_weight", "vetoes", "contributions":
 {field: weight}}]}``. A line is a canonical ``Person``, or ``{"subject":
-Person, "mother": Person}`` (an unborn child's mother); an unborn subject
-whose ``mother_person_id`` names another line's person uses that line as its
-mother. A bad line is reported on stderr (line number, field, rule) and the
+Person, "mother": Person, "others": [Person]}`` (``mother``: an unborn
+child's mother; ``others``: the referral's other people, its other subjects
+and household, so a record that is plainly the co-twin or sibling named on
+the same referral is not offered for the subject; both optional); an unborn
+subject whose ``mother_person_id`` names another line's person uses that
+line as its mother. A bad line is reported on stderr (line number, field, rule) and the
 rest are searched; the exit status is then 1. This interface is how matching
 is evaluated: keep it stable.
 
@@ -333,7 +336,16 @@ def index_build(
         raise typer.Exit(1)
 
 
-def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Person | None"]]:
+class _OtherRejected(Exception):
+    """One of a subject line's ``others`` failed validation (its position goes in the message)."""
+
+    def __init__(self, position: int, error: Exception) -> None:
+        super().__init__(position)
+        self.position = position
+        self.error = error
+
+
+def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Person | None", list["Person"]]]:
     """Parse every subject line first, so an unborn subject can name a mother on any other line."""
     import json
 
@@ -341,7 +353,7 @@ def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Per
 
     from ...schemas.person import Person
 
-    parsed: list[tuple[int, Person, Person | None]] = []
+    parsed: list[tuple[int, Person, Person | None, list[Person]]] = []
     with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -353,22 +365,35 @@ def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Per
                 continue
             try:
                 if isinstance(data, dict) and "subject" in data:
-                    extra = set(data) - {"subject", "mother"}
+                    extra = set(data) - {"subject", "mother", "others"}
                     if extra:
-                        bad.append(f"line {number}: field {sorted(extra)[0]}: not allowed here "
-                                   f"(a line is a Person, or {{\"subject\": ..., \"mother\": ...}})")
+                        bad.append(f"line {number}: field {sorted(extra)[0]}: not allowed here (a line is a "
+                                   f"Person, or {{\"subject\": ..., \"mother\": ..., \"others\": [...]}})")
                         continue
                     subject = Person.model_validate(data["subject"])
                     mother = Person.model_validate(data["mother"]) if data.get("mother") is not None else None
+                    raw_others = data.get("others") or []
+                    if not isinstance(raw_others, list):
+                        bad.append(f"line {number}: field others: must be a list of Person objects")
+                        continue
+                    others = []
+                    for position, item in enumerate(raw_others):
+                        try:
+                            others.append(Person.model_validate(item))
+                        except ValidationError as exc:
+                            raise _OtherRejected(position, exc) from None
                 else:
-                    subject, mother = Person.model_validate(data), None
+                    subject, mother, others = Person.model_validate(data), None, []
+            except _OtherRejected as exc:
+                bad.append(f"line {number}: rejected: others[{exc.position}]: {_validation_text(exc.error)}")
+                continue
             except ValidationError as exc:
                 bad.append(f"line {number}: rejected: {_validation_text(exc)}")
                 continue
-            parsed.append((number, subject, mother))
-    by_id = {s.person_id: s for _n, s, _m in parsed}
-    return [(n, s, m if m is not None else (by_id.get(s.mother_person_id) if s.mother_person_id else None))
-            for n, s, m in parsed]
+            parsed.append((number, subject, mother, others))
+    by_id = {s.person_id: s for _n, s, _m, _o in parsed}
+    return [(n, s, m if m is not None else (by_id.get(s.mother_person_id) if s.mother_person_id else None), o)
+            for n, s, m, o in parsed]
 
 
 def outcome_json(subject_id: str, outcome: "SearchOutcome") -> dict[str, object]:
@@ -423,9 +448,9 @@ def search(
     counts = {"match": 0, "candidate": 0, "no_match": 0}
     latencies: list[float] = []
     with index, _progress("searching") as on_progress:
-        for done, (_number, subject, mother) in enumerate(parsed, 1):
+        for done, (_number, subject, mother, others) in enumerate(parsed, 1):
             started = time.perf_counter()
-            outcome = index.search(subject, mother=mother)
+            outcome = index.search(subject, mother=mother, others=others)
             latencies.append(time.perf_counter() - started)
             counts[outcome.outcome.value] += 1
             typer.echo(json.dumps(outcome_json(subject.person_id, outcome), separators=(",", ":")))

@@ -453,3 +453,45 @@ def test_simulated_agencies_keep_a_twin_name_form_as_a_rival() -> None:
     assert match_subject(referral, [("M", millie)]) == []
     (alone,) = match_subject(referral, [("A", amelia)])
     assert alone.record == "A" and not alone.candidate
+
+
+# ----------------------------------------------------------------------------- the referral's other people
+
+def test_social_care_twins_referred_together_each_link_to_their_own_record(social_care: SocialCareConnector) -> None:
+    """Elsie and Libby on one referral: each listed twin explains the other's record, so both are linked."""
+    born = date(2016, 4, 9)
+    elsie = person("sc-elsie", "Elsie", "Marsh", born, sex="female")
+    libby = person("sc-libby", "Libby", "Marsh", born, sex="female")
+    social_care.index.add_records([sc_record("LA100", elsie), sc_record("LA101", libby)], "cin", "twins.xml")
+    (both,) = social_care.handle(enquiry(AgencyKind.SOCIAL_CARE, SC_AGENCY,
+                                         person("s1", "Elsie", "Marsh", born, sex="female"),
+                                         person("s2", "Libby", "Marsh", born, sex="female")))
+    assert confirmed(both) == {("s1", "sc-elsie"), ("s2", "sc-libby")}
+    assert shown(both, "s1") == {"sc-elsie": False} and shown(both, "s2") == {"sc-libby": False}
+
+
+def test_social_care_a_never_met_twin_is_not_offered_the_listed_co_twins_record(
+        social_care: SocialCareConnector) -> None:
+    """Only Amelia is known; the referral names her twin Millie and lists Amelia: Amelia is not offered for Millie."""
+    born = date(2016, 4, 9)
+    social_care.index.add_records([sc_record("LA100", person("sc-amelia", "Amelia", "Marsh", born, sex="female"))],
+                                  "cin", "twin.xml")
+    millie = person("s2", "Millie", "Marsh", born, sex="female")
+    (alone,) = social_care.handle(enquiry(AgencyKind.SOCIAL_CARE, SC_AGENCY, millie))
+    assert shown(alone, "s2") == {"sc-amelia": True}  # without the household: a nickname, so a candidate
+    (listed,) = social_care.handle(enquiry(AgencyKind.SOCIAL_CARE, SC_AGENCY, millie,
+                                           person("s1", "Amelia", "Marsh", born, sex="female")))
+    assert shown(listed, "s2") == {}
+    assert confirmed(listed) == {("s1", "sc-amelia")}
+
+
+def test_health_a_patient_two_referral_people_fit_is_for_a_person(trust, health) -> None:  # type: ignore[no-untyped-def]
+    """Two people on one referral both fit the trust's Kyle Holloway: neither is linked, both are shown."""
+    _server, child, _sibling, _lone = trust
+    kyle = f"Patient/pat-{child.nhs_number}"
+    one = patient_person(child, "child-a").model_copy(update={"identifiers": []})
+    (alone,) = health.handle(enquiry(AgencyKind.HEALTH, "synth-trust", one))
+    assert confirmed(alone) == {("child-a", kyle)}
+    (both,) = health.handle(enquiry(AgencyKind.HEALTH, "synth-trust", one, one.model_copy(update={"person_id": "child-b"})))
+    assert confirmed(both) == set() and both.findings == []
+    assert shown(both, "child-a") == {kyle: True} and shown(both, "child-b") == {kyle: True}

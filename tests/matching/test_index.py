@@ -334,3 +334,35 @@ def test_features_of_another_layout_are_recomputed_from_the_person(tmp_path: Pat
         rid, stored = people[17]
         outcome = idx.search(renamed(stored))
         assert result_ids(outcome)[0] == rid and outcome.outcome is MatchDecision.MATCH
+
+
+def test_the_referrals_household_resolves_twins(tmp_path: Path, people: list) -> None:
+    """Twins Amelia and Millie both known: Amelia's referral lists Millie, so Amelia is linked, Millie not shown;
+    Millie's own search with Amelia listed is not offered Amelia's record."""
+    twin_a = person("ta", "Amelia", "Hughes", dob=date(2016, 9, 3), postcode="YO1 7HH", sex=Sex.FEMALE)
+    twin_b = person("tb", "Millie", "Hughes", dob=date(2016, 9, 3), postcode="YO1 7HH", sex=Sex.FEMALE)
+    listed_b = renamed(twin_b, pid="ref-b")
+    with MatchIndex.create(tmp_path / "i.sqlite") as idx:
+        idx.add_many([*people, ("ta", twin_a)])
+        never_met = idx.search(listed_b)  # Millie, whom this agency never met
+        assert never_met.outcome is MatchDecision.CANDIDATE and result_ids(never_met) == ["ta"]
+        with_household = idx.search(listed_b, others=[renamed(twin_a, pid="ref-a")])
+        assert with_household.outcome is MatchDecision.NO_MATCH and result_ids(with_household) == []
+
+        idx.add_many([("tb", twin_b)])
+        subject = renamed(twin_a, pid="ref-a")
+        assert idx.search(subject).outcome is MatchDecision.CANDIDATE
+        outcome = idx.search(subject, others=[listed_b, subject])  # the subject itself in the list is ignored
+        assert outcome.outcome is MatchDecision.MATCH and result_ids(outcome) == ["ta"]
+
+
+def test_a_record_two_referral_people_fit_goes_to_a_person(tmp_path: Path, people: list) -> None:
+    """Theodore, never met, referred as "Theo" (his twin's registered name) with the twin also listed."""
+    theo = person("theo", "Theo", "Hughes", dob=date(2018, 1, 20), postcode="YO1 7HH")
+    referral = person("ref-a", "Theo", "Hughes", dob=date(2018, 1, 20), postcode="YO1 7HH", ids=[nhs_id(5150)])
+    co_twin = person("ref-b", "Theo", "Hughes", dob=date(2018, 1, 20), postcode="YO1 7HH")
+    with MatchIndex.create(tmp_path / "i.sqlite") as idx:
+        idx.add_many([*people, ("theo", theo)])
+        assert idx.search(referral).outcome is MatchDecision.MATCH  # alone, nothing tells them apart
+        outcome = idx.search(referral, others=[co_twin])
+        assert outcome.outcome is MatchDecision.CANDIDATE and outcome.reasons == ["referral_person_also_fits"]

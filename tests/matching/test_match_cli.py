@@ -136,3 +136,33 @@ def test_unknown_format_and_missing_index_are_clear_errors(tmp_path: Path) -> No
     assert not (tmp_path / "i.sqlite").exists()
     result = run("match", "search", "--db", str(tmp_path / "missing.sqlite"), str(export))
     assert result.exit_code == 2 and "no match index at" in result.stderr
+
+
+def test_search_takes_the_referrals_other_people(tmp_path: Path) -> None:
+    """``{"subject", "others"}``: a record the listed co-twin plainly is is not offered; a bad other is named."""
+    people = population(300, seed=5)
+    twin = person("rec-amelia", "Amelia", "Okafor", dob=date(2016, 9, 3), postcode="YO1 7HH", sex=Sex.FEMALE)
+    export = write_jsonl(tmp_path / "people.jsonl", [p.model_dump_json() for _r, p in people] + [twin.model_dump_json()])
+    db = tmp_path / "agency.sqlite"
+    assert run("match", "index", "build", "person-jsonl", str(export), "--db", str(db)).exit_code == 0
+
+    millie = json.loads(person("s-millie", "Millie", "Okafor", dob=date(2016, 9, 3), postcode="YO1 7HH",
+                               sex=Sex.FEMALE).model_dump_json())
+    amelia = json.loads(person("s-amelia", "Amelia", "Okafor", dob=date(2016, 9, 3), postcode="YO1 7HH",
+                               sex=Sex.FEMALE).model_dump_json())
+    subjects = write_jsonl(tmp_path / "subjects.jsonl", [
+        json.dumps({"subject": millie}),
+        json.dumps({"subject": {**millie, "person_id": "s-millie-2"}, "others": [amelia]}),
+        json.dumps({"subject": {**millie, "person_id": "s-bad"}, "others": [amelia, {"person_id": ""}]}),
+        json.dumps({"subject": {**millie, "person_id": "s-bad-2"}, "others": amelia}),
+    ])
+    searched = run("match", "search", "--db", str(db), str(subjects))
+    assert searched.exit_code == 1
+    assert "line 3: rejected: others[1]: field person_id" in searched.stderr
+    assert "line 4: field others: must be a list" in searched.stderr
+    by_subject = {x["subject_id"]: x for x in map(json.loads, searched.stdout.splitlines())}
+    assert list(by_subject) == ["s-millie", "s-millie-2"]
+    assert by_subject["s-millie"]["outcome"] == "candidate"
+    assert [r["record_id"] for r in by_subject["s-millie"]["results"]] == ["rec-amelia"]
+    assert by_subject["s-millie-2"] == {"subject_id": "s-millie-2", "outcome": "no_match", "results": [],
+                                        "reasons": ["no_candidate_above_review"]}

@@ -1,0 +1,94 @@
+"""What the referral's listed household says about a record that is only a candidate.
+
+Why: a MASH practitioner checking a doubtful match looks at the family around
+it. The referral lists the child's household; the agency's index knows who
+lives with each record (the same address and family name, or the same
+mother). If someone listed on the referral is among the record's household,
+the record is very likely the child (a moved family's Jakub Wright with a
+typo in his date of birth still lives with his listed mother and sister); if
+the record has a household and nobody listed fits anyone in it, the record
+is more likely another child with a similar name.
+
+It is one more piece of Fellegi–Sunter evidence, shown as the ``household``
+contribution on the pair, so the probability a person sees stays an honest
+one. It is applied only to pairs below automatic-match level and never
+raises one to a match: the household says nothing about which twin or
+sibling a record is (they share it), and an automatic link stays decided by
+the person's own fields and the vetoes.
+
+Levels (``m``: among true matches, ``u``: among other records a search
+offers): ``corroborated`` (someone listed fits a member of the record's
+household at review level or better), ``not_corroborated`` (the referral lists
+people, the record has a household, and nobody fits), ``not_compared``
+(either side has nobody: weight 0).
+
+Measured on the synthetic population of ``mashlink bench matching``
+(1,000,002 people, 4,000 member and 1,000 non-member referral subjects, each
+referral listing each household member with chance 0.8): 93 % of the true
+records shown were corroborated, against 6 % of the wrong ones. Real
+households change more than a synthetic one (a child moves to a relative, a
+parent's new partner), so the defaults are set well short of those figures:
++3.8 bits for ``corroborated`` and -1.7 bits for ``not_corroborated``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .model import LevelProbabilities
+from .rules import MatchDecision
+from .scorer import FieldContribution, ScoredPair, probability_from_weight
+
+
+class HouseholdLevel(StrEnum):
+    CORROBORATED = "corroborated"
+    NOT_CORROBORATED = "not_corroborated"
+    NOT_COMPARED = "not_compared"
+
+
+class HouseholdEvidence(BaseModel):
+    """m and u of the household levels (``not_compared`` weighs nothing)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    corroborated: LevelProbabilities = Field(default=LevelProbabilities(m=0.7, u=0.05))
+    not_corroborated: LevelProbabilities = Field(default=LevelProbabilities(m=0.3, u=0.95))
+
+    def weight(self, level: HouseholdLevel) -> float:
+        if level is HouseholdLevel.CORROBORATED:
+            return self.corroborated.weight
+        if level is HouseholdLevel.NOT_CORROBORATED:
+            return self.not_corroborated.weight
+        return 0.0
+
+
+def household_level(listed: bool, mates: Iterable[object], fits: Callable[[object], bool]) -> HouseholdLevel:
+    """The level for one record: ``listed`` (the referral names anyone else), its household ``mates``,
+    and ``fits(mate)``: whether someone listed fits that mate at review level or better."""
+    members = list(mates)
+    if not listed or not members:
+        return HouseholdLevel.NOT_COMPARED
+    return HouseholdLevel.CORROBORATED if any(fits(m) for m in members) else HouseholdLevel.NOT_CORROBORATED
+
+
+def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdEvidence) -> ScoredPair:
+    """``pair`` with the household's contribution added; pairs at match level (or vetoed to no match) as they are.
+
+    The decision stays the scorer's: a candidate stays a candidate however
+    strongly its household agrees; whether it is still shown is ``review``'s
+    call on the new probability.
+    """
+    if pair.decision is not MatchDecision.CANDIDATE or level is HouseholdLevel.NOT_COMPARED:
+        return pair
+    weight = evidence.weight(level)
+    total = pair.match_weight + weight
+    return pair.model_copy(update={
+        "probability": probability_from_weight(total),
+        "match_weight": round(total, 4),
+        "contributions": [*pair.contributions, FieldContribution(field="household", level=level.value,
+                                                                 weight=round(weight, 4))],
+        "reasons": [*pair.reasons, f"household_{level.value}"],
+    })

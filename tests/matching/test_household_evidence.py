@@ -1,0 +1,122 @@
+"""The referral's listed household as evidence on a doubtful record (issue 16).
+
+A candidate whose household holds someone listed on the referral is more
+likely the child; one whose household holds nobody listed is less likely.
+The evidence shows as the ``household`` contribution, never turns a
+candidate into an automatic link, and weighs nothing when either side has
+nobody. Synthetic people, 999-range numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mashlink.matching.decide import ScoredCandidate, decide
+from mashlink.matching.household_evidence import (
+    HouseholdEvidence,
+    HouseholdLevel,
+    household_level,
+    with_household,
+)
+from mashlink.matching.index import MatchIndex
+from mashlink.matching.model import MatchModel
+from mashlink.matching.policy import MatchPolicy
+from mashlink.matching.rules import MatchDecision
+from mashlink.matching.scorer import Scorer
+from mashlink.schemas.codes import Sex
+
+from tests.matching.index_people import nhs_id, person, population
+
+POLICY = MatchPolicy.default()
+SCORER = Scorer(MatchModel.default(), policy=POLICY)
+EVIDENCE = HouseholdEvidence()
+
+
+def test_levels() -> None:
+    assert household_level(False, ["mum"], lambda m: True) is HouseholdLevel.NOT_COMPARED
+    assert household_level(True, [], lambda m: True) is HouseholdLevel.NOT_COMPARED
+    assert household_level(True, ["mum", "sis"], lambda m: m == "sis") is HouseholdLevel.CORROBORATED
+    assert household_level(True, ["mum", "sis"], lambda m: False) is HouseholdLevel.NOT_CORROBORATED
+    assert EVIDENCE.weight(HouseholdLevel.CORROBORATED) == pytest.approx(3.807, abs=0.01)
+    assert EVIDENCE.weight(HouseholdLevel.NOT_CORROBORATED) == pytest.approx(-1.663, abs=0.01)
+    assert EVIDENCE.weight(HouseholdLevel.NOT_COMPARED) == 0.0
+
+
+def _candidate_pair():
+    """Jakub Wright with the day of birth two off and no address: a candidate on his own."""
+    subject = person("ref", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    record = person("rec", "Jakub", "Wright", dob=date(2022, 10, 21))
+    pair = SCORER.score(subject, record)
+    assert pair.decision is MatchDecision.CANDIDATE
+    return subject, record, pair
+
+
+def test_the_household_moves_a_candidate_both_ways_and_shows_why() -> None:
+    _s, _r, pair = _candidate_pair()
+    up = with_household(pair, HouseholdLevel.CORROBORATED, EVIDENCE)
+    down = with_household(pair, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
+    assert down.probability < pair.probability < up.probability
+    assert up.decision is MatchDecision.CANDIDATE and down.decision is MatchDecision.CANDIDATE
+    assert up.contribution("household").level == "corroborated"
+    assert up.match_weight == pytest.approx(pair.match_weight + EVIDENCE.weight(HouseholdLevel.CORROBORATED), abs=1e-3)
+    assert "household_not_corroborated" in down.reasons
+    assert with_household(pair, HouseholdLevel.NOT_COMPARED, EVIDENCE) is pair
+
+
+def test_a_match_or_a_vetoed_pair_is_left_alone() -> None:
+    subject = person("ref", "Amelia", "Okafor", dob=date(2017, 5, 2))
+    match = SCORER.score(subject, person("rec", "Amelia", "Okafor", dob=date(2017, 5, 2)))
+    assert match.decision is MatchDecision.MATCH
+    assert with_household(match, HouseholdLevel.NOT_CORROBORATED, EVIDENCE) is match
+    other = SCORER.score(subject, person("rec2", "Zofia", "Nowak", dob=date(2001, 1, 1)))
+    assert other.decision is MatchDecision.NO_MATCH
+    assert with_household(other, HouseholdLevel.CORROBORATED, EVIDENCE) is other
+
+
+def test_a_corroborated_nhs_conflict_is_not_promoted_to_a_link() -> None:
+    """Household evidence never makes an automatic link, even through the sibling's-number rule."""
+    strict = MatchPolicy(auto_match=0.9999)
+    scorer = Scorer(MatchModel.default(), policy=strict)
+    subject = person("ref", "Amelia", "Okafor", dob=date(2017, 5, 2), postcode=None, ids=[nhs_id(440)])
+    record = person("rec", "Amelia", "Okafor", dob=date(2017, 5, 2), postcode="ZZ9 9ZZ", ids=[nhs_id(110)])
+    holder = person("leo", "Leo", "Okafor", dob=date(2012, 11, 30), ids=[nhs_id(440)])
+    pair = scorer.score(subject, record)
+    assert pair.vetoes == ["nhs_number_conflict"] and pair.probability < strict.auto_match
+    raised = with_household(pair, HouseholdLevel.CORROBORATED, EVIDENCE)
+    assert raised.probability >= strict.auto_match  # the household alone would cross the line...
+    holder_pair = scorer.score(subject, holder)
+    plain = decide(subject, [ScoredCandidate(record_id="rec", person=record, pair=pair),
+                             ScoredCandidate(record_id="leo", person=holder, pair=holder_pair)], strict)
+    outcome = decide(subject, [ScoredCandidate(record_id="rec", person=record, pair=raised),
+                               ScoredCandidate(record_id="leo", person=holder, pair=holder_pair)], strict)
+    assert plain.outcome is MatchDecision.CANDIDATE
+    assert outcome.outcome is MatchDecision.CANDIDATE  # ...but does not
+    assert "nhs_number_conflict_explained" not in outcome.results[0].pair.reasons
+
+
+def test_a_search_with_a_listed_household(tmp_path: Path) -> None:
+    """Through the index: the record living with the listed mother rises, a look-alike elsewhere falls."""
+    mum = person("mum", "Kasia", "Wright", dob=date(1991, 6, 2), postcode="LS6 2QQ", sex=Sex.FEMALE)
+    jakub = person("jakub", "Jakub", "Wright", dob=date(2022, 10, 21), postcode="LS6 2QQ")
+    other = person("other", "Jakub", "Wright", dob=date(2022, 10, 3), postcode="BD3 9XX")
+    other_dad = person("other-dad", "Piotr", "Wright", dob=date(1985, 3, 3), postcode="BD3 9XX")
+    subject = person("ref", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    listed_mum = person("ref-mum", "Kasia", "Wright", dob=date(1991, 6, 2), postcode=None, sex=Sex.FEMALE)
+    with MatchIndex.create(tmp_path / "i.sqlite") as idx:
+        idx.add_many([*population(400, seed=9), ("mum", mum), ("jakub", jakub), ("other", other),
+                      ("other-dad", other_dad)])
+        alone_outcome = idx.search(subject)
+        alone = {r.record_id: r.pair for r in alone_outcome.results}
+        listed = idx.search(subject, others=[listed_mum])
+        pairs = {r.record_id: r.pair for r in listed.results}
+        assert {"jakub", "other"} <= set(alone)
+        assert "household" not in alone["jakub"].levels
+        assert pairs["jakub"].levels["household"] == "corroborated"
+        assert pairs["jakub"].probability > alone["jakub"].probability
+        assert pairs["jakub"].decision is MatchDecision.CANDIDATE  # never an automatic link from the household
+        assert [r.record_id for r in listed.results][0] == "jakub"
+        assert pairs["other"].levels["household"] == "not_corroborated"
+        assert pairs["other"].probability < alone["other"].probability
