@@ -73,6 +73,9 @@ SEED = 20261207
 BUILD_WORKERS = 2
 #: Set to a directory to keep the index, subjects, truth and outcomes of a run for diagnosis.
 KEEP_ENV = "MASHLINK_BENCH_MATCHING_KEEP"
+#: Review thresholds the same index and subjects are searched again with (untimed), beside the
+#: default policy's: the trade-off information-governance staff choose from (docs/matching.md).
+REVIEW_SWEEP = (0.2, 0.5, 0.7)
 
 #: (metric suffix, target text, predicate on the measured value) from issue 16.
 TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
@@ -327,6 +330,16 @@ def _worker(params_path: Path) -> None:
                 for sid, person, mother, _others in subjects:
                     outcome = index.search(person, mother=mother)
                     out["alone"][sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
+                default_policy = index.policy
+                out["review_sweep"] = {}
+                for review in REVIEW_SWEEP:
+                    index.set_policy(default_policy.model_copy(update={"review": review}))
+                    swept = out["review_sweep"][str(review)] = {}
+                    for sid, person, mother, others in subjects:
+                        outcome = index.search(person, mother=mother, others=others)
+                        swept[sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
+                index.set_policy(default_policy)
+                out["default_review"] = default_policy.review
                 size = len(index)
             out["index"] = {
                 "available": True, "records": size, "workers": workers, "add_seconds": add_seconds, "train_seconds": train_seconds,
@@ -362,6 +375,8 @@ class WorkerResult:
     wall_seconds: float
     search_cpu_ms: list[float]
     alone: dict[str, Outcome]
+    review_sweep: dict[float, dict[str, Outcome]]
+    default_review: float | None
 
 
 def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path, tag: str) -> WorkerResult:
@@ -391,8 +406,11 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
     candidate = {sid: Outcome(d, tuple(r[0] for r in rs)) for sid, (d, rs) in data["candidate"].items()}
     exact = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data["exact"].items()}
     alone = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data.get("alone", {}).items()}
+    sweep = {float(review): {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in outcomes.items()}
+             for review, outcomes in data.get("review_sweep", {}).items()}
     return WorkerResult(data["index"], candidate, exact, data["search_ms"], data["generate_seconds"],
-                        data["records_streamed"], data["peak_rss_mb"], wall, data.get("search_cpu_ms", []), alone)
+                        data["records_streamed"], data["peak_rss_mb"], wall, data.get("search_cpu_ms", []), alone,
+                        sweep, data.get("default_review"))
 
 
 # --------------------------------------------------------------------------- rules full scan
@@ -508,6 +526,12 @@ def run(quick: bool = False) -> BenchReport:
             metrics["candidate_alone_wrong_cases"] = wrong_cases(subjects, main.alone)
             rows += [r.model_copy(update={"note": "same index and subjects; the referral's household not given"})
                      for r in _rows("MatchIndex, subject alone", alone, targets=False)]
+        for review, outcomes in sorted(main.review_sweep.items()):
+            swept = evaluate(subjects, outcomes)
+            metrics.update({f"candidate_review_{review}_{k}": v for k, v in swept.items() if k in TARGETS})
+            note = f"policy review {review} (default {main.default_review}); same index and subjects"
+            rows += [r.model_copy(update={"note": note, "label": r.label.replace("MatchIndex", f"MatchIndex, review {review}")})
+                     for r in _rows("MatchIndex", swept, targets=False)]
         build = main.index["add_seconds"] + main.index["train_seconds"]
         scale = {
             "build_seconds": round(build, 2),

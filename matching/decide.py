@@ -39,14 +39,15 @@ Rules (``policy`` thresholds):
   most a candidate.
 - The referral's other people (its other subjects and household, as the
   enquiry lists them; ``others``): a record that another person on the
-  referral fits at match level, while the subject fits it below match level
-  or clearly less well, is that person's record (``claimed_by_referral_person``): it is not shown for the
-  subject and is no rival (the co-twin or sibling named on the same
-  referral). A record another person on the referral fits about as well as
-  the subject, or at match level at all, cannot be linked to the subject
-  automatically (``referral_person_also_fits``): two people on one referral
-  could be that record (a twin referred by the name the co-twin is
-  registered under), and a person must choose.
+  referral fits cleanly at match level, while a veto holds the subject's fit
+  back and the other's given name agrees at least as well, is that person's
+  record (``claimed_by_referral_person``): it is not shown for the subject
+  and is no rival (the co-twin or sibling named on the same referral). A
+  record another listed person fits at match level, or about as well as the
+  subject without a veto, cannot be linked to the subject automatically
+  (``referral_person_also_fits``): two people on one referral could be that
+  record (a twin referred by the name the co-twin is registered under), and
+  a person must choose.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config.matching import MatchPolicy
+from .comparisons import LEVELS
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
 from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, ScoredPair, probability_from_weight
@@ -251,6 +253,26 @@ def _demote(candidate: ScoredCandidate, reasons: list[str]) -> ScoredCandidate:
     return candidate.model_copy(update={"pair": pair})
 
 
+_GIVEN_RANK = {level: rank for rank, level in enumerate(LEVELS["given"])}
+
+
+def _claims(other: ScoredPair, mine: ScoredPair) -> bool:
+    """Another listed person plainly is this record and the subject plainly is not quite.
+
+    The other's pair is a match with no veto; the subject's carries a veto
+    (a nickname only, another form of a twin's name, a different given name
+    or date of birth); and the other's given name agrees at least as well as
+    the subject's. Weights are not compared: two pairs at match level are
+    both certain on their own evidence, and a listed twin carrying the
+    subject's NHS number by mistake scores higher than the subject without
+    being the record, so such a pair contests the record instead.
+    """
+    if other.decision is not MatchDecision.MATCH or other.vetoes or not mine.vetoes:
+        return False
+    rank = len(_GIVEN_RANK)
+    return _GIVEN_RANK.get(other.levels.get("given", ""), rank) <= _GIVEN_RANK.get(mine.levels.get("given", ""), rank)
+
+
 def _referral_claims(ranked: Sequence[ScoredCandidate], others: Mapping[str, Sequence[ScoredPair]],
                      policy: MatchPolicy) -> tuple[set[str], set[str]]:
     """Records another person on the referral claims, and records they contest with the subject.
@@ -258,9 +280,9 @@ def _referral_claims(ranked: Sequence[ScoredCandidate], others: Mapping[str, Seq
     ``others[record_id][k]`` is the k-th other person's pair with that record
     (the same k for every record).
 
-    Claimed: the other person's pair is a match (no veto) and the subject's
-    is not (a veto or the evidence holds it below match), or scores clearly
-    lower (not a near-tie); the record is theirs.
+    Claimed (``_claims``): the other person's pair is a clean match, the
+    subject's is held back by a veto, and the other's given name agrees at
+    least as well; the record is theirs.
     Contested: another person's pair is at match level, or shown (at or
     above ``review``), free of vetoes and a near-tie with the subject's or
     better, and that person is not plainly someone else's record (a match
@@ -280,9 +302,7 @@ def _referral_claims(ranked: Sequence[ScoredCandidate], others: Mapping[str, Seq
         for k, pair in enumerate(others.get(candidate.record_id, ())):
             if pair.decision is MatchDecision.NO_MATCH or pair.probability < policy.review:
                 continue
-            if pair.decision is MatchDecision.MATCH and (
-                    mine.decision is not MatchDecision.MATCH
-                    or (pair.match_weight > mine.match_weight and not _near_tie(pair, mine, policy))):
+            if _claims(pair, mine):
                 claimed.add(candidate.record_id)
             elif placed.get(k, set()) - {candidate.record_id}:
                 continue  # this person is another record, plainly

@@ -18,9 +18,10 @@ the person's own fields and the vetoes.
 
 Levels (``m``: among true matches, ``u``: among other records a search
 offers): ``corroborated`` (someone listed fits a member of the record's
-household at review level or better), ``not_corroborated`` (the referral lists
-people, the record has a household, and nobody fits), ``not_compared``
-(either side has nobody: weight 0).
+household at review level or better), ``not_corroborated`` (nobody fits,
+although someone listed shares a family name with the household, so would
+have been found in it), ``not_compared`` (nobody listed, no household, or only
+listed people of other family names: weight 0).
 
 Measured on the synthetic population of ``mashlink bench matching``
 (1,000,002 people, 4,000 member and 1,000 non-member referral subjects, each
@@ -33,7 +34,7 @@ parent's new partner), so the defaults are set well short of those figures:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,13 +66,25 @@ class HouseholdEvidence(BaseModel):
         return 0.0
 
 
-def household_level(listed: bool, mates: Iterable[object], fits: Callable[[object], bool]) -> HouseholdLevel:
-    """The level for one record: ``listed`` (the referral names anyone else), its household ``mates``,
-    and ``fits(mate)``: whether someone listed fits that mate at review level or better."""
-    members = list(mates)
-    if not listed or not members:
-        return HouseholdLevel.NOT_COMPARED
-    return HouseholdLevel.CORROBORATED if any(fits(m) for m in members) else HouseholdLevel.NOT_CORROBORATED
+#: Family-name levels under which a listed person could be one of the record's household (the index
+#: groups a household by address and family name, so only such a person could be found among it).
+_FAMILY_AGREES = frozenset({"exact", "previous_name", "part_of_double", "jw_high", "phonetic"})
+
+
+def household_level(comparisons: Iterable[ScoredPair], review: float) -> HouseholdLevel:
+    """The level for one record from every listed person scored against every member of its household.
+
+    ``corroborated``: some listed person fits some member at ``review`` or better. ``not_corroborated``:
+    none fits, although some listed person shares a family name with some member (so would have been
+    found there). Otherwise nothing was comparable (no one listed, no household, or the listed people
+    carry other family names, such as a mother who kept hers): ``not_compared``.
+    """
+    comparable = False
+    for pair in comparisons:
+        if pair.decision is not MatchDecision.NO_MATCH and pair.probability >= review:
+            return HouseholdLevel.CORROBORATED
+        comparable = comparable or pair.levels.get("family") in _FAMILY_AGREES
+    return HouseholdLevel.NOT_CORROBORATED if comparable else HouseholdLevel.NOT_COMPARED
 
 
 def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdEvidence) -> ScoredPair:

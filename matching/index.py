@@ -845,16 +845,12 @@ class MatchIndex:
                         found: CandidateSet, memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
                         ) -> list[tuple[Candidate, ScoredPair]]:
         """Candidate-level pairs with the ``household`` evidence (``matching.household_evidence``)."""
-        review = self.policy.review
-
-        def fits(mate: Candidate) -> bool:
-            return any(p.decision is not MatchDecision.NO_MATCH and p.probability >= review
-                       for p in (self._pair(person, mate.features, memo) for person in people))
-
         out = []
         for candidate, pair in kept:
             if pair.decision is MatchDecision.CANDIDATE and not candidate.features.unborn:
-                level = household_level(bool(people), self._mates(candidate, found), fits)  # type: ignore[arg-type]
+                comparisons = (self._pair(person, mate.features, memo)
+                               for mate in self._mates(candidate, found) for person in people)
+                level = household_level(comparisons, self.policy.review)
                 pair = with_household(pair, level, self.household_evidence)
             out.append((candidate, pair))
         return out

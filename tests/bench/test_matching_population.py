@@ -255,3 +255,27 @@ def test_files_for_the_match_command_carry_subjects_and_truth_apart(tmp_path) ->
             assert Person.model_validate(line["mother"]).person_id == subject.mother_person_id
         else:
             assert line["mother"] is None
+        assert all(Person.model_validate(o).person_id.startswith(subject.person_id + "-H") for o in line["others"])
+
+
+def test_referrals_list_their_household_without_changing_the_subjects(subjects, households) -> None:
+    """Each referral lists other born members of the subject's household (never the subject, an unborn
+    member, or an unborn subject's mother, who travels as ``mother``); listing does not change the subjects."""
+    by_record = {m.record_id: (m, h) for h in households for m in h.members}
+    listed = [s for s in subjects if s.others]
+    assert len(listed) > 0.6 * len(subjects)
+    for s in subjects:
+        member, house = by_record[s.source_id]
+        born_others = [m for m in house.members if m is not member and m.birth_date is not None
+                       and not (s.kind == "member_unborn" and m.record_id == member.mother_id)]
+        assert len(s.others) <= len(born_others)
+        assert all(not o.unborn for o in s.others)  # a listed date of birth may be missing, as referrals go
+        assert [o.person_id for o in s.others] == [f"{s.subject_id}-H{k}" for k in range(1, len(s.others) + 1)]
+        for o in s.others:
+            number = _nhs(o)
+            assert number is None or number.startswith("999")
+    none_listed = make_subjects(SPEC, SUBJECTS, listed=0.0)
+    assert all(not s.others for s in none_listed)
+    assert [s.person.model_dump_json() for s in none_listed] == [s.person.model_dump_json() for s in subjects]
+    everyone = make_subjects(SPEC, SUBJECTS, listed=1.0)
+    assert sum(map(len, (s.others for s in everyone))) > sum(map(len, (s.others for s in subjects)))

@@ -137,3 +137,20 @@ def test_a_claimed_holder_of_the_subjects_number_still_explains_the_conflict() -
                      others=others_pairs([listed], records))
     assert outcome.outcome is MATCH and ids(outcome)[0] == "amelia"
     assert "nhs_number_conflict_explained" in outcome.results[0].pair.reasons
+
+
+def test_a_listed_twin_carrying_the_subjects_number_contests_and_never_claims() -> None:
+    """Amelia referred without a number; her twin Millie listed with Amelia's number keyed by mistake.
+
+    Millie's pair with Amelia's record is a match on the number, and scores higher than the subject's,
+    yet the record is not hers to claim: the subject fits it with no veto. A person decides.
+    """
+    referral = person("ref", "Amelia", "Okafor", dob=TWINS_BORN, sex=Sex.FEMALE, postcode=None)
+    listed = person("ref-h1", "Millie", "Okafor", dob=TWINS_BORN, sex=Sex.FEMALE, postcode=None, ids=[nhs_id(110)])
+    theirs = SCORER.score(listed, amelia())
+    mine = SCORER.score(referral, amelia())
+    assert theirs.decision is MATCH and theirs.match_weight > mine.match_weight and not mine.vetoes
+    outcome = decide(referral, [scored(referral, "amelia", amelia())], POLICY,
+                     others=others_pairs([listed], {"amelia": amelia()}))
+    assert outcome.outcome is CANDIDATE and ids(outcome) == ["amelia"]
+    assert "referral_person_also_fits" in outcome.reasons

@@ -36,10 +36,18 @@ EVIDENCE = HouseholdEvidence()
 
 
 def test_levels() -> None:
-    assert household_level(False, ["mum"], lambda m: True) is HouseholdLevel.NOT_COMPARED
-    assert household_level(True, [], lambda m: True) is HouseholdLevel.NOT_COMPARED
-    assert household_level(True, ["mum", "sis"], lambda m: m == "sis") is HouseholdLevel.CORROBORATED
-    assert household_level(True, ["mum", "sis"], lambda m: False) is HouseholdLevel.NOT_CORROBORATED
+    mum = person("mum", "Kasia", "Wright", dob=date(1991, 6, 2), sex=Sex.FEMALE)
+    listed_mum = person("ref-mum", "Kasia", "Wright", dob=date(1991, 6, 2), postcode=None, sex=Sex.FEMALE)
+    listed_gran = person("ref-gran", "Ewa", "Wright", dob=date(1960, 2, 2), postcode=None, sex=Sex.FEMALE)
+    listed_dad = person("ref-dad", "Tomasz", "Nowak", dob=date(1988, 9, 9), postcode=None)
+    review = POLICY.review
+    assert household_level([SCORER.score(listed_gran, mum), SCORER.score(listed_mum, mum)], review) \
+        is HouseholdLevel.CORROBORATED
+    # Someone of the household's family name is listed but fits nobody in it: evidence against.
+    assert household_level([SCORER.score(listed_gran, mum)], review) is HouseholdLevel.NOT_CORROBORATED
+    # Only people of another family name are listed: they could not have been found in it.
+    assert household_level([SCORER.score(listed_dad, mum)], review) is HouseholdLevel.NOT_COMPARED
+    assert household_level([], review) is HouseholdLevel.NOT_COMPARED
     assert EVIDENCE.weight(HouseholdLevel.CORROBORATED) == pytest.approx(3.807, abs=0.01)
     assert EVIDENCE.weight(HouseholdLevel.NOT_CORROBORATED) == pytest.approx(-1.663, abs=0.01)
     assert EVIDENCE.weight(HouseholdLevel.NOT_COMPARED) == 0.0
