@@ -18,6 +18,10 @@ never met), are searched. Measured in the same run:
   the referrer lists them, ``others``), as a connector searches an enquiry;
   the same subjects are searched again alone (untimed) to show what the
   household adds.
+* **review decisions as labels**: the candidates shown for the first half of
+  the subjects are decided (the truth stands in for the reviewer), applied
+  with ``train_from_labels``, and the second half is searched again; its
+  figures before and after are printed (untimed).
 * **exact-match baseline** (issue 16): a valid NHS number on the referral
   matches the record holding it; else given name + family name + date of
   birth, one record = match, several = review.
@@ -413,6 +417,37 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
                         sweep, data.get("default_review"))
 
 
+# --------------------------------------------------------------------------- review decisions as labels
+
+
+def review_loop(db: Path, subjects: Sequence[Subject], outcomes: dict[str, Outcome]
+                ) -> tuple[list[Subject], dict[str, Outcome], int, int]:
+    """The first half's reviews become labels; the second half is searched again after ``train_from_labels``.
+
+    A reviewer decides every candidate shown for a subject sent to a person (the truth stands in for
+    their decision). Returns the held-out subjects, their outcomes after the labels, and the counts of
+    confirmed and rejected labels. The index at ``db`` is changed (the worker is done with it).
+    """
+    from ..matching.index import MatchIndex
+    from ..matching.labels import ReviewLabel
+
+    half = len(subjects) // 2
+    labels = [
+        ReviewLabel(subject=s.person, mother=s.mother, agency_id="bench", record_id=rid,
+                    confirmed=rid == s.true_record_id)
+        for s in subjects[:half] if s.subject_id in outcomes and outcomes[s.subject_id].decision == "candidate"
+        for rid in outcomes[s.subject_id].record_ids
+    ]
+    held_out = list(subjects[half:])
+    after: dict[str, Outcome] = {}
+    with MatchIndex.open(db) as index:
+        report = index.train_from_labels(labels)
+        for s in held_out:
+            found = index.search(s.person, mother=s.mother, others=s.others)
+            after[s.subject_id] = Outcome(str(found.outcome), tuple(r.record_id for r in found.results))
+    return held_out, after, report.confirmed, report.rejected
+
+
 # --------------------------------------------------------------------------- rules full scan
 
 
@@ -489,6 +524,7 @@ def run(quick: bool = False) -> BenchReport:
         workdir = Path(keep) if keep else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         main = run_worker(spec, subjects, workdir, "main")
+        loop = review_loop(workdir / "main.sqlite", subjects, main.candidate) if main.index.get("available") else None
         small = main if rules_spec == spec else run_worker(rules_spec, rules_subjects, workdir, "rules")
         if keep:
             with open(workdir / "main-truth.jsonl", "w", encoding="utf-8") as fh:
@@ -526,6 +562,16 @@ def run(quick: bool = False) -> BenchReport:
             metrics["candidate_alone_wrong_cases"] = wrong_cases(subjects, main.alone)
             rows += [r.model_copy(update={"note": "same index and subjects; the referral's household not given"})
                      for r in _rows("MatchIndex, subject alone", alone, targets=False)]
+        if loop is not None:
+            held_out, after, confirmed, rejected = loop
+            for tag, outcomes in (("before", main.candidate), ("after", after)):
+                held = evaluate(held_out, outcomes)
+                metrics.update({f"candidate_labels_{tag}_{k}": v for k, v in held.items() if k in TARGETS})
+                note = (f"held-out {len(held_out):,} subjects; labels: {confirmed} confirmed, {rejected} rejected "
+                        f"reviews of the other half")
+                label = "MatchIndex, held-out half, " + ("before labels" if tag == "before" else "after labels")
+                rows += [r.model_copy(update={"note": note, "label": r.label.replace("MatchIndex", label)})
+                         for r in _rows("MatchIndex", held, targets=False)]
         for review, outcomes in sorted(main.review_sweep.items()):
             swept = evaluate(subjects, outcomes)
             metrics.update({f"candidate_review_{review}_{k}": v for k, v in swept.items() if k in TARGETS})

@@ -85,6 +85,26 @@ def test_rejected_decisions_lower_the_weight_of_what_was_rejected(trained: tuple
         assert given_weight(index, "nickname") < before - 0.2
 
 
+def test_labels_never_weaken_full_agreement(trained: tuple[Path, list]) -> None:
+    """Reviewed pairs are the doubtful ones: confirmed nicknames and rejected look-alikes that agree on
+    family name and date of birth must not take weight from exact agreement (which links the rest)."""
+    path, people = trained
+    confirmed = nickname_labels(people)
+    rejected = []
+    for n, (rid, record) in enumerate(people[:60]):  # a twin-like look-alike: all agrees but the given name
+        name = record.names[0]
+        rejected.append(ReviewLabel(subject=renamed(record, pid=f"r{n}", names=[HumanName(
+            given=["Zebedee"], family=name.family)]), agency_id="health-1", record_id=rid, confirmed=False))
+    with MatchIndex.open(path) as index:
+        before = index.model.weights()
+        index.train_from_labels([*confirmed, *rejected])
+        after = index.model.weights()
+    for field, best in (("given", "exact"), ("family", "exact"), ("dob", "exact"), ("postcode", "full_or_uprn")):
+        assert after[field][best] == pytest.approx(before[field][best], abs=1e-6), field
+    assert after["given"]["nickname"] > before["given"]["nickname"]
+    assert after["given"]["different"] < before["given"]["different"] + 1e-9
+
+
 def test_labels_naming_no_record_are_reported_and_none_at_all_is_an_error(trained: tuple[Path, list]) -> None:
     path, people = trained
     labels = nickname_labels(people, limit=3)
