@@ -2,8 +2,8 @@
 
 Why: a MASH practitioner checking a doubtful match looks at the family around
 it. The referral lists the child's household; the agency's index knows who
-lives with each record (the same address and family name, or the same
-mother). If someone listed on the referral is among the record's household,
+lives with each record (everyone at its address, or the same mother). If
+someone listed on the referral is among the record's household,
 the record is very likely the child (a moved family's Jakub Wright with a
 typo in his date of birth still lives with his listed mother and sister); if
 the record has a household and nobody listed fits anyone in it, the record
@@ -17,11 +17,12 @@ sibling a record is (they share it), and an automatic link stays decided by
 the person's own fields and the vetoes.
 
 Levels (``m``: among true matches, ``u``: among other records a search
-offers): ``corroborated`` (someone listed fits a member of the record's
-household at review level or better), ``not_corroborated`` (nobody fits,
-although someone listed shares a family name with the household, so would
-have been found in it), ``not_compared`` (nobody listed, no household, or only
-listed people of other family names: weight 0).
+offers): ``corroborated`` (someone listed fits someone living with the
+record, at review level or better), ``not_corroborated`` (nobody listed fits
+anyone there), ``not_compared`` (nobody listed, or nobody known to live with
+the record: weight 0). Who lives with a record is everyone at its address in
+the index, whatever their family name (a mother who kept hers), and its
+mother and her children (``MatchIndex._mates``).
 
 Measured on the synthetic population of ``mashlink bench matching``
 (1,000,002 people, 4,000 member and 1,000 non-member referral subjects, each
@@ -66,25 +67,19 @@ class HouseholdEvidence(BaseModel):
         return 0.0
 
 
-#: Family-name levels under which a listed person could be one of the record's household (the index
-#: groups a household by address and family name, so only such a person could be found among it).
-_FAMILY_AGREES = frozenset({"exact", "previous_name", "part_of_double", "jw_high", "phonetic"})
-
-
 def household_level(comparisons: Iterable[ScoredPair], review: float) -> HouseholdLevel:
-    """The level for one record from every listed person scored against every member of its household.
+    """The level for one record from every listed person scored against everyone living with it.
 
-    ``corroborated``: some listed person fits some member at ``review`` or better. ``not_corroborated``:
-    none fits, although some listed person shares a family name with some member (so would have been
-    found there). Otherwise nothing was comparable (no one listed, no household, or the listed people
-    carry other family names, such as a mother who kept hers): ``not_compared``.
+    ``corroborated``: some listed person fits someone there at ``review`` or better.
+    ``not_corroborated``: there were people to compare and none fits. ``not_compared``: nobody listed,
+    or nobody known to live with the record.
     """
-    comparable = False
+    compared = False
     for pair in comparisons:
         if pair.decision is not MatchDecision.NO_MATCH and pair.probability >= review:
             return HouseholdLevel.CORROBORATED
-        comparable = comparable or pair.levels.get("family") in _FAMILY_AGREES
-    return HouseholdLevel.NOT_CORROBORATED if comparable else HouseholdLevel.NOT_COMPARED
+        compared = True
+    return HouseholdLevel.NOT_CORROBORATED if compared else HouseholdLevel.NOT_COMPARED
 
 
 def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdEvidence) -> ScoredPair:

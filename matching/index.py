@@ -831,15 +831,39 @@ class MatchIndex:
                 out[candidate.record_id] = [self._pair(person, candidate.features, memo) for person in people]
         return out
 
-    @staticmethod
-    def _mates(candidate: Candidate, found: CandidateSet) -> list[Candidate]:
-        """The other people of the record's household that the search holds (``_household_rids`` fetched
-        them): the same household key (address and family name), the same mother, or mother and child."""
+    def _mates(self, candidate: Candidate, found: CandidateSet) -> list[PersonFeatures]:
+        """Who lives with the record, as far as this index knows: everyone at its current address (any
+        family name: a mother who kept hers, a step-parent), and its mother and her other children.
+
+        The address is the household key's address part (a UPRN, else the postcode unit). A postcode
+        shared by more than ``MAX_ADDRESS_MATES`` records (a block of flats without UPRNs) is too
+        wide to say who lives together: then only the same address *and* family name count.
+        """
         mother = candidate.mother_record_id
-        return [m for m in found.candidates.values() if m.rid != candidate.rid and (
-            (candidate.household is not None and m.household == candidate.household)
-            or (mother is not None and (m.mother_record_id == mother or m.record_id == mother))
+        out = [m.features for m in found.candidates.values() if m.rid != candidate.rid and (
+            (mother is not None and (m.mother_record_id == mother or m.record_id == mother))
             or m.mother_record_id == candidate.record_id)]
+        key = candidate.household
+        if key is None:
+            return out
+        address = key[: key.index("|") + 1]
+        rids = [int(r) for (r,) in self._db.execute(
+            "SELECT rid FROM persons WHERE household >= ? AND household < ? LIMIT ?",
+            (address, address[:-1] + "}", MAX_ADDRESS_MATES + 1))]
+        if len(rids) > MAX_ADDRESS_MATES:
+            rids = [int(r) for (r,) in self._db.execute("SELECT rid FROM persons WHERE household = ?", (key,))]
+        have = {m.rid: m.features for m in found.candidates.values()}
+        missing = [r for r in rids if r not in have and r != candidate.rid]
+        loaded = {rid: self._features(feats, text) for rid, (_r, _m, _h, feats, text) in self._load(missing).items()}
+        seen = {id(f) for f in out}
+        for rid in rids:
+            if rid == candidate.rid:
+                continue
+            mate = have.get(rid) or loaded.get(rid)
+            if mate is not None and id(mate) not in seen:
+                out.append(mate)
+                seen.add(id(mate))
+        return out
 
     def _with_household(self, kept: list[tuple[Candidate, ScoredPair]], people: Sequence[PersonFeatures],
                         found: CandidateSet, memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
@@ -848,7 +872,7 @@ class MatchIndex:
         out = []
         for candidate, pair in kept:
             if pair.decision is MatchDecision.CANDIDATE and not candidate.features.unborn:
-                comparisons = (self._pair(person, mate.features, memo)
+                comparisons = (self._pair(person, mate, memo)
                                for mate in self._mates(candidate, found) for person in people)
                 level = household_level(comparisons, self.policy.review)
                 pair = with_household(pair, level, self.household_evidence)
@@ -1034,6 +1058,9 @@ class MatchIndex:
             stored = self._meta("training")
         return None if stored is None else dict(json.loads(stored))
 
+
+#: More records than this at one postcode (and no UPRN) is too wide a net to say who lives with whom.
+MAX_ADDRESS_MATES = 60
 
 #: Below this many people ``train()`` keeps the default weights.
 MIN_TRAINING_PEOPLE = 1000

@@ -39,14 +39,12 @@ def test_levels() -> None:
     mum = person("mum", "Kasia", "Wright", dob=date(1991, 6, 2), sex=Sex.FEMALE)
     listed_mum = person("ref-mum", "Kasia", "Wright", dob=date(1991, 6, 2), postcode=None, sex=Sex.FEMALE)
     listed_gran = person("ref-gran", "Ewa", "Wright", dob=date(1960, 2, 2), postcode=None, sex=Sex.FEMALE)
-    listed_dad = person("ref-dad", "Tomasz", "Nowak", dob=date(1988, 9, 9), postcode=None)
     review = POLICY.review
     assert household_level([SCORER.score(listed_gran, mum), SCORER.score(listed_mum, mum)], review) \
         is HouseholdLevel.CORROBORATED
-    # Someone of the household's family name is listed but fits nobody in it: evidence against.
+    # People were listed and someone lives with the record, but nobody listed is among them.
     assert household_level([SCORER.score(listed_gran, mum)], review) is HouseholdLevel.NOT_CORROBORATED
-    # Only people of another family name are listed: they could not have been found in it.
-    assert household_level([SCORER.score(listed_dad, mum)], review) is HouseholdLevel.NOT_COMPARED
+    # Nobody listed, or nobody known to live with the record.
     assert household_level([], review) is HouseholdLevel.NOT_COMPARED
     assert EVIDENCE.weight(HouseholdLevel.CORROBORATED) == pytest.approx(3.807, abs=0.01)
     assert EVIDENCE.weight(HouseholdLevel.NOT_CORROBORATED) == pytest.approx(-1.663, abs=0.01)
@@ -128,3 +126,23 @@ def test_a_search_with_a_listed_household(tmp_path: Path) -> None:
         assert [r.record_id for r in listed.results][0] == "jakub"
         assert pairs["other"].levels["household"] == "not_corroborated"
         assert pairs["other"].probability < alone["other"].probability
+
+
+def test_a_mother_who_kept_her_name_corroborates_her_child(tmp_path: Path) -> None:
+    """Everyone at the record's address counts, whatever their family name; a big shared postcode does not."""
+    from mashlink.matching import index as index_module
+
+    mum = person("mum", "Amy", "Paxerholm", dob=date(1999, 9, 14), postcode="HG1 3TT", sex=Sex.FEMALE)
+    kai = person("kai", "Kai", "Parker", dob=date(2026, 4, 21), postcode="HG1 3TT")
+    subject = person("ref", "Kai", "Parkre", dob=date(2026, 4, 22), postcode=None)
+    listed_mum = person("ref-mum", "Amy", "Paxerholm", dob=date(1999, 9, 14), postcode=None, sex=Sex.FEMALE)
+    with MatchIndex.create(tmp_path / "i.sqlite") as idx:
+        idx.add_many([*population(300, seed=4), ("mum", mum), ("kai", kai)])
+        [kai_result] = [r for r in idx.search(subject, others=[listed_mum]).results if r.record_id == "kai"]
+        assert kai_result.pair.levels["household"] == "corroborated"
+        # Sixty strangers share the postcode (no UPRN): too wide to say who lives together, so only the
+        # same address and family name count, and Kai has nobody there: nothing compared.
+        idx.add_many([(f"flat{n}", person(f"flat{n}", "Lee", f"Flatt{chr(97 + n % 26)}{n}", dob=date(1980, 1, 1 + n % 28),
+                                          postcode="HG1 3TT")) for n in range(index_module.MAX_ADDRESS_MATES)])
+        [wide] = [r for r in idx.search(subject, others=[listed_mum]).results if r.record_id == "kai"]
+        assert "household" not in wide.pair.levels
