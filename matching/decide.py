@@ -60,7 +60,7 @@ from ..config.matching import MatchPolicy
 from .comparisons import LEVELS
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
-from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, ScoredPair, probability_from_weight
+from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, FieldContribution, ScoredPair, probability_from_weight
 from ..schemas.person import Person
 
 
@@ -167,16 +167,9 @@ def _conflict_explained(top: ScoredCandidate, others: Sequence[ScoredCandidate],
     conflict stands.
     """
     pair = top.pair
-    if pair.vetoes != ["nhs_number_conflict"] or _own_probability(pair) < policy.auto_match:
+    if pair.vetoes != ["nhs_number_conflict"] or pair.probability < policy.auto_match:
         return False
     return _full_demographics(top) and any(_wrong_number_holder(o) for o in others)
-
-
-def _own_probability(pair: ScoredPair) -> float:
-    """The pair's probability from its own fields: without the referral household's contribution, which
-    never raises a pair to an automatic link (``matching.household_evidence``)."""
-    household = sum(c.weight for c in pair.contributions if c.field == "household")
-    return pair.probability if not household else probability_from_weight(pair.match_weight - household)
 
 
 def _twin_name_form(candidate: ScoredCandidate, policy: MatchPolicy) -> bool:
@@ -302,10 +295,10 @@ def _referral_claims(ranked: Sequence[ScoredCandidate], others: Mapping[str, Seq
         for k, pair in enumerate(others.get(candidate.record_id, ())):
             if pair.decision is MatchDecision.NO_MATCH or pair.probability < policy.review:
                 continue
+            if placed.get(k, set()) - {candidate.record_id}:
+                continue  # this person plainly is another record (or two): they neither claim nor contest
             if _claims(pair, mine):
                 claimed.add(candidate.record_id)
-            elif placed.get(k, set()) - {candidate.record_id}:
-                continue  # this person is another record, plainly
             elif pair.decision is MatchDecision.MATCH or (
                     not pair.vetoes and (pair.match_weight >= mine.match_weight or _near_tie(mine, pair, policy))):
                 contested.add(candidate.record_id)
@@ -322,8 +315,72 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     the referral's other people against that record, in the same order of
     people for every record (scored by the caller: ``MatchIndex.search`` does
     it for the records worth considering).
+
+    A pair may carry the referral household's contribution
+    (``matching.household_evidence``). Every rule here (ranking, near-ties,
+    households, the sibling's number, claims) runs on each pair's own
+    evidence, so the household can never make or enable an automatic link.
+    When nothing is good enough to link (``review_needed``) it decides which
+    candidates a person is shown (those still at or above ``review`` with it)
+    and in what order; any other outcome shows what the rules showed.
     """
     del subject  # the pairs already carry everything compared; kept for the contract and future checks
+    parts = {c.record_id: part for c in candidates if (part := _household_part(c.pair)) is not None}
+    own = [c.model_copy(update={"pair": _without_part(c.pair)}) if c.record_id in parts else c for c in candidates]
+    outcome = _decide_own(own, policy, others)
+    if not parts:
+        return outcome
+    results = [r.model_copy(update={"pair": _with_part(r.pair, parts[r.record_id])}) if r.record_id in parts else r
+               for r in outcome.results]
+    if outcome.reasons != ["review_needed"]:
+        # A link, or a review some record's own evidence called for (a near-tie, a household member):
+        # everything the rules showed stays shown, so the person sees why.
+        return outcome.model_copy(update={"results": results})
+    # Nothing was good enough to link: the household thins out the look-alikes and orders the rest.
+    shown = [r for r in results if r.pair.probability >= policy.review]
+    shown.sort(key=lambda r: r.record_id)
+    shown.sort(key=_rank, reverse=True)
+    if not shown:
+        return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[],
+                             reasons=["no_candidate_above_review", "household_not_corroborated"])
+    return outcome.model_copy(update={"results": shown})
+
+
+def _household_part(pair: ScoredPair) -> FieldContribution | None:
+    for contribution in pair.contributions:
+        if contribution.field == "household":
+            return contribution
+    return None
+
+
+def _without_part(pair: ScoredPair) -> ScoredPair:
+    """The pair as its own fields scored it (the household's contribution and reason taken out)."""
+    part = _household_part(pair)
+    if part is None:
+        return pair
+    weight = pair.match_weight - part.weight
+    return pair.model_copy(update={
+        "probability": probability_from_weight(weight),
+        "match_weight": round(weight, 4),
+        "contributions": [c for c in pair.contributions if c.field != "household"],
+        "reasons": [r for r in pair.reasons if r != f"household_{part.level}"],
+    })
+
+
+def _with_part(pair: ScoredPair, part: FieldContribution) -> ScoredPair:
+    """``pair`` (as decided) with the household's contribution shown again."""
+    weight = pair.match_weight + part.weight
+    return pair.model_copy(update={
+        "probability": probability_from_weight(weight),
+        "match_weight": round(weight, 4),
+        "contributions": [*pair.contributions, part],
+        "reasons": [*pair.reasons, f"household_{part.level}"],
+    })
+
+
+def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
+                others: Mapping[str, Sequence[ScoredPair]] | None) -> SearchOutcome:
+    """``decide`` on the pairs' own evidence."""
     best: dict[str, ScoredCandidate] = {}
     for candidate in candidates:
         held = best.get(candidate.record_id)

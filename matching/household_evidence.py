@@ -11,8 +11,10 @@ is more likely another child with a similar name.
 
 It is one more piece of Fellegi–Sunter evidence, shown as the ``household``
 contribution on the pair, so the probability a person sees stays an honest
-one. It is applied only to pairs below automatic-match level and never
-raises one to a match: the household says nothing about which twin or
+one. It is applied only to pairs below automatic-match level, and
+``matching.decide`` takes every decision on the pairs' own evidence (it only
+filters and orders, by the household, the candidates of a subject nothing was
+good enough to link), so it never makes or enables an automatic link: the household says nothing about which twin or
 sibling a record is (they share it), and an automatic link stays decided by
 the person's own fields and the vetoes.
 

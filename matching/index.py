@@ -831,21 +831,31 @@ class MatchIndex:
                 out[candidate.record_id] = [self._pair(person, candidate.features, memo) for person in people]
         return out
 
-    def _mates(self, candidate: Candidate, found: CandidateSet) -> list[PersonFeatures]:
+    def _mates(self, candidate: Candidate, found: CandidateSet,
+               at_address: dict[str, list[tuple[int, PersonFeatures]]]) -> list[PersonFeatures]:
         """Who lives with the record, as far as this index knows: everyone at its current address (any
         family name: a mother who kept hers, a step-parent), and its mother and her other children.
 
-        The address is the household key's address part (a UPRN, else the postcode unit). A postcode
+        The address is the household key's address part (the postcode unit, else a UPRN). An address
         shared by more than ``MAX_ADDRESS_MATES`` records (a block of flats without UPRNs) is too
         wide to say who lives together: then only the same address *and* family name count.
+        ``at_address`` caches, per household key, who the index holds there (siblings share it).
+        Unborn records are left out: they are compared through their mothers.
         """
         mother = candidate.mother_record_id
         out = [m.features for m in found.candidates.values() if m.rid != candidate.rid and (
             (mother is not None and (m.mother_record_id == mother or m.record_id == mother))
             or m.mother_record_id == candidate.record_id)]
         key = candidate.household
-        if key is None:
-            return out
+        if key is not None:
+            if key not in at_address:
+                at_address[key] = self._at_address(key, found)
+            seen = {id(f) for f in out}
+            out += [f for rid, f in at_address[key] if rid != candidate.rid and id(f) not in seen]
+        return [f for f in out if not f.unborn]
+
+    def _at_address(self, key: str, found: CandidateSet) -> list[tuple[int, PersonFeatures]]:
+        """(rid, features) of everyone the index holds at household key ``key``'s address (see ``_mates``)."""
         address = key[: key.index("|") + 1]
         rids = [int(r) for (r,) in self._db.execute(
             "SELECT rid FROM persons WHERE household >= ? AND household < ? LIMIT ?",
@@ -853,27 +863,20 @@ class MatchIndex:
         if len(rids) > MAX_ADDRESS_MATES:
             rids = [int(r) for (r,) in self._db.execute("SELECT rid FROM persons WHERE household = ?", (key,))]
         have = {m.rid: m.features for m in found.candidates.values()}
-        missing = [r for r in rids if r not in have and r != candidate.rid]
-        loaded = {rid: self._features(feats, text) for rid, (_r, _m, _h, feats, text) in self._load(missing).items()}
-        seen = {id(f) for f in out}
-        for rid in rids:
-            if rid == candidate.rid:
-                continue
-            mate = have.get(rid) or loaded.get(rid)
-            if mate is not None and id(mate) not in seen:
-                out.append(mate)
-                seen.add(id(mate))
-        return out
+        loaded = {rid: self._features(feats, text)
+                  for rid, (_r, _m, _h, feats, text) in self._load([r for r in rids if r not in have]).items()}
+        return [(rid, have.get(rid) or loaded[rid]) for rid in rids if rid in have or rid in loaded]
 
     def _with_household(self, kept: list[tuple[Candidate, ScoredPair]], people: Sequence[PersonFeatures],
                         found: CandidateSet, memo: dict[tuple[ComparisonVector, ComparisonDetail], ScoredPair]
                         ) -> list[tuple[Candidate, ScoredPair]]:
         """Candidate-level pairs with the ``household`` evidence (``matching.household_evidence``)."""
         out = []
+        at_address: dict[str, list[tuple[int, PersonFeatures]]] = {}
         for candidate, pair in kept:
             if pair.decision is MatchDecision.CANDIDATE and not candidate.features.unborn:
                 comparisons = (self._pair(person, mate, memo)
-                               for mate in self._mates(candidate, found) for person in people)
+                               for mate in self._mates(candidate, found, at_address) for person in people)
                 level = household_level(comparisons, self.policy.review)
                 pair = with_household(pair, level, self.household_evidence)
             out.append((candidate, pair))
@@ -912,7 +915,8 @@ class MatchIndex:
                                                              if c.mother_record_id else None))
                 for c, pair in kept
             ]
-            claims = self._others_pairs(people, [c for c, _ in kept], memo) if people else None
+            claims = self._others_pairs(people, [c for c, _ in kept], memo) \
+                if people and not subject_f.unborn else None
             outcome = decide(subject, shown, self.policy, others=claims)
             return outcome, result
 

@@ -372,9 +372,11 @@ def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Per
                         continue
                     subject = Person.model_validate(data["subject"])
                     mother = Person.model_validate(data["mother"]) if data.get("mother") is not None else None
-                    raw_others = data.get("others") or []
+                    raw_others = data.get("others")
+                    raw_others = [] if raw_others is None else raw_others
                     if not isinstance(raw_others, list):
-                        bad.append(f"line {number}: field others: must be a list of Person objects")
+                        bad.append(f"line {number}: field others: must be a list of Person objects, "
+                                   f"not {type(raw_others).__name__} (rule list_type)")
                         continue
                     others = []
                     for position, item in enumerate(raw_others):

@@ -146,3 +146,40 @@ def test_a_mother_who_kept_her_name_corroborates_her_child(tmp_path: Path) -> No
                                           postcode="HG1 3TT")) for n in range(index_module.MAX_ADDRESS_MATES)])
         [wide] = [r for r in idx.search(subject, others=[listed_mum]).results if r.record_id == "kai"]
         assert "household" not in wide.pair.levels
+
+
+def _pair_like(pair, *, weight: float, decision: MatchDecision):
+    from mashlink.matching.scorer import probability_from_weight
+
+    return pair.model_copy(update={"match_weight": weight, "probability": probability_from_weight(weight),
+                                   "decision": decision})
+
+
+def test_the_household_never_clears_the_way_for_an_automatic_link() -> None:
+    """A near-tie or household rival the listed household speaks against still sends the subject to a person."""
+    subject = person("s", "Oliver", "Smith", dob=date(2015, 3, 14), postcode=None)
+    top = SCORER.score(subject, person("a", "Oliver", "Smith", dob=date(2015, 3, 14), postcode="LS1 4AB"))
+    assert top.decision is MatchDecision.MATCH
+    near = _pair_like(top, weight=top.match_weight - 3.0, decision=MatchDecision.CANDIDATE)
+    low = _pair_like(top, weight=-2.0, decision=MatchDecision.CANDIDATE)  # p 0.2, a household member
+    for rival, household, reason in ((near, None, "near_tie"), (low, "h1", "household_member_close")):
+        lowered = with_household(rival, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
+        candidates = [ScoredCandidate(record_id="a", person=subject, pair=top, household_id="h1"),
+                      ScoredCandidate(record_id="b", person=subject, pair=lowered, household_id=household)]
+        outcome = decide(subject, candidates, POLICY)
+        assert outcome.outcome is MatchDecision.CANDIDATE and reason in outcome.reasons
+        assert [r.record_id for r in outcome.results] == ["a", "b"]  # the rival that called for review is shown
+        assert outcome.results[1].pair.levels["household"] == "not_corroborated"
+
+
+def test_with_nothing_to_link_the_household_thins_and_orders_the_candidates() -> None:
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    pair = SCORER.score(subject, person("r", "Jakub", "Wright", dob=date(2022, 10, 21)))
+    weak = _pair_like(pair, weight=-2.0, decision=MatchDecision.CANDIDATE)  # p 0.2: 0.07 against, 0.78 for
+    up = with_household(weak, HouseholdLevel.CORROBORATED, EVIDENCE)
+    down = with_household(weak, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
+    outcome = decide(subject, [ScoredCandidate(record_id="x", person=subject, pair=down),
+                               ScoredCandidate(record_id="y", person=subject, pair=up)], POLICY)
+    assert outcome.outcome is MatchDecision.CANDIDATE and [r.record_id for r in outcome.results] == ["y"]
+    alone = decide(subject, [ScoredCandidate(record_id="x", person=subject, pair=down)], POLICY)
+    assert alone.outcome is MatchDecision.NO_MATCH and "household_not_corroborated" in alone.reasons

@@ -155,11 +155,13 @@ def test_search_takes_the_referrals_other_people(tmp_path: Path) -> None:
         json.dumps({"subject": {**millie, "person_id": "s-millie-2"}, "others": [amelia]}),
         json.dumps({"subject": {**millie, "person_id": "s-bad"}, "others": [amelia, {"person_id": ""}]}),
         json.dumps({"subject": {**millie, "person_id": "s-bad-2"}, "others": amelia}),
+        json.dumps({"subject": {**millie, "person_id": "s-bad-3"}, "others": ""}),
     ])
     searched = run("match", "search", "--db", str(db), str(subjects))
     assert searched.exit_code == 1
     assert "line 3: rejected: others[1]: field person_id" in searched.stderr
-    assert "line 4: field others: must be a list" in searched.stderr
+    assert "line 4: field others: must be a list of Person objects, not dict (rule list_type)" in searched.stderr
+    assert "line 5: field others: must be a list of Person objects, not str (rule list_type)" in searched.stderr
     by_subject = {x["subject_id"]: x for x in map(json.loads, searched.stdout.splitlines())}
     assert list(by_subject) == ["s-millie", "s-millie-2"]
     assert by_subject["s-millie"]["outcome"] == "candidate"
