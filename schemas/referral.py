@@ -24,7 +24,7 @@ input is refused with an error naming the field and the rule.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
@@ -115,6 +115,10 @@ class Consent(CanonicalModel):
         return self
 
 
+#: The earliest a referral can have been received: the working-hours calendar counts from 1971.
+EARLIEST_RECEIVED = datetime(1971, 1, 1, tzinfo=timezone.utc)
+
+
 class Referral(CanonicalModel):
     """A contact/referral with its subjects, household and rating."""
 
@@ -164,6 +168,13 @@ class Referral(CanonicalModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Referral":
+        if self.received_at < EARLIEST_RECEIVED:
+            # The decision clock starts at received_at; a year-3 or 1950 date is a keying error, and the
+            # working-hours calendar (bank holidays from 1971) could not count from it.
+            raise rule_error(
+                "Referral", ("received_at",), "received_at_too_early",
+                f"received_at must be on or after {EARLIEST_RECEIVED:%Y-%m-%d}", self.received_at.isoformat(),
+            )
         known: set[str] = set()
         for group in ("subjects", "household"):
             for i, person in enumerate(getattr(self, group)):

@@ -149,6 +149,19 @@ def test_unborn_mother_must_be_known() -> None:
     assert only_error(info)["loc"] == ("subjects", 1, "mother_person_id")
 
 
+@pytest.mark.parametrize("received", ["0003-01-01T05:25:19-19:57", "1950-06-01T10:00:00Z"])
+def test_a_referral_received_before_1971_is_a_keying_error(received: str) -> None:
+    """Found by the hub's API fuzz: a year-3 received_at reached the working-hours calendar as a 500."""
+    data = referral_data()
+    data["received_at"] = received
+    with pytest.raises(ValidationError) as info:
+        Referral.model_validate(data)
+    error = only_error(info)
+    assert error["loc"] == ("received_at",) and error["type"] == "received_at_too_early"
+    data["received_at"] = "1971-01-01T00:00:00Z"
+    assert Referral.model_validate(data).received_at.year == 1971
+
+
 def test_duplicate_person_id_rejected_at_its_position() -> None:
     data = referral_data()
     data["household"].append({"person_id": "C1"})
