@@ -60,7 +60,8 @@ from ..config.matching import MatchPolicy
 from .comparisons import LEVELS
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
-from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, FieldContribution, ScoredPair, probability_from_weight
+from .household_evidence import with_contribution, without_household
+from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, FieldContribution, ScoredPair
 from ..schemas.person import Person
 
 
@@ -325,13 +326,19 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     and in what order; any other outcome shows what the rules showed.
     """
     del subject  # the pairs already carry everything compared; kept for the contract and future checks
-    parts = {c.record_id: part for c in candidates if (part := _household_part(c.pair)) is not None}
-    own = [c.model_copy(update={"pair": _without_part(c.pair)}) if c.record_id in parts else c for c in candidates]
+    parts: dict[str, FieldContribution] = {}
+    own = []
+    for candidate in candidates:
+        pair, part = without_household(candidate.pair)
+        if part is not None:
+            parts[candidate.record_id] = part
+            candidate = candidate.model_copy(update={"pair": pair})
+        own.append(candidate)
     outcome = _decide_own(own, policy, others)
     if not parts:
         return outcome
-    results = [r.model_copy(update={"pair": _with_part(r.pair, parts[r.record_id])}) if r.record_id in parts else r
-               for r in outcome.results]
+    results = [r.model_copy(update={"pair": with_contribution(r.pair, parts[r.record_id])})
+               if r.record_id in parts else r for r in outcome.results]
     if outcome.reasons != ["review_needed"]:
         # A link, or a review some record's own evidence called for (a near-tie, a household member):
         # everything the rules showed stays shown, so the person sees why.
@@ -344,38 +351,6 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[],
                              reasons=["no_candidate_above_review", "household_not_corroborated"])
     return outcome.model_copy(update={"results": shown})
-
-
-def _household_part(pair: ScoredPair) -> FieldContribution | None:
-    for contribution in pair.contributions:
-        if contribution.field == "household":
-            return contribution
-    return None
-
-
-def _without_part(pair: ScoredPair) -> ScoredPair:
-    """The pair as its own fields scored it (the household's contribution and reason taken out)."""
-    part = _household_part(pair)
-    if part is None:
-        return pair
-    weight = pair.match_weight - part.weight
-    return pair.model_copy(update={
-        "probability": probability_from_weight(weight),
-        "match_weight": round(weight, 4),
-        "contributions": [c for c in pair.contributions if c.field != "household"],
-        "reasons": [r for r in pair.reasons if r != f"household_{part.level}"],
-    })
-
-
-def _with_part(pair: ScoredPair, part: FieldContribution) -> ScoredPair:
-    """``pair`` (as decided) with the household's contribution shown again."""
-    weight = pair.match_weight + part.weight
-    return pair.model_copy(update={
-        "probability": probability_from_weight(weight),
-        "match_weight": round(weight, 4),
-        "contributions": [*pair.contributions, part],
-        "reasons": [*pair.reasons, f"household_{part.level}"],
-    })
 
 
 def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,

@@ -93,12 +93,30 @@ def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdE
     """
     if pair.decision is not MatchDecision.CANDIDATE or level is HouseholdLevel.NOT_COMPARED:
         return pair
-    weight = evidence.weight(level)
-    total = pair.match_weight + weight
+    return with_contribution(pair, FieldContribution(field="household", level=level.value,
+                                                     weight=round(evidence.weight(level), 4)))
+
+
+def with_contribution(pair: ScoredPair, part: FieldContribution) -> ScoredPair:
+    """``pair`` with the household's contribution ``part`` in its weight, probability and reasons."""
+    total = pair.match_weight + part.weight
     return pair.model_copy(update={
         "probability": probability_from_weight(total),
         "match_weight": round(total, 4),
-        "contributions": [*pair.contributions, FieldContribution(field="household", level=level.value,
-                                                                 weight=round(weight, 4))],
-        "reasons": [*pair.reasons, f"household_{level.value}"],
+        "contributions": [*pair.contributions, part],
+        "reasons": [*pair.reasons, f"household_{part.level}"],
     })
+
+
+def without_household(pair: ScoredPair) -> tuple[ScoredPair, FieldContribution | None]:
+    """``pair`` as its own fields scored it, and the household's contribution taken out (or None)."""
+    part = next((c for c in pair.contributions if c.field == "household"), None)
+    if part is None:
+        return pair, None
+    total = pair.match_weight - part.weight
+    return pair.model_copy(update={
+        "probability": probability_from_weight(total),
+        "match_weight": round(total, 4),
+        "contributions": [c for c in pair.contributions if c.field != "household"],
+        "reasons": [r for r in pair.reasons if r != f"household_{part.level}"],
+    }), part

@@ -289,9 +289,9 @@ def _best_level_kept(field: str, learned: dict[str, float], start: dict[str, Lev
     evidence = [lvl for lvl in LEVELS[field] if lvl not in neutral]
     best = evidence[0]
     kept = getattr(start[best], which)
-    rest = [lvl for lvl in evidence[1:]]
+    rest = evidence[1:]
     learned_rest = sum(learned[lvl] for lvl in rest)
-    if not rest or learned_rest <= 0:
+    if not rest:
         return learned
     scale = (1.0 - kept) / learned_rest
     out = dict(learned)

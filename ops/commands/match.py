@@ -336,13 +336,23 @@ def index_build(
         raise typer.Exit(1)
 
 
-class _OtherRejected(Exception):
-    """One of a subject line's ``others`` failed validation (its position goes in the message)."""
+def _read_others(raw: object) -> tuple[list["Person"], str | None]:
+    """A subject line's ``others``: the people, or why the list was refused (field, rule, position)."""
+    from pydantic import ValidationError
 
-    def __init__(self, position: int, error: Exception) -> None:
-        super().__init__(position)
-        self.position = position
-        self.error = error
+    from ...schemas.person import Person
+
+    if raw is None:
+        return [], None
+    if not isinstance(raw, list):
+        return [], f"field others: must be a list of Person objects, not {type(raw).__name__} (rule list_type)"
+    people = []
+    for position, item in enumerate(raw):
+        try:
+            people.append(Person.model_validate(item))
+        except ValidationError as exc:
+            return [], f"rejected: others[{position}]: {_validation_text(exc)}"
+    return people, None
 
 
 def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Person | None", list["Person"]]]:
@@ -372,23 +382,12 @@ def _read_subjects(path: Path, bad: list[str]) -> list[tuple[int, "Person", "Per
                         continue
                     subject = Person.model_validate(data["subject"])
                     mother = Person.model_validate(data["mother"]) if data.get("mother") is not None else None
-                    raw_others = data.get("others")
-                    raw_others = [] if raw_others is None else raw_others
-                    if not isinstance(raw_others, list):
-                        bad.append(f"line {number}: field others: must be a list of Person objects, "
-                                   f"not {type(raw_others).__name__} (rule list_type)")
+                    others, refused = _read_others(data.get("others"))
+                    if refused is not None:
+                        bad.append(f"line {number}: {refused}")
                         continue
-                    others = []
-                    for position, item in enumerate(raw_others):
-                        try:
-                            others.append(Person.model_validate(item))
-                        except ValidationError as exc:
-                            raise _OtherRejected(position, exc) from None
                 else:
                     subject, mother, others = Person.model_validate(data), None, []
-            except _OtherRejected as exc:
-                bad.append(f"line {number}: rejected: others[{exc.position}]: {_validation_text(exc.error)}")
-                continue
             except ValidationError as exc:
                 bad.append(f"line {number}: rejected: {_validation_text(exc)}")
                 continue
