@@ -79,7 +79,7 @@ BUILD_WORKERS = 2
 KEEP_ENV = "MASHLINK_BENCH_MATCHING_KEEP"
 #: Review thresholds the same index and subjects are searched again with (untimed), beside the
 #: default policy's: the trade-off information-governance staff choose from (docs/matching.md).
-REVIEW_SWEEP = (0.2, 0.5, 0.7)
+REVIEW_SWEEP = (0.1, 0.2, 0.3, 0.5, 0.7)
 
 #: (metric suffix, target text, predicate on the measured value) from issue 16.
 TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
@@ -107,6 +107,35 @@ class Outcome:
 
     decision: str  # match / candidate / no_match
     record_ids: tuple[str, ...]
+    probabilities: tuple[float, ...] = ()  # of record_ids, where the method gives them
+
+
+#: Probability bands the calibration table groups shown candidates into.
+CALIBRATION_BANDS = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0)
+
+
+def calibration(subjects: Sequence[Subject], outcomes: dict[str, Outcome],
+                bands: Sequence[float] = CALIBRATION_BANDS) -> dict[str, dict[str, float | int]]:
+    """Of the candidates shown to a person, per probability band: how many, how many were the child, mean p.
+
+    Calibrated probabilities put the share that were the child close to the mean probability. Only
+    subjects sent to a person count (an automatic link's rivals are not a review's). A candidate under
+    the first band's lower edge (a looser ``review``) falls in the first band.
+    """
+    rows = [{"low": lo, "high": hi, "shown": 0, "child": 0, "p_sum": 0.0} for lo, hi in zip(bands, bands[1:])]
+    for s in subjects:
+        o = outcomes.get(s.subject_id)
+        if o is None or o.decision != "candidate":
+            continue
+        for rid, p in zip(o.record_ids, o.probabilities):
+            row = next((r for r in rows if p < r["high"]), rows[-1])
+            row["shown"] += 1
+            row["child"] += rid == s.true_record_id
+            row["p_sum"] += p
+    return {f"{r['low']:g}-{r['high']:g}": {
+        "shown": r["shown"], "child": r["child"],
+        "child_pct": round(100.0 * r["child"] / r["shown"], 1) if r["shown"] else 0.0,
+        "mean_p_pct": round(100.0 * r["p_sum"] / r["shown"], 1) if r["shown"] else 0.0} for r in rows}
 
 
 def evaluate(subjects: Sequence[Subject], outcomes: dict[str, Outcome]) -> dict[str, float | int]:
@@ -336,12 +365,13 @@ def _worker(params_path: Path) -> None:
                     out["alone"][sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
                 default_policy = index.policy
                 out["review_sweep"] = {}
-                for review in REVIEW_SWEEP:
+                for review in (r for r in REVIEW_SWEEP if r != default_policy.review):
                     index.set_policy(default_policy.model_copy(update={"review": review}))
                     swept = out["review_sweep"][str(review)] = {}
                     for sid, person, mother, others in subjects:
                         outcome = index.search(person, mother=mother, others=others)
-                        swept[sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
+                        swept[sid] = [str(outcome.outcome),
+                                      [[r.record_id, round(r.pair.probability, 6)] for r in outcome.results]]
                 index.set_policy(default_policy)
                 out["default_review"] = default_policy.review
                 size = len(index)
@@ -407,10 +437,12 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
     if proc.returncode != 0:
         raise RuntimeError(f"matching bench worker failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     data = json.loads(Path(params["out"]).read_text(encoding="utf-8"))
-    candidate = {sid: Outcome(d, tuple(r[0] for r in rs)) for sid, (d, rs) in data["candidate"].items()}
+    candidate = {sid: Outcome(d, tuple(r[0] for r in rs), tuple(r[2] for r in rs))
+                 for sid, (d, rs) in data["candidate"].items()}
     exact = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data["exact"].items()}
     alone = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data.get("alone", {}).items()}
-    sweep = {float(review): {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in outcomes.items()}
+    sweep = {float(review): {sid: Outcome(d, tuple(r[0] for r in rs), tuple(r[1] for r in rs))
+                             for sid, (d, rs) in outcomes.items()}
              for review, outcomes in data.get("review_sweep", {}).items()}
     return WorkerResult(data["index"], candidate, exact, data["search_ms"], data["generate_seconds"],
                         data["records_streamed"], data["peak_rss_mb"], wall, data.get("search_cpu_ms", []), alone,
@@ -444,8 +476,22 @@ def review_loop(db: Path, subjects: Sequence[Subject], outcomes: dict[str, Outco
         report = index.train_from_labels(labels)
         for s in held_out:
             found = index.search(s.person, mother=s.mother, others=s.others)
-            after[s.subject_id] = Outcome(str(found.outcome), tuple(r.record_id for r in found.results))
+            after[s.subject_id] = Outcome(str(found.outcome), tuple(r.record_id for r in found.results),
+                                          tuple(r.pair.probability for r in found.results))
     return held_out, after, report.confirmed, report.rejected
+
+
+def _calibration_rows(label: str, bands: dict[str, dict[str, float | int]], below: float = 1.0) -> list[BenchRow]:
+    """One row per band with candidates shown (only bands starting under ``below``)."""
+    return [BenchRow(label=f"{label}: shown at p {band}, share that were the child", value=b["child_pct"], unit="%",
+                     note=f"{b['child']} of {b['shown']} shown; mean probability {b['mean_p_pct']} %")
+            for band, b in bands.items() if b["shown"] and float(band.split("-")[0]) < below]
+
+
+def _calibration_metrics(prefix: str, bands: dict[str, dict[str, float | int]]) -> dict[str, float | int]:
+    """``calibration``'s table as flat metrics: ``<prefix>_calibration_<band>_<figure>``."""
+    return {f"{prefix}_calibration_{band}_{key}": value
+            for band, figures in bands.items() for key, value in figures.items()}
 
 
 # --------------------------------------------------------------------------- rules full scan
@@ -556,6 +602,9 @@ def run(quick: bool = False) -> BenchReport:
         metrics["candidate_by_corruption"] = breakdown(subjects, main.candidate)
         metrics["candidate_wrong_cases"] = wrong_cases(subjects, main.candidate)
         rows += _rows("MatchIndex", cand, targets=True)
+        bands = calibration(subjects, main.candidate)
+        metrics.update(_calibration_metrics("candidate", bands))
+        rows += _calibration_rows("MatchIndex", bands)
         if main.alone:
             alone = evaluate(subjects, main.alone)
             metrics.update({f"candidate_alone_{k}": v for k, v in alone.items() if k in TARGETS})
@@ -567,6 +616,7 @@ def run(quick: bool = False) -> BenchReport:
             for tag, outcomes in (("before", main.candidate), ("after", after)):
                 held = evaluate(held_out, outcomes)
                 metrics.update({f"candidate_labels_{tag}_{k}": v for k, v in held.items() if k in TARGETS})
+                metrics.update(_calibration_metrics(f"candidate_labels_{tag}", calibration(held_out, outcomes)))
                 note = (f"held-out {len(held_out):,} subjects; labels: {confirmed} confirmed, {rejected} rejected "
                         f"reviews of the other half")
                 label = "MatchIndex, held-out half, " + ("before labels" if tag == "before" else "after labels")
@@ -578,6 +628,11 @@ def run(quick: bool = False) -> BenchReport:
             note = f"policy review {review} (default {main.default_review}); same index and subjects"
             rows += [r.model_copy(update={"note": note, "label": r.label.replace("MatchIndex", f"MatchIndex, review {review}")})
                      for r in _rows("MatchIndex", swept, targets=False)]
+            if review == min(main.review_sweep) and main.default_review is not None and review < main.default_review:
+                # What the default hides: how often the candidates under it were the child.
+                low = calibration(subjects, outcomes, bands=(review, *(b for b in CALIBRATION_BANDS if b > review)))
+                metrics.update(_calibration_metrics(f"candidate_review_{review}", low))
+                rows += _calibration_rows(f"MatchIndex, review {review}", low, below=main.default_review)
         build = main.index["add_seconds"] + main.index["train_seconds"]
         scale = {
             "build_seconds": round(build, 2),

@@ -471,6 +471,24 @@ def _unborn(
     return "edd_outside_window"
 
 
+#: Unborn levels saying the two records are the same mother's pregnancy due at the same time.
+_SAME_PREGNANCY = frozenset({"mother_and_edd", "mother_weak_and_edd"})
+
+
+def _under_mothers_name(a: PersonFeatures, b: PersonFeatures,
+                        mother_a: PersonFeatures | None, mother_b: PersonFeatures | None) -> bool:
+    """One side of an unborn pair carries the other side's mother's family name.
+
+    Why: an unborn child's family name is not settled. A referral often gives
+    the mother's while the agency registered the father's (or the reverse), so
+    that difference is not compared (weight 0) rather than counted against
+    the same pregnancy; the mother and the expected date decide.
+    """
+    def carries(child: PersonFeatures, mother: PersonFeatures | None) -> bool:
+        return mother is not None and _family(child, mother)[0] in ("exact", "previous_name", "part_of_double")
+    return carries(a, mother_b) or carries(b, mother_a)
+
+
 def compare_features(
     a: PersonFeatures,
     b: PersonFeatures,
@@ -481,12 +499,14 @@ def compare_features(
     given, given_value, given_pair, given_expanded = _given(a, b)
     family, family_value = _family(a, b)
     postcode, postcode_value = _postcode(a, b)
+    unborn = _unborn(a, b, mother_a, mother_b)
+    if family == "different" and unborn in _SAME_PREGNANCY and _under_mothers_name(a, b, mother_a, mother_b):
+        family, family_value = "missing", None
     vector = ComparisonVector.__new__(ComparisonVector)
     object.__setattr__(
         vector,
         "values",
-        (given, family, _dob(a, b), postcode, _sex(a, b), _nhs(a, b), _other_id(a, b),
-         _unborn(a, b, mother_a, mother_b)),
+        (given, family, _dob(a, b), postcode, _sex(a, b), _nhs(a, b), _other_id(a, b), unborn),
     )
     return vector, ComparisonDetail(given_value, family_value, postcode_value, given_pair, given_expanded)
 

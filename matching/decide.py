@@ -60,7 +60,7 @@ from ..config.matching import MatchPolicy
 from .comparisons import LEVELS
 from .names import split_tokens
 from .rules import DECISION_RANK, MatchDecision
-from .household_evidence import with_contribution, without_household
+from .household_evidence import weighs_on, with_contribution, without_household
 from .scorer import TWIN_NAME_FORM_VETOES, VETO_CAPS, FieldContribution, ScoredPair
 from ..schemas.person import Person
 
@@ -203,11 +203,14 @@ def number_held(candidates: Sequence[ScoredCandidate]) -> bool:
     return any(c.pair.levels.get("nhs_number") == "equal" for c in candidates)
 
 
-def _unexplained_name_form(candidate: ScoredCandidate) -> bool:
+def _name_form_with_other_number(pair: ScoredPair) -> bool:
     """A different trusted NHS number, and a given name agreeing only as a nickname or short form."""
-    pair = candidate.pair
-    return (pair.decision is not MatchDecision.NO_MATCH and "nhs_number_conflict" in pair.vetoes
-            and pair.levels.get("given") in _NAME_FORM_ONLY)
+    return "nhs_number_conflict" in pair.vetoes and pair.levels.get("given") in _NAME_FORM_ONLY
+
+
+def _unexplained_name_form(candidate: ScoredCandidate) -> bool:
+    """``_name_form_with_other_number``, on a record that would otherwise be shown."""
+    return candidate.pair.decision is not MatchDecision.NO_MATCH and _name_form_with_other_number(candidate.pair)
 
 
 def _hide(candidate: ScoredCandidate, reason: str) -> ScoredCandidate:
@@ -321,9 +324,12 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     (``matching.household_evidence``). Every rule here (ranking, near-ties,
     households, the sibling's number, claims) runs on each pair's own
     evidence, so the household can never make or enable an automatic link.
-    When nothing is good enough to link (``review_needed``) it decides which
-    candidates a person is shown (those still at or above ``review`` with it)
-    and in what order; any other outcome shows what the rules showed.
+    When nothing is good enough to link (``review_needed``, or nothing at
+    ``review`` on its own fields) it decides which candidates a person is
+    shown and in what order: those at or above ``review`` with it, which
+    takes out a look-alike nobody listed lives with and brings in a record
+    just under ``review`` whose household holds someone listed (never one a
+    rule hid). Any other outcome shows what the rules showed.
     """
     del subject  # the pairs already carry everything compared; kept for the contract and future checks
     parts: dict[str, FieldContribution] = {}
@@ -334,41 +340,67 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
             parts[candidate.record_id] = part
             candidate = candidate.model_copy(update={"pair": pair})
         own.append(candidate)
-    outcome = _decide_own(own, policy, others)
+    outcome, hidden = _decide_own(own, policy, others)
     if not parts:
         return outcome
     results = [r.model_copy(update={"pair": with_contribution(r.pair, parts[r.record_id])})
                if r.record_id in parts else r for r in outcome.results]
-    if outcome.reasons != ["review_needed"]:
+    if outcome.reasons not in (["review_needed"], ["no_candidate_above_review"]):
         # A link, or a review some record's own evidence called for (a near-tie, a household member):
         # everything the rules showed stays shown, so the person sees why.
         return outcome.model_copy(update={"results": results})
-    # Nothing was good enough to link: the household thins out the look-alikes and orders the rest.
-    shown = [r for r in results if r.pair.probability >= policy.review]
+    # Nothing was good enough to link: on the probability with the household, look-alikes nobody listed
+    # lives with drop out, and a record just under review whose household holds someone listed comes in.
+    listed = {r.record_id for r in results}
+    lifted = [_lift(c, parts[c.record_id]) for c in _best(own)
+              if c.record_id in parts and c.record_id not in listed and c.record_id not in hidden
+              and c.pair.probability < policy.review and weighs_on(c.pair)]
+    shown = [r for r in [*results, *lifted] if r.pair.probability >= policy.review]
     shown.sort(key=lambda r: r.record_id)
     shown.sort(key=_rank, reverse=True)
-    if not shown:
-        return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[],
-                             reasons=["no_candidate_above_review", "household_not_corroborated"])
-    return outcome.model_copy(update={"results": shown})
+    if shown:
+        return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=["review_needed"])
+    if not results:
+        return outcome
+    return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[],
+                         reasons=["no_candidate_above_review", "household_not_corroborated"])
 
 
-def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
-                others: Mapping[str, Sequence[ScoredPair]] | None) -> SearchOutcome:
-    """``decide`` on the pairs' own evidence."""
+def _lift(candidate: ScoredCandidate, part: FieldContribution) -> ScoredCandidate:
+    """A record under review on its own fields, with the household's contribution, as a candidate to show
+    (whether it is shown is ``review``'s call on the new probability)."""
+    pair = with_contribution(candidate.pair, part)
+    pair = pair.model_copy(update={"decision": MatchDecision.CANDIDATE,
+                                   "reasons": [*pair.reasons, "shown_for_household"]})
+    return candidate.model_copy(update={"pair": pair})
+
+
+def _best(candidates: Sequence[ScoredCandidate]) -> list[ScoredCandidate]:
+    """Each record once, at its best score (a record id seen twice, e.g. from two blocking passes),
+    best first (ties: record id order, stable across runs)."""
     best: dict[str, ScoredCandidate] = {}
     for candidate in candidates:
         held = best.get(candidate.record_id)
         if held is None or _rank(candidate) > _rank(held):
             best[candidate.record_id] = candidate
-    ranked = sorted(best.values(), key=lambda c: c.record_id)  # ties: record id order, stable across runs
+    ranked = sorted(best.values(), key=lambda c: c.record_id)
     ranked.sort(key=_rank, reverse=True)
+    return ranked
+
+
+def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
+                others: Mapping[str, Sequence[ScoredPair]] | None) -> tuple[SearchOutcome, set[str]]:
+    """``decide`` on the pairs' own evidence; also the record ids a rule hid (never to be shown)."""
+    ranked = _best(candidates)
+    hidden: set[str] = set()
     if not number_held(ranked):
         # Nobody in the index holds the referral's number: a nickname-only record with another number
         # is most likely the co-twin (or sibling) of a child the agency never met.
+        hidden = {c.record_id for c in ranked if _name_form_with_other_number(c.pair)}
         ranked = [_hide(c, "nhs_number_unexplained") if _unexplained_name_form(c) else c for c in ranked]
         ranked.sort(key=_rank, reverse=True)
     claimed, contested = _referral_claims(ranked, others, policy) if others else (set(), set())
+    hidden |= claimed
     if claimed:
         # Kept in ``ranked`` (a claimed holder of the subject's number still explains a conflict),
         # but hidden: the record is another referral person's.
@@ -376,7 +408,7 @@ def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
         ranked.sort(key=_rank, reverse=True)
     shown = [c for c in ranked if c.pair.decision is not MatchDecision.NO_MATCH and c.pair.probability >= policy.review]
     if not shown:
-        return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[], reasons=["no_candidate_above_review"])
+        return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[], reasons=["no_candidate_above_review"]), hidden
 
     top = shown[0]
     reasons: list[str] = []
@@ -411,9 +443,9 @@ def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
             shown = [*shown, *(_demote(c, ["household_twin_name_form"]) for c in twins)]
         if reasons:
             shown = [_demote(c, reasons) if c.pair.decision is MatchDecision.MATCH else c for c in shown]
-            return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=reasons)
+            return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=reasons), hidden
         # Only the best is linked: any other candidate at match level is shown as a candidate.
         shown = [shown[0], *(_demote(c, ["outranked"]) if c.pair.decision is MatchDecision.MATCH else c
                              for c in shown[1:])]
-        return SearchOutcome(outcome=MatchDecision.MATCH, results=shown, reasons=["clear_match"])
-    return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=["review_needed"])
+        return SearchOutcome(outcome=MatchDecision.MATCH, results=shown, reasons=["clear_match"]), hidden
+    return SearchOutcome(outcome=MatchDecision.CANDIDATE, results=shown, reasons=["review_needed"]), hidden

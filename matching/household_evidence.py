@@ -11,12 +11,17 @@ is more likely another child with a similar name.
 
 It is one more piece of Fellegi–Sunter evidence, shown as the ``household``
 contribution on the pair, so the probability a person sees stays an honest
-one. It is applied only to pairs below automatic-match level, and
-``matching.decide`` takes every decision on the pairs' own evidence (it only
-filters and orders, by the household, the candidates of a subject nothing was
-good enough to link), so it never makes or enables an automatic link: the household says nothing about which twin or
-sibling a record is (they share it), and an automatic link stays decided by
-the person's own fields and the vetoes.
+one. It is applied only to pairs below automatic-match level and not vetoed
+to no match, and ``matching.decide`` takes every decision on the pairs' own
+evidence. For a subject nothing was good enough to link, it decides who a
+person is shown, on the probability with the household: it hides the
+look-alikes nobody listed lives with, and shows a record its own fields left
+just under ``review`` whose household holds someone listed (a moved family's
+child with a mistyped birthday). So ``review`` reads against everything
+known about the record, while it never makes or enables an automatic link:
+the household says nothing about which twin or sibling a record is (they
+share it), and an automatic link stays decided by the person's own fields
+and the vetoes.
 
 Levels (``m``: among true matches, ``u``: among other records a search
 offers): ``corroborated`` (someone listed fits someone living with the
@@ -37,6 +42,7 @@ parent's new partner), so the defaults are set well short of those figures:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -60,6 +66,10 @@ class HouseholdEvidence(BaseModel):
 
     corroborated: LevelProbabilities = Field(default=LevelProbabilities(m=0.7, u=0.05))
     not_corroborated: LevelProbabilities = Field(default=LevelProbabilities(m=0.3, u=0.95))
+    fits_at: float = Field(default=0.10, gt=0.0, lt=1.0,
+                           description="A listed person fits someone living with the record at this probability "
+                                       "or better. Fixed, not the agency's review threshold: whether the listed "
+                                       "mother is the woman at the address does not change with what is shown.")
 
     def weight(self, level: HouseholdLevel) -> float:
         if level is HouseholdLevel.CORROBORATED:
@@ -69,29 +79,48 @@ class HouseholdEvidence(BaseModel):
         return 0.0
 
 
-def household_level(comparisons: Iterable[ScoredPair], review: float) -> HouseholdLevel:
+def household_level(comparisons: Iterable[ScoredPair], fits_at: float) -> HouseholdLevel:
     """The level for one record from every listed person scored against everyone living with it.
 
-    ``corroborated``: some listed person fits someone there at ``review`` or better.
-    ``not_corroborated``: there were people to compare and none fits. ``not_compared``: nobody listed,
-    or nobody known to live with the record.
+    ``corroborated``: some listed person fits someone there (probability ``fits_at`` or better, and
+    no veto to no match; the scorer's own decision is not used, as it depends on the agency's
+    ``review``). ``not_corroborated``: there were people to compare and none fits. ``not_compared``:
+    nobody listed, or nobody known to live with the record.
     """
     compared = False
     for pair in comparisons:
-        if pair.decision is not MatchDecision.NO_MATCH and pair.probability >= review:
+        if pair.cap is not MatchDecision.NO_MATCH and pair.probability >= fits_at:
             return HouseholdLevel.CORROBORATED
         compared = True
     return HouseholdLevel.NOT_CORROBORATED if compared else HouseholdLevel.NOT_COMPARED
+
+
+def weighs_on(pair: ScoredPair) -> bool:
+    """Whether the household is evidence on this pair: below match level and not vetoed to no match.
+
+    A pair below ``review`` on its own fields counts (the household may lift it into view); a
+    no-match veto (another given name, another date of birth) is a rule the household cannot argue with.
+    """
+    return pair.decision is not MatchDecision.MATCH and pair.cap is not MatchDecision.NO_MATCH
+
+
+def could_be_shown(pair: ScoredPair, review: float, evidence: HouseholdEvidence) -> bool:
+    """Whether a corroborating household could bring ``pair`` to ``review``: worth working out who lives with it."""
+    if not weighs_on(pair):
+        return False
+    needed = math.log2(review / (1.0 - review))
+    return pair.match_weight + evidence.weight(HouseholdLevel.CORROBORATED) >= needed
 
 
 def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdEvidence) -> ScoredPair:
     """``pair`` with the household's contribution added; pairs at match level (or vetoed to no match) as they are.
 
     The decision stays the scorer's: a candidate stays a candidate however
-    strongly its household agrees; whether it is still shown is ``review``'s
-    call on the new probability.
+    strongly its household agrees, and a pair below ``review`` stays below
+    it here; whether a person is shown it is ``matching.decide``'s call on
+    the new probability.
     """
-    if pair.decision is not MatchDecision.CANDIDATE or level is HouseholdLevel.NOT_COMPARED:
+    if not weighs_on(pair) or level is HouseholdLevel.NOT_COMPARED:
         return pair
     return with_contribution(pair, FieldContribution(field="household", level=level.value,
                                                      weight=round(evidence.weight(level), 4)))

@@ -77,7 +77,7 @@ from .comparisons import (
 )
 from .decide import ScoredCandidate, SearchOutcome, considered, decide
 from .feature_store import FEATURES_LAYOUT, decode_features, encode_features
-from .household_evidence import HouseholdEvidence, household_level, with_household
+from .household_evidence import HouseholdEvidence, could_be_shown, household_level, weighs_on, with_household
 from .labels import LabelReport, ReviewLabel, label_vectors
 from .model import MatchModel, estimate_u, train_em, train_from_labels
 from .policy import MatchPolicy
@@ -874,10 +874,10 @@ class MatchIndex:
         out = []
         at_address: dict[str, list[tuple[int, PersonFeatures]]] = {}
         for candidate, pair in kept:
-            if pair.decision is MatchDecision.CANDIDATE and not candidate.features.unborn:
+            if weighs_on(pair) and not candidate.features.unborn:
                 comparisons = (self._pair(person, mate, memo)
                                for mate in self._mates(candidate, found, at_address) for person in people)
-                level = household_level(comparisons, self.policy.review)
+                level = household_level(comparisons, self.household_evidence.fits_at)
                 pair = with_household(pair, level, self.household_evidence)
             out.append((candidate, pair))
         return out
@@ -904,9 +904,12 @@ class MatchIndex:
                 scored.extend(self._score_all(subject_f, mother_f, added, mothers, memo))
             # decide() sets aside pairs below review or vetoed to no match (bar a few it still weighs):
             # only the rest need their Person.
-            kept = [(c, pair) for c, pair in scored if considered(pair, self.policy)]
             people = [features(o) for o in others
                       if o is not subject and o.person_id != subject.person_id and not o.unborn]
+            # With people listed, a record just under review is kept too if its household could lift it.
+            lift = bool(people) and not subject_f.unborn
+            kept = [(c, pair) for c, pair in scored if considered(pair, self.policy) or (
+                lift and could_be_shown(pair, self.policy.review, self.household_evidence))]
             if people and not subject_f.unborn:
                 kept = self._with_household(kept, people, result, memo)
             shown = [

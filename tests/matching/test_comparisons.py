@@ -173,6 +173,27 @@ def test_unborn_levels() -> None:
     assert level("unborn_mother", person("x"), person("y")) == "not_unborn"
 
 
+def test_an_unborn_child_referred_under_the_mothers_family_name() -> None:
+    """The family name of an unborn child is not settled: the mother's on one side and the father's
+    on the other is not counted against the same pregnancy; any other difference still is."""
+    edd = date.today() + timedelta(days=60)
+    mum = person("m1", "Aoife", "Murphy", dob=date(1996, 8, 21), sex=Sex.FEMALE)
+    same_mum = person("m2", "Aoife", "Murphy", dob=date(1996, 8, 21), sex=Sex.FEMALE, postcode=None)
+    referred = person("a", given=None, family="Murphy", dob=None, sex=None, unborn=True, expected_birth_date=edd)
+    registered = person("b", given=None, family="Kowalczyk", dob=None, sex=None, unborn=True,
+                        expected_birth_date=edd + timedelta(days=4))
+    assert level("family", referred, registered, subject_mother=mum, record_mother=same_mum) == "missing"
+    assert level("family", registered, referred, subject_mother=same_mum, record_mother=mum) == "missing"
+    stranger = person("c", given=None, family="Nowak", dob=None, sex=None, unborn=True, expected_birth_date=edd)
+    assert level("family", stranger, registered, subject_mother=mum, record_mother=same_mum) == "different"
+    # Another mother, or a pregnancy due at another time: the names count as ever.
+    other_mum = person("m3", "Grace", "Okafor", dob=date(1990, 2, 2), sex=Sex.FEMALE)
+    assert level("family", referred, registered, subject_mother=mum, record_mother=other_mum) == "different"
+    later = person("d", given=None, family="Kowalczyk", dob=None, sex=None, unborn=True,
+                   expected_birth_date=edd + timedelta(days=300))
+    assert level("family", referred, later, subject_mother=mum, record_mother=same_mum) == "different"
+
+
 def test_mother_agreement_classes() -> None:
     mum = person("m1", "Aoife", "Murphy", dob=date(1996, 8, 21), sex=Sex.FEMALE)
     assert mother_agrees(compare(mum, person("m2", "Aoife", "Walsh", dob=date(1996, 8, 21)))) == "strong"

@@ -16,13 +16,14 @@ import pytest
 
 from mashlink.matching.decide import ScoredCandidate, decide
 from mashlink.matching.household_evidence import (
+    could_be_shown,
     HouseholdEvidence,
     HouseholdLevel,
     household_level,
     with_household,
 )
 from mashlink.matching.index import MatchIndex
-from mashlink.matching.model import MatchModel
+from mashlink.matching.model import LevelProbabilities, MatchModel
 from mashlink.matching.policy import MatchPolicy
 from mashlink.matching.rules import MatchDecision
 from mashlink.matching.scorer import Scorer
@@ -30,7 +31,8 @@ from mashlink.schemas.codes import Sex
 
 from tests.matching.index_people import nhs_id, person, population
 
-POLICY = MatchPolicy.default()
+#: The rules are relative to ``review``; these pairs were built around review 0.10 (the default is 0.40).
+POLICY = MatchPolicy(review=0.10)
 SCORER = Scorer(MatchModel.default(), policy=POLICY)
 EVIDENCE = HouseholdEvidence()
 
@@ -183,3 +185,105 @@ def test_with_nothing_to_link_the_household_thins_and_orders_the_candidates() ->
     assert outcome.outcome is MatchDecision.CANDIDATE and [r.record_id for r in outcome.results] == ["y"]
     alone = decide(subject, [ScoredCandidate(record_id="x", person=subject, pair=down)], POLICY)
     assert alone.outcome is MatchDecision.NO_MATCH and "household_not_corroborated" in alone.reasons
+
+
+def _below_review(subject):
+    """A pair the scorer put under review (p 0.05): no match on its own fields, no veto."""
+    pair = SCORER.score(subject, person("r", "Jakub", "Wright", dob=date(2022, 10, 21)))
+    low = _pair_like(pair, weight=-4.25, decision=MatchDecision.NO_MATCH)
+    assert low.probability < POLICY.review and low.cap is not MatchDecision.NO_MATCH
+    return low
+
+
+def test_a_record_just_under_review_that_lives_with_someone_listed_is_shown() -> None:
+    """The household lifts a record into view: shown as a candidate, with why; never a link."""
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    low = _below_review(subject)
+    up = with_household(low, HouseholdLevel.CORROBORATED, EVIDENCE)
+    assert up.probability >= POLICY.review and up.decision is MatchDecision.NO_MATCH  # the scorer's call stands
+    outcome = decide(subject, [ScoredCandidate(record_id="y", person=subject, pair=up)], POLICY)
+    assert outcome.outcome is MatchDecision.CANDIDATE and outcome.reasons == ["review_needed"]
+    [shown] = outcome.results
+    assert shown.record_id == "y" and shown.pair.decision is MatchDecision.CANDIDATE
+    assert shown.pair.levels["household"] == "corroborated" and "shown_for_household" in shown.pair.reasons
+    # However strong the household, a record lifted into view is a candidate, never an automatic link.
+    loud = HouseholdEvidence(corroborated=LevelProbabilities(m=0.999, u=1e-9))
+    huge = with_household(low, HouseholdLevel.CORROBORATED, loud)
+    assert huge.probability >= POLICY.auto_match
+    outcome = decide(subject, [ScoredCandidate(record_id="y", person=subject, pair=huge)], POLICY)
+    assert outcome.outcome is MatchDecision.CANDIDATE and outcome.results[0].pair.decision is MatchDecision.CANDIDATE
+    # Nobody listed lives there: it stays out of view, and the search found nothing to show.
+    down = with_household(low, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
+    nothing = decide(subject, [ScoredCandidate(record_id="y", person=subject, pair=down)], POLICY)
+    assert nothing.outcome is MatchDecision.NO_MATCH and nothing.reasons == ["no_candidate_above_review"]
+
+
+def test_a_record_beside_a_link_is_not_lifted() -> None:
+    """With a clear automatic link the rules decide what is shown; the household adds nobody."""
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    top = SCORER.score(subject, person("a", "Jakub", "Wright", dob=date(2022, 10, 19), postcode="LS1 4AB"))
+    assert top.decision is MatchDecision.MATCH
+    up = with_household(_below_review(subject), HouseholdLevel.CORROBORATED, EVIDENCE)
+    outcome = decide(subject, [ScoredCandidate(record_id="a", person=subject, pair=top),
+                               ScoredCandidate(record_id="y", person=subject, pair=up)], POLICY)
+    assert outcome.outcome is MatchDecision.MATCH and [r.record_id for r in outcome.results] == ["a"]
+
+
+def test_a_vetoed_or_rule_hidden_record_is_never_lifted() -> None:
+    """A no-match veto is a rule the household cannot argue with; a record a rule hid stays hidden."""
+    subject = person("s", "Amelia", "Okafor", dob=date(2017, 5, 2), postcode=None, ids=[nhs_id(440)])
+    vetoed = SCORER.score(subject, person("z", "Zofia", "Okafor", dob=date(2017, 5, 2)))
+    assert vetoed.cap is MatchDecision.NO_MATCH
+    assert with_household(vetoed, HouseholdLevel.CORROBORATED, EVIDENCE) is vetoed
+    assert not could_be_shown(vetoed, POLICY.review, EVIDENCE)
+    # A nickname-only record holding another NHS number, when nobody holds the referral's: the co-twin
+    # of a child the agency never met (``nhs_number_unexplained``), even with the household listed.
+    subject = person("s", "Jake", "Okafor", dob=date(2017, 5, 2), postcode=None, ids=[nhs_id(440)])
+    twin = SCORER.score(subject, person("t", "Jacob", "Okafor", dob=date(2017, 5, 2), ids=[nhs_id(110)]))
+    assert "nhs_number_conflict" in twin.vetoes and twin.levels["given"] == "nickname"
+    assert twin.cap is MatchDecision.CANDIDATE
+    low = _pair_like(twin, weight=-4.25, decision=MatchDecision.NO_MATCH)
+    up = with_household(low, HouseholdLevel.CORROBORATED, EVIDENCE)
+    assert up.probability >= POLICY.review
+    outcome = decide(subject, [ScoredCandidate(record_id="t", person=subject, pair=up)], POLICY)
+    assert outcome.outcome is MatchDecision.NO_MATCH and outcome.results == []
+    # The same record is lifted once someone in the index holds the referral's number (then the
+    # conflict is explained, and the rule does not hide it).
+    holder = SCORER.score(subject, person("h", "Ola", "Nowak", dob=date(1990, 1, 1), ids=[nhs_id(440)]))
+    outcome = decide(subject, [ScoredCandidate(record_id="t", person=subject, pair=up),
+                               ScoredCandidate(record_id="h", person=subject, pair=holder)], POLICY)
+    assert [r.record_id for r in outcome.results] == ["t"]
+
+
+def test_only_records_the_household_could_bring_to_review_are_worth_its_look_up() -> None:
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    low = _below_review(subject)
+    assert could_be_shown(low, POLICY.review, EVIDENCE)
+    far = _pair_like(low, weight=-9.0, decision=MatchDecision.NO_MATCH)  # 3.8 bits cannot bring p 0.002 to 0.10
+    assert not could_be_shown(far, POLICY.review, EVIDENCE)
+    match = SCORER.score(subject, person("a", "Jakub", "Wright", dob=date(2022, 10, 19), postcode="LS1 4AB"))
+    assert not could_be_shown(match, POLICY.review, EVIDENCE)
+
+
+def test_a_search_shows_a_record_under_review_that_lives_with_the_listed_mother(tmp_path: Path) -> None:
+    """Through the index, at a strict review: the household lifts Jakub into view. The listed mother
+    fits the woman at the address at the household's own level (``fits_at``), not at ``review``."""
+    mum = person("mum", "Kasia", "Wright", dob=date(1991, 6, 2), postcode="LS6 2QQ", sex=Sex.FEMALE)
+    jakub = person("jakub", "Jakub", "Wright", dob=date(2022, 10, 21), postcode="LS6 2QQ")
+    subject = person("ref", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    # The referral has the mother's family name misspelt and her birthday a digit out.
+    listed_mum = person("ref-mum", "Kasia", "Wrighte", dob=date(1991, 6, 9), postcode=None, sex=Sex.FEMALE)
+    strict = MatchPolicy(auto_match=0.9999, review=0.997)
+    with MatchIndex.create(tmp_path / "i.sqlite", policy=strict) as idx:
+        idx.add_many([*population(400, seed=9), ("mum", mum), ("jakub", jakub)])
+        own = idx.scorer().score(subject, jakub)
+        mum_fit = idx.scorer().score(listed_mum, mum)
+        assert own.probability < strict.review
+        assert EVIDENCE.fits_at <= mum_fit.probability < strict.review
+        assert mum_fit.decision is MatchDecision.NO_MATCH and mum_fit.cap is None  # under review, no veto
+        assert all(r.record_id != "jakub" for r in idx.search(subject).results)  # alone: under review
+        listed = idx.search(subject, others=[listed_mum])
+        [lifted] = [r for r in listed.results if r.record_id == "jakub"]
+        assert listed.outcome is MatchDecision.CANDIDATE
+        assert lifted.pair.levels["household"] == "corroborated" and lifted.pair.probability >= strict.review
+        assert lifted.pair.decision is MatchDecision.CANDIDATE and "shown_for_household" in lifted.pair.reasons
