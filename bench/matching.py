@@ -77,8 +77,8 @@ SEED = 20261207
 BUILD_WORKERS = 2
 #: Set to a directory to keep the index, subjects, truth and outcomes of a run for diagnosis.
 KEEP_ENV = "MASHLINK_BENCH_MATCHING_KEEP"
-#: Review thresholds the same index and subjects are searched again with (untimed), beside the
-#: default policy's: the trade-off information-governance staff choose from (docs/matching.md).
+#: ``review_household`` thresholds the same index and subjects are searched again with (untimed),
+#: beside the default policy's: the trade-off information-governance staff choose from (docs/matching.md).
 REVIEW_SWEEP = (0.1, 0.2, 0.3, 0.5, 0.7)
 
 #: (metric suffix, target text, predicate on the measured value) from issue 16.
@@ -362,18 +362,19 @@ def _worker(params_path: Path) -> None:
                 # referral's other people add.
                 for sid, person, mother, _others in subjects:
                     outcome = index.search(person, mother=mother)
-                    out["alone"][sid] = [str(outcome.outcome), [r.record_id for r in outcome.results]]
+                    out["alone"][sid] = [str(outcome.outcome),
+                                         [[r.record_id, round(r.pair.probability, 6)] for r in outcome.results]]
                 default_policy = index.policy
                 out["review_sweep"] = {}
-                for review in (r for r in REVIEW_SWEEP if r != default_policy.review):
-                    index.set_policy(default_policy.model_copy(update={"review": review}))
+                for review in (r for r in REVIEW_SWEEP if r != default_policy.review_household):
+                    index.set_policy(default_policy.model_copy(update={"review_household": review}))
                     swept = out["review_sweep"][str(review)] = {}
                     for sid, person, mother, others in subjects:
                         outcome = index.search(person, mother=mother, others=others)
                         swept[sid] = [str(outcome.outcome),
                                       [[r.record_id, round(r.pair.probability, 6)] for r in outcome.results]]
                 index.set_policy(default_policy)
-                out["default_review"] = default_policy.review
+                out["default_review"] = default_policy.review_household
                 size = len(index)
             out["index"] = {
                 "available": True, "records": size, "workers": workers, "add_seconds": add_seconds, "train_seconds": train_seconds,
@@ -440,7 +441,8 @@ def run_worker(spec: PopulationSpec, subjects: Sequence[Subject], workdir: Path,
     candidate = {sid: Outcome(d, tuple(r[0] for r in rs), tuple(r[2] for r in rs))
                  for sid, (d, rs) in data["candidate"].items()}
     exact = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data["exact"].items()}
-    alone = {sid: Outcome(d, tuple(rs)) for sid, (d, rs) in data.get("alone", {}).items()}
+    alone = {sid: Outcome(d, tuple(r[0] for r in rs), tuple(r[1] for r in rs))
+             for sid, (d, rs) in data.get("alone", {}).items()}
     sweep = {float(review): {sid: Outcome(d, tuple(r[0] for r in rs), tuple(r[1] for r in rs))
                              for sid, (d, rs) in outcomes.items()}
              for review, outcomes in data.get("review_sweep", {}).items()}
@@ -611,6 +613,10 @@ def run(quick: bool = False) -> BenchReport:
             metrics["candidate_alone_wrong_cases"] = wrong_cases(subjects, main.alone)
             rows += [r.model_copy(update={"note": "same index and subjects; the referral's household not given"})
                      for r in _rows("MatchIndex, subject alone", alone, targets=False)]
+            # Without the household nothing lifts the right child out of the low band: how often is it there?
+            alone_bands = calibration(subjects, main.alone)
+            metrics.update(_calibration_metrics("candidate_alone", alone_bands))
+            rows += _calibration_rows("MatchIndex, subject alone", alone_bands, below=0.5)
         if loop is not None:
             held_out, after, confirmed, rejected = loop
             for tag, outcomes in (("before", main.candidate), ("after", after)):
@@ -624,15 +630,16 @@ def run(quick: bool = False) -> BenchReport:
                          for r in _rows("MatchIndex", held, targets=False)]
         for review, outcomes in sorted(main.review_sweep.items()):
             swept = evaluate(subjects, outcomes)
-            metrics.update({f"candidate_review_{review}_{k}": v for k, v in swept.items() if k in TARGETS})
-            note = f"policy review {review} (default {main.default_review}); same index and subjects"
-            rows += [r.model_copy(update={"note": note, "label": r.label.replace("MatchIndex", f"MatchIndex, review {review}")})
+            metrics.update({f"candidate_review_household_{review}_{k}": v for k, v in swept.items() if k in TARGETS})
+            note = f"policy review_household {review} (default {main.default_review}); same index and subjects"
+            rows += [r.model_copy(update={"note": note,
+                                          "label": r.label.replace("MatchIndex", f"MatchIndex, review_household {review}")})
                      for r in _rows("MatchIndex", swept, targets=False)]
             if review == min(main.review_sweep) and main.default_review is not None and review < main.default_review:
                 # What the default hides: how often the candidates under it were the child.
                 low = calibration(subjects, outcomes, bands=(review, *(b for b in CALIBRATION_BANDS if b > review)))
-                metrics.update(_calibration_metrics(f"candidate_review_{review}", low))
-                rows += _calibration_rows(f"MatchIndex, review {review}", low, below=main.default_review)
+                metrics.update(_calibration_metrics(f"candidate_review_household_{review}", low))
+                rows += _calibration_rows(f"MatchIndex, review_household {review}", low, below=main.default_review)
         build = main.index["add_seconds"] + main.index["train_seconds"]
         scale = {
             "build_seconds": round(build, 2),

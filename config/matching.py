@@ -13,13 +13,14 @@ are calibrated, so each threshold reads as an error rate:
   (``auto_match = 1 - max_false_match_rate``).
 - ``review``: a pair below it is not shown to anyone. A pair at ``p`` just
   under it is the right person with chance ``p``, so this is the largest risk
-  of a missed link the agency accepts per hidden candidate. When the referral
-  lists the child's household, ``p`` includes what the household says about
-  the record (``matching.household_evidence``): a look-alike nobody listed
-  lives with drops under it, a record living with a listed person comes over
-  it. Default 0.40: on the benchmark's synthetic population nothing scored
-  under 0.3 was the child, and at 0.40 more children are found than at the
-  earlier 0.10 without the household (docs/matching.md, section 5).
+  of a missed link the agency accepts per hidden candidate. Default 0.10.
+- ``review_household``: when the referral lists the child's household and the
+  agency knows who lives with a record, the household is weighed on it
+  (``matching.household_evidence``) and the record is shown at this
+  probability *with* the household. Default 0.40: on the benchmark's synthetic
+  population, of the records the household was weighed on, none scored under
+  0.3 was the child (docs/matching.md, section 5), and a record living with
+  someone listed comes over it even from under ``review``. It never links.
 - ``near_tie_margin`` / ``near_tie_weight_margin``: two candidates this close
   (twins, siblings, a parent and child of the same name) go to a person.
 
@@ -27,7 +28,8 @@ In YAML, as a ``matching:`` block (this model validates it)::
 
     matching:
       max_false_match_rate: 0.001   # auto-match only at p >= 0.999
-      review: 0.40                  # show a person candidates at p >= 0.40
+      review: 0.10                  # show a person candidates at p >= 0.10
+      review_household: 0.40        # ... at p >= 0.40 with the household, where it was weighed
       near_tie_margin: 0.05
 """
 
@@ -46,8 +48,12 @@ class MatchPolicy(BaseModel):
 
     auto_match: float = Field(default=0.995, gt=0.5, lt=1.0,
                               description="Probability at or above which a pair is linked without a person")
-    review: float = Field(default=0.40, gt=0.0, lt=1.0,
+    review: float = Field(default=0.10, gt=0.0, lt=1.0,
                           description="Probability at or above which a pair is shown to a person")
+    review_household: float = Field(
+        default=0.40, gt=0.0, lt=1.0,
+        description="For a record the referral's household was weighed on (someone listed, someone known to "
+                    "live with the record), the probability with the household at or above which it is shown")
     max_false_match_rate: float | None = Field(
         default=None, gt=0.0, lt=0.5,
         description="Alternative to auto_match: the accepted chance that an automatic link is wrong")
@@ -83,6 +89,9 @@ class MatchPolicy(BaseModel):
     def _ordered(self) -> "MatchPolicy":
         if self.review >= self.auto_match:
             raise ValueError(f"review ({self.review}) must be below auto_match ({self.auto_match})")
+        if self.review_household >= self.auto_match:
+            raise ValueError(f"review_household ({self.review_household}) must be below auto_match "
+                             f"({self.auto_match})")
         return self
 
     @classmethod

@@ -187,9 +187,11 @@ def _twin_name_form(candidate: ScoredCandidate, policy: MatchPolicy) -> bool:
     return all(v in TWIN_NAME_FORM_VETOES for v in pair.vetoes if VETO_CAPS[v] is MatchDecision.NO_MATCH)
 
 
-#: Given-name levels that, beside an NHS number nobody in the index holds, hide a record: a short
-#: form or nickname is how a never-met twin's name looks against the co-twin's (Millie / Amelia).
-_NAME_FORM_ONLY = frozenset({"nickname"})
+#: Given-name levels that, beside an NHS number nobody in the index holds, hide a record: how a
+#: never-met twin's name looks against the co-twin's. A nickname or short form (Millie / Amelia), the
+#: record's middle name (twins given each other's middle names), a name only loosely like it (Aurelia /
+#: Amelia). Not a typo or a phonetic spelling: those are how the same child's name is mistyped.
+_NAME_FORM_ONLY = frozenset({"nickname", "middle", "jw_mid"})
 
 
 def number_held(candidates: Sequence[ScoredCandidate]) -> bool:
@@ -204,7 +206,7 @@ def number_held(candidates: Sequence[ScoredCandidate]) -> bool:
 
 
 def _name_form_with_other_number(pair: ScoredPair) -> bool:
-    """A different trusted NHS number, and a given name agreeing only as a nickname or short form."""
+    """A different trusted NHS number, and a given name agreeing only as another form (``_NAME_FORM_ONLY``)."""
     return "nhs_number_conflict" in pair.vetoes and pair.levels.get("given") in _NAME_FORM_ONLY
 
 
@@ -222,7 +224,9 @@ def _hide(candidate: ScoredCandidate, reason: str) -> ScoredCandidate:
 
 
 def considered(pair: ScoredPair, policy: MatchPolicy) -> bool:
-    """Whether ``decide`` needs this pair at all (callers may drop the rest before building candidates).
+    """Whether ``decide``'s rules need this pair at all (callers may drop the rest before building
+    candidates; ``MatchIndex`` also passes a record the referral's household was weighed on, which
+    ``decide`` keeps apart from the rules and may only show).
 
     Pairs worth showing, plus two kinds hidden by a no-match veto that still
     bear on the others: the holder of the subject's NHS number whose name
@@ -324,12 +328,16 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     (``matching.household_evidence``). Every rule here (ranking, near-ties,
     households, the sibling's number, claims) runs on each pair's own
     evidence, so the household can never make or enable an automatic link.
-    When nothing is good enough to link (``review_needed``, or nothing at
-    ``review`` on its own fields) it decides which candidates a person is
-    shown and in what order: those at or above ``review`` with it, which
-    takes out a look-alike nobody listed lives with and brings in a record
-    just under ``review`` whose household holds someone listed (never one a
-    rule hid). Any other outcome shows what the rules showed.
+    The rules see exactly the records they would without the household
+    (those ``considered``). When nothing is good enough to link
+    (``review_needed``, or nothing at ``review`` on its own fields) the
+    household decides which candidates a person is shown and in what order:
+    a record it was weighed on is shown at ``review_household`` on the
+    probability with it, which takes out a look-alike nobody listed lives
+    with and brings in a record just under ``review`` whose household holds
+    someone listed (never one a rule hid, one with another NHS number nobody
+    holds and only another form of the name, or one another listed person
+    fits). Any other outcome shows what the rules showed.
     """
     del subject  # the pairs already carry everything compared; kept for the contract and future checks
     parts: dict[str, FieldContribution] = {}
@@ -340,7 +348,13 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
             parts[candidate.record_id] = part
             candidate = candidate.model_copy(update={"pair": pair})
         own.append(candidate)
-    outcome, hidden = _decide_own(own, policy, others)
+    # The rules see exactly the records they would without the household; a record under review on its
+    # own fields, there only because the household was weighed on it, is set aside for showing.
+    main = [c for c in own if c.record_id not in parts or considered(c.pair, policy)]
+    main_ids = {c.record_id for c in main}
+    extra = [c for c in own if c.record_id not in main_ids]
+    own_others = {rid: pairs for rid, pairs in others.items() if rid in main_ids} if others else others
+    outcome, hidden = _decide_own(main, policy, own_others)
     if not parts:
         return outcome
     results = [r.model_copy(update={"pair": with_contribution(r.pair, parts[r.record_id])})
@@ -349,13 +363,16 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         # A link, or a review some record's own evidence called for (a near-tie, a household member):
         # everything the rules showed stays shown, so the person sees why.
         return outcome.model_copy(update={"results": results})
-    # Nothing was good enough to link: on the probability with the household, look-alikes nobody listed
-    # lives with drop out, and a record just under review whose household holds someone listed comes in.
-    listed = {r.record_id for r in results}
-    lifted = [_lift(c, parts[c.record_id]) for c in _best(own)
-              if c.record_id in parts and c.record_id not in listed and c.record_id not in hidden
-              and c.pair.probability < policy.review and weighs_on(c.pair)]
-    shown = [r for r in [*results, *lifted] if r.pair.probability >= policy.review]
+    # Nothing was good enough to link. A record the household was weighed on is shown at
+    # review_household with it: look-alikes nobody listed lives with drop out, and a record just under
+    # review whose household holds someone listed comes in. Any other keeps the rules' review.
+    held = number_held(main)
+    lifted = [_lift(c, parts[c.record_id]) for c in _best(extra)
+              if c.record_id not in hidden and weighs_on(c.pair)
+              and (held or not _name_form_with_other_number(c.pair))
+              and not _fits_someone_listed((others or {}).get(c.record_id, ()), policy)]
+    shown = [r for r in [*results, *lifted]
+             if r.record_id not in parts or r.pair.probability >= policy.review_household]
     shown.sort(key=lambda r: r.record_id)
     shown.sort(key=_rank, reverse=True)
     if shown:
@@ -364,6 +381,16 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
         return outcome
     return SearchOutcome(outcome=MatchDecision.NO_MATCH, results=[],
                          reasons=["no_candidate_above_review", "household_not_corroborated"])
+
+
+def _fits_someone_listed(pairs: Sequence[ScoredPair], policy: MatchPolicy) -> bool:
+    """Another listed person fits the record at review or better, with no veto to no match.
+
+    Such a record is at least as likely theirs (a sibling the listed mother also lives with), so the
+    household, which cannot tell them apart, does not bring it into view for the subject.
+    """
+    return any(p.decision is MatchDecision.MATCH or (p.cap is not MatchDecision.NO_MATCH and p.probability >= policy.review)
+               for p in pairs)
 
 
 def _lift(candidate: ScoredCandidate, part: FieldContribution) -> ScoredCandidate:

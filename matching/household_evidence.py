@@ -13,15 +13,16 @@ It is one more piece of Fellegi–Sunter evidence, shown as the ``household``
 contribution on the pair, so the probability a person sees stays an honest
 one. It is applied only to pairs below automatic-match level and not vetoed
 to no match, and ``matching.decide`` takes every decision on the pairs' own
-evidence. For a subject nothing was good enough to link, it decides who a
-person is shown, on the probability with the household: it hides the
-look-alikes nobody listed lives with, and shows a record its own fields left
-just under ``review`` whose household holds someone listed (a moved family's
-child with a mistyped birthday). So ``review`` reads against everything
-known about the record, while it never makes or enables an automatic link:
-the household says nothing about which twin or sibling a record is (they
-share it), and an automatic link stays decided by the person's own fields
-and the vetoes.
+evidence, with exactly the records it would weigh without the household. For
+a subject nothing was good enough to link, it decides who a person is shown:
+a record the household was weighed on is shown at the policy's
+``review_household`` on the probability with it. That hides the look-alikes
+nobody listed lives with, and shows a record its own fields left just under
+``review`` whose household holds someone listed (a moved family's child with
+a mistyped birthday). It never makes or enables an automatic link: the
+household says nothing about which twin or sibling a record is (they share
+it), and an automatic link stays decided by the person's own fields and the
+vetoes.
 
 Levels (``m``: among true matches, ``u``: among other records a search
 offers): ``corroborated`` (someone listed fits someone living with the
@@ -104,11 +105,12 @@ def weighs_on(pair: ScoredPair) -> bool:
     return pair.decision is not MatchDecision.MATCH and pair.cap is not MatchDecision.NO_MATCH
 
 
-def could_be_shown(pair: ScoredPair, review: float, evidence: HouseholdEvidence) -> bool:
-    """Whether a corroborating household could bring ``pair`` to ``review``: worth working out who lives with it."""
+def could_be_shown(pair: ScoredPair, threshold: float, evidence: HouseholdEvidence) -> bool:
+    """Whether a corroborating household could bring ``pair`` to ``threshold`` (the policy's
+    ``review_household``): worth working out who lives with it."""
     if not weighs_on(pair):
         return False
-    needed = math.log2(review / (1.0 - review))
+    needed = math.log2(threshold / (1.0 - threshold))
     return pair.match_weight + evidence.weight(HouseholdLevel.CORROBORATED) >= needed
 
 

@@ -902,16 +902,18 @@ class MatchIndex:
                 self._candidates_for(extra, result)
                 added = [c for rid, c in result.candidates.items() if rid not in before]
                 scored.extend(self._score_all(subject_f, mother_f, added, mothers, memo))
-            # decide() sets aside pairs below review or vetoed to no match (bar a few it still weighs):
-            # only the rest need their Person.
+            # decide() sets aside pairs below review or vetoed to no match (bar a few it still weighs, and
+            # those the household may bring into view): only the rest need their Person.
             people = [features(o) for o in others
                       if o is not subject and o.person_id != subject.person_id and not o.unborn]
-            # With people listed, a record just under review is kept too if its household could lift it.
-            lift = bool(people) and not subject_f.unborn
-            kept = [(c, pair) for c, pair in scored if considered(pair, self.policy) or (
-                lift and could_be_shown(pair, self.policy.review, self.household_evidence))]
+            kept = [(c, pair) for c, pair in scored if considered(pair, self.policy)]
             if people and not subject_f.unborn:
-                kept = self._with_household(kept, people, result, memo)
+                # A record just under review is weighed too if a corroborating household could bring it to
+                # review_household; it is passed on only if the household was weighed on it.
+                extra = [(c, pair) for c, pair in scored if not considered(pair, self.policy)
+                         and could_be_shown(pair, self.policy.review_household, self.household_evidence)]
+                weighed = self._with_household([*kept, *extra], people, result, memo)
+                kept = [*weighed[:len(kept)], *((c, p) for c, p in weighed[len(kept):] if "household" in p.levels)]
             shown = [
                 ScoredCandidate(record_id=c.record_id, person=c.person, pair=pair,
                                 household_id=c.household or (f"mother={c.mother_record_id}"

@@ -20,7 +20,7 @@ from mashlink.matching.policy import MatchPolicy
 from mashlink.matching.rules import MatchDecision
 from mashlink.matching.scorer import Scorer
 from mashlink.schemas.codes import Sex
-from mashlink.schemas.person import Person
+from mashlink.schemas.person import HumanName, Person
 
 from tests.matching.scoring_people import nhs_id, person
 
@@ -116,3 +116,26 @@ def test_index_unexplained_number_is_a_candidate_and_with_a_nickname_no_match(tm
     assert full.outcome is CANDIDATE and full.results[0].record_id == "amelia"
     assert nickname.outcome is NO_MATCH and nickname.results == []
     assert explained.outcome is CANDIDATE and [r.record_id for r in explained.results] == ["amelia"]
+
+
+def test_unexplained_number_and_only_a_middle_name_or_a_loosely_similar_name_shows_nobody() -> None:
+    """A never-met twin against the co-twin: referred by a name that is the co-twin's middle name, or only
+    loosely like hers, carrying her own number nobody holds. A typo'd or phonetic spelling of the
+    same name is still shown: that is how the same child's name is mistyped."""
+    rose = person("amelia", names=[HumanName(given=["Amelia", "Rose"], family="Okafor")], dob=TWINS_BORN,
+                  sex=Sex.FEMALE, ids=[nhs_id(110)])
+    by_middle = person("ref", "Rose", "Okafor", dob=TWINS_BORN, sex=Sex.FEMALE, ids=[nhs_id(330)])
+    assert SCORER.score(by_middle, rose).levels["given"] == "middle"
+    assert decide(by_middle, [scored(by_middle, "amelia", rose)], POLICY).results == []
+    loosely = person("ref", "Aurelia", "Okafor", dob=TWINS_BORN, sex=Sex.FEMALE, ids=[nhs_id(330)])
+    assert SCORER.score(loosely, amelia()).levels["given"] == "jw_mid"
+    assert decide(loosely, [scored(loosely, "amelia", amelia())], POLICY).results == []
+    for spelling, level in (("Amalia", "typo"), ("Emilia", "phonetic")):
+        referral = person("ref", spelling, "Okafor", dob=TWINS_BORN, sex=Sex.FEMALE, ids=[nhs_id(330)])
+        assert SCORER.score(referral, amelia()).levels["given"] == level
+        outcome = decide(referral, [scored(referral, "amelia", amelia())], POLICY)
+        assert outcome.outcome is CANDIDATE and [r.record_id for r in outcome.results] == ["amelia"]
+    # Explained (someone holds the number): the middle-name record is shown again.
+    holder = person("leo", "Leo", "Okafor", dob=date(2012, 11, 30), sex=Sex.MALE, ids=[nhs_id(330)])
+    outcome = decide(by_middle, [scored(by_middle, "amelia", rose), scored(by_middle, "leo", holder)], POLICY)
+    assert [r.record_id for r in outcome.results] == ["amelia"]

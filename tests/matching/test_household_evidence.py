@@ -287,3 +287,69 @@ def test_a_search_shows_a_record_under_review_that_lives_with_the_listed_mother(
         assert listed.outcome is MatchDecision.CANDIDATE
         assert lifted.pair.levels["household"] == "corroborated" and lifted.pair.probability >= strict.review
         assert lifted.pair.decision is MatchDecision.CANDIDATE and "shown_for_household" in lifted.pair.reasons
+
+
+def test_a_record_there_only_for_the_household_changes_no_rule() -> None:
+    """The rules see the records they would without the household. A listed person who also fits a
+    record brought in for the household's sake is still 'placed' on the subject's record only by the
+    records the rules weigh: the contest that keeps a link from a guess between two people stands,
+    and so does a claim that hides a record."""
+    subject = person("s", "Oliver", "Smith", dob=date(2015, 3, 14), postcode=None)
+    listed = person("k", "Oliver", "Smith", dob=date(2015, 3, 14), postcode=None)
+    record = person("t", "Oliver", "Smith", dob=date(2015, 3, 14))
+    mine = SCORER.score(subject, record)
+    theirs = SCORER.score(listed, record)
+    assert mine.decision is MatchDecision.MATCH and theirs.decision is MatchDecision.MATCH
+    # X: under review for the subject, corroborated by the household; the listed person fits it too.
+    # (X's pair is built from another subject's: only its level, probability and household part matter.)
+    jakub = person("j", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    low = with_household(_below_review(jakub), HouseholdLevel.CORROBORATED, EVIDENCE)
+    rules_only = decide(subject, [ScoredCandidate(record_id="t", person=record, pair=mine)], POLICY,
+                        others={"t": [theirs]})
+    assert rules_only.outcome is MatchDecision.CANDIDATE and "referral_person_also_fits" in rules_only.reasons
+    with_x = decide(subject, [ScoredCandidate(record_id="t", person=record, pair=mine),
+                              ScoredCandidate(record_id="x", person=record, pair=low)], POLICY,
+                    others={"t": [theirs], "x": [theirs]})
+    assert with_x.outcome is MatchDecision.CANDIDATE and "referral_person_also_fits" in with_x.reasons
+    # A claim: the subject referred by a nickname of the record's name, the listed person by its name.
+    nick = person("s2", "Ollie", "Smith", dob=date(2015, 3, 14), postcode=None)
+    claimed_pair = SCORER.score(nick, record)
+    assert claimed_pair.vetoes and claimed_pair.decision is not MatchDecision.MATCH
+    low_nick = low
+    for candidates, others in (
+        ([ScoredCandidate(record_id="t", person=record, pair=claimed_pair)], {"t": [theirs]}),
+        ([ScoredCandidate(record_id="t", person=record, pair=claimed_pair),
+          ScoredCandidate(record_id="x", person=record, pair=low_nick)], {"t": [theirs], "x": [theirs]}),
+    ):
+        outcome = decide(nick, candidates, POLICY, others=others)
+        assert "t" not in [r.record_id for r in outcome.results]  # claimed: hidden, with or without X
+
+
+def test_a_record_another_listed_person_fits_is_not_brought_into_view() -> None:
+    """The listed mother lives with the subject and with the subject's sibling alike: a record the
+    listed sibling fits is theirs as much as the subject's, and the household does not show it."""
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    up = with_household(_below_review(subject), HouseholdLevel.CORROBORATED, EVIDENCE)
+    sibling_pair = SCORER.score(person("k", "Jakub", "Wright", dob=date(2022, 10, 21), postcode=None),
+                                person("r", "Jakub", "Wright", dob=date(2022, 10, 21)))
+    assert sibling_pair.decision is MatchDecision.MATCH
+    alone = decide(subject, [ScoredCandidate(record_id="y", person=subject, pair=up)], POLICY, others={"y": []})
+    assert [r.record_id for r in alone.results] == ["y"]
+    fitted = decide(subject, [ScoredCandidate(record_id="y", person=subject, pair=up)], POLICY,
+                    others={"y": [sibling_pair]})
+    assert fitted.outcome is MatchDecision.NO_MATCH and fitted.results == []
+
+
+def test_a_record_the_household_was_not_weighed_on_keeps_the_rules_review() -> None:
+    """review_household applies only where the household was weighed; elsewhere review (0.10) stands."""
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    pair = SCORER.score(subject, person("r", "Jakub", "Wright", dob=date(2022, 10, 21)))
+    mid = _pair_like(pair, weight=-1.0, decision=MatchDecision.CANDIDATE)  # p 0.33: over review, under 0.40
+    assert POLICY.review <= mid.probability < POLICY.review_household
+    weighed = with_household(_below_review(subject), HouseholdLevel.CORROBORATED, EVIDENCE)
+    outcome = decide(subject, [ScoredCandidate(record_id="plain", person=subject, pair=mid),
+                               ScoredCandidate(record_id="weighed", person=subject, pair=weighed)], POLICY)
+    assert sorted(r.record_id for r in outcome.results) == ["plain", "weighed"]
+    down = with_household(mid, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
+    outcome = decide(subject, [ScoredCandidate(record_id="plain", person=subject, pair=down)], POLICY)
+    assert outcome.outcome is MatchDecision.NO_MATCH  # weighed, and under review_household with it
