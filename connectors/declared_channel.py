@@ -48,6 +48,7 @@ from pydantic import Field
 
 from ..config.connector_kinds import LinkedPeople, connector_kinds
 from ..config.errors import ConfigError, ConfigIssue
+from ..config.matching import MatchPolicy
 from ..mapping import CompiledMapping, load_spec
 from ..mapping.batch import translate_files
 from ..mapping.errors import MappingEngineError
@@ -172,10 +173,15 @@ def unusable_read(files: int, read: ExportRead, indexed: int) -> str | None:
 
 
 class RecordsIndex:
-    """The export's records and their match index, swapped whole on each reload (built beside the one searched)."""
+    """The export's records and their match index, swapped whole on each reload (built beside the one searched).
 
-    def __init__(self, index_path: Path) -> None:
+    ``policy``: the agency's ``matching:`` thresholds (None = ``MatchPolicy`` defaults), given to every
+    rebuilt index so a reload never falls back to the defaults.
+    """
+
+    def __init__(self, index_path: Path, *, policy: MatchPolicy | None = None) -> None:
         self.index_path = index_path
+        self.policy = policy or MatchPolicy.default()
         self._lock = threading.Lock()
         self._generation = 0
         self._matcher: MatchIndex | None = None
@@ -186,7 +192,7 @@ class RecordsIndex:
         self._generation += 1
         path = self.index_path.with_name(f"{self.index_path.stem}.{self._generation}{self.index_path.suffix}")
         _remove_index_files(path)
-        matcher = MatchIndex.create(path)
+        matcher = MatchIndex.create(path, policy=self.policy)
         matcher.add_entries(entries_from_records(records))
         with self._lock:
             old, self._matcher = self._matcher, matcher
@@ -319,7 +325,8 @@ def records_channel(ctx: ConnectorContext, options: RecordsChannelOptions) -> De
     if problem:
         raise _issue(ctx, "linked_people", problem)
     channel = DeclaredChannel(ctx.agency.id, ctx.agency.kind, ExportSource(records_path, mapping.language),
-                              mapping, RecordsIndex(index_path), responder=options.responder,
+                              mapping, RecordsIndex(index_path, policy=ctx.agency.matching),
+                              responder=options.responder,
                               linked_people=options.linked_people, settle_s=options.settle_s)
     channel.reload(force=True)
     return channel

@@ -65,7 +65,8 @@ def education_connector(settings: MashlinkSettings, agency: AgencyConfig, agency
                                        rule=f"cannot load mapping spec {spec}: {exc}")],
                           file=settings.config_file) from None
     folder = drop_folder or (resolve_path(state_dir, options.drop_folder) if options.drop_folder else None)
-    return EducationConnector(agency.id, PupilIndex(index_path), mapping=mapping,
+    # The agency's ``matching:`` thresholds, not the defaults (nor a policy left in an older index file).
+    return EducationConnector(agency.id, PupilIndex(index_path, policy=agency.matching), mapping=mapping,
                               drop_folder=CtfIngest(folder) if folder else None, responder=options.responder,
                               ingest_on_enquiry=options.ingest_on_enquiry,
                               linked_people=linked_people_for(agency.connector, options.linked_people))

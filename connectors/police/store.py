@@ -25,6 +25,7 @@ from pathlib import Path
 from .formats import pole_spec_path
 from .reader import read_pole
 from ..found import MatchResult
+from ...config.matching import MatchPolicy
 from ...mapping import CompiledMapping, RecordError, load_spec, translate_files
 from ...mapping.errors import InputError
 from ...matching.index import IndexEntry, MatchIndex, mother_links
@@ -58,10 +59,12 @@ class PoleStore:
     records: list[AgencyRecord]
     rejected: list[RecordError] = field(default_factory=list)
     file_errors: list[InputError] = field(default_factory=list)
+    #: The agency's ``matching:`` thresholds (IG staff set them per force); None = ``MatchPolicy`` defaults.
+    policy: MatchPolicy | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self._by_id = {r.person.person_id: r for r in self.records}
-        self._index = MatchIndex.create(Path(":memory:"))
+        self._index = MatchIndex.create(Path(":memory:"), policy=self.policy)
         self._index.add_entries(self._entries())
         self._index.train()
         self._by_police_id: dict[tuple[str | None, str], AgencyRecord] = {}
@@ -71,12 +74,18 @@ class PoleStore:
                     self._by_police_id[(ident.scope, ident.value)] = record
 
     @classmethod
-    def load(cls, files: Iterable[Path], *, mapping: CompiledMapping | None = None) -> "PoleStore":
-        """Translate POLE export files (JSON documents and/or CSV sets) into a store."""
+    def load(cls, files: Iterable[Path], *, mapping: CompiledMapping | None = None,
+             policy: MatchPolicy | None = None) -> "PoleStore":
+        """Translate POLE export files (JSON documents and/or CSV sets) into a store searched under ``policy``."""
         mapping = mapping or load_spec(pole_spec_path())
         result = translate_files(mapping, read_pole, [Path(f) for f in files])
         records = [r for r in result.records if isinstance(r, AgencyRecord)]
-        return cls(records, result.rejected, result.file_errors)
+        return cls(records, result.rejected, result.file_errors, policy=policy)
+
+    @property
+    def match_policy(self) -> MatchPolicy:
+        """The thresholds searches use (the agency's, or the defaults)."""
+        return self._index.policy
 
     def _entries(self) -> Iterable[IndexEntry]:
         """Each record's person once, under their person id, linked to their mother's record."""

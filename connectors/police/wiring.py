@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from ...config.errors import ConfigError, ConfigIssue
+from ...config.matching import MatchPolicy
 from ..base import AgencyConnector
 from ...config.atomic_files import is_temporary
 from ..delivery.connector import Model3Delivery
@@ -72,9 +73,12 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 class PoleSource:
     """The configured export paths: which files they hold now, and a fingerprint that changes with them."""
 
-    def __init__(self, paths: list[Path], mapping: CompiledMapping | None = None) -> None:
+    def __init__(self, paths: list[Path], mapping: CompiledMapping | None = None, *,
+                 policy: MatchPolicy | None = None) -> None:
         self.paths = paths
         self.mapping = mapping or load_spec(pole_spec_path())
+        #: The agency's ``matching:`` thresholds, kept so every reload's store searches under them too.
+        self.policy = policy
 
     def files(self) -> list[Path]:
         out: list[Path] = []
@@ -98,7 +102,7 @@ class PoleSource:
 
     def load(self) -> tuple[PoleStore, Fingerprint]:
         before = self.fingerprint()
-        store = PoleStore.load([Path(p) for p, _, _ in before], mapping=self.mapping)
+        store = PoleStore.load([Path(p) for p, _, _ in before], mapping=self.mapping, policy=self.policy)
         return store, before
 
 
@@ -214,7 +218,8 @@ def build_pole(ctx: ConnectorContext) -> BuiltConnector:
         assert wiring is not None
         connector = compose(ctx, None, wiring, agency_kind=AgencyKind.POLICE, responder=options.responder)
     else:
-        source = PoleSource([resolve_path(ctx.settings.state_dir, p) for p in options.exports])
+        source = PoleSource([resolve_path(ctx.settings.state_dir, p) for p in options.exports],
+                            policy=ctx.agency.matching)
         store, fingerprint = _initial_load(ctx, options, source)
         watcher = _da_watcher(ctx, options)
         reloading = ReloadingPoliceConnector(

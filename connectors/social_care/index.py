@@ -38,6 +38,7 @@ from ...mapping.formats import mappings_dir
 from ...mapping.compiler import CompiledMapping
 from ...mapping.errors import Issue, RecordError
 from ...mapping.readers import Reader, RowProblem
+from ...config.matching import MatchPolicy
 from ...matching.index import MatchIndex, entries_from_records
 from ...schemas.finding import Finding
 from ...schemas.identifiers import IdentifierSystem
@@ -140,10 +141,15 @@ def sniff_format(path: Path) -> str | None:
 
 
 class SocialCareIndex:
-    """SQLite index in ``state_dir`` (one connection per operation: safe across worker threads)."""
+    """SQLite index in ``state_dir`` (one connection per operation: safe across worker threads).
 
-    def __init__(self, state_dir: Path, *, la_code: str | None = None) -> None:
+    ``policy``: the agency's ``matching:`` thresholds (None = ``MatchPolicy`` defaults); they win over
+    whatever policy an existing match index file holds, so a configuration change takes effect on restart.
+    """
+
+    def __init__(self, state_dir: Path, *, la_code: str | None = None, policy: MatchPolicy | None = None) -> None:
         self.state_dir = Path(state_dir)
+        self.policy = policy or MatchPolicy.default()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.state_dir / "social_care_index.sqlite3"
         self.la_code = la_code
@@ -155,7 +161,10 @@ class SocialCareIndex:
     # -- the match index ----------------------------------------------------------------
     def _open_matcher(self) -> MatchIndex:
         """Open (or create) the match index; rebuild it from the records when it holds fewer children than they do."""
-        matcher = MatchIndex.open(self.match_path) if self.match_path.is_file() else MatchIndex.create(self.match_path)
+        matcher = (MatchIndex.open(self.match_path) if self.match_path.is_file()
+                   else MatchIndex.create(self.match_path, policy=self.policy))
+        if matcher.policy != self.policy:  # a file from before a configuration change: the configured policy wins
+            matcher.set_policy(self.policy)
         with self._db() as db:
             children = [child_key(la, cid) for la, cid in
                         db.execute("SELECT DISTINCT la_code, child_id FROM records ORDER BY la_code, child_id")]
@@ -167,7 +176,7 @@ class SocialCareIndex:
                 self.match_path.unlink()
                 for suffix in ("-wal", "-shm"):
                     self.match_path.with_name(self.match_path.name + suffix).unlink(missing_ok=True)
-                matcher = MatchIndex.create(self.match_path)
+                matcher = MatchIndex.create(self.match_path, policy=self.policy)
                 matcher.add_entries(entries_from_records(
                     self.child(*split_child_key(key)) for key in children))
         return matcher

@@ -112,7 +112,8 @@ def social_care_index(settings: MashlinkSettings, agency: AgencyConfig, agency_i
                  "ids")], file=settings.config_file)
     index_dir = (resolve_path(settings.state_dir, options.index_dir) if options.index_dir
                  else settings.state_dir / f"connector-{agency.id}.social-care")
-    return SocialCareIndex(index_dir, la_code=la_code), la_code
+    # The agency's ``matching:`` thresholds, not the defaults (nor a policy left in an older index file).
+    return SocialCareIndex(index_dir, la_code=la_code, policy=agency.matching), la_code
 
 
 def build_social_care(ctx: ConnectorContext) -> BuiltConnector:
