@@ -11,7 +11,8 @@ are calibrated, so each threshold reads as an error rate:
   chance at most 0.5 % (in practice far less: most automatic links sit at
   0.99999 and above). Set it directly or as ``max_false_match_rate``
   (``auto_match = 1 - max_false_match_rate``).
-- ``review``: a pair below it is not shown to anyone. A pair at ``p`` just
+- ``review``: a pair below it is not shown to anyone (unless the referral's
+  household brings it to ``review_household``, below). A pair at ``p`` just
   under it is the right person with chance ``p``, so this is the largest risk
   of a missed link the agency accepts per hidden candidate. Default 0.10.
 - ``review_household``: when the referral lists the child's household and the

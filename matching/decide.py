@@ -329,7 +329,8 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     households, the sibling's number, claims) runs on each pair's own
     evidence, so the household can never make or enable an automatic link.
     The rules see exactly the records they would without the household
-    (those ``considered``). When nothing is good enough to link
+    (those ``considered``, and ``others`` only for those: an entry for a
+    record that is not a candidate is ignored). When nothing is good enough to link
     (``review_needed``, or nothing at ``review`` on its own fields) the
     household decides which candidates a person is shown and in what order:
     a record it was weighed on is shown at ``review_household`` on the

@@ -130,7 +130,7 @@ def with_household(pair: ScoredPair, level: HouseholdLevel, evidence: HouseholdE
 
 def with_contribution(pair: ScoredPair, part: FieldContribution) -> ScoredPair:
     """``pair`` with the household's contribution ``part`` in its weight, probability and reasons."""
-    total = pair.match_weight + part.weight
+    total = round(pair.match_weight + part.weight, 4)
     return pair.model_copy(update={
         "probability": probability_from_weight(total),
         "match_weight": round(total, 4),
@@ -144,7 +144,7 @@ def without_household(pair: ScoredPair) -> tuple[ScoredPair, FieldContribution |
     part = next((c for c in pair.contributions if c.field == "household"), None)
     if part is None:
         return pair, None
-    total = pair.match_weight - part.weight
+    total = round(pair.match_weight - part.weight, 4)
     return pair.model_copy(update={
         "probability": probability_from_weight(total),
         "match_weight": round(total, 4),

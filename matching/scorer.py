@@ -372,6 +372,9 @@ class Scorer:
             total += weight
         vetoes = vetoes_for(vector, detail, self.term_frequencies, self.policy)
         cap = strictest(vetoes)
+        # The reported weight is rounded to 4 places; the probability and decision come from that same
+        # weight, so a contribution added and taken off again (the household's) gives back exactly this pair.
+        total = round(total, 4)
         probability = probability_from_weight(total)
         decision = decision_for(self.policy, probability)
         reasons = [self._reason_codes[i][level] for i, level in enumerate(values)]

@@ -101,14 +101,15 @@ class PupilIndex:
 
     ``on_connect`` (optional) is called with every SQLite connection the pupil store opens: tests
     count the work an ingest does with it (``set_progress_handler``), never its time.
-    ``policy``: the agency's ``matching:`` thresholds (None = ``MatchPolicy`` defaults); they win over
-    whatever policy an existing match index file holds, so a configuration change takes effect on restart.
+    ``policy``: the agency's ``matching:`` thresholds; they win over whatever policy an existing match
+    index file holds, so a configuration change takes effect on restart. None (a command-line run with
+    no agency configuration) keeps the file's policy, or the ``MatchPolicy`` defaults for a new file.
     """
 
     def __init__(self, path: str | Path, *, on_connect: Callable[[sqlite3.Connection], None] | None = None,
                  policy: MatchPolicy | None = None) -> None:
         self.path = Path(path)
-        self.policy = policy or MatchPolicy.default()
+        self.policy = policy
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._on_connect = on_connect
@@ -133,16 +134,17 @@ class PupilIndex:
         """Open (or create) the match index; rebuild it from the pupils when it holds fewer records than they do."""
         matcher = (MatchIndex.open(self.match_path) if self.match_path.is_file()
                    else MatchIndex.create(self.match_path, policy=self.policy))
-        if matcher.policy != self.policy:  # a file from before a configuration change: the configured policy wins
-            matcher.set_policy(self.policy)
+        if self.policy is not None and matcher.policy != self.policy:
+            matcher.set_policy(self.policy)  # a file from before a configuration change: the configured policy wins
         pupils = self.count()
         if pupils and self._subject_entries(matcher) < pupils:
             log.warning("pupil_match_index_rebuilt", pupils=pupils)
+            kept = matcher.policy
             matcher.close()
             self.match_path.unlink()
             for suffix in ("-wal", "-shm"):
                 self.match_path.with_name(self.match_path.name + suffix).unlink(missing_ok=True)
-            matcher = MatchIndex.create(self.match_path, policy=self.policy)
+            matcher = MatchIndex.create(self.match_path, policy=self.policy or kept)
             matcher.add_entries(entries_from_records(self._all_records()))
         return matcher
 

@@ -143,13 +143,14 @@ def sniff_format(path: Path) -> str | None:
 class SocialCareIndex:
     """SQLite index in ``state_dir`` (one connection per operation: safe across worker threads).
 
-    ``policy``: the agency's ``matching:`` thresholds (None = ``MatchPolicy`` defaults); they win over
-    whatever policy an existing match index file holds, so a configuration change takes effect on restart.
+    ``policy``: the agency's ``matching:`` thresholds; they win over whatever policy an existing match
+    index file holds, so a configuration change takes effect on restart. None (a command-line run with
+    no agency configuration) keeps the file's policy, or the ``MatchPolicy`` defaults for a new file.
     """
 
     def __init__(self, state_dir: Path, *, la_code: str | None = None, policy: MatchPolicy | None = None) -> None:
         self.state_dir = Path(state_dir)
-        self.policy = policy or MatchPolicy.default()
+        self.policy = policy
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.state_dir / "social_care_index.sqlite3"
         self.la_code = la_code
@@ -163,8 +164,8 @@ class SocialCareIndex:
         """Open (or create) the match index; rebuild it from the records when it holds fewer children than they do."""
         matcher = (MatchIndex.open(self.match_path) if self.match_path.is_file()
                    else MatchIndex.create(self.match_path, policy=self.policy))
-        if matcher.policy != self.policy:  # a file from before a configuration change: the configured policy wins
-            matcher.set_policy(self.policy)
+        if self.policy is not None and matcher.policy != self.policy:
+            matcher.set_policy(self.policy)  # a file from before a configuration change: the configured policy wins
         with self._db() as db:
             children = [child_key(la, cid) for la, cid in
                         db.execute("SELECT DISTINCT la_code, child_id FROM records ORDER BY la_code, child_id")]
@@ -172,11 +173,12 @@ class SocialCareIndex:
             held = set(matcher.record_ids())
             if any(key not in held for key in children):
                 log.warning("social_care_match_index_rebuilt", children=len(children))
+                kept = matcher.policy
                 matcher.close()
                 self.match_path.unlink()
                 for suffix in ("-wal", "-shm"):
                     self.match_path.with_name(self.match_path.name + suffix).unlink(missing_ok=True)
-                matcher = MatchIndex.create(self.match_path, policy=self.policy)
+                matcher = MatchIndex.create(self.match_path, policy=self.policy or kept)
                 matcher.add_entries(entries_from_records(
                     self.child(*split_child_key(key)) for key in children))
         return matcher

@@ -118,12 +118,22 @@ def test_pupil_index_takes_the_configured_policy_when_created_reopened_and_rebui
         index.close()
 
 
-def test_pupil_index_without_a_policy_keeps_the_defaults(tmp_path: Path) -> None:
+def test_pupil_index_without_a_policy_keeps_the_defaults_or_the_stored_policy(tmp_path: Path) -> None:
+    """A command-line run with no agency configuration neither imposes the defaults on an agency's
+    index nor rewrites its stored thresholds."""
     index = PupilIndex(tmp_path / "index.sqlite3")
     try:
         assert index.matcher.policy == MatchPolicy.default()
     finally:
         index.close()
+    PupilIndex(tmp_path / "index.sqlite3", policy=CONFIGURED).close()
+    index = PupilIndex(tmp_path / "index.sqlite3")
+    try:
+        assert index.matcher.policy == CONFIGURED
+    finally:
+        index.close()
+    with MatchIndex.open(index.match_path) as stored:
+        assert stored.policy == CONFIGURED
 
 
 def test_ctf_wiring_passes_the_agency_matching_block(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mashlink.matching.decide import ScoredCandidate, decide
+from mashlink.matching.decide import ScoredCandidate, considered, decide
 from mashlink.matching.household_evidence import (
     could_be_shown,
     HouseholdEvidence,
@@ -353,3 +353,33 @@ def test_a_record_the_household_was_not_weighed_on_keeps_the_rules_review() -> N
     down = with_household(mid, HouseholdLevel.NOT_CORROBORATED, EVIDENCE)
     outcome = decide(subject, [ScoredCandidate(record_id="plain", person=subject, pair=down)], POLICY)
     assert outcome.outcome is MatchDecision.NO_MATCH  # weighed, and under review_household with it
+
+
+def test_taking_the_household_off_gives_back_the_pair_exactly() -> None:
+    """decide() strips the household to run the rules on each pair's own evidence: the round trip must
+    give back the very probability the scorer reported, or a pair exactly at an agency's review could
+    drop out of the rules (a household rival lost, a review turned into a link)."""
+    from mashlink.matching.household_evidence import without_household
+
+    from datetime import timedelta
+
+    subject = person("s", "Jakub", "Wright", dob=date(2022, 10, 19), postcode=None)
+    records = [person(f"r{n}", given, family, dob=date(2022, 10, 19) + timedelta(days=days), postcode=postcode)
+               for n, (given, family, days, postcode) in enumerate(
+                   (g, f, d, pc) for g in ("Jakub", "Jakob", "Kuba", "Jacob") for f in ("Wright", "Wrigth", "Right")
+                   for d in (0, 1, 2, 10, 31) for pc in (None, "LS6 2QQ", "BD3 9XX"))]
+    checked = 0
+    for record in records:
+        pair = SCORER.score(subject, record)
+        for level in (HouseholdLevel.CORROBORATED, HouseholdLevel.NOT_CORROBORATED):
+            weighed = with_household(pair, level, EVIDENCE)
+            if weighed is pair:
+                continue
+            back, part = without_household(weighed)
+            assert part is not None
+            assert back.probability == pair.probability and back.match_weight == pair.match_weight
+            assert back.contributions == pair.contributions and back.reasons == pair.reasons
+            at_edge = MatchPolicy(review=min(pair.probability, 0.99), auto_match=0.995)
+            assert considered(back, at_edge) == considered(pair, at_edge)
+            checked += 1
+    assert checked > 100
