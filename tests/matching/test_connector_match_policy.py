@@ -15,6 +15,8 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 from mashlink.config.matching import MatchPolicy
@@ -136,10 +138,14 @@ def test_pupil_index_without_a_policy_keeps_the_defaults_or_the_stored_policy(tm
         assert stored.policy == CONFIGURED
 
 
-def test_ctf_wiring_passes_the_agency_matching_block(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", [{"id": "edu-x", "kind": "education", "connector": "ctf",
+@pytest.mark.parametrize(("agency_id", "kind", "connector_name"),
+                         [("edu-x", "education", "ctf"), ("csc-x", "social_care", "cin")])
+def test_index_wiring_passes_the_agency_matching_block(tmp_path: Path, agency_id: str, kind: str,
+                                                       connector_name: str) -> None:
+    """Education (CTF) and social care (CIN) connectors built from YAML search under its matching: block."""
+    config = write_config(tmp_path / "c.yaml", [{"id": agency_id, "kind": kind, "connector": connector_name,
                                                  "matching": MATCHING_BLOCK, "options": {}}])
-    connector = build(settings_for(config, tmp_path / "state"), "edu-x").connector
+    connector = build(settings_for(config, tmp_path / "state"), agency_id).connector
     try:
         assert connector.index.matcher.policy == CONFIGURED
     finally:
@@ -184,16 +190,6 @@ def test_a_stricter_configured_review_hides_a_candidate_the_default_shows(tmp_pa
     finally:
         index.close()
     assert f"{LA}:LA2" not in strict_shown and f"{LA}:LA1" in strict_shown
-
-
-def test_social_care_wiring_passes_the_agency_matching_block(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", [{"id": "csc-x", "kind": "social_care", "connector": "cin",
-                                                 "matching": MATCHING_BLOCK, "options": {}}])
-    connector = build(settings_for(config, tmp_path / "state"), "csc-x").connector
-    try:
-        assert connector.index.matcher.policy == CONFIGURED
-    finally:
-        connector.index.close()
 
 
 # ----------------------------------------------------------------------------- declared records channel
