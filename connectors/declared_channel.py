@@ -181,7 +181,7 @@ class RecordsIndex:
 
     def __init__(self, index_path: Path, *, policy: MatchPolicy | None = None) -> None:
         self.index_path = index_path
-        self.policy = policy or MatchPolicy.default()
+        self.policy = policy
         self._lock = threading.Lock()
         self._generation = 0
         self._matcher: MatchIndex | None = None

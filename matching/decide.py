@@ -205,14 +205,14 @@ def number_held(candidates: Sequence[ScoredCandidate]) -> bool:
     return any(c.pair.levels.get("nhs_number") == "equal" for c in candidates)
 
 
-def _name_form_with_other_number(pair: ScoredPair) -> bool:
-    """A different trusted NHS number, and a given name agreeing only as another form (``_NAME_FORM_ONLY``)."""
-    return "nhs_number_conflict" in pair.vetoes and pair.levels.get("given") in _NAME_FORM_ONLY
-
-
-def _unexplained_name_form(candidate: ScoredCandidate) -> bool:
-    """``_name_form_with_other_number``, on a record that would otherwise be shown."""
-    return candidate.pair.decision is not MatchDecision.NO_MATCH and _name_form_with_other_number(candidate.pair)
+def _unexplained_name_forms(candidates: Sequence[ScoredCandidate], held: bool) -> set[str]:
+    """Records hidden as ``nhs_number_unexplained``: nobody holds the referral's trusted NHS number
+    (``held`` is ``number_held`` over the records the rules weigh), and the record has another one and
+    a given name agreeing only as another form (``_NAME_FORM_ONLY``)."""
+    if held:
+        return set()
+    return {c.record_id for c in candidates
+            if "nhs_number_conflict" in c.pair.vetoes and c.pair.levels.get("given") in _NAME_FORM_ONLY}
 
 
 def _hide(candidate: ScoredCandidate, reason: str) -> ScoredCandidate:
@@ -367,10 +367,9 @@ def decide(subject: Person, candidates: Sequence[ScoredCandidate], policy: Match
     # Nothing was good enough to link. A record the household was weighed on is shown at
     # review_household with it: look-alikes nobody listed lives with drop out, and a record just under
     # review whose household holds someone listed comes in. Any other keeps the rules' review.
-    held = number_held(main)
+    hidden |= _unexplained_name_forms(extra, number_held(main))
     lifted = [_lift(c, parts[c.record_id]) for c in _best(extra)
               if c.record_id not in hidden and weighs_on(c.pair)
-              and (held or not _name_form_with_other_number(c.pair))
               and not _fits_someone_listed((others or {}).get(c.record_id, ()), policy)]
     shown = [r for r in [*results, *lifted]
              if r.record_id not in parts or r.pair.probability >= policy.review_household]
@@ -420,12 +419,12 @@ def _decide_own(candidates: Sequence[ScoredCandidate], policy: MatchPolicy,
                 others: Mapping[str, Sequence[ScoredPair]] | None) -> tuple[SearchOutcome, set[str]]:
     """``decide`` on the pairs' own evidence; also the record ids a rule hid (never to be shown)."""
     ranked = _best(candidates)
-    hidden: set[str] = set()
-    if not number_held(ranked):
-        # Nobody in the index holds the referral's number: a nickname-only record with another number
-        # is most likely the co-twin (or sibling) of a child the agency never met.
-        hidden = {c.record_id for c in ranked if _name_form_with_other_number(c.pair)}
-        ranked = [_hide(c, "nhs_number_unexplained") if _unexplained_name_form(c) else c for c in ranked]
+    # Nobody in the index holds the referral's number: a record with another number agreeing only by
+    # another form of the name is most likely the co-twin (or sibling) of a child the agency never met.
+    hidden = _unexplained_name_forms(ranked, number_held(ranked))
+    if hidden:
+        ranked = [_hide(c, "nhs_number_unexplained")
+                  if c.record_id in hidden and c.pair.decision is not MatchDecision.NO_MATCH else c for c in ranked]
         ranked.sort(key=_rank, reverse=True)
     claimed, contested = _referral_claims(ranked, others, policy) if others else (set(), set())
     hidden |= claimed

@@ -394,7 +394,7 @@ class Scorer:
         reasons.extend(vetoes)
         return _build(ScoredPair, {
             "probability": probability,
-            "match_weight": round(total, 4),
+            "match_weight": total,
             "decision": decision,
             "contributions": contributions,
             "vetoes": vetoes,
